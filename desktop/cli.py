@@ -1,0 +1,326 @@
+"""The ``inferdesk`` command line: info, score, bench (and gui, handed to the window)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+
+from . import __version__
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 2 with one line, without the usage block, on a bad argument."""
+
+    def error(self, message):
+        self.exit(2, f"inferdesk: {message} (see 'inferdesk {self.prog.split()[-1]} --help')\n"
+                  if " " in self.prog else f"inferdesk: {message} (see 'inferdesk --help')\n")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more (got {value})")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more (got {value})")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .engine.session import OPT_LEVELS
+
+    parser = _Parser(prog="inferdesk", description="Score images and tables with an ONNX model, locally.")
+    parser.add_argument("--version", action="store_true", help="print versions and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    p = sub.add_parser("info", help="describe a model: inputs, outputs, labels, profile")
+    p.add_argument("model")
+    p.add_argument("--profile", help="a profile JSON file to use instead of the model's own")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    def session_args(p):
+        p.add_argument("--provider", help="execution provider, e.g. CPUExecutionProvider or cuda")
+        p.add_argument("--threads", type=_non_negative, default=0, help="intra-op threads (0: automatic)")
+        p.add_argument("--opt-level", choices=OPT_LEVELS, default="all", help="graph optimisation level")
+
+    p = sub.add_parser("score", help="score images, folders and CSV files")
+    p.add_argument("model")
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("--profile", help="a profile JSON file to use instead of the model's own")
+    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    p.add_argument("--out", help="write results to this file instead of standard output")
+    p.add_argument("--top-k", type=_positive, default=5)
+    session_args(p)
+    p.add_argument("--save-inputs", metavar="DIR", help="write each item's model input tensor as .npy here")
+    p.add_argument("--workers", type=_non_negative, help="decode threads ahead of inference (0: none)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no header or summary on standard error")
+
+    p = sub.add_parser("bench", help="time session.run on a generated input")
+    p.add_argument("model")
+    p.add_argument("--profile")
+    p.add_argument("--runs", type=_positive, default=100)
+    p.add_argument("--warmup", type=_non_negative, default=10)
+    p.add_argument("--batch", type=_positive, default=1, help="items per run (when the model allows)")
+    session_args(p)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("gui", help="open the window (the default with no command)")
+    p.add_argument("model", nargs="?")
+    p.add_argument("inputs", nargs="*", metavar="INPUT")
+    return parser
+
+
+def versions() -> dict:
+    import platform
+
+    d = {"inferdesk": __version__, "python": platform.python_version()}
+    try:
+        import onnxruntime
+
+        d["onnxruntime"] = onnxruntime.__version__
+    except ImportError:  # pragma: no cover
+        d["onnxruntime"] = "missing"
+    return d
+
+
+def _fmt_size(n: int) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+def cmd_info(args, out) -> int:
+    from .engine import inspect_model, resolve_profile
+    from .engine.errors import ProfileError
+    from .engine.session import available_providers
+
+    info = inspect_model(args.model)
+    profile = source = None
+    problem = None
+    try:
+        profile, source = resolve_profile(args.model, info, explicit=args.profile)
+    except ProfileError as exc:
+        problem = str(exc)
+    if args.json:
+        d = info.to_dict()
+        d["profile"] = profile.to_dict() if profile else None
+        d["profile_source"] = source
+        d["profile_error"] = problem
+        d["profile_text"] = profile.describe() if profile else None
+        d["providers_available"] = available_providers()
+        out.write(json.dumps(d, indent=2, ensure_ascii=False) + "\n")
+        return 2 if problem else 0
+    w = out.write
+    w(f"Model       {info.file_name}  ({_fmt_size(info.size_bytes)})\n")
+    w(f"Path        {info.path}\n")
+    w(f"SHA-256     {info.sha256}\n")
+    w(f"Producer    {info.producer or 'unknown'} · IR version {info.ir_version} · opsets "
+      + ", ".join(f"{d} {v}" for d, v in info.opsets.items()) + "\n")
+    if info.description:
+        w(f"About       {info.description}\n")
+    for title, specs in (("Inputs", info.inputs), ("Outputs", info.outputs)):
+        for i, s in enumerate(specs):
+            w(f"{title if i == 0 else '':<12}{s.name}  {s.type}  {s.shape_text}\n")
+    if info.labels:
+        shown = ", ".join(info.labels[:12]) + (f", … ({len(info.labels)} in all)" if len(info.labels) > 12 else "")
+        w(f"Labels      {shown}  (from metadata '{info.labels_source}')\n")
+    if profile:
+        w(f"Profile     {profile.describe()}  ({source})\n")
+        w(f"Task        {profile.task}\n")
+        if profile.table and profile.table.columns:
+            cols = list(profile.table.columns)
+            w(f"Columns     {', '.join(cols[:6])}{', …' if len(cols) > 6 else ''} ({len(cols)})\n")
+    if problem:
+        w(f"Profile     PROBLEM: {problem}\n")
+    other = {k: v for k, v in info.metadata.items() if k not in ("inferdesk.profile", info.labels_source, "description")}
+    for k, v in other.items():
+        v = v.replace("\n", " ")
+        w(f"Metadata    {k}: {v[:100]}{'…' if len(v) > 100 else ''}\n")
+    if info.external_data:
+        w(f"Ext. data   {', '.join(info.external_data)}\n")
+    w(f"Providers   {', '.join(available_providers())}\n")
+    return 2 if problem else 0
+
+
+_CSV_FIXED = ["input", "row", "ok", "error", "label", "score"]
+
+
+class _CsvWriter:
+    """Writes results as CSV: fixed columns, then top-k, then small outputs flattened, then timings."""
+
+    def __init__(self, fh, top_k: int):
+        self.fh = fh
+        self.top_k = top_k
+        self.writer = None
+        self.output_cols: list[str] | None = None
+
+    def _output_cells(self, result) -> dict:
+        import numpy as np
+
+        cells = {}
+        for name, value in result.outputs.items():
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    cells[f"{name}[{k}]"] = v
+                continue
+            arr = np.asarray(value)
+            if arr.size == 1:
+                cells[name] = arr.ravel()[0].item()
+            elif arr.size <= 32:
+                for idx, v in zip(np.ndindex(arr.shape), arr.ravel()):
+                    cells[f"{name}[{','.join(map(str, idx))}]"] = v.item()
+            else:
+                cells[name] = f"<{arr.dtype} {'x'.join(map(str, arr.shape))}>"
+        return cells
+
+    def write(self, result):
+        outputs = self._output_cells(result) if result.ok else {}
+        if self.writer is None:
+            self.output_cols = list(outputs)  # decided by the first result; failed rows leave them empty
+            cols = list(_CSV_FIXED)
+            for k in range(2, self.top_k + 1):
+                cols += [f"label_{k}", f"score_{k}"]
+            cols += self.output_cols + [f"{s}_ms" for s in ("decode", "preprocess", "infer", "postprocess")]
+            cols += ["saved_input"]
+            self.writer = csv.DictWriter(self.fh, fieldnames=cols, extrasaction="ignore")
+            self.writer.writeheader()
+        row = {"input": result.input, "row": "" if result.row is None else result.row, "ok": result.ok,
+               "error": result.error or ""}
+        if result.top:
+            row["label"], row["score"] = result.top[0].label, result.top[0].score
+            for k, p in enumerate(result.top[1:], start=2):
+                row[f"label_{k}"], row[f"score_{k}"] = p.label, p.score
+        elif result.values and len(result.values) == 1:
+            row["score"] = result.values[0]
+        row.update(outputs)
+        for s, v in result.timings.to_dict().items():
+            row[f"{s}_ms"] = v
+        row["saved_input"] = result.saved_input or ""
+        self.writer.writerow(row)
+
+
+def cmd_score(args, out, err) -> int:
+    from .engine import Engine, SessionSettings, expand_inputs, run_batch
+    from .engine.results import percentiles
+
+    settings = SessionSettings(args.provider, args.threads, args.opt_level)
+    engine = Engine(args.model, profile=args.profile, settings=settings)
+    items = expand_inputs(args.inputs)
+    total = sum(i.rows for i in items)
+    if not args.quiet:
+        err.write(f"inferdesk {__version__} · {engine.info.file_name} · {engine.provider} · "
+                  f"profile {engine.profile_source} · {total:,} item{'s' if total != 1 else ''}\n")
+        err.flush()
+    fh = open(args.out, "w", encoding="utf-8", newline="") if args.out else out
+    ok = failed = 0
+    latencies = []
+    t0 = time.perf_counter()
+    try:
+        writer = _CsvWriter(fh, args.top_k) if args.format == "csv" else None
+        for result in run_batch(engine, items, top_k=args.top_k, save_inputs=args.save_inputs,
+                                workers=args.workers):
+            if writer:
+                writer.write(result)
+            else:
+                fh.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+            fh.flush()  # every result reaches the file as soon as it exists
+            if result.ok:
+                ok += 1
+                latencies.append(result.timings.total)
+            else:
+                failed += 1
+                if not args.quiet:
+                    err.write(f"failed: {result.error}\n")
+    finally:
+        if args.out:
+            fh.close()
+    if not args.quiet:
+        p = percentiles(latencies, (50, 95))
+        wall = time.perf_counter() - t0
+        err.write(f"{ok:,} scored, {failed:,} failed in {wall:.2f} s"
+                  + (f" · p50 {p['p50']:.2f} ms, p95 {p['p95']:.2f} ms per item" if latencies else "")
+                  + (f" · results in {args.out}" if args.out else "") + "\n")
+    if ok == 0 and failed == 0:
+        err.write("inferdesk: nothing to score\n")
+        return 1
+    return 0 if failed == 0 else 1
+
+
+def cmd_bench(args, out) -> int:
+    from .engine import Engine, SessionSettings
+    from .engine.bench import bench
+
+    settings = SessionSettings(args.provider, args.threads, args.opt_level)
+    engine = Engine(args.model, profile=args.profile, settings=settings)
+    report = bench(engine, runs=args.runs, warmup=args.warmup, batch=args.batch)
+    if args.json:
+        out.write(json.dumps(report.to_dict(), indent=2) + "\n")
+        return 0
+    d = report.to_dict()
+    out.write(f"{engine.info.file_name} · {engine.provider} · threads {args.threads or 'auto'} · "
+              f"opt {args.opt_level} · input {d['input_shape']} · {args.runs} runs after {args.warmup} warm-up\n")
+    out.write("  ".join(f"{k} {d[k]:.3f} ms" for k in ("p50", "p90", "p95", "p99", "mean")) + "\n")
+    out.write(f"throughput {d['throughput']:.1f} items/s\n")
+    return 0
+
+
+def main(argv=None) -> int:
+    """Run the command line; return the exit code (0 all scored, 1 some failed, 2 nothing could run)."""
+    from .engine.errors import EngineError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if args.version:
+        v = versions()
+        sys.stdout.write(" · ".join(f"{k} {val}" for k, val in v.items()) + "\n")
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        if args.command == "info":
+            return cmd_info(args, sys.stdout)
+        if args.command == "score":
+            return cmd_score(args, sys.stdout, sys.stderr)
+        if args.command == "bench":
+            return cmd_bench(args, sys.stdout)
+        if args.command == "gui":
+            from .ui.app import run_app
+
+            return run_app(args.model, args.inputs)
+    except EngineError as exc:
+        sys.stderr.write(f"inferdesk: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("inferdesk: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 1
+    except OSError as exc:  # e.g. --out in a folder that does not exist
+        sys.stderr.write(f"inferdesk: {exc.strerror or exc}: {exc.filename or ''}\n")
+        return 2
+    return 2

@@ -1,0 +1,17 @@
+"""The scoring engine: models, profiles, inputs, sessions and results. It never imports Qt."""
+
+from .batch import default_workers, run_batch
+from .core import Engine, load_engine
+from .errors import Cancelled, EngineError, InputError, ModelError, ProfileError
+from .inputs import InputItem, expand_inputs
+from .model import ModelInfo, TensorSpec, inspect_model
+from .profile import Profile, default_profile, load_profile, resolve_profile, save_profile
+from .results import Prediction, Result, Timings
+from .session import SessionSettings, available_providers
+
+__all__ = [
+    "Cancelled", "Engine", "EngineError", "InputError", "InputItem", "ModelError", "ModelInfo", "Prediction",
+    "Profile", "ProfileError", "Result", "SessionSettings", "TensorSpec", "Timings", "available_providers",
+    "default_profile", "default_workers", "expand_inputs", "inspect_model", "load_engine", "load_profile",
+    "resolve_profile", "run_batch", "save_profile",
+]

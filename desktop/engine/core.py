@@ -1,0 +1,183 @@
+"""The Engine: a model, its profile and an onnxruntime session, with the three stages split apart."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import numpy as np
+
+from .errors import InputError, ModelError
+from .inputs.images import decode_dicom, decode_image
+from .model import ModelInfo, inspect_model
+from .postprocess import Postprocessor
+from .preprocess import preprocess_image
+from .profile import Profile, check_profile, resolve_profile
+from .session import SessionSettings, create_session
+
+_NP_TYPES = {
+    "float": np.float32, "float32": np.float32, "double": np.float64, "float64": np.float64,
+    "float16": np.float16, "int64": np.int64, "int32": np.int32, "uint8": np.uint8, "int8": np.int8,
+    "bool": np.bool_,
+}
+
+
+class Engine:
+    """Everything needed to score: the model's description, its profile and a live session.
+
+    Parameters
+    ----------
+    model_path
+        The ``.onnx`` file.
+    profile
+        A Profile, a path to a profile JSON file, or None to use the model's own
+        (sidecar, embedded, or a default guessed from its input).
+    settings
+        Provider, threads and optimisation level.
+    session
+        A ready-made session (tests pass a fake one); created from ``settings`` when None.
+    """
+
+    def __init__(self, model_path, profile=None, settings: SessionSettings | None = None,
+                 session=None, info: ModelInfo | None = None):
+        self.info = info or inspect_model(model_path)
+        self.model_path = self.info.path
+        if isinstance(profile, Profile):
+            if not profile.labels and self.info.labels:
+                profile = profile.with_labels(self.info.labels)
+            self.profile, self.profile_source = check_profile(profile, self.info), "given"
+        elif profile:
+            self.profile, self.profile_source = resolve_profile(model_path, self.info, explicit=profile)
+        else:
+            self.profile, self.profile_source = resolve_profile(model_path, self.info)
+        self.settings = settings or SessionSettings()
+        self.session = session if session is not None else create_session(self.model_path, self.settings)
+        providers = list(self.session.get_providers()) if hasattr(self.session, "get_providers") else []
+        self.provider = providers[0] if providers else "unknown"
+        self.input_spec = self.info.input(self.profile.input)
+        self._check_other_inputs()
+        self._dtype = _NP_TYPES.get(self.input_spec.elem_type or "float", np.float32)
+        self.output_names = [o.name for o in self.info.outputs]
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def batchable(self) -> bool:
+        """True when the input's first dimension is symbolic, so items can be stacked."""
+        shape = self.input_spec.shape
+        return bool(shape) and not (isinstance(shape[0], int) and shape[0] > 0)
+
+    @property
+    def has_batch_axis(self) -> bool:
+        shape = self.input_spec.shape
+        if self.profile.image is not None:
+            return len(shape) == 4 or not shape
+        return len(shape) >= 2 or not shape
+
+    @property
+    def table_inputs(self) -> list[str] | None:
+        """For models with one input per feature (scikit-learn with named inputs): those inputs' names."""
+        ins = self.info.inputs
+        if len(ins) > 1 and all(len(s.shape) == 2 and s.shape[-1] == 1 for s in ins):
+            return [s.name for s in ins]
+        return None
+
+    @property
+    def n_features(self) -> int | None:
+        if self.table_inputs:
+            return len(self.table_inputs)
+        shape = self.input_spec.shape
+        if len(shape) == 2 and isinstance(shape[1], int):
+            return shape[1]
+        if self.profile.table and self.profile.table.columns:
+            return len(self.profile.table.columns)
+        return None
+
+    def _check_other_inputs(self):
+        others = [s.name for s in self.info.inputs if s.name != self.profile.input]
+        if others and not self.table_inputs:
+            raise ModelError(
+                f"{self.info.file_name} needs {len(self.info.inputs)} inputs ({', '.join(s.name for s in self.info.inputs)}); "
+                f"InferDesk feeds one ('{self.profile.input}'), so the others ({', '.join(others)}) would be missing"
+            )
+
+    def describe(self) -> dict:
+        return {"model": self.info.file_name, "sha256": self.info.sha256, "provider": self.provider,
+                "profile": self.profile.to_dict(), "profile_source": self.profile_source,
+                "settings": self.settings.to_dict()}
+
+    # ------------------------------------------------------------------ stages
+    def load_image(self, path: str, kind: str = "image"):
+        """Decode one image file: (PIL image, milliseconds)."""
+        t0 = time.perf_counter()
+        img = decode_dicom(path) if kind == "dicom" else decode_image(path)
+        return img, (time.perf_counter() - t0) * 1e3
+
+    def preprocess(self, img) -> tuple[np.ndarray, float]:
+        """The tensor for one image, without the batch axis: (tensor, milliseconds)."""
+        if self.profile.image is None:
+            raise InputError(
+                "this model takes a table, not an image; drop a CSV file, or set an image profile"
+                if self.profile.table is not None else "the profile has no image section for this model"
+            )
+        t0 = time.perf_counter()
+        shape = self.input_spec.shape
+        expected = shape[1:] if len(shape) == 4 else (shape if len(shape) == 3 else None)
+        x = preprocess_image(img, self.profile.image, expected)
+        return x, (time.perf_counter() - t0) * 1e3
+
+    def table_feeds(self, values: np.ndarray) -> dict:
+        """Feeds for a block of table rows (n, features) in model feature order."""
+        names = self.table_inputs
+        if names:
+            return {name: values[:, j:j + 1].astype(_NP_TYPES.get(self.info.input(name).elem_type or "float",
+                                                                  np.float32))
+                    for j, name in enumerate(names)}
+        x = values.astype(self._dtype)
+        if len(self.input_spec.shape) == 1:
+            x = x[:, 0]
+        return {self.profile.input: x}
+
+    def image_feeds(self, tensors: list[np.ndarray]) -> dict:
+        if self.has_batch_axis:
+            x = np.stack(tensors) if len(tensors) > 1 else tensors[0][None]
+        else:
+            x = tensors[0]
+        if x.dtype != self._dtype and self.profile.image.dtype != "uint8":
+            x = x.astype(self._dtype)
+        return {self.profile.input: x}
+
+    def run(self, feeds: dict) -> tuple[list, float]:
+        """session.run on prepared feeds: (outputs, milliseconds); errors become InputError."""
+        t0 = time.perf_counter()
+        try:
+            out = self.session.run(None, feeds)
+        except Exception as exc:  # onnxruntime raises its own private exception types
+            raise InputError(_explain_run_error(exc)) from exc
+        return out, (time.perf_counter() - t0) * 1e3
+
+    def postprocessor(self, top_k: int = 5) -> Postprocessor:
+        return Postprocessor(self.info, self.profile, top_k)
+
+    def with_profile(self, profile: Profile) -> "Engine":
+        """The same session with another profile (after editing it), without reloading the model."""
+        return Engine(self.model_path, profile=profile, settings=self.settings, session=self.session, info=self.info)
+
+
+def _explain_run_error(exc: Exception) -> str:
+    text = str(exc)
+    m = re.search(r"Got invalid dimensions for input: (\S+) for the following indices\s+index: (\d+) Got: (\d+) Expected: (\d+)", text)
+    if m:
+        return (f"the model's input '{m.group(1)}' needs size {m.group(4)} at dimension {m.group(2)}, "
+                f"got {m.group(3)}; check the profile's resize and crop")
+    m = re.search(r"Unexpected input data type\. Actual: \((.*?)\) , expected: \((.*?)\)", text)
+    if m:
+        return f"the model wants {m.group(2)} data but got {m.group(1)}; check the profile's dtype"
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    first = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", first)
+    return f"inference failed: {first[:300]}"
+
+
+def load_engine(model_path, profile_path=None, settings=None) -> Engine:
+    """Convenience: inspect, resolve the profile and open a session, raising EngineError subclasses."""
+    return Engine(model_path, profile=profile_path, settings=settings)
+

@@ -1,0 +1,132 @@
+"""Decode image files (PNG, JPEG, BMP, TIFF, WebP, GIF) and DICOM into Pillow images in RGB, L or F mode."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..errors import InputError
+
+# Pillow's decompression-bomb guard stays on: images over Image.MAX_IMAGE_PIXELS warn, over twice that fail.
+
+
+def _name(path) -> str:
+    return os.path.basename(str(path))
+
+
+def _normalise_mode(img: Image.Image) -> Image.Image:
+    """Bring any Pillow mode to RGB (colour), L (8-bit grey) or F (high-precision grey, 0-255 range)."""
+    mode = img.mode
+    if mode in ("RGB", "L"):
+        return img
+    if mode.startswith("I;16") or mode in ("I", "I;16B", "I;16L", "I;16N"):
+        arr = np.asarray(img, dtype=np.float32)
+        # 16-bit images keep their precision, mapped to the 0-255 range every profile assumes
+        return Image.fromarray(np.clip(arr, 0, 65535) / np.float32(257.0), mode="F")
+    if mode == "F":
+        return img
+    if mode in ("1", "LA", "La"):
+        return img.convert("L")
+    if mode in ("P", "PA"):
+        return img.convert("RGBA").convert("RGB")
+    return img.convert("RGB")  # RGBA, RGBa, CMYK, YCbCr, LAB, HSV: alpha dropped as Image.convert does
+
+
+def decode_image(path: str | os.PathLike) -> Image.Image:
+    """Open an image file, apply its EXIF orientation, take its first frame; raise InputError if unreadable."""
+    name = _name(path)
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read the file ({exc.strerror or exc})") from exc
+    if size == 0:
+        raise InputError(f"{name}: the file is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            try:
+                img.seek(0)
+            except EOFError:
+                pass
+            img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        dims = ""
+        try:
+            with Image.open(path) as probe:
+                dims = f"{probe.width:,}×{probe.height:,} pixels, "
+        except Exception:  # noqa: BLE001 - only for the message
+            pass
+        raise InputError(
+            f"{name}: image is too large ({dims}over the {Image.MAX_IMAGE_PIXELS:,}-pixel safety limit)"
+        ) from exc
+    except UnidentifiedImageError as exc:
+        raise InputError(f"{name}: not a readable image (the format is unknown or the file is corrupt)") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        msg = str(exc) or type(exc).__name__
+        if "truncated" in msg.lower():
+            raise InputError(f"{name}: the image file is truncated (incomplete download or copy?)") from exc
+        raise InputError(f"{name}: the image data is corrupt ({msg})") from exc
+    except MemoryError as exc:
+        raise InputError(f"{name}: not enough memory to decode this image") from exc
+    try:
+        img = ImageOps.exif_transpose(img) or img
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the image
+        pass
+    return _normalise_mode(img)
+
+
+def decode_dicom(path: str | os.PathLike) -> Image.Image:
+    """Read a DICOM file's first frame, apply its rescale and window, and return an L/F/RGB image."""
+    name = _name(path)
+    try:
+        import pydicom
+        from pydicom.errors import InvalidDicomError
+    except ImportError as exc:  # pragma: no cover - pydicom is a dependency
+        raise InputError(f"{name}: reading DICOM needs the pydicom package") from exc
+    try:
+        ds = pydicom.dcmread(str(path))
+    except InvalidDicomError as exc:
+        raise InputError(f"{name}: not a DICOM file (no DICM header)") from exc
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for broken files
+        raise InputError(f"{name}: the DICOM file is corrupt ({exc})") from exc
+    if "PixelData" not in ds:
+        raise InputError(f"{name}: the DICOM file holds no image (no Pixel Data)")
+    try:
+        pixels = ds.pixel_array
+    except Exception as exc:  # noqa: BLE001
+        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        what = getattr(syntax, "name", str(syntax)) if syntax else "unknown"
+        raise InputError(f"{name}: cannot decode the DICOM pixel data (transfer syntax {what}: {exc})") from exc
+    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2"))
+    if frames > 1:
+        pixels = pixels[0]
+    if pixels.ndim == 3 and pixels.shape[-1] in (3, 4):
+        if photometric.startswith("YBR"):
+            from pydicom.pixels import convert_color_space
+
+            pixels = convert_color_space(pixels, photometric, "RGB")
+        return Image.fromarray(np.ascontiguousarray(pixels[..., :3]).astype(np.uint8), mode="RGB")
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    values = apply_modality_lut(pixels, ds).astype(np.float64)
+    lo, hi = float(np.min(values)), float(np.max(values))
+    try:
+        if "WindowCenter" in ds and "WindowWidth" in ds:
+            # the stored display window (the first one when several are given)
+            center = float(np.ravel([ds.WindowCenter])[0])
+            width = max(float(np.ravel([ds.WindowWidth])[0]), 1.0)
+            lo, hi = center - width / 2, center + width / 2
+        elif "VOILUTSequence" in ds:
+            values = apply_voi_lut(pixels, ds).astype(np.float64)
+            lo, hi = float(np.min(values)), float(np.max(values))
+    except (TypeError, ValueError, IndexError):
+        pass  # a malformed window falls back to the full range
+    scaled = (np.clip(windowed, lo, hi) - lo) / max(hi - lo, 1e-12) * 255.0
+    if photometric == "MONOCHROME1":
+        scaled = 255.0 - scaled
+    return Image.fromarray(scaled.astype(np.float32), mode="F")

@@ -1,0 +1,314 @@
+"""Load and inspect an ONNX model file: inputs, outputs, metadata, labels, checksum."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import ModelError
+
+#: metadata keys that commonly hold class labels, in order of preference
+LABEL_KEYS = ("labels", "classes", "names", "class_names", "character")
+
+# First bytes of common files that people mistake for a model.
+_SIGNATURES = (
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"BM", None),  # too short to be sure; checked below with the size field
+    (b"PK\x03\x04", "a ZIP archive (a PyTorch .pt checkpoint or a Keras .keras file is one); "
+                    "export the model to ONNX first"),
+    (b"\x89HDF", "an HDF5 file (a Keras .h5 model?); convert it to ONNX first"),
+    (b"GGUF", "a GGUF language-model file, which InferDesk does not run"),
+    (b"%PDF", "a PDF document"),
+    (b"\x7fELF", "a program (ELF binary)"),
+    (b"MZ", "a Windows program"),
+)
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input or output."""
+
+    name: str
+    type: str  # e.g. "tensor(float)", "seq(map(int64,tensor(float)))"
+    shape: tuple  # ints for fixed dims, strings for symbolic ones, None when unknown
+    elem_type: str | None = None  # "float", "int64"... for tensors, else None
+
+    @property
+    def shape_text(self) -> str:
+        if not self.shape and self.type.startswith("tensor"):
+            return "scalar"
+        if not self.type.startswith("tensor"):
+            return "—"
+        return "[" + ", ".join("?" if d is None else str(d) for d in self.shape) + "]"
+
+    @property
+    def is_tensor(self) -> bool:
+        return self.type.startswith("tensor(")
+
+    @property
+    def is_zipmap(self) -> bool:
+        return self.type.startswith("seq(map(")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Everything a user wants to know about a model file before scoring with it."""
+
+    path: str
+    file_name: str
+    size_bytes: int
+    sha256: str
+    ir_version: int
+    producer: str
+    opsets: dict = field(default_factory=dict)  # domain -> version ("" is ai.onnx)
+    inputs: tuple = ()
+    outputs: tuple = ()
+    metadata: dict = field(default_factory=dict)
+    labels: tuple = ()
+    labels_source: str | None = None  # metadata key the labels came from
+    description: str = ""
+    external_data: tuple = ()  # relative paths of external tensor files
+
+    def input(self, name: str) -> TensorSpec:
+        for spec in self.inputs:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["inputs"] = [_spec_dict(s) for s in self.inputs]
+        d["outputs"] = [_spec_dict(s) for s in self.outputs]
+        d["labels"] = list(self.labels)
+        d["external_data"] = list(self.external_data)
+        return d
+
+
+def _spec_dict(spec: TensorSpec) -> dict:
+    return {"name": spec.name, "type": spec.type, "shape": list(spec.shape), "elem_type": spec.elem_type}
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def parse_labels(raw: str) -> list[str]:
+    """Labels from a metadata value.
+
+    Accepts a JSON list, a JSON or Python-literal ``{index: name}`` dict (as YOLO exporters
+    write), one label per line (as OCR ``character`` tables are), or a comma-separated line.
+    """
+    text = raw.strip()
+    if not text:
+        return []
+    value = None
+    if text[0] in "[{(":
+        try:
+            value = json.loads(text)
+        except ValueError:
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                value = None
+    if isinstance(value, dict):
+        def order(key):
+            try:
+                return (0, int(key), "")
+            except (TypeError, ValueError):
+                return (1, 0, str(key))
+        return [str(value[k]) for k in sorted(value, key=order)]
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    if "\n" in text:
+        return [line.strip() for line in text.splitlines() if line.strip()]
+    if "," in text:
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return [text]
+
+
+def _type_text(type_proto) -> tuple[str, tuple, str | None]:
+    """(type string, shape, element type) for an onnx TypeProto."""
+    from onnx import helper
+
+    kind = type_proto.WhichOneof("value")
+    if kind == "tensor_type":
+        tt = type_proto.tensor_type
+        elem = helper.tensor_dtype_to_np_dtype(tt.elem_type).name if tt.elem_type else "undefined"
+        elem = {"float32": "float", "float64": "double"}.get(elem, elem)
+        shape: tuple = ()
+        if tt.HasField("shape"):
+            dims = []
+            for d in tt.shape.dim:
+                if d.HasField("dim_value"):
+                    dims.append(int(d.dim_value))
+                elif d.HasField("dim_param"):
+                    dims.append(d.dim_param)
+                else:
+                    dims.append(None)
+            shape = tuple(dims)
+        return f"tensor({elem})", shape, elem
+    if kind == "sequence_type":
+        inner, _, _ = _type_text(type_proto.sequence_type.elem_type)
+        return f"seq({inner})", (), None
+    if kind == "map_type":
+        mt = type_proto.map_type
+        key = helper.tensor_dtype_to_np_dtype(mt.key_type).name if mt.key_type else "?"
+        inner, _, _ = _type_text(mt.value_type)
+        return f"map({key},{inner})", (), None
+    return kind or "unknown", (), None
+
+
+def _sniff_non_onnx(head: bytes, size: int) -> str | None:
+    for magic, what in _SIGNATURES:
+        if head.startswith(magic):
+            if magic == b"BM":
+                if len(head) >= 6 and int.from_bytes(head[2:6], "little") == size:
+                    return "a BMP image"
+                continue
+            return what
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "a Python pickle (a scikit-learn or PyTorch object?); convert it to ONNX first"
+    if len(head) > 8 and head[8:10] == b'{"' and int.from_bytes(head[:8], "little") < size:
+        return "a safetensors weights file, not a runnable model"
+    stripped = head.lstrip()
+    if stripped[:1] in (b"{", b"[", b"<") or stripped[:6].lower() in (b"ir_ver",):
+        try:
+            stripped[:256].decode("utf-8")
+            return "a text file (JSON, XML or similar), not a binary ONNX model"
+        except UnicodeDecodeError:
+            pass
+    return None
+
+
+def _check_external_data(model, folder: Path) -> tuple:
+    """Refuse external-data references that leave the model's folder or do not exist."""
+    from onnx.external_data_helper import _get_all_tensors
+
+    locations = []
+    root = folder.resolve()
+    for tensor in _get_all_tensors(model):
+        if tensor.data_location != 1:  # onnx.TensorProto.EXTERNAL
+            continue
+        info = {e.key: e.value for e in tensor.external_data}
+        loc = info.get("location", "")
+        if not loc:
+            raise ModelError(f"Tensor '{tensor.name}' stores its data outside the model but names no file")
+        if os.path.isabs(loc) or loc.startswith(("/", "\\")) or (len(loc) > 1 and loc[1] == ":"):
+            raise ModelError(
+                f"Tensor '{tensor.name}' points to external data at an absolute path ({loc}); "
+                "InferDesk only reads external data stored beside the model"
+            )
+        target = (root / loc).resolve()
+        if root != target and root not in target.parents:
+            raise ModelError(
+                f"Tensor '{tensor.name}' points to external data outside the model's folder ({loc}); refused"
+            )
+        if not target.is_file():
+            raise ModelError(f"External data file '{loc}' for tensor '{tensor.name}' is missing beside the model")
+        if loc not in locations:
+            locations.append(loc)
+    return tuple(locations)
+
+
+def inspect_model(path: str | os.PathLike) -> ModelInfo:
+    """Read a model file and describe it, or raise ModelError saying why it cannot be used.
+
+    Parameters
+    ----------
+    path
+        Path to an ``.onnx`` file.
+
+    Returns
+    -------
+    ModelInfo
+        Inputs, outputs, metadata, labels, size and SHA-256 of the model.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ModelError(f"Model file not found: {p}")
+    if p.is_dir():
+        raise ModelError(f"{p} is a folder, not a model file; choose the .onnx file inside it")
+    size = p.stat().st_size
+    if size == 0:
+        raise ModelError(f"Model file {p.name} is empty (0 bytes)")
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(64)
+    except OSError as exc:
+        raise ModelError(f"Cannot read model file {p.name}: {exc.strerror or exc}") from exc
+    what = _sniff_non_onnx(head, size)
+    if what:
+        raise ModelError(f"{p.name} is not an ONNX model: it is {what}")
+
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = onnx.load_model(str(p), load_external_data=False)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise ModelError(
+            f"{p.name} is not a valid ONNX model: the file is truncated or corrupt ({size:,} bytes could not be parsed)"
+        ) from exc
+    except OSError as exc:
+        raise ModelError(f"Cannot read model file {p.name}: {exc.strerror or exc}") from exc
+    graph = model.graph
+    if model.ir_version <= 0 or (not graph.node and not graph.output) or not graph.output:
+        raise ModelError(
+            f"{p.name} is not a valid ONNX model: it has no graph (wrong file type, or the file is corrupt)"
+        )
+
+    external = _check_external_data(model, p.parent)
+
+    initializer_names = {t.name for t in graph.initializer}
+    inputs = []
+    for vi in graph.input:
+        if vi.name in initializer_names:
+            continue  # old exporters list weights as inputs
+        t, shape, elem = _type_text(vi.type)
+        inputs.append(TensorSpec(vi.name, t, shape, elem))
+    outputs = []
+    for vi in graph.output:
+        t, shape, elem = _type_text(vi.type)
+        outputs.append(TensorSpec(vi.name, t, shape, elem))
+    if not inputs:
+        raise ModelError(f"{p.name} declares no inputs, so there is nothing to feed it")
+
+    metadata = {prop.key: prop.value for prop in model.metadata_props}
+    labels: list[str] = []
+    labels_source = None
+    for key in LABEL_KEYS:
+        if key in metadata and metadata[key].strip():
+            labels = parse_labels(metadata[key])
+            labels_source = key
+            break
+    producer = " ".join(x for x in (model.producer_name, model.producer_version) if x)
+    opsets = {(o.domain or "ai.onnx"): int(o.version) for o in model.opset_import}
+    description = metadata.get("description") or model.doc_string or graph.doc_string or ""
+
+    return ModelInfo(
+        path=str(p.resolve()),
+        file_name=p.name,
+        size_bytes=size,
+        sha256=sha256_file(p),
+        ir_version=int(model.ir_version),
+        producer=producer,
+        opsets=opsets,
+        inputs=tuple(inputs),
+        outputs=tuple(outputs),
+        metadata=metadata,
+        labels=tuple(labels),
+        labels_source=labels_source,
+        description=description.strip(),
+        external_data=external,
+    )

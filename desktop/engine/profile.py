@@ -1,0 +1,511 @@
+"""The preprocessing profile that travels with a model: how to turn an image or a CSV row into its input."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .errors import ProfileError
+
+TASKS = ("classification", "regression", "detection", "segmentation", "raw")
+COLORS = ("RGB", "BGR", "L")
+LAYOUTS = ("NCHW", "NHWC")
+DTYPES = ("float32", "float16", "uint8")
+RESIZE_MODES = ("stretch", "shorter-side", "fit", "height")
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box")
+ANCHORS = ("center", "top-left")
+EMBEDDED_KEY = "inferdesk.profile"
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+_COLOR_ALIASES = {"rgb": "RGB", "bgr": "BGR", "l": "L", "gray": "L", "grey": "L", "grayscale": "L",
+                  "greyscale": "L", "mono": "L", "single": "L"}
+_MODE_ALIASES = {"shorter": "shorter-side", "shorter_side": "shorter-side", "letterbox": "fit",
+                 "fit-pad": "fit", "resize": "stretch"}
+_ANCHOR_ALIASES = {"centre": "center", "top_left": "top-left", "topleft": "top-left"}
+
+
+@dataclass(frozen=True)
+class Resize:
+    """How an image is brought to the model's size. ``size`` is ``(width, height)``."""
+
+    mode: str = "stretch"
+    size: tuple | None = None
+    shorter: int | None = None
+    interpolation: str = "bilinear"
+    pad_anchor: str = "center"
+    pad_value: tuple = (0.0,)
+
+    def to_dict(self) -> dict:
+        d: dict = {"mode": self.mode}
+        if self.size is not None:
+            d["size"] = list(self.size)
+        if self.shorter is not None:
+            d["shorter"] = self.shorter
+        d["interpolation"] = self.interpolation
+        if self.mode in ("fit", "height"):
+            value = self.pad_value[0] if len(self.pad_value) == 1 else list(self.pad_value)
+            d["pad"] = {"anchor": self.pad_anchor, "value": value}
+        return d
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """Image preprocessing: ``x = (pixel * scale - mean) / std`` per channel, after colour and resize."""
+
+    color: str = "RGB"
+    layout: str = "NCHW"
+    dtype: str = "float32"
+    resize: Resize | None = None
+    crop: tuple | None = None  # (width, height), a centre crop after resizing
+    scale: float = 1.0 / 255.0
+    mean: tuple = (0.0,)
+    std: tuple = (1.0,)
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.color == "L" else 3
+
+    def output_size(self) -> tuple | None:
+        """(width, height) of the tensor when it does not depend on the image, else None."""
+        if self.crop:
+            return tuple(self.crop)
+        if self.resize and self.resize.mode in ("stretch", "fit", "height"):
+            return tuple(self.resize.size)
+        return None
+
+    def to_dict(self) -> dict:
+        d: dict = {"color": self.color, "layout": self.layout, "dtype": self.dtype}
+        if self.resize:
+            d["resize"] = self.resize.to_dict()
+        if self.crop:
+            d["crop"] = list(self.crop)
+        d["scale"] = self.scale
+        d["mean"] = list(self.mean)
+        d["std"] = list(self.std)
+        return d
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """Tabular input: the CSV column names in the model's feature order (None: first numeric columns)."""
+
+    columns: tuple | None = None
+
+    def to_dict(self) -> dict:
+        return {"columns": list(self.columns) if self.columns is not None else None}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything needed to feed a model and read its answer; saved as JSON beside the model."""
+
+    input: str | None = None
+    task: str = "raw"
+    labels: tuple = ()
+    image: ImageSpec | None = None
+    table: TableSpec | None = None
+    extra: dict = field(default_factory=dict, compare=False)  # unknown top-level keys starting with "x-"
+
+    @property
+    def kind(self) -> str:
+        return "image" if self.image else "table" if self.table else "none"
+
+    def to_dict(self) -> dict:
+        d: dict = {"input": self.input, "task": self.task}
+        if self.labels:
+            d["labels"] = list(self.labels)
+        if self.image:
+            d["image"] = self.image.to_dict()
+        if self.table:
+            d["table"] = self.table.to_dict()
+        d.update(self.extra)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+    def sha256(self) -> str:
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def with_labels(self, labels) -> "Profile":
+        return replace(self, labels=tuple(str(x) for x in labels))
+
+    def describe(self) -> str:
+        """The profile in words, e.g. 'RGB, 224×224 stretch, ImageNet mean/std, NCHW float32'."""
+        if self.image:
+            return describe_image(self.image)
+        if self.table:
+            cols = self.table.columns
+            if cols is None:
+                return "table: the first numeric CSV columns, in file order"
+            return f"table: {len(cols)} CSV column{'s' if len(cols) != 1 else ''} matched by name"
+        return "no preprocessing (raw tensor)"
+
+
+def _close(a, b, tol=1e-3) -> bool:
+    return len(a) == len(b) and all(abs(x - y) <= tol * max(1.0, abs(y)) for x, y in zip(a, b))
+
+
+def describe_normalisation(spec: ImageSpec) -> str:
+    mean, std = list(spec.mean), list(spec.std)
+    rgb_order = (lambda v: v[::-1]) if spec.color == "BGR" else (lambda v: v)
+    if abs(spec.scale - 1 / 255) < 1e-6 and _close(rgb_order(mean), IMAGENET_MEAN) and _close(rgb_order(std), IMAGENET_STD):
+        return "ImageNet mean/std"
+    if abs(spec.scale - 1 / 255) < 1e-6 and all(m == 0 for m in mean) and all(s == 1 for s in std):
+        return "0–1 range"
+    if abs(spec.scale - 1 / 127.5) < 1e-6 and all(m == 1 for m in mean) and all(s == 1 for s in std):
+        return "−1–1 range"
+    if spec.scale == 1 and all(s == 1 for s in std):
+        if all(m == 0 for m in mean):
+            return "raw 0–255 pixels"
+        if _close(rgb_order(mean), CAFFE_MEAN_BGR[::-1], tol=1e-2):
+            return "Caffe mean subtraction"
+        return "mean subtraction " + "/".join(f"{m:g}" for m in mean)
+    return (f"x = (p×{spec.scale:.4g} − [{', '.join(f'{m:.4g}' for m in mean)}]) / "
+            f"[{', '.join(f'{s:.4g}' for s in std)}]")
+
+
+def describe_image(spec: ImageSpec) -> str:
+    parts = [{"L": "greyscale"}.get(spec.color, spec.color)]
+    r = spec.resize
+    if r is None:
+        parts.append("no resize")
+    elif r.mode == "stretch":
+        parts.append(f"{r.size[0]}×{r.size[1]} stretch ({r.interpolation})")
+    elif r.mode == "shorter-side":
+        parts.append(f"shorter side {r.shorter} ({r.interpolation})")
+    elif r.mode == "fit":
+        parts.append(f"fit in {r.size[0]}×{r.size[1]}, padded {r.pad_anchor} ({r.interpolation})")
+    else:
+        parts.append(f"height {r.size[1]}, width up to {r.size[0]}, padded right ({r.interpolation})")
+    if spec.crop:
+        parts.append(f"centre crop {spec.crop[0]}×{spec.crop[1]}")
+    parts.append(describe_normalisation(spec))
+    parts.append(f"{spec.layout} {spec.dtype}")
+    return ", ".join(parts)
+
+
+# --------------------------------------------------------------------------- parsing
+
+def _unknown(keys, allowed, where: str):
+    for key in keys:
+        if key not in allowed and not str(key).startswith("x-"):
+            hint = difflib.get_close_matches(str(key), list(allowed), n=1)
+            extra = f" (did you mean '{hint[0]}'?)" if hint else f"; known keys: {', '.join(allowed)}"
+            raise ProfileError(f"Profile: unknown key '{where}{key}'{extra}")
+
+
+def _choice(value, allowed, where: str, aliases=None) -> str:
+    if not isinstance(value, str):
+        raise ProfileError(f"Profile: {where} must be one of {', '.join(allowed)} (got {value!r})")
+    v = value.strip()
+    if aliases:
+        v = aliases.get(v.lower(), v)
+    for a in allowed:
+        if v.lower() == a.lower():
+            return a
+    raise ProfileError(f"Profile: {where} must be one of {', '.join(allowed)} (got {value!r})")
+
+
+def _number(value, where: str, positive=False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProfileError(f"Profile: {where} must be a number (got {value!r})")
+    v = float(value)
+    if v != v or v in (float("inf"), float("-inf")):
+        raise ProfileError(f"Profile: {where} must be a finite number (got {value!r})")
+    if positive and v <= 0:
+        raise ProfileError(f"Profile: {where} must be greater than 0 (got {value!r})")
+    return v
+
+
+def _numbers(value, where: str, positive=False) -> tuple:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ProfileError(f"Profile: {where} must be a number or a list of numbers (got {value!r})")
+    return tuple(_number(v, f"{where}[{i}]", positive) for i, v in enumerate(value))
+
+
+def _int(value, where: str, lo=1, hi=65536) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        raise ProfileError(f"Profile: {where} must be a whole number (got {value!r})")
+    if not lo <= int(value) <= hi:
+        raise ProfileError(f"Profile: {where} must be between {lo} and {hi} (got {value!r})")
+    return int(value)
+
+
+def _size(value, where: str) -> tuple:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value, value]
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ProfileError(f"Profile: {where} must be [width, height] (got {value!r})")
+    return (_int(value[0], f"{where}[0] (width)"), _int(value[1], f"{where}[1] (height)"))
+
+
+def _parse_resize(raw, where="image.resize") -> Resize | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ProfileError(f"Profile: {where} must be an object (got {raw!r})")
+    _unknown(raw, ("mode", "size", "shorter", "interpolation", "pad"), where + ".")
+    mode = _choice(raw.get("mode", "stretch"), RESIZE_MODES, f"{where}.mode", _MODE_ALIASES)
+    size = _size(raw["size"], f"{where}.size") if raw.get("size") is not None else None
+    shorter = _int(raw["shorter"], f"{where}.shorter") if raw.get("shorter") is not None else None
+    if mode in ("stretch", "fit", "height") and size is None:
+        raise ProfileError(f"Profile: {where}.size [width, height] is required for resize mode '{mode}'")
+    if mode == "shorter-side" and shorter is None:
+        raise ProfileError(f"Profile: {where}.shorter is required for resize mode 'shorter-side'")
+    interp = _choice(raw.get("interpolation", "bilinear"), INTERPOLATIONS, f"{where}.interpolation",
+                     {"linear": "bilinear", "cubic": "bicubic", "area": "box", "nearest-neighbor": "nearest"})
+    pad = raw.get("pad") or {}
+    if not isinstance(pad, dict):
+        raise ProfileError(f"Profile: {where}.pad must be an object like {{\"anchor\": \"center\", \"value\": 0}}")
+    _unknown(pad, ("anchor", "value"), where + ".pad.")
+    anchor = _choice(pad.get("anchor", "center"), ANCHORS, f"{where}.pad.anchor", _ANCHOR_ALIASES)
+    value = _numbers(pad.get("value", 0), f"{where}.pad.value")
+    return Resize(mode, size, shorter, interp, anchor, value)
+
+
+def _parse_image(raw) -> ImageSpec:
+    if not isinstance(raw, dict):
+        raise ProfileError(f"Profile: image must be an object (got {raw!r})")
+    _unknown(raw, ("color", "layout", "dtype", "resize", "crop", "scale", "mean", "std"), "image.")
+    color = _choice(raw.get("color", "RGB"), COLORS, "image.color", _COLOR_ALIASES)
+    layout = _choice(raw.get("layout", "NCHW"), LAYOUTS, "image.layout", {"chw": "NCHW", "hwc": "NHWC"})
+    dtype = _choice(raw.get("dtype", "float32"), DTYPES, "image.dtype",
+                    {"float": "float32", "half": "float16", "fp16": "float16", "fp32": "float32"})
+    resize = _parse_resize(raw.get("resize"))
+    crop = _size(raw["crop"], "image.crop") if raw.get("crop") is not None else None
+    scale = _number(raw.get("scale", 1.0 / 255.0), "image.scale")
+    mean = _numbers(raw.get("mean", 0.0), "image.mean")
+    std = _numbers(raw.get("std", 1.0), "image.std", positive=True)
+    channels = 1 if color == "L" else 3
+    for name, values in (("mean", mean), ("std", std)):
+        if len(values) not in (1, channels):
+            raise ProfileError(
+                f"Profile: image.{name} has {len(values)} values but colour {color} has {channels} "
+                f"channel{'s' if channels > 1 else ''}; give 1 or {channels}"
+            )
+    if resize and len(resize.pad_value) not in (1, channels):
+        raise ProfileError(f"Profile: image.resize.pad.value has {len(resize.pad_value)} values; give 1 or {channels}")
+    return ImageSpec(color, layout, dtype, resize, crop, scale, mean, std)
+
+
+def profile_from_dict(raw) -> Profile:
+    """Validate a profile read from JSON; raise ProfileError naming the offending key."""
+    if not isinstance(raw, dict):
+        raise ProfileError("Profile: the top level must be a JSON object")
+    _unknown(raw, ("input", "task", "labels", "image", "table", "schema_version"), "")
+    inp = raw.get("input")
+    if inp is not None and not isinstance(inp, str):
+        raise ProfileError(f"Profile: input must be the name of a model input (got {inp!r})")
+    task = _choice(raw.get("task", "raw"), TASKS, "task", {"classify": "classification", "regress": "regression"})
+    labels = raw.get("labels") or []
+    if isinstance(labels, dict):
+        try:
+            labels = [labels[k] for k in sorted(labels, key=lambda k: int(k))]
+        except ValueError as exc:
+            raise ProfileError("Profile: labels given as an object must have numeric keys") from exc
+    if not isinstance(labels, list):
+        raise ProfileError(f"Profile: labels must be a list of names (got {type(labels).__name__})")
+    image = _parse_image(raw["image"]) if raw.get("image") is not None else None
+    table = None
+    if raw.get("table") is not None:
+        t = raw["table"]
+        if not isinstance(t, dict):
+            raise ProfileError("Profile: table must be an object like {\"columns\": [\"age\", \"bmi\"]}")
+        _unknown(t, ("columns",), "table.")
+        cols = t.get("columns")
+        if cols is not None:
+            if not isinstance(cols, list) or not all(isinstance(c, str) for c in cols) or not cols:
+                raise ProfileError("Profile: table.columns must be a non-empty list of column names")
+            dup = sorted({c for c in cols if cols.count(c) > 1})
+            if dup:
+                raise ProfileError(f"Profile: table.columns lists {', '.join(dup)} more than once")
+            cols = tuple(cols)
+        table = TableSpec(cols)
+    if image and table:
+        raise ProfileError("Profile: give either image or table, not both")
+    extra = {k: v for k, v in raw.items() if str(k).startswith("x-")}
+    return Profile(inp, task, tuple(str(x) for x in labels), image, table, extra)
+
+
+def profile_from_json(text: str, source: str = "profile") -> Profile:
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise ProfileError(f"{source} is not valid JSON: {exc}") from exc
+    return profile_from_dict(raw)
+
+
+def load_profile(path: str | os.PathLike) -> Profile:
+    """Read a profile JSON file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ProfileError(f"Profile file not found: {p}")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"Cannot read profile {p.name}: {exc}") from exc
+    return profile_from_json(text, f"Profile {p.name}")
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a file through a temporary file and a rename, so a crash never leaves half a file."""
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(p.parent))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def save_profile(profile: Profile, path: str | os.PathLike) -> None:
+    atomic_write_text(path, profile.to_json())
+
+
+def sidecar_paths(model_path: str | os.PathLike) -> list[Path]:
+    """Where a model's profile may sit: ``name.profile.json`` then ``name.onnx.profile.json``."""
+    p = Path(model_path)
+    return [p.with_name(p.stem + ".profile.json"), p.with_name(p.name + ".profile.json")]
+
+
+# --------------------------------------------------------------------------- defaults
+
+def _guess_task(info, labels) -> str:
+    outs = info.outputs
+    if any(o.is_zipmap for o in outs) or labels:
+        return "classification"
+    tensors = [o for o in outs if o.is_tensor]
+    if tensors:
+        o = tensors[0]
+        if len(o.shape) == 2 and o.shape[-1] == 1:
+            return "regression"
+        if len(o.shape) == 1 and o.elem_type in ("float", "double"):
+            return "regression"
+        if len(o.shape) == 2 and isinstance(o.shape[-1], int) and o.shape[-1] > 1 and o.elem_type in ("float", "float16", "double"):
+            return "classification"
+    return "raw"
+
+
+def default_profile(info) -> Profile:
+    """A sensible profile guessed from the first input's shape and type, when the model carries none."""
+    spec = info.inputs[0]
+    labels = tuple(info.labels)
+    task = _guess_task(info, labels)
+    shape = spec.shape
+    rank = len(shape)
+    fixed = lambda d: isinstance(d, int) and d > 0  # noqa: E731
+    if rank in (3, 4):
+        dims = shape[1:] if rank == 4 else shape
+        if dims[0] in (1, 3):
+            layout, c, h, w = "NCHW", dims[0], dims[1], dims[2]
+        elif dims[2] in (1, 3):
+            layout, c, h, w = "NHWC", dims[2], dims[0], dims[1]
+        else:
+            layout, c, h, w = "NCHW", 3, dims[1], dims[2]
+        width = w if fixed(w) else 224
+        height = h if fixed(h) else 224
+        dtype = {"float16": "float16", "uint8": "uint8"}.get(spec.elem_type or "", "float32")
+        scale = 1.0 if dtype == "uint8" else 1.0 / 255.0
+        image = ImageSpec(
+            color="L" if c == 1 else "RGB",
+            layout=layout,
+            dtype=dtype,
+            resize=Resize("stretch", (width, height)),
+            scale=scale,
+        )
+        return Profile(spec.name, task, labels, image, None)
+    if rank <= 2:
+        names = None
+        raw_names = info.metadata.get("feature_names") or info.metadata.get("columns")
+        if raw_names:
+            from .model import parse_labels
+
+            names = tuple(parse_labels(raw_names)) or None
+        if names is None and len(info.inputs) > 1 and all(
+            len(s.shape) == 2 and s.shape[-1] == 1 for s in info.inputs
+        ):
+            names = tuple(s.name for s in info.inputs)
+        return Profile(spec.name, task, labels, None, TableSpec(names))
+    return Profile(spec.name, task, labels, None, None)
+
+
+def resolve_profile(model_path, info, explicit: str | os.PathLike | None = None) -> tuple[Profile, str]:
+    """The profile for a model and where it came from.
+
+    Order: an explicit file, a sidecar beside the model, the model's embedded
+    ``inferdesk.profile`` metadata, else a default guessed from the model's input.
+    Labels missing from the profile are taken from the model's metadata.
+    """
+    if explicit:
+        profile, source = load_profile(explicit), f"file {Path(explicit).name}"
+    else:
+        profile = source = None
+        for candidate in sidecar_paths(model_path):
+            if candidate.is_file():
+                profile, source = load_profile(candidate), f"sidecar {candidate.name}"
+                break
+        if profile is None and EMBEDDED_KEY in info.metadata:
+            profile = profile_from_json(info.metadata[EMBEDDED_KEY], f"The profile embedded in {info.file_name}")
+            source = "embedded in the model"
+        if profile is None:
+            profile, source = default_profile(info), "default guessed from the model's input"
+    if not profile.labels and info.labels:
+        profile = profile.with_labels(info.labels)
+    return check_profile(profile, info), source
+
+
+def check_profile(profile: Profile, info) -> Profile:
+    """Check a profile against the model it is for; fill the input name when there is one input."""
+    names = [s.name for s in info.inputs]
+    if profile.input is None:
+        profile = replace(profile, input=names[0])
+    elif profile.input not in names:
+        raise ProfileError(
+            f"Profile names input '{profile.input}', but the model's inputs are: {', '.join(names)}"
+        )
+    spec = info.input(profile.input)
+    if profile.image:
+        rank = len(spec.shape)
+        if spec.shape and rank not in (3, 4):
+            raise ProfileError(
+                f"Profile describes an image, but model input '{spec.name}' has shape {spec.shape_text}, "
+                "not an image tensor"
+            )
+        if rank in (3, 4):
+            dims = spec.shape[-3:]
+            c = dims[0] if profile.image.layout == "NCHW" else dims[2]
+            if isinstance(c, int) and c != profile.image.channels:
+                raise ProfileError(
+                    f"Profile colour {profile.image.color} gives {profile.image.channels} channel(s), "
+                    f"but model input '{spec.name}' ({spec.shape_text}, {profile.image.layout}) takes {c}"
+                )
+            if profile.image.resize is None and profile.image.crop is None:
+                pass  # images must then already have the model's size; checked per item
+    if profile.table and profile.table.columns is not None and spec.shape and len(spec.shape) == 2:
+        n = spec.shape[1]
+        multi = len(info.inputs) > 1 and all(len(s.shape) == 2 and s.shape[-1] == 1 for s in info.inputs)
+        if isinstance(n, int) and n != len(profile.table.columns) and not multi:
+            raise ProfileError(
+                f"Profile lists {len(profile.table.columns)} table columns, but model input "
+                f"'{spec.name}' takes {n} features"
+            )
+    return profile

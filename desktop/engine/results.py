@@ -1,0 +1,143 @@
+"""What scoring produces: one Result per image or CSV row, with its outputs, top-k, error and timings."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+STAGES = ("decode", "preprocess", "infer", "postprocess")
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Milliseconds spent on one item in each stage (batched stages are shared out evenly)."""
+
+    decode: float = 0.0
+    preprocess: float = 0.0
+    infer: float = 0.0
+    postprocess: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.decode + self.preprocess + self.infer + self.postprocess
+
+    def to_dict(self) -> dict:
+        return {s: round(getattr(self, s), 4) for s in STAGES}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    index: int
+    score: float
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "index": self.index, "score": _finite(self.score)}
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome for one image or one CSV row.
+
+    ``outputs`` maps each model output's name to this item's slice of it: a numpy array,
+    or a ``{label: score}`` dict for scikit-learn's ZipMap probability outputs.
+    """
+
+    index: int  # position in the run, from 0
+    input: str  # the file
+    row: int | None  # CSV data row, from 1; None for images
+    ok: bool
+    error: str | None = None
+    outputs: dict = field(default_factory=dict)
+    top: tuple = ()  # Prediction, best first
+    values: tuple = ()  # regression values
+    timings: Timings = Timings()
+    kind: str = "image"
+    saved_input: str | None = None
+    features: dict | None = None  # CSV row: column -> value (or the raw text when the row failed)
+
+    @property
+    def top_label(self) -> str | None:
+        return self.top[0].label if self.top else None
+
+    @property
+    def top_score(self) -> float | None:
+        return self.top[0].score if self.top else None
+
+    @property
+    def display_name(self) -> str:
+        import os
+
+        name = os.path.basename(self.input)
+        return f"{name} · row {self.row}" if self.row is not None else name
+
+    def to_json(self) -> dict:
+        """The command line's ``jsonl`` record for this item."""
+        d = {
+            "input": self.input,
+            "row": self.row,
+            "ok": self.ok,
+            "error": self.error,
+            "outputs": {name: to_jsonable(v) for name, v in self.outputs.items()},
+            "top": [p.to_dict() for p in self.top],
+            "timings_ms": self.timings.to_dict(),
+        }
+        if self.values:
+            d["values"] = [_finite(v) for v in self.values]
+        if self.saved_input is not None:
+            d["saved_input"] = self.saved_input
+        return d
+
+
+def _finite(v):
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def to_jsonable(value):
+    """Nested lists / dicts of plain Python numbers; NaN and infinities become null."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f":
+            if np.isfinite(value).all():
+                return value.tolist()
+            return to_jsonable(value.astype(object))
+        if value.dtype.kind in "iub":
+            return value.tolist()
+        return [to_jsonable(v) for v in value.tolist()] if value.ndim else to_jsonable(value.item())
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return _finite(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def tensor_summary(value) -> dict:
+    """Shape, dtype, min, max and mean of an output, for display."""
+    if isinstance(value, dict):
+        return {"shape": [len(value)], "dtype": "map", "min": None, "max": None, "mean": None}
+    arr = np.asarray(value)
+    d = {"shape": list(arr.shape), "dtype": str(arr.dtype), "min": None, "max": None, "mean": None}
+    if arr.size and arr.dtype.kind in "fiub":
+        a = arr.astype(np.float64)
+        finite = a[np.isfinite(a)]
+        if finite.size:
+            d.update(min=float(finite.min()), max=float(finite.max()), mean=float(finite.mean()))
+    return d
+
+
+def percentiles(values, qs=(50, 90, 95, 99)) -> dict:
+    """Latency percentiles (ms), keyed ``p50``…; empty input gives NaNs."""
+    arr = np.asarray(list(values), dtype=np.float64)
+    if arr.size == 0:
+        return {f"p{q}": float("nan") for q in qs}
+    return {f"p{q}": float(np.percentile(arr, q)) for q in qs}
