@@ -164,9 +164,9 @@ _CSV_FIXED = ["input", "row", "ok", "error", "label", "score"]
 class _CsvWriter:
     """Writes results as CSV: fixed columns, then top-k, then small outputs flattened, then timings."""
 
-    def __init__(self, fh, top_k: int):
+    def __init__(self, fh, top_k: int, task: str = "classification"):
         self.fh = fh
-        self.top_k = top_k
+        self.top_k = top_k if task == "classification" else 0
         self.writer = None
         self.output_cols: list[str] | None = None
 
@@ -193,7 +193,7 @@ class _CsvWriter:
         outputs = self._output_cells(result) if result.ok else {}
         if self.writer is None:
             self.output_cols = list(outputs)  # decided by the first result; failed rows leave them empty
-            cols = list(_CSV_FIXED)
+            cols = list(_CSV_FIXED) if self.top_k else _CSV_FIXED[:4]
             for k in range(2, self.top_k + 1):
                 cols += [f"label_{k}", f"score_{k}"]
             cols += self.output_cols + [f"{s}_ms" for s in ("decode", "preprocess", "infer", "postprocess")]
@@ -206,8 +206,6 @@ class _CsvWriter:
             row["label"], row["score"] = result.top[0].label, result.top[0].score
             for k, p in enumerate(result.top[1:], start=2):
                 row[f"label_{k}"], row[f"score_{k}"] = p.label, p.score
-        elif result.values and len(result.values) == 1:
-            row["score"] = result.values[0]
         row.update(outputs)
         for s, v in result.timings.to_dict().items():
             row[f"{s}_ms"] = v
@@ -232,7 +230,7 @@ def cmd_score(args, out, err) -> int:
     latencies = []
     t0 = time.perf_counter()
     try:
-        writer = _CsvWriter(fh, args.top_k) if args.format == "csv" else None
+        writer = _CsvWriter(fh, args.top_k, engine.profile.task) if args.format == "csv" else None
         for result in run_batch(engine, items, top_k=args.top_k, save_inputs=args.save_inputs,
                                 workers=args.workers):
             if writer:

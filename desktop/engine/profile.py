@@ -50,9 +50,8 @@ class Resize:
         if self.shorter is not None:
             d["shorter"] = self.shorter
         d["interpolation"] = self.interpolation
-        if self.mode in ("fit", "height"):
-            value = self.pad_value[0] if len(self.pad_value) == 1 else list(self.pad_value)
-            d["pad"] = {"anchor": self.pad_anchor, "value": value}
+        value = self.pad_value[0] if len(self.pad_value) == 1 else list(self.pad_value)
+        d["pad"] = {"anchor": self.pad_anchor, "value": value}  # also used when a crop is larger than the image
         return d
 
 

@@ -35,6 +35,32 @@ def _normalise_mode(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # RGBA, RGBa, CMYK, YCbCr, LAB, HSV: alpha dropped as Image.convert does
 
 
+def _header_size(path) -> tuple | None:
+    """(width, height) read from the file's header, for messages only.
+
+    Image.open refuses images over twice the safety limit before returning them, so it cannot
+    say how big they are; the format plugins are asked directly, without the size check.
+    """
+    try:
+        Image.init()
+        with open(path, "rb") as fp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            prefix = fp.read(16)
+            for fmt in Image.ID:
+                factory, accept = Image.OPEN[fmt]
+                if accept is not None and not accept(prefix):
+                    continue
+                fp.seek(0)
+                try:
+                    im = factory(fp, str(path))
+                except Exception:  # noqa: BLE001 - not this format
+                    continue
+                return im.size
+    except Exception:  # noqa: BLE001 - only for the message
+        pass
+    return None
+
+
 def decode_image(path: str | os.PathLike) -> Image.Image:
     """Open an image file, apply its EXIF orientation, take its first frame; raise InputError if unreadable."""
     name = _name(path)
@@ -54,12 +80,8 @@ def decode_image(path: str | os.PathLike) -> Image.Image:
                 pass
             img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        dims = ""
-        try:
-            with Image.open(path) as probe:
-                dims = f"{probe.width:,}×{probe.height:,} pixels, "
-        except Exception:  # noqa: BLE001 - only for the message
-            pass
+        size = _header_size(path)
+        dims = f"{size[0]:,}×{size[1]:,} pixels, " if size else ""
         raise InputError(
             f"{name}: image is too large ({dims}over the {Image.MAX_IMAGE_PIXELS:,}-pixel safety limit)"
         ) from exc
@@ -126,7 +148,7 @@ def decode_dicom(path: str | os.PathLike) -> Image.Image:
             lo, hi = float(np.min(values)), float(np.max(values))
     except (TypeError, ValueError, IndexError):
         pass  # a malformed window falls back to the full range
-    scaled = (np.clip(windowed, lo, hi) - lo) / max(hi - lo, 1e-12) * 255.0
+    scaled = (np.clip(values, lo, hi) - lo) / max(hi - lo, 1e-12) * 255.0
     if photometric == "MONOCHROME1":
         scaled = 255.0 - scaled
     return Image.fromarray(scaled.astype(np.float32), mode="F")

@@ -1,0 +1,68 @@
+"""Shared fixtures: tiny ONNX models built in a temporary folder, and the bundled samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "models"
+SAMPLES = ROOT / "resources" / "samples"
+
+
+def make_model(path, nodes, inputs, outputs, initializers=(), opset=17, metadata=None, ir_version=8,
+               domain_opsets=None) -> Path:
+    """Write a small ONNX model; inputs/outputs are (name, elem_type, shape) triples."""
+    graph = helper.make_graph(
+        nodes, "g",
+        [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
+        [helper.make_tensor_value_info(n, t, s) for n, t, s in outputs],
+        initializer=list(initializers),
+    )
+    opsets = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, v) for d, v in (domain_opsets or {}).items()]
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="inferdesk-tests")
+    model.ir_version = ir_version
+    for k, v in (metadata or {}).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.save(model, str(path))
+    return Path(path)
+
+
+def image_logits_model(path, channels=3, size=4, classes=None, softmax=False, metadata=None, batch="N"):
+    """x [N, C, H, W] -> mean over H, W -> [N, C] scores (logits, or probabilities with softmax)."""
+    nodes = [helper.make_node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=0)]
+    out = "m"
+    if softmax:
+        nodes.append(helper.make_node("Softmax", ["m"], ["p"], axis=1))
+        out = "p"
+    nodes.append(helper.make_node("Identity", [out], ["scores"]))
+    return make_model(path, nodes, [("x", TensorProto.FLOAT, [batch, channels, size, size])],
+                      [("scores", TensorProto.FLOAT, [batch, channels])], metadata=metadata)
+
+
+def table_model(path, n_features=3, metadata=None):
+    """features [N, F] -> sum of features as [N, 1] (a regression)."""
+    w = numpy_helper.from_array(np.ones((n_features, 1), dtype=np.float32), "w")
+    nodes = [helper.make_node("MatMul", ["features", "w"], ["variable"])]
+    return make_model(path, nodes, [("features", TensorProto.FLOAT, ["N", n_features])],
+                      [("variable", TensorProto.FLOAT, ["N", 1])], [w], metadata=metadata)
+
+
+@pytest.fixture
+def logits_model(tmp_path):
+    return image_logits_model(tmp_path / "logits.onnx", metadata={"labels": '["red", "green", "blue"]'})
+
+
+@pytest.fixture
+def sum_model(tmp_path):
+    return table_model(tmp_path / "sum.onnx")
+
+
+@pytest.fixture
+def digits_model():
+    return MODELS / "digits.onnx"

@@ -1,0 +1,273 @@
+"""run_batch: results equal plain onnxruntime, in order, with per-item errors, progress and cancellation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from PIL import Image
+
+from desktop.engine import Engine, expand_inputs, run_batch
+from desktop.engine.inputs.images import decode_image
+from desktop.engine.inputs.tabular import read_table
+from desktop.engine.postprocess import looks_like_probabilities, softmax
+from desktop.engine.preprocess import preprocess_image
+from tests.conftest import MODELS, SAMPLES, image_logits_model, table_model
+
+
+class SpySession:
+    """Wraps a real session and records the batch size of every run."""
+
+    def __init__(self, real):
+        self.real = real
+        self.batches = []
+
+    def run(self, names, feeds):
+        self.batches.append(len(next(iter(feeds.values()))))
+        return self.real.run(names, feeds)
+
+    def get_providers(self):
+        return self.real.get_providers()
+
+
+def test_digit_samples_are_recognised():
+    engine = Engine(MODELS / "digits.onnx")
+    results = list(run_batch(engine, [SAMPLES / "digits"]))
+    assert len(results) == 10 and all(r.ok for r in results)
+    for r in results:
+        true_label = r.input.split("digit_")[1][0]
+        assert r.top_label == true_label, r.input
+        assert 0.0 <= r.top_score <= 1.0
+        assert sum(p.score for p in r.top) <= 1.0 + 1e-9
+
+
+def test_outputs_equal_plain_onnxruntime_on_the_same_tensors():
+    engine = Engine(MODELS / "digits.onnx")
+    plain = ort.InferenceSession(str(MODELS / "digits.onnx"), providers=["CPUExecutionProvider"])
+    files = sorted((SAMPLES / "digits").glob("*.png"))
+    results = list(run_batch(engine, files))
+    for f, r in zip(files, results):
+        tensor = preprocess_image(decode_image(f), engine.profile.image)
+        expected = plain.run(None, {"image": tensor[None]})[0][0]
+        np.testing.assert_array_equal(r.outputs["logits"], expected)
+        np.testing.assert_allclose([p.score for p in r.top], np.sort(softmax(expected))[::-1][:5], rtol=1e-12)
+
+
+def test_table_outputs_equal_plain_onnxruntime():
+    engine = Engine(MODELS / "breast_cancer.onnx")
+    plain = ort.InferenceSession(str(MODELS / "breast_cancer.onnx"), providers=["CPUExecutionProvider"])
+    rows, values, errors = read_table(SAMPLES / "breast_cancer.csv", engine.profile.table.columns)
+    assert not any(errors)
+    label, probs = plain.run(None, {"features": values.astype(np.float32)})
+    results = list(run_batch(engine, [SAMPLES / "breast_cancer.csv"]))
+    assert [r.row for r in results] == rows
+    for r, lab, prob in zip(results, label, probs):
+        assert r.outputs["output_label"] == lab
+        assert r.outputs["output_probability"] == {engine.profile.labels[k]: pytest.approx(v) for k, v in prob.items()}
+        assert r.top[0].label == engine.profile.labels[int(lab)]  # ZipMap probabilities, no softmax applied
+        assert r.top[0].score == pytest.approx(max(prob.values()))
+
+
+def test_the_csv_diagnosis_column_agrees_with_the_model():
+    engine = Engine(MODELS / "breast_cancer.onnx")
+    import csv
+
+    with open(SAMPLES / "breast_cancer.csv", newline="") as fh:
+        truth = [row["diagnosis"] for row in csv.DictReader(fh)]
+    results = list(run_batch(engine, [SAMPLES / "breast_cancer.csv"]))
+    agree = sum(r.top_label == t for r, t in zip(results, truth))
+    assert agree >= 0.9 * len(truth)
+
+
+def test_regression_values():
+    engine = Engine(MODELS / "diabetes.onnx")
+    results = list(run_batch(engine, [SAMPLES / "diabetes.csv"]))
+    assert len(results) == 15 and all(r.ok for r in results)
+    assert all(len(r.values) == 1 and 25 <= r.values[0] <= 350 for r in results)
+    assert results[0].top == ()
+
+
+def test_csv_rows_are_scored_in_vectorised_chunks(tmp_path):
+    model = table_model(tmp_path / "sum.onnx", n_features=3)
+    csv_path = tmp_path / "rows.csv"
+    lines = ["a,b,c"] + [f"{i},{i},{i}" for i in range(1000)]
+    csv_path.write_text("\n".join(lines) + "\n")
+    engine = Engine(model, profile=None)
+    spy = SpySession(engine.session)
+    engine.session = spy
+    results = list(run_batch(engine, [csv_path], chunk_rows=400))
+    assert [r.values[0] for r in results] == [3.0 * i for i in range(1000)]
+    assert spy.batches == [400, 400, 200]
+
+
+def test_bad_rows_stay_on_their_row(tmp_path):
+    model = table_model(tmp_path / "sum.onnx", n_features=2)
+    csv_path = tmp_path / "rows.csv"
+    csv_path.write_text("b,a,extra\r\n1,2,x\r\n,4,y\r\nfive,6,z\r\n7,8,w\r\n", encoding="utf-8-sig")
+    prof = tmp_path / "p.json"
+    prof.write_text(json.dumps({"task": "regression", "table": {"columns": ["a", "b"]}}))
+    engine = Engine(model, profile=prof)
+    results = list(run_batch(engine, [csv_path]))
+    assert [r.ok for r in results] == [True, False, False, True]
+    assert results[0].values == (3.0,) and results[3].values == (15.0,)
+    assert "row 2" in results[1].error and "'b' is empty" in results[1].error
+    assert "row 3" in results[2].error and "'b' is not a number: 'five'" in results[2].error
+    assert results[0].features == {"a": 2.0, "b": 1.0}
+    assert results[2].features == {"a": "6", "b": "five"}
+
+
+def test_missing_columns_refuse_the_file_by_name(tmp_path):
+    engine = Engine(MODELS / "breast_cancer.onnx")
+    csv_path = tmp_path / "partial.csv"
+    csv_path.write_text("mean radius,mean texture\n1,2\n")
+    results = list(run_batch(engine, [csv_path]))
+    assert len(results) == 1 and not results[0].ok
+    assert "missing columns 'mean perimeter', 'mean area'" in results[0].error
+
+
+def test_folder_with_corrupt_empty_and_valid_images(tmp_path):
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    good = (SAMPLES / "digits" / "digit_3_705.png").read_bytes()
+    (folder / "a_valid.png").write_bytes(good)
+    (folder / "b_corrupt.png").write_bytes(good[: len(good) // 3])
+    (folder / "c_empty.png").write_bytes(b"")
+    engine = Engine(MODELS / "digits.onnx")
+    results = list(run_batch(engine, [folder]))
+    assert [r.ok for r in results] == [True, False, False]
+    assert results[0].top_label == "3"
+    assert results[1].error.startswith("b_corrupt.png: ") and "truncated" in results[1].error
+    assert results[2].error == "c_empty.png: the file is empty (0 bytes)"
+
+
+def test_images_given_to_a_table_model_and_vice_versa():
+    table = Engine(MODELS / "breast_cancer.onnx")
+    r = next(run_batch(table, [SAMPLES / "digits" / "digit_0_386.png"]))
+    assert not r.ok and "takes a table, not an image" in r.error
+    image = Engine(MODELS / "digits.onnx")
+    r = next(run_batch(image, [SAMPLES / "diabetes.csv"]))
+    assert not r.ok and "takes images, not a table" in r.error
+
+
+def test_order_is_kept_with_a_decode_pool(tmp_path):
+    engine = Engine(MODELS / "digits.onnx")
+    files = sorted((SAMPLES / "digits").glob("*.png")) * 5
+    one = [r.outputs["logits"] for r in run_batch(engine, files, workers=0)]
+    four = [r.outputs["logits"] for r in run_batch(engine, files, workers=4)]
+    assert len(one) == len(four) == 50
+    for a, b in zip(one, four):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_mixed_inputs_keep_input_order():
+    engine = Engine(MODELS / "digits.onnx")
+    inputs = [SAMPLES / "digits" / "digit_1_442.png", SAMPLES / "missing.png", SAMPLES / "README.md",
+              SAMPLES / "digits" / "digit_2_1466.png"]
+    results = list(run_batch(engine, inputs))
+    assert [r.ok for r in results] == [True, False, False, True]
+    assert "File not found" in results[1].error and "not a supported input" in results[2].error
+    assert [r.index for r in results] == [0, 1, 2, 3]
+
+
+def test_progress_and_cancellation():
+    engine = Engine(MODELS / "digits.onnx")
+    files = sorted((SAMPLES / "digits").glob("*.png")) * 3
+    seen = []
+    stop = {"now": False}
+
+    def progress(done, total):
+        seen.append((done, total))
+        if done == 7:
+            stop["now"] = True
+
+    results = list(run_batch(engine, files, progress=progress, should_stop=lambda: stop["now"]))
+    assert len(results) == 7
+    assert seen[0] == (0, 30) and seen[-1] == (7, 30)
+
+
+def test_cancellation_inside_a_csv(tmp_path):
+    model = table_model(tmp_path / "sum.onnx", n_features=1)
+    csv_path = tmp_path / "rows.csv"
+    csv_path.write_text("x\n" + "\n".join(str(i) for i in range(100)) + "\n")
+    engine = Engine(model)
+    count = {"n": 0}
+
+    def should_stop():
+        return count["n"] >= 10
+
+    out = []
+    for r in run_batch(engine, [csv_path], should_stop=should_stop):
+        out.append(r)
+        count["n"] += 1
+    assert len(out) == 10
+
+
+def test_save_inputs_writes_what_the_model_saw(tmp_path):
+    engine = Engine(MODELS / "digits.onnx")
+    files = sorted((SAMPLES / "digits").glob("*.png"))[:2]
+    results = list(run_batch(engine, files, save_inputs=str(tmp_path / "seen")))
+    for f, r in zip(files, results):
+        saved = np.load(r.saved_input)
+        assert saved.shape == (1, 1, 16, 16) and saved.dtype == np.float32
+        expected = preprocess_image(decode_image(f), engine.profile.image)[None]
+        np.testing.assert_array_equal(saved, expected)
+        assert r.to_json()["saved_input"] == r.saved_input
+    rows = list(run_batch(Engine(MODELS / "diabetes.onnx"), [SAMPLES / "diabetes.csv"],
+                          save_inputs=str(tmp_path / "rows")))
+    assert np.load(rows[0].saved_input).shape == (1, 10)
+
+
+def test_fake_session_is_accepted(tmp_path):
+    model = image_logits_model(tmp_path / "m.onnx", metadata={"labels": "a\nb\nc"})
+
+    class Fake:
+        def run(self, names, feeds):
+            n = feeds["x"].shape[0]
+            return [np.tile(np.array([[0.2, 0.5, 0.3]], dtype=np.float32), (n, 1))]
+
+        def get_providers(self):
+            return ["FakeProvider"]
+
+    engine = Engine(model, session=Fake())
+    assert engine.provider == "FakeProvider"
+    img = tmp_path / "i.png"
+    Image.new("RGB", (4, 4), (10, 20, 30)).save(img)
+    r = next(run_batch(engine, [img]))
+    # already probabilities: kept as they are, not softmaxed again
+    assert [(p.label, p.score) for p in r.top] == [("b", pytest.approx(0.5)), ("c", pytest.approx(0.3)),
+                                                   ("a", pytest.approx(0.2))]
+
+
+def test_logits_get_softmax_and_probabilities_do_not(tmp_path):
+    img = tmp_path / "i.png"
+    Image.new("RGB", (4, 4), (250, 120, 40)).save(img)
+    logits = Engine(image_logits_model(tmp_path / "l.onnx", metadata={"labels": "r\ng\nb"}))
+    r = next(run_batch(logits, [img]))
+    raw = r.outputs["scores"]
+    assert not looks_like_probabilities(raw)
+    assert r.top[0].label == "r" and r.top[0].score == pytest.approx(softmax(raw).max())
+    probs = Engine(image_logits_model(tmp_path / "p.onnx", softmax=True, metadata={"labels": "r\ng\nb"}))
+    r = next(run_batch(probs, [img]))
+    assert r.top[0].score == pytest.approx(float(r.outputs["scores"].max()))
+
+
+def test_timings_are_filled():
+    engine = Engine(MODELS / "digits.onnx")
+    r = next(run_batch(engine, [SAMPLES / "digits" / "digit_5_1319.png"]))
+    t = r.timings
+    assert t.decode > 0 and t.preprocess > 0 and t.infer > 0 and t.postprocess >= 0
+    assert set(r.to_json()["timings_ms"]) == {"decode", "preprocess", "infer", "postprocess"}
+
+
+def test_dicom_sample_scores(tmp_path):
+    engine = Engine(MODELS / "digits.onnx")
+    r = next(run_batch(engine, [SAMPLES / "dicom" / "ct_small.dcm"]))
+    assert r.ok and r.kind == "dicom"
+
+
+def test_expand_inputs_counts_rows():
+    items = expand_inputs([SAMPLES / "breast_cancer.csv", SAMPLES / "digits"])
+    assert items[0].kind == "table" and items[0].rows == 20
+    assert [i.kind for i in items[1:]] == ["image"] * 10
