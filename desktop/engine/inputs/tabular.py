@@ -94,7 +94,8 @@ class TableReader:
         if b"\x00" in head:
             raise InputError(f"{self.name}: this is a binary file, not a CSV text file")
         self.encoding = _encoding(head)
-        first_line = head.decode(self.encoding, errors="replace").lstrip("\ufeff").splitlines()[0]
+        lines = head.decode(self.encoding, errors="replace").lstrip("\ufeff").splitlines()
+        first_line = next((line for line in lines if line.strip()), lines[0] if lines else "")
         self.delimiter = self._delimiter(first_line)
         self.decimal_comma = self.delimiter == ";"
         csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
@@ -102,6 +103,8 @@ class TableReader:
         self._reader = csv.reader(self._fh, delimiter=self.delimiter)
         try:
             header = next(self._reader)
+            while not any(c.strip() for c in header):  # blank lines above the header row
+                header = next(self._reader)
         except (csv.Error, UnicodeDecodeError) as exc:
             self.close()
             raise InputError(f"{self.name}: the header line cannot be read ({exc})") from exc
@@ -269,12 +272,13 @@ class TableReader:
 def read_table(path, columns=None, n_features=None) -> tuple[list, np.ndarray, list]:
     """Read a whole table at once: (row numbers, values, errors). Convenience for small files and tests."""
     with TableReader(path, columns, n_features) as reader:
+        n_columns = len(reader.columns)
         rows, blocks, errors = [], [], []
         for chunk in reader.chunks():
             rows += chunk.rows
             blocks.append(chunk.values)
             errors += chunk.errors
-    values = np.concatenate(blocks) if blocks else np.zeros((0, len(columns or [])))
+    values = np.concatenate(blocks) if blocks else np.zeros((0, n_columns))
     return rows, values, errors
 
 
