@@ -12,6 +12,7 @@ import os
 import re
 import time
 from collections import deque
+from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator
 
@@ -19,7 +20,8 @@ import numpy as np
 
 from .errors import InputError
 from .inputs import InputItem, expand_inputs
-from .inputs.tabular import TableReader
+from .inputs.tabular import TableChunk, TableReader
+from .postprocess import OutputBlock
 from .results import Result, Timings
 
 ProgressFn = Callable[[int, int], None]
@@ -42,6 +44,7 @@ class _Run:
         self.index = 0
         self.done = 0
         self.total = total
+        self.last_infer_ms = 0.0
         if save_inputs:
             os.makedirs(save_inputs, exist_ok=True)
 
@@ -84,56 +87,166 @@ def _prepare(engine, item: InputItem):
         return None, f"{os.path.basename(item.path)}: cannot read the image ({type(exc).__name__}: {exc})", t_decode, t_pre
 
 
-def _score_images(run: _Run, items: list[InputItem], workers: int) -> Iterator[Result]:
-    engine = run.engine
-    if workers <= 0:
-        pending = ((item, None) for item in items)
-        pool = None
-    else:
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inferdesk-decode")
-        window = deque()
-        source = iter(items)
+#: adaptive batching aims for inference calls of about this many milliseconds, so that
+#: cancelling still stops quickly and results keep flowing
+BATCH_TARGET_MS = 40.0
+MAX_BATCH = 32
 
-        def fill():
-            while len(window) < 2 * workers:
+
+def _prepared(run: _Run, items: list[InputItem], workers: int, depth: Callable[[], int]):
+    """(item, tensor, error, t_decode, t_pre) in input order; decoded ahead by a bounded pool."""
+    if workers <= 0:
+        for item in items:
+            yield (item, *_prepare(run.engine, item))
+        return
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inferdesk-decode")
+    window: deque = deque()
+    source = iter(items)
+    try:
+        while True:
+            while len(window) < depth():
                 nxt = next(source, None)
                 if nxt is None:
-                    return
-                window.append((nxt, pool.submit(_prepare, engine, nxt)))
+                    break
+                window.append((nxt, pool.submit(_prepare, run.engine, nxt)))
+            if not window:
+                return
+            item, fut = window.popleft()
+            yield (item, *fut.result())
+    finally:
+        for _, fut in window:
+            fut.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
 
-        def gen():
-            fill()
-            while window:
-                item, fut = window.popleft()
-                fill()
-                yield item, fut
 
-        pending = gen()
+def _flush(run: _Run, batch: list) -> Iterator[Result]:
+    """Score a batch of same-shape tensors in one call; on failure, retry one by one so errors stay put."""
+    engine = run.engine
+    if not batch:
+        return
+    tensors = [entry[1] for entry in batch]
     try:
-        for item, fut in pending:
+        feeds = engine.image_feeds(tensors)
+        raw, t_infer = engine.run(feeds)
+    except InputError as exc:
+        if len(batch) > 1:
+            for entry in batch:
+                yield from _flush(run, [entry])
+            return
+        item, _, t_decode, t_pre = batch[0]
+        yield run.emit(run.failure(item.path, item.kind, f"{os.path.basename(item.path)}: {exc}",
+                                   timings=Timings(t_decode, t_pre, 0.0, 0.0)))
+        return
+    n = len(batch)
+    run.last_infer_ms = t_infer / n
+    x = feeds[engine.profile.input]
+    t0 = time.perf_counter()
+    block = run.post.block(raw, n)
+    t_block = (time.perf_counter() - t0) * 1e3 / n
+    for i, (item, _, t_decode, t_pre) in enumerate(batch):
+        if run.stopped():
+            return
+        t0 = time.perf_counter()
+        outputs, top, values = block.item(i)
+        t_post = t_block + (time.perf_counter() - t0) * 1e3
+        saved = run.save(x[i:i + 1] if engine.has_batch_axis else x, item.path, None) if run.save_dir else None
+        yield run.emit(Result(run.index, item.path, None, True, None, outputs, top, values,
+                              Timings(t_decode, t_pre, t_infer / n, t_post), item.kind, saved))
+
+
+def _score_images(run: _Run, items: list[InputItem], workers: int, batch_size: int | None) -> Iterator[Result]:
+    """Decode ahead, stack consecutive same-shape tensors into batches, score, yield in order."""
+    engine = run.engine
+    fixed = batch_size is not None
+    target = max(1, batch_size or 1) if engine.batchable else 1
+    state = {"target": target}
+    depth = lambda: max(2 * workers, state["target"] + workers)  # noqa: E731
+    batch: list = []
+    for item, tensor, error, t_decode, t_pre in _prepared(run, items, workers, depth):
+        if run.stopped():
+            return
+        if error is not None:
+            yield from _flush(run, batch)
+            batch = []
             if run.stopped():
                 return
-            tensor, error, t_decode, t_pre = fut.result() if fut is not None else _prepare(engine, item)
-            if error is not None:
-                yield run.emit(run.failure(item.path, item.kind, error,
-                                           timings=Timings(t_decode, t_pre, 0.0, 0.0)))
-                continue
+            yield run.emit(run.failure(item.path, item.kind, error, timings=Timings(t_decode, t_pre, 0.0, 0.0)))
+            continue
+        if batch and tensor.shape != batch[0][1].shape:
+            yield from _flush(run, batch)
+            batch = []
+        batch.append((item, tensor, t_decode, t_pre))
+        if len(batch) >= state["target"]:
+            yield from _flush(run, batch)
+            batch = []
+            if not fixed and engine.batchable and run.last_infer_ms:
+                state["target"] = int(min(MAX_BATCH, max(1, BATCH_TARGET_MS / max(run.last_infer_ms, 0.01))))
+    if not run.stopped():
+        yield from _flush(run, batch)
+
+
+def run_tensors(engine, tensors: Iterable[np.ndarray], *, top_k: int = 5, batch_size: int | None = None,
+                should_stop: Callable[[], bool] | None = None, names: list[str] | None = None) -> Iterator[Result]:
+    """Score already-preprocessed tensors (no batch axis), batched like images; for benchmarks and tests."""
+    tensors = list(tensors)
+    run = _Run(engine, top_k, should_stop, None, None, len(tensors))
+    batch: list = []
+    target = max(1, batch_size or 1) if engine.batchable else 1
+    for i, tensor in enumerate(tensors):
+        if run.stopped():
+            return
+        item = InputItem(names[i] if names else f"tensor {i}", "tensor")
+        if batch and tensor.shape != batch[0][1].shape:
+            yield from _flush(run, batch)
+            batch = []
+        batch.append((item, tensor, 0.0, 0.0))
+        if len(batch) >= target:
+            yield from _flush(run, batch)
+            batch = []
+    yield from _flush(run, batch)
+
+
+@dataclass
+class TableBlock:
+    """One chunk of CSV rows, scored: parsed values, per-row errors and the outputs of the valid rows."""
+
+    chunk: TableChunk
+    ok: list  # indices into the chunk of rows that were scored
+    outputs: OutputBlock | None
+    error: str | None  # set when the whole chunk failed at inference
+    t_decode: float  # per row, ms
+    t_pre: float
+    t_infer: float
+    t_post: float
+
+
+def table_blocks(engine, reader: TableReader, chunk_rows: int = 65536, post=None,
+                 should_stop: Callable[[], bool] | None = None) -> Iterator[TableBlock]:
+    """Parse and score a CSV in vectorised chunks: the fast path under run_batch and the benchmark."""
+    post = post or engine.postprocessor()
+    chunks = reader.chunks(chunk_rows)
+    while not (should_stop and should_stop()):
+        t0 = time.perf_counter()
+        chunk = next(chunks, None)
+        if chunk is None:
+            return
+        n = len(chunk.rows)
+        t_decode = (time.perf_counter() - t0) * 1e3 / n
+        ok = [i for i, e in enumerate(chunk.errors) if e is None]
+        outputs, error, t_pre, t_infer, t_post = None, None, 0.0, 0.0, 0.0
+        if ok:
+            t1 = time.perf_counter()
+            values = chunk.values if len(ok) == n else chunk.values[ok]
+            t_pre = (time.perf_counter() - t1) * 1e3 / n
             try:
-                feeds = engine.image_feeds([tensor])
-                raw, t_infer = engine.run(feeds)
-                t0 = time.perf_counter()
-                outputs, top, values = run.post.item(raw, 1, 0)
-                t_post = (time.perf_counter() - t0) * 1e3
+                raw, t_infer = _run_rows(engine, values)
+                t_infer /= len(ok)
+                t2 = time.perf_counter()
+                outputs = post.block(raw, len(ok))
+                t_post = (time.perf_counter() - t2) * 1e3 / len(ok)
             except InputError as exc:
-                yield run.emit(run.failure(item.path, item.kind, f"{os.path.basename(item.path)}: {exc}",
-                                           timings=Timings(t_decode, t_pre, 0.0, 0.0)))
-                continue
-            saved = run.save(feeds[engine.profile.input], item.path, None)
-            yield run.emit(Result(run.index, item.path, None, True, None, outputs, top, values,
-                                  Timings(t_decode, t_pre, t_infer, t_post), item.kind, saved))
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+                error = str(exc)
+        yield TableBlock(chunk, ok, outputs, error, t_decode, t_pre, t_infer, t_post)
 
 
 def _score_table(run: _Run, item: InputItem, chunk_rows: int) -> Iterator[Result]:
@@ -151,59 +264,46 @@ def _score_table(run: _Run, item: InputItem, chunk_rows: int) -> Iterator[Result
         yield run.emit(run.failure(item.path, "table", str(exc)), item.rows)
         return
     produced = 0
+    cols = reader.columns
     with reader:
-        chunks = reader.chunks(chunk_rows)
+        blocks = table_blocks(engine, reader, chunk_rows, run.post, run.stopped)
         while True:
-            if run.stopped():
-                return
-            t0 = time.perf_counter()
             try:
-                chunk = next(chunks, None)
+                tb = next(blocks, None)
             except InputError as exc:
                 yield run.emit(run.failure(item.path, "table", str(exc)), max(item.rows - produced, 1))
                 return
-            if chunk is None:
+            if tb is None:
                 break
-            n = len(chunk.rows)
-            t_decode = (time.perf_counter() - t0) * 1e3 / n
-            ok = [i for i, e in enumerate(chunk.errors) if e is None]
-            raw = None
-            t_infer = t_pre = 0.0
-            batch_error = None
-            if ok:
-                t1 = time.perf_counter()
-                block = chunk.values[ok]
-                t_pre = (time.perf_counter() - t1) * 1e3 / n
-                try:
-                    raw, t_infer = _run_rows(engine, block)
-                    t_infer /= len(ok)
-                except InputError as exc:
-                    batch_error = str(exc)
-            position = {i: j for j, i in enumerate(ok)}
-            for i in range(n):
+            chunk = tb.chunk
+            position = {i: j for j, i in enumerate(tb.ok)}
+            timings = Timings(tb.t_decode, tb.t_pre, tb.t_infer, tb.t_post)  # shared: rows were scored together
+            failed_timings = Timings(tb.t_decode, tb.t_pre, 0.0, 0.0)
+            row_values = chunk.values.tolist()
+            for i, row in enumerate(chunk.rows):
                 if run.stopped():
                     return
-                row = chunk.rows[i]
-                error = chunk.errors[i] or batch_error
+                produced += 1
+                error = chunk.errors[i] or tb.error
                 if error is not None:
-                    features = dict(zip(reader.columns, chunk.cells[i])) if chunk.cells else None
+                    cells = chunk.cells.get(i) if isinstance(chunk.cells, dict) else (
+                        chunk.cells[i] if chunk.cells else None)
+                    features = dict(zip(cols, cells)) if cells is not None else None
                     msg = error if error.startswith(name) else f"{name}: {error}"
-                    produced += 1
                     yield run.emit(run.failure(item.path, "table", msg, row=row,
-                                               timings=Timings(t_decode, t_pre, 0.0, 0.0), features=features))
+                                               timings=failed_timings, features=features))
                     continue
-                t2 = time.perf_counter()
-                outputs, top, values = run.post.item(raw, len(ok), position[i])
-                t_post = (time.perf_counter() - t2) * 1e3
-                features = dict(zip(reader.columns, (float(v) for v in chunk.values[i])))
+                outputs, top, values = tb.outputs.item(position[i])
+                features = dict(zip(cols, row_values[i]))
                 saved = None
                 if run.save_dir:
                     feeds = engine.table_feeds(chunk.values[i:i + 1])
                     saved = run.save(feeds[engine.profile.input] if len(feeds) == 1 else
                                      np.concatenate(list(feeds.values()), axis=1), item.path, row)
-                produced += 1
                 yield run.emit(Result(run.index, item.path, row, True, None, outputs, top, values,
-                                      Timings(t_decode, t_pre, t_infer, t_post), "table", saved, features))
+                                      timings, "table", saved, features))
+    if run.stopped():
+        return
     if produced == 0:
         yield run.emit(run.failure(item.path, "table", f"{name}: the file has a header but no data rows"),
                        item.rows)
@@ -230,13 +330,18 @@ def _run_rows(engine, block: np.ndarray):
 
 
 def default_workers() -> int:
-    """Decode threads: one per core beyond the first, at least one, at most four."""
-    return max(1, min(4, (os.cpu_count() or 2) - 1))
+    """Decode threads ahead of inference: one per core, at most four.
+
+    Decoding a camera-sized JPEG often costs more than a small model's inference, so on a
+    2-core machine two decoders keep inference fed (measured by benchmarks/throughput.py).
+    """
+    return max(1, min(4, os.cpu_count() or 2))
 
 
 def run_batch(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callable[[], bool] | None = None,
               progress: ProgressFn | None = None, save_inputs: str | None = None,
-              workers: int | None = None, chunk_rows: int = 4096) -> Iterator[Result]:
+              workers: int | None = None, chunk_rows: int = 65536,
+              batch_size: int | None = None) -> Iterator[Result]:
     """Score inputs with an engine, yielding one Result per image or CSV row in input order.
 
     Parameters
@@ -257,6 +362,9 @@ def run_batch(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callable
         Decode threads ahead of inference (0: decode inline).
     chunk_rows
         CSV rows parsed and scored together.
+    batch_size
+        Images stacked per inference call when the model's batch axis is symbolic; None
+        chooses it from measured inference time (calls of about 40 ms, at most 32 items).
     """
     items = [i if isinstance(i, InputItem) else None for i in inputs]
     if any(i is None for i in items):
@@ -272,7 +380,7 @@ def run_batch(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callable
     def flush():
         nonlocal group
         batch, group = group, []
-        return _score_images(run, batch, workers if len(batch) > 1 else 0)
+        return _score_images(run, batch, workers if len(batch) > 1 else 0, batch_size)
 
     for item in items:
         if item.kind in ("image", "dicom"):

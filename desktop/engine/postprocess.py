@@ -22,6 +22,23 @@ def looks_like_probabilities(v: np.ndarray) -> bool:
                 and abs(float(v.sum()) - 1.0) <= _PROB_TOLERANCE * max(1, v.size / 100))
 
 
+def _map_scores(maps: list, keys: list) -> np.ndarray:
+    """(n, K) scores from ZipMap's list of {class: score} dicts, all with the classes ``keys``."""
+    n, k = len(maps), len(keys)
+    if not n or not k:
+        return np.zeros((n, k), dtype=np.float64)
+    if all(list(maps[i]) == keys for i in (0, n // 2, n - 1)):
+        try:  # the common case: every dict lists the classes in the same order
+            flat = np.fromiter((v for d in maps for v in d.values()), dtype=np.float64, count=n * k)
+            return flat.reshape(n, k)
+        except ValueError:
+            pass
+    from operator import itemgetter
+
+    get = itemgetter(*keys)
+    return np.array([get(d) for d in maps], dtype=np.float64).reshape(n, k)
+
+
 class Postprocessor:
     """Slices a batch of outputs per item and reads the model's answer for the profile's task.
 
@@ -63,61 +80,105 @@ class Postprocessor:
             return str(index)
         return self.labels[i] if 0 <= i < len(self.labels) else str(i)
 
-    def slice_outputs(self, raw: list, n: int, i: int) -> dict:
-        """Item ``i``'s part of each output of a batch of ``n`` items."""
-        out = {}
-        for name, value in zip(self.names, raw):
-            if isinstance(value, list):  # ZipMap: a list of {class: probability}, one per item
-                item = value[i] if len(value) == n else (value[0] if value else {})
-                out[name] = {self.label(k): float(v) for k, v in item.items()} if isinstance(item, dict) else item
-            else:
-                arr = np.asarray(value)
-                out[name] = arr[i] if (arr.ndim >= 1 and arr.shape[0] == n) else arr
-        return out
-
-    def top(self, outputs: dict) -> tuple:
-        """Top-k predictions from one item's outputs (empty when there is no score output)."""
-        name = self.score_output
-        if name is None or name not in outputs:
-            return ()
-        value = outputs[name]
-        if isinstance(value, dict):
-            labels = list(value)
-            scores = np.array([value[k] for k in labels], dtype=np.float64)
-            indices = list(range(len(labels)))
-            names = labels
-            if self.labels:  # keep the model's class index where the label is known
-                indices = [self.labels.index(k) if k in self.labels else j for j, k in enumerate(labels)]
-        else:
-            v = np.asarray(value, dtype=np.float64).ravel()
-            if v.size == 0:
-                return ()
-            if v.size == 1:
-                s = float(v[0])
-                p = s if 0.0 <= s <= 1.0 else float(1.0 / (1.0 + np.exp(-s)))
-                if len(self.labels) == 2:  # one sigmoid unit for two classes
-                    scores = np.array([1.0 - p, p])
-                else:
-                    scores = np.array([p])
-            else:
-                scores = v if looks_like_probabilities(v) else softmax(v)
-            indices = list(range(scores.size))
-            names = [self.label(i) for i in indices]
-        order = np.argsort(-scores, kind="stable")[: self.top_k]
-        return tuple(Prediction(names[j], int(indices[j]), float(scores[j])) for j in order)
-
-    def values(self, outputs: dict) -> tuple:
-        """Regression values: the first floating-point output, flattened."""
-        name = self.value_output
-        if name is None or name not in outputs or isinstance(outputs[name], dict):
-            return ()
-        return tuple(float(x) for x in np.asarray(outputs[name]).ravel()[:1024])
+    def block(self, raw: list, n: int) -> "OutputBlock":
+        """Read a whole batch of ``n`` items at once (vectorised top-k and values)."""
+        return OutputBlock(self, raw, n)
 
     def item(self, raw: list, n: int, i: int) -> tuple[dict, tuple, tuple]:
         """(outputs, top, values) for item ``i`` of a batch of ``n``."""
-        outputs = self.slice_outputs(raw, n, i)
-        if self.task == "classification":
-            return outputs, self.top(outputs), ()
-        if self.task == "regression":
-            return outputs, (), self.values(outputs)
-        return outputs, (), ()
+        return self.block(raw, n).item(i)
+
+
+class OutputBlock:
+    """The outputs of one batch, read column-wise: per-item results are cheap slices of it."""
+
+    def __init__(self, post: Postprocessor, raw: list, n: int):
+        self.post = post
+        self.n = n
+        self.tensors: dict = {}  # name -> array with the batch axis first (or shared, without it)
+        self.batched: dict = {}  # name -> whether axis 0 is the batch axis
+        self.maps: dict = {}  # ZipMap name -> (label names, scores (n, K))
+        for name, value in zip(post.names, raw):
+            if isinstance(value, list):
+                keys = list(value[0].keys()) if value and isinstance(value[0], dict) else []
+                scores = _map_scores(value, keys)
+                self.maps[name] = ([post.label(k) for k in keys], keys, scores)
+            else:
+                arr = np.asarray(value)
+                self.tensors[name] = arr
+                self.batched[name] = arr.ndim >= 1 and arr.shape[0] == n
+        self.top_index = self.top_score = None
+        self.top_names = None
+        self.values = None
+        if post.task == "classification":
+            self._top()
+        elif post.task == "regression":
+            name = post.value_output
+            if name in self.tensors and self.batched[name]:
+                self.values = self.tensors[name].reshape(n, -1)[:, :1024].astype(np.float64)
+
+    def _top(self):
+        post, n = self.post, self.n
+        name = post.score_output
+        if name in self.maps:
+            names, keys, scores = self.maps[name]
+            indices = np.array([post.labels.index(k) if k in post.labels else j for j, k in enumerate(names)],
+                               dtype=np.int64)
+        elif name in self.tensors and self.batched[name]:
+            v = self.tensors[name].reshape(n, -1).astype(np.float64)
+            if v.shape[1] == 0:
+                return
+            if v.shape[1] == 1:
+                s = v[:, 0]
+                p = np.where((s >= 0) & (s <= 1), s, 1.0 / (1.0 + np.exp(-np.clip(s, -500, 500))))
+                scores = np.stack([1.0 - p, p], axis=1) if len(post.labels) == 2 else p[:, None]
+            else:
+                tol = _PROB_TOLERANCE * max(1, v.shape[1] / 100)
+                probs = (np.all(v >= -1e-6, axis=1) & np.all(v <= 1 + 1e-6, axis=1)
+                         & (np.abs(v.sum(axis=1) - 1.0) <= tol))
+                scores = np.where(probs[:, None], v, softmax(v))
+            indices = np.arange(scores.shape[1], dtype=np.int64)
+            names = [post.label(i) for i in indices]
+        else:
+            return
+        k = min(post.top_k, scores.shape[1])
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        self.top_score = np.take_along_axis(scores, order, axis=1)
+        self.top_index = indices[order]
+        self.top_names = [names[j] for j in range(len(names))]
+        self._order = order
+
+    def _lists(self):
+        """Python lists of the per-item numbers, made once per batch: per-item access is then cheap."""
+        if getattr(self, "_cache", None) is None:
+            maps = {name: scores.tolist() for name, (_, _, scores) in self.maps.items()}
+            tops = None
+            if self.top_score is not None:
+                names = self.top_names
+                label_of = [[names[j] for j in row] for row in self._order.tolist()]
+                tops = (label_of, self.top_index.tolist(), self.top_score.tolist())
+            values = self.values.tolist() if self.values is not None else None
+            self._cache = (maps, tops, values)
+        return self._cache
+
+    def outputs(self, i: int) -> dict:
+        maps = self._lists()[0]
+        out = {}
+        for name in self.post.names:
+            if name in self.maps:
+                out[name] = dict(zip(self.maps[name][0], maps[name][i]))
+            else:
+                arr = self.tensors[name]
+                out[name] = arr[i] if self.batched[name] else arr
+        return out
+
+    def top(self, i: int) -> tuple:
+        tops = self._lists()[1]
+        if tops is None:
+            return ()
+        labels, indices, scores = tops
+        return tuple(map(Prediction, labels[i], indices[i], scores[i]))
+
+    def item(self, i: int) -> tuple[dict, tuple, tuple]:
+        values = self._lists()[2]
+        return self.outputs(i), self.top(i), (tuple(values[i]) if values is not None else ())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -27,8 +28,9 @@ class Timings:
         return {s: round(getattr(self, s), 4) for s in STAGES}
 
 
-@dataclass(frozen=True)
-class Prediction:
+class Prediction(NamedTuple):
+    """One label of a classification, with its class index and score (a probability)."""
+
     label: str
     index: int
     score: float

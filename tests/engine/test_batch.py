@@ -47,7 +47,7 @@ def test_outputs_equal_plain_onnxruntime_on_the_same_tensors():
     engine = Engine(MODELS / "digits.onnx")
     plain = ort.InferenceSession(str(MODELS / "digits.onnx"), providers=["CPUExecutionProvider"])
     files = sorted((SAMPLES / "digits").glob("*.png"))
-    results = list(run_batch(engine, files))
+    results = list(run_batch(engine, files, batch_size=1))
     for f, r in zip(files, results):
         tensor = preprocess_image(decode_image(f), engine.profile.image)
         expected = plain.run(None, {"image": tensor[None]})[0][0]
@@ -154,11 +154,62 @@ def test_images_given_to_a_table_model_and_vice_versa():
 def test_order_is_kept_with_a_decode_pool(tmp_path):
     engine = Engine(MODELS / "digits.onnx")
     files = sorted((SAMPLES / "digits").glob("*.png")) * 5
-    one = [r.outputs["logits"] for r in run_batch(engine, files, workers=0)]
-    four = [r.outputs["logits"] for r in run_batch(engine, files, workers=4)]
+    one = [r.outputs["logits"] for r in run_batch(engine, files, workers=0, batch_size=1)]
+    four = [r.outputs["logits"] for r in run_batch(engine, files, workers=4, batch_size=1)]
     assert len(one) == len(four) == 50
     for a, b in zip(one, four):
         np.testing.assert_array_equal(a, b)
+
+
+def test_images_are_stacked_into_batches_when_the_batch_axis_is_free():
+    engine = Engine(MODELS / "digits.onnx")
+    spy = SpySession(engine.session)
+    engine.session = spy
+    files = sorted((SAMPLES / "digits").glob("*.png")) * 3
+    batched = list(run_batch(engine, files, batch_size=8))
+    assert spy.batches == [8, 8, 8, 6]
+    plain = ort.InferenceSession(str(MODELS / "digits.onnx"), providers=["CPUExecutionProvider"])
+    for f, r in zip(files, batched):
+        tensor = preprocess_image(decode_image(f), engine.profile.image)
+        np.testing.assert_allclose(r.outputs["logits"], plain.run(None, {"image": tensor[None]})[0][0],
+                                   rtol=1e-5, atol=1e-5)
+    spy.batches.clear()
+    auto = list(run_batch(engine, files))  # batch size chosen from measured inference time
+    assert len(auto) == 30 and max(spy.batches) > 1 and sum(spy.batches) == 30
+    assert [r.top_label for r in auto] == [r.top_label for r in batched]
+
+
+def test_a_fixed_batch_of_one_is_never_stacked(tmp_path):
+    model = image_logits_model(tmp_path / "one.onnx", batch=1)
+    engine = Engine(model)
+    assert not engine.batchable
+    spy = SpySession(engine.session)
+    engine.session = spy
+    img = tmp_path / "i.png"
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(img)
+    assert all(r.ok for r in run_batch(engine, [img] * 5, batch_size=4))
+    assert spy.batches == [1] * 5
+
+
+def test_a_failing_batch_is_retried_item_by_item(tmp_path):
+    engine = Engine(MODELS / "digits.onnx")
+
+    class Picky(SpySession):
+        def run(self, names, feeds):
+            x = next(iter(feeds.values()))
+            if len(x) > 1:
+                raise RuntimeError("batch refused")
+            if float(x.mean()) > 0.99:
+                raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : blank image")
+            return self.real.run(names, feeds)
+
+    engine.session = Picky(engine.session)
+    blank = tmp_path / "blank.png"
+    Image.new("L", (64, 64), 255).save(blank)
+    files = [SAMPLES / "digits" / "digit_1_442.png", blank, SAMPLES / "digits" / "digit_2_1466.png"]
+    results = list(run_batch(engine, files, batch_size=3))
+    assert [r.ok for r in results] == [True, False, True]
+    assert results[1].error == "blank.png: inference failed: blank image"
 
 
 def test_mixed_inputs_keep_input_order():

@@ -60,10 +60,9 @@ class TableChunk:
     """Consecutive rows of a table: their numbers, parsed values and per-row errors."""
 
     rows: list  # 1-based data row numbers
-    lines: list  # line numbers in the file
     values: np.ndarray  # (len(rows), n_features) float64; rows with an error hold zeros
     errors: list  # None or a message, per row
-    cells: list = field(default_factory=list)  # raw cell text of the used columns, per row
+    cells: dict = field(default_factory=dict)  # chunk index -> raw cell text of the used columns, failed rows only
 
 
 class TableReader:
@@ -112,6 +111,8 @@ class TableReader:
             self.close()
             raise InputError(f"{self.name}: the file is empty") from None
         self.header = [h.strip() for h in header]
+        self._no_header = False
+        self._offsets = None
         self._resolve(columns, n_features)
 
     @staticmethod
@@ -129,6 +130,7 @@ class TableReader:
                 self._fh = open(self.path, "r", encoding=self.encoding, newline="", errors="strict")
                 self._reader = csv.reader(self._fh, delimiter=self.delimiter)
                 self.header = [f"column {i + 1}" for i in range(len(header))]
+                self._no_header = True
                 idx = list(range(len(header)))
             else:
                 idx = list(range(len(header)))
@@ -164,7 +166,7 @@ class TableReader:
                 missing.append(col)
         if missing:
             self.close()
-            shown = ", ".join(f"'{m}'" for m in missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+            shown = ", ".join(f"'{m}'" for m in missing)
             raise InputError(
                 f"{self.name}: missing column{'s' if len(missing) > 1 else ''} {shown} that the model needs"
             )
@@ -198,9 +200,135 @@ class TableReader:
         return f"row {row} (line {line}): cannot read the values"
 
     def chunks(self, size: int = 4096):
-        """Yield TableChunk objects of up to ``size`` rows, in file order."""
+        """Yield TableChunk objects of up to ``size`` rows, in file order.
+
+        pandas' C parser reads the file when it is installed (several times faster than the
+        csv module); a line it cannot take (more cells than the header, or text that is not
+        in the file's encoding) hands the rest of the file to the csv module, which gives
+        each such row its own message.
+        """
+        done = 0
+        if _pandas() is not None:
+            try:
+                for chunk in self._pandas_chunks(size):
+                    done = chunk.rows[-1]
+                    yield chunk
+                return
+            except _Fallback as exc:
+                if isinstance(exc.__cause__, UnicodeDecodeError) and self.encoding == "utf-8-sig":
+                    self.encoding = "cp1252"  # UTF-8 at the start, something else later: Excel's ANSI
+                self._reopen(skip=done)
+        yield from self._csv_chunks(size, done)
+
+    def _reopen(self, skip: int) -> None:
+        """Start the csv-module reader again, after the header and ``skip`` data rows."""
+        self.close()
+        self._fh = open(self.path, "r", encoding=self.encoding, newline="", errors="replace")
+        self._reader = csv.reader(self._fh, delimiter=self.delimiter)
+        skip += 0 if self._no_header else 1
+        while skip:
+            record = next(self._reader, None)
+            if record is None:
+                return
+            if not _blank(record):
+                skip -= 1
+
+    def _pandas_chunks(self, size: int):
+        pd = _pandas()
+        used = sorted(set(self.indices))
+        order = [used.index(i) for i in self.indices]
+        try:
+            reader = pd.read_csv(
+                self.path, sep=self.delimiter, header=None if self._no_header else 0, usecols=used,
+                chunksize=size, encoding=self.encoding, decimal="," if self.decimal_comma else ".",
+                keep_default_na=False, na_values=[""], skip_blank_lines=True, engine="c",
+                skipinitialspace=True, encoding_errors="strict",
+            )
+        except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise _Fallback from exc
+        row = seen = 0  # data rows given out; rows pandas has read (including bare-delimiter lines)
+        with reader:
+            while True:
+                try:
+                    df = next(reader)
+                except StopIteration:
+                    return
+                except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+                    raise _Fallback from exc
+                n = len(df)
+                if n == 0:
+                    continue
+                values = np.empty((n, len(order)), dtype=np.float64)
+                for j, k in enumerate(order):
+                    col = df.iloc[:, k]
+                    if col.dtype.kind in "fiu":
+                        values[:, j] = col.to_numpy(dtype=np.float64)
+                    elif col.dtype.kind == "b":
+                        values[:, j] = np.nan  # True/False are not numbers; each row says so
+                    else:
+                        if self.decimal_comma:
+                            col = col.str.replace(",", ".", regex=False)
+                        values[:, j] = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+                first = seen
+                seen += n
+                bad = ~np.isfinite(values).all(axis=1)
+                keep = np.ones(n, dtype=bool)
+                for i in np.flatnonzero(np.isnan(values).all(axis=1)):
+                    keep[i] = not self._blank_line(first + i)  # a line of bare delimiters: no data
+                if not keep.all():
+                    values, bad = values[keep], bad[keep]
+                    where = np.flatnonzero(keep)
+                else:
+                    where = np.arange(n)
+                m = len(values)
+                if m == 0:
+                    continue
+                rows = list(range(row + 1, row + m + 1))
+                row += m
+                errors: list = [None] * m
+                cells: dict = {}
+                for i in np.flatnonzero(bad):
+                    errors[i], cells[i] = self._diagnose(rows[i], first + int(where[i]))
+                    values[i] = 0.0
+                yield TableChunk(rows, values, errors, cells)
+
+    def _line(self, index: int) -> tuple[int, str] | None:
+        """(line number, text) of pandas' ``index``-th data line (0-based), read again from the file."""
+        if self._offsets is None:
+            self._offsets = _data_line_offsets(self.path, skip_header=not self._no_header)
+        if index >= len(self._offsets):
+            return None
+        line_no, offset = self._offsets[index]
+        with open(self.path, "rb") as fh:
+            fh.seek(offset)
+            raw = fh.readline()
+        return line_no, raw.decode(self.encoding, errors="replace").lstrip("\ufeff")
+
+    def _blank_line(self, index: int) -> bool:
+        found = self._line(index)
+        return found is not None and not found[1].strip().replace(self.delimiter, "").strip()
+
+    def _diagnose(self, row: int, index: int) -> tuple[str, list]:
+        """The message for one bad data row, read again from its line (the rare path)."""
+        found = self._line(index)
+        if found is None:
+            return f"row {row}: cannot read the values", [""] * len(self.indices)
+        line_no, text = found
+        try:
+            record = next(csv.reader([text.rstrip("\r\n")], delimiter=self.delimiter))
+        except (csv.Error, StopIteration):
+            return f"row {row} (line {line_no}): the CSV line cannot be read", [""] * len(self.indices)
+        need = max(self.indices) + 1 if self.indices else 0
+        if len(record) < need:
+            return (f"row {row} (line {line_no}): has {len(record)} cells, the header has {len(self.header)}",
+                    [record[i] if i < len(record) else "" for i in self.indices])
+        texts = [record[i] for i in self.indices]
+        return self._cell_error(row, line_no, texts), texts
+
+    def _csv_chunks(self, size: int, start_row: int = 0):
+        """The csv-module reader: slower, takes anything; row numbers continue after ``start_row``."""
         n_cols = len(self.header)
-        row = 0
+        row = start_row
         need = max(self.indices) + 1 if self.indices else 0
         while True:
             rows, lines, texts, errors = [], [], [], []
@@ -211,24 +339,23 @@ class TableReader:
                     break
                 except csv.Error as exc:
                     row += 1
-                    line = self._reader.line_num
                     rows.append(row)
-                    lines.append(line)
+                    lines.append(self._reader.line_num)
                     texts.append([""] * len(self.indices))
-                    errors.append(f"row {row} (line {line}): the CSV line cannot be read ({exc})")
+                    errors.append(f"row {row} (line {self._reader.line_num}): the CSV line cannot be read ({exc})")
                     continue
                 except UnicodeDecodeError as exc:
                     raise InputError(
                         f"{self.name}: line {self._reader.line_num + 1} is not valid {self.encoding} text"
                     ) from exc
-                if not record or all(not c.strip() for c in record):
+                if _blank(record):
                     continue
                 row += 1
                 line = self._reader.line_num
                 rows.append(row)
                 lines.append(line)
                 if len(record) < need:
-                    texts.append([""] * len(self.indices))
+                    texts.append([record[i] if i < len(record) else "" for i in self.indices])
                     errors.append(
                         f"row {row} (line {line}): has {len(record)} cells, the header has {n_cols}"
                     )
@@ -237,7 +364,9 @@ class TableReader:
                 errors.append(None)
             if not rows:
                 return
-            yield TableChunk(rows, lines, self._parse(rows, lines, texts, errors), errors, texts)
+            values = self._parse(rows, lines, texts, errors)
+            cells = {i: texts[i] for i, e in enumerate(errors) if e is not None}
+            yield TableChunk(rows, values, errors, cells)
 
     def _parse(self, rows, lines, texts, errors) -> np.ndarray:
         n_features = len(self.indices)
@@ -267,6 +396,39 @@ class TableReader:
             errors[i] = self._cell_error(rows[i], lines[i], texts[i])
             values[i] = 0.0
         return values
+
+
+class _Fallback(Exception):
+    """pandas cannot read the rest of this file; the csv module takes over."""
+
+
+def _pandas():
+    try:
+        import pandas
+    except ImportError:  # pragma: no cover - pandas is a dependency, but the csv module suffices
+        return None
+    return pandas
+
+
+def _blank(record: list) -> bool:
+    """A line with no data: empty, spaces, or bare delimiters."""
+    return not any(c.strip() for c in record)
+
+
+def _data_line_offsets(path, skip_header: bool) -> list[tuple[int, int]]:
+    """(line number, byte offset) of each non-blank line after the header line."""
+    out = []
+    header_seen = not skip_header
+    offset = 0
+    with open(path, "rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            if line.strip(b" \t\r\n\xef\xbb\xbf"):
+                if header_seen:
+                    out.append((number, offset))
+                else:
+                    header_seen = True
+            offset += len(line)
+    return out
 
 
 def read_table(path, columns=None, n_features=None) -> tuple[list, np.ndarray, list]:
