@@ -69,6 +69,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_non_negative, help="decode threads ahead of inference (0: none)")
     p.add_argument("--quiet", "-q", action="store_true", help="no header or summary on standard error")
 
+    p.add_argument("--no-history", action="store_true", help="do not keep these results in the history database")
+
+    p = sub.add_parser("resume", help="score what an interrupted run left undone")
+    p.add_argument("run", help="the run's id (see 'inferdesk history')")
+    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    p.add_argument("--out", help="append results to this file instead of standard output")
+    p.add_argument("--top-k", type=_positive, default=5)
+    p.add_argument("--quiet", "-q", action="store_true")
+
+    p = sub.add_parser("history", help="list, export, rename or delete past runs")
+    p.add_argument("action", nargs="?", choices=("list", "show", "export", "rename", "delete"), default="list")
+    p.add_argument("run", nargs="?", help="a run id, or its first characters")
+    p.add_argument("name", nargs="?", help="the new name, for rename")
+    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    p.add_argument("--out", help="export to this file")
+    p.add_argument("--limit", type=_positive, default=50)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("audit", help="check the audit trail of the history database")
+    p.add_argument("action", choices=("verify",))
+
     p = sub.add_parser("bench", help="time session.run on a generated input")
     p.add_argument("model")
     p.add_argument("--profile")
@@ -213,31 +234,64 @@ class _CsvWriter:
         self.writer.writerow(row)
 
 
-def cmd_score(args, out, err) -> int:
-    from .engine import Engine, SessionSettings, expand_inputs, run_batch
+class _Delivery:
+    """Results go to the history database first, then to the output, in small groups.
+
+    A group is committed to the database before any of its lines is written, so every
+    result a user can see in the output is already safe on disk, even if the process is
+    killed; groups close every 50 ms or 512 results.
+    """
+
+    INTERVAL_S = 0.05
+    GROUP = 512
+
+    def __init__(self, fh, fmt: str, top_k: int, task: str, recorder=None):
+        self.fh = fh
+        self.writer = _CsvWriter(fh, top_k, task) if fmt == "csv" else None
+        self.recorder = recorder
+        self.pending: list = []
+        self.last = time.monotonic()
+
+    def add(self, result) -> None:
+        if self.recorder is not None:
+            self.recorder.add(result)
+        self.pending.append(result)
+        if len(self.pending) >= self.GROUP or time.monotonic() - self.last >= self.INTERVAL_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.recorder is not None:
+            self.recorder.commit()
+        for result in self.pending:
+            if self.writer:
+                self.writer.write(result)
+            else:
+                self.fh.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+        self.pending.clear()
+        self.fh.flush()
+        self.last = time.monotonic()
+
+
+def _score(engine, items, args, out, err, recorder=None, skip=None, label="") -> int:
+    """Score items into the output (and the history); the summary and exit code of score and resume."""
+    from .engine import run_batch
     from .engine.results import percentiles
 
-    settings = SessionSettings(args.provider, args.threads, args.opt_level)
-    engine = Engine(args.model, profile=args.profile, settings=settings)
-    items = expand_inputs(args.inputs)
-    total = sum(i.rows for i in items)
+    total = sum(i.rows for i in items) - len(skip or ())
     if not args.quiet:
         err.write(f"inferdesk {__version__} · {engine.info.file_name} · {engine.provider} · "
-                  f"profile {engine.profile_source} · {total:,} item{'s' if total != 1 else ''}\n")
+                  f"profile {engine.profile_source} · {total:,} item{'s' if total != 1 else ''}{label}\n")
         err.flush()
-    fh = open(args.out, "w", encoding="utf-8", newline="") if args.out else out
+    fh = open(args.out, "a" if skip else "w", encoding="utf-8", newline="") if args.out else out
     ok = failed = 0
     latencies = []
     t0 = time.perf_counter()
+    delivery = _Delivery(fh, args.format, args.top_k, engine.profile.task, recorder)
+    status = "cancelled"
     try:
-        writer = _CsvWriter(fh, args.top_k, engine.profile.task) if args.format == "csv" else None
-        for result in run_batch(engine, items, top_k=args.top_k, save_inputs=args.save_inputs,
-                                workers=args.workers):
-            if writer:
-                writer.write(result)
-            else:
-                fh.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
-            fh.flush()  # every result reaches the file as soon as it exists
+        for result in run_batch(engine, items, top_k=args.top_k, save_inputs=getattr(args, "save_inputs", None),
+                                workers=getattr(args, "workers", None), skip=skip):
+            delivery.add(result)
             if result.ok:
                 ok += 1
                 latencies.append(result.timings.total)
@@ -245,7 +299,11 @@ def cmd_score(args, out, err) -> int:
                 failed += 1
                 if not args.quiet:
                     err.write(f"failed: {result.error}\n")
+        status = "finished"
     finally:
+        delivery.flush()
+        if recorder is not None:
+            recorder.finish(status)
         if args.out:
             fh.close()
     if not args.quiet:
@@ -253,11 +311,131 @@ def cmd_score(args, out, err) -> int:
         wall = time.perf_counter() - t0
         err.write(f"{ok:,} scored, {failed:,} failed in {wall:.2f} s"
                   + (f" · p50 {p['p50']:.2f} ms, p95 {p['p95']:.2f} ms per item" if latencies else "")
-                  + (f" · results in {args.out}" if args.out else "") + "\n")
+                  + (f" · results in {args.out}" if args.out else "")
+                  + (f" · run {recorder.run_id} in the history" if recorder is not None else "") + "\n")
     if ok == 0 and failed == 0:
         err.write("inferdesk: nothing to score\n")
         return 1
     return 0 if failed == 0 else 1
+
+
+def _open_store(args):
+    from .engine.store import ResultStore
+
+    return None if getattr(args, "no_history", False) else ResultStore()
+
+
+def cmd_score(args, out, err) -> int:
+    from .engine import Engine, SessionSettings, expand_inputs
+
+    settings = SessionSettings(args.provider, args.threads, args.opt_level)
+    engine = Engine(args.model, profile=args.profile, settings=settings)
+    items = expand_inputs(args.inputs)
+    store = _open_store(args)
+    if store and not args.quiet:
+        for run in store.unfinished()[:3]:
+            err.write(f"note: run {run.id} ({run.model_name}, {run.ok + run.failed:,} of {run.total:,} scored) "
+                      f"was interrupted; 'inferdesk resume {run.id}' scores the rest\n")
+    recorder = store.start_run(engine, args.inputs, total=sum(i.rows for i in items)) if store else None
+    try:
+        return _score(engine, items, args, out, err, recorder)
+    finally:
+        if store:
+            store.close()
+
+
+def cmd_resume(args, out, err) -> int:
+    from .engine import Engine, SessionSettings, expand_inputs
+    from .engine.profile import profile_from_dict
+    from .engine.store import ResultStore
+
+    store = ResultStore()
+    try:
+        run = store.run(args.run)
+        meta = store.run_metadata(run.id)
+        model = meta["model"]["path"]
+        settings = SessionSettings(**meta["settings"])
+        engine = Engine(model, profile=profile_from_dict(meta["profile"]), settings=settings)
+        if engine.info.sha256 != meta["model"]["sha256"]:
+            err.write(f"inferdesk: {engine.info.file_name} changed since run {run.id} started "
+                      "(its SHA-256 differs); start a new run instead\n")
+            return 2
+        done = store.done_keys(run.id)
+        items = expand_inputs(list(meta["inputs"]))
+        recorder = store.resume_run(run.id)
+        args.format = getattr(args, "format", "jsonl")
+        return _score(engine, items, args, out, err, recorder, skip=done,
+                      label=f" left of run {run.id} ({len(done):,} already scored)")
+    finally:
+        store.close()
+
+
+def cmd_history(args, out, err) -> int:
+    from .engine.store import ResultStore
+
+    with ResultStore() as store:
+        if args.action in (None, "list"):
+            runs = store.runs(args.limit)
+            if args.json:
+                out.write(json.dumps([r.to_dict() for r in runs], indent=2) + "\n")
+                return 0
+            if not runs:
+                out.write(f"No runs yet. Results are kept in {store.path}\n")
+                return 0
+            out.write(f"{'run':<12}  {'started (UTC)':<19}  {'status':<11}  {'ok':>7}  {'failed':>6}  model / name\n")
+            for r in runs:
+                out.write(f"{r.id:<12}  {r.started_at[:19].replace('T', ' '):<19}  {r.status:<11}  {r.ok:>7,}  "
+                          f"{r.failed:>6,}  {r.title}\n")
+            return 0
+        if not args.run:
+            err.write(f"inferdesk: 'history {args.action}' needs a run id (see 'inferdesk history')\n")
+            return 2
+        if args.action == "show":
+            meta = store.run_metadata(args.run)
+            meta["summary"] = store.run(args.run).to_dict()
+            out.write(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+            return 0
+        if args.action == "export":
+            run = store.run(args.run)
+            fh = open(args.out, "w", encoding="utf-8", newline="") if args.out else out
+            try:
+                if args.format == "csv":
+                    w = csv.writer(fh)
+                    w.writerow(["input", "row", "ok", "error", "label", "score", "input_sha256", "record"])
+                    for rec in store.records(run.id):
+                        top = rec["top"][0] if rec["top"] else {}
+                        w.writerow([rec["input"], "" if rec["row"] is None else rec["row"], rec["ok"],
+                                    rec["error"] or "", top.get("label", ""), top.get("score", ""),
+                                    rec["input_sha256"] or "", json.dumps(rec["outputs"])])
+                else:
+                    for rec in store.records(run.id):
+                        fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            finally:
+                if args.out:
+                    fh.close()
+            store.note_export(run.id, args.out or "<stdout>", args.format)
+            return 0
+        if args.action == "rename":
+            if not args.name:
+                err.write("inferdesk: 'history rename' needs the new name\n")
+                return 2
+            store.rename(store.run(args.run).id, args.name)
+            return 0
+        if args.action == "delete":
+            run = store.run(args.run)
+            store.delete(run.id)
+            err.write(f"deleted run {run.id} ({run.ok + run.failed:,} results); the audit trail records it\n")
+            return 0
+    return 2
+
+
+def cmd_audit(args, out, err) -> int:
+    from .engine.store import ResultStore
+
+    with ResultStore() as store:
+        report = store.verify()
+    out.write(report.text() + "\n")
+    return 0 if report.ok else 1
 
 
 def cmd_bench(args, out) -> int:
@@ -302,6 +480,12 @@ def main(argv=None) -> int:
             return cmd_score(args, sys.stdout, sys.stderr)
         if args.command == "bench":
             return cmd_bench(args, sys.stdout)
+        if args.command == "resume":
+            return cmd_resume(args, sys.stdout, sys.stderr)
+        if args.command == "history":
+            return cmd_history(args, sys.stdout, sys.stderr)
+        if args.command == "audit":
+            return cmd_audit(args, sys.stdout, sys.stderr)
         if args.command == "gui":
             from .ui.app import run_app
 

@@ -66,3 +66,9 @@ def sum_model(tmp_path):
 @pytest.fixture
 def digits_model():
     return MODELS / "digits.onnx"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_data(tmp_path_factory, monkeypatch):
+    """Every test gets its own history database and settings, never the user's real ones."""
+    monkeypatch.setenv("INFERDESK_DATA_DIR", str(tmp_path_factory.mktemp("userdata")))

@@ -45,6 +45,8 @@ class _Run:
         self.done = 0
         self.total = total
         self.last_infer_ms = 0.0
+        self.batch_target = 1
+        self.skip_rows: dict = {}
         if save_inputs:
             os.makedirs(save_inputs, exist_ok=True)
 
@@ -154,15 +156,17 @@ def _flush(run: _Run, batch: list) -> Iterator[Result]:
                               Timings(t_decode, t_pre, t_infer / n, t_post), item.kind, saved))
 
 
-def _score_images(run: _Run, items: list[InputItem], workers: int, batch_size: int | None) -> Iterator[Result]:
-    """Decode ahead, stack consecutive same-shape tensors into batches, score, yield in order."""
+def _batched(run: _Run, entries, batch_size: int | None) -> Iterator[Result]:
+    """Stack consecutive same-shape tensors into batches, score them, yield results in order.
+
+    ``entries`` gives (item, tensor, error, t_decode, t_pre). Without a fixed ``batch_size``
+    the size adapts to measured inference time (calls of about BATCH_TARGET_MS).
+    """
     engine = run.engine
     fixed = batch_size is not None
-    target = max(1, batch_size or 1) if engine.batchable else 1
-    state = {"target": target}
-    depth = lambda: max(2 * workers, state["target"] + workers)  # noqa: E731
+    run.batch_target = max(1, batch_size or 1) if engine.batchable else 1
     batch: list = []
-    for item, tensor, error, t_decode, t_pre in _prepared(run, items, workers, depth):
+    for item, tensor, error, t_decode, t_pre in entries:
         if run.stopped():
             return
         if error is not None:
@@ -176,34 +180,29 @@ def _score_images(run: _Run, items: list[InputItem], workers: int, batch_size: i
             yield from _flush(run, batch)
             batch = []
         batch.append((item, tensor, t_decode, t_pre))
-        if len(batch) >= state["target"]:
+        if len(batch) >= run.batch_target:
             yield from _flush(run, batch)
             batch = []
             if not fixed and engine.batchable and run.last_infer_ms:
-                state["target"] = int(min(MAX_BATCH, max(1, BATCH_TARGET_MS / max(run.last_infer_ms, 0.01))))
+                run.batch_target = int(min(MAX_BATCH, max(1, BATCH_TARGET_MS / max(run.last_infer_ms, 0.01))))
     if not run.stopped():
         yield from _flush(run, batch)
 
 
+def _score_images(run: _Run, items: list[InputItem], workers: int, batch_size: int | None) -> Iterator[Result]:
+    """Decode ahead in a bounded pool (deep enough to fill a batch), then batch and score."""
+    depth = lambda: max(2 * workers, run.batch_target + workers)  # noqa: E731
+    yield from _batched(run, _prepared(run, items, workers, depth), batch_size)
+
+
 def run_tensors(engine, tensors: Iterable[np.ndarray], *, top_k: int = 5, batch_size: int | None = None,
                 should_stop: Callable[[], bool] | None = None, names: list[str] | None = None) -> Iterator[Result]:
-    """Score already-preprocessed tensors (no batch axis), batched like images; for benchmarks and tests."""
+    """Score already-preprocessed tensors (no batch axis), batched as images are; for benchmarks and tests."""
     tensors = list(tensors)
     run = _Run(engine, top_k, should_stop, None, None, len(tensors))
-    batch: list = []
-    target = max(1, batch_size or 1) if engine.batchable else 1
-    for i, tensor in enumerate(tensors):
-        if run.stopped():
-            return
-        item = InputItem(names[i] if names else f"tensor {i}", "tensor")
-        if batch and tensor.shape != batch[0][1].shape:
-            yield from _flush(run, batch)
-            batch = []
-        batch.append((item, tensor, 0.0, 0.0))
-        if len(batch) >= target:
-            yield from _flush(run, batch)
-            batch = []
-    yield from _flush(run, batch)
+    entries = ((InputItem(names[i] if names else f"tensor {i}", "tensor"), t, None, 0.0, 0.0)
+               for i, t in enumerate(tensors))
+    yield from _batched(run, entries, batch_size)
 
 
 @dataclass
@@ -280,10 +279,13 @@ def _score_table(run: _Run, item: InputItem, chunk_rows: int) -> Iterator[Result
             timings = Timings(tb.t_decode, tb.t_pre, tb.t_infer, tb.t_post)  # shared: rows were scored together
             failed_timings = Timings(tb.t_decode, tb.t_pre, 0.0, 0.0)
             row_values = chunk.values.tolist()
+            done_rows = run.skip_rows.get(item.path, ())
             for i, row in enumerate(chunk.rows):
                 if run.stopped():
                     return
                 produced += 1
+                if row in done_rows:
+                    continue
                 error = chunk.errors[i] or tb.error
                 if error is not None:
                     cells = chunk.cells.get(i) if isinstance(chunk.cells, dict) else (
@@ -308,7 +310,7 @@ def _score_table(run: _Run, item: InputItem, chunk_rows: int) -> Iterator[Result
         yield run.emit(run.failure(item.path, "table", f"{name}: the file has a header but no data rows"),
                        item.rows)
     elif produced < item.rows:
-        run.done += item.rows - produced  # blank or merged lines counted up front
+        run.done += item.rows - produced  # blank or bare-delimiter lines counted up front
         if run.progress:
             run.progress(run.done, run.total)
 
@@ -341,7 +343,7 @@ def default_workers() -> int:
 def run_batch(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callable[[], bool] | None = None,
               progress: ProgressFn | None = None, save_inputs: str | None = None,
               workers: int | None = None, chunk_rows: int = 65536,
-              batch_size: int | None = None) -> Iterator[Result]:
+              batch_size: int | None = None, skip: set | None = None) -> Iterator[Result]:
     """Score inputs with an engine, yielding one Result per image or CSV row in input order.
 
     Parameters
@@ -365,12 +367,22 @@ def run_batch(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callable
     batch_size
         Images stacked per inference call when the model's batch axis is symbolic; None
         chooses it from measured inference time (calls of about 40 ms, at most 32 items).
+    skip
+        ``(input, row)`` pairs that already have a result (row None for images): they are
+        not scored again. Used to resume an interrupted run.
     """
     items = [i if isinstance(i, InputItem) else None for i in inputs]
     if any(i is None for i in items):
         items = expand_inputs(list(inputs))
-    total = sum(i.rows for i in items)
-    run = _Run(engine, top_k, should_stop, progress, save_inputs, total)
+    skip = skip or set()
+    if skip:
+        items = [i for i in items if (i.path, None) not in skip]
+    total = sum(i.rows for i in items) - sum(1 for path, row in skip if row is not None)
+    run = _Run(engine, top_k, should_stop, progress, save_inputs, max(total, 0))
+    run.skip_rows = {}
+    for path, row in skip:
+        if row is not None:
+            run.skip_rows.setdefault(path, set()).add(row)
     if progress:
         progress(0, total)
     workers = default_workers() if workers is None else workers

@@ -114,6 +114,7 @@ class TableReader:
         self._no_header = False
         self._offsets = None
         self._resolve(columns, n_features)
+        _pandas()  # imported here, so the first chunk's parse time does not include the import
 
     @staticmethod
     def _delimiter(line: str) -> str:
