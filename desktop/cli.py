@@ -290,7 +290,8 @@ def _score(engine, items, args, out, err, recorder=None, skip=None, label="") ->
     status = "cancelled"
     try:
         for result in run_batch(engine, items, top_k=args.top_k, save_inputs=getattr(args, "save_inputs", None),
-                                workers=getattr(args, "workers", None), skip=skip):
+                                workers=getattr(args, "workers", None), skip=skip,
+                                hash_inputs=recorder is not None):
             delivery.add(result)
             if result.ok:
                 ok += 1

@@ -47,6 +47,7 @@ class _Run:
         self.last_infer_ms = 0.0
         self.batch_target = 1
         self.skip_rows: dict = {}
+        self.hash_inputs = False
         if save_inputs:
             os.makedirs(save_inputs, exist_ok=True)
 
@@ -68,25 +69,40 @@ class _Run:
         np.save(target, tensor)
         return os.path.abspath(target)
 
-    def failure(self, item_path: str, kind: str, message: str, row=None, timings=Timings(), features=None):
-        return Result(self.index, item_path, row, False, message, timings=timings, kind=kind, features=features)
+    def failure(self, item_path: str, kind: str, message: str, row=None, timings=Timings(), features=None,
+                sha=None):
+        return Result(self.index, item_path, row, False, message, timings=timings, kind=kind, features=features,
+                      input_sha256=sha)
 
 
-def _prepare(engine, item: InputItem):
-    """Decode + preprocess one image in a worker thread: (tensor | None, error | None, t_decode, t_pre)."""
+def _prepare(engine, item: InputItem, hash_inputs: bool = False):
+    """Decode + preprocess one image in a worker thread: (tensor | None, error | None, t_decode, t_pre, sha256)."""
     t_decode = t_pre = 0.0
+    sha = None
     try:
+        if hash_inputs:
+            sha = _file_sha256(item.path)
         img, t_decode = engine.load_image(item.path, item.kind)
         tensor, t_pre = engine.preprocess(img)
-        return tensor, None, t_decode, t_pre
+        return tensor, None, t_decode, t_pre, sha
     except InputError as exc:
         msg = str(exc)
         name = os.path.basename(item.path)
-        return None, (msg if msg.startswith(name) else f"{name}: {msg}"), t_decode, t_pre
+        return None, (msg if msg.startswith(name) else f"{name}: {msg}"), t_decode, t_pre, sha
     except MemoryError:
-        return None, f"{os.path.basename(item.path)}: not enough memory to decode this image", t_decode, t_pre
+        return None, f"{os.path.basename(item.path)}: not enough memory to decode this image", t_decode, t_pre, sha
     except Exception as exc:  # noqa: BLE001 - a decoder bug must not end the batch
-        return None, f"{os.path.basename(item.path)}: cannot read the image ({type(exc).__name__}: {exc})", t_decode, t_pre
+        return (None, f"{os.path.basename(item.path)}: cannot read the image ({type(exc).__name__}: {exc})",
+                t_decode, t_pre, sha)
+
+
+def _file_sha256(path: str) -> str | None:
+    from .model import sha256_file
+
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None
 
 
 #: adaptive batching aims for inference calls of about this many milliseconds, so that
@@ -99,7 +115,7 @@ def _prepared(run: _Run, items: list[InputItem], workers: int, depth: Callable[[
     """(item, tensor, error, t_decode, t_pre) in input order; decoded ahead by a bounded pool."""
     if workers <= 0:
         for item in items:
-            yield (item, *_prepare(run.engine, item))
+            yield (item, *_prepare(run.engine, item, run.hash_inputs))
         return
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inferdesk-decode")
     window: deque = deque()
@@ -110,7 +126,7 @@ def _prepared(run: _Run, items: list[InputItem], workers: int, depth: Callable[[
                 nxt = next(source, None)
                 if nxt is None:
                     break
-                window.append((nxt, pool.submit(_prepare, run.engine, nxt)))
+                window.append((nxt, pool.submit(_prepare, run.engine, nxt, run.hash_inputs)))
             if not window:
                 return
             item, fut = window.popleft()
@@ -135,9 +151,9 @@ def _flush(run: _Run, batch: list) -> Iterator[Result]:
             for entry in batch:
                 yield from _flush(run, [entry])
             return
-        item, _, t_decode, t_pre = batch[0]
+        item, _, t_decode, t_pre, sha = batch[0]
         yield run.emit(run.failure(item.path, item.kind, f"{os.path.basename(item.path)}: {exc}",
-                                   timings=Timings(t_decode, t_pre, 0.0, 0.0)))
+                                   timings=Timings(t_decode, t_pre, 0.0, 0.0), sha=sha))
         return
     n = len(batch)
     run.last_infer_ms = t_infer / n
@@ -145,7 +161,7 @@ def _flush(run: _Run, batch: list) -> Iterator[Result]:
     t0 = time.perf_counter()
     block = run.post.block(raw, n)
     t_block = (time.perf_counter() - t0) * 1e3 / n
-    for i, (item, _, t_decode, t_pre) in enumerate(batch):
+    for i, (item, _, t_decode, t_pre, sha) in enumerate(batch):
         if run.stopped():
             return
         t0 = time.perf_counter()
@@ -153,7 +169,8 @@ def _flush(run: _Run, batch: list) -> Iterator[Result]:
         t_post = t_block + (time.perf_counter() - t0) * 1e3
         saved = run.save(x[i:i + 1] if engine.has_batch_axis else x, item.path, None) if run.save_dir else None
         yield run.emit(Result(run.index, item.path, None, True, None, outputs, top, values,
-                              Timings(t_decode, t_pre, t_infer / n, t_post), item.kind, saved))
+                              Timings(t_decode, t_pre, t_infer / n, t_post), item.kind, saved,
+                              input_sha256=sha))
 
 
 def _batched(run: _Run, entries, batch_size: int | None) -> Iterator[Result]:
@@ -166,7 +183,7 @@ def _batched(run: _Run, entries, batch_size: int | None) -> Iterator[Result]:
     fixed = batch_size is not None
     run.batch_target = max(1, batch_size or 1) if engine.batchable else 1
     batch: list = []
-    for item, tensor, error, t_decode, t_pre in entries:
+    for item, tensor, error, t_decode, t_pre, sha in entries:
         if run.stopped():
             return
         if error is not None:
@@ -174,12 +191,13 @@ def _batched(run: _Run, entries, batch_size: int | None) -> Iterator[Result]:
             batch = []
             if run.stopped():
                 return
-            yield run.emit(run.failure(item.path, item.kind, error, timings=Timings(t_decode, t_pre, 0.0, 0.0)))
+            yield run.emit(run.failure(item.path, item.kind, error, timings=Timings(t_decode, t_pre, 0.0, 0.0),
+                                       sha=sha))
             continue
         if batch and tensor.shape != batch[0][1].shape:
             yield from _flush(run, batch)
             batch = []
-        batch.append((item, tensor, t_decode, t_pre))
+        batch.append((item, tensor, t_decode, t_pre, sha))
         if len(batch) >= run.batch_target:
             yield from _flush(run, batch)
             batch = []
@@ -200,7 +218,7 @@ def run_tensors(engine, tensors: Iterable[np.ndarray], *, top_k: int = 5, batch_
     """Score already-preprocessed tensors (no batch axis), batched as images are; for benchmarks and tests."""
     tensors = list(tensors)
     run = _Run(engine, top_k, should_stop, None, None, len(tensors))
-    entries = ((InputItem(names[i] if names else f"tensor {i}", "tensor"), t, None, 0.0, 0.0)
+    entries = ((InputItem(names[i] if names else f"tensor {i}", "tensor"), t, None, 0.0, 0.0, None)
                for i, t in enumerate(tensors))
     yield from _batched(run, entries, batch_size)
 
@@ -264,6 +282,7 @@ def _score_table(run: _Run, item: InputItem, chunk_rows: int) -> Iterator[Result
         return
     produced = 0
     cols = reader.columns
+    sha = _file_sha256(item.path) if run.hash_inputs else None
     with reader:
         blocks = table_blocks(engine, reader, chunk_rows, run.post, run.stopped)
         while True:
@@ -293,7 +312,7 @@ def _score_table(run: _Run, item: InputItem, chunk_rows: int) -> Iterator[Result
                     features = dict(zip(cols, cells)) if cells is not None else None
                     msg = error if error.startswith(name) else f"{name}: {error}"
                     yield run.emit(run.failure(item.path, "table", msg, row=row,
-                                               timings=failed_timings, features=features))
+                                               timings=failed_timings, features=features, sha=sha))
                     continue
                 outputs, top, values = tb.outputs.item(position[i])
                 features = dict(zip(cols, row_values[i]))
@@ -303,7 +322,7 @@ def _score_table(run: _Run, item: InputItem, chunk_rows: int) -> Iterator[Result
                     saved = run.save(feeds[engine.profile.input] if len(feeds) == 1 else
                                      np.concatenate(list(feeds.values()), axis=1), item.path, row)
                 yield run.emit(Result(run.index, item.path, row, True, None, outputs, top, values,
-                                      timings, "table", saved, features))
+                                      timings, "table", saved, features, sha))
     if run.stopped():
         return
     if produced == 0:
@@ -343,7 +362,8 @@ def default_workers() -> int:
 def run_batch(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callable[[], bool] | None = None,
               progress: ProgressFn | None = None, save_inputs: str | None = None,
               workers: int | None = None, chunk_rows: int = 65536,
-              batch_size: int | None = None, skip: set | None = None) -> Iterator[Result]:
+              batch_size: int | None = None, skip: set | None = None,
+              hash_inputs: bool = False) -> Iterator[Result]:
     """Score inputs with an engine, yielding one Result per image or CSV row in input order.
 
     Parameters
@@ -370,6 +390,8 @@ def run_batch(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callable
     skip
         ``(input, row)`` pairs that already have a result (row None for images): they are
         not scored again. Used to resume an interrupted run.
+    hash_inputs
+        Fill each result's ``input_sha256`` (hashed in the decode threads) for the audit trail.
     """
     items = [i if isinstance(i, InputItem) else None for i in inputs]
     if any(i is None for i in items):
@@ -379,6 +401,7 @@ def run_batch(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callable
         items = [i for i in items if (i.path, None) not in skip]
     total = sum(i.rows for i in items) - sum(1 for path, row in skip if row is not None)
     run = _Run(engine, top_k, should_stop, progress, save_inputs, max(total, 0))
+    run.hash_inputs = hash_inputs
     run.skip_rows = {}
     for path, row in skip:
         if row is not None:

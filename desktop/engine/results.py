@@ -59,6 +59,7 @@ class Result:
     kind: str = "image"
     saved_input: str | None = None
     features: dict | None = None  # CSV row: column -> value (or the raw text when the row failed)
+    input_sha256: str | None = None  # the input file's SHA-256, when the run records it
 
     @property
     def top_label(self) -> str | None:

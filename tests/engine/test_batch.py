@@ -322,3 +322,17 @@ def test_expand_inputs_counts_rows():
     items = expand_inputs([SAMPLES / "breast_cancer.csv", SAMPLES / "digits"])
     assert items[0].kind == "table" and items[0].rows == 20
     assert [i.kind for i in items[1:]] == ["image"] * 10
+
+
+def test_input_hashes_when_asked(tmp_path):
+    from desktop.engine.model import sha256_file
+
+    engine = Engine(MODELS / "digits.onnx")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image at all")
+    files = [SAMPLES / "digits" / "digit_8_500.png", bad]
+    results = list(run_batch(engine, files, hash_inputs=True))
+    assert [r.input_sha256 for r in results] == [sha256_file(f) for f in files]
+    assert all(r.input_sha256 is None for r in run_batch(engine, files))
+    rows = list(run_batch(Engine(MODELS / "diabetes.onnx"), [SAMPLES / "diabetes.csv"], hash_inputs=True))
+    assert {r.input_sha256 for r in rows} == {sha256_file(SAMPLES / "diabetes.csv")}
