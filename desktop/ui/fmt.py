@@ -1,0 +1,67 @@
+"""Numbers as a reader wants them: 3 significant digits for scores, ms, thousands separators (no Qt)."""
+
+from __future__ import annotations
+
+import math
+
+
+def score(value) -> str:
+    """A score or model value to 3 significant digits ('0.973', '1.2e-05', '152')."""
+    if value is None:
+        return ""
+    v = float(value)
+    if not math.isfinite(v):
+        return "—" if math.isnan(v) else ("∞" if v > 0 else "−∞")
+    if v == 0:
+        return "0"
+    rounded = float(f"{v:.3g}")
+    if 1e-3 <= abs(rounded) < 1e6:
+        digits = max(0, 2 - int(math.floor(math.log10(abs(rounded)))))
+        return f"{v:.{digits}f}"
+    return f"{v:.2e}".replace("e-0", "e-").replace("e+0", "e+")
+
+
+def ms(value) -> str:
+    """Milliseconds: '0.42', '12.3', '1,234'."""
+    if value is None:
+        return ""
+    v = float(value)
+    if not math.isfinite(v):
+        return "—"
+    if v < 10:
+        return f"{v:.2f}"
+    if v < 100:
+        return f"{v:.1f}"
+    return f"{v:,.0f}"
+
+
+def count(n) -> str:
+    return f"{int(n):,}"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{count(n)} {word if n == 1 else (many or word + 's')}"
+
+
+def size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def duration(seconds: float) -> str:
+    """'0:07', '2:05', '1:02:03'."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    s = int(round(max(0.0, seconds)))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def rate(per_second: float) -> str:
+    if not per_second or not math.isfinite(per_second):
+        return "—"
+    return f"{per_second:,.0f}/s" if per_second >= 10 else f"{per_second:.1f}/s"

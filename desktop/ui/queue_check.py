@@ -1,0 +1,53 @@
+"""Which queued inputs a model cannot take, known before scoring (no Qt; runs on a worker thread)."""
+
+from __future__ import annotations
+
+import os
+
+from desktop.engine.errors import InputError
+from desktop.engine.inputs.tabular import TableReader
+
+
+def check_item(engine, item) -> str | None:
+    """The reason ``engine`` cannot score ``item``, in the engine's words, or None if it looks fine.
+
+    Only cheap checks: the kind of input against the profile, a CSV's header against the
+    model's columns, and an image file's header. Problems inside a file still show up as
+    failed rows when scoring.
+    """
+    name = os.path.basename(item.path)
+    if item.kind == "invalid":
+        return item.problem or f"{name}: not a supported input"
+    profile = engine.profile
+    if item.kind == "table":
+        if profile.table is None and profile.image is not None:
+            return f"{name}: this model takes images, not a table; drop image files instead"
+        columns = profile.table.columns if profile.table else None
+        try:
+            TableReader(item.path, columns, engine.n_features).close()
+        except InputError as exc:
+            return str(exc)
+        return None
+    if profile.image is None:
+        return f"{name}: this model takes a table, not an image; drop a CSV file, or set an image profile"
+    if item.kind == "image":
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(item.path) as img:
+                img.size  # noqa: B018 - reading the header is the check
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            return f"{name}: not a readable image ({exc})"
+    return None
+
+
+def check_items(engine, items, should_stop=None) -> dict[int, str]:
+    """``{queue position: reason}`` for the items ``engine`` cannot take."""
+    problems = {}
+    for n, item in enumerate(items):
+        if should_stop and should_stop():
+            break
+        reason = check_item(engine, item)
+        if reason:
+            problems[n] = reason
+    return problems

@@ -1,0 +1,1 @@
+"""Widgets of the main window: panels, detail pane, charts, dialogs."""

@@ -1,0 +1,301 @@
+"""The detail pane: the selected item's image with top-k bars, or its CSV features, plus the raw outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPalette, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHeaderView, QLabel, QScrollArea, QSizePolicy,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from desktop.engine.results import tensor_summary
+
+from .. import fmt
+from ..models import error_color
+
+
+def pil_to_qimage(img) -> QImage:
+    """A PIL image (RGB, L or F) as a QImage that owns its pixels."""
+    if img.mode == "F":
+        arr = np.asarray(img, dtype=np.float32)
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        arr = ((arr - lo) / (hi - lo or 1.0) * 255).clip(0, 255).astype(np.uint8)
+        return array_to_qimage(arr)
+    if img.mode not in ("RGB", "L"):
+        img = img.convert("RGB")
+    return array_to_qimage(np.asarray(img))
+
+
+def array_to_qimage(arr: np.ndarray) -> QImage:
+    """(H, W) or (H, W, 3) uint8 as a QImage (copied)."""
+    arr = np.ascontiguousarray(arr)
+    h, w = arr.shape[:2]
+    if arr.ndim == 2 or arr.shape[2] == 1:
+        arr = np.ascontiguousarray(arr.reshape(h, w))
+        return QImage(arr.data, w, h, arr.strides[0], QImage.Format_Grayscale8).copy()
+    return QImage(arr.data, w, h, arr.strides[0], QImage.Format_RGB888).copy()
+
+
+class ScaledImage(QLabel):
+    """An image scaled to fit, crisp for tiny images (nearest neighbour when enlarging a lot)."""
+
+    def __init__(self, placeholder: str = "", parent=None):
+        super().__init__(parent)
+        self._pix: QPixmap | None = None
+        self._placeholder = placeholder
+        self.setAlignment(Qt.AlignCenter)
+        self.setMinimumSize(120, 120)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+        self.setFrameShape(QFrame.StyledPanel)
+        self.setText(placeholder)
+        self.setWordWrap(True)
+
+    def set_image(self, image: QImage | None) -> None:
+        self._pix = QPixmap.fromImage(image) if image is not None and not image.isNull() else None
+        if self._pix is None:
+            self.setPixmap(QPixmap())
+            self.setText(self._placeholder)
+        self._rescale()
+
+    def has_image(self) -> bool:
+        return self._pix is not None
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._rescale()
+
+    def sizeHint(self):
+        return QSize(260, 220)
+
+    def _rescale(self):
+        if self._pix is None:
+            return
+        area = self.contentsRect().size() - QSize(4, 4)
+        if area.width() < 8 or area.height() < 8:
+            return
+        ratio = self.devicePixelRatioF()
+        target = self._pix.size().scaled(area * ratio, Qt.KeepAspectRatio)
+        enlarge = target.width() > 3 * self._pix.width()
+        pix = self._pix.scaled(target, Qt.KeepAspectRatio,
+                               Qt.FastTransformation if enlarge else Qt.SmoothTransformation)
+        pix.setDevicePixelRatio(ratio)
+        self.setPixmap(pix)
+
+
+class TopKBars(QWidget):
+    """Horizontal bars, one per label: name, bar proportional to the score, score to 3 digits."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.predictions: list = []
+        self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Fixed)
+        self.setToolTip("The best labels and their scores")
+
+    def set_predictions(self, predictions) -> None:
+        self.predictions = list(predictions)
+        self.updateGeometry()
+        self.setFixedHeight(self._row_h() * len(self.predictions) + 4)
+        self.update()
+
+    def _row_h(self) -> int:
+        return QFontMetrics(self.font()).height() + 8
+
+    def sizeHint(self):
+        return QSize(240, self._row_h() * max(1, len(self.predictions)) + 4)
+
+    def paintEvent(self, event):
+        if not self.predictions:
+            return
+        p = QPainter(self)
+        p.setRenderHint(QPainter.Antialiasing)
+        fm = QFontMetrics(self.font())
+        pal = self.palette()
+        label_w = min(max(fm.horizontalAdvance(pr.label) for pr in self.predictions) + 10, self.width() // 2)
+        score_w = fm.horizontalAdvance("0.000e-00") + 8
+        bar_w = max(10, self.width() - label_w - score_w - 4)
+        rh = self._row_h()
+        for n, pr in enumerate(self.predictions):
+            y = n * rh + 2
+            p.setPen(pal.color(QPalette.WindowText))
+            text = fm.elidedText(pr.label, Qt.ElideRight, label_w - 8)
+            p.drawText(QRectF(0, y, label_w - 6, rh), Qt.AlignVCenter | Qt.AlignRight, text)
+            track = QRectF(label_w, y + 4, bar_w, rh - 8)
+            bg = QColor(pal.color(QPalette.Mid))
+            bg.setAlpha(60)
+            p.fillRect(track, bg)
+            score = float(pr.score) if pr.score == pr.score else 0.0
+            frac = min(1.0, max(0.0, score))
+            color = pal.color(QPalette.Highlight)
+            if n:
+                color.setAlpha(150)
+            p.fillRect(QRectF(label_w, y + 4, bar_w * frac, rh - 8), color)
+            p.setPen(pal.color(QPalette.WindowText))
+            p.drawText(QRectF(label_w + bar_w + 6, y, score_w, rh), Qt.AlignVCenter | Qt.AlignLeft, fmt.score(score))
+        p.end()
+
+
+def _section(text: str) -> QLabel:
+    label = QLabel(text.upper())
+    f = label.font()
+    f.setBold(True)
+    f.setPointSizeF(f.pointSizeF() * 0.9)
+    label.setFont(f)
+    label.setForegroundRole(QPalette.PlaceholderText)
+    return label
+
+
+def _table(headers, tip: str) -> QTableWidget:
+    t = QTableWidget(0, len(headers))
+    t.setHorizontalHeaderLabels(headers)
+    t.verticalHeader().setVisible(False)
+    t.setEditTriggers(QAbstractItemView.NoEditTriggers)
+    t.setSelectionBehavior(QAbstractItemView.SelectRows)
+    t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+    t.horizontalHeader().setStretchLastSection(True)
+    t.setToolTip(tip)
+    t.setSizeAdjustPolicy(QAbstractItemView.AdjustToContents)
+    t.setVerticalScrollBarPolicy(Qt.ScrollBarAsNeeded)
+    return t
+
+
+def _fill(table: QTableWidget, rows) -> None:
+    table.setRowCount(len(rows))
+    for r, cells in enumerate(rows):
+        for c, value in enumerate(cells):
+            item = QTableWidgetItem(value if isinstance(value, str) else str(value))
+            if c > 0 and not isinstance(value, str):
+                item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+            table.setItem(r, c, item)
+    height = table.horizontalHeader().height() + sum(table.rowHeight(i) for i in range(min(len(rows), 12))) + 6
+    table.setFixedHeight(max(height, 40))
+
+
+class DetailPane(QScrollArea):
+    """Everything about one Result: what was scored, the answer in full precision, the raw outputs."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.NoFrame)
+        self.result = None
+        self.engine = None
+        body = QWidget()
+        self.setWidget(body)
+        lay = QVBoxLayout(body)
+        lay.setContentsMargins(8, 8, 8, 8)
+        lay.addWidget(_section("Detail"))
+        self.title = QLabel("Select a result to see its detail here.")
+        self.title.setWordWrap(True)
+        self.title.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        lay.addWidget(self.title)
+        self.image = ScaledImage("")
+        self.image.setToolTip("The scored image")
+        lay.addWidget(self.image, 2)
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.error.setObjectName("detailError")
+        lay.addWidget(self.error)
+        self.answer_title = _section("Answer")
+        lay.addWidget(self.answer_title)
+        self.bars = TopKBars()
+        lay.addWidget(self.bars)
+        self.answer = QLabel()
+        self.answer.setWordWrap(True)
+        self.answer.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.answer.setToolTip("Full-precision scores or values")
+        lay.addWidget(self.answer)
+        self.features_title = _section("Row values")
+        lay.addWidget(self.features_title)
+        self.features = _table(["Column", "Value"], "The CSV row's values that were fed to the model")
+        lay.addWidget(self.features)
+        self.outputs_title = _section("Raw outputs")
+        lay.addWidget(self.outputs_title)
+        self.outputs = _table(["Output", "Shape", "Type", "Min", "Max", "Mean"],
+                              "Every model output for this item, summarised")
+        lay.addWidget(self.outputs)
+        self.timings = QLabel()
+        self.timings.setWordWrap(True)
+        self.timings.setToolTip("Milliseconds spent on this item in each stage")
+        lay.addWidget(self.timings)
+        lay.addStretch(0)
+        self.show_result(None)
+
+    def show_result(self, result, engine=None) -> None:
+        """Show a Result (or the empty state for None)."""
+        self.result, self.engine = result, engine
+        empty = result is None
+        for w in (self.answer_title, self.bars, self.answer, self.features_title, self.features,
+                  self.outputs_title, self.outputs, self.timings, self.error):
+            w.setVisible(False)
+        if empty:
+            self.title.setText("Select a result to see its detail here. Use ↑ and ↓ to move through the results.")
+            self.image.setVisible(False)
+            self.image.set_image(None)
+            return
+        self.title.setText(f"<b>{_esc(result.display_name)}</b><br><span style='font-size:small'>"
+                           f"{_esc(result.input)}</span>")
+        self.title.setToolTip(result.input)
+        self._show_image(result, engine)
+        if not result.ok:
+            self.error.setVisible(True)
+            self.error.setText(f"<b>✖ Failed:</b> {_esc(result.error or '')}")
+            self.error.setStyleSheet(f"color: {error_color(self.palette()).name()};")
+        if result.top:
+            self.answer_title.setVisible(True)
+            self.bars.setVisible(True)
+            self.bars.set_predictions(result.top)
+            self.answer.setVisible(True)
+            self.answer.setText("<br>".join(f"{_esc(p.label)} (#{p.index}): {float(p.score)!r}" for p in result.top))
+        elif result.values:
+            self.answer_title.setVisible(True)
+            self.answer.setVisible(True)
+            self.answer.setText("<span style='font-size:large'><b>" + ", ".join(fmt.score(v) for v in result.values)
+                                + "</b></span><br>" + ", ".join(repr(float(v)) for v in result.values))
+        if result.features:
+            self.features_title.setVisible(True)
+            self.features.setVisible(True)
+            _fill(self.features, [(str(k), v if isinstance(v, str) else _num(v)) for k, v in result.features.items()])
+        if result.outputs:
+            self.outputs_title.setVisible(True)
+            self.outputs.setVisible(True)
+            rows = []
+            for name, value in result.outputs.items():
+                s = tensor_summary(value)
+                shape = "×".join(map(str, s["shape"])) or "scalar"
+                rows.append((name, shape, s["dtype"], *(("—" if s[k] is None else repr(s[k])) for k in ("min", "max", "mean"))))
+            _fill(self.outputs, rows)
+        t = result.timings
+        self.timings.setVisible(True)
+        self.timings.setText(f"<b>{t.total:.4f} ms</b> = decode {t.decode:.4f} + preprocess {t.preprocess:.4f}"
+                             f" + inference {t.infer:.4f} + postprocess {t.postprocess:.4f}")
+
+    def _show_image(self, result, engine):
+        is_image = result.kind in ("image", "dicom")
+        self.image.setVisible(is_image)
+        if not is_image:
+            self.image.set_image(None)
+            return
+        qimg = None
+        try:
+            if engine is not None:
+                img, _ = engine.load_image(result.input, result.kind)
+                if max(img.size) > 2048:
+                    img = img.copy()
+                    img.thumbnail((2048, 2048))
+                qimg = pil_to_qimage(img)
+            else:
+                qimg = QImage(result.input)
+        except Exception:  # noqa: BLE001 - the row already carries the engine's error for this file
+            qimg = None
+        self.image._placeholder = "The image cannot be shown" if not result.ok else ""
+        self.image.set_image(qimg)
+
+
+def _num(v) -> str:
+    return repr(float(v)) if isinstance(v, (float, np.floating)) else str(v)
+
+
+def _esc(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+

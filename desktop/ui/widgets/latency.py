@@ -1,0 +1,424 @@
+"""The Latency and Benchmark tabs: pyqtgraph charts that update while scoring, with a readable readout."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QGroupBox, QHBoxLayout,
+                               QHeaderView, QLabel, QPushButton, QSpinBox, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
+
+from desktop.engine.results import STAGES, percentiles
+
+from .. import fmt
+from .progress import ProgressStrip
+
+STAGE_NAMES = {"decode": "decode", "preprocess": "preprocess", "infer": "inference", "postprocess": "postprocess"}
+STAGE_COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1")
+CONFIG_COLORS = ("#4e79a7", "#e15759")
+
+
+def warmup_count(n_ok: int) -> int:
+    """Items treated as warm-up at the start of a run: 1 in 10, at most 5 (0 for fewer than 10)."""
+    return min(5, n_ok // 10)
+
+
+def latency_stats(totals, arrivals=None, t_start=None) -> dict:
+    """The readout's numbers from per-item totals (ms) in run order, warm-up excluded.
+
+    ``arrivals`` (perf_counter seconds per item) and ``t_start`` give items per second by wall clock.
+    """
+    totals = np.asarray(totals, dtype=np.float64)
+    warm = warmup_count(totals.size)
+    kept = totals[warm:]
+    p = percentiles(kept, (50, 95, 99))
+    stats = {"n": int(kept.size), "warmup": warm, **p, "mean": float(kept.mean()) if kept.size else math.nan,
+             "items_per_s": math.nan}
+    if arrivals is not None and len(arrivals) > warm:
+        ref = arrivals[warm - 1] if warm else t_start
+        if ref is not None:
+            span = arrivals[-1] - ref
+            if span > 0:
+                stats["items_per_s"] = (len(arrivals) - warm) / span
+    return stats
+
+
+def _theme_plot(plot: pg.PlotItem, palette: QPalette) -> None:
+    fg = palette.color(QPalette.WindowText)
+    for name in ("left", "bottom"):
+        ax = plot.getAxis(name)
+        ax.setPen(pg.mkPen(fg))
+        ax.setTextPen(pg.mkPen(fg))
+        ax.enableAutoSIPrefix(False)
+    plot.titleLabel.item.setDefaultTextColor(fg)
+    plot.showGrid(x=True, y=True, alpha=0.2)
+
+
+class _Growing:
+    """An append-only float array with amortised growth (avoids rebuilding arrays per point)."""
+
+    def __init__(self, width: int = 1):
+        self.data = np.zeros((1024, width))
+        self.n = 0
+
+    def extend(self, rows) -> None:
+        rows = np.asarray(rows, dtype=np.float64).reshape(-1, self.data.shape[1])
+        need = self.n + len(rows)
+        if need > len(self.data):
+            grown = np.zeros((max(need, 2 * len(self.data)), self.data.shape[1]))
+            grown[: self.n] = self.data[: self.n]
+            self.data = grown
+        self.data[self.n:need] = rows
+        self.n = need
+
+    def view(self) -> np.ndarray:
+        return self.data[: self.n]
+
+
+class LatencyView(QWidget):
+    """Per-item latency over the run, a histogram, time per stage, and p50/p95/p99 · mean · items/s."""
+
+    item_clicked = Signal(int)  # Result.index of the point nearest the click
+
+    REFRESH_MS = 250
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        self.readout = QLabel()
+        self.readout.setObjectName("latencyReadout")
+        self.readout.setWordWrap(True)
+        self.readout.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.readout.setToolTip("Latency per item (decode + preprocess + inference + postprocess), "
+                                "warm-up items at the start of the run excluded")
+        f = self.readout.font()
+        f.setPointSizeF(f.pointSizeF() * 1.15)
+        self.readout.setFont(f)
+        lay.addWidget(self.readout)
+        pg.setConfigOptions(antialias=False)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setToolTip("Click a point to select that item in the results")
+        lay.addWidget(self.graphics, 1)
+        self.series = self.graphics.addPlot(row=0, col=0, colspan=2, title="Latency per item")
+        self.series.setLabel("left", "ms")
+        self.series.setLabel("bottom", "item #")
+        self.curve = self.series.plot([], [], pen=pg.mkPen(STAGE_COLORS[0], width=1), symbol="o", symbolSize=4,
+                                      symbolPen=None, symbolBrush=STAGE_COLORS[0])
+        self.curve.setDownsampling(auto=True, method="peak")
+        self.curve.setClipToView(True)
+        self.warm_curve = self.series.plot([], [], pen=None, symbol="o", symbolSize=4, symbolPen=None,
+                                           symbolBrush=pg.mkBrush(150, 150, 150, 160))
+        self.marker = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#e15759", width=1.5))
+        self.marker.setVisible(False)
+        self.series.addItem(self.marker, ignoreBounds=True)
+        self.hist = self.graphics.addPlot(row=1, col=0, title="How often each latency occurs")
+        self.hist.setLabel("bottom", "ms")
+        self.hist.setLabel("left", "items")
+        self.hist_curve = self.hist.plot([], [], stepMode="center", fillLevel=0, pen=pg.mkPen(STAGE_COLORS[0]),
+                                         brush=pg.mkBrush(78, 121, 167, 120))
+        self.stages = self.graphics.addPlot(row=1, col=1, title="Mean time per stage (stacked)")
+        self.stages.setLabel("bottom", "ms per item")
+        self.stages.hideAxis("left")
+        self.stages.setMouseEnabled(False, False)
+        self.stage_legend = self.stages.addLegend(offset=(5, 5), labelTextSize="9pt",
+                                                  labelTextColor=self.palette().color(QPalette.WindowText))
+        self.stage_bars = []
+        for name, color in zip(STAGES, STAGE_COLORS):
+            bar = pg.BarGraphItem(x0=[0], y=[0], height=[0.5], width=[0], brush=color, pen=None)
+            self.stages.addItem(bar)
+            self.stage_bars.append(bar)
+            self.stage_legend.addItem(bar, STAGE_NAMES[name])
+        self.stages.setYRange(-0.6, 1.6)
+        for plot in (self.series, self.hist, self.stages):
+            _theme_plot(plot, self.palette())
+        self.graphics.setBackground(self.palette().color(QPalette.Base))
+        self.graphics.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        self._timer = QTimer(self)
+        self._timer.setInterval(self.REFRESH_MS)
+        self._timer.timeout.connect(self._on_timer)
+        self._timer.start()
+        self.reset()
+
+    # ------------------------------------------------------------------ data
+    def reset(self, t_start: float | None = None) -> None:
+        self._idx = _Growing(1)  # Result.index of OK items
+        self._tot = _Growing(1)
+        self._stage = _Growing(len(STAGES))
+        self._arr = _Growing(1)  # arrival times of all results
+        self._ok_arrivals = _Growing(1)
+        self.t_start = t_start
+        self._dirty = True
+        self.marker.setVisible(False)
+        self.refresh()
+
+    def add(self, group) -> None:
+        """Add ``[(Result, arrival_time), ...]``; the chart redraws on its timer."""
+        ok = [(r, t) for r, t in group if r.ok]
+        self._arr.extend([t for _, t in group])
+        if ok:
+            self._idx.extend([r.index for r, _ in ok])
+            self._tot.extend([r.timings.total for r, _ in ok])
+            self._stage.extend([[getattr(r.timings, s) for s in STAGES] for r, _ in ok])
+            self._ok_arrivals.extend([t for _, t in ok])
+        self._dirty = True
+
+    def stats(self) -> dict:
+        """The numbers in the readout (warm-up excluded); see :func:`latency_stats`."""
+        return latency_stats(self._tot.view()[:, 0], self._ok_arrivals.view()[:, 0], self.t_start)
+
+    def mark(self, result_index: int | None) -> None:
+        """Show where the selected item lies on the latency plot."""
+        self.marker.setVisible(result_index is not None)
+        if result_index is not None:
+            self.marker.setValue(result_index + 1)
+
+    # ------------------------------------------------------------------ drawing
+    def _on_timer(self):
+        if self._dirty and self.isVisible():
+            self.refresh()
+
+    def showEvent(self, event):
+        super().showEvent(event)
+        if self._dirty:
+            self.refresh()
+
+    def refresh(self) -> None:
+        self._dirty = False
+        x = self._idx.view()[:, 0] + 1
+        y = self._tot.view()[:, 0]
+        warm = warmup_count(len(y))
+        self.curve.setData(x[warm:], y[warm:])
+        self.warm_curve.setData(x[:warm], y[:warm])
+        kept = y[warm:]
+        if kept.size:
+            bins = int(min(60, max(8, math.sqrt(kept.size))))
+            lo, hi = float(kept.min()), float(np.percentile(kept, 99.5))
+            if hi <= lo:
+                hi = lo + 1e-3
+            counts, edges = np.histogram(np.clip(kept, lo, hi), bins=bins, range=(lo, hi))
+            self.hist_curve.setData(edges, counts)
+            means = self._stage.view()[warm:].mean(axis=0)
+        else:
+            self.hist_curve.setData([], [])
+            means = np.zeros(len(STAGES))
+        left = 0.0
+        for bar, m in zip(self.stage_bars, means):
+            bar.setOpts(x0=[left], width=[float(m)], y=[0.5], height=[0.6])
+            left += float(m)
+        self.stages.setXRange(0, max(left, 1e-3) * 1.05, padding=0)
+        for item, name, m in zip(self.stage_legend.items, STAGES, means):
+            item[1].setText(f"{STAGE_NAMES[name]} {fmt.ms(m)} ms")
+        s = self.stats()
+        if s["n"] == 0:
+            self.readout.setText("Latency appears here while the queue is scored (Run, Ctrl+R).")
+        else:
+            self.readout.setText(
+                f"<b>p50 {fmt.ms(s['p50'])} ms</b> · p95 {fmt.ms(s['p95'])} ms · p99 {fmt.ms(s['p99'])} ms · "
+                f"mean {fmt.ms(s['mean'])} ms · <b>{fmt.rate(s['items_per_s'])}</b> items"
+                f"<br><span style='font-size:small'>{fmt.plural(s['n'], 'scored item')}; "
+                f"the first {fmt.plural(s['warmup'], 'item')} excluded as warm-up (grey points)</span>")
+
+    def _on_scene_clicked(self, event):
+        vb = self.series.vb
+        if not vb.sceneBoundingRect().contains(event.scenePos()):
+            return
+        point = vb.mapSceneToView(event.scenePos())
+        index = self.pick(point.x(), point.y())
+        if index is not None:
+            self.item_clicked.emit(index)
+
+    def pick(self, x: float, y: float | None = None) -> int | None:
+        """The Result.index of the plotted point nearest to (x, y) in data coordinates."""
+        xs = self._idx.view()[:, 0] + 1
+        if not xs.size:
+            return None
+        ys = self._tot.view()[:, 0]
+        (x0, x1), (y0, y1) = self.series.vb.viewRange()
+        dx = (xs - x) / max(x1 - x0, 1e-9)
+        dy = (ys - y) / max(y1 - y0, 1e-9) if y is not None else 0.0
+        n = int(np.argmin(dx * dx + dy * dy))
+        return int(xs[n]) - 1
+
+
+class BenchmarkView(QWidget):
+    """Time the model alone (the engine's bench) with one or two settings side by side."""
+
+    start_requested = Signal(object, int, int)  # [(label, SessionSettings)], runs, warm-up
+    cancel_requested = Signal()
+
+    def __init__(self, providers, parent=None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        intro = QLabel("Times the model alone on a generated input, repeated many times: useful to compare "
+                       "execution providers, thread counts or optimisation levels. Warm-up runs are excluded.")
+        intro.setWordWrap(True)
+        lay.addWidget(intro)
+        row = QHBoxLayout()
+        lay.addLayout(row)
+        self.config_boxes = []
+        for n, title in enumerate(("Settings A", "Settings B")):
+            box = QGroupBox(title)
+            form = QFormLayout(box)
+            provider = QComboBox()
+            provider.addItem("Best available", None)
+            for p in providers:
+                provider.addItem(p.replace("ExecutionProvider", ""), p)
+            provider.setToolTip("Execution provider for this benchmark")
+            threads = QSpinBox()
+            threads.setRange(0, 256)
+            threads.setSpecialValueText("automatic")
+            threads.setValue(0 if n == 0 else 1)
+            threads.setToolTip("Threads used inside one inference (0: onnxruntime decides)")
+            opt = QComboBox()
+            opt.addItems(["all", "extended", "basic", "disable"])
+            opt.setToolTip("Graph optimisation level")
+            form.addRow("Provider", provider)
+            form.addRow("Threads", threads)
+            form.addRow("Optimisation", opt)
+            if n == 1:
+                box.setCheckable(True)
+                box.setChecked(True)
+                box.setTitle("Compare with settings B")
+                box.setToolTip("Also benchmark these settings and show both side by side")
+            row.addWidget(box)
+            self.config_boxes.append((box, provider, threads, opt))
+        side = QFormLayout()
+        self.runs = QSpinBox()
+        self.runs.setRange(5, 100000)
+        self.runs.setValue(200)
+        self.runs.setToolTip("Timed runs per setting")
+        self.warmup = QSpinBox()
+        self.warmup.setRange(0, 1000)
+        self.warmup.setValue(10)
+        self.warmup.setToolTip("Runs before timing starts (not counted)")
+        side.addRow("Timed runs", self.runs)
+        side.addRow("Warm-up runs", self.warmup)
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Run benchmark")
+        self.start_button.setToolTip("Benchmark the loaded model with the settings above")
+        self.start_button.clicked.connect(self._on_start_clicked)
+        self.cancel_button = QPushButton("Stop")
+        self.cancel_button.setToolTip("Stop the benchmark after the current run")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.cancel_button)
+        side.addRow(buttons)
+        self.progress = ProgressStrip()
+        self.progress.setToolTip("Timed runs done")
+        side.addRow(self.progress)
+        row.addLayout(side)
+        self.table = QTableWidget(0, 8)
+        self.table.setHorizontalHeaderLabels(["Settings", "Provider", "p50 ms", "p90 ms", "p95 ms", "p99 ms",
+                                              "mean ms", "items/s"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setToolTip("The benchmark's results, one row per setting")
+        self.table.setMaximumHeight(110)
+        lay.addWidget(self.table)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground(self.palette().color(QPalette.Base))
+        self.graphics.setToolTip("Each timed run, and how often each latency occurs")
+        lay.addWidget(self.graphics, 1)
+        self.series = self.graphics.addPlot(row=0, col=0, title="Latency per run")
+        self.series.setLabel("left", "ms")
+        self.series.setLabel("bottom", "run #")
+        self.series.addLegend(offset=(-5, 5))
+        self.hist = self.graphics.addPlot(row=0, col=1, title="How often each latency occurs")
+        self.hist.setLabel("bottom", "ms")
+        for plot in (self.series, self.hist):
+            _theme_plot(plot, self.palette())
+        self.curves, self.hist_curves = [], []
+        self.points: list[_Growing] = []
+        self.labels: list[str] = []
+        self.reports: list = []
+        self.set_model_loaded(False)
+
+    def set_model_loaded(self, loaded: bool) -> None:
+        self.start_button.setEnabled(loaded)
+        self.start_button.setToolTip("Benchmark the loaded model with the settings above" if loaded
+                                     else "Load a model first")
+
+    def configs(self):
+        from desktop.engine import SessionSettings
+
+        out = []
+        for n, (box, provider, threads, opt) in enumerate(self.config_boxes):
+            if n == 1 and not box.isChecked():
+                continue
+            s = SessionSettings(provider.currentData(), threads.value(), opt.currentText())
+            label = f"{'AB'[n]}: {provider.currentText()}, {threads.text()} threads, opt {opt.currentText()}"
+            out.append((label, s))
+        return out
+
+    def _on_start_clicked(self):
+        self.start_requested.emit(self.configs(), self.runs.value(), self.warmup.value())
+
+    def begin(self, configs, runs: int) -> None:
+        for c in self.curves + self.hist_curves:
+            c.getViewBox() and c.getViewBox().removeItem(c)
+        self.series.clear()
+        self.hist.clear()
+        if self.series.legend is not None:
+            self.series.legend.clear()
+        self.curves, self.hist_curves, self.points = [], [], []
+        self.labels = [label for label, _ in configs]
+        self.reports = []
+        self.table.setRowCount(0)
+        for n, label in enumerate(self.labels):
+            color = CONFIG_COLORS[n % 2]
+            curve = self.series.plot([], [], pen=pg.mkPen(color, width=1), name=label)
+            curve.setDownsampling(auto=True, method="peak")
+            curve.setClipToView(True)
+            self.curves.append(curve)
+            c = QColor(color)
+            c.setAlpha(110)
+            self.hist_curves.append(self.hist.plot([], [], stepMode="center", fillLevel=0, pen=pg.mkPen(color),
+                                                   brush=pg.mkBrush(c)))
+            self.points.append(_Growing(1))
+        self.progress.setRange(0, runs * len(configs))
+        self.progress.setValue(0)
+        self.start_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+
+    def add_points(self, group) -> None:
+        """``[(config_index, run_index, ms), ...]`` from the worker."""
+        for ci, _i, ms in group:
+            self.points[ci].extend([ms])
+        for ci, curve in enumerate(self.curves):
+            ys = self.points[ci].view()[:, 0]
+            curve.setData(np.arange(1, len(ys) + 1), ys)
+        self.progress.setValue(sum(p.n for p in self.points))
+
+    def finish(self, reports) -> None:
+        """Show the final reports (list of ``(label, BenchReport)``); None when it failed or stopped early."""
+        self.start_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.reports = list(reports or [])
+        self.table.setRowCount(len(self.reports))
+        all_ms = [np.asarray(r.latencies_ms) for _, r in self.reports if r.latencies_ms]
+        if all_ms:
+            lo = min(float(a.min()) for a in all_ms)
+            hi = max(float(np.percentile(a, 99.5)) for a in all_ms)
+            hi = hi if hi > lo else lo + 1e-3
+        for n, (label, report) in enumerate(self.reports):
+            d = report.to_dict()
+            cells = [label, report.provider.replace("ExecutionProvider", "")] + \
+                    [fmt.ms(d[k]) for k in ("p50", "p90", "p95", "p99", "mean")] + [fmt.rate(d["throughput"])]
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if c >= 2:
+                    item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                item.setToolTip(repr(d[("p50", "p90", "p95", "p99", "mean", "throughput")[c - 2]]) if c >= 2 else text)
+                self.table.setItem(n, c, item)
+            if report.latencies_ms and n < len(self.hist_curves):
+                counts, edges = np.histogram(np.clip(report.latencies_ms, lo, hi), bins=40, range=(lo, hi))
+                self.hist_curves[n].setData(edges, counts)
+                self.curves[n].setData(np.arange(1, len(report.latencies_ms) + 1), report.latencies_ms)
+

@@ -1,0 +1,271 @@
+"""The left-hand panels: the model card (with its empty and error states) and the input queue."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QKeySequence, QPalette
+from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHBoxLayout, QLabel, QListView, QPushButton,
+                               QSizePolicy, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
+
+from .. import fmt
+from ..models import QueueModel, error_color
+
+
+def section_label(text: str) -> QLabel:
+    label = QLabel(text)
+    f = label.font()
+    f.setBold(True)
+    label.setFont(f)
+    return label
+
+
+def _esc(text) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class InlineMessage(QLabel):
+    """A message shown where something happened (a refused model, a refused profile); hidden when empty."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.setVisible(False)
+        self.setObjectName("inlineMessage")
+
+    def show_error(self, text: str) -> None:
+        self.setStyleSheet(f"color: {error_color(self.palette()).name()}; padding: 4px;"
+                           f"border: 1px solid {error_color(self.palette()).name()}; border-radius: 4px;")
+        self.setText("✖ " + _esc(text))
+        self.setToolTip(text)
+        self.setVisible(True)
+
+    def show_info(self, text: str) -> None:
+        self.setStyleSheet("padding: 4px;")
+        self.setText(_esc(text))
+        self.setToolTip(text)
+        self.setVisible(True)
+
+    def clear_message(self) -> None:
+        self.setText("")
+        self.setVisible(False)
+
+
+class ModelPanel(QWidget):
+    """Shows the loaded model: file, size, SHA-256, inputs/outputs, labels, profile in words, provider."""
+
+    open_requested = Signal()
+    sample_requested = Signal()
+    edit_profile_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        head = QHBoxLayout()
+        head.addWidget(section_label("MODEL"))
+        head.addStretch(1)
+        self.open_button = QToolButton()
+        self.open_button.setText("Open…")
+        self.open_button.setToolTip("Open an .onnx model file (Ctrl+O)")
+        self.open_button.clicked.connect(self.open_requested)
+        self.recent_button = QToolButton()
+        self.recent_button.setText("Recent")
+        self.recent_button.setPopupMode(QToolButton.InstantPopup)
+        self.recent_button.setToolTip("Open a model you used before")
+        head.addWidget(self.open_button)
+        head.addWidget(self.recent_button)
+        lay.addLayout(head)
+        self.message = InlineMessage()
+        lay.addWidget(self.message)
+        self.stack = QStackedWidget()
+        lay.addWidget(self.stack, 1)
+        # empty state
+        empty = QWidget()
+        el = QVBoxLayout(empty)
+        hint = QLabel("Drop an <b>.onnx</b> model anywhere on this window, or open the sample to try InferDesk.")
+        hint.setWordWrap(True)
+        el.addWidget(hint)
+        self.sample_button = QPushButton("Open the sample model")
+        self.sample_button.setToolTip("Load the bundled digit classifier and queue its sample images")
+        self.sample_button.clicked.connect(self.sample_requested)
+        el.addWidget(self.sample_button)
+        el.addStretch(1)
+        self.stack.addWidget(empty)
+        # loading state
+        self.loading = QLabel("Loading…")
+        self.loading.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        self.loading.setWordWrap(True)
+        self.stack.addWidget(self.loading)
+        # card
+        card = QWidget()
+        cl = QVBoxLayout(card)
+        cl.setContentsMargins(0, 0, 0, 0)
+        self.card = QLabel()
+        self.card.setObjectName("modelCard")
+        self.card.setWordWrap(True)
+        self.card.setTextFormat(Qt.RichText)
+        self.card.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.card.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        self.card.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        cl.addWidget(self.card)
+        self.profile_button = QPushButton("Preprocessing…")
+        self.profile_button.setToolTip("Edit how images or CSV rows are turned into the model's input")
+        self.profile_button.clicked.connect(self.edit_profile_requested)
+        cl.addWidget(self.profile_button)
+        cl.addStretch(1)
+        self.stack.addWidget(card)
+        self.engine = None
+
+    def set_loading(self, name: str) -> None:
+        self.message.clear_message()
+        self.loading.setText(f"Loading {_esc(name)}…")
+        self.stack.setCurrentIndex(1)
+
+    def set_empty(self) -> None:
+        self.engine = None
+        self.stack.setCurrentIndex(0)
+
+    def show_error(self, text: str) -> None:
+        self.message.show_error(text)
+        self.stack.setCurrentIndex(2 if self.engine is not None else 0)
+
+    def set_engine(self, engine) -> None:
+        self.engine = engine
+        self.message.clear_message()
+        self.card.setText(model_card_html(engine))
+        self.card.setToolTip(f"{engine.model_path}\nSHA-256 {engine.info.sha256}")
+        self.stack.setCurrentIndex(2)
+
+    def card_text(self) -> str:
+        """The card as plain text (for tests and copying)."""
+        from PySide6.QtGui import QTextDocument
+
+        doc = QTextDocument()
+        doc.setHtml(self.card.text())
+        return doc.toPlainText()
+
+
+def _spec_rows(specs) -> str:
+    rows = []
+    for s in specs:
+        kind = s.elem_type or s.type
+        rows.append(f"<tr><td>{_esc(s.name)}</td><td>&nbsp;{_esc(s.shape_text)}</td><td>&nbsp;{_esc(kind)}</td></tr>")
+    return "<table cellspacing='0' cellpadding='1'>" + "".join(rows) + "</table>"
+
+
+def model_card_html(engine) -> str:
+    info, profile = engine.info, engine.profile
+    labels = list(profile.labels)
+    if labels:
+        shown = ", ".join(_esc(x) for x in labels[:12]) + (f", … ({len(labels)} in all)" if len(labels) > 12 else "")
+    else:
+        shown = "<i>none</i>"
+    provider = engine.provider.replace("ExecutionProvider", "")
+    return (
+        f"<p style='margin-bottom:2px'><b style='font-size:large'>{_esc(info.file_name)}</b></p>"
+        f"<p style='margin-top:0'>{fmt.size(info.size_bytes)} · SHA-256 <tt>{info.sha256[:12]}</tt><br>"
+        f"{_esc(profile.task)} · runs on <b>{_esc(provider)}</b></p>"
+        f"<p style='margin-bottom:0'><b>Inputs</b></p>{_spec_rows(info.inputs)}"
+        f"<p style='margin-bottom:0'><b>Outputs</b></p>{_spec_rows(info.outputs)}"
+        f"<p><b>Labels</b>: {shown}</p>"
+        f"<p><b>Preprocessing</b>: {_esc(profile.describe())}<br>"
+        f"<span style='font-size:small'>profile: {_esc(engine.profile_source)}</span></p>"
+    )
+
+
+class QueuePanel(QWidget):
+    """The inputs to score: thumbnails for images, row counts for CSVs, problems flagged in red."""
+
+    add_requested = Signal()
+    changed = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.model = QueueModel(self)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        head = QHBoxLayout()
+        self.title = section_label("INPUTS")
+        head.addWidget(self.title)
+        head.addStretch(1)
+        self.add_button = QToolButton()
+        self.add_button.setText("Add…")
+        self.add_button.setToolTip("Add images, folders or CSV files to score (Ctrl+I)")
+        self.add_button.clicked.connect(self.add_requested)
+        self.remove_button = QToolButton()
+        self.remove_button.setText("Remove")
+        self.remove_button.setToolTip("Remove the selected inputs from the queue (Delete)")
+        self.remove_button.clicked.connect(self.remove_selected)
+        self.clear_button = QToolButton()
+        self.clear_button.setText("Clear")
+        self.clear_button.setToolTip("Empty the queue")
+        self.clear_button.clicked.connect(self.clear)
+        for b in (self.add_button, self.remove_button, self.clear_button):
+            head.addWidget(b)
+        lay.addLayout(head)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        lay.addWidget(self.summary)
+        self.stack = QStackedWidget()
+        lay.addWidget(self.stack, 1)
+        self.hint = QLabel("Drop images, folders or CSV files here,\nor use Add… (Ctrl+I),\n"
+                           "or paste file paths (Ctrl+V).")
+        self.hint.setAlignment(Qt.AlignCenter)
+        self.hint.setWordWrap(True)
+        self.hint.setFrameShape(QFrame.StyledPanel)
+        self.hint.setForegroundRole(QPalette.PlaceholderText)
+        self.stack.addWidget(self.hint)
+        self.view = QListView()
+        self.view.setModel(self.model)
+        self.view.setUniformItemSizes(True)
+        self.view.setIconSize(QSize(QueueModel.THUMB, QueueModel.THUMB))
+        self.view.setSelectionMode(QAbstractItemView.ExtendedSelection)
+        self.view.setToolTip("The queue: what Run will score, in this order")
+        self.view.setTextElideMode(Qt.ElideMiddle)
+        self.stack.addWidget(self.view)
+        self.model.rowsInserted.connect(self._on_model_changed)
+        self.model.rowsRemoved.connect(self._on_model_changed)
+        self.model.modelReset.connect(self._on_model_changed)
+        self.model.dataChanged.connect(lambda *_: self._update_summary())
+        from PySide6.QtGui import QShortcut
+
+        delete = QShortcut(QKeySequence.Delete, self.view, activated=self.remove_selected)
+        delete.setContext(Qt.WidgetShortcut)
+        self._on_model_changed()
+
+    def add_items(self, items) -> None:
+        self.model.add(items)
+
+    def remove_selected(self) -> None:
+        rows = [ix.row() for ix in self.view.selectionModel().selectedIndexes()]
+        if rows:
+            self.model.remove_rows(rows)
+
+    def clear(self) -> None:
+        self.model.clear()
+
+    def _on_model_changed(self, *_):
+        self.stack.setCurrentIndex(1 if self.model.items else 0)
+        self.remove_button.setEnabled(bool(self.model.items))
+        self.clear_button.setEnabled(bool(self.model.items))
+        self._update_summary()
+        self.changed.emit()
+
+    def _update_summary(self):
+        n_items = len(self.model.items)
+        total = self.model.total_rows
+        self.title.setText(f"INPUTS ({fmt.count(total)})" if n_items else "INPUTS")
+        problems = self.model.problem_items()
+        if not n_items:
+            self.summary.setVisible(False)
+            return
+        text = fmt.plural(total, "item") + " to score"
+        tables = sum(1 for i in self.model.items if i.kind == "table")
+        if tables:
+            text += f" ({fmt.plural(tables, 'CSV file')})"
+        if problems:
+            text += (f" · <span style='color:{error_color(self.palette()).name()}'>"
+                     f"{fmt.plural(len(problems), 'input')} the model cannot take</span>")
+        self.summary.setText(text)
+        self.summary.setVisible(True)

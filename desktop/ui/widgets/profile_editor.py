@@ -1,0 +1,503 @@
+"""The preprocessing editor: the profile as a form, with a live preview of the image as the model sees it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QGroupBox,
+                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPlainTextEdit, QScrollArea, QSpinBox,
+                               QTableWidget, QVBoxLayout, QWidget)
+
+from desktop.engine.errors import EngineError, ProfileError
+from desktop.engine.preprocess import image_to_array
+from desktop.engine.profile import (ANCHORS, CAFFE_MEAN_BGR, COLORS, DTYPES, IMAGENET_MEAN, IMAGENET_STD,
+                                    INTERPOLATIONS, LAYOUTS, RESIZE_MODES, TASKS, check_profile,
+                                    profile_from_dict, save_profile, sidecar_paths)
+
+from .detail import ScaledImage, array_to_qimage
+from .panels import InlineMessage
+
+COLOR_NAMES = {"RGB": "RGB (red, green, blue)", "BGR": "BGR (blue, green, red — OpenCV/Caffe)",
+               "L": "Greyscale (one channel)"}
+RESIZE_NAMES = {"": "No resize (images must already fit)", "stretch": "Stretch to width × height",
+                "shorter-side": "Shorter side to a length, keep aspect", "fit": "Fit inside, pad the rest",
+                "height": "Height fixed, width up to, pad right"}
+PRESETS = {
+    "0–1 (pixel / 255)": (1 / 255, (0.0,), (1.0,)),
+    "ImageNet mean/std": (1 / 255, IMAGENET_MEAN, IMAGENET_STD),
+    "Caffe mean subtraction (0–255, BGR mean)": (1.0, CAFFE_MEAN_BGR, (1.0,)),
+    "−1–1 (pixel / 127.5 − 1)": (1 / 127.5, (1.0,), (1.0,)),
+    "Raw 0–255 pixels": (1.0, (0.0,), (1.0,)),
+}
+CUSTOM = "Custom values"
+
+
+def _numbers(text: str, what: str) -> list:
+    parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p.strip()]
+    try:
+        return [float(p) for p in parts]
+    except ValueError:
+        raise ProfileError(f"{what}: write numbers separated by commas, e.g. 0.485, 0.456, 0.406") from None
+
+
+def _fmt_numbers(values) -> str:
+    return ", ".join(f"{v:.6g}" for v in values)
+
+
+def sidecar_for(model_path) -> str:
+    """The sidecar the editor writes: the existing one, or ``name.profile.json`` beside the model."""
+    for p in sidecar_paths(model_path):
+        if p.is_file():
+            return str(p)
+    return str(sidecar_paths(model_path)[0])
+
+
+class ProfileEditor(QDialog):
+    """Edit an engine's profile. ``saved(profile, path)`` after Save; ``applied(profile)`` for Apply."""
+
+    saved = Signal(object, str)
+    applied = Signal(object)
+
+    def __init__(self, engine, images=(), tables=(), parent=None):
+        super().__init__(parent)
+        self.setWindowTitle(f"Preprocessing — {engine.info.file_name}")
+        self.engine = engine
+        self.profile = engine.profile
+        self.images = [p for p in images][:200]
+        self.tables = list(tables)
+        self._image_cache: dict = {}
+        self._loading = True
+        outer = QVBoxLayout(self)
+        body = QHBoxLayout()
+        outer.addLayout(body, 1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        form_host = QWidget()
+        scroll.setWidget(form_host)
+        self.form_layout = QVBoxLayout(form_host)
+        body.addWidget(scroll, 3)
+        self._build_general()
+        self._build_image()
+        self._build_table()
+        self.form_layout.addStretch(1)
+        body.addWidget(self._build_preview(), 2)
+        self.words = QLabel()
+        self.words.setWordWrap(True)
+        self.words.setToolTip("The profile in words, as the model card will show it")
+        outer.addWidget(self.words)
+        self.message = InlineMessage()
+        outer.addWidget(self.message)
+        buttons = QDialogButtonBox()
+        self.save_button = buttons.addButton("Save", QDialogButtonBox.AcceptRole)
+        self.save_button.setToolTip(f"Save beside the model as {os.path.basename(sidecar_for(engine.model_path))} "
+                                    "and use it now")
+        self.apply_button = buttons.addButton("Use without saving", QDialogButtonBox.ApplyRole)
+        self.apply_button.setToolTip("Use this profile until the model is closed, without writing a file")
+        cancel = buttons.addButton(QDialogButtonBox.Cancel)
+        cancel.setToolTip("Close without changing anything")
+        self.save_button.clicked.connect(self._on_save_clicked)
+        self.apply_button.clicked.connect(self._on_apply_clicked)
+        cancel.clicked.connect(self.reject)
+        outer.addWidget(buttons)
+        self._load(self.profile)
+        self._loading = False
+        self._on_changed()
+        self.resize(980, 680)
+
+    # ------------------------------------------------------------------ building
+    def _combo(self, items, tip, names=None) -> QComboBox:
+        c = QComboBox()
+        for it in items:
+            c.addItem((names or {}).get(it, it), it)
+        c.setToolTip(tip)
+        c.currentIndexChanged.connect(self._on_changed)
+        return c
+
+    def _spin(self, tip, lo=1, hi=16384) -> QSpinBox:
+        s = QSpinBox()
+        s.setRange(lo, hi)
+        s.setToolTip(tip)
+        s.valueChanged.connect(self._on_changed)
+        return s
+
+    def _line(self, tip) -> QLineEdit:
+        e = QLineEdit()
+        e.setToolTip(tip)
+        e.textChanged.connect(self._on_changed)
+        return e
+
+    def _build_general(self):
+        box = QGroupBox("What the model does")
+        form = QFormLayout(box)
+        self.task = self._combo(TASKS, "How the output is read: classification gives labels and scores")
+        form.addRow("Task", self.task)
+        self.input_name = self._combo([s.name for s in self.engine.info.inputs], "The model input that is fed")
+        form.addRow("Model input", self.input_name)
+        self.kind = self._combo(["image", "table"], "Whether the model takes images or CSV rows",
+                                {"image": "Images", "table": "Table rows (CSV)"})
+        form.addRow("Input is", self.kind)
+        self.labels = QPlainTextEdit()
+        self.labels.setToolTip("Class names, one per line, in the order of the model's output")
+        self.labels.setPlaceholderText("one label per line")
+        self.labels.setMaximumHeight(110)
+        self.labels.textChanged.connect(self._on_changed)
+        form.addRow("Labels", self.labels)
+        self.form_layout.addWidget(box)
+
+    def _build_image(self):
+        self.image_box = QGroupBox("Image preprocessing")
+        form = QFormLayout(self.image_box)
+        self.color = self._combo(COLORS, "Colour order the model expects", COLOR_NAMES)
+        form.addRow("Colour", self.color)
+        self.layout_combo = self._combo(LAYOUTS, "NCHW: channels first (PyTorch); NHWC: channels last (TensorFlow)")
+        form.addRow("Layout", self.layout_combo)
+        self.dtype = self._combo(DTYPES, "Number type of the tensor")
+        form.addRow("Data type", self.dtype)
+        self.resize_mode = self._combo(("",) + RESIZE_MODES, "How the image is brought to the model's size",
+                                       RESIZE_NAMES)
+        form.addRow("Resize", self.resize_mode)
+        size_row = QHBoxLayout()
+        self.width_spin = self._spin("Target width in pixels")
+        self.height_spin = self._spin("Target height in pixels")
+        size_row.addWidget(self.width_spin)
+        size_row.addWidget(QLabel("×"))
+        size_row.addWidget(self.height_spin)
+        self.size_label = QLabel("Width × height")
+        form.addRow(self.size_label, size_row)
+        self.shorter = self._spin("Length of the shorter side after resizing, in pixels")
+        self.shorter_label = QLabel("Shorter side")
+        form.addRow(self.shorter_label, self.shorter)
+        self.interp = self._combo(INTERPOLATIONS, "How pixels are interpolated when resizing")
+        form.addRow("Interpolation", self.interp)
+        self.anchor = self._combo(ANCHORS, "Where the image sits in the padded area", {"center": "centre",
+                                                                                       "top-left": "top-left"})
+        self.anchor_label = QLabel("Pad position")
+        form.addRow(self.anchor_label, self.anchor)
+        self.pad_value = self._line("Pixel value of the padding (0–255; one value or one per channel)")
+        self.pad_label = QLabel("Pad value")
+        form.addRow(self.pad_label, self.pad_value)
+        crop_row = QHBoxLayout()
+        self.crop = QCheckBox("Centre crop")
+        self.crop.setToolTip("Cut the centre of the resized image to this size")
+        self.crop.toggled.connect(self._on_changed)
+        self.crop_w = self._spin("Crop width in pixels")
+        self.crop_h = self._spin("Crop height in pixels")
+        crop_row.addWidget(self.crop)
+        crop_row.addWidget(self.crop_w)
+        crop_row.addWidget(QLabel("×"))
+        crop_row.addWidget(self.crop_h)
+        form.addRow("Crop", crop_row)
+        self.preset = QComboBox()
+        for name in list(PRESETS) + [CUSTOM]:
+            self.preset.addItem(name, name)
+        self.preset.setToolTip("Common ways to scale pixel values; choosing one fills in scale, mean and std")
+        self.preset.currentIndexChanged.connect(self._on_preset_changed)
+        form.addRow("Pixel values", self.preset)
+        self.scale = self._line("Each pixel (0–255) is multiplied by this first")
+        self.mean = self._line("Subtracted after scaling: one value, or one per channel")
+        self.std = self._line("Divided by after subtracting the mean: one value, or one per channel")
+        form.addRow("Scale", self.scale)
+        form.addRow("Mean", self.mean)
+        form.addRow("Std", self.std)
+        formula = QLabel("x = (pixel × scale − mean) / std")
+        formula.setToolTip("How each tensor value is computed from a pixel")
+        form.addRow("", formula)
+        self.form_layout.addWidget(self.image_box)
+
+    def _build_table(self):
+        self.table_box = QGroupBox("CSV column mapping")
+        lay = QVBoxLayout(self.table_box)
+        self.first_numeric = QCheckBox("Use the first numeric columns, in file order")
+        self.first_numeric.setToolTip("Ignore column names and feed the first numeric columns of the CSV")
+        self.first_numeric.toggled.connect(self._on_changed)
+        lay.addWidget(self.first_numeric)
+        header = []
+        from desktop.engine.inputs.tabular import sniff_table_header
+
+        for t in self.tables:
+            header = sniff_table_header(t)
+            if header:
+                note = QLabel(f"Column names offered from {os.path.basename(t)}")
+                lay.addWidget(note)
+                break
+        self.csv_header = header
+        self.columns = QTableWidget(0, 1)
+        self.columns.setHorizontalHeaderLabels(["CSV column"])
+        self.columns.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.columns.setToolTip("For each model feature (in the model's order), the CSV column that feeds it")
+        lay.addWidget(self.columns)
+        self.form_layout.addWidget(self.table_box)
+
+    def _build_preview(self) -> QWidget:
+        box = QGroupBox("Preview: the image as the model sees it")
+        lay = QVBoxLayout(box)
+        self.preview_pick = QComboBox()
+        self.preview_pick.setToolTip("Which queued image to preview")
+        for p in self.images:
+            self.preview_pick.addItem(os.path.basename(p), p)
+        self.preview_pick.currentIndexChanged.connect(self._update_preview)
+        lay.addWidget(self.preview_pick)
+        self.preview = ScaledImage("Queue an image to preview the preprocessing.")
+        self.preview.setToolTip("After colour, resize, padding and crop (before scaling values)")
+        lay.addWidget(self.preview, 1)
+        self.preview_info = QLabel()
+        self.preview_info.setWordWrap(True)
+        self.preview_info.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        lay.addWidget(self.preview_info)
+        self.preview_box = box
+        return box
+
+    # ------------------------------------------------------------------ profile <-> form
+    def _set_combo(self, combo: QComboBox, value) -> None:
+        i = combo.findData(value)
+        combo.setCurrentIndex(max(i, 0))
+
+    def _load(self, profile) -> None:
+        self._set_combo(self.task, profile.task)
+        self._set_combo(self.input_name, profile.input)
+        self._set_combo(self.kind, "table" if profile.table is not None or profile.image is None and
+                        len(self.engine.input_spec.shape) <= 2 else "image")
+        self.labels.setPlainText("\n".join(profile.labels))
+        spec = profile.image
+        if spec is None:
+            from desktop.engine.profile import default_profile
+
+            guess = default_profile(self.engine.info).image
+            from desktop.engine.profile import ImageSpec, Resize
+
+            spec = guess or ImageSpec(resize=Resize("stretch", (224, 224)))
+        self._set_combo(self.color, spec.color)
+        self._set_combo(self.layout_combo, spec.layout)
+        self._set_combo(self.dtype, spec.dtype)
+        r = spec.resize
+        self._set_combo(self.resize_mode, r.mode if r else "")
+        size = (r.size if r and r.size else None) or spec.output_size() or (224, 224)
+        self.width_spin.setValue(size[0])
+        self.height_spin.setValue(size[1])
+        self.shorter.setValue((r.shorter if r and r.shorter else None) or 256)
+        self._set_combo(self.interp, r.interpolation if r else "bilinear")
+        self._set_combo(self.anchor, r.pad_anchor if r else "center")
+        self.pad_value.setText(_fmt_numbers(r.pad_value if r else (0.0,)))
+        self.crop.setChecked(spec.crop is not None)
+        crop = spec.crop or size
+        self.crop_w.setValue(crop[0])
+        self.crop_h.setValue(crop[1])
+        self.scale.setText(f"{spec.scale:.10g}")
+        self.mean.setText(_fmt_numbers(spec.mean))
+        self.std.setText(_fmt_numbers(spec.std))
+        self._match_preset()
+        cols = profile.table.columns if profile.table else None
+        self.first_numeric.setChecked(profile.table is not None and cols is None)
+        n = self.engine.n_features or (len(cols) if cols else 0)
+        names = list(cols) if cols else []
+        self.columns.setRowCount(n)
+        self.columns.setVerticalHeaderLabels([f"feature {i + 1}" for i in range(n)])
+        for i in range(n):
+            combo = QComboBox()
+            combo.setEditable(True)
+            combo.addItems(self.csv_header)
+            combo.setCurrentText(names[i] if i < len(names) else (self.csv_header[i] if i < len(self.csv_header) else ""))
+            combo.setToolTip(f"The CSV column for the model's feature {i + 1}")
+            combo.currentTextChanged.connect(self._on_changed)
+            self.columns.setCellWidget(i, 0, combo)
+
+    def _match_preset(self):
+        try:
+            scale = float(self.scale.text())
+            mean, std = _numbers(self.mean.text(), "Mean"), _numbers(self.std.text(), "Std")
+        except (ValueError, ProfileError):
+            self._set_preset(CUSTOM)
+            return
+        for name, (s, m, d) in PRESETS.items():
+            if abs(s - scale) < 1e-6 and _same(m, mean) and _same(d, std):
+                self._set_preset(name)
+                return
+        self._set_preset(CUSTOM)
+
+    def _set_preset(self, name):
+        self.preset.blockSignals(True)
+        self.preset.setCurrentIndex(self.preset.findData(name))
+        self.preset.blockSignals(False)
+
+    def _on_preset_changed(self):
+        name = self.preset.currentData()
+        if name not in PRESETS or self._loading:
+            return
+        s, m, d = PRESETS[name]
+        self._loading = True
+        self.scale.setText(f"{s:.10g}")
+        channels = 1 if self.color.currentData() == "L" else 3
+        self.mean.setText(_fmt_numbers(m if len(m) in (1, channels) else m[:1]))
+        self.std.setText(_fmt_numbers(d if len(d) in (1, channels) else d[:1]))
+        self._loading = False
+        self._on_changed()
+
+    def to_dict(self) -> dict:
+        d: dict = {"input": self.input_name.currentData(), "task": self.task.currentData()}
+        labels = [x.strip() for x in self.labels.toPlainText().splitlines() if x.strip()]
+        if labels:
+            d["labels"] = labels
+        for k, v in self.profile.extra.items():
+            d[k] = v
+        if self.kind.currentData() == "image":
+            img: dict = {"color": self.color.currentData(), "layout": self.layout_combo.currentData(),
+                         "dtype": self.dtype.currentData()}
+            mode = self.resize_mode.currentData()
+            if mode:
+                r: dict = {"mode": mode, "interpolation": self.interp.currentData()}
+                if mode == "shorter-side":
+                    r["shorter"] = self.shorter.value()
+                else:
+                    r["size"] = [self.width_spin.value(), self.height_spin.value()]
+                if mode in ("fit", "height"):
+                    r["pad"] = {"anchor": self.anchor.currentData(), "value": _numbers(self.pad_value.text() or "0",
+                                                                                        "Pad value")}
+                img["resize"] = r
+            if self.crop.isChecked():
+                img["crop"] = [self.crop_w.value(), self.crop_h.value()]
+            try:
+                img["scale"] = float(self.scale.text())
+            except ValueError:
+                raise ProfileError("Scale: write a number, e.g. 0.00392157 (= 1/255)") from None
+            img["mean"] = _numbers(self.mean.text(), "Mean")
+            img["std"] = _numbers(self.std.text(), "Std")
+            d["image"] = img
+        else:
+            if self.first_numeric.isChecked() or self.columns.rowCount() == 0:
+                d["table"] = {"columns": None}
+            else:
+                cols = [self.columns.cellWidget(i, 0).currentText().strip() for i in range(self.columns.rowCount())]
+                missing = [str(i + 1) for i, c in enumerate(cols) if not c]
+                if missing:
+                    raise ProfileError(f"Choose a CSV column for feature {', '.join(missing)}")
+                d["table"] = {"columns": cols}
+        return d
+
+    def build_profile(self):
+        """The profile in the form, checked against the model; raises ProfileError naming the problem."""
+        profile = profile_from_dict(self.to_dict())
+        profile = replace(profile, extra=dict(self.profile.extra))
+        return check_profile(profile, self.engine.info)
+
+    # ------------------------------------------------------------------ reacting
+    def _on_changed(self, *_):
+        if self._loading:
+            return
+        image = self.kind.currentData() == "image"
+        self.image_box.setVisible(image)
+        self.table_box.setVisible(not image)
+        self.preview_box.setVisible(image)
+        mode = self.resize_mode.currentData()
+        for w in (self.width_spin, self.height_spin, self.size_label):
+            w.setEnabled(mode in ("stretch", "fit", "height"))
+        for w in (self.shorter, self.shorter_label):
+            w.setEnabled(mode == "shorter-side")
+        for w in (self.anchor, self.anchor_label, self.pad_value, self.pad_label):
+            w.setEnabled(mode in ("fit", "height"))
+        self.interp.setEnabled(bool(mode))
+        for w in (self.crop_w, self.crop_h):
+            w.setEnabled(self.crop.isChecked())
+        self.columns.setEnabled(not self.first_numeric.isChecked())
+        self._match_preset()
+        try:
+            profile = self.build_profile()
+            self._check_fit(profile)
+        except EngineError as exc:
+            self.message.show_error(str(exc))
+            self.save_button.setEnabled(False)
+            self.apply_button.setEnabled(False)
+            self.words.setText("")
+            self._update_preview()
+            return
+        self.message.clear_message()
+        self.save_button.setEnabled(True)
+        self.apply_button.setEnabled(True)
+        self.words.setText(f"<b>In words:</b> {profile.describe()}")
+        self._update_preview()
+
+    def _check_fit(self, profile) -> None:
+        """Preprocess the previewed image (or a blank one) with the engine: a size the model refuses raises."""
+        if profile.image is None:
+            return
+        from PIL import Image
+
+        path = self.preview_pick.currentData()
+        try:
+            img = self._pil(path) if path else Image.new("RGB", (64, 48), (128, 128, 128))
+        except EngineError:
+            img = Image.new("RGB", (64, 48), (128, 128, 128))
+        self.engine.with_profile(profile).preprocess(img)
+
+    def _pil(self, path):
+        if path not in self._image_cache:
+            kind = "dicom" if path.lower().endswith((".dcm", ".dicom")) else "image"
+            img, _ = self.engine.load_image(path, kind)
+            if max(img.size) > 1600:
+                img = img.copy()
+                img.thumbnail((1600, 1600))
+            self._image_cache[path] = img
+        return self._image_cache[path]
+
+    def _update_preview(self, *_):
+        if self.kind.currentData() != "image":
+            return
+        path = self.preview_pick.currentData()
+        if not path:
+            self.preview.set_image(None)
+            self.preview_info.setText("")
+            return
+        try:
+            profile = self.build_profile()
+            img = self._pil(path)
+            arr = image_to_array(img, profile.image)
+            tensor, _ms = self.engine.with_profile(profile).preprocess(img)
+        except EngineError as exc:
+            self.preview.set_image(None)
+            self.preview_info.setText(str(exc))
+            return
+        shown = arr[:, :, ::-1] if profile.image.color == "BGR" else arr
+        shown = np.clip(shown, 0, 255).astype(np.uint8)
+        self.preview.set_image(array_to_qimage(shown[:, :, 0] if shown.shape[2] == 1 else shown))
+        t = tensor.astype(np.float64)
+        self.preview_info.setText(
+            f"{img.size[0]}×{img.size[1]} → {arr.shape[1]}×{arr.shape[0]} pixels · tensor "
+            f"{'×'.join(map(str, tensor.shape))} {tensor.dtype} ({profile.image.layout}, batch axis added when scored)"
+            f" · values {t.min():.4g} to {t.max():.4g}, mean {t.mean():.4g}"
+            + (" · shown in RGB; the model receives BGR" if profile.image.color == "BGR" else ""))
+
+    def preview_tensor(self):
+        """The tensor the preview shows (for tests): the engine's preprocessing of the selected image."""
+        path = self.preview_pick.currentData()
+        return self.engine.with_profile(self.build_profile()).preprocess(self._pil(path))[0]
+
+    def _on_save_clicked(self):
+        try:
+            profile = self.build_profile()
+        except EngineError as exc:
+            self.message.show_error(str(exc))
+            return
+        path = sidecar_for(self.engine.model_path)
+        try:
+            save_profile(profile, path)
+        except OSError as exc:
+            self.message.show_error(f"Cannot save the profile beside the model ({path}): {exc.strerror or exc}")
+            return
+        self.saved.emit(profile, path)
+        self.accept()
+
+    def _on_apply_clicked(self):
+        try:
+            profile = self.build_profile()
+        except EngineError as exc:
+            self.message.show_error(str(exc))
+            return
+        self.applied.emit(profile)
+        self.accept()
+
+
+def _same(a, b, tol=1e-4) -> bool:
+    return len(a) == len(b) and all(abs(x - y) <= tol * max(1.0, abs(y)) for x, y in zip(a, b))
+

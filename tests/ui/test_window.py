@@ -1,0 +1,376 @@
+"""The real window, driven offscreen: drop, run, cancel, failures, export, latency readout."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pytest
+from PySide6.QtCore import Qt
+from uihelpers import (CANCER_CSV, CANCER_MODEL, DIABETES_CSV, DIABETES_MODEL, DIGITS_DIR, DIGITS_MODEL, drop, load,
+                       run)
+
+from desktop.engine import Engine, expand_inputs, inspect_model, run_batch
+from desktop.engine.errors import ModelError
+from desktop.ui import fmt
+from desktop.ui.models import COL_INPUT, COL_LABEL, COL_LATENCY, COL_MESSAGE, COL_SCORE, COL_STATUS, result_text
+from desktop.ui.widgets.latency import latency_stats
+
+
+def _cell(window, row, col):
+    return window.results.index(row, col).data()
+
+
+def _strip_timings(record):
+    record = dict(record)
+    record.pop("timings_ms")
+    return record
+
+
+def engine_results(model, inputs, top_k=5):
+    return list(run_batch(Engine(model), expand_inputs([str(p) for p in inputs]), top_k=top_k))
+
+
+def test_empty_window_teaches(window):
+    assert window.engine is None
+    assert not window.run_button.isEnabled()
+    assert "Load a model first" in window.run_button.toolTip()
+    assert window.results_stack.currentIndex() == 0
+    assert "Drop an <b>.onnx</b> model here" in window.empty_label.text()
+    assert window.empty_sample_button.isVisible()
+
+
+def test_drop_model_and_inputs_then_run_matches_engine(qtbot, window):
+    load(qtbot, window, DIGITS_MODEL, [DIGITS_DIR])
+    assert window.engine.info.file_name == "digits.onnx"
+    card = window.model_panel.card_text()
+    info = inspect_model(DIGITS_MODEL)
+    assert "digits.onnx" in card and info.sha256[:12] in card
+    assert "greyscale, 16×16 stretch" in card and "CPU" in card
+    assert "[batch, 1, 16, 16]" in card.replace("?", "batch") or "16, 16]" in card
+    assert len(window.queue.model.items) == 10 and not window.queue.model.problems
+    assert window.run_button.isEnabled()
+
+    summary = run(qtbot, window)
+    assert summary["cancelled"] is False and summary["done"] == 10
+
+    expected = engine_results(DIGITS_MODEL, [DIGITS_DIR])
+    got = window.results.results
+    assert len(got) == len(expected) == window.results.rowCount() == 10
+    for row, (g, e) in enumerate(zip(got, expected)):
+        assert _strip_timings(g.to_json()) == _strip_timings(e.to_json())
+        assert _cell(window, row, COL_INPUT) == e.display_name
+        assert _cell(window, row, COL_LABEL) == e.top_label
+        assert _cell(window, row, COL_SCORE) == fmt.score(e.top_score)
+        assert _cell(window, row, COL_STATUS) == "✔ OK"
+        assert _cell(window, row, COL_LATENCY) == fmt.ms(g.timings.total)
+    # the first row is selected and the detail follows the arrows
+    assert window.selected_result() is got[0]
+    assert window.detail.result is got[0] and window.detail.image.has_image()
+    window.table.setFocus()
+    qtbot.keyClick(window.table, Qt.Key_Down)
+    assert window.selected_result() is got[1]
+    assert window.detail.result is got[1]
+    assert window.detail.bars.predictions == list(got[1].top)
+    assert repr(float(got[1].top[0].score)) in window.detail.answer.text()
+
+
+def test_latency_readout_matches_result_timings(qtbot, window, many_digits):
+    load(qtbot, window, DIGITS_MODEL, [many_digits])
+    run(qtbot, window)
+    results = window.results.results
+    assert len(results) == 2000
+    totals = [r.timings.total for r in sorted(results, key=lambda r: r.index) if r.ok]
+    expected = latency_stats(totals)
+    stats = window.latency.stats()
+    assert stats["warmup"] == 5 and stats["n"] == len(totals) - 5
+    for key in ("p50", "p95", "p99", "mean"):
+        assert stats[key] == pytest.approx(expected[key], rel=1e-12)
+    assert stats["items_per_s"] > 0
+    window.tabs.setCurrentWidget(window.latency)
+    window.latency.refresh()
+    text = window.latency.readout.text()
+    assert f"p50 {fmt.ms(stats['p50'])} ms" in text and f"p99 {fmt.ms(stats['p99'])} ms" in text
+    assert f"mean {fmt.ms(stats['mean'])} ms" in text
+    # the chart holds every non-warm-up point; the histogram counts them all
+    xs, ys = window.latency.curve.getOriginalDataset()
+    assert len(ys) == len(totals) - 5
+    assert window.latency.hist_curve.getOriginalDataset()[1].sum() == len(totals) - 5
+
+
+def test_click_on_latency_plot_selects_row(qtbot, window):
+    load(qtbot, window, DIGITS_MODEL, [DIGITS_DIR])
+    run(qtbot, window)
+    window.tabs.setCurrentWidget(window.latency)
+    window.latency.refresh()
+    qtbot.wait(50)
+    target = window.results.results[7]
+    vb = window.latency.series.vb
+    vb.autoRange()
+    from PySide6.QtCore import QPointF
+
+    scene_pos = vb.mapViewToScene(QPointF(target.index + 1, target.timings.total))
+    view_pos = window.latency.graphics.mapFromScene(scene_pos)
+    with qtbot.waitSignal(window.latency.item_clicked, timeout=3000) as blocker:
+        qtbot.mouseClick(window.latency.graphics.viewport(), Qt.LeftButton, pos=view_pos)
+    assert blocker.args == [target.index]
+    assert window.selected_result() is target
+    assert window.latency.marker.isVisible() and window.latency.marker.value() == target.index + 1
+
+
+def test_cancel_mid_run(qtbot, window, many_digits):
+    load(qtbot, window, DIGITS_MODEL, [many_digits])
+    window._run_worker = None
+    cancelled = []
+
+    def on_first_group(_group):
+        if not cancelled:
+            cancelled.append(True)
+            window.act_cancel.trigger()  # Esc
+
+    with qtbot.waitSignal(window.run_finished, timeout=60000) as blocker:
+        worker = window.start_run()
+        worker.signals.yielded.connect(on_first_group)
+    summary = blocker.args[0]
+    assert summary["cancelled"] is True
+    n = len(window.results.results)
+    assert 0 < n < 2000
+    assert [r.index for r in window.results.results] == list(range(n))
+    assert not worker.is_running
+    assert window.cancel_button.isEnabled() is False
+    assert window.run_button.text().startswith("Run")
+
+
+def test_new_run_cancels_the_old_one(qtbot, window, many_digits):
+    load(qtbot, window, DIGITS_MODEL, [many_digits])
+    first = window.start_run()
+    with qtbot.waitSignal(window.run_finished, timeout=60000) as blocker:
+        second = window.start_run()
+    assert first.should_stop()
+    assert blocker.args[0]["cancelled"] is False
+    assert len(window.results.results) == 2000
+    assert [r.index for r in window.results.results] == list(range(2000))
+    qtbot.waitUntil(lambda: not first.is_running and not second.is_running, timeout=10000)
+
+
+def test_closing_waits_for_the_worker(qtbot, window, many_digits):
+    load(qtbot, window, DIGITS_MODEL, [many_digits])
+    worker = window.start_run()
+    window.close()
+    assert not worker.is_running
+    assert window.pool.activeThreadCount() == 0
+
+
+def test_corrupt_input_is_flagged_and_fails_alone(qtbot, window, tmp_path):
+    folder = tmp_path / "scans"
+    shutil.copytree(DIGITS_DIR, folder)
+    (folder / "digit_5_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 4)
+    load(qtbot, window, DIGITS_MODEL, [folder])
+    items = window.queue.model.items
+    assert len(items) == 11
+    flagged = window.queue.model.problem_items()
+    assert [i.path for i, _ in flagged] == [str(folder / "digit_5_broken.png")]
+    assert "digit_5_broken.png" in flagged[0][1]
+    broken_row = [i.path for i in items].index(str(folder / "digit_5_broken.png"))
+    assert "⚠" in window.queue.model.index(broken_row).data()
+    run(qtbot, window)
+    expected = engine_results(DIGITS_MODEL, [folder])
+    got = window.results.results
+    assert [r.ok for r in got] == [e.ok for e in expected]
+    failed = [r for r in got if not r.ok]
+    assert len(failed) == 1 and failed[0].input.endswith("digit_5_broken.png")
+    row = got.index(failed[0])
+    assert _cell(window, row, COL_STATUS) == "✖ Failed"
+    assert _cell(window, row, COL_MESSAGE) == expected[row].error
+    assert window.results.index(row, COL_INPUT).data(Qt.ForegroundRole) is not None
+    assert window.results.index(0, COL_INPUT).data(Qt.ForegroundRole) is None
+    # filter by status
+    window.status_filter.setCurrentIndex(window.status_filter.findData("failed"))
+    assert window.results.rowCount() == 1 and window.results.result_at(0) is failed[0]
+    window.status_filter.setCurrentIndex(window.status_filter.findData("ok"))
+    assert window.results.rowCount() == 10
+    window.status_filter.setCurrentIndex(0)
+    window.filter_edit.setText("digit_3")
+    assert window.results.rowCount() == 1
+    assert "showing 1 of 11" in window.counts_label.text()
+    # the detail shows the failure distinctly
+    window.filter_edit.setText("")
+    window.select_result(failed[0].index)
+    assert window.detail.error.isVisible() and "Failed" in window.detail.error.text()
+
+
+def test_export_holds_what_the_table_shows(qtbot, window, tmp_path):
+    folder = tmp_path / "scans"
+    shutil.copytree(DIGITS_DIR, folder)
+    (folder / "zz_broken.png").write_bytes(b"garbage")
+    load(qtbot, window, DIGITS_MODEL, [folder])
+    run(qtbot, window)
+    # sort by score, descending, and hide one row with the filter: the export follows the table
+    window.table.sortByColumn(COL_SCORE, Qt.DescendingOrder)
+    window.filter_edit.setText("digit_")
+    shown = window.results.visible_results()
+    assert len(shown) == 10
+    assert [r.top_score for r in shown] == sorted((r.top_score for r in shown), reverse=True)
+    js = tmp_path / "out.json"
+    assert window.export_to(js) == 10
+    assert json.loads(js.read_text()) == [r.to_json() for r in shown]
+    jl = tmp_path / "out.jsonl"
+    window.export_to(jl)
+    assert [json.loads(line) for line in jl.read_text().splitlines()] == [r.to_json() for r in shown]
+    cs = tmp_path / "out.csv"
+    window.export_to(cs)
+    with open(cs, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == window.results.rowCount() == 10
+    for row_n, (row, r) in enumerate(zip(rows, shown)):
+        assert row["input"] == r.input
+        assert row["label"] == _cell(window, row_n, COL_LABEL)
+        assert fmt.score(float(row["score"])) == _cell(window, row_n, COL_SCORE)
+        assert float(row["score"]) == r.top_score  # full precision
+        assert row["ok"] == "True"
+        assert float(row["total_ms"]) == pytest.approx(r.timings.total, abs=1e-3)
+    # everything, failures included
+    window.filter_edit.setText("")
+    window.export_to(cs)
+    with open(cs, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    bad = [row for row in rows if row["ok"] == "False"]
+    assert len(rows) == 11 and len(bad) == 1 and bad[0]["error"].startswith("zz_broken.png")
+
+
+def test_csv_model_rows_and_detail(qtbot, window):
+    load(qtbot, window, CANCER_MODEL, [CANCER_CSV])
+    item = window.queue.model.items[0]
+    assert item.kind == "table" and item.rows == 20
+    assert "rows" in window.queue.model.index(0).data()
+    run(qtbot, window)
+    expected = engine_results(CANCER_MODEL, [CANCER_CSV])
+    got = window.results.results
+    assert len(got) == len(expected) == item.rows
+    assert [_strip_timings(g.to_json()) for g in got] == [_strip_timings(e.to_json()) for e in expected]
+    assert _cell(window, 0, COL_INPUT) == "breast_cancer.csv · row 1"
+    window.select_result(3)
+    assert window.detail.features.isVisible()
+    assert window.detail.features.rowCount() == len(got[3].features) == 30
+    assert window.detail.outputs.rowCount() == len(got[3].outputs)
+    assert not window.detail.image.isVisible()
+
+
+def test_regression_values_are_shown(qtbot, window):
+    load(qtbot, window, DIABETES_MODEL, [DIABETES_CSV])
+    run(qtbot, window)
+    r = window.results.results[0]
+    assert r.values and _cell(window, 0, COL_LABEL) == result_text(r) == fmt.score(r.values[0])
+    window.select_result(0)
+    assert repr(float(r.values[0])) in window.detail.answer.text()
+
+
+def test_inputs_the_model_cannot_take_are_flagged(qtbot, window):
+    load(qtbot, window, DIGITS_MODEL, [CANCER_CSV, DIGITS_DIR / "digit_0_386.png"])
+    problems = window.queue.model.problem_items()
+    assert len(problems) == 1 and "this model takes images, not a table" in problems[0][1]
+    assert "cannot take" in window.queue.summary.text()
+    # the diabetes model cannot read the cancer CSV's columns
+    load(qtbot, window, DIABETES_MODEL)
+    reasons = dict((i.path, p) for i, p in window.queue.model.problem_items())
+    assert "breast_cancer.csv" in reasons[str(CANCER_CSV)]
+    assert "takes a table, not an image" in reasons[str(DIGITS_DIR / "digit_0_386.png")]
+
+
+def test_bad_model_shows_engine_message_inline(qtbot, window, tmp_path):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    with pytest.raises(ModelError) as info:
+        inspect_model(bad)
+    from desktop.ui.errors import reporter
+
+    with qtbot.waitSignal(reporter().reported, timeout=20000) as blocker:
+        drop(window, [bad])
+    assert blocker.args[1] is True  # inline, no dialog
+    assert window.model_panel.message.isVisible()
+    assert str(info.value) in window.model_panel.message.toolTip()
+    assert window.engine is None and not reporter().dialogs
+    # the app stays usable: a good model loads afterwards and the message goes
+    load(qtbot, window, DIGITS_MODEL)
+    assert not window.model_panel.message.isVisible()
+
+
+def test_paste_file_paths(qtbot, window):
+    from PySide6.QtGui import QGuiApplication
+
+    QGuiApplication.clipboard().setText(f"{DIGITS_MODEL}\n{DIGITS_DIR / 'digit_1_442.png'}\n")
+    with qtbot.waitSignal(window.model_loaded, timeout=20000):
+        window.act_paste.trigger()
+    assert [i.path for i in window.queue.model.items] == [str(DIGITS_DIR / "digit_1_442.png")]
+
+
+def test_queue_remove_and_clear(qtbot, window):
+    window.add_inputs([DIGITS_DIR])
+    assert window.queue.stack.currentIndex() == 1
+    view = window.queue.view
+    from PySide6.QtCore import QItemSelectionModel
+
+    view.selectionModel().select(window.queue.model.index(0), QItemSelectionModel.Select)
+    window.queue.remove_button.click()
+    assert len(window.queue.model.items) == 9
+    window.queue.clear_button.click()
+    assert not window.queue.model.items and window.queue.stack.currentIndex() == 0
+
+
+def test_recent_models_and_settings_are_remembered(qtbot, window, settings_file):
+    load(qtbot, window, DIGITS_MODEL)
+    window.close()
+    from desktop.settings import load_settings
+
+    saved = load_settings(settings_file)
+    assert saved.recent_models[0] == str(DIGITS_MODEL.resolve())
+    assert (settings_file.parent / "window-state.ini").is_file()
+    from desktop.ui.main_window import MainWindow
+
+    again = MainWindow(saved, settings_file)
+    qtbot.addWidget(again)
+    texts = [a.text() for a in again.recent_menu.actions()]
+    assert any("digits.onnx" in t for t in texts)
+    with qtbot.waitSignal(again.model_loaded, timeout=20000):
+        again.recent_menu.actions()[0].trigger()
+    again.close()
+
+
+def test_shortcuts_are_in_the_menus(window):
+    wanted = {"Open Model": "Ctrl+O", "Add Inputs": "Ctrl+I", "Run": "Ctrl+R", "Cancel": "Esc",
+              "Export Results": "Ctrl+E"}
+    actions = {a.text().replace("&", "").rstrip("…"): a.shortcut().toString() for a in window.actions()}
+    for name, key in wanted.items():
+        assert actions[name] == key, name
+    menus = [m.title().replace("&", "") for m in window.menuBar().findChildren(type(window.recent_menu))
+             if m.title()]
+    assert {"File", "Edit", "Run", "View", "Help"} <= set(menus)
+
+
+def test_every_control_has_a_tooltip(qtbot, window):
+    from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit
+
+    load(qtbot, window, DIGITS_MODEL, [DIGITS_DIR])
+    run(qtbot, window)
+    missing = []
+    for kind in (QAbstractButton, QComboBox, QAbstractSpinBox, QLineEdit):
+        for w in window.findChildren(kind):
+            if w.objectName().startswith("qt_") or type(w).__name__ in ("QTabBar", "QToolBarExtension"):
+                continue
+            parent = w.parent()
+            if isinstance(parent, (QComboBox, QAbstractSpinBox, QLineEdit)) or type(parent).__name__ == "QTabBar":
+                continue
+            if not w.toolTip():
+                missing.append(f"{type(w).__name__} {getattr(w, 'text', lambda: '')()!r}")
+    assert not missing, missing
+
+
+def test_about_box_lists_versions(window):
+    import onnxruntime
+    from PySide6.QtCore import qVersion
+
+    box = window.about()
+    text = box.text()
+    assert onnxruntime.__version__ in text and qVersion() in text and "InferDesk" in text
+    box.close()

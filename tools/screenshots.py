@@ -1,0 +1,134 @@
+"""Screenshots of the real window after scoring the samples, for the README.
+
+Drives the window like a user: loads the sample model with its sample images, runs, selects a
+result, and saves PNGs of the main view (model card + results + detail), the latency tab, the
+CSV view and the preprocessing editor into docs/screenshots/.
+
+    xvfb-run -s "-screen 0 1600x1000x24" env QT_QPA_PLATFORM=xcb python tools/screenshots.py
+    python tools/screenshots.py            # offscreen, when no display is available
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    ap.add_argument("--size", default="1440x900")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    width, height = (int(x) for x in args.size.split("x"))
+
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.settings import Settings
+    from desktop.ui.app import create_app, create_window
+
+    app = create_app()
+    tmp = Path(tempfile.mkdtemp(prefix="inferdesk-shots-"))
+    window = create_window(None, [], settings=Settings(), settings_file=tmp / "settings.json",
+                           open_sample_if_empty=False)
+    window.resize(width, height)
+    window.splitter.setSizes([320, width - 320 - 380, 380])
+
+    def wait_for(signal, timeout_ms=60000, start=None):
+        loop = QEventLoop()
+        got = []
+        signal.connect(lambda *a: (got.append(a), loop.quit()))
+        QTimer.singleShot(timeout_ms, loop.quit)
+        if start:
+            start()
+        if not got:
+            loop.exec()
+        if not got:
+            raise SystemExit(f"timed out waiting for {signal}")
+        return got[0]
+
+    def settle(ms=400):
+        loop = QEventLoop()
+        QTimer.singleShot(ms, loop.quit)
+        loop.exec()
+        QApplication.processEvents()
+
+    def shoot(name, widget=None):
+        settle()
+        path = out / name
+        (widget or window).grab().save(str(path))
+        print(path)
+
+    # 1. the sample: digits, scored, one result selected
+    wait_for(window.model_loaded, start=window.open_sample)
+    settle()
+    wait_for(window.run_finished, start=window.start_run)
+    window.tabs.setCurrentIndex(0)
+    window.select_result(2)
+    window.table.setFocus()
+    shoot("main-window.png")
+
+    # 2. the latency tab, on a bigger batch so the charts have something to show
+    from desktop.resources import resource_path
+
+    photos = resource_path("resources/samples/digits")
+    batch = tmp / "batch"
+    batch.mkdir()
+    import shutil
+
+    files = sorted(photos.glob("*.png"))
+    for n in range(400):
+        shutil.copyfile(files[n % len(files)], batch / f"scan_{n:04d}.png")
+    window.queue.clear()
+    window.add_inputs([batch])
+    settle()
+    wait_for(window.run_finished, start=window.start_run)
+    window.tabs.setCurrentWidget(window.latency)
+    window.latency.refresh()
+    window.select_result(120)
+    shoot("latency-tab.png")
+
+    # 3. a table model: breast-cancer CSV rows, with a row's features in the detail pane
+    window.queue.clear()
+    wait_for(window.model_loaded, start=lambda: window.open_paths(
+        [resource_path("models/breast_cancer.onnx"), resource_path("resources/samples/breast_cancer.csv")]))
+    settle()
+    wait_for(window.run_finished, start=window.start_run)
+    window.tabs.setCurrentIndex(0)
+    window.select_result(4)
+    shoot("csv-results.png")
+
+    # 4. the preprocessing editor with its live preview (on the photo model)
+    window.queue.clear()
+    wait_for(window.model_loaded, start=lambda: window.open_paths(
+        [resource_path("models/scene.onnx"), resource_path("resources/samples/photos")]))
+    settle()
+    editor = window.edit_profile()
+    editor.resize(1100, 760)
+    shoot("preprocessing-editor.png", editor)
+    editor.reject()
+
+    # 5. the benchmark tab comparing two settings
+    window.bench_view.runs.setValue(60)
+    wait_for(window.bench_finished, timeout_ms=120000, start=lambda: window.start_bench(
+        window.bench_view.configs(), 60, 5))
+    window.tabs.setCurrentWidget(window.bench_view)
+    shoot("benchmark-tab.png")
+
+    window.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
