@@ -25,6 +25,8 @@ from .widgets.detail import DetailPane
 from .widgets.latency import BenchmarkView, LatencyView
 from .widgets.progress import ProgressStrip
 from .widgets.panels import InlineMessage, ModelPanel, QueuePanel
+from desktop.engine.service import ScoringProcess
+
 from .worker import BatchWorker, BenchWorker, Worker
 
 MODEL_EXTENSIONS = (".onnx", ".ort")
@@ -76,6 +78,7 @@ class MainWindow(QMainWindow):
         self.pool.setMaxThreadCount(4)
         self._load_worker: Worker | None = None
         self._run_worker: BatchWorker | None = None
+        self.scoring = ScoringProcess()  # runs the batches, so this process keeps its interpreter lock
         self._check_worker: Worker | None = None
         self._bench_worker: BenchWorker | None = None
         self._workers: list[Worker] = []
@@ -369,6 +372,7 @@ class MainWindow(QMainWindow):
         for w in list(self._workers):
             w.quit()
         ok = self.pool.waitForDone(timeout_ms)
+        self.scoring.close()
         return ok
 
     def closeEvent(self, event):
@@ -421,6 +425,7 @@ class MainWindow(QMainWindow):
             return
         self._load_worker = None
         self.set_engine(engine)
+        self.scoring.start()  # warm up the scoring process while the user looks at the model card
         self.settings.add_recent(engine.model_path)
         self._rebuild_recent()
         self._save_settings()
@@ -632,7 +637,8 @@ class MainWindow(QMainWindow):
         self._run_summary = None
         t0 = time.perf_counter()
         self.latency.reset(t0)
-        worker = BatchWorker(self.engine, self.queue.model.items, top_k=self.settings.top_k, wait_for_ack=True)
+        worker = BatchWorker(self.engine, self.queue.model.items, top_k=self.settings.top_k,
+                             service=self.scoring, record=True)
         worker.t_start = t0
         worker.signals.yielded.connect(self._on_results)
         worker.signals.progress.connect(self._on_progress)
@@ -669,8 +675,9 @@ class MainWindow(QMainWindow):
             self._selected_first = True
             self.table.selectionModel().setCurrentIndex(
                 self.results.index(0, 0), QItemSelectionModel.ClearAndSelect | QItemSelectionModel.Rows)
-        # let the worker go on once this group is painted (posted paint events run before a 0 ms timer)
-        QTimer.singleShot(0, self._run_worker.acknowledge)
+        if self._run_worker.wait_for_ack:
+            # let the worker go on once this group is painted (posted paint events run before a 0 ms timer)
+            QTimer.singleShot(0, self._run_worker.acknowledge)
 
     @Slot(int, int)
     def _on_progress(self, done, total):

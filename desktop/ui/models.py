@@ -117,9 +117,15 @@ class ResultsModel(QAbstractTableModel):
         new = [i for i in range(start, len(self._results)) if self._accepts(self._results[i])]
         if not new:
             return
-        if self._sort_column is None:
+        if self._sort_column is None or self._sorts_after(new):
+            # the common case while a run streams in (sorted by #, or by nothing): the new rows
+            # belong at the end of the order, so they are inserted there, without a relayout
+            # (a layout change makes the view re-measure every row: quadratic over a long run)
             first = len(self._rows)
-            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+            if self._descending and self._sort_column is not None:
+                self.beginInsertRows(QModelIndex(), 0, len(new) - 1)
+            else:
+                self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
             self._rows.extend(new)
             self.endInsertRows()
             return
@@ -132,6 +138,13 @@ class ResultsModel(QAbstractTableModel):
         for i in new:
             bisect.insort(ascending, i, key=self._key_of)
         self._relayout(ascending)
+
+    def _sorts_after(self, new: list[int]) -> bool:
+        """True when ``new`` is already in key order and sorts after every row shown."""
+        keys = [self._key_of(i) for i in new]
+        if any(b < a for a, b in zip(keys, keys[1:])):
+            return False
+        return not self._rows or self._key_of(self._rows[-1]) <= keys[0]
 
     # ------------------------------------------------------------------ view order helpers
     def _key_of(self, i: int):

@@ -108,8 +108,14 @@ class BatchWorker(Worker):
     """
 
     def __init__(self, engine, items, top_k: int = 5, interval_s: float = 0.025, workers: int | None = None,
-                 wait_for_ack: bool = False, ack_timeout_s: float = 0.25):
+                 wait_for_ack: bool = False, ack_timeout_s: float = 0.25, service=None, record: bool = True,
+                 resume_run: str | None = None):
         super().__init__(name="score")
+        # With a service (desktop.engine.service.ScoringProcess) the scoring runs in a child process
+        # that also records every result in the history database before sending it; this thread only
+        # relays the groups, so the window's process keeps its interpreter lock for painting.
+        self.service, self.record, self.resume_run = service, record, resume_run
+        self.run_id: str | None = resume_run
         # With wait_for_ack the worker pauses after each group until the window calls acknowledge()
         # (once it has shown the group), at most ack_timeout_s. Scoring small inputs is mostly Python,
         # and without the pause the worker threads hold the GIL while the window paints, so every call
@@ -133,8 +139,12 @@ class BatchWorker(Worker):
     def quit(self) -> None:
         super().quit()
         self._ack.set()
+        if self.service is not None and self.is_running:
+            self.service.cancel()
 
     def work(self):
+        if self.service is not None:
+            return self._work_in_child()
         from desktop.engine import run_batch
 
         self.t_start = time.perf_counter()
@@ -159,6 +169,34 @@ class BatchWorker(Worker):
         self.signals.progress.emit(self.done, self.total)
         return {"cancelled": self.should_stop() and self.done < self.total, "done": self.done,
                 "total": self.total, "seconds": time.perf_counter() - self.t_start}
+
+
+    def _work_in_child(self):
+        from desktop.engine.service import Job
+
+        engine = self.engine
+        job = Job(engine.model_path, engine.profile.to_dict(), engine.settings.to_dict(), self.items,
+                  top_k=self.top_k, workers=self.decode_workers, record=self.record, resume_run=self.resume_run)
+        self.t_start = self.t_start or time.perf_counter()
+        summary = None
+        for msg in self.service.run(job):
+            kind = msg[0]
+            if kind == "started":
+                self.run_id, self.total = msg[1], msg[2]
+            elif kind == "results":
+                self.done, self.total = msg[2], msg[3]
+                if msg[1]:
+                    self.signals.yielded.emit(msg[1])
+                self.signals.progress.emit(self.done, self.total)
+            elif kind == "finished":
+                summary = dict(msg[1])
+            elif kind == "error":
+                raise msg[1]
+        if summary is None:
+            summary = {"cancelled": True, "done": self.done, "total": self.total}
+        summary["seconds"] = time.perf_counter() - self.t_start
+        summary["run_id"] = self.run_id
+        return summary
 
 
 class BenchWorker(Worker):

@@ -85,6 +85,7 @@ class LatencyView(QWidget):
     item_clicked = Signal(int)  # Result.index of the point nearest the click
 
     REFRESH_MS = 250
+    MAX_SYMBOLS = 300  # points drawn as dots up to this many items
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -108,6 +109,7 @@ class LatencyView(QWidget):
         self.series.setLabel("bottom", "item #")
         self.curve = self.series.plot([], [], pen=pg.mkPen(STAGE_COLORS[0], width=1), symbol="o", symbolSize=4,
                                       symbolPen=None, symbolBrush=STAGE_COLORS[0])
+        self._symbols = True
         self.curve.setDownsampling(auto=True, method="peak")
         self.curve.setClipToView(True)
         self.warm_curve = self.series.plot([], [], pen=None, symbol="o", symbolSize=4, symbolPen=None,
@@ -191,6 +193,12 @@ class LatencyView(QWidget):
         x = self._idx.view()[:, 0] + 1
         y = self._tot.view()[:, 0]
         warm = warmup_count(len(y))
+        # dots help read a short run; for long runs they cost far more to paint than they tell
+        # (a scatter of thousands of symbols repaints in tens of ms), so the line stays alone
+        few = len(x) <= self.MAX_SYMBOLS
+        if few != self._symbols:
+            self._symbols = few
+            self.curve.setSymbol("o" if few else None)
         self.curve.setData(x[warm:], y[warm:])
         self.warm_curve.setData(x[:warm], y[:warm])
         kept = y[warm:]

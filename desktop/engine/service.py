@@ -1,0 +1,226 @@
+"""Scoring in a child process, for the window: the window's process keeps its interpreter lock free.
+
+Scoring small inputs is mostly Python (decoding wrappers, postprocessing, building results).
+Run in a thread of the window's process, it competes with painting for the interpreter lock
+and the window stutters. A :class:`ScoringProcess` runs ``run_batch`` in a separate process
+(started with ``spawn``, so it never inherits Qt's threads), records every result in the
+history database *before* sending it, and streams results back in groups.
+
+Messages from the child, as tuples:
+    ("started", run_id | None, total)
+    ("results", [(Result, perf_counter at which it was produced), ...], done, total)
+    ("finished", {"cancelled": bool, "done": int, "total": int, "seconds": float, "run_id": ...})
+    ("error", exception)        the job ended; EngineError for what the user can act on
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+import time
+from dataclasses import dataclass, field
+
+GROUP_INTERVAL_S = 0.025
+
+
+@dataclass
+class Job:
+    """What to score and how; everything plain so it crosses the process boundary."""
+
+    model: str
+    profile: dict
+    settings: dict
+    items: list  # InputItem or paths
+    top_k: int = 5
+    workers: int | None = None
+    record: bool = True  # write results to the history database
+    resume_run: str | None = None  # take up this interrupted run (skipping what it already has)
+    store_path: str | None = None  # the database; default ResultStore()'s
+    extra: dict = field(default_factory=dict)
+
+
+class ScoringProcess:
+    """A long-lived child process that scores jobs one at a time. Thread-safe; one job at a time."""
+
+    def __init__(self):
+        self._ctx = mp.get_context("spawn")
+        self._conn = None
+        self._proc = None
+        self._stop = self._ctx.Event()
+        self._lock = threading.Lock()  # held for a whole job: the pipe carries one job's messages
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.is_alive()
+
+    def start(self) -> None:
+        """Start the child now (it takes a second to import numpy and onnxruntime)."""
+        if self.alive:
+            return
+        parent, child = self._ctx.Pipe()
+        self._conn = parent
+        self._proc = self._ctx.Process(target=_serve, args=(child, self._stop), daemon=True,
+                                       name="inferdesk-scoring")
+        self._proc.start()
+        child.close()
+
+    def cancel(self) -> None:
+        """Ask the running job to stop between items."""
+        self._stop.set()
+
+    def run(self, job: Job, poll_s: float = 0.1):
+        """Send a job and yield the child's messages until the job ends."""
+        with self._lock:
+            self._stop.clear()
+            self.start()
+            try:
+                self._conn.send(job)
+            except (BrokenPipeError, OSError):
+                self._restart()
+                self._conn.send(job)
+            while True:
+                if not self._conn.poll(poll_s):
+                    if not self.alive:
+                        from .errors import EngineError
+
+                        code = self._proc.exitcode if self._proc else None
+                        self._proc = None
+                        yield ("error", EngineError(f"the scoring process ended unexpectedly (exit code {code}); "
+                                                    "results recorded so far are kept in the history"))
+                        return
+                    continue
+                try:
+                    msg = self._conn.recv()
+                except (EOFError, OSError):
+                    continue  # the next poll sees the dead process
+                yield msg
+                if msg[0] in ("finished", "error"):
+                    return
+
+    def _restart(self):
+        self.close(timeout=1)
+        self.start()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the child: cancel any job, ask it to exit, and terminate it if it does not."""
+        self._stop.set()
+        proc, conn = self._proc, self._conn
+        self._proc = self._conn = None
+        if proc is None:
+            return
+        try:
+            conn.send(None)
+        except (BrokenPipeError, OSError):
+            pass
+        proc.join(timeout)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(timeout)
+        try:
+            conn.close()
+        except OSError:
+            pass
+
+
+def _serve(conn, stop) -> None:
+    """The child's loop: one job at a time until it receives None or the pipe closes."""
+    from .errors import EngineError
+
+    engines: dict = {}
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        try:
+            _run_job(conn, stop, job, engines)
+        except EngineError as exc:
+            _send(conn, ("error", exc))
+        except BaseException as exc:  # noqa: BLE001 - reported to the window's error dialog
+            import traceback
+
+            _send(conn, ("error", RuntimeError(f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")))
+
+
+def _send(conn, msg) -> None:
+    try:
+        conn.send(msg)
+    except (BrokenPipeError, OSError):
+        pass
+
+
+def _engine_for(job: Job, engines: dict):
+    import json
+
+    from .core import Engine
+    from .profile import profile_from_dict
+    from .session import SessionSettings
+
+    key = (job.model, json.dumps(job.profile, sort_keys=True), json.dumps(job.settings, sort_keys=True))
+    if key not in engines:
+        engines.clear()  # one model at a time
+        engines[key] = Engine(job.model, profile=profile_from_dict(job.profile),
+                              settings=SessionSettings(**job.settings))
+    return engines[key]
+
+
+def _run_job(conn, stop, job: Job, engines: dict) -> None:
+    from .batch import run_batch
+    from .inputs import InputItem, expand_inputs
+
+    engine = _engine_for(job, engines)
+    items = [i if isinstance(i, InputItem) else None for i in job.items]
+    if any(i is None for i in items):
+        items = expand_inputs([str(p) for p in job.items])
+    store = recorder = None
+    skip = None
+    if job.record or job.resume_run:
+        from .store import ResultStore
+
+        store = ResultStore(job.store_path) if job.store_path else ResultStore()
+        if job.resume_run:
+            skip = store.done_keys(job.resume_run)
+            recorder = store.resume_run(job.resume_run)
+        else:
+            recorder = store.start_run(engine, [i.path for i in items], total=sum(i.rows for i in items))
+    state = {"done": 0, "total": sum(i.rows for i in items) - len(skip or ())}
+
+    def progress(done, total):
+        state["done"], state["total"] = done, total
+
+    _send(conn, ("started", recorder.run_id if recorder else None, state["total"]))
+    t0 = time.perf_counter()
+    group: list = []
+    last = time.perf_counter()
+    status = "cancelled"
+
+    def flush():
+        if recorder is not None:
+            recorder.commit()  # on disk before the window shows it
+        _send(conn, ("results", list(group), state["done"], state["total"]))
+        group.clear()
+
+    try:
+        for result in run_batch(engine, items, top_k=job.top_k, should_stop=stop.is_set, progress=progress,
+                                workers=job.workers, skip=skip, hash_inputs=recorder is not None):
+            if recorder is not None:
+                recorder.add(result)
+            now = time.perf_counter()  # CLOCK_MONOTONIC / QPC: comparable across processes
+            group.append((result, now))
+            if now - last >= GROUP_INTERVAL_S:
+                flush()
+                last = now
+        if not stop.is_set():
+            status = "finished"
+    finally:
+        if group:
+            flush()
+        if recorder is not None:
+            recorder.finish(status)
+        if store is not None:
+            store.close()
+    _send(conn, ("finished", {"cancelled": status == "cancelled", "done": state["done"], "total": state["total"],
+                              "seconds": time.perf_counter() - t0,
+                              "run_id": recorder.run_id if recorder else None}))
