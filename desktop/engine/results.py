@@ -144,3 +144,40 @@ def percentiles(values, qs=(50, 90, 95, 99)) -> dict:
     if arr.size == 0:
         return {f"p{q}": float("nan") for q in qs}
     return {f"p{q}": float(np.percentile(arr, q)) for q in qs}
+
+
+def result_from_record(record: dict, index: int = 0) -> Result:
+    """A Result rebuilt from its JSON record (as stored in the history or printed by ``score``).
+
+    Tensor outputs come back as float64/int64 numpy arrays, ZipMap outputs as dicts.
+    """
+    outputs = {}
+    for name, value in (record.get("outputs") or {}).items():
+        if isinstance(value, dict):
+            outputs[name] = {str(k): (float("nan") if v is None else float(v)) for k, v in value.items()}
+        else:
+            arr = np.asarray(value if value is not None else [], dtype=object)
+            try:
+                arr = np.asarray(np.where(arr == None, np.nan, arr).tolist(), dtype=np.float64)  # noqa: E711
+                if np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)) and not _looks_float(value):
+                    arr = arr.astype(np.int64)
+            except (TypeError, ValueError):
+                pass
+            outputs[name] = arr
+    t = record.get("timings_ms") or {}
+    timings = Timings(*(float(t.get(s) or 0.0) for s in STAGES))
+    top = tuple(Prediction(str(p["label"]), int(p["index"]), float("nan") if p["score"] is None else float(p["score"]))
+                for p in record.get("top") or ())
+    values = tuple(float("nan") if v is None else float(v) for v in record.get("values") or ())
+    kind = "table" if record.get("row") is not None else "image"
+    return Result(index, record["input"], record.get("row"), bool(record.get("ok")), record.get("error"), outputs,
+                  top, values, timings, kind, record.get("saved_input"), None, record.get("input_sha256"))
+
+
+def _looks_float(value) -> bool:
+    """True if a nested list holds any Python float (so integral floats stay floats)."""
+    if isinstance(value, float):
+        return True
+    if isinstance(value, list):
+        return any(_looks_float(v) for v in value)
+    return False

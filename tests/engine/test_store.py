@@ -157,3 +157,22 @@ def test_an_unfinished_run_from_a_dead_process_is_offered_and_resumed(store):
     assert summary.status == "finished" and summary.ok == 10
     assert len({r["input"] for r in store.records(rec.run_id)}) == 10
     assert store.verify().ok
+
+
+def test_records_rebuild_into_results(store):
+    from desktop.engine.results import result_from_record
+
+    run_id, results, _ = _record(store)
+    again = [result_from_record(rec, i) for i, rec in enumerate(store.records(run_id))]
+    for a, b in zip(again, results):
+        assert (a.input, a.row, a.ok, a.error, a.top_label) == (b.input, b.row, b.ok, b.error, b.top_label)
+        assert a.top_score == pytest.approx(b.top_score)
+        import numpy as np
+
+        np.testing.assert_allclose(a.outputs["logits"], b.outputs["logits"], rtol=1e-6)
+        assert a.timings.total == pytest.approx(b.timings.total, abs=1e-3)
+        assert a.to_json()["outputs"] == b.to_json()["outputs"]
+    run_id, results, _ = _record(store, "breast_cancer.onnx", [str(SAMPLES / "breast_cancer.csv")])
+    again = [result_from_record(rec) for rec in store.records(run_id)]
+    assert again[0].outputs["output_probability"] == results[0].outputs["output_probability"]
+    assert int(again[0].outputs["output_label"]) == int(results[0].outputs["output_label"])
