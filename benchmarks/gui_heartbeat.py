@@ -46,6 +46,7 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=float, default=100.0, help="longest acceptable gap, ms")
     ap.add_argument("--verbose", action="store_true", help="list every gap longer than two periods")
     ap.add_argument("--no-interaction", action="store_true", help="do not scroll or switch tabs during the run")
+    ap.add_argument("--json", action="store_true", help="also print the numbers as one JSON line")
     args = ap.parse_args(argv)
 
     from PySide6.QtCore import Qt, QTimer
@@ -128,6 +129,11 @@ def main(argv=None) -> int:
           f"{len(window.results.results):,} rows in the table")
     print(f"heartbeat every {args.interval:g} ms: {len(ticks):,} ticks, p99 gap {p99:.1f} ms, "
           f"longest gap {worst:.1f} ms (limit {args.limit:g} ms)")
+    if args.json:
+        import json
+
+        print(json.dumps({"items": s["done"], "total": s["total"], "seconds": seconds, "ticks": len(ticks),
+                          "max_gap_ms": worst, "p99_gap_ms": p99, "limit_ms": args.limit}))
     return 0 if worst < args.limit and s["done"] == s["total"] else 1
 
 

@@ -258,7 +258,8 @@ def measure_window(count: int) -> dict:
     if not script.exists():
         return {"error": "benchmarks/gui_heartbeat.py not found"}
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    out = subprocess.run([sys.executable, str(script), "--items", str(count), "--json"], capture_output=True,
+    out = subprocess.run([sys.executable, str(script), "--images", str(count), "--limit", "50", "--json"],
+                         capture_output=True,
                          text=True, timeout=1800, env=env, cwd=ROOT)
     if out.returncode not in (0, 1) or not out.stdout.strip():
         return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
