@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test samples bench
+.PHONY: run test samples bench bench-quick dist deb
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,3 +22,22 @@ test: $(STAMP)
 samples: $(STAMP)
 	$(VENV)/bin/python -m pip install --quiet -e '.[test,samples]'
 	$(VENV)/bin/python models/build_samples.py
+	$(VENV)/bin/python -m desktop.selftest --write-expected
+
+# The throughput benchmark (benchmarks/throughput.py): prints ratios against plain onnxruntime.
+bench: $(STAMP)
+	$(VENV)/bin/python benchmarks/throughput.py
+
+bench-quick: $(STAMP)
+	$(VENV)/bin/python benchmarks/throughput.py --quick
+
+# The frozen one-folder bundle (dist/inferdesk/) and the Debian package made from it.
+$(VENV)/.pyinstaller: $(STAMP)
+	$(VENV)/bin/python -m pip install --quiet 'pyinstaller>=6.10'
+	touch $@
+
+dist: $(VENV)/.pyinstaller
+	$(VENV)/bin/python -m PyInstaller --noconfirm --clean --log-level WARN build.spec
+
+deb: dist
+	packaging/linux/build_deb.sh

@@ -5,8 +5,31 @@ from __future__ import annotations
 import sys
 
 
+def versions() -> dict:
+    """The command line's versions (app, Python, onnxruntime) plus Qt's; Qt is imported only here."""
+    from .cli import versions as core_versions
+
+    d = core_versions()
+    try:
+        import PySide6
+        from PySide6 import QtCore
+
+        d["qt"] = QtCore.qVersion()
+        d["pyside6"] = PySide6.__version__
+    except ImportError:  # pragma: no cover - a headless install without Qt
+        d["qt"] = "missing"
+    return d
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--self-test"]:
+        from .selftest import run_self_test
+
+        return run_self_test()
+    if argv == ["--version"]:
+        sys.stdout.write(" · ".join(f"{k} {v}" for k, v in versions().items()) + "\n")
+        return 0
     if not argv or argv[0] == "gui" and not any(a in ("-h", "--help") for a in argv):
         from .ui.app import run_app
 
