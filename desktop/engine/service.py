@@ -122,9 +122,30 @@ class ScoringProcess:
             pass
 
 
+def _lower_priority() -> None:
+    """Make the scoring process yield the CPU to the window: on a 2-core machine the child's decode
+    and inference threads would otherwise keep both cores busy and the window's thread would wait
+    its turn behind them. The scheduler still gives the child every cycle the window does not use."""
+    import os
+
+    try:
+        if hasattr(os, "nice"):
+            os.nice(10)
+        elif os.name == "nt":  # pragma: no cover - Windows
+            import ctypes
+
+            BELOW_NORMAL_PRIORITY_CLASS = 0x00004000
+            ctypes.windll.kernel32.SetPriorityClass(ctypes.windll.kernel32.GetCurrentProcess(),
+                                                    BELOW_NORMAL_PRIORITY_CLASS)
+    except (OSError, AttributeError):
+        pass
+
+
 def _serve(conn, stop) -> None:
     """The child's loop: one job at a time until it receives None or the pipe closes."""
     from .errors import EngineError
+
+    _lower_priority()
 
     engines: dict = {}
     while True:

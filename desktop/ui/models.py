@@ -14,6 +14,13 @@ from . import fmt
 RESULT_ROLE = Qt.UserRole + 1
 SORT_ROLE = Qt.UserRole + 2
 
+# roles as plain ints: comparing PySide6's enum members costs microseconds a time, and a table
+# asks for several roles of every painted cell
+_DISPLAY, _TOOLTIP, _FOREGROUND, _FONT, _ALIGN = (int(x) for x in (
+    Qt.DisplayRole, Qt.ToolTipRole, Qt.ForegroundRole, Qt.FontRole, Qt.TextAlignmentRole))
+_RESULT, _SORT = int(RESULT_ROLE), int(SORT_ROLE)
+_RIGHT = int(Qt.AlignRight | Qt.AlignVCenter)
+
 COLUMNS = ("#", "Input", "Result", "Score", "Status", "Latency (ms)", "Message")
 COL_INDEX, COL_INPUT, COL_LABEL, COL_SCORE, COL_STATUS, COL_LATENCY, COL_MESSAGE = range(len(COLUMNS))
 COLUMN_TIPS = (
@@ -95,11 +102,13 @@ class ResultsModel(QAbstractTableModel):
         self.n_failed = 0
         self._bold = QFont()
         self._bold.setBold(True)
+        self._texts: dict = {}  # id(result) -> its cells' display texts
 
     # ------------------------------------------------------------------ data in
     def clear(self) -> None:
         self.beginResetModel()
         self._results, self._rows = [], []
+        self._texts = {}
         self.n_ok = self.n_failed = 0
         self.endResetModel()
 
@@ -265,10 +274,11 @@ class ResultsModel(QAbstractTableModel):
         r = self.result_at(index.row())
         if r is None:
             return
+        column = index.column()
         for i in range(span.size()):
             rd = span[i]
-            role = rd.role()
-            value = self._value(r, index.column(), role) if int(role) in self._PAINT_ROLES else None
+            role = int(rd.role())
+            value = self._value(r, column, role) if role in self._PAINT_ROLES else None
             if value is None:
                 rd.clearData()  # the span is reused from cell to cell: never leave a stale value
             else:
@@ -282,23 +292,34 @@ class ResultsModel(QAbstractTableModel):
             return None
         return self._value(r, index.column(), role)
 
+    def _display(self, r) -> tuple:
+        """The display texts of one result's cells, made once (results never change)."""
+        texts = self._texts.get(id(r))
+        if texts is None:
+            ok = r.ok
+            texts = (
+                fmt.count(r.index + 1),
+                r.display_name,
+                result_text(r) if ok else "",
+                fmt.score(r.top_score) if ok and r.top_score is not None else "",
+                "✔ OK" if ok else "✖ Failed",
+                fmt.ms(r.timings.total) if ok else "",
+                r.error or "",
+            )
+            self._texts[id(r)] = texts
+        return texts
+
     def _value(self, r, c, role):
-        if role == Qt.DisplayRole:
-            if c == COL_INDEX:
-                return fmt.count(r.index + 1)
-            if c == COL_INPUT:
-                return r.display_name
-            if c == COL_LABEL:
-                return "" if not r.ok else result_text(r)
-            if c == COL_SCORE:
-                return fmt.score(r.top_score) if r.ok and r.top_score is not None else ""
-            if c == COL_STATUS:
-                return "✔ OK" if r.ok else "✖ Failed"
-            if c == COL_LATENCY:
-                return fmt.ms(r.timings.total) if r.ok else ""
-            if c == COL_MESSAGE:
-                return r.error or ""
-        elif role == Qt.ToolTipRole:
+        role = int(role)
+        if role == _DISPLAY:
+            return self._display(r)[c] if 0 <= c < len(COLUMNS) else None
+        if role == _FOREGROUND:
+            return None if r.ok else error_color()
+        if role == _ALIGN:
+            return _RIGHT if c in (COL_INDEX, COL_SCORE, COL_LATENCY) else None
+        if role == _FONT:
+            return self._bold if c == COL_STATUS and not r.ok else None
+        if role == _TOOLTIP:
             if c == COL_INPUT:
                 return r.input + (f"\nrow {r.row}" if r.row is not None else "")
             if c == COL_SCORE and r.top_score is not None:
@@ -309,18 +330,10 @@ class ResultsModel(QAbstractTableModel):
                         f"inference {t.infer:.4f} · postprocess {t.postprocess:.4f}")
             if c in (COL_MESSAGE, COL_STATUS) and r.error:
                 return r.error
-        elif role == Qt.ForegroundRole:
-            if not r.ok:
-                return error_color()
-        elif role == Qt.FontRole:
-            if c == COL_STATUS and not r.ok:
-                return self._bold
-        elif role == Qt.TextAlignmentRole:
-            if c in (COL_INDEX, COL_SCORE, COL_LATENCY):
-                return int(Qt.AlignRight | Qt.AlignVCenter)
-        elif role == RESULT_ROLE:
+            return None
+        if role == _RESULT:
             return r
-        elif role == SORT_ROLE:
+        if role == _SORT:
             return _sort_key(r, c)
         return None
 
