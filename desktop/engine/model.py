@@ -191,8 +191,12 @@ def _sniff_non_onnx(head: bytes, size: int) -> str | None:
     return None
 
 
-def _check_external_data(model, folder: Path) -> tuple:
-    """Refuse external-data references that leave the model's folder or do not exist."""
+def _check_external_data(model, folder: Path, name: str = "the model") -> tuple:
+    """Refuse external-data references that leave the model's folder or do not exist.
+
+    ``folder`` is the real (resolved) folder of the model file; a reference is resolved too, so a
+    symbolic link beside the model that leads elsewhere is refused like a ``..`` path.
+    """
     from onnx.external_data_helper import _get_all_tensors
 
     locations = []
@@ -203,19 +207,27 @@ def _check_external_data(model, folder: Path) -> tuple:
         info = {e.key: e.value for e in tensor.external_data}
         loc = info.get("location", "")
         if not loc:
-            raise ModelError(f"Tensor '{tensor.name}' stores its data outside the model but names no file")
+            raise ModelError(f"{name}: tensor '{tensor.name}' stores its data outside the model but names no file")
         if os.path.isabs(loc) or loc.startswith(("/", "\\")) or (len(loc) > 1 and loc[1] == ":"):
             raise ModelError(
-                f"Tensor '{tensor.name}' points to external data at an absolute path ({loc}); "
+                f"{name}: tensor '{tensor.name}' points to external data at an absolute path ({loc}); "
                 "InferDesk only reads external data stored beside the model"
             )
-        target = (root / loc).resolve()
-        if root != target and root not in target.parents:
+        try:
+            target = (root / loc).resolve()
+        except (OSError, RuntimeError):  # a link loop
+            target = None
+        if target is None or (root != target and root not in target.parents):
+            lexical = Path(os.path.normpath(root / loc))
+            where = (f"{loc}, a link to {target or 'itself (a loop)'}"
+                     if lexical == root or root in lexical.parents else loc)
             raise ModelError(
-                f"Tensor '{tensor.name}' points to external data outside the model's folder ({loc}); refused"
+                f"{name}: tensor '{tensor.name}' points to external data outside the model's folder ({where}); refused"
             )
         if not target.is_file():
-            raise ModelError(f"External data file '{loc}' for tensor '{tensor.name}' is missing beside the model")
+            raise ModelError(
+                f"{name}: external data file '{loc}' for tensor '{tensor.name}' is missing beside the model"
+            )
         if loc not in locations:
             locations.append(loc)
     return tuple(locations)
@@ -268,7 +280,9 @@ def inspect_model(path: str | os.PathLike) -> ModelInfo:
             f"{p.name} is not a valid ONNX model: it has no graph (wrong file type, or the file is corrupt)"
         )
 
-    external = _check_external_data(model, p.parent)
+    # beside the real file: onnxruntime is given the resolved path, so a linked model's weights
+    # are read from the folder the link points into, and that is the folder to check
+    external = _check_external_data(model, p.resolve().parent, p.name)
 
     initializer_names = {t.name for t in graph.initializer}
     inputs = []

@@ -7,8 +7,8 @@ import math
 import numpy as np
 from PIL import Image
 
-from .errors import InputError
-from .profile import ImageSpec
+from .errors import InputError, ProfileError
+from .profile import ImageSpec, check_item_size
 
 _FILTERS = {
     "nearest": Image.Resampling.NEAREST,
@@ -61,6 +61,10 @@ def image_to_array(img: Image.Image, spec: ImageSpec) -> np.ndarray:
     r = spec.resize
     if r is not None:
         nw, nh = resized_geometry(w0, h0, spec)
+        try:  # a shorter-side resize of a long, thin image can ask for a huge one
+            check_item_size((spec.channels, nh, nw), "float32", f"resizing this {w0:,}×{h0:,} image to {nw:,}×{nh:,}")
+        except ProfileError as exc:
+            raise InputError(str(exc)) from None
         if (nw, nh) != (w0, h0):
             img = img.resize((nw, nh), _FILTERS[r.interpolation])
     arr = np.asarray(img, dtype=np.float32)

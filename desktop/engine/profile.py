@@ -5,12 +5,18 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import ProfileError
+
+#: the largest tensor one item may need, checked before anything that size is allocated
+MAX_ITEM_BYTES = 1 << 30
+ITEMSIZE = {"float32": 4, "float16": 2, "uint8": 1, "float": 4, "double": 8, "int64": 8, "int32": 4, "int8": 1,
+            "bool": 1}
 
 TASKS = ("classification", "regression", "detection", "segmentation", "raw")
 COLORS = ("RGB", "BGR", "L")
@@ -218,7 +224,10 @@ def _choice(value, allowed, where: str, aliases=None) -> str:
 def _number(value, where: str, positive=False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ProfileError(f"Profile: {where} must be a number (got {value!r})")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an integer too large for a float (JSON allows any number of digits)
+        raise ProfileError(f"Profile: {where} must be a finite number (got an integer too large for one)") from None
     if v != v or v in (float("inf"), float("-inf")):
         raise ProfileError(f"Profile: {where} must be a finite number (got {value!r})")
     if positive and v <= 0:
@@ -235,6 +244,8 @@ def _numbers(value, where: str, positive=False) -> tuple:
 
 
 def _int(value, where: str, lo=1, hi=65536) -> int:
+    if isinstance(value, float) and not math.isfinite(value):  # int() of NaN or infinity raises
+        raise ProfileError(f"Profile: {where} must be a whole number (got {value!r})")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
         raise ProfileError(f"Profile: {where} must be a whole number (got {value!r})")
     if not lo <= int(value) <= hi:
@@ -343,6 +354,8 @@ def profile_from_json(text: str, source: str = "profile") -> Profile:
         raw = json.loads(text)
     except ValueError as exc:
         raise ProfileError(f"{source} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # "[[[[..." nested deeper than the parser's stack
+        raise ProfileError(f"{source} is not a usable profile: its JSON is nested too deeply") from exc
     return profile_from_dict(raw)
 
 
@@ -472,6 +485,35 @@ def resolve_profile(model_path, info, explicit: str | os.PathLike | None = None)
     return check_profile(profile, info), source
 
 
+def _gib(n: int) -> str:
+    return f"{n / (1 << 30):,.1f} GiB" if n < (1 << 40) else f"{n / (1 << 40):,.1f} TiB"
+
+
+def item_bytes_text(dims, dtype: str) -> str:
+    """'3×200,000×200,000 float32 (447.0 GiB)' for a message."""
+    n = ITEMSIZE.get(dtype, 4)
+    for d in dims:
+        n *= int(d)
+    return f"{'×'.join(f'{int(d):,}' for d in dims)} {dtype} ({_gib(n)})"
+
+
+def _work_dtype(elem_type) -> str:
+    """The element type an image item is prepared in: float32, or the model's type when wider."""
+    return elem_type if ITEMSIZE.get(elem_type or "", 0) > 4 else "float32"
+
+
+def check_item_size(dims, dtype: str, what: str) -> None:
+    """Refuse a per-item tensor over MAX_ITEM_BYTES, before anything that size exists."""
+    n = ITEMSIZE.get(dtype, 4)
+    for d in dims:
+        n *= int(d)
+    if n > MAX_ITEM_BYTES:
+        raise ProfileError(
+            f"{what}: one item would need a tensor of {item_bytes_text(dims, dtype)}, over InferDesk's limit "
+            f"of {_gib(MAX_ITEM_BYTES)} per item; refused"
+        )
+
+
 def check_profile(profile: Profile, info) -> Profile:
     """Check a profile against the model it is for; fill the input name when there is one input."""
     names = [s.name for s in info.inputs]
@@ -499,6 +541,19 @@ def check_profile(profile: Profile, info) -> Profile:
                 )
             if profile.image.resize is None and profile.image.crop is None:
                 pass  # images must then already have the model's size; checked per item
+            if all(isinstance(d, int) and d > 0 for d in dims):  # the model's own size, however it is fed
+                check_item_size(dims, _work_dtype(spec.elem_type),
+                                f"{info.file_name}: model input '{spec.name}' is {spec.shape_text}")
+        # images are resized and normalised as float32 (H, W, C) arrays; their size is known here unless
+        # the profile keeps the shorter side (preprocess checks each image then)
+        image = profile.image
+        channels = image.channels
+        if image.resize is not None and image.resize.size is not None and image.resize.mode != "shorter-side":
+            w, h = image.resize.size
+            check_item_size((channels, h, w), "float32", f"Profile resizes images to {w:,}×{h:,}")
+        if image.crop:
+            w, h = image.crop
+            check_item_size((channels, h, w), "float32", f"Profile crops images to {w:,}×{h:,}")
     if profile.table and profile.table.columns is not None and spec.shape and len(spec.shape) == 2:
         n = spec.shape[1]
         multi = len(info.inputs) > 1 and all(len(s.shape) == 2 and s.shape[-1] == 1 for s in info.inputs)

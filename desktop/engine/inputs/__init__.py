@@ -39,22 +39,75 @@ def natural_key(text: str):
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
 
 
-def _folder_files(folder: Path) -> list[Path]:
-    found = []
-    for root, dirs, files in os.walk(folder, followlinks=False):
+def _inside(path: Path | None, root: Path) -> bool:
+    return path is not None and (path == root or root in path.parents)
+
+
+def _target(link: Path) -> Path | None:
+    """Where a symbolic link leads, or None when it cannot be followed (a loop)."""
+    try:
+        return link.resolve()
+    except (OSError, RuntimeError):
+        return None
+
+
+def _folder_scan(folder: Path) -> tuple[list[Path], list[InputItem]]:
+    """The images and DICOM files in a folder, and the links leaving it (which are not read).
+
+    A folder stands for what is inside it: a file reached through a symbolic link that
+    resolves outside the folder is refused with a reason rather than read, and a linked
+    sub-folder is not followed (one that leads outside is reported, so nothing goes missing
+    without a word). A link to a file inside the folder is read as usual.
+    """
+    root = folder.resolve()
+    found, refused = [], []
+    for where, dirs, files in os.walk(folder, followlinks=False):
+        base = Path(where)
         dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for d in dirs:
+            sub = base / d
+            if sub.is_symlink():
+                target = _target(sub)
+                if not _inside(target, root):
+                    refused.append(InputItem(
+                        str(sub), "invalid", 1,
+                        f"{d}: a link to the folder {target or '(a loop)'}, outside {folder.name}; not followed "
+                        "(add that folder itself to score it)"))
         for name in files:
             if name.startswith("."):
                 continue
             if kind_of(name) in ("image", "dicom"):
-                found.append(Path(root) / name)
-    return sorted(found, key=lambda p: natural_key(str(p.relative_to(folder))))
+                path = base / name
+                if path.is_symlink():
+                    target = _target(path)
+                    if not _inside(target, root):
+                        refused.append(InputItem(
+                            str(path), "invalid", 1,
+                            f"{name}: a link to {target or '(a loop)'}, outside {folder.name}; not read "
+                            "(add that file itself to score it)"))
+                        continue
+                found.append(path)
+    key = lambda p: natural_key(str(Path(p).relative_to(folder)))  # noqa: E731
+    return sorted(found, key=key), sorted(refused, key=lambda i: key(i.path))
+
+
+def _folder_items(folder: Path) -> list[InputItem]:
+    """A folder's items in natural order: its images and DICOM files, and its refused links in place."""
+    files, refused = _folder_scan(folder)
+    items = [InputItem(str(f), kind_of(f)) for f in files] + refused
+    return sorted(items, key=lambda i: natural_key(str(Path(i.path).relative_to(folder))))
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    """The images and DICOM files a folder holds (links leaving it left out); see _folder_scan."""
+    return _folder_scan(folder)[0]
 
 
 def expand_inputs(paths, count_rows: bool = True) -> list[InputItem]:
     """Turn what the user gave (files, folders) into items, in order.
 
-    Folders expand to the images and DICOM files inside them (recursively, natural sort);
+    Folders expand to the images and DICOM files inside them (recursively, natural sort),
+    with an ``invalid`` item in place of each symbolic link that leads out of the folder;
     CSV files are taken only when named directly. Paths that cannot be read, and files
     of unsupported types named directly, become ``invalid`` items carrying the reason.
     """
@@ -64,10 +117,10 @@ def expand_inputs(paths, count_rows: bool = True) -> list[InputItem]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            files = _folder_files(p)
-            if not files:
+            found = _folder_items(p)
+            if not found:
                 items.append(InputItem(str(p), "invalid", 1, f"Folder {p.name} holds no supported images"))
-            items.extend(InputItem(str(f), kind_of(f)) for f in files)
+            items.extend(found)
             continue
         if not p.exists():
             items.append(InputItem(str(p), "invalid", 1, f"File not found: {p}"))

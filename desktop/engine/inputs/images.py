@@ -101,6 +101,14 @@ def decode_image(path: str | os.PathLike) -> Image.Image:
     return _normalise_mode(img)
 
 
+def _int_tag(ds, keyword: str, default: int) -> int:
+    """A whole-number DICOM attribute, or ``default`` when it is missing or malformed."""
+    try:
+        return int(getattr(ds, keyword, default) or default)
+    except (TypeError, ValueError, OverflowError):
+        return default  # a malformed value (an element pydicom cannot parse at all raises, see decode_dicom)
+
+
 def decode_dicom(path: str | os.PathLike) -> Image.Image:
     """Read a DICOM file's first frame, apply its rescale and window, and return an L/F/RGB image."""
     name = _name(path)
@@ -115,19 +123,45 @@ def decode_dicom(path: str | os.PathLike) -> Image.Image:
         raise InputError(f"{name}: not a DICOM file (no DICM header)") from exc
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types for broken files
         raise InputError(f"{name}: the DICOM file is corrupt ({exc})") from exc
+    try:
+        return _dicom_image(ds, name)
+    except InputError:
+        raise
+    except MemoryError as exc:
+        raise InputError(f"{name}: not enough memory to decode this image") from exc
+    except Exception as exc:  # noqa: BLE001 - pydicom parses elements lazily: a broken one raises on access
+        raise InputError(f"{name}: the DICOM file is corrupt ({type(exc).__name__}: {exc})") from exc
+
+
+def _dicom_image(ds, name: str) -> Image.Image:
+    """The first frame of a read DICOM dataset as an L/F/RGB image."""
     if "PixelData" not in ds:
         raise InputError(f"{name}: the DICOM file holds no image (no Pixel Data)")
+    rows, cols = _int_tag(ds, "Rows", 0), _int_tag(ds, "Columns", 0)
+    if Image.MAX_IMAGE_PIXELS and rows * cols > Image.MAX_IMAGE_PIXELS:  # the same limit as other images
+        raise InputError(
+            f"{name}: image is too large ({cols:,}×{rows:,} pixels, over the {Image.MAX_IMAGE_PIXELS:,}-pixel "
+            "safety limit)"
+        )
+    frames = _int_tag(ds, "NumberOfFrames", 1)
+    first_only = False
+    if frames > 1 and hasattr(ds, "pixel_array_options"):  # pydicom 3: decode frame 0 alone, not all of them
+        ds.pixel_array_options(index=0)
+        first_only = True
     try:
         pixels = ds.pixel_array
     except Exception as exc:  # noqa: BLE001
         syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
         what = getattr(syntax, "name", str(syntax)) if syntax else "unknown"
         raise InputError(f"{name}: cannot decode the DICOM pixel data (transfer syntax {what}: {exc})") from exc
-    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
     photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2"))
-    if frames > 1:
+    if frames > 1 and not first_only:
         pixels = pixels[0]
-    if pixels.ndim == 3 and pixels.shape[-1] in (3, 4):
+    while pixels.ndim > 3 or (pixels.ndim == 3 and pixels.shape[-1] not in (3, 4)):
+        pixels = pixels[0]  # more frames than the header declares: the first
+    if pixels.ndim < 2 or pixels.size == 0:
+        raise InputError(f"{name}: the DICOM pixel data has no usable image (shape {pixels.shape})")
+    if pixels.ndim == 3:
         if photometric.startswith("YBR"):
             from pydicom.pixels import convert_color_space
 

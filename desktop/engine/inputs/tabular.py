@@ -13,6 +13,9 @@ from ..errors import InputError
 
 _SAMPLE = 64 * 1024
 FIELD_LIMIT = 1 << 20  # one cell may hold at most 1 MiB of text
+LINE_LIMIT = 4 << 20  # one line may hold at most 4 Mi characters; a longer one is skipped unread, with a message
+#: what a line over LINE_LIMIT becomes for the csv module (private-use characters, never in real data)
+_LONG_LINE = "\ue000inferdesk: line too long\ue000"
 
 
 def _name(path) -> str:
@@ -32,16 +35,72 @@ def _encoding(head: bytes) -> str:
 
 
 def count_rows(path: str | os.PathLike) -> int:
-    """Number of non-blank lines after the header (the rows a table will give)."""
+    """Number of non-blank lines after the header (the rows a table will give).
+
+    Lines are read in pieces of at most 1 MiB, so a file with one enormous line costs no more memory.
+    """
     n = 0
+    blank = True  # the line read so far holds only white space
     try:
         with open(path, "rb") as fh:
-            for line in fh:
-                if line.strip():
-                    n += 1
+            while piece := fh.readline(1 << 20):
+                if blank and piece.strip():
+                    blank = False
+                if piece.endswith(b"\n"):
+                    n += not blank
+                    blank = True
+            n += not blank
     except OSError:
         return 1
     return max(n - 1, 0)
+
+
+def _has_long_line(path, limit: int = LINE_LIMIT, block: int = 1 << 20) -> bool:
+    """True when some line of the file is longer than ``limit`` bytes; reads in blocks, holds one.
+
+    A line wholly inside a block is shorter than the block, so only the run of bytes since the
+    last line break, carried from block to block, needs checking.
+    """
+    block = min(block, limit)
+    run = 0  # bytes since the last line break
+    with open(path, "rb") as fh:
+        while chunk := fh.read(block):
+            first = chunk.find(b"\n")
+            if first < 0:
+                run += len(chunk)
+                if run > limit:
+                    return True
+                continue
+            if run + first > limit:
+                return True
+            run = len(chunk) - chunk.rfind(b"\n") - 1
+    return run > limit
+
+
+def _guarded_lines(fh, too_long: dict):
+    """The lines of a text file for the csv module; a line over LINE_LIMIT characters is read in
+    pieces, dropped, and given as the _LONG_LINE marker (its length kept in ``too_long`` by line number).
+    """
+    number = 0
+    while line := fh.readline(LINE_LIMIT + 1):
+        number += 1
+        if len(line) > LINE_LIMIT and not line.endswith(("\n", "\r")):
+            length = len(line)
+            while piece := fh.readline(LINE_LIMIT):
+                length += len(piece)
+                if piece.endswith(("\n", "\r")):
+                    break
+            too_long[number] = length
+            yield _LONG_LINE + "\n"
+            continue
+        yield line
+
+
+def _csv_problem(exc: Exception) -> str:
+    text = str(exc)
+    if "field larger than field limit" in text:
+        return f"a cell is longer than {FIELD_LIMIT:,} characters"
+    return text
 
 
 def _is_number(text: str, decimal_comma: bool = False) -> bool:
@@ -90,6 +149,9 @@ class TableReader:
             raise InputError(f"{self.name}: cannot read the file ({exc.strerror or exc})") from exc
         if size == 0 or not head.strip(b"\xef\xbb\xbf \t\r\n"):
             raise InputError(f"{self.name}: the file is empty")
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise InputError(f"{self.name}: the file is UTF-16 text (Excel's \"Unicode Text\"); save it as "
+                             "\"CSV UTF-8\" instead")
         if b"\x00" in head:
             raise InputError(f"{self.name}: this is a binary file, not a CSV text file")
         self.encoding = _encoding(head)
@@ -98,23 +160,34 @@ class TableReader:
         self.delimiter = self._delimiter(first_line)
         self.decimal_comma = self.delimiter == ";"
         csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
-        self._fh = open(path, "r", encoding=self.encoding, newline="", errors="strict")
-        self._reader = csv.reader(self._fh, delimiter=self.delimiter)
+        self._open("strict")
         try:
             header = next(self._reader)
             while not any(c.strip() for c in header):  # blank lines above the header row
                 header = next(self._reader)
         except (csv.Error, UnicodeDecodeError) as exc:
             self.close()
-            raise InputError(f"{self.name}: the header line cannot be read ({exc})") from exc
+            raise InputError(f"{self.name}: the header line cannot be read ({_csv_problem(exc)})") from exc
         except StopIteration:
             self.close()
             raise InputError(f"{self.name}: the file is empty") from None
+        if header == [_LONG_LINE]:
+            self.close()
+            raise InputError(
+                f"{self.name}: the first line is {self._too_long[self._reader.line_num]:,} characters long, over "
+                f"the {LINE_LIMIT:,}-character limit for one line; is this really a CSV file?"
+            )
         self.header = [h.strip() for h in header]
         self._no_header = False
         self._offsets = None
         self._resolve(columns, n_features)
         _pandas()  # imported here, so the first chunk's parse time does not include the import
+
+    def _open(self, errors: str) -> None:
+        """(Re)open the file for the csv module, from its start, with over-long lines guarded."""
+        self._too_long: dict = {}
+        self._fh = open(self.path, "r", encoding=self.encoding, newline="", errors=errors)
+        self._reader = csv.reader(_guarded_lines(self._fh, self._too_long), delimiter=self.delimiter)
 
     @staticmethod
     def _delimiter(line: str) -> str:
@@ -128,8 +201,7 @@ class TableReader:
             if all(_is_number(h, self.decimal_comma) for h in header if h):
                 # no header row and no names to match: read every line as data, columns by position
                 self._fh.close()
-                self._fh = open(self.path, "r", encoding=self.encoding, newline="", errors="strict")
-                self._reader = csv.reader(self._fh, delimiter=self.delimiter)
+                self._open("strict")
                 self.header = [f"column {i + 1}" for i in range(len(header))]
                 self._no_header = True
                 idx = list(range(len(header)))
@@ -209,7 +281,9 @@ class TableReader:
         each such row its own message.
         """
         done = 0
-        if _pandas() is not None:
+        if self._long_lines():
+            self._reopen(skip=0)  # the csv module reads such a file, skipping the long lines unread
+        elif _pandas() is not None:
             try:
                 for chunk in self._pandas_chunks(size):
                     done = chunk.rows[-1]
@@ -221,11 +295,16 @@ class TableReader:
                 self._reopen(skip=done)
         yield from self._csv_chunks(size, done)
 
+    def _long_lines(self) -> bool:
+        try:
+            return _has_long_line(self.path)
+        except OSError as exc:
+            raise InputError(f"{self.name}: cannot read the file ({exc.strerror or exc})") from exc
+
     def _reopen(self, skip: int) -> None:
         """Start the csv-module reader again, after the header and ``skip`` data rows."""
         self.close()
-        self._fh = open(self.path, "r", encoding=self.encoding, newline="", errors="replace")
-        self._reader = csv.reader(self._fh, delimiter=self.delimiter)
+        self._open("replace")
         skip += 0 if self._no_header else 1
         while skip:
             record = next(self._reader, None)
@@ -268,7 +347,8 @@ class TableReader:
                         values[:, j] = np.nan  # True/False are not numbers; each row says so
                     else:
                         if self.decimal_comma:
-                            col = col.str.replace(",", ".", regex=False)
+                            # astype(str): an object column may hold Python ints (a 20-digit number)
+                            col = col.astype(str).str.replace(",", ".", regex=False)
                         values[:, j] = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
                 first = seen
                 seen += n
@@ -317,8 +397,9 @@ class TableReader:
         line_no, text = found
         try:
             record = next(csv.reader([text.rstrip("\r\n")], delimiter=self.delimiter))
-        except (csv.Error, StopIteration):
-            return f"row {row} (line {line_no}): the CSV line cannot be read", [""] * len(self.indices)
+        except (csv.Error, StopIteration) as exc:
+            why = f" ({_csv_problem(exc)})" if isinstance(exc, csv.Error) else ""
+            return f"row {row} (line {line_no}): the CSV line cannot be read{why}", [""] * len(self.indices)
         need = max(self.indices) + 1 if self.indices else 0
         if len(record) < need:
             return (f"row {row} (line {line_no}): has {len(record)} cells, the header has {len(self.header)}",
@@ -334,6 +415,7 @@ class TableReader:
         while True:
             rows, lines, texts, errors = [], [], [], []
             while len(rows) < size:
+                first = self._reader.line_num + 1  # the line this record starts on
                 try:
                     record = next(self._reader)
                 except StopIteration:
@@ -343,7 +425,8 @@ class TableReader:
                     rows.append(row)
                     lines.append(self._reader.line_num)
                     texts.append([""] * len(self.indices))
-                    errors.append(f"row {row} (line {self._reader.line_num}): the CSV line cannot be read ({exc})")
+                    errors.append(f"row {row} (line {self._reader.line_num}): the CSV line cannot be read "
+                                  f"({_csv_problem(exc)})")
                     continue
                 except UnicodeDecodeError as exc:
                     raise InputError(
@@ -355,11 +438,20 @@ class TableReader:
                 line = self._reader.line_num
                 rows.append(row)
                 lines.append(line)
+                if record == [_LONG_LINE] and line in self._too_long:
+                    texts.append([""] * len(self.indices))
+                    errors.append(f"row {row} (line {line}): the line is {self._too_long[line]:,} characters long, "
+                                  f"over the {LINE_LIMIT:,}-character limit for one row; not read")
+                    continue
                 if len(record) < need:
                     texts.append([record[i] if i < len(record) else "" for i in self.indices])
-                    errors.append(
-                        f"row {row} (line {line}): has {len(record)} cells, the header has {n_cols}"
-                    )
+                    if line > first and any("\n" in c or "\r" in c for c in record):  # a quote left open
+                        errors.append(
+                            f"row {row} (lines {first}-{line}): has {len(record)} cells, the header has {n_cols}; "
+                            f"a quoted cell runs from line {first} to line {line}: is a closing quote missing?"
+                        )
+                    else:
+                        errors.append(f"row {row} (line {line}): has {len(record)} cells, the header has {n_cols}")
                     continue
                 texts.append([record[i] for i in self.indices])
                 errors.append(None)

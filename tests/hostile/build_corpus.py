@@ -1,0 +1,472 @@
+"""Build the hostile-input corpus: broken images, mangled CSVs and booby-trapped models.
+
+Everything is generated (nothing is committed, nothing is downloaded), with fixed seeds, so
+the tests can build it once per session into a temporary folder::
+
+    python tests/hostile/build_corpus.py [FOLDER]          # default: a new temporary folder
+    python tests/hostile/build_corpus.py FOLDER --long-line  # also the 100 MB-line CSV
+
+``build_corpus(folder)`` returns ``{name: path}``. Names are ``<group>/<file>`` (for example
+``images/truncated.png``); the folders themselves are there too (``images``, ``csv``...).
+The big-but-small-on-disk files are written without holding their pixels in memory: the
+20,000 × 20,000 PNG is a hand-written IDAT stream (about 400 kB for 400 M pixels).
+
+Layout::
+
+    models/     rgb.onnx (x[N,3,8,8] -> mean colour, labels red/green/blue), sum3.onnx
+                (features[N,3] -> sum, sidecar profile with columns a, b, c), positional.onnx
+                (the same without a sidecar: columns by position), and the broken models
+    images/     a mixed folder: two good images, then every broken or odd image
+    csv/        the CSV cases, each scored with sum3.onnx
+    dicom/      a 3-frame DICOM and one whose header claims 65,535 × 65,535 pixels
+    links/      a folder with symlinks leaving it (a file and a sub-folder), plus one inside it
+    outside/    the files those links point to (never to be read through the links)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import struct
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+#: the model's colours, one per class: the first frame of every multi-frame file is RED
+RED, GREEN, BLUE = (250, 5, 5), (5, 250, 5), (5, 5, 250)
+
+LONG_LINE_BYTES = 100 * 1024 * 1024
+
+
+# --------------------------------------------------------------------------- PNG by hand
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _ihdr(width: int, height: int, bit_depth=8, colour_type=0) -> bytes:
+    return _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0))
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def write_zero_png(path, width: int, height: int, rows_per_block: int = 200) -> Path:
+    """A valid 8-bit greyscale PNG of zeros, width × height, written without building its pixels.
+
+    A block of ``rows_per_block`` zero rows is deflated once with a full flush (so the
+    compressed block stands alone and can be repeated); the zlib stream is those blocks
+    repeated, an empty final block and the Adler-32 of the whole (computed block by block).
+    """
+    block_rows = min(rows_per_block, height)
+    raw_row = b"\x00" * (width + 1)  # filter byte 0, then the pixels
+    block = raw_row * block_rows
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    segment = comp.compress(block) + comp.flush(zlib.Z_FULL_FLUSH)
+    full, rest = divmod(height, block_rows)
+    tail_segment = b""
+    if rest:
+        comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+        tail_segment = comp.compress(raw_row * rest) + comp.flush(zlib.Z_FULL_FLUSH)
+    final = zlib.compressobj(9, zlib.DEFLATED, -15).flush()  # an empty last block
+    adler = 1
+    for _ in range(full):
+        adler = zlib.adler32(block, adler)
+    if rest:
+        adler = zlib.adler32(raw_row * rest, adler)
+    stream = b"\x78\xda" + segment * full + tail_segment + final + struct.pack(">I", adler)
+    with open(path, "wb") as fh:
+        fh.write(PNG_SIGNATURE + _ihdr(width, height))
+        for i in range(0, len(stream), 1 << 16):  # several IDAT chunks, as encoders write them
+            fh.write(_chunk(b"IDAT", stream[i:i + (1 << 16)]))
+        fh.write(_chunk(b"IEND", b""))
+    return Path(path)
+
+
+def write_header_only_png(path, width: int, height: int, idat: bytes | None = None) -> Path:
+    """A PNG whose header claims width × height, followed by a tiny (or garbage) IDAT."""
+    body = idat if idat is not None else zlib.compress(b"\x00" * 64)
+    with open(path, "wb") as fh:
+        fh.write(PNG_SIGNATURE + _ihdr(width, height, 8, 2) + _chunk(b"IDAT", body) + _chunk(b"IEND", b""))
+    return Path(path)
+
+
+# --------------------------------------------------------------------------- models
+
+def _model(nodes, inputs, outputs, initializers=(), opset=17, metadata=None, ir_version=8,
+           domain_opsets=None):
+    from onnx import helper
+
+    graph = helper.make_graph(
+        nodes, "g",
+        [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
+        [helper.make_tensor_value_info(n, t, s) for n, t, s in outputs],
+        initializer=list(initializers),
+    )
+    opsets = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, v) for d, v in (domain_opsets or {}).items()]
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="inferdesk-hostile")
+    model.ir_version = ir_version
+    for k, v in (metadata or {}).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = k, v
+    return model
+
+
+def _save(model, path) -> Path:
+    import onnx
+
+    onnx.save(model, str(path))
+    return Path(path)
+
+
+def _rgb_model(shape=("N", 3, 8, 8)):
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("ReduceMean", ["x"], ["scores"], axes=[2, 3], keepdims=0)]
+    return _model(nodes, [("x", TensorProto.FLOAT, list(shape))], [("scores", TensorProto.FLOAT, ["N", 3])],
+                  metadata={"labels": '["red", "green", "blue"]'})
+
+
+def _sum_model(n_features=3, weight_name="w", external: str | None = None):
+    """features [N, F] -> sum of the features as [N, 1]; ``external`` stores the weights in that file."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((n_features, 1), dtype=np.float32), weight_name)
+    nodes = [helper.make_node("MatMul", ["features", weight_name], ["total"])]
+    model = _model(nodes, [("features", TensorProto.FLOAT, ["N", n_features])],
+                   [("total", TensorProto.FLOAT, ["N", 1])], [w])
+    if external is not None:
+        t = model.graph.initializer[0]
+        t.ClearField("raw_data")
+        t.data_location = TensorProto.EXTERNAL
+        for k, v in (("location", external), ("offset", "0"), ("length", str(4 * n_features))):
+            e = t.external_data.add()
+            e.key, e.value = k, v
+    return model
+
+
+def _write_weights(path, n_features=3) -> Path:
+    Path(path).write_bytes(np.ones((n_features, 1), dtype=np.float32).tobytes())
+    return Path(path)
+
+
+def _symlink(target, link, is_dir=False) -> bool:
+    try:
+        os.symlink(target, link, target_is_directory=is_dir)
+        return True
+    except (OSError, NotImplementedError):  # Windows without the privilege
+        return False
+
+
+def build_models(folder: Path) -> dict:
+    from onnx import TensorProto, helper
+
+    out = {}
+    folder.mkdir(parents=True, exist_ok=True)
+    out["models/rgb.onnx"] = _save(_rgb_model(), folder / "rgb.onnx")
+    out["models/sum3.onnx"] = _save(_sum_model(), folder / "sum3.onnx")
+    (folder / "sum3.profile.json").write_text(json.dumps(
+        {"input": "features", "task": "regression", "table": {"columns": ["a", "b", "c"]}}), encoding="utf-8")
+    out["models/positional.onnx"] = _save(_sum_model(), folder / "positional.onnx")
+
+    good = (folder / "rgb.onnx").read_bytes()
+    out["models/truncated.onnx"] = folder / "truncated.onnx"
+    out["models/truncated.onnx"].write_bytes(good[: len(good) // 2])
+    out["models/random.onnx"] = folder / "random.onnx"
+    out["models/random.onnx"].write_bytes(random.Random(1234).randbytes(4096))
+    out["models/empty.onnx"] = folder / "empty.onnx"
+    out["models/empty.onnx"].write_bytes(b"")
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 4), RED).save(buf, "PNG")
+    out["models/image_named.onnx"] = folder / "image_named.onnx"
+    out["models/image_named.onnx"].write_bytes(buf.getvalue())
+
+    x = [("x", TensorProto.FLOAT, ["N", 4])]
+    y = [("y", TensorProto.FLOAT, ["N", 4])]
+    out["models/unknown_op.onnx"] = _save(
+        _model([helper.make_node("FrobnicateTensor", ["x"], ["y"])], x, y), folder / "unknown_op.onnx")
+    out["models/unknown_domain.onnx"] = _save(
+        _model([helper.make_node("Frob", ["x"], ["y"], domain="com.example.secret")], x, y,
+               domain_opsets={"com.example.secret": 1}), folder / "unknown_domain.onnx")
+    out["models/unknown_opset.onnx"] = _save(
+        _model([helper.make_node("Relu", ["x"], ["y"])], x, y, opset=99), folder / "unknown_opset.onnx")
+    out["models/future_ir.onnx"] = _save(
+        _model([helper.make_node("Relu", ["x"], ["y"])], x, y, ir_version=99), folder / "future_ir.onnx")
+
+    # declared dimensions that would need a 480 GB tensor per image (3 × 200,000 × 200,000 float32)
+    out["models/absurd_dims.onnx"] = _save(_rgb_model(("N", 3, 200000, 200000)), folder / "absurd_dims.onnx")
+    # a feature count no CSV has: refused by the table reader, nothing allocated
+    out["models/absurd_features.onnx"] = _save(_absurd_features_model(), folder / "absurd_features.onnx")
+
+    # external data: beside the model (fine), then escaping the folder in three ways
+    secret = folder / "outside_secret.bin"
+    _write_weights(secret)
+    for name, location in (("ext_ok", "weights.bin"), ("ext_dotdot", "../outside_secret.bin"),
+                           ("ext_absolute", str(secret.resolve())), ("ext_symlink", "weights.bin"),
+                           ("ext_missing", "nowhere.bin")):
+        sub = folder / name
+        sub.mkdir(exist_ok=True)
+        _save(_sum_model(external=location), sub / "model.onnx")
+        (sub / "model.profile.json").write_text(json.dumps(
+            {"input": "features", "task": "regression", "table": {"columns": ["a", "b", "c"]}}), encoding="utf-8")
+        out[f"models/{name}/model.onnx"] = sub / "model.onnx"
+    _write_weights(folder / "ext_ok" / "weights.bin")
+    if not _symlink(os.path.join("..", "outside_secret.bin"), folder / "ext_symlink" / "weights.bin"):
+        del out["models/ext_symlink/model.onnx"]
+    # a model file that is itself a link: its external data is looked up beside the real file
+    real = folder / "ext_real"
+    real.mkdir(exist_ok=True)
+    _save(_sum_model(external="weights.bin"), real / "model.onnx")
+    _symlink(os.path.join("..", "outside_secret.bin"), real / "weights.bin")  # the real folder's link escapes
+    linked = folder / "ext_linked"
+    linked.mkdir(exist_ok=True)
+    _write_weights(linked / "weights.bin")  # a harmless file where the link sits
+    if _symlink(os.path.join("..", "ext_real", "model.onnx"), linked / "model.onnx"):
+        out["models/ext_linked/model.onnx"] = linked / "model.onnx"
+    # and a link to a good model: its weights are found beside the real file, not beside the link
+    linked_ok = folder / "ext_linked_ok"
+    linked_ok.mkdir(exist_ok=True)
+    if _symlink(os.path.join("..", "ext_ok", "model.onnx"), linked_ok / "model.onnx"):
+        out["models/ext_linked_ok/model.onnx"] = linked_ok / "model.onnx"
+    return out
+
+
+def _absurd_features_model():
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("ReduceSum", ["features"], ["total"], keepdims=1)]
+    return _model(nodes, [("features", TensorProto.FLOAT, ["N", 2_000_000_000])],
+                  [("total", TensorProto.FLOAT, [1, 1])], opset=13)
+
+
+# --------------------------------------------------------------------------- images
+
+def _png_bytes(img: Image.Image, fmt="PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def _noise(size=(32, 24), seed=0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8), "RGB")
+
+
+def _frames():
+    return [Image.new("RGB", (8, 8), c) for c in (RED, GREEN, BLUE)]
+
+
+def build_images(folder: Path) -> dict:
+    """The mixed folder: good_*.png/jpg score; every other file is broken or odd in its own way."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+
+    def put(name, data: bytes):
+        p = folder / name
+        p.write_bytes(data)
+        out[f"images/{name}"] = p
+
+    put("good_green.png", _png_bytes(Image.new("RGB", (16, 16), GREEN)))
+    put("good_blue.jpg", _png_bytes(Image.new("RGB", (16, 16), BLUE), "JPEG", quality=95))
+
+    png = _png_bytes(_noise((64, 48), 1))
+    jpg = _png_bytes(_noise((64, 48), 2), "JPEG", quality=90)
+    put("truncated.png", png[: len(png) // 2])
+    put("truncated.jpg", jpg[: len(jpg) // 2])
+    put("truncated.gif", _png_bytes(_noise((64, 48), 3).convert("P"), "GIF")[:200])
+    put("empty.png", b"")
+    put("empty.jpg", b"")
+    put("text_named.jpg", b"name,score\nalice,3\n")  # wrong extension: a CSV named .jpg
+    put("html_named.png", b"<!DOCTYPE html><html><body>404 Not Found</body></html>\n")
+    put("jpeg_named.png", _png_bytes(Image.new("RGB", (8, 8), RED), "JPEG", quality=95))  # wrong extension, valid
+    put("signature_only.png", PNG_SIGNATURE)
+    put("zero_width.png", PNG_SIGNATURE + _ihdr(0, 16) + _chunk(b"IEND", b""))
+    put("no_idat.png", PNG_SIGNATURE + _ihdr(16, 16, 8, 2) + _chunk(b"IEND", b""))
+    bad_crc = bytearray(_png_bytes(Image.new("RGB", (8, 8), RED)))
+    bad_crc[29] ^= 0xFF  # the IHDR's CRC
+    put("bad_crc.png", bytes(bad_crc))
+
+    # a header claiming 65,535 × 65,535 RGB (12.9 GB of pixels), with a garbage IDAT
+    write_header_only_png(folder / "claims_65535.png", 65535, 65535, idat=b"\x78\x9c garbage, not deflate")
+    out["images/claims_65535.png"] = folder / "claims_65535.png"
+    # a real, valid 20,000 × 20,000 PNG (400 M pixels) that is a few hundred kB on disk
+    write_zero_png(folder / "huge_20000.png", 20000, 20000)
+    out["images/huge_20000.png"] = folder / "huge_20000.png"
+
+    # animated and multi-frame: the first frame is red, the others green and blue
+    frames = _frames()
+    put("animated.gif", _png_bytes(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0))
+    put("animated.png", _png_bytes(frames[0], "PNG", save_all=True, append_images=frames[1:], duration=50))
+    put("multipage.tif", _png_bytes(frames[0], "TIFF", save_all=True, append_images=frames[1:]))
+    try:
+        put("animated.webp", _png_bytes(frames[0], "WEBP", save_all=True, append_images=frames[1:],
+                                        duration=50, lossless=True))
+    except (OSError, ValueError, KeyError):  # a Pillow without WebP animation support
+        pass
+    return out
+
+
+# --------------------------------------------------------------------------- DICOM
+
+def _dicom(rows: int, cols: int, frames: list[bytes], number_of_frames: int | None = None) -> bytes:
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=["inferdesk-hostile", str(rows), str(len(frames))])
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = "OT"
+    ds.Rows, ds.Columns = rows, cols
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+    n = number_of_frames if number_of_frames is not None else len(frames)
+    if n > 1:
+        ds.NumberOfFrames = n
+    data = b"".join(frames)
+    ds.PixelData = data + (b"\x00" if len(data) % 2 else b"")
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def build_dicom(folder: Path) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    # frame 0: a gradient; frames 1 and 2 flat (the reader must take the first)
+    first = np.tile(np.arange(8, dtype=np.uint8) * 30, (8, 1)).tobytes()
+    p = folder / "multiframe.dcm"
+    p.write_bytes(_dicom(8, 8, [first, b"\x80" * 64, b"\xff" * 64]))
+    out["dicom/multiframe.dcm"] = p
+    p = folder / "claims_65535.dcm"
+    p.write_bytes(_dicom(65535, 65535, [b"\x00" * 64]))
+    out["dicom/claims_65535.dcm"] = p
+    p = folder / "truncated.dcm"
+    p.write_bytes(out["dicom/multiframe.dcm"].read_bytes()[:-100])
+    out["dicom/truncated.dcm"] = p
+    return out
+
+
+# --------------------------------------------------------------------------- CSV
+
+CSV_CASES = {
+    # name: text (str is written UTF-8; bytes as they are)
+    "ragged.csv": "a,b,c\n1,2,3\n4,5\n6,7,8,9\n10,11,12\n",
+    "missing_column.csv": "a,b\n1,2\n3,4\n",
+    "extra_columns.csv": "id,c,note,b,a\nP1,3,fine,2,1\nP2,30,\"has, comma\",20,10\n",
+    "text_in_numeric.csv": "a,b,c\n1,2,3\n4,five,6\n7,8,9\n",
+    "empty_cell.csv": "a,b,c\n1,2,3\n4,,6\n",
+    "nan_inf.csv": "a,b,c\n1,2,3\n4,nan,6\n7,8,inf\n",
+    "semicolon_decimal_comma.csv": "a;b;c\n1,5;2,25;3\n-0,5;0;1e2\n",
+    "bom.csv": "\ufeffa,b,c\n1,2,3\n",
+    "crlf_bom_semicolon.csv": "\ufeffa;b;c\r\n1;2;3\r\n",
+    "header_only.csv": "a,b,c\n",
+    "header_only_no_newline.csv": "a,b,c",
+    "no_header.csv": "1,2,3\n4,5,6\n",
+    "blank_lines.csv": "\n\na,b,c\n\n1,2,3\n,,\n\n4,5,6\n",
+    "unterminated_quote.csv": "a,b,c\n1,2,3\n4,\"5,6\n7,8,9\n",
+    "empty.csv": "",
+    "whitespace_only.csv": "  \n\t\n",
+    "cp1252.csv": "a,b,c,caf\xe9\n1,2,3,cr\xe8me\n".encode("cp1252"),
+    "binary.csv": PNG_SIGNATURE + b"\x00\x00\x00\rIHDR" + bytes(range(256)),
+    "utf16.csv": "a,b,c\n1,2,3\n".encode("utf-16"),
+    "huge_cell.csv": "a,b,c\n1,2,3\n4," + "9" * (2 << 20) + ",6\n7,8,9\n",  # a 2 MiB cell
+}
+
+
+def build_csv(folder: Path) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, text in CSV_CASES.items():
+        p = folder / name
+        p.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+        out[f"csv/{name}"] = p
+    return out
+
+
+def write_long_line_csv(path, size: int = LONG_LINE_BYTES) -> Path:
+    """A CSV whose second data row is one line of ``size`` bytes: ``1,`` repeated (tens of millions of cells).
+
+    Written in 1 MiB pieces. The rows around it are fine and must still score.
+    """
+    piece = b"1," * (1 << 19)
+    with open(path, "wb") as fh:
+        fh.write(b"a,b,c\n1,2,3\n")
+        left = size
+        while left > 0:
+            n = min(left, len(piece))
+            fh.write(piece[:n])
+            left -= n
+        fh.write(b"1\n4,5,6\n")
+    return Path(path)
+
+
+# --------------------------------------------------------------------------- links
+
+def build_links(folder: Path, outside: Path) -> dict:
+    """``links/`` holds an image, a link to an image inside it, and links leaving it (file and folder)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    outside.mkdir(parents=True, exist_ok=True)
+    out = {"links": folder, "outside": outside}
+    (outside / "secret.png").write_bytes(_png_bytes(Image.new("RGB", (8, 8), RED)))
+    (outside / "album").mkdir(exist_ok=True)
+    (outside / "album" / "private.png").write_bytes(_png_bytes(Image.new("RGB", (8, 8), RED)))
+    out["outside/secret.png"] = outside / "secret.png"
+    out["outside/album/private.png"] = outside / "album" / "private.png"
+    (folder / "own.png").write_bytes(_png_bytes(Image.new("RGB", (8, 8), GREEN)))
+    (folder / "sub").mkdir(exist_ok=True)
+    (folder / "sub" / "deep.png").write_bytes(_png_bytes(Image.new("RGB", (8, 8), BLUE)))
+    out["links/own.png"] = folder / "own.png"
+    out["links/sub/deep.png"] = folder / "sub" / "deep.png"
+    rel_out = os.path.relpath(outside, folder)
+    if _symlink(os.path.join(rel_out, "secret.png"), folder / "escape.png"):
+        out["links/escape.png"] = folder / "escape.png"
+    if _symlink(os.path.abspath(outside / "secret.png"), folder / "escape_absolute.png"):
+        out["links/escape_absolute.png"] = folder / "escape_absolute.png"
+    if _symlink(os.path.join(rel_out, "album"), folder / "album_link", is_dir=True):
+        out["links/album_link"] = folder / "album_link"
+    if _symlink("own.png", folder / "alias.png"):  # stays inside: read as usual
+        out["links/alias.png"] = folder / "alias.png"
+    return out
+
+
+# --------------------------------------------------------------------------- all
+
+def build_corpus(folder=None, long_line: bool = False) -> dict:
+    """Write the whole corpus into ``folder`` (a new temporary folder when None); return ``{name: path}``.
+
+    The 100 MB-line CSV is left out unless ``long_line`` is set; tests make it with
+    :func:`write_long_line_csv` only when they need it, and delete it afterwards.
+    """
+    root = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="inferdesk-hostile-"))
+    root.mkdir(parents=True, exist_ok=True)
+    out = {"root": root}
+    for group, builder in (("models", build_models), ("images", build_images), ("csv", build_csv),
+                           ("dicom", build_dicom)):
+        out[group] = root / group
+        out.update(builder(root / group))
+    out.update(build_links(root / "links", root / "outside"))
+    if long_line:
+        out["csv/long_line.csv"] = write_long_line_csv(root / "csv" / "long_line.csv")
+    return out
+
+
+if __name__ == "__main__":  # pragma: no cover - a convenience for looking at the corpus by hand
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    built = build_corpus(args[0] if args else None, long_line="--long-line" in sys.argv)
+    for key, path in sorted(built.items(), key=lambda kv: str(kv[0])):
+        size = path.stat().st_size if path.is_file() else 0
+        print(f"{key:40} {size:>12,}  {path}")
