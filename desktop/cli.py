@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def session_args(p):
         p.add_argument("--provider", help="execution provider, e.g. CPUExecutionProvider or cuda")
-        p.add_argument("--threads", type=_non_negative, default=0, help="intra-op threads (0: automatic)")
+        p.add_argument("--threads", type=_non_negative, default=0, help="intra-op threads (0: automatic, the cores the decode threads leave)")
         p.add_argument("--opt-level", choices=OPT_LEVELS, default="all", help="graph optimisation level")
 
     p = sub.add_parser("score", help="score images, folders and CSV files")

@@ -109,6 +109,7 @@ def _file_sha256(path: str) -> str | None:
 #: cancelling still stops quickly and results keep flowing
 BATCH_TARGET_MS = 40.0
 MAX_BATCH = 32
+BATCH_MIN_PAYOFF_MS = 1.0  # models slower than this per item are run one item per call
 
 
 def _prepared(run: _Run, items: list[InputItem], workers: int, depth: Callable[[], int]):
@@ -173,6 +174,19 @@ def _flush(run: _Run, batch: list) -> Iterator[Result]:
                               input_sha256=sha))
 
 
+def _next_batch(per_item_ms: float) -> int:
+    """Items per inference call, from the measured per-item inference time.
+
+    Stacking pays when a call's fixed cost (a few microseconds to tens of them) is a large part
+    of it: small models. A model that takes a millisecond or more per item gains nothing on a
+    CPU (convolutions are already parallel within an item) and would only make results arrive
+    in bursts, so it gets one item per call. Batches stay under about BATCH_TARGET_MS.
+    """
+    if per_item_ms >= BATCH_MIN_PAYOFF_MS:
+        return 1
+    return int(min(MAX_BATCH, max(1, BATCH_TARGET_MS / max(per_item_ms, 0.01))))
+
+
 def _batched(run: _Run, entries, batch_size: int | None) -> Iterator[Result]:
     """Stack consecutive same-shape tensors into batches, score them, yield results in order.
 
@@ -202,7 +216,7 @@ def _batched(run: _Run, entries, batch_size: int | None) -> Iterator[Result]:
             yield from _flush(run, batch)
             batch = []
             if not fixed and engine.batchable and run.last_infer_ms:
-                run.batch_target = int(min(MAX_BATCH, max(1, BATCH_TARGET_MS / max(run.last_infer_ms, 0.01))))
+                run.batch_target = _next_batch(run.last_infer_ms)
     if not run.stopped():
         yield from _flush(run, batch)
 
@@ -386,7 +400,8 @@ def run_batch(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callable
         CSV rows parsed and scored together.
     batch_size
         Images stacked per inference call when the model's batch axis is symbolic; None
-        chooses it from measured inference time (calls of about 40 ms, at most 32 items).
+        chooses it from measured inference time (for models under 1 ms per item: calls of
+        about 40 ms, at most 32 items; slower models one item per call).
     skip
         ``(input, row)`` pairs that already have a result (row None for images): they are
         not scored again. Used to resume an interrupted run.

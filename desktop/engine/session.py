@@ -31,11 +31,25 @@ class SessionSettings:
     """How to run a model: which provider, how many threads, how much graph optimisation."""
 
     provider: str | None = None  # None: the best available
-    threads: int = 0  # intra-op threads; 0 lets onnxruntime decide
+    threads: int = 0  # intra-op threads; 0: automatic (auto_threads(), given the decode pool)
     opt_level: str = "all"
 
     def to_dict(self) -> dict:
         return {"provider": self.provider, "threads": self.threads, "opt_level": self.opt_level}
+
+
+def auto_threads() -> int:
+    """Intra-op threads when the user leaves it to InferDesk (threads = 0).
+
+    Images are decoded by a pool of threads ahead of inference (one per core, at most four:
+    ``batch.default_workers``); onnxruntime gets the cores that pool leaves, at least one. On a
+    2-core machine that is one thread, which scored camera JPEGs about 1.4× faster than
+    onnxruntime's own default of one thread per core competing with the decoders
+    (benchmarks/throughput.py).
+    """
+    cores = os.cpu_count() or 2
+    decoders = max(1, min(4, cores))
+    return max(1, cores - decoders)
 
 
 def available_providers() -> list[str]:
@@ -116,8 +130,7 @@ def create_session(model_path: str, settings: SessionSettings | None = None):
         "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
         "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
     }[settings.opt_level]
-    if settings.threads:
-        opts.intra_op_num_threads = settings.threads
+    opts.intra_op_num_threads = settings.threads or auto_threads()
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3  # errors only; warnings would reach the user's terminal
     providers = resolve_provider(settings.provider)
