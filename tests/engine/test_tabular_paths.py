@@ -53,12 +53,23 @@ def test_tricky_rows_have_specific_messages(tmp_path):
     assert values[7].tolist() == [-2.5e-3, 1000.0]
 
 
-def test_more_cells_than_the_header_falls_back_and_goes_on(tmp_path):
+def test_more_cells_than_the_header_refuse_that_row_only(tmp_path):
     p = tmp_path / "long.csv"
-    p.write_text("a,b\n1,2\n3,4,5,6\n7,8\n")
+    p.write_text("a,b\n1,2\n3,4,5,6\n7,8,\n9,1,5\n")
     rows, values, errors = read_table(p, ["a", "b"])
-    assert rows == [1, 2, 3] and errors == [None, None, None]
-    assert values.tolist() == [[1, 2], [3, 4], [7, 8]]
+    assert rows == [1, 2, 3, 4]
+    assert errors[0] is None and errors[2] is None  # a trailing empty cell is harmless
+    assert errors[1] == "row 2 (line 3): has 4 cells, the header has 2 (a decimal comma in a comma-separated file?)"
+    assert errors[3] == "row 4 (line 5): has 3 cells, the header has 2 (a decimal comma in a comma-separated file?)"
+    assert values[[0, 2]].tolist() == [[1, 2], [7, 8]]
+
+
+def test_a_decimal_comma_in_a_comma_file_is_not_read_silently(tmp_path):
+    p = tmp_path / "one.csv"
+    p.write_text("a\n1,5\n2\n")
+    rows, values, errors = read_table(p, ["a"])
+    assert errors[0] == "row 1 (line 2): has 2 cells, the header has 1 (a decimal comma in a comma-separated file?)"
+    assert errors[1] is None and values[1].tolist() == [2.0]
 
 
 def test_encoding_change_midway_falls_back(tmp_path, monkeypatch):

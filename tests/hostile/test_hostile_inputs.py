@@ -296,7 +296,9 @@ def test_huge_png_is_small_on_disk_and_valid(corpus):
 
 CSV_CASES = {
     # file: list of (row, value) for rows that score, (row, message) for rows that fail; row None: the whole file
-    "ragged.csv": [(1, 6.0), (2, "ragged.csv: row 2 (line 3): has 2 cells, the header has 3"), (3, 21.0), (4, 33.0)],
+    "ragged.csv": [(1, 6.0), (2, "ragged.csv: row 2 (line 3): has 2 cells, the header has 3"),
+                   (3, "ragged.csv: row 3 (line 4): has 4 cells, the header has 3 (a decimal comma in a "
+                       "comma-separated file?)"), (4, 33.0)],
     "missing_column.csv": [(None, "missing_column.csv: missing column 'c' that the model needs")],
     "extra_columns.csv": [(1, 6.0), (2, 60.0)],
     "text_in_numeric.csv": [(1, 6.0), (2, "text_in_numeric.csv: row 2 (line 3): column 'b' is not a number: 'five'"),

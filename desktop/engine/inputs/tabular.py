@@ -314,12 +314,16 @@ class TableReader:
                 skip -= 1
 
     def _pandas_chunks(self, size: int):
+        import warnings
+
         pd = _pandas()
-        used = sorted(set(self.indices))
-        order = [used.index(i) for i in self.indices]
+        order = self.indices
+        # Every column is read (no usecols) and index_col=False: a row with more cells than the
+        # header then stops pandas (an error, or a ParserWarning made one) instead of being cut
+        # silently, and the csv module, which refuses such rows one by one, takes over.
         try:
             reader = pd.read_csv(
-                self.path, sep=self.delimiter, header=None if self._no_header else 0, usecols=used,
+                self.path, sep=self.delimiter, header=None if self._no_header else 0, index_col=False,
                 chunksize=size, encoding=self.encoding, decimal="," if self.decimal_comma else ".",
                 keep_default_na=False, na_values=[""], skip_blank_lines=True, engine="c",
                 skipinitialspace=True, encoding_errors="strict",
@@ -330,10 +334,12 @@ class TableReader:
         with reader:
             while True:
                 try:
-                    df = next(reader)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("error", pd.errors.ParserWarning)
+                        df = next(reader)
                 except StopIteration:
                     return
-                except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+                except (ValueError, pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError) as exc:
                     raise _Fallback from exc
                 n = len(df)
                 if n == 0:
@@ -452,6 +458,13 @@ class TableReader:
                         )
                     else:
                         errors.append(f"row {row} (line {line}): has {len(record)} cells, the header has {n_cols}")
+                    continue
+                if len(record) > n_cols and any(c.strip() for c in record[n_cols:]):
+                    # more values than column names: which value belongs to which column is a guess
+                    texts.append([record[i] for i in self.indices])
+                    hint = (" (a decimal comma in a comma-separated file?)" if self.delimiter == ","
+                            else " (a separator inside an unquoted value?)")
+                    errors.append(f"row {row} (line {line}): has {len(record)} cells, the header has {n_cols}{hint}")
                     continue
                 texts.append([record[i] for i in self.indices])
                 errors.append(None)
