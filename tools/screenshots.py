@@ -2,7 +2,8 @@
 
 Drives the window like a user: loads the sample model with its sample images, runs, selects a
 result, and saves PNGs of the main view (model card + results + detail), the latency tab, the
-CSV view and the preprocessing editor into docs/screenshots/.
+CSV view, the preprocessing editor, the benchmark tab and the History tab (with the resume banner)
+into docs/screenshots/. The runs go to a temporary results database, never the user's.
 
     xvfb-run -s "-screen 0 1600x1000x24" env QT_QPA_PLATFORM=xcb python tools/screenshots.py
     python tools/screenshots.py            # offscreen, when no display is available
@@ -39,8 +40,9 @@ def main(argv=None) -> int:
 
     app = create_app()
     tmp = Path(tempfile.mkdtemp(prefix="inferdesk-shots-"))
+    os.environ["INFERDESK_DATA_DIR"] = str(tmp / "data")  # before the scoring process starts: it inherits it
     window = create_window(None, [], settings=Settings(), settings_file=tmp / "settings.json",
-                           open_sample_if_empty=False)
+                           open_sample_if_empty=False, offer_resume=False)
     window.resize(width, height)
     window.splitter.setSizes([320, width - 320 - 380, 380])
 
@@ -124,6 +126,31 @@ def main(argv=None) -> int:
         window.bench_view.configs(), 60, 5))
     window.tabs.setCurrentWidget(window.bench_view)
     shoot("benchmark-tab.png")
+
+    # 6. History: the runs above, one named, one interrupted (as if InferDesk had been killed), the banner
+    import sqlite3
+
+    from desktop.engine import Engine, run_batch
+    from desktop.engine.store import ResultStore
+
+    engine = Engine(resource_path("models/digits.onnx"))
+    with ResultStore() as store:
+        rec = store.start_run(engine, [str(photos)], total=len(files))
+        for n, r in enumerate(run_batch(engine, [str(photos)])):
+            if n == 4:
+                break
+            rec.add(r)
+        rec.commit()
+        first = store.runs()[-1]
+        store.rename(first.id, "Ward 3 screening")
+    with sqlite3.connect(str(store.path)) as db:
+        db.execute("UPDATE runs SET pid=2147483646 WHERE id=?", (rec.run_id,))
+    wait_for(window.resume_checked, start=window.offer_resume)
+    window.tabs.setCurrentWidget(window.history)
+    wait_for(window.history.runs_loaded, start=window.history.refresh)
+    window.history.select_run(first.id)
+    wait_for(window.history.task_done, start=window.history.verify)
+    shoot("history.png")
 
     window.close()
     shutil.rmtree(tmp, ignore_errors=True)

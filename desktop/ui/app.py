@@ -36,8 +36,12 @@ def create_app(argv=None):
     return app
 
 
-def create_window(model_path=None, inputs=(), settings=None, settings_file=None, open_sample_if_empty=True):
-    """A shown MainWindow with ``model_path`` loading and ``inputs`` queued (the sample when both are empty)."""
+def create_window(model_path=None, inputs=(), settings=None, settings_file=None, open_sample_if_empty=True,
+                  offer_resume=True):
+    """A shown MainWindow with ``model_path`` loading and ``inputs`` queued (the sample when both are empty).
+
+    With ``offer_resume`` a banner offers to resume a run that was interrupted (tests turn it off).
+    """
     from desktop.settings import load_settings
 
     from .main_window import MainWindow
@@ -53,6 +57,8 @@ def create_window(model_path=None, inputs=(), settings=None, settings_file=None,
                 else window.load_model(model_path)
         if inputs:
             window.add_inputs(inputs)
+    if offer_resume:
+        window.offer_resume()
     window.show()
     return window
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QItemSelectionModel, QSettings, Qt, QThreadPool, QTimer, QUrl, Signal, Slot
@@ -22,6 +23,8 @@ from .errors import report_error, reporter
 from .models import COL_INPUT, COL_LABEL, COL_LATENCY, COL_MESSAGE, COL_SCORE, COL_STATUS, ResultsModel
 from .queue_check import check_items
 from .widgets.detail import DetailPane
+from .widgets.history import (HistoryView, RecordsWorker, ResumeBanner, nan_arrivals, prepare_resume, run_title,
+                              unfinished_runs, when_text)
 from .widgets.latency import BenchmarkView, LatencyView
 from .widgets.progress import ProgressStrip
 from .widgets.panels import InlineMessage, ModelPanel, QueuePanel
@@ -68,6 +71,8 @@ class MainWindow(QMainWindow):
     run_finished = Signal(object)  # the run's summary dict (cancelled, done, total, seconds)
     queue_checked = Signal()  # the queue's problems are up to date for the loaded model
     bench_finished = Signal(object)  # list of (label, BenchReport), or None when it failed
+    resume_checked = Signal(object)  # list of RunSummary: the interrupted runs found at start (may be empty)
+    run_opened = Signal(object)  # {"run": RunSummary, "done", "total", "cancelled"}: a past run is shown
 
     def __init__(self, settings: Settings | None = None, settings_file: str | os.PathLike | None = None):
         super().__init__()
@@ -83,6 +88,10 @@ class MainWindow(QMainWindow):
         self._bench_worker: BenchWorker | None = None
         self._workers: list[Worker] = []
         self._run_summary: dict | None = None
+        self._open_worker: RecordsWorker | None = None  # reading a past run into the table
+        self._resume_worker: Worker | None = None  # loading an interrupted run's model to resume it
+        self._shown_run = None  # the RunSummary of a run opened from History (None: the table holds a live run)
+        self._shown_run_id: str | None = None  # the recorded run the table holds, when known
         self._selected_first = False
         self.providers = available_providers()
         self.setWindowTitle("InferDesk")
@@ -218,6 +227,11 @@ class MainWindow(QMainWindow):
         self.bench_view.layout().insertWidget(1, self.bench_message)
         self.tabs.addTab(self.bench_view, "Benchmark")
         self.tabs.setTabToolTip(2, "Time the model alone and compare settings (Ctrl+3)")
+        self.history = HistoryView(start=self._start)
+        self.history.open_requested.connect(self.open_run)
+        self.history.resume_requested.connect(self.resume_run)
+        self.tabs.addTab(self.history, "History")
+        self.tabs.setTabToolTip(3, "Past runs: open, export, rename, delete, resume; check the audit trail (Ctrl+4)")
 
         self.detail = DetailPane()
         self.detail.setMinimumWidth(260)
@@ -232,11 +246,23 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(2, 0)
         self.splitter.setChildrenCollapsible(False)
         self.splitter.setSizes([300, 640, 320])
-        self.setCentralWidget(self.splitter)
+        self.banner = ResumeBanner()
+        self.banner.resume_requested.connect(self.resume_run)
+        self.banner.show_requested.connect(self.show_in_history)
+        host = QWidget()
+        hl = QVBoxLayout(host)
+        hl.setContentsMargins(0, 0, 0, 0)
+        hl.setSpacing(0)
+        hl.addWidget(self.banner)  # hidden unless a run can be resumed: then it takes no room
+        hl.addWidget(self.splitter, 1)
+        self.setCentralWidget(host)
 
         sb = self.statusBar()
         self.status_error = InlineMessage()
         sb.addWidget(self.status_error, 1)
+        self.run_label = QLabel()
+        self.run_label.setToolTip("Which run the Results tab shows")
+        sb.addPermanentWidget(self.run_label)
         self.status_info = QLabel()
         self.status_info.setToolTip("What runs the model")
         sb.addPermanentWidget(self.status_info)
@@ -294,7 +320,7 @@ class MainWindow(QMainWindow):
         self.act_bench = self._action("&Benchmark", self._on_bench_action, "Ctrl+B",
                                       "Time the model alone with the Benchmark tab's settings", m)
         m = mb.addMenu("&View")
-        for n, name in enumerate(("Results", "Latency", "Benchmark")):
+        for n, name in enumerate(("Results", "Latency", "Benchmark", "History")):
             self._action(f"&{name}", lambda _=False, n=n: self.tabs.setCurrentIndex(n), f"Ctrl+{n + 1}",
                          f"Show the {name} tab", m)
         m = mb.addMenu("&Help")
@@ -630,16 +656,27 @@ class MainWindow(QMainWindow):
             return None
         if self._run_worker is not None:
             self._run_worker.quit()
+        self._stop_opening()
         self.status_error.clear_message()
-        self.results.clear()
-        self.detail.show_result(None)
-        self._selected_first = False
-        self._run_summary = None
+        self._clear_results()
         t0 = time.perf_counter()
         self.latency.reset(t0)
         worker = BatchWorker(self.engine, self.queue.model.items, top_k=self.settings.top_k,
                              service=self.scoring, record=True)
         worker.t_start = t0
+        return self._launch_run(worker)
+
+    def _clear_results(self):
+        self.results.clear()
+        self.detail.show_result(None)
+        self._selected_first = False
+        self._run_summary = None
+        self._shown_run = None
+        self._shown_run_id = None
+        self.run_label.setText("")
+
+    def _launch_run(self, worker: BatchWorker, index_offset: int = 0) -> BatchWorker:
+        worker.index_offset = index_offset  # a resumed run continues the numbering of the results shown
         worker.signals.yielded.connect(self._on_results)
         worker.signals.progress.connect(self._on_progress)
         worker.signals.returned.connect(self._on_run_returned)
@@ -655,10 +692,13 @@ class MainWindow(QMainWindow):
         return worker
 
     def cancel(self):
-        """Stop the run (and a benchmark) between items."""
+        """Stop the run (and a benchmark, and the opening of a past run) between items."""
         if self._run_worker is not None and self._run_worker.is_running:
             self._run_worker.quit()
             self.progress_label.setText(self.progress_label.text().split(" · ")[0] + " · cancelling…")
+        if self._open_worker is not None:
+            self._open_worker.resume = None
+            self._open_worker.quit()
         self.cancel_bench()
 
     def _is_current_run(self) -> bool:
@@ -668,6 +708,9 @@ class MainWindow(QMainWindow):
     def _on_results(self, group):
         if not self._is_current_run():
             return
+        offset = getattr(self._run_worker, "index_offset", 0)
+        if offset:
+            group = [(replace(r, index=r.index + offset), t) for r, t in group]
         self.results.append([r for r, _ in group])
         self.latency.add(group)
         self._update_counts()
@@ -703,7 +746,14 @@ class MainWindow(QMainWindow):
         self.progress_label.setText(text)
         msg = (f"Cancelled after {fmt.plural(ok + failed, 'item')}" if summary["cancelled"]
                else f"Scored {fmt.plural(ok + failed, 'item')}") + f": {fmt.count(ok)} OK, {fmt.count(failed)} failed"
+        if getattr(self._run_worker, "index_offset", 0):
+            msg = (f"Resumed run {'cancelled' if summary['cancelled'] else 'finished'}: "
+                   f"{fmt.plural(summary['done'], 'more item')} scored; {fmt.count(ok)} OK, {fmt.count(failed)} failed "
+                   "in all")
         self.statusBar().showMessage(msg, 15000)
+        if summary.get("run_id"):
+            self._shown_run_id = summary["run_id"]
+            self.run_label.setText(f"Saved in History · run {summary['run_id']}")
         self.latency.refresh()
 
     @Slot(object)
@@ -721,10 +771,186 @@ class MainWindow(QMainWindow):
         self._run_worker = None
         self._update_actions()
         self._update_counts()
+        self.history.refresh()
         self.run_finished.emit(summary)
 
     def is_running(self) -> bool:
         return self._run_worker is not None
+
+    # ================================================================== history: open and resume past runs
+    def _stop_opening(self):
+        if self._open_worker is not None:
+            self._open_worker.resume = None
+            self._open_worker.quit()
+            self._open_worker = None
+
+    def show_in_history(self, run_id: str | None = None) -> None:
+        """Switch to the History tab, with ``run_id`` selected."""
+        self.tabs.setCurrentWidget(self.history)
+        if run_id:
+            self.history.select_run(run_id)
+
+    def open_run(self, run_id: str, resume=None) -> RecordsWorker | None:
+        """Show a recorded run's results in the Results tab, read on a worker and added in groups."""
+        if self.is_running():
+            self.history.message.show_error("Wait for the current run to finish, or cancel it (Esc), "
+                                            "before opening another.")
+            return None
+        self._stop_opening()
+        self.status_error.clear_message()
+        self._clear_results()
+        self.latency.reset(None)
+        worker = RecordsWorker(self.history.store_path, run_id)
+        worker.resume = resume
+        worker.signals.yielded.connect(self._on_opened_results)
+        worker.signals.progress.connect(self._on_open_progress)
+        worker.signals.returned.connect(self._on_run_opened)
+        worker.signals.errored.connect(self._on_open_failed)
+        worker.signals.finished.connect(self._on_open_finished)
+        self._open_worker = worker
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress_label.setText("Opening the run…")
+        self.results_stack.setCurrentIndex(1)
+        self.tabs.setCurrentIndex(0)
+        self._start(worker)
+        self._update_actions()
+        return worker
+
+    def _is_current_open(self) -> bool:
+        return self._open_worker is not None and self.sender() is self._open_worker.signals
+
+    @Slot(object)
+    def _on_opened_results(self, group):
+        if not self._is_current_open():
+            return
+        self.results.append(group)
+        self.latency.add(nan_arrivals(group))
+        self._update_counts()
+        if not self._selected_first and self.results.rowCount() and not self.table.selectionModel().hasSelection():
+            self._selected_first = True
+            self.table.selectionModel().setCurrentIndex(
+                self.results.index(0, 0), QItemSelectionModel.ClearAndSelect | QItemSelectionModel.Rows)
+        # the reader goes on once this group is painted (posted paint events run before a 0 ms timer)
+        QTimer.singleShot(0, self._open_worker.acknowledge)
+
+    @Slot(int, int)
+    def _on_open_progress(self, done, total):
+        if self._is_current_open():
+            self.progress.setRange(0, max(1, total))
+            self.progress.setValue(done)
+            self.progress_label.setText(f"{fmt.count(done)} / {fmt.count(total)} · opening…")
+
+    @Slot(object)
+    def _on_run_opened(self, info):
+        if not self._is_current_open():
+            return
+        worker, run = self._open_worker, info["run"]
+        self._open_worker = None
+        self._shown_run, self._shown_run_id = run, run.id
+        self._run_summary = {"cancelled": run.status != "finished", "done": info["done"], "total": info["done"],
+                             "seconds": 0.0, "run_id": run.id, "reopened": True}
+        self.progress_label.setText(f"{fmt.plural(info['done'], 'result')} · {run.status}, opened from History")
+        shown = f"Showing {run_title(run)}"
+        if run.name:
+            shown += f" ({run.model_name}, {when_text(run.started_at)})"
+        self.run_label.setText(shown + " · from History")
+        self.run_label.setToolTip(f"Run {run.id}: {fmt.count(run.ok)} OK, {fmt.count(run.failed)} failed, {run.status}")
+        self.statusBar().showMessage(f"Opened {run_title(run)}: {fmt.plural(info['done'], 'result')}", 10000)
+        self.latency.refresh()
+        self._update_actions()
+        self._update_counts()
+        if self.selected_result() is not None:
+            self._on_current_row_changed(self.table.selectionModel().currentIndex())
+        self.run_opened.emit(info)
+        if worker.resume is not None and not info["cancelled"]:
+            self._start_resumed(worker.resume, len(self.results.results))
+
+    @Slot(object)
+    def _on_open_failed(self, exc):
+        if not self._is_current_open():
+            return
+        self._open_worker = None
+        self.progress_label.setText("")
+        report_error(exc, inline=self._resume_message if self.banner.isVisible() else self.history.message.show_error)
+        self._update_actions()
+
+    @Slot()
+    def _on_open_finished(self):
+        self._update_actions()
+
+    def offer_resume(self) -> Worker:
+        """Look for interrupted runs (on a worker) and offer to resume the newest in the banner."""
+        worker = Worker(unfinished_runs, self.history.store_path, name="unfinished")
+        worker.signals.returned.connect(self._on_unfinished_found)
+        worker.signals.errored.connect(self._on_unfinished_failed)
+        return self._start(worker)
+
+    @Slot(object)
+    def _on_unfinished_found(self, unfinished):
+        if unfinished and not self.is_running() and self._resume_worker is None:
+            self.banner.offer(unfinished[0], len(unfinished) - 1)
+        self.resume_checked.emit(unfinished)
+
+    @Slot(object)
+    def _on_unfinished_failed(self, exc):
+        report_error(exc, inline=self.show_status_error)
+        self.resume_checked.emit([])
+
+    def _resume_message(self, text: str) -> None:
+        if self.banner.isVisible():
+            self.banner.show_error(text)
+        else:
+            self.history.message.show_error(text)
+
+    def resume_run(self, run_id: str) -> Worker | None:
+        """Take up an interrupted run: its model as recorded, its results so far, then only what is left.
+
+        Refused (inline, where Resume was pressed) when its model file changed or a run is going.
+        """
+        if self.is_running() or self._resume_worker is not None:
+            self._resume_message("Wait for the current run to finish, or cancel it (Esc), before resuming another.")
+            return None
+        worker = Worker(prepare_resume, self.history.store_path, run_id, name="resume")
+        worker.signals.returned.connect(self._on_resume_ready)
+        worker.signals.errored.connect(self._on_resume_failed)
+        self._resume_worker = worker
+        if self.banner.isVisible():
+            self.banner.set_busy("Loading the run's model to resume it…")
+        self.history.message.show_info("Loading the run's model to resume it…")
+        return self._start(worker)
+
+    @Slot(object)
+    def _on_resume_ready(self, plan):
+        if self._resume_worker is None or self.sender() is not self._resume_worker.signals:
+            return
+        self._resume_worker = None
+        self._load_worker = None  # a model still loading would replace the run's model: ignore it
+        self.banner.setVisible(False)
+        self.history.message.clear_message()
+        self.set_engine(plan.engine)
+        self.scoring.start()
+        self.queue.clear()
+        self.queue.add_items(plan.items)
+        self.open_run(plan.run.id, resume=plan)
+
+    @Slot(object)
+    def _on_resume_failed(self, exc):
+        if self._resume_worker is None or self.sender() is not self._resume_worker.signals:
+            return
+        self._resume_worker = None
+        report_error(exc, inline=self._resume_message)
+
+    def _start_resumed(self, plan, offset: int) -> BatchWorker:
+        t0 = time.perf_counter()
+        worker = BatchWorker(self.engine, plan.items, top_k=self.settings.top_k, service=self.scoring,
+                             record=True, resume_run=plan.run.id)
+        worker.t_start = t0
+        self._shown_run = None
+        self.run_label.setText(f"Resuming run {plan.run.id}")
+        worker = self._launch_run(worker, index_offset=offset)
+        self.progress_label.setText(f"{fmt.count(offset)} already scored · resuming…")
+        return worker
 
     # ================================================================== benchmark
     def _on_bench_action(self):
@@ -801,7 +1027,10 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_current_row_changed(self, current, _previous=None):
         result = self.results.result_at(current.row()) if current.isValid() else None
-        self.detail.show_result(result, self.engine)
+        engine = self.engine
+        if self._shown_run is not None and (engine is None or engine.info.sha256 != self._shown_run.model_sha256):
+            engine = None  # a past run of another model: show its images as they are, not through this model
+        self.detail.show_result(result, engine)
         self.latency.mark(result.index if result is not None else None)
 
     @Slot(int)
@@ -842,6 +1071,15 @@ class MainWindow(QMainWindow):
             self.show_status_error(f"Cannot write {path}: {exc.strerror or exc}")
             return 0
         self.statusBar().showMessage(f"Exported {fmt.plural(n, 'result')} to {path}", 10000)
+        if self._shown_run_id and not self.is_running():
+            from desktop.engine.store import ResultStore, StoreError
+
+            ext = os.path.splitext(str(path))[1].lower().lstrip(".")
+            try:
+                with ResultStore(self.history.store_path) as store:
+                    store.note_export(self._shown_run_id, str(path), "csv" if ext in ("csv", "tsv") else ext or "json")
+            except StoreError as exc:
+                self.show_status_error(str(exc))
         return n
 
     # ================================================================== chrome
@@ -880,12 +1118,13 @@ class MainWindow(QMainWindow):
         self.act_run.setToolTip(tip)
         running = self.is_running()
         self.run_button.setText("Run again  ▶" if running else "Run  ▶")
-        self.cancel_button.setEnabled(running)
+        opening = self._open_worker is not None
+        self.cancel_button.setEnabled(running or opening)
         self.act_cancel.setEnabled(running or self._bench_worker is not None)
         self.act_profile.setEnabled(self.engine is not None)
         self.model_panel.profile_button.setEnabled(self.engine is not None)
         self.act_export.setEnabled(bool(self.results.results))
-        if not self.results.results and not running:
+        if not self.results.results and not running and not opening:
             self.results_stack.setCurrentIndex(0)
             if self.engine is None:
                 self.empty_label.setText("Drop an <b>.onnx</b> model here, or open the sample.")

@@ -1,0 +1,331 @@
+"""The History tab and the resume banner, on the real window and the real results store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+
+import pytest
+from PySide6.QtCore import Qt
+from uihelpers import DIGITS_DIR, DIGITS_MODEL, load, run
+
+from desktop.engine import Engine, run_batch
+from desktop.engine.results import Result, Timings
+from desktop.engine.store import ResultStore
+from desktop.ui.widgets.history import (COL_FAILED, COL_INPUTS, COL_OK, COL_STATUS, RunsModel, inputs_text,
+                                        when_text)
+
+DEAD_PID = 2147483646
+
+
+@pytest.fixture
+def scans(tmp_path):
+    """The ten digit samples and one file that is not an image (one failure)."""
+    folder = tmp_path / "scans"
+    shutil.copytree(DIGITS_DIR, folder)
+    (folder / "zz_broken.png").write_bytes(b"not a png")
+    return folder
+
+
+def _records(run_id):
+    with ResultStore() as store:
+        out = []
+        for rec in store.records(run_id):
+            rec.pop("input_sha256")
+            out.append(rec)
+        return out
+
+
+def _history(qtbot, window):
+    """Show the History tab and wait until its list is read."""
+    with qtbot.waitSignal(window.history.runs_loaded, timeout=5000):
+        window.tabs.setCurrentWidget(window.history)
+        window.history.refresh()
+    return window.history
+
+
+def _scored_run(qtbot, window, inputs):
+    load(qtbot, window, DIGITS_MODEL, inputs)
+    summary = run(qtbot, window)
+    assert summary["run_id"]
+    return summary["run_id"]
+
+
+def _interrupted_run(model=DIGITS_MODEL, n_done=4):
+    """A run of the digit samples left 'running' by a process that no longer exists, with ``n_done`` results."""
+    engine = Engine(model)
+    with ResultStore() as store:
+        rec = store.start_run(engine, [str(DIGITS_DIR)], total=10)
+        for i, r in enumerate(run_batch(engine, [str(DIGITS_DIR)])):
+            if i == n_done:
+                break
+            rec.add(r)
+        rec.commit()
+    with sqlite3.connect(str(store.path)) as db:
+        db.execute("UPDATE runs SET pid=? WHERE id=?", (DEAD_PID, rec.run_id))
+    return rec.run_id
+
+
+def _new_window(qtbot, settings_file, offer_resume=True):
+    """A window as ``run_app`` opens it; waits until it has looked for interrupted runs."""
+    from desktop.settings import Settings
+    from desktop.ui.app import create_window
+
+    w = create_window(None, [], settings=Settings(), settings_file=settings_file, open_sample_if_empty=False,
+                      offer_resume=offer_resume)
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    if offer_resume:  # the answer is queued: it cannot arrive before the event loop runs
+        with qtbot.waitSignal(w.resume_checked, timeout=5000):
+            pass
+    return w
+
+
+def test_empty_history_teaches(qtbot, window):
+    history = _history(qtbot, window)
+    assert history.stack.currentIndex() == 0
+    text = history.empty_label.text()
+    assert "Runs you score appear here" in text and str(history.store_path) in text
+    assert not history.open_button.isEnabled() and "select a run first" in history.open_button.toolTip()
+    assert not window.banner.isVisible()
+
+
+def test_scored_run_is_listed_and_reopens_into_the_table(qtbot, window, scans):
+    run_id = _scored_run(qtbot, window, [scans])
+    live = [r.to_json() for r in window.results.results]
+    history = _history(qtbot, window)
+    assert history.stack.currentIndex() == 1 and history.model.rowCount() == 1
+    listed = history.model.runs[0]
+    assert listed.id == run_id and listed.status == "finished" and (listed.ok, listed.failed) == (10, 1)
+    cell = lambda c: history.model.index(0, c).data()  # noqa: E731
+    assert cell(COL_OK) == "10" and cell(COL_FAILED) == "1" and cell(COL_STATUS) == "✔ finished"
+    assert cell(COL_INPUTS) == "scans/ · 11 files"
+    assert history.selected_run().id == run_id and history.open_button.isEnabled()
+    assert "1 run" in history.summary.text()
+
+    # Open: the table, detail pane and latency tab show the stored run
+    window.results.clear()
+    with qtbot.waitSignal(window.run_opened, timeout=5000) as blocker:
+        history.open_button.click()
+    assert blocker.args[0]["done"] == 11
+    assert window.tabs.currentIndex() == 0
+    got = [r.to_json() for r in window.results.results]
+    assert got == _records(run_id) == live
+    assert [r.index for r in window.results.results] == list(range(11))
+    assert window.results.rowCount() == 11 and window.results_stack.currentIndex() == 1
+    assert "from History" in window.run_label.text() and "digits.onnx" in window.run_label.text()
+    assert window.selected_result() is window.results.results[0]
+    assert window.detail.result is window.results.results[0] and window.detail.image.has_image()
+    window.table.setFocus()
+    qtbot.keyClick(window.table, Qt.Key_Down)
+    assert window.detail.result is window.results.results[1]
+    assert window.latency.stats()["n"] == 10 - 1  # 10 OK, one warm-up excluded
+    assert "10 OK · 1 failed" in window.counts_label.text()
+
+
+def test_rename_and_delete(qtbot, window):
+    run_id = _scored_run(qtbot, window, [DIGITS_DIR])
+    history = _history(qtbot, window)
+    dialog = history.rename_dialog()
+    assert "digits.onnx" in dialog.labelText()
+    dialog.setTextValue("  Ward 3, week 12 ")
+    with qtbot.waitSignal(history.runs_loaded, timeout=5000):
+        dialog.accept()
+    with ResultStore() as store:
+        assert store.run(run_id).name == "Ward 3, week 12"
+    assert history.model.index(0, 1).data() == "Ward 3, week 12 · digits.onnx"
+    assert history.selected_run().id == run_id
+
+    box = history.delete_dialog()
+    assert "audit trail keeps a record" in box.informativeText() and "10 results" in box.informativeText()
+    assert not box.isModal() or box.windowModality() != Qt.ApplicationModal
+    delete = next(b for b in box.buttons() if b.text() == "Delete run")
+    with qtbot.waitSignal(history.runs_loaded, timeout=5000):
+        delete.click()
+    assert history.model.rowCount() == 0 and history.stack.currentIndex() == 0
+    with ResultStore() as store:
+        assert store.runs() == []
+        assert store.verify().ok
+        kinds = [k for (k,) in store._db.execute(
+            "SELECT kind FROM ledger WHERE run_id=? AND kind != 'result' ORDER BY seq", (run_id,))]
+    assert kinds == ["run", "finish", "rename", "delete"]
+
+
+def test_context_menu_and_keys(qtbot, window):
+    run_id = _scored_run(qtbot, window, [DIGITS_DIR])
+    history = _history(qtbot, window)
+    actions = [a.text() for a in history.table.actions() if not a.isSeparator()]
+    assert actions == ["Open", "Resume", "Export…", "Rename…", "Copy Run ID", "Delete…"]
+    assert history.table.contextMenuPolicy() == Qt.ActionsContextMenu
+    assert all(a.toolTip() for a in history.table.actions() if not a.isSeparator())
+    assert not history.act_resume.isEnabled() and history.act_delete.isEnabled()
+    history.act_copy.trigger()
+    from PySide6.QtGui import QGuiApplication
+
+    assert QGuiApplication.clipboard().text() == run_id
+    window.results.clear()
+    history.table.setFocus()
+    with qtbot.waitSignal(window.run_opened, timeout=5000):
+        qtbot.keyClick(history.table, Qt.Key_Return)
+    assert len(window.results.results) == 10
+
+
+def test_export_from_history_writes_what_the_table_export_writes(qtbot, window, scans, tmp_path):
+    run_id = _scored_run(qtbot, window, [scans])
+    history = _history(qtbot, window)
+    for ext in ("csv", "json", "jsonl"):
+        table_file, history_file = tmp_path / f"table.{ext}", tmp_path / f"history.{ext}"
+        assert window.export_to(table_file) == 11
+        with qtbot.waitSignal(history.task_done, timeout=5000) as blocker:
+            history.export_run(run_id, history_file)
+        assert blocker.args == ["export", (11, str(history_file))]
+        assert history_file.read_text(encoding="utf-8") == table_file.read_text(encoding="utf-8"), ext
+    assert "Exported 11 results" in history.message.text()
+    header = (tmp_path / "history.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert header.startswith("input,row,ok,error,label,score,label_2,score_2")
+    assert json.loads((tmp_path / "history.json").read_text())[0]["input"].endswith("digit_0_386.png")
+    with ResultStore() as store:
+        exports = [json.loads(p) for (p,) in store._db.execute(
+            "SELECT payload FROM ledger WHERE run_id=? AND kind='export' ORDER BY seq", (run_id,))]
+        assert store.verify().ok
+    assert [e["format"] for e in exports] == ["csv", "csv", "json", "json", "jsonl", "jsonl"]
+
+
+def test_verify_shows_the_verdict_inline(qtbot, window):
+    run_id = _scored_run(qtbot, window, [DIGITS_DIR])
+    history = _history(qtbot, window)
+    with qtbot.waitSignal(history.task_done, timeout=5000):
+        history.verify_button.click()
+    assert history.message.isVisible() and "intact" in history.message.text()
+    assert "✖" not in history.message.text()
+    # someone edits a stored result by hand: the verdict says where, as an error
+    with ResultStore() as store:
+        path = store.path
+    with sqlite3.connect(str(path)) as db:
+        db.execute("UPDATE results SET top_label='7' WHERE run_id=? AND idx=2", (run_id,))
+    with qtbot.waitSignal(history.task_done, timeout=5000):
+        history.verify_button.click()
+    text = history.message.text()
+    assert "✖" in text and "BROKEN" in text and "result 2" in text
+
+
+def test_interrupted_run_is_offered_and_resumed(qtbot, settings_file):
+    run_id = _interrupted_run()
+    window = _new_window(qtbot, settings_file)
+    try:
+        banner = window.banner
+        assert banner.isVisible()
+        text = banner.text.text()
+        assert "digits.onnx" in text and "interrupted" in text and "after 4 of 10 items" in text
+        assert when_text(ResultStore().run(run_id).started_at) in text
+        # Show in History selects it there, marked distinctly
+        with qtbot.waitSignal(window.history.runs_loaded, timeout=5000):
+            banner.show_button.click()
+        assert window.tabs.currentWidget() is window.history
+        assert window.history.selected_run().id == run_id
+        status = window.history.model.index(0, COL_STATUS)
+        assert status.data() == "⚠ interrupted · 4 / 10" and status.data(Qt.ForegroundRole) is not None
+        assert window.history.resume_button.isEnabled()
+
+        stored = _records(run_id)
+        with qtbot.waitSignal(window.run_finished, timeout=30000) as blocker:
+            banner.resume_button.click()
+        summary = blocker.args[0]
+        assert summary["run_id"] == run_id and summary["cancelled"] is False
+        assert summary["done"] == 6  # only what was left
+        assert not banner.isVisible()
+        assert window.engine.info.file_name == "digits.onnx"
+        results = window.results.results
+        assert [r.index for r in results] == list(range(10))
+        assert [r.to_json() for r in results[:4]] == stored
+        assert len({r.input for r in results}) == 10
+        with ResultStore() as store:
+            done = store.run(run_id)
+            assert done.status == "finished" and (done.ok, done.failed) == (10, 0)
+            records = list(store.records(run_id))
+            assert sorted(r["input"] for r in records) == sorted({r["input"] for r in records})
+            assert len(records) == 10
+            assert store.verify().ok
+            assert store.unfinished() == []
+        qtbot.waitUntil(lambda: window.history.model.runs and window.history.model.runs[0].status == "finished",
+                        timeout=5000)
+    finally:
+        window.close()
+
+
+def test_resume_is_refused_when_the_model_changed(qtbot, settings_file, tmp_path):
+    model = tmp_path / "digits.onnx"
+    shutil.copyfile(DIGITS_MODEL, model)
+    run_id = _interrupted_run(model)
+    with open(model, "ab") as fh:
+        fh.write(b"\0")  # a different file now
+    window = _new_window(qtbot, settings_file)
+    try:
+        from desktop.ui.errors import reporter
+
+        with qtbot.waitSignal(reporter().reported, timeout=5000) as blocker:
+            window.banner.resume_button.click()
+        assert blocker.args[1] is True  # inline, no dialog
+        text = window.banner.text.text()
+        assert window.banner.isVisible() and "has changed since this run scored with it" in text
+        assert "new run" in text and not window.banner.resume_button.isEnabled()
+        assert window.engine is None and not window.is_running()
+        with ResultStore() as store:
+            assert store.run(run_id).status == "interrupted"
+        window.banner.dismiss_button.click()
+        assert not window.banner.isVisible()
+    finally:
+        window.close()
+
+
+def test_no_banner_without_interrupted_runs_or_when_turned_off(qtbot, settings_file):
+    window = _new_window(qtbot, settings_file)
+    assert not window.banner.isVisible()
+    window.close()
+    _interrupted_run()
+    window = _new_window(qtbot, settings_file, offer_resume=False)
+    assert not window.banner.isVisible()
+    window.close()
+
+
+def test_a_large_run_opens_in_groups(qtbot, window):
+    n = 20000
+    engine = Engine(DIGITS_MODEL)
+    with ResultStore() as store:
+        rec = store.start_run(engine, ["/data/scans"], total=n)
+        for i in range(n):
+            ok = i % 100 != 7
+            rec.add(Result(i, f"/data/scans/img_{i:05d}.png", None, ok, None if ok else "truncated PNG file",
+                           timings=Timings(0.1, 0.2, 1.5 + (i % 13) / 10, 0.05)))
+            if i % 5000 == 4999:
+                rec.commit()
+        rec.finish()
+    groups = []
+    with qtbot.waitSignal(window.run_opened, timeout=20000):
+        worker = window.open_run(rec.run_id)
+        worker.signals.yielded.connect(lambda g: groups.append(len(g)))
+    assert len(groups) > 1 and sum(groups) == n
+    assert len(window.results.results) == n and window.results.n_failed == n // 100
+    assert "19,800 OK · 200 failed" in window.counts_label.text()
+
+
+def test_runs_model_is_readable():
+    from desktop.engine.store import RunSummary
+
+    def summary(status, ok, failed, total, inputs):
+        return RunSummary("abc123", None, "2024-03-05T08:09:10.000+00:00", None, status, "cancer.onnx",
+                          "/m/cancer.onnx", "f" * 64, "CPUExecutionProvider", tuple(inputs), total, ok, failed)
+
+    model = RunsModel()
+    model.set_runs([summary("finished", 12345, 1002, 13347, ["/d/rows.csv"]),
+                    summary("interrupted", 40, 0, 100, ["/d/a.png", "/e/b.png", "/f/c.png"])])
+    assert model.index(0, COL_OK).data() == "12,345" and model.index(0, COL_FAILED).data() == "1,002"
+    assert model.index(0, COL_INPUTS).data() == "rows.csv"
+    assert model.index(1, COL_STATUS).data() == "⚠ interrupted · 40 / 100"
+    assert model.index(1, COL_STATUS).data(Qt.ForegroundRole) is not None
+    assert model.index(0, COL_STATUS).data(Qt.ForegroundRole) is None
+    assert "Resume" in model.index(1, COL_STATUS).data(Qt.ToolTipRole)
+    assert model.index(1, COL_INPUTS).data() == "a.png + 2 more"
+    assert inputs_text(["/x/a.png", "/x/b.png"]) == "x/ · 2 files"
+    assert "2024" in model.index(0, 0).data() and "local time" in model.index(0, 0).data(Qt.ToolTipRole)
