@@ -21,7 +21,7 @@ import numpy as np
 from .errors import InputError
 from .inputs import InputItem, expand_inputs
 from .inputs.tabular import TableChunk, TableReader
-from .postprocess import OutputBlock
+from .postprocess import OutputBlock, ZipMapScores
 from .results import Result, Timings
 
 ProgressFn = Callable[[int, int], None]
@@ -360,7 +360,10 @@ def _run_rows(engine, block: np.ndarray):
     merged = []
     for k in range(len(outs[0])):
         parts = [o[k] for o in outs]
-        merged.append(sum(parts, []) if isinstance(parts[0], list) else np.concatenate(parts))
+        if isinstance(parts[0], ZipMapScores):
+            merged.append(ZipMapScores(parts[0].keys, np.concatenate([p.scores for p in parts])))
+        else:
+            merged.append(sum(parts, []) if isinstance(parts[0], list) else np.concatenate(parts))
     return merged, total
 
 

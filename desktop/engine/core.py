@@ -10,7 +10,7 @@ import numpy as np
 from .errors import InputError, ModelError
 from .inputs.images import decode_dicom, decode_image
 from .model import ModelInfo, inspect_model
-from .postprocess import Postprocessor
+from .postprocess import Postprocessor, ZipMapScores
 from .preprocess import preprocess_image
 from .profile import Profile, check_profile, resolve_profile
 from .session import SessionSettings, create_session
@@ -51,7 +51,15 @@ class Engine:
         else:
             self.profile, self.profile_source = resolve_profile(model_path, self.info)
         self.settings = settings or SessionSettings()
-        self.session = session if session is not None else create_session(self.model_path, self.settings)
+        self._zipmaps: dict = {}  # ZipMap output -> (the probability tensor behind it, class keys)
+        if session is None:
+            model_bytes = None
+            if any(o.is_zipmap for o in self.info.outputs) and not self.info.external_data:
+                model_bytes, self._zipmaps = _expose_zipmap_inputs(self.model_path)
+            session = create_session(self.model_path, self.settings, model_bytes)
+        self.session = session
+        self._run_names = [self._zipmaps[n][0] if n in self._zipmaps else n
+                           for n in (o.name for o in self.info.outputs)] if self._zipmaps else None
         providers = list(self.session.get_providers()) if hasattr(self.session, "get_providers") else []
         self.provider = providers[0] if providers else "unknown"
         self.input_spec = self.info.input(self.profile.input)
@@ -150,9 +158,12 @@ class Engine:
         """session.run on prepared feeds: (outputs, milliseconds); errors become InputError."""
         t0 = time.perf_counter()
         try:
-            out = self.session.run(None, feeds)
+            out = self.session.run(self._run_names, feeds)
         except Exception as exc:  # onnxruntime raises its own private exception types
             raise InputError(_explain_run_error(exc)) from exc
+        if self._zipmaps:
+            out = [ZipMapScores(self._zipmaps[o.name][1], value) if o.name in self._zipmaps else value
+                   for o, value in zip(self.info.outputs, out)]
         return out, (time.perf_counter() - t0) * 1e3
 
     def postprocessor(self, top_k: int = 5) -> Postprocessor:
@@ -161,6 +172,37 @@ class Engine:
     def with_profile(self, profile: Profile) -> "Engine":
         """The same session with another profile (after editing it), without reloading the model."""
         return Engine(self.model_path, profile=profile, settings=self.settings, session=self.session, info=self.info)
+
+
+def _expose_zipmap_inputs(model_path: str) -> tuple[bytes | None, dict]:
+    """The model with each ZipMap's probability tensor added as an output, and where they are.
+
+    scikit-learn classifiers converted by skl2onnx end in a ZipMap that turns each row of
+    probabilities into a Python dict; onnxruntime builds those dicts one by one. Asking for the
+    tensor in front of it instead (onnxruntime then skips the ZipMap) gives the same numbers,
+    about twice as fast for large CSVs; the results still show ``{label: score}``.
+    """
+    import onnx
+
+    model = onnx.load_model(model_path, load_external_data=False)
+    outputs = {o.name for o in model.graph.output}
+    found = {}
+    for node in model.graph.node:
+        if node.op_type != "ZipMap" or node.output[0] not in outputs or len(node.input) != 1:
+            continue
+        attrs = {a.name: a for a in node.attribute}
+        if "classlabels_int64s" in attrs:
+            keys = list(attrs["classlabels_int64s"].ints)
+        elif "classlabels_strings" in attrs:
+            keys = [k.decode("utf-8") for k in attrs["classlabels_strings"].strings]
+        else:
+            continue
+        found[node.output[0]] = (node.input[0], keys)
+        if node.input[0] not in outputs:
+            model.graph.output.append(onnx.helper.make_tensor_value_info(node.input[0], onnx.TensorProto.FLOAT, None))
+    if not found:
+        return None, {}
+    return model.SerializeToString(), found
 
 
 def _explain_run_error(exc: Exception) -> str:

@@ -24,6 +24,19 @@ def looks_like_probabilities(v: np.ndarray) -> bool:
                 and abs(float(v.sum()) - 1.0) <= _PROB_TOLERANCE * max(1, v.size / 100))
 
 
+class ZipMapScores:
+    """A ZipMap output read as the tensor in front of it: class keys and an (n, K) array of scores."""
+
+    __slots__ = ("keys", "scores")
+
+    def __init__(self, keys: list, scores):
+        self.keys = list(keys)
+        self.scores = np.asarray(scores)
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
 def _map_scores(maps: list, keys: list) -> np.ndarray:
     """(n, K) scores from ZipMap's list of {class: score} dicts, all with the classes ``keys``."""
     n, k = len(maps), len(keys)
@@ -110,7 +123,10 @@ class OutputBlock:
         self.batched: dict = {}  # name -> whether axis 0 is the batch axis
         self.maps: dict = {}  # ZipMap name -> (label names, scores (n, K))
         for name, value in zip(post.names, raw):
-            if isinstance(value, list):
+            if isinstance(value, ZipMapScores):
+                scores = value.scores.reshape(len(value.scores), -1).astype(np.float64)
+                self.maps[name] = ([post.label(k) for k in value.keys], value.keys, scores)
+            elif isinstance(value, list):
                 keys = list(value[0].keys()) if value and isinstance(value[0], dict) else []
                 scores = _map_scores(value, keys)
                 self.maps[name] = ([post.label(k) for k in keys], keys, scores)

@@ -114,8 +114,11 @@ def _explain_ort_error(exc: Exception, model_name: str) -> str:
     return f"onnxruntime cannot load {model_name}: {first}"
 
 
-def create_session(model_path: str, settings: SessionSettings | None = None):
-    """Create an ``onnxruntime.InferenceSession`` or raise ModelError with a readable reason."""
+def create_session(model_path: str, settings: SessionSettings | None = None, model_bytes: bytes | None = None):
+    """Create an ``onnxruntime.InferenceSession`` or raise ModelError with a readable reason.
+
+    ``model_bytes``, when given, is the model to load (a rewritten copy of ``model_path``).
+    """
     import onnxruntime as ort
 
     settings = settings or SessionSettings()
@@ -135,6 +138,7 @@ def create_session(model_path: str, settings: SessionSettings | None = None):
     opts.log_severity_level = 3  # errors only; warnings would reach the user's terminal
     providers = resolve_provider(settings.provider)
     try:
-        return ort.InferenceSession(str(model_path), sess_options=opts, providers=providers)
+        source = model_bytes if model_bytes is not None else str(model_path)
+        return ort.InferenceSession(source, sess_options=opts, providers=providers)
     except Exception as exc:  # onnxruntime raises several private exception types
         raise ModelError(_explain_ort_error(exc, os.path.basename(str(model_path)))) from exc

@@ -336,3 +336,25 @@ def test_input_hashes_when_asked(tmp_path):
     assert all(r.input_sha256 is None for r in run_batch(engine, files))
     rows = list(run_batch(Engine(MODELS / "diabetes.onnx"), [SAMPLES / "diabetes.csv"], hash_inputs=True))
     assert {r.input_sha256 for r in rows} == {sha256_file(SAMPLES / "diabetes.csv")}
+
+
+def test_zipmap_is_read_from_the_tensor_in_front_of_it():
+    engine = Engine(MODELS / "breast_cancer.onnx")
+    assert engine._zipmaps == {"output_probability": ("probabilities", [0, 1])}
+    spy = SpySession(engine.session)
+    names = []
+    real_run = spy.run
+
+    def run(output_names, feeds):
+        names.append(output_names)
+        return real_run(output_names, feeds)
+
+    spy.run = run
+    engine.session = spy
+    results = list(run_batch(engine, [SAMPLES / "breast_cancer.csv"]))
+    assert names == [["output_label", "probabilities"]]  # onnxruntime skips building 20 dicts
+    plain = ort.InferenceSession(str(MODELS / "breast_cancer.onnx"), providers=["CPUExecutionProvider"])
+    _, values, _ = read_table(SAMPLES / "breast_cancer.csv", engine.profile.table.columns)
+    _, maps = plain.run(None, {"features": values.astype(np.float32)})
+    for r, m in zip(results, maps):
+        assert r.outputs["output_probability"] == {engine.profile.labels[k]: v for k, v in m.items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -13,6 +14,7 @@ from ..errors import InputError
 
 _SAMPLE = 64 * 1024
 FIELD_LIMIT = 1 << 20  # one cell may hold at most 1 MiB of text
+WHOLE_READ_BYTES = 32 << 20  # CSV files up to this size are parsed in one pandas call
 LINE_LIMIT = 4 << 20  # one line may hold at most 4 Mi characters; a longer one is skipped unread, with a message
 #: what a line over LINE_LIMIT becomes for the csv module (private-use characters, never in real data)
 _LONG_LINE = "\ue000inferdesk: line too long\ue000"
@@ -321,22 +323,32 @@ class TableReader:
         # Every column is read (no usecols) and index_col=False: a row with more cells than the
         # header then stops pandas (an error, or a ParserWarning made one) instead of being cut
         # silently, and the csv module, which refuses such rows one by one, takes over.
+        # A file up to WHOLE_READ_BYTES is read in one call (pandas' chunked reader takes about
+        # twice as long) and handed out in slices; a larger one is read chunk by chunk.
+        whole = os.path.getsize(self.path) <= WHOLE_READ_BYTES
         try:
-            reader = pd.read_csv(
-                self.path, sep=self.delimiter, header=None if self._no_header else 0, index_col=False,
-                chunksize=size, encoding=self.encoding, decimal="," if self.decimal_comma else ".",
-                keep_default_na=False, na_values=[""], skip_blank_lines=True, engine="c",
-                skipinitialspace=True, encoding_errors="strict",
-            )
-        except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                reader = pd.read_csv(
+                    self.path, sep=self.delimiter, header=None if self._no_header else 0, index_col=False,
+                    chunksize=None if whole else size, encoding=self.encoding,
+                    decimal="," if self.decimal_comma else ".", keep_default_na=False, na_values=[""],
+                    skip_blank_lines=True, engine="c", skipinitialspace=True, encoding_errors="strict",
+                )
+        except (ValueError, pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError,
+                UnicodeDecodeError) as exc:
             raise _Fallback from exc
+        if whole:
+            table = reader
+            frames = (table.iloc[i:i + size] for i in range(0, len(table), size))
+            reader = contextlib.nullcontext()
         row = seen = 0  # data rows given out; rows pandas has read (including bare-delimiter lines)
         with reader:
             while True:
                 try:
                     with warnings.catch_warnings():
                         warnings.simplefilter("error", pd.errors.ParserWarning)
-                        df = next(reader)
+                        df = next(frames if whole else reader)
                 except StopIteration:
                     return
                 except (ValueError, pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError) as exc:
