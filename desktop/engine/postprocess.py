@@ -196,7 +196,7 @@ class OutputBlock:
         self.top_score = True  # marks that there is a top-k; the lists above hold it
 
     def _lists(self):
-        """Python lists of the per-item numbers, made once per batch: per-item access is then cheap."""
+        """Python lists of the per-item answers, made once per batch: per-item access is then cheap."""
         if getattr(self, "_cache", None) is None:
             maps = {name: scores.tolist() for name, (_, _, scores) in self.maps.items()}
             tops = getattr(self, "_cache_top", None)
@@ -204,7 +204,10 @@ class OutputBlock:
                 names = self.top_names
                 label_of = [[names[j] for j in row] for row in self._order.tolist()]
                 tops = (label_of, self.top_index.tolist(), self.top_score.tolist())
-            values = self.values.tolist() if self.values is not None else None
+            if tops is not None:
+                new = tuple.__new__  # Prediction(...) without the NamedTuple constructor's extra call
+                tops = [tuple([new(Prediction, p) for p in zip(*row)]) for row in zip(*tops)]
+            values = [tuple(v) for v in self.values.tolist()] if self.values is not None else None
             self._cache = (maps, tops, values)
         return self._cache
 
@@ -221,11 +224,9 @@ class OutputBlock:
 
     def top(self, i: int) -> tuple:
         tops = self._lists()[1]
-        if tops is None:
-            return ()
-        labels, indices, scores = tops
-        return tuple(map(Prediction, labels[i], indices[i], scores[i]))
+        return tops[i] if tops is not None else ()
 
     def item(self, i: int) -> tuple[dict, tuple, tuple]:
-        values = self._lists()[2]
-        return self.outputs(i), self.top(i), (tuple(values[i]) if values is not None else ())
+        _, tops, values = self._lists()
+        return (self.outputs(i), tops[i] if tops is not None else (),
+                values[i] if values is not None else ())
