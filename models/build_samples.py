@@ -409,7 +409,8 @@ SCENE_PROFILE = {
 # (out_channels, stride) of each 3x3 conv (pad 1):
 # 224 -> 112 (x4 convs) -> 56 (x2) -> 28 -> 14 -> 7, then global average pool.
 # About 0.6 GMAC per image, ~1.6 MB of float32 weights.
-SCENE_CONVS = [(32, 2), (32, 1), (32, 1), (32, 1), (64, 2), (64, 1),
+# full-resolution layers first: a network where inference, not JPEG decoding, dominates
+SCENE_CONVS = [(32, 1), (32, 1), (32, 1), (32, 2), (64, 2), (64, 1),
                (96, 2), (128, 2), (128, 2)]
 
 
