@@ -118,16 +118,9 @@ def versions() -> dict:
     return d
 
 
-def _fmt_size(n: int) -> str:
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
-    return str(n)
-
-
 def cmd_info(args, out) -> int:
     from .engine import inspect_model, resolve_profile
+    from .engine.model import human_size
     from .engine.errors import ProfileError
     from .engine.session import available_providers
 
@@ -148,7 +141,7 @@ def cmd_info(args, out) -> int:
         out.write(json.dumps(d, indent=2, ensure_ascii=False) + "\n")
         return 2 if problem else 0
     w = out.write
-    w(f"Model       {info.file_name}  ({_fmt_size(info.size_bytes)})\n")
+    w(f"Model       {info.file_name}  ({human_size(info.size_bytes)})\n")
     w(f"Path        {info.path}\n")
     w(f"SHA-256     {info.sha256}\n")
     w(f"Producer    {info.producer or 'unknown'} · IR version {info.ir_version} · opsets "

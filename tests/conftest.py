@@ -9,6 +9,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from tests.onnx_models import model_proto
+
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
 SAMPLES = ROOT / "resources" / "samples"
@@ -17,18 +19,7 @@ SAMPLES = ROOT / "resources" / "samples"
 def make_model(path, nodes, inputs, outputs, initializers=(), opset=17, metadata=None, ir_version=8,
                domain_opsets=None) -> Path:
     """Write a small ONNX model; inputs/outputs are (name, elem_type, shape) triples."""
-    graph = helper.make_graph(
-        nodes, "g",
-        [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
-        [helper.make_tensor_value_info(n, t, s) for n, t, s in outputs],
-        initializer=list(initializers),
-    )
-    opsets = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, v) for d, v in (domain_opsets or {}).items()]
-    model = helper.make_model(graph, opset_imports=opsets, producer_name="inferdesk-tests")
-    model.ir_version = ir_version
-    for k, v in (metadata or {}).items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = k, v
+    model = model_proto(nodes, inputs, outputs, initializers, opset, metadata, ir_version, domain_opsets)
     onnx.save(model, str(path))
     return Path(path)
 

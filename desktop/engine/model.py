@@ -94,6 +94,16 @@ def _spec_dict(spec: TensorSpec) -> dict:
     return {"name": spec.name, "type": spec.type, "shape": list(spec.shape), "elem_type": spec.elem_type}
 
 
+def human_size(n: int) -> str:
+    """A file size as people read it, in decimal units as file managers show them: '69.4 kB'."""
+    value = float(n)
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{int(value):,} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n:,} bytes"
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """Hex SHA-256 of a file, read in chunks."""
     h = hashlib.sha256()

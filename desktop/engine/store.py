@@ -393,8 +393,8 @@ class ResultStore:
                                     f"records {expected_seq}–{seq - 1} of the trail are missing (deleted)")
             expected_seq = seq + 1
             if prev_hash != prev:
-                return broken(f"its link to the previous record does not match (a record before it was "
-                              f"deleted or changed)")
+                return broken("its link to the previous record does not match (a record before it was "
+                              "deleted or changed)")
             if kind == "result":
                 row = results.get((run_id, ref))
                 if row is None:

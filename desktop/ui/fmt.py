@@ -44,11 +44,10 @@ def plural(n: int, word: str, many: str | None = None) -> str:
 
 
 def size(n: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+    """A file size, as the command line prints it ('69.4 kB')."""
+    from desktop.engine.model import human_size
+
+    return human_size(n)
 
 
 def duration(seconds: float) -> str:

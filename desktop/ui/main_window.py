@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QItemSelectionModel, QSettings, Qt, QThreadPool, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QIcon, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel,
                                QLineEdit, QMainWindow, QMessageBox, QPushButton, QSplitter,
                                QStackedWidget, QTableView, QTabWidget, QVBoxLayout, QWidget)
 
@@ -31,6 +31,7 @@ from .widgets.progress import ProgressStrip
 from .widgets.panels import InlineMessage, ModelPanel, QueuePanel
 from desktop.engine.service import ScoringProcess
 
+from .widgets.tables import setup_table
 from .worker import BatchWorker, BenchWorker, Worker
 
 MODEL_EXTENSIONS = (".onnx", ".ort")
@@ -197,18 +198,9 @@ class MainWindow(QMainWindow):
         self.table.setModel(self.results)
         self.table.setSortingEnabled(True)
         self.table.horizontalHeader().setSortIndicator(-1, Qt.AscendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.setToolTip("One row per image or CSV row; click a column title to sort. ↑/↓ move the detail.")
-        vh = self.table.verticalHeader()
-        vh.setVisible(False)
-        vh.setSectionResizeMode(QHeaderView.Fixed)
-        vh.setDefaultSectionSize(self.fontMetrics().height() + 8)
+        setup_table(self.table, "One row per image or CSV row; click a column title to sort. ↑/↓ move the detail.")
         hh = self.table.horizontalHeader()
         hh.setStretchLastSection(True)
-        hh.setSectionResizeMode(QHeaderView.Interactive)
         em = self.fontMetrics().horizontalAdvance("m")
         for col, width in ((0, 4), (COL_INPUT, 14), (COL_LABEL, 8), (COL_SCORE, 6), (COL_STATUS, 6),
                            (COL_LATENCY, 8), (COL_MESSAGE, 16)):

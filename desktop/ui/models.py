@@ -6,7 +6,7 @@ import bisect
 import os
 
 from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QIcon, QImageReader, QPalette, QPixmap
+from PySide6.QtGui import QColor, QFont, QImageReader, QPalette, QPixmap
 from PySide6.QtWidgets import QApplication, QStyle
 
 from . import fmt

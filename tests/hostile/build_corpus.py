@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+ROOT = Path(__file__).resolve().parents[2]
+
 #: the model's colours, one per class: the first frame of every multi-frame file is RED
 RED, GREEN, BLUE = (250, 5, 5), (5, 250, 5), (5, 5, 250)
 
@@ -101,21 +103,12 @@ def write_header_only_png(path, width: int, height: int, idat: bytes | None = No
 
 def _model(nodes, inputs, outputs, initializers=(), opset=17, metadata=None, ir_version=8,
            domain_opsets=None):
-    from onnx import helper
+    if str(ROOT) not in sys.path:  # run as a script
+        sys.path.insert(0, str(ROOT))
+    from tests.onnx_models import model_proto
 
-    graph = helper.make_graph(
-        nodes, "g",
-        [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
-        [helper.make_tensor_value_info(n, t, s) for n, t, s in outputs],
-        initializer=list(initializers),
-    )
-    opsets = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, v) for d, v in (domain_opsets or {}).items()]
-    model = helper.make_model(graph, opset_imports=opsets, producer_name="inferdesk-hostile")
-    model.ir_version = ir_version
-    for k, v in (metadata or {}).items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = k, v
-    return model
+    return model_proto(nodes, inputs, outputs, initializers, opset, metadata, ir_version, domain_opsets,
+                       producer="inferdesk-hostile")
 
 
 def _save(model, path) -> Path:

@@ -9,7 +9,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import shutil
 import threading
 import time
-from pathlib import Path
 
 import pytest
 

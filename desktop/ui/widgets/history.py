@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QThreadPool, Signal
 from PySide6.QtGui import QAction, QColor, QFontMetrics, QGuiApplication, QKeySequence, QPalette
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QInputDialog,
+from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QHeaderView, QInputDialog,
                                QLabel, QLineEdit, QMessageBox, QPushButton, QStackedWidget, QTableView,
                                QVBoxLayout, QWidget)
 
@@ -24,6 +24,7 @@ from .. import fmt
 from ..models import error_color
 from ..worker import Worker
 from .panels import InlineMessage, _esc
+from .tables import setup_table
 
 RUN_LIMIT = 1000  # runs listed; older ones stay in the database and in `inferdesk history`
 COLUMNS = ("Started", "Run", "Inputs", "Status", "OK", "Failed")
@@ -450,18 +451,9 @@ class HistoryView(QWidget):
 
         self.table = QTableView()
         self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.setToolTip("Past runs, newest first. Double-click (or Enter) opens one; right-click for more.")
-        vh = self.table.verticalHeader()
-        vh.setVisible(False)
-        vh.setSectionResizeMode(QHeaderView.Fixed)
-        vh.setDefaultSectionSize(self.fontMetrics().height() + 8)
+        setup_table(self.table, "Past runs, newest first. Double-click (or Enter) opens one; right-click for more.")
         hh = self.table.horizontalHeader()
         hh.setStretchLastSection(False)
-        hh.setSectionResizeMode(QHeaderView.Interactive)
         hh.setSectionResizeMode(COL_RUN, QHeaderView.Stretch)
         hh.setSectionResizeMode(COL_INPUTS, QHeaderView.Stretch)
         em = self.fontMetrics().horizontalAdvance("m")
