@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QThreadPool, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QFontMetrics, QGuiApplication, QKeySequence, QPalette
 from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QHeaderView, QInputDialog,
                                QLabel, QLineEdit, QMessageBox, QPushButton, QStackedWidget, QTableView,
@@ -222,60 +221,77 @@ class RecordsWorker(Worker):
     ``yielded`` carries ``list[Result]`` (indices in run order), ``progress`` (done, total) and
     ``returned`` ``{"run": RunSummary, "done": int, "total": int, "cancelled": bool}``.
 
-    Rebuilding results is pure Python: while it runs, every call the GUI thread makes into Python
-    waits for the interpreter lock, and painting a table makes hundreds. So after each group the
-    worker waits (at most ``ack_timeout_s``) until the window calls :meth:`acknowledge`, once the
-    group is shown, and the window paints with the lock to itself.
+    Rebuilding results is pure Python, so it runs on the GUI thread itself, in slices of about
+    ``slice_s`` between which the event loop paints and handles input: a second Python thread in
+    the window's process would compete for the interpreter lock with every call Qt makes into
+    Python while painting, and was seen to stall the window outright.
     """
 
-    def __init__(self, store_path, run_id: str, interval_s: float = 0.05, ack_timeout_s: float = 0.5):
+    def __init__(self, store_path, run_id: str, slice_s: float = 0.015, **_legacy):
         super().__init__(name="open-run")
-        self.store_path, self.run_id, self.interval_s = store_path, run_id, interval_s
-        self.ack_timeout_s = ack_timeout_s
-        self._ack = threading.Event()
+        self.store_path, self.run_id, self.slice_s = store_path, run_id, slice_s
         self.resume: ResumePlan | None = None  # set by the window: score the rest once opened
+        self._steps_gen = None
 
     def acknowledge(self) -> None:
-        """Called by the window once it has shown a group: the worker may go on."""
-        self._ack.set()
+        """Kept for the window's callers: slices follow each other through the event loop."""
 
-    def quit(self) -> None:
-        super().quit()
-        self._ack.set()
+    def start(self, pool=None) -> "RecordsWorker":
+        from ..worker import _active, _active_lock
 
-    def _emit(self, group, done, total) -> None:
-        self._ack.clear()
-        self.signals.yielded.emit(group)
-        self.signals.progress.emit(done, total)
-        if not self.should_stop():
-            self._ack.wait(self.ack_timeout_s)
+        with _active_lock:
+            _active.add(self)
+        self.signals.finished.connect(self._forget)
+        self._steps_gen = self._steps()
+        self.signals.started.emit()
+        QTimer.singleShot(0, self._step)
+        return self
 
-    def work(self):
+    def _step(self) -> None:
+        try:
+            next(self._steps_gen)
+        except StopIteration as stop:
+            self._done.set()
+            self.signals.returned.emit(stop.value)
+            self.signals.finished.emit()
+            return
+        except BaseException as exc:  # noqa: BLE001 - everything reaches report_error
+            self._done.set()
+            self.signals.errored.emit(exc)
+            self.signals.finished.emit()
+            return
+        QTimer.singleShot(0, self._step)
+
+    def _steps(self):
         from desktop.engine.store import ResultStore
 
         store = ResultStore(self.store_path)
         try:
             run = store.run(self.run_id)
             total = run.ok + run.failed
-            group: list = []
+            records = store.records(run.id)
             done = 0
-            last = time.perf_counter()
-            for done, rec in enumerate(store.records(run.id), start=1):
-                if self.should_stop():
-                    break
-                group.append(result_from_record(rec, done - 1))
-                if done % 256 == 0:
-                    time.sleep(0)  # let the GUI thread paint between chunks
-                    now = time.perf_counter()
-                    if now - last >= self.interval_s:
-                        self._emit(group, done, max(total, done))
-                        group, last = [], time.perf_counter()
-            if group:
-                self.signals.yielded.emit(group)
+            while not self.should_stop():
+                group: list = []
+                t_end = time.perf_counter() + self.slice_s
+                for rec in records:
+                    group.append(result_from_record(rec, done))
+                    done += 1
+                    if done % 64 == 0 and time.perf_counter() >= t_end:
+                        break
+                if group:
+                    self.signals.yielded.emit(group)
+                    self.signals.progress.emit(done, max(total, done))
+                if len(group) == 0 or time.perf_counter() < t_end:
+                    break  # the records ran out within this slice
+                yield
             self.signals.progress.emit(done, max(total, done))
             return {"run": run, "done": done, "total": max(total, done), "cancelled": self.should_stop()}
         finally:
             store.close()
+
+    def work(self):  # pragma: no cover - never run on a pool thread; see start()
+        raise RuntimeError("RecordsWorker runs on the GUI thread; call start()")
 
 
 # ====================================================================== the table of runs
