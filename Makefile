@@ -16,7 +16,7 @@ run: $(STAMP)
 	$(VENV)/bin/inferdesk
 
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(VENV)/bin/python -m pytest -q
+	QT_QPA_PLATFORM=offscreen timeout 2700 $(VENV)/bin/python -m pytest -q
 
 # Rebuild the sample models and inputs (needs scikit-learn, skl2onnx, scikit-image).
 samples: $(STAMP)

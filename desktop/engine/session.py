@@ -134,6 +134,9 @@ def create_session(model_path: str, settings: SessionSettings | None = None, mod
         "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
     }[settings.opt_level]
     opts.intra_op_num_threads = settings.threads or auto_threads()
+    # idle inference threads sleep instead of spinning: while images are decoded ahead of
+    # inference, a spinning thread only takes the core a decoder needs
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3  # errors only; warnings would reach the user's terminal
     providers = resolve_provider(settings.provider)

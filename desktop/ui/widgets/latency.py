@@ -186,7 +186,9 @@ class LatencyView(QWidget):
     def showEvent(self, event):
         super().showEvent(event)
         if self._dirty:
-            self.refresh()
+            # after the tab has been painted once: switching tabs then costs one paint, and the
+            # new data follows in its own turn of the event loop instead of doubling the pause
+            QTimer.singleShot(0, self._on_timer)
 
     def refresh(self) -> None:
         self._dirty = False
