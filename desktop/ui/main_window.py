@@ -86,6 +86,9 @@ class MainWindow(QMainWindow):
         self._load_worker: Worker | None = None
         self._run_worker: BatchWorker | None = None
         self.scoring = ScoringProcess()  # runs the batches, so this process keeps its interpreter lock
+        # the charts' first paint sets up fonts and pictures (~100 ms): done once while idle, not
+        # when the user first opens the Latency tab in the middle of a run
+        QTimer.singleShot(400, self._warm_up_charts)
         self._check_worker: Worker | None = None
         self._bench_worker: BenchWorker | None = None
         self._workers: list[Worker] = []
@@ -751,7 +754,7 @@ class MainWindow(QMainWindow):
         if summary.get("run_id"):
             self._shown_run_id = summary["run_id"]
             self.run_label.setText(f"Saved in History · run {summary['run_id']}")
-        self.latency.refresh()
+        self.latency.refresh_soon()
 
     @Slot(object)
     def _on_run_failed(self, exc):
@@ -770,6 +773,11 @@ class MainWindow(QMainWindow):
         self._update_counts()
         self.history.refresh()
         self.run_finished.emit(summary)
+
+    def _warm_up_charts(self) -> None:
+        if not self.latency.isVisible():
+            self.latency.resize(self.tabs.currentWidget().size())
+            self.latency.grab()
 
     def is_running(self) -> bool:
         return self._run_worker is not None

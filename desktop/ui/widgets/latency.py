@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pyqtgraph as pg
@@ -86,6 +87,7 @@ class LatencyView(QWidget):
 
     REFRESH_MS = 250
     MAX_SYMBOLS = 300  # points drawn as dots up to this many items
+    RESIZE_QUIET_S = 0.3  # charts take new data only this long after the last resize
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -110,6 +112,7 @@ class LatencyView(QWidget):
         self.curve = self.series.plot([], [], pen=pg.mkPen(STAGE_COLORS[0], width=1), symbol="o", symbolSize=4,
                                       symbolPen=None, symbolBrush=STAGE_COLORS[0])
         self._symbols = True
+        self._last_resize = 0.0
         self.curve.setDownsampling(auto=True, method="peak")
         self.curve.setClipToView(True)
         self.warm_curve = self.series.plot([], [], pen=None, symbol="o", symbolSize=4, symbolPen=None,
@@ -180,8 +183,20 @@ class LatencyView(QWidget):
 
     # ------------------------------------------------------------------ drawing
     def _on_timer(self):
-        if self._dirty and self.isVisible():
+        # while the window is being resized every paint of the charts is already a full one:
+        # new data waits until the resizing pauses, so the two never land in the same turn
+        if self._dirty and self.isVisible() and time.monotonic() - self._last_resize >= self.RESIZE_QUIET_S:
             self.refresh()
+
+    def refresh_soon(self) -> None:
+        """Draw the final numbers in a turn of their own (now if shown, else when next shown)."""
+        self._dirty = True
+        if self.isVisible():
+            QTimer.singleShot(0, self.refresh)
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._last_resize = time.monotonic()
 
     def showEvent(self, event):
         super().showEvent(event)
