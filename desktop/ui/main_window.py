@@ -31,7 +31,7 @@ from .widgets.progress import ProgressStrip
 from .widgets.panels import InlineMessage, ModelPanel, QueuePanel
 from desktop.engine.service import ScoringProcess
 
-from .widgets.tables import setup_table
+from .widgets.tables import empty_state, setup_table
 from .worker import BatchWorker, BenchWorker, Worker
 
 MODEL_EXTENSIONS = (".onnx", ".ort")
@@ -180,21 +180,10 @@ class MainWindow(QMainWindow):
         rl.addLayout(filt)
         self.results_stack = QStackedWidget()
         rl.addWidget(self.results_stack, 1)
-        empty = QWidget()
-        el = QVBoxLayout(empty)
-        el.addStretch(1)
-        self.empty_label = QLabel()
-        self.empty_label.setAlignment(Qt.AlignCenter)
-        self.empty_label.setWordWrap(True)
-        ef = self.empty_label.font()
-        ef.setPointSizeF(ef.pointSizeF() * 1.25)
-        self.empty_label.setFont(ef)
-        el.addWidget(self.empty_label)
         self.empty_sample_button = QPushButton("Open the sample model")
         self.empty_sample_button.setToolTip("Load the bundled digit classifier and queue its sample images")
         self.empty_sample_button.clicked.connect(self.open_sample)
-        el.addWidget(self.empty_sample_button, 0, Qt.AlignHCenter)
-        el.addStretch(2)
+        empty, self.empty_label = empty_state(1.25, self.empty_sample_button)
         self.results_stack.addWidget(empty)
         self.results = ResultsModel(self)
         self.table = QTableView()

@@ -23,7 +23,7 @@ from .. import fmt
 from ..models import error_color
 from ..worker import Worker
 from .panels import InlineMessage, _esc
-from .tables import setup_table
+from .tables import empty_state, setup_table
 
 RUN_LIMIT = 1000  # runs listed; older ones stay in the database and in `inferdesk history`
 COLUMNS = ("Started", "Run", "Inputs", "Status", "OK", "Failed")
@@ -448,21 +448,11 @@ class HistoryView(QWidget):
 
         self.stack = QStackedWidget()
         lay.addWidget(self.stack, 1)
-        empty = QWidget()
-        el = QVBoxLayout(empty)
-        el.addStretch(1)
-        self.empty_label = QLabel()
-        self.empty_label.setAlignment(Qt.AlignCenter)
-        self.empty_label.setWordWrap(True)
+        empty, self.empty_label = empty_state(1.15)
         self.empty_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        ef = self.empty_label.font()
-        ef.setPointSizeF(ef.pointSizeF() * 1.15)
-        self.empty_label.setFont(ef)
         self.empty_label.setText(
             "Runs you score appear here, newest first.<br><span style='font-size:small'>Every result is kept "
             f"as it is scored, with an audit trail, in<br><tt>{_esc(self.store_path)}</tt></span>")
-        el.addWidget(self.empty_label)
-        el.addStretch(2)
         self.stack.addWidget(empty)
 
         self.table = QTableView()

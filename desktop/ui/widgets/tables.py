@@ -17,3 +17,27 @@ def setup_table(table: QTableView, tooltip: str) -> None:
     vh.setSectionResizeMode(QHeaderView.Fixed)
     vh.setDefaultSectionSize(table.fontMetrics().height() + 8)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.Interactive)
+
+
+def empty_state(scale: float = 1.25, button=None):
+    """A centred, larger-than-body message for a view with nothing to show yet (and an optional button).
+
+    Returns ``(widget, label)``; the caller sets the label's text.
+    """
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+    widget = QWidget()
+    lay = QVBoxLayout(widget)
+    lay.addStretch(1)
+    label = QLabel()
+    label.setAlignment(Qt.AlignCenter)
+    label.setWordWrap(True)
+    font = label.font()
+    font.setPointSizeF(font.pointSizeF() * scale)
+    label.setFont(font)
+    lay.addWidget(label)
+    if button is not None:
+        lay.addWidget(button, 0, Qt.AlignHCenter)
+    lay.addStretch(2)
+    return widget, label
