@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .results import Prediction
@@ -152,9 +150,6 @@ class OutputBlock:
             indices = np.array([post.labels.index(k) if k in post.labels else j for j, k in enumerate(names)],
                                dtype=np.int64)
         elif name in self.tensors and self.batched[name]:
-            if n == 1 and 1 < self.tensors[name].size <= 64:
-                self._top_one(self.tensors[name].ravel().tolist())
-                return
             v = self.tensors[name].reshape(n, -1).astype(np.float64)
             if v.shape[1] == 0:
                 return
@@ -177,30 +172,12 @@ class OutputBlock:
         self.top_names = names
         self._order = order
 
-    def _top_one(self, v: list) -> None:
-        """One item, few classes: the same answer as the array code, in plain Python, which is
-        several times faster than a dozen numpy calls on a handful of numbers."""
-        post = self.post
-        k = len(v)
-        tol = _PROB_TOLERANCE * max(1, k / 100)
-        if min(v) >= -1e-6 and max(v) <= 1 + 1e-6 and abs(math.fsum(v) - 1.0) <= tol:
-            scores = [float(x) for x in v]
-        else:
-            top = max(v)
-            e = [math.exp(x - top) for x in v]
-            total = math.fsum(e)
-            scores = [x / total for x in e]
-        order = sorted(range(k), key=lambda j: -scores[j])[: min(post.top_k, k)]  # stable, as argsort
-        names, _ = post.class_names(k)
-        self._cache_top = ([[names[j] for j in order]], [order], [[scores[j] for j in order]])
-        self.top_score = True  # marks that there is a top-k; the lists above hold it
-
     def _lists(self):
         """Python lists of the per-item answers, made once per batch: per-item access is then cheap."""
         if getattr(self, "_cache", None) is None:
             maps = {name: scores.tolist() for name, (_, _, scores) in self.maps.items()}
-            tops = getattr(self, "_cache_top", None)
-            if tops is None and self.top_score is not None:
+            tops = None
+            if self.top_score is not None:
                 names = self.top_names
                 label_of = [[names[j] for j in row] for row in self._order.tolist()]
                 tops = (label_of, self.top_index.tolist(), self.top_score.tolist())
