@@ -81,13 +81,34 @@ def _column_key(result, column: int):
     return (0, result.index)
 
 
-class ResultsModel(QAbstractTableModel):
+class TitledColumns:
+    """Column count and header titles/tooltips from the class's ``columns`` and ``column_tips``."""
+
+    columns: tuple = ()
+    column_tips: tuple = ()
+
+    def columnCount(self, parent=QModelIndex()):  # Qt override
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):  # Qt override
+        if orientation == Qt.Horizontal:
+            if role == Qt.DisplayRole:
+                return self.columns[section]
+            if role == Qt.ToolTipRole:
+                return self.column_tips[section]
+        return None
+
+
+class ResultsModel(TitledColumns, QAbstractTableModel):
     """One row per Result. Filtering and sorting happen here (no proxy), so appending groups of
     rows to a sorted, filtered table of 100,000 rows costs O(group · log n).
 
     Internally ``_rows`` holds result positions in ascending key order; a descending sort
     is the same list read from the end.
     """
+
+
+    columns, column_tips = COLUMNS, COLUMN_TIPS
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -251,17 +272,6 @@ class ResultsModel(QAbstractTableModel):
         if parent.isValid():
             return 0
         return len(self._rows) + len(self._pending)
-
-    def columnCount(self, parent=QModelIndex()):
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.DisplayRole):
-        if orientation == Qt.Horizontal:
-            if role == Qt.DisplayRole:
-                return COLUMNS[section]
-            if role == Qt.ToolTipRole:
-                return COLUMN_TIPS[section]
-        return None
 
     _PAINT_ROLES = frozenset(int(x) for x in (Qt.DisplayRole, Qt.ForegroundRole, Qt.FontRole, Qt.TextAlignmentRole))
 

@@ -20,7 +20,7 @@ from desktop.engine.errors import EngineError
 from desktop.engine.results import result_from_record
 
 from .. import fmt
-from ..models import error_color
+from ..models import TitledColumns, error_color
 from ..worker import Worker
 from .panels import InlineMessage, _esc
 from .tables import empty_state, setup_table
@@ -295,8 +295,10 @@ class RecordsWorker(Worker):
 
 
 # ====================================================================== the table of runs
-class RunsModel(QAbstractTableModel):
+class RunsModel(TitledColumns, QAbstractTableModel):
     """One row per RunSummary, newest first."""
+
+    columns, column_tips = COLUMNS, COLUMN_TIPS
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -316,17 +318,6 @@ class RunsModel(QAbstractTableModel):
 
     def rowCount(self, parent=QModelIndex()):
         return 0 if parent.isValid() else len(self.runs)
-
-    def columnCount(self, parent=QModelIndex()):
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.DisplayRole):
-        if orientation == Qt.Horizontal:
-            if role == Qt.DisplayRole:
-                return COLUMNS[section]
-            if role == Qt.ToolTipRole:
-                return COLUMN_TIPS[section]
-        return None
 
     def data(self, index, role=Qt.DisplayRole):
         run = self.run_at(index.row()) if index.isValid() else None
