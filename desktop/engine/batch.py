@@ -14,7 +14,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -48,6 +48,8 @@ class _Run:
         self.batch_target = 1
         self.skip_rows: dict = {}
         self.hash_inputs = False
+        self.pool_workers = 0  # decode threads of the current image group
+        self.infer_in_pool = False  # those threads also run inference (models slow enough for one item a call)
         if save_inputs:
             os.makedirs(save_inputs, exist_ok=True)
 
@@ -75,25 +77,44 @@ class _Run:
                       input_sha256=sha)
 
 
-def _prepare(engine, item: InputItem, hash_inputs: bool = False):
-    """Decode + preprocess one image in a worker thread: (tensor | None, error | None, t_decode, t_pre, sha256)."""
+class _Prepared(NamedTuple):
+    """One image after the decode pool: its tensor or error, and its outputs when the worker also scored it."""
+
+    item: InputItem
+    tensor: np.ndarray | None
+    error: str | None
+    t_decode: float
+    t_pre: float
+    sha: str | None
+    raw: list | None = None  # the model's outputs, when inference ran in the worker
+    t_infer: float = 0.0
+
+
+def _prepare(engine, item: InputItem, hash_inputs: bool = False, infer: bool = False) -> _Prepared:
+    """Decode + preprocess one image in a worker thread (and score it too when ``infer``)."""
     t_decode = t_pre = 0.0
     sha = None
+    name = os.path.basename(item.path)
     try:
         if hash_inputs:
             sha = _file_sha256(item.path)
         img, t_decode = engine.load_image(item.path, item.kind)
         tensor, t_pre = engine.preprocess(img)
-        return tensor, None, t_decode, t_pre, sha
     except InputError as exc:
         msg = str(exc)
-        name = os.path.basename(item.path)
-        return None, (msg if msg.startswith(name) else f"{name}: {msg}"), t_decode, t_pre, sha
+        return _Prepared(item, None, msg if msg.startswith(name) else f"{name}: {msg}", t_decode, t_pre, sha)
     except MemoryError:
-        return None, f"{os.path.basename(item.path)}: not enough memory to decode this image", t_decode, t_pre, sha
+        return _Prepared(item, None, f"{name}: not enough memory to decode this image", t_decode, t_pre, sha)
     except Exception as exc:  # noqa: BLE001 - a decoder bug must not end the batch
-        return (None, f"{os.path.basename(item.path)}: cannot read the image ({type(exc).__name__}: {exc})",
-                t_decode, t_pre, sha)
+        return _Prepared(item, None, f"{name}: cannot read the image ({type(exc).__name__}: {exc})",
+                         t_decode, t_pre, sha)
+    if not infer:
+        return _Prepared(item, tensor, None, t_decode, t_pre, sha)
+    try:
+        raw, t_infer = engine.run(engine.image_feeds([tensor]))
+    except InputError as exc:
+        return _Prepared(item, None, f"{name}: {exc}", t_decode, t_pre, sha)
+    return _Prepared(item, tensor, None, t_decode, t_pre, sha, raw, t_infer)
 
 
 def _file_sha256(path: str) -> str | None:
@@ -112,11 +133,11 @@ MAX_BATCH = 32
 BATCH_MIN_PAYOFF_MS = 1.0  # models slower than this per item are run one item per call
 
 
-def _prepared(run: _Run, items: list[InputItem], workers: int, depth: Callable[[], int]):
-    """(item, tensor, error, t_decode, t_pre) in input order; decoded ahead by a bounded pool."""
+def _prepared(run: _Run, items: list[InputItem], workers: int, depth: Callable[[], int]) -> Iterator[_Prepared]:
+    """Each image decoded (and, once run.infer_in_pool is set, scored) ahead by a bounded pool, in input order."""
     if workers <= 0:
         for item in items:
-            yield (item, *_prepare(run.engine, item, run.hash_inputs))
+            yield _prepare(run.engine, item, run.hash_inputs)
         return
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inferdesk-decode")
     window: deque = deque()
@@ -127,52 +148,55 @@ def _prepared(run: _Run, items: list[InputItem], workers: int, depth: Callable[[
                 nxt = next(source, None)
                 if nxt is None:
                     break
-                window.append((nxt, pool.submit(_prepare, run.engine, nxt, run.hash_inputs)))
+                window.append(pool.submit(_prepare, run.engine, nxt, run.hash_inputs, run.infer_in_pool))
             if not window:
                 return
-            item, fut = window.popleft()
-            yield (item, *fut.result())
+            yield window.popleft().result()
     finally:
-        for _, fut in window:
+        for fut in window:
             fut.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _flush(run: _Run, batch: list) -> Iterator[Result]:
+def _flush(run: _Run, batch: list[_Prepared]) -> Iterator[Result]:
     """Score a batch of same-shape tensors in one call; on failure, retry one by one so errors stay put."""
     engine = run.engine
     if not batch:
         return
-    tensors = [entry[1] for entry in batch]
     try:
-        feeds = engine.image_feeds(tensors)
+        feeds = engine.image_feeds([entry.tensor for entry in batch])
         raw, t_infer = engine.run(feeds)
     except InputError as exc:
         if len(batch) > 1:
             for entry in batch:
                 yield from _flush(run, [entry])
             return
-        item, _, t_decode, t_pre, sha = batch[0]
-        yield run.emit(run.failure(item.path, item.kind, f"{os.path.basename(item.path)}: {exc}",
-                                   timings=Timings(t_decode, t_pre, 0.0, 0.0), sha=sha))
+        entry = batch[0]
+        yield run.emit(run.failure(entry.item.path, entry.item.kind, f"{os.path.basename(entry.item.path)}: {exc}",
+                                   timings=Timings(entry.t_decode, entry.t_pre, 0.0, 0.0), sha=entry.sha))
         return
+    run.last_infer_ms = t_infer / len(batch)
+    yield from _results(run, batch, raw, t_infer, feeds[engine.profile.input])
+
+
+def _results(run: _Run, batch: list[_Prepared], raw: list, t_infer: float, x: np.ndarray) -> Iterator[Result]:
+    """The Results of a scored batch: outputs ``raw`` for the stacked tensors ``x``."""
+    engine = run.engine
     n = len(batch)
-    run.last_infer_ms = t_infer / n
-    x = feeds[engine.profile.input]
     t0 = time.perf_counter()
     block = run.post.block(raw, n)
     answers = [block.item(i) for i in range(n)]
     t_post = (time.perf_counter() - t0) * 1e3 / n  # the batch's postprocessing, shared out evenly
     timings = None
-    for i, (item, _, t_decode, t_pre, sha) in enumerate(batch):
+    for i, entry in enumerate(batch):
         if run.stopped():
             return
         outputs, top, values = answers[i]
-        if timings is None or timings.decode != t_decode or timings.preprocess != t_pre:
-            timings = Timings(t_decode, t_pre, t_infer / n, t_post)
-        saved = run.save(x[i:i + 1] if engine.has_batch_axis else x, item.path, None) if run.save_dir else None
-        yield run.emit(Result(run.index, item.path, None, True, None, outputs, top, values,
-                              timings, item.kind, saved, input_sha256=sha))
+        if timings is None or timings.decode != entry.t_decode or timings.preprocess != entry.t_pre:
+            timings = Timings(entry.t_decode, entry.t_pre, t_infer / n, t_post)
+        saved = run.save(x[i:i + 1] if engine.has_batch_axis else x, entry.item.path, None) if run.save_dir else None
+        yield run.emit(Result(run.index, entry.item.path, None, True, None, outputs, top, values,
+                              timings, entry.item.kind, saved, input_sha256=entry.sha))
 
 
 def _next_batch(per_item_ms: float) -> int:
@@ -188,36 +212,46 @@ def _next_batch(per_item_ms: float) -> int:
     return int(min(MAX_BATCH, max(1, BATCH_TARGET_MS / max(per_item_ms, 0.01))))
 
 
-def _batched(run: _Run, entries, batch_size: int | None) -> Iterator[Result]:
+def _batched(run: _Run, entries: Iterable[_Prepared], batch_size: int | None) -> Iterator[Result]:
     """Stack consecutive same-shape tensors into batches, score them, yield results in order.
 
-    ``entries`` gives (item, tensor, error, t_decode, t_pre). Without a fixed ``batch_size``
-    the size adapts to measured inference time (calls of about BATCH_TARGET_MS).
+    Without a fixed ``batch_size`` the size adapts to measured inference time (calls of about
+    BATCH_TARGET_MS). A model slow enough to get one item per call is then scored by the
+    decode workers themselves, several items at once (``run.infer_in_pool``): on a CPU that
+    keeps every core busy without the per-operator hand-offs of intra-op threads, which wait
+    for whichever thread a decoder has pre-empted.
     """
     engine = run.engine
     fixed = batch_size is not None
     run.batch_target = max(1, batch_size or 1) if engine.batchable else 1
-    batch: list = []
-    for item, tensor, error, t_decode, t_pre, sha in entries:
+    pool_ok = run.pool_workers >= 2 and engine.concurrent_runs and run.batch_target == 1
+    batch: list[_Prepared] = []
+    for entry in entries:
         if run.stopped():
             return
-        if error is not None:
+        if entry.error is not None or entry.raw is not None:
             yield from _flush(run, batch)
             batch = []
             if run.stopped():
                 return
-            yield run.emit(run.failure(item.path, item.kind, error, timings=Timings(t_decode, t_pre, 0.0, 0.0),
-                                       sha=sha))
+            if entry.error is not None:
+                yield run.emit(run.failure(entry.item.path, entry.item.kind, entry.error,
+                                           timings=Timings(entry.t_decode, entry.t_pre, 0.0, 0.0), sha=entry.sha))
+            else:
+                x = engine.image_feeds([entry.tensor])[engine.profile.input] if run.save_dir else entry.tensor
+                yield from _results(run, [entry], entry.raw, entry.t_infer, x)
             continue
-        if batch and tensor.shape != batch[0][1].shape:
+        if batch and entry.tensor.shape != batch[0].tensor.shape:
             yield from _flush(run, batch)
             batch = []
-        batch.append((item, tensor, t_decode, t_pre, sha))
+        batch.append(entry)
         if len(batch) >= run.batch_target:
             yield from _flush(run, batch)
             batch = []
             if not fixed and engine.batchable and run.last_infer_ms:
                 run.batch_target = _next_batch(run.last_infer_ms)
+            if pool_ok and run.batch_target == 1 and run.last_infer_ms >= BATCH_MIN_PAYOFF_MS:
+                run.infer_in_pool = True
     if not run.stopped():
         yield from _flush(run, batch)
 
@@ -225,6 +259,7 @@ def _batched(run: _Run, entries, batch_size: int | None) -> Iterator[Result]:
 def _score_images(run: _Run, items: list[InputItem], workers: int, batch_size: int | None) -> Iterator[Result]:
     """Decode ahead in a bounded pool (deep enough to fill a batch), then batch and score."""
     depth = lambda: max(2 * workers, run.batch_target + workers)  # noqa: E731
+    run.pool_workers, run.infer_in_pool = workers, False
     yield from _batched(run, _prepared(run, items, workers, depth), batch_size)
 
 
@@ -233,7 +268,7 @@ def run_tensors(engine, tensors: Iterable[np.ndarray], *, top_k: int = 5, batch_
     """Score already-preprocessed tensors (no batch axis), batched as images are; for benchmarks and tests."""
     tensors = list(tensors)
     run = _Run(engine, top_k, should_stop, None, None, len(tensors))
-    entries = ((InputItem(names[i] if names else f"tensor {i}", "tensor"), t, None, 0.0, 0.0, None)
+    entries = (_Prepared(InputItem(names[i] if names else f"tensor {i}", "tensor"), t, None, 0.0, 0.0, None)
                for i, t in enumerate(tensors))
     yield from _batched(run, entries, batch_size)
 
@@ -405,7 +440,8 @@ def run_batch(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callable
     batch_size
         Images stacked per inference call when the model's batch axis is symbolic; None
         chooses it from measured inference time (for models under 1 ms per item: calls of
-        about 40 ms, at most 32 items; slower models one item per call).
+        about 40 ms, at most 32 items; slower models one item per call, and on the CPU
+        provider those calls are made by the decode threads, several items at once).
     skip
         ``(input, row)`` pairs that already have a result (row None for images): they are
         not scored again. Used to resume an interrupted run.

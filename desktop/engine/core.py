@@ -75,6 +75,14 @@ class Engine:
         return bool(shape) and not (isinstance(shape[0], int) and shape[0] > 0)
 
     @property
+    def concurrent_runs(self) -> bool:
+        """True when several threads may run this session at once and gain from it: the CPU provider.
+
+        (DirectML forbids concurrent runs on one session; GPU providers serialise them anyway.)
+        """
+        return self.provider == "CPUExecutionProvider"
+
+    @property
     def has_batch_axis(self) -> bool:
         shape = self.input_spec.shape
         if self.profile.image is not None:

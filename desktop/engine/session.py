@@ -42,10 +42,11 @@ def auto_threads() -> int:
     """Intra-op threads when the user leaves it to InferDesk (threads = 0).
 
     Images are decoded by a pool of threads ahead of inference (one per core, at most four:
-    ``batch.default_workers``); onnxruntime gets the cores that pool leaves, at least one. On a
-    2-core machine that is one thread, which scored camera JPEGs about 1.4× faster than
-    onnxruntime's own default of one thread per core competing with the decoders
-    (benchmarks/throughput.py).
+    ``batch.default_workers``); onnxruntime gets the cores that pool leaves, at least one. For
+    models slow enough to be run one item per call those decode threads also run inference,
+    each item on its own thread, so on a 2-core machine one intra-op thread per call keeps both
+    cores busy without operators waiting on a thread a decoder pre-empted
+    (benchmarks/throughput.py, folder scene).
     """
     cores = os.cpu_count() or 2
     decoders = max(1, min(4, cores))

@@ -358,3 +358,86 @@ def test_zipmap_is_read_from_the_tensor_in_front_of_it():
     _, maps = plain.run(None, {"features": values.astype(np.float32)})
     for r, m in zip(results, maps):
         assert r.outputs["output_probability"] == {engine.profile.labels[k]: v for k, v in m.items()}
+
+
+class SlowSpy(SpySession):
+    """A session that takes a few milliseconds a call and records which thread made each call."""
+
+    def __init__(self, real, provider="CPUExecutionProvider"):
+        super().__init__(real)
+        self.threads = []
+        self.provider = provider
+
+    def run(self, names, feeds):
+        import threading
+        import time
+
+        self.threads.append(threading.current_thread().name)
+        time.sleep(0.003)
+        x = next(iter(feeds.values()))
+        if float(x.mean()) > 0.99:
+            raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : blank image")
+        return super().run(names, feeds)
+
+
+def test_a_slow_model_is_scored_by_the_decode_workers_with_the_same_results(tmp_path):
+    """Over a millisecond per item, the decode threads also run inference, several items at once."""
+    engine = Engine(MODELS / "digits.onnx")
+    files = sorted((SAMPLES / "digits").glob("*.png")) * 2
+    blank = tmp_path / "blank.png"
+    Image.new("L", (64, 64), 255).save(blank)
+    files.insert(13, blank)
+    reference = list(run_batch(engine, files, workers=0))
+    spy = SlowSpy(engine.session)
+    engine.session = spy
+    results = list(run_batch(engine, files, workers=2, save_inputs=str(tmp_path / "seen")))
+    assert [r.index for r in results] == list(range(21)) and [r.input for r in results] == [str(f) for f in files]
+    in_pool = [name.startswith("inferdesk-decode") for name in spy.threads]
+    assert not in_pool[0] and sum(in_pool) >= 15  # the first call measures, then the workers take over
+    assert set(spy.batches) == {1}
+    assert [r.ok for r in results] == [i != 13 for i in range(21)]  # the spy refuses the blank image
+    assert results[13].error == "blank.png: inference failed: blank image"
+    for got, want in zip(results, reference):
+        if got.ok:
+            np.testing.assert_array_equal(got.outputs["logits"], want.outputs["logits"])
+            assert got.top == want.top and got.timings.infer >= 3.0
+            np.testing.assert_array_equal(np.load(got.saved_input),
+                                          preprocess_image(decode_image(got.input), engine.profile.image)[None])
+
+
+def test_workers_never_run_inference_for_fast_models_one_worker_or_other_providers(tmp_path):
+    files = sorted((SAMPLES / "digits").glob("*.png")) * 2
+    fast = Engine(MODELS / "digits.onnx")
+    spy = SpySession(fast.session)
+    fast.session = spy
+    import threading
+
+    calls = []
+    original = spy.run
+    spy.run = lambda names, feeds: (calls.append(threading.current_thread().name), original(names, feeds))[1]
+    assert all(r.ok for r in run_batch(fast, files, workers=2))
+    assert calls and not any(c.startswith("inferdesk-decode") for c in calls)
+    for workers, provider in ((1, "CPUExecutionProvider"), (2, "DmlExecutionProvider")):
+        engine = Engine(MODELS / "digits.onnx")
+        engine.provider = provider  # DirectML forbids concurrent runs on one session
+        slow = SlowSpy(engine.session)
+        engine.session = slow
+        assert sum(r.ok for r in run_batch(engine, files, workers=workers)) == 20
+        assert not any(name.startswith("inferdesk-decode") for name in slow.threads)
+    engine = Engine(MODELS / "digits.onnx")
+    slow = SlowSpy(engine.session)
+    engine.session = slow
+    assert sum(r.ok for r in run_batch(engine, files, workers=2, batch_size=4)) == 20  # stacked: never in the pool
+    assert not any(name.startswith("inferdesk-decode") for name in slow.threads)
+
+
+def test_cancelling_while_the_workers_score_stops_within_the_items_in_flight():
+    engine = Engine(MODELS / "digits.onnx")
+    slow = SlowSpy(engine.session)
+    engine.session = slow
+    files = sorted((SAMPLES / "digits").glob("*.png")) * 10
+    out = []
+    for r in run_batch(engine, files, workers=2, should_stop=lambda: len(out) >= 12):
+        out.append(r)
+    assert len(out) == 12
+    assert len(slow.threads) <= 12 + 4  # at most the bounded window more was scored, then it stopped
