@@ -129,7 +129,8 @@ def _file_sha256(path: str) -> str | None:
 #: adaptive batching aims for inference calls of about this many milliseconds, so that
 #: cancelling still stops quickly and results keep flowing
 BATCH_TARGET_MS = 40.0
-MAX_BATCH = 32
+MAX_BATCH = 256
+MAX_BATCH_BYTES = 16 << 20  # and at most this much input per call, so the decode window stays small
 BATCH_MIN_PAYOFF_MS = 1.0  # models slower than this per item are run one item per call
 
 
@@ -184,32 +185,33 @@ def _results(run: _Run, batch: list[_Prepared], raw: list, t_infer: float, x: np
     engine = run.engine
     n = len(batch)
     t0 = time.perf_counter()
-    block = run.post.block(raw, n)
-    answers = [block.item(i) for i in range(n)]
+    answers = run.post.block(raw, n).items()
     t_post = (time.perf_counter() - t0) * 1e3 / n  # the batch's postprocessing, shared out evenly
     timings = None
-    for i, entry in enumerate(batch):
-        if run.stopped():
+    stopped, emit, save_dir = run.stopped, run.emit, run.save_dir
+    for i, (entry, (outputs, top, values)) in enumerate(zip(batch, answers)):
+        if stopped():
             return
-        outputs, top, values = answers[i]
         if timings is None or timings.decode != entry.t_decode or timings.preprocess != entry.t_pre:
             timings = Timings(entry.t_decode, entry.t_pre, t_infer / n, t_post)
-        saved = run.save(x[i:i + 1] if engine.has_batch_axis else x, entry.item.path, None) if run.save_dir else None
-        yield run.emit(Result(run.index, entry.item.path, None, True, None, outputs, top, values,
-                              timings, entry.item.kind, saved, input_sha256=entry.sha))
+        item = entry.item
+        saved = run.save(x[i:i + 1] if engine.has_batch_axis else x, item.path, None) if save_dir else None
+        yield emit(Result(run.index, item.path, None, True, None, outputs, top, values,
+                          timings, item.kind, saved, input_sha256=entry.sha))
 
 
-def _next_batch(per_item_ms: float) -> int:
-    """Items per inference call, from the measured per-item inference time.
+def _next_batch(per_item_ms: float, item_bytes: int = 0) -> int:
+    """Items per inference call, from the measured per-item inference time and tensor size.
 
-    Stacking pays when a call's fixed cost (a few microseconds to tens of them) is a large part
-    of it: small models. A model that takes a millisecond or more per item gains nothing on a
-    CPU (convolutions are already parallel within an item) and would only make results arrive
-    in bursts, so it gets one item per call. Batches stay under about BATCH_TARGET_MS.
+    Stacking pays when a call's fixed cost (a few microseconds to tens of them, plus reading
+    the batch's outputs) is a large part of it: small models. A model that takes a millisecond
+    or more per item gains nothing on a CPU and would only make results arrive in bursts, so it
+    gets one item per call. Batches stay under about BATCH_TARGET_MS and MAX_BATCH_BYTES.
     """
     if per_item_ms >= BATCH_MIN_PAYOFF_MS:
         return 1
-    return int(min(MAX_BATCH, max(1, BATCH_TARGET_MS / max(per_item_ms, 0.01))))
+    by_bytes = MAX_BATCH_BYTES // item_bytes if item_bytes > 0 else MAX_BATCH
+    return int(max(1, min(MAX_BATCH, by_bytes, BATCH_TARGET_MS / max(per_item_ms, 0.01))))
 
 
 def _batched(run: _Run, entries: Iterable[_Prepared], batch_size: int | None) -> Iterator[Result]:
@@ -249,7 +251,7 @@ def _batched(run: _Run, entries: Iterable[_Prepared], batch_size: int | None) ->
             yield from _flush(run, batch)
             batch = []
             if not fixed and engine.batchable and run.last_infer_ms:
-                run.batch_target = _next_batch(run.last_infer_ms)
+                run.batch_target = _next_batch(run.last_infer_ms, entry.tensor.nbytes)
             if pool_ok and run.batch_target == 1 and run.last_infer_ms >= BATCH_MIN_PAYOFF_MS:
                 run.infer_in_pool = True
     if not run.stopped():

@@ -173,37 +173,35 @@ class OutputBlock:
         self._order = order
 
     def _lists(self):
-        """Python lists of the per-item answers, made once per batch: per-item access is then cheap."""
+        """The per-item answers as Python objects, made once per batch: per-item access is then an index."""
         if getattr(self, "_cache", None) is None:
-            maps = {name: scores.tolist() for name, (_, _, scores) in self.maps.items()}
+            n, names = self.n, self.post.names
+            columns = []
+            for name in names:
+                if name in self.maps:
+                    labels = self.maps[name][0]
+                    columns.append([dict(zip(labels, row)) for row in self.maps[name][2].tolist()])
+                elif self.batched[name]:
+                    columns.append(list(self.tensors[name]))  # views of each item's slice
+                else:
+                    columns.append([self.tensors[name]] * n)  # shared by the whole batch
+            outputs = [dict(zip(names, row)) for row in zip(*columns)] if names else [{} for _ in range(n)]
             tops = None
             if self.top_score is not None:
-                names = self.top_names
-                label_of = [[names[j] for j in row] for row in self._order.tolist()]
-                tops = (label_of, self.top_index.tolist(), self.top_score.tolist())
-            if tops is not None:
+                label_of = [[self.top_names[j] for j in row] for row in self._order.tolist()]
                 new = tuple.__new__  # Prediction(...) without the NamedTuple constructor's extra call
-                tops = [tuple([new(Prediction, p) for p in zip(*row)]) for row in zip(*tops)]
+                tops = [tuple([new(Prediction, p) for p in zip(*row)])
+                        for row in zip(label_of, self.top_index.tolist(), self.top_score.tolist())]
             values = [tuple(v) for v in self.values.tolist()] if self.values is not None else None
-            self._cache = (maps, tops, values)
+            self._cache = (outputs, tops, values)
         return self._cache
 
-    def outputs(self, i: int) -> dict:
-        maps = self._lists()[0]
-        out = {}
-        for name in self.post.names:
-            if name in self.maps:
-                out[name] = dict(zip(self.maps[name][0], maps[name][i]))
-            else:
-                arr = self.tensors[name]
-                out[name] = arr[i] if self.batched[name] else arr
-        return out
-
-    def top(self, i: int) -> tuple:
-        tops = self._lists()[1]
-        return tops[i] if tops is not None else ()
+    def items(self) -> list[tuple[dict, tuple, tuple]]:
+        """(outputs, top, values) of every item of the batch, in order."""
+        outputs, tops, values = self._lists()
+        empty = [()] * self.n
+        return list(zip(outputs, tops if tops is not None else empty, values if values is not None else empty))
 
     def item(self, i: int) -> tuple[dict, tuple, tuple]:
-        _, tops, values = self._lists()
-        return (self.outputs(i), tops[i] if tops is not None else (),
-                values[i] if values is not None else ())
+        outputs, tops, values = self._lists()
+        return outputs[i], tops[i] if tops is not None else (), values[i] if values is not None else ()

@@ -39,12 +39,16 @@ class Prediction(NamedTuple):
         return {"label": self.label, "index": self.index, "score": _finite(self.score)}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Result:
     """The outcome for one image or one CSV row.
 
     ``outputs`` maps each model output's name to this item's slice of it: a numpy array,
     or a ``{label: score}`` dict for scikit-learn's ZipMap probability outputs.
+
+    Treat a Result as read-only once made (derive changed copies with ``dataclasses.replace``).
+    It is not frozen because a frozen dataclass sets each field through ``object.__setattr__``:
+    about 2 µs an item, as much as a small model's whole inference (benchmarks/throughput.py).
     """
 
     index: int  # position in the run, from 0

@@ -441,3 +441,24 @@ def test_cancelling_while_the_workers_score_stops_within_the_items_in_flight():
         out.append(r)
     assert len(out) == 12
     assert len(slow.threads) <= 12 + 4  # at most the bounded window more was scored, then it stopped
+
+
+def test_batch_size_follows_inference_time_and_tensor_size():
+    from desktop.engine.batch import BATCH_TARGET_MS, MAX_BATCH, MAX_BATCH_BYTES, _next_batch
+
+    assert _next_batch(0.001, 1024) == MAX_BATCH  # a tiny model on tiny tensors: as many as allowed
+    assert _next_batch(0.5, 1024) == int(BATCH_TARGET_MS / 0.5)  # calls of about BATCH_TARGET_MS
+    photo = 3 * 224 * 224 * 4
+    assert _next_batch(0.001, photo) == MAX_BATCH_BYTES // photo  # the decode window stays small
+    assert _next_batch(0.001, 10 * MAX_BATCH_BYTES) == 1
+    assert _next_batch(1.0, 1024) == 1 and _next_batch(25.0, 1024) == 1  # slow models: one item per call
+
+
+def test_results_survive_a_trip_between_processes():
+    import pickle
+
+    engine = Engine(MODELS / "digits.onnx")
+    r = next(run_batch(engine, [SAMPLES / "digits" / "digit_5_1319.png"]))
+    back = pickle.loads(pickle.dumps(r))
+    assert back.top == r.top and back.timings == r.timings and back.input == r.input
+    np.testing.assert_array_equal(back.outputs["logits"], r.outputs["logits"])
