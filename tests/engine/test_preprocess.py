@@ -532,3 +532,23 @@ def test_property_fixed_size_modes_always_give_the_profile_size(w, h, tw, th, mo
     assert x.shape == (3, oh, ow)
     # every value is either image content or the pad value
     assert set(np.unique(np.rint(x))) <= {7.0, 100.0, 150.0, 200.0}
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("color,mean,std", [("RGB", [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+                                            ("L", [0.5], [0.25]), ("RGB", [0.1], [0.3])])
+def test_float32_normalisation_is_bitwise_the_documented_formula(layout, color, mean, std):
+    """The in-place float32 path must give exactly (pixel * scale - mean) / std, then the layout."""
+    from desktop.engine.preprocess import image_to_array, normalise
+
+    rng = np.random.default_rng(3)
+    img = Image.fromarray((rng.random((37, 53, 3)) * 255).astype(np.uint8), "RGB")
+    spec = profile_from_dict({"input": "x", "image": {"color": color, "mean": mean, "std": std, "layout": layout,
+                                                     "scale": 1 / 255}}).image
+    arr = image_to_array(img, spec)
+    want = (arr * np.float32(spec.scale) - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    if layout == "NCHW":
+        want = want.transpose(2, 0, 1)
+    got = normalise(arr, spec)
+    assert got.dtype == np.float32 and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, want)
