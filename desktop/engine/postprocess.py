@@ -9,10 +9,17 @@ from .results import Prediction
 _PROB_TOLERANCE = 1e-3
 
 
+# The reductions below call the ufuncs directly (np.add.reduce is what ndarray.sum runs): the
+# same numbers without numpy's Python wrappers, whose cold code costs more than the arithmetic
+# when a small output is read right after a long inference.
+_max, _min, _sum = np.maximum.reduce, np.minimum.reduce, np.add.reduce
+
+
 def softmax(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
-    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
-    return e / np.sum(e, axis=-1, keepdims=True)
+    e = np.exp(x - _max(x, axis=-1, keepdims=True))
+    e /= _sum(e, axis=-1, keepdims=True)
+    return e
 
 
 def looks_like_probabilities(v: np.ndarray) -> bool:
@@ -159,14 +166,17 @@ class OutputBlock:
                 scores = np.stack([1.0 - p, p], axis=1) if len(post.labels) == 2 else p[:, None]
             else:
                 tol = _PROB_TOLERANCE * max(1, v.shape[1] / 100)
-                probs = ((v.min(axis=1) >= -1e-6) & (v.max(axis=1) <= 1 + 1e-6)
-                         & (np.abs(v.sum(axis=1) - 1.0) <= tol))
-                scores = v if probs.all() else np.where(probs[:, None], v, softmax(v))
+                probs = ((_min(v, axis=1) >= -1e-6) & (_max(v, axis=1) <= 1 + 1e-6)
+                         & (np.abs(_sum(v, axis=1) - 1.0) <= tol))
+                if probs.all():
+                    scores = v
+                else:
+                    scores = softmax(v) if not probs.any() else np.where(probs[:, None], v, softmax(v))
             names, indices = post.class_names(scores.shape[1])
         else:
             return
         k = min(post.top_k, scores.shape[1])
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        order = (-scores).argsort(axis=1, kind="stable")[:, :k]
         self.top_score = scores[np.arange(n)[:, None], order]
         self.top_index = indices[order]
         self.top_names = names
