@@ -27,6 +27,10 @@ from .results import Result, Timings
 ProgressFn = Callable[[int, int], None]
 
 
+def _always() -> bool:
+    return True
+
+
 def _safe_stem(path: str) -> str:
     stem = os.path.splitext(os.path.basename(path))[0]
     return re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:60] or "input"
@@ -50,6 +54,7 @@ class _Run:
         self.hash_inputs = False
         self.pool_workers = 0  # decode threads of the current image group
         self.infer_in_pool = False  # those threads also run inference (models slow enough for one item a call)
+        self.next_ready: Callable[[], bool] = _always  # whether the next item is decoded and waiting
         if save_inputs:
             os.makedirs(save_inputs, exist_ok=True)
 
@@ -143,6 +148,7 @@ def _prepared(run: _Run, items: list[InputItem], workers: int, depth: Callable[[
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inferdesk-decode")
     window: deque = deque()
     source = iter(items)
+    run.next_ready = lambda: bool(window) and window[0].done()
     try:
         while True:
             while len(window) < depth():
@@ -154,6 +160,7 @@ def _prepared(run: _Run, items: list[InputItem], workers: int, depth: Callable[[
                 return
             yield window.popleft().result()
     finally:
+        run.next_ready = _always
         for fut in window:
             fut.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
@@ -218,7 +225,7 @@ def _batched(run: _Run, entries: Iterable[_Prepared], batch_size: int | None) ->
     """Stack consecutive same-shape tensors into batches, score them, yield results in order.
 
     Without a fixed ``batch_size`` the size adapts to measured inference time (calls of about
-    BATCH_TARGET_MS). A model slow enough to get one item per call is then scored by the
+    BATCH_TARGET_MS), and a batch goes as soon as the next item is not decoded yet. A model slow enough to get one item per call is then scored by the
     decode workers themselves, several items at once (``run.infer_in_pool``): on a CPU that
     keeps every core busy without the per-operator hand-offs of intra-op threads, which wait
     for whichever thread a decoder has pre-empted.
@@ -247,7 +254,9 @@ def _batched(run: _Run, entries: Iterable[_Prepared], batch_size: int | None) ->
             yield from _flush(run, batch)
             batch = []
         batch.append(entry)
-        if len(batch) >= run.batch_target:
+        # an automatic batch is scored as soon as the next item is not decoded yet: waiting to fill
+        # it would only hold back results when decoding is the slower stage
+        if len(batch) >= run.batch_target or (not fixed and not run.next_ready()):
             yield from _flush(run, batch)
             batch = []
             if not fixed and engine.batchable and run.last_infer_ms:

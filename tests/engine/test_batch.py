@@ -174,7 +174,7 @@ def test_images_are_stacked_into_batches_when_the_batch_axis_is_free():
         np.testing.assert_allclose(r.outputs["logits"], plain.run(None, {"image": tensor[None]})[0][0],
                                    rtol=1e-5, atol=1e-5)
     spy.batches.clear()
-    auto = list(run_batch(engine, files))  # batch size chosen from measured inference time
+    auto = list(run_batch(engine, files, workers=0))  # batch size chosen from measured inference time
     assert len(auto) == 30 and max(spy.batches) > 1 and sum(spy.batches) == 30
     assert [r.top_label for r in auto] == [r.top_label for r in batched]
 
@@ -462,3 +462,32 @@ def test_results_survive_a_trip_between_processes():
     back = pickle.loads(pickle.dumps(r))
     assert back.top == r.top and back.timings == r.timings and back.input == r.input
     np.testing.assert_array_equal(back.outputs["logits"], r.outputs["logits"])
+
+
+def test_an_automatic_batch_does_not_wait_for_slow_decoding(tmp_path):
+    """Each image here can only be decoded once the one before it was delivered: a batcher that
+    waited to fill its batch would stall; results must stream out one by one instead."""
+    import shutil
+    import threading
+
+    engine = Engine(MODELS / "digits.onnx")
+    files = []
+    for i in range(12):
+        files.append(tmp_path / f"d_{i:02d}.png")
+        shutil.copyfile(SAMPLES / "digits" / "digit_5_1319.png", files[-1])
+    delivered = [threading.Event() for _ in files]
+    stalls = []
+    decode = engine.load_image
+
+    def load_image(path, kind="image"):
+        i = int(path[-6:-4])
+        if i and not delivered[i - 1].wait(5):
+            stalls.append(i)
+        return decode(path, kind)
+
+    engine.load_image = load_image
+    for r in run_batch(engine, files, workers=2):
+        assert r.ok
+        delivered[r.index].set()
+    assert stalls == []
+    assert all(e.is_set() for e in delivered)
