@@ -356,18 +356,7 @@ class TableReader:
                 n = len(df)
                 if n == 0:
                     continue
-                values = np.empty((n, len(order)), dtype=np.float64)
-                for j, k in enumerate(order):
-                    col = df.iloc[:, k]
-                    if col.dtype.kind in "fiu":
-                        values[:, j] = col.to_numpy(dtype=np.float64)
-                    elif col.dtype.kind == "b":
-                        values[:, j] = np.nan  # True/False are not numbers; each row says so
-                    else:
-                        if self.decimal_comma:
-                            # astype(str): an object column may hold Python ints (a 20-digit number)
-                            col = col.astype(str).str.replace(",", ".", regex=False)
-                        values[:, j] = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+                values = self._numbers(df, order)
                 first = seen
                 seen += n
                 bad = ~np.isfinite(values).all(axis=1)
@@ -390,6 +379,28 @@ class TableReader:
                     errors[i], cells[i] = self._diagnose(rows[i], first + int(where[i]))
                     values[i] = 0.0
                 yield TableChunk(rows, values, errors, cells)
+
+    def _numbers(self, df, order: list) -> np.ndarray:
+        """The model's columns of a pandas frame as an (n, features) float64 array; NaN where not a number."""
+        pd = _pandas()
+        columns = [df.iloc[:, k] for k in order]
+        if all(col.dtype.kind in "fiu" for col in columns):  # the usual case: one copy in row order
+            values = df.iloc[:, order].to_numpy(dtype=np.float64)
+            # a view of pandas' own block may be read-only (copy-on-write); bad rows are zeroed later
+            return values if values.flags.c_contiguous and values.flags.writeable else np.array(values, order="C")
+        # filled column by column (contiguous writes), then turned to row order once
+        by_column = np.empty((len(order), len(df)), dtype=np.float64)
+        for j, col in enumerate(columns):
+            if col.dtype.kind in "fiu":
+                by_column[j] = col.to_numpy(dtype=np.float64)
+            elif col.dtype.kind == "b":
+                by_column[j] = np.nan  # True/False are not numbers; each row says so
+            else:
+                if self.decimal_comma:
+                    # astype(str): an object column may hold Python ints (a 20-digit number)
+                    col = col.astype(str).str.replace(",", ".", regex=False)
+                by_column[j] = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+        return np.ascontiguousarray(by_column.T)
 
     def _line(self, index: int) -> tuple[int, str] | None:
         """(line number, text) of pandas' ``index``-th data line (0-based), read again from the file."""
