@@ -22,7 +22,7 @@ from .errors import InputError
 from .inputs import InputItem, expand_inputs
 from .inputs.tabular import TableChunk, TableReader
 from .postprocess import OutputBlock, ZipMapScores
-from .results import Result, Timings
+from .results import Result, RowValues, Timings
 
 ProgressFn = Callable[[int, int], None]
 
@@ -343,6 +343,7 @@ def _score_table(run: _Run, item: InputItem, chunk_rows: int) -> Iterator[Result
         return
     produced = 0
     cols = reader.columns
+    names, where = tuple(cols), {c: j for j, c in enumerate(cols)}
     sha = _file_sha256(item.path) if run.hash_inputs else None
     with reader:
         blocks = table_blocks(engine, reader, chunk_rows, run.post, run.stopped)
@@ -355,13 +356,15 @@ def _score_table(run: _Run, item: InputItem, chunk_rows: int) -> Iterator[Result
             if tb is None:
                 break
             chunk = tb.chunk
-            position = {i: j for j, i in enumerate(tb.ok)}
+            # index among the scored rows of each row of the chunk (the same when all were scored)
+            position = None if len(tb.ok) == len(chunk.rows) else {i: j for j, i in enumerate(tb.ok)}
+            answers = tb.outputs.items() if tb.outputs is not None else None
             timings = Timings(tb.t_decode, tb.t_pre, tb.t_infer, tb.t_post)  # shared: rows were scored together
             failed_timings = Timings(tb.t_decode, tb.t_pre, 0.0, 0.0)
-            row_values = chunk.values.tolist()
             done_rows = run.skip_rows.get(item.path, ())
+            stopped, emit, path = run.stopped, run.emit, item.path
             for i, row in enumerate(chunk.rows):
-                if run.stopped():
+                if stopped():
                     return
                 produced += 1
                 if row in done_rows:
@@ -375,15 +378,14 @@ def _score_table(run: _Run, item: InputItem, chunk_rows: int) -> Iterator[Result
                     yield run.emit(run.failure(item.path, "table", msg, row=row,
                                                timings=failed_timings, features=features, sha=sha))
                     continue
-                outputs, top, values = tb.outputs.item(position[i])
-                features = dict(zip(cols, row_values[i]))
+                outputs, top, values = answers[i if position is None else position[i]]
                 saved = None
                 if run.save_dir:
                     feeds = engine.table_feeds(chunk.values[i:i + 1])
                     saved = run.save(feeds[engine.profile.input] if len(feeds) == 1 else
-                                     np.concatenate(list(feeds.values()), axis=1), item.path, row)
-                yield run.emit(Result(run.index, item.path, row, True, None, outputs, top, values,
-                                      timings, "table", saved, features, sha))
+                                     np.concatenate(list(feeds.values()), axis=1), path, row)
+                yield emit(Result(run.index, path, row, True, None, outputs, top, values,
+                                  timings, "table", saved, RowValues(names, where, chunk.values[i]), sha))
     if run.stopped():
         return
     if produced == 0:

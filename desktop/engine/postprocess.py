@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
+
 import numpy as np
 
 from .results import Prediction
@@ -13,6 +16,23 @@ _PROB_TOLERANCE = 1e-3
 # same numbers without numpy's Python wrappers, whose cold code costs more than the arithmetic
 # when a small output is read right after a long inference.
 _max, _min, _sum = np.maximum.reduce, np.minimum.reduce, np.add.reduce
+
+
+@contextlib.contextmanager
+def _no_cycle_collection():
+    """Pause Python's cycle collector while a batch's answers are made.
+
+    Those are tens of thousands of small dicts and tuples with no cycles among them; the
+    collector would otherwise run every 700 of them and walk every live object, which for a
+    large CSV took longer than making them (benchmarks/throughput.py, csv per-row results).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -185,26 +205,30 @@ class OutputBlock:
     def _lists(self):
         """The per-item answers as Python objects, made once per batch: per-item access is then an index."""
         if getattr(self, "_cache", None) is None:
-            n, names = self.n, self.post.names
-            columns = []
-            for name in names:
-                if name in self.maps:
-                    labels = self.maps[name][0]
-                    columns.append([dict(zip(labels, row)) for row in self.maps[name][2].tolist()])
-                elif self.batched[name]:
-                    columns.append(list(self.tensors[name]))  # views of each item's slice
-                else:
-                    columns.append([self.tensors[name]] * n)  # shared by the whole batch
-            outputs = [dict(zip(names, row)) for row in zip(*columns)] if names else [{} for _ in range(n)]
-            tops = None
-            if self.top_score is not None:
-                label_of = [[self.top_names[j] for j in row] for row in self._order.tolist()]
-                new = tuple.__new__  # Prediction(...) without the NamedTuple constructor's extra call
-                tops = [tuple([new(Prediction, p) for p in zip(*row)])
-                        for row in zip(label_of, self.top_index.tolist(), self.top_score.tolist())]
-            values = [tuple(v) for v in self.values.tolist()] if self.values is not None else None
-            self._cache = (outputs, tops, values)
+            with _no_cycle_collection():
+                self._cache = self._build_lists()
         return self._cache
+
+    def _build_lists(self) -> tuple[list, list | None, list | None]:
+        n, names = self.n, self.post.names
+        columns = []
+        for name in names:
+            if name in self.maps:
+                labels = self.maps[name][0]
+                columns.append([dict(zip(labels, row)) for row in self.maps[name][2].tolist()])
+            elif self.batched[name]:
+                columns.append(list(self.tensors[name]))  # views of each item's slice
+            else:
+                columns.append([self.tensors[name]] * n)  # shared by the whole batch
+        outputs = [dict(zip(names, row)) for row in zip(*columns)] if names else [{} for _ in range(n)]
+        tops = None
+        if self.top_score is not None:
+            label_of = [[self.top_names[j] for j in row] for row in self._order.tolist()]
+            new = tuple.__new__  # Prediction(...) without the NamedTuple constructor's extra call
+            tops = [tuple([new(Prediction, p) for p in zip(*row)])
+                    for row in zip(label_of, self.top_index.tolist(), self.top_score.tolist())]
+        values = [tuple(v) for v in self.values.tolist()] if self.values is not None else None
+        return outputs, tops, values
 
     def items(self) -> list[tuple[dict, tuple, tuple]]:
         """(outputs, top, values) of every item of the batch, in order."""

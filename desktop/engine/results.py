@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -39,6 +40,38 @@ class Prediction(NamedTuple):
         return {"label": self.label, "index": self.index, "score": _finite(self.score)}
 
 
+class RowValues(Mapping):
+    """A scored CSV row's values by column name: a read-only view of the parsed chunk.
+
+    One per row, so it holds only references (the chunk's columns, shared, and this row of its
+    float array) instead of a dict of Python floats: 100,000 rows of 30 columns take the
+    table's 24 MB rather than about 200 MB, and cost a fraction of a microsecond each.
+    """
+
+    __slots__ = ("_names", "_where", "_values")
+
+    def __init__(self, names: tuple, where: dict, values: np.ndarray):
+        self._names, self._where, self._values = names, where, values
+
+    def __getitem__(self, name) -> float:
+        return float(self._values[self._where[name]])
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def items(self):
+        return list(zip(self._names, self._values.tolist()))
+
+    def __repr__(self) -> str:
+        return f"RowValues({dict(self.items())!r})"
+
+    def __reduce__(self):  # sent to the window's process as the row alone, not the whole chunk
+        return RowValues, (self._names, self._where, np.array(self._values))
+
+
 @dataclass(slots=True)
 class Result:
     """The outcome for one image or one CSV row.
@@ -62,7 +95,7 @@ class Result:
     timings: Timings = Timings()
     kind: str = "image"
     saved_input: str | None = None
-    features: dict | None = None  # CSV row: column -> value (or the raw text when the row failed)
+    features: Mapping | None = None  # CSV row: column -> value (or the raw text when the row failed)
     input_sha256: str | None = None  # the input file's SHA-256, when the run records it
 
     @property

@@ -491,3 +491,21 @@ def test_an_automatic_batch_does_not_wait_for_slow_decoding(tmp_path):
         delivered[r.index].set()
     assert stalls == []
     assert all(e.is_set() for e in delivered)
+
+
+def test_row_values_are_a_light_view_that_travels_alone(tmp_path):
+    import pickle
+
+    model = table_model(tmp_path / "sum.onnx", n_features=2)
+    csv_path = tmp_path / "rows.csv"
+    csv_path.write_text("a,b\n" + "\n".join(f"{i},{i / 4}" for i in range(2000)) + "\n")
+    results = list(run_batch(Engine(model), [csv_path]))
+    row = results[1234].features
+    assert row == {"a": 1234.0, "b": 308.5} and dict(row) == {"a": 1234.0, "b": 308.5}
+    assert list(row) == ["a", "b"] and len(row) == 2 and row["b"] == 308.5 and isinstance(row["a"], float)
+    assert row.items() == [("a", 1234.0), ("b", 308.5)] and "308.5" in repr(row)
+    with pytest.raises(KeyError):
+        row["c"]
+    sent = pickle.dumps(results[1234])
+    assert len(sent) < 2000  # the row alone, not the 2,000-row chunk it is a view of
+    assert pickle.loads(sent).features == row
