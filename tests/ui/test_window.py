@@ -374,3 +374,41 @@ def test_about_box_lists_versions(window):
     text = box.text()
     assert onnxruntime.__version__ in text and qVersion() in text and "InferDesk" in text
     box.close()
+
+
+def test_latency_axes_read_in_milliseconds_and_grid_lines_are_solid(qtbot):
+    """Sub-millisecond stages must not be labelled in thousands (pyqtgraph's SI scale), and the
+    grid is drawn in solid colours (translucent lines made each repaint ten times slower)."""
+    import time
+
+    from PySide6.QtGui import QImage, QPainter
+
+    from desktop.engine.results import Result, Timings
+    from desktop.ui.widgets.latency import LatencyView
+
+    view = LatencyView()
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    now = time.perf_counter()
+    view.add([(Result(i, "x", None, True, timings=Timings(0.3, 0.1, 0.05, 0.02)), now + i / 1000)
+              for i in range(50)])
+    view.refresh()
+    qtbot.wait(50)
+    for plot in (view.series, view.hist, view.stages):
+        for name in ("left", "bottom"):
+            axis = plot.getAxis(name)
+            assert axis.autoSIPrefixScale == 1.0 and axis.labelUnitPrefix == ""
+            if not axis.isVisible():
+                continue
+            image = QImage(10, 10, QImage.Format_ARGB32)
+            painter = QPainter(image)
+            try:
+                specs = axis.generateDrawSpecs(painter)
+            finally:
+                painter.end()
+            if specs:
+                assert all(pen.color().alpha() == 255 for pen, _, _ in specs[1])
+                assert axis.zValue() < plot.vb.zValue()  # behind the data
+    (lo, hi) = view.stages.getAxis("bottom").range
+    assert hi == pytest.approx(0.47 * 1.05, rel=1e-6)  # the stacked stages in ms, scale 1
