@@ -2,8 +2,10 @@
 
 It yields one Result per image or CSV row, in input order. Images are decoded and
 preprocessed by a small thread pool ahead of inference (Pillow and onnxruntime release
-the GIL), bounded so memory stays flat; CSV rows are parsed and scored in vectorised
-chunks. Every failure stays on its own item; cancellation is checked between items.
+the GIL), bounded so memory stays flat. Small models get adaptive batches; models slow
+enough for one item per call are scored by those threads too, several items at once. CSV
+rows are parsed and scored in vectorised chunks. Every failure stays on its own item;
+cancellation is checked between items.
 """
 
 from __future__ import annotations
