@@ -83,6 +83,11 @@ class _Run:
         return Result(self.index, item_path, row, False, message, timings=timings, kind=kind, features=features,
                       input_sha256=sha)
 
+    def failed_image(self, entry: "_Prepared", message: str) -> Result:
+        """The emitted Result of an image that was not scored (its decode and preprocess times kept)."""
+        return self.emit(self.failure(entry.item.path, entry.item.kind, message,
+                                      timings=Timings(entry.t_decode, entry.t_pre, 0.0, 0.0), sha=entry.sha))
+
 
 class _Prepared(NamedTuple):
     """One image after the decode pool: its tensor or error, and its outputs when the worker also scored it."""
@@ -120,8 +125,12 @@ def _prepare(engine, item: InputItem, hash_inputs: bool = False, infer: bool = F
     try:
         raw, t_infer = engine.run(engine.image_feeds([tensor]))
     except InputError as exc:
-        return _Prepared(item, None, f"{name}: {exc}", t_decode, t_pre, sha)
+        return _Prepared(item, None, _inference_error(item, exc), t_decode, t_pre, sha)
     return _Prepared(item, tensor, None, t_decode, t_pre, sha, raw, t_infer)
+
+
+def _inference_error(item: InputItem, exc: InputError) -> str:
+    return f"{os.path.basename(item.path)}: {exc}"
 
 
 def _file_sha256(path: str) -> str | None:
@@ -181,9 +190,7 @@ def _flush(run: _Run, batch: list[_Prepared]) -> Iterator[Result]:
             for entry in batch:
                 yield from _flush(run, [entry])
             return
-        entry = batch[0]
-        yield run.emit(run.failure(entry.item.path, entry.item.kind, f"{os.path.basename(entry.item.path)}: {exc}",
-                                   timings=Timings(entry.t_decode, entry.t_pre, 0.0, 0.0), sha=entry.sha))
+        yield run.failed_image(batch[0], _inference_error(batch[0].item, exc))
         return
     run.last_infer_ms = t_infer / len(batch)
     yield from _results(run, batch, raw, t_infer, feeds[engine.profile.input])
@@ -227,10 +234,11 @@ def _batched(run: _Run, entries: Iterable[_Prepared], batch_size: int | None) ->
     """Stack consecutive same-shape tensors into batches, score them, yield results in order.
 
     Without a fixed ``batch_size`` the size adapts to measured inference time (calls of about
-    BATCH_TARGET_MS), and a batch goes as soon as the next item is not decoded yet. A model slow enough to get one item per call is then scored by the
-    decode workers themselves, several items at once (``run.infer_in_pool``): on a CPU that
-    keeps every core busy without the per-operator hand-offs of intra-op threads, which wait
-    for whichever thread a decoder has pre-empted.
+    BATCH_TARGET_MS), and a batch goes as soon as the next item is not decoded yet. A model
+    slow enough to get one item per call is then scored by the decode workers themselves,
+    several items at once (``run.infer_in_pool``): on a CPU that keeps every core busy without
+    the per-operator hand-offs of intra-op threads, which wait for whichever thread a decoder
+    has pre-empted.
     """
     engine = run.engine
     fixed = batch_size is not None
@@ -246,8 +254,7 @@ def _batched(run: _Run, entries: Iterable[_Prepared], batch_size: int | None) ->
             if run.stopped():
                 return
             if entry.error is not None:
-                yield run.emit(run.failure(entry.item.path, entry.item.kind, entry.error,
-                                           timings=Timings(entry.t_decode, entry.t_pre, 0.0, 0.0), sha=entry.sha))
+                yield run.failed_image(entry, entry.error)
             else:
                 x = engine.image_feeds([entry.tensor])[engine.profile.input] if run.save_dir else entry.tensor
                 yield from _results(run, [entry], entry.raw, entry.t_infer, x)
@@ -455,7 +462,8 @@ def run_batch(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callable
     batch_size
         Images stacked per inference call when the model's batch axis is symbolic; None
         chooses it from measured inference time (for models under 1 ms per item: calls of
-        about 40 ms, at most 32 items; slower models one item per call, and on the CPU
+        about 40 ms, at most 256 items and 16 MB, sent early when the next image is not
+        decoded yet; slower models one item per call, and on the CPU
         provider those calls are made by the decode threads, several items at once).
     skip
         ``(input, row)`` pairs that already have a result (row None for images): they are

@@ -133,10 +133,6 @@ class Postprocessor:
         """Read a whole batch of ``n`` items at once (vectorised top-k and values)."""
         return OutputBlock(self, raw, n)
 
-    def item(self, raw: list, n: int, i: int) -> tuple[dict, tuple, tuple]:
-        """(outputs, top, values) for item ``i`` of a batch of ``n``."""
-        return self.block(raw, n).item(i)
-
 
 class OutputBlock:
     """The outputs of one batch, read column-wise: per-item results are cheap slices of it."""
@@ -235,7 +231,3 @@ class OutputBlock:
         outputs, tops, values = self._lists()
         empty = [()] * self.n
         return list(zip(outputs, tops if tops is not None else empty, values if values is not None else empty))
-
-    def item(self, i: int) -> tuple[dict, tuple, tuple]:
-        outputs, tops, values = self._lists()
-        return outputs[i], tops[i] if tops is not None else (), values[i] if values is not None else ()

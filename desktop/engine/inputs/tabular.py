@@ -383,14 +383,14 @@ class TableReader:
     def _numbers(self, df, order: list) -> np.ndarray:
         """The model's columns of a pandas frame as an (n, features) float64 array; NaN where not a number."""
         pd = _pandas()
-        columns = [df.iloc[:, k] for k in order]
-        if all(col.dtype.kind in "fiu" for col in columns):  # the usual case: one copy in row order
+        if all(df.dtypes.iloc[k].kind in "fiu" for k in order):  # the usual case: one copy in row order
             values = df.iloc[:, order].to_numpy(dtype=np.float64)
             # a view of pandas' own block may be read-only (copy-on-write); bad rows are zeroed later
             return values if values.flags.c_contiguous and values.flags.writeable else np.array(values, order="C")
         # filled column by column (contiguous writes), then turned to row order once
         by_column = np.empty((len(order), len(df)), dtype=np.float64)
-        for j, col in enumerate(columns):
+        for j, k in enumerate(order):
+            col = df.iloc[:, k]
             if col.dtype.kind in "fiu":
                 by_column[j] = col.to_numpy(dtype=np.float64)
             elif col.dtype.kind == "b":
