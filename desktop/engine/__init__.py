@@ -1,11 +1,12 @@
 """The scoring engine: models, profiles, inputs, sessions and results. It never imports Qt."""
 
-from .batch import default_workers, run_batch
+from .batch import default_workers, run_batch, run_batches
 from .core import Engine, load_engine
 from .errors import Cancelled, EngineError, InputError, ModelError, ProfileError
 from .inputs import InputItem, expand_inputs
 from .model import ModelInfo, TensorSpec, inspect_model
 from .profile import Profile, default_profile, load_profile, resolve_profile, save_profile
+from .resultbatch import ResultBatch
 from .results import Prediction, Result, Timings
 from .session import SessionSettings, available_providers
 
@@ -13,5 +14,5 @@ __all__ = [
     "Cancelled", "Engine", "EngineError", "InputError", "InputItem", "ModelError", "ModelInfo", "Prediction",
     "Profile", "ProfileError", "Result", "SessionSettings", "TensorSpec", "Timings", "available_providers",
     "default_profile", "default_workers", "expand_inputs", "inspect_model", "load_engine", "load_profile",
-    "resolve_profile", "run_batch", "save_profile",
+    "ResultBatch", "resolve_profile", "run_batch", "run_batches", "save_profile",
 ]

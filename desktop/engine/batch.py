@@ -1,6 +1,8 @@
-"""run_batch(): the generator shared by the window and the command line.
+"""run_batches() and run_batch(): the generators shared by the window, the command line and the store.
 
-It yields one Result per image or CSV row, in input order. Images are decoded and
+run_batches() yields ResultBatch columns (one inference call, one CSV chunk, or one failed
+item), in input order; run_batch() is a thin iterator over their row views, one Result per
+image or CSV row. Images are decoded and
 preprocessed by a small thread pool ahead of inference (Pillow and onnxruntime release
 the GIL), bounded so memory stays flat. Small models get adaptive batches; models slow
 enough for one item per call are scored by those threads too, several items at once. CSV
@@ -24,7 +26,8 @@ from .errors import InputError
 from .inputs import InputItem, expand_inputs
 from .inputs.tabular import TableChunk, TableReader
 from .postprocess import OutputBlock, ZipMapScores
-from .results import Result, RowValues, Timings
+from .resultbatch import NO_ROW, ResultBatch
+from .results import Result
 
 ProgressFn = Callable[[int, int], None]
 
@@ -63,30 +66,46 @@ class _Run:
     def stopped(self) -> bool:
         return bool(self.should_stop())
 
-    def emit(self, result: Result, units: int = 1) -> Result:
-        self.index += 1
-        self.done += units
+    def emit(self, batch: ResultBatch, units: int | None = None) -> ResultBatch:
+        """Number the batch's items from the run's next position, count them done, report progress."""
+        n = len(batch)
+        batch.position = np.arange(self.index, self.index + n, dtype=np.int64)
+        self.index += n
+        self.done += n if units is None else units
         if self.progress:
             self.progress(self.done, self.total)
-        return result
+        return batch
 
-    def save(self, tensor: np.ndarray, path: str, row: int | None) -> str | None:
+    def save(self, tensor: np.ndarray, position: int, path: str, row: int | None) -> str | None:
         if not self.save_dir:
             return None
-        name = f"{self.index:06d}_{_safe_stem(path)}" + (f"_row{row}" if row is not None else "") + ".npy"
+        name = f"{position:06d}_{_safe_stem(path)}" + (f"_row{row}" if row is not None else "") + ".npy"
         target = os.path.join(self.save_dir, name)
         np.save(target, tensor)
         return os.path.abspath(target)
 
-    def failure(self, item_path: str, kind: str, message: str, row=None, timings=Timings(), features=None,
-                sha=None):
-        return Result(self.index, item_path, row, False, message, timings=timings, kind=kind, features=features,
-                      input_sha256=sha)
+    def failure(self, item_path: str, kind: str, message: str, row=None, timings=(0.0, 0.0, 0.0, 0.0),
+                cells=None, sha=None) -> ResultBatch:
+        return ResultBatch.failed(self.post.task, self.index, item_path, kind, message, row=row, timings=timings,
+                                  sha256=sha, cells=cells)
 
-    def failed_image(self, entry: "_Prepared", message: str) -> Result:
-        """The emitted Result of an image that was not scored (its decode and preprocess times kept)."""
+    def failed_image(self, entry: "_Prepared", message: str) -> ResultBatch:
+        """The emitted batch of an image that was not scored (its decode and preprocess times kept)."""
         return self.emit(self.failure(entry.item.path, entry.item.kind, message,
-                                      timings=Timings(entry.t_decode, entry.t_pre, 0.0, 0.0), sha=entry.sha))
+                                      timings=(entry.t_decode, entry.t_pre, 0.0, 0.0), sha=entry.sha))
+
+    def scored(self, block: OutputBlock, *, sources, kinds, shas, source, row, timings, **columns) -> ResultBatch:
+        """A batch of scored items from the outputs of their inference call (positions set by emit)."""
+        n = block.n
+        ok = columns.pop("ok", None)
+        return ResultBatch(
+            task=self.post.task, position=np.zeros(n, dtype=np.int64), source=source, row=row,
+            ok=np.ones(n, dtype=bool) if ok is None else ok, timings=timings, sources=sources, source_kinds=kinds, source_sha256=shas,
+            answer=block.answer, meta=block.meta,
+            outputs={k: v for k, v in block.tensors.items() if block.batched[k]},
+            shared={k: v for k, v in block.tensors.items() if not block.batched[k]},
+            maps={k: (labels, scores) for k, (labels, _, scores) in block.maps.items()},
+            output_names=self.post.names, **columns)
 
 
 class _Prepared(NamedTuple):
@@ -177,7 +196,7 @@ def _prepared(run: _Run, items: list[InputItem], workers: int, depth: Callable[[
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _flush(run: _Run, batch: list[_Prepared]) -> Iterator[Result]:
+def _flush(run: _Run, batch: list[_Prepared]) -> Iterator[ResultBatch]:
     """Score a batch of same-shape tensors in one call; on failure, retry one by one so errors stay put."""
     engine = run.engine
     if not batch:
@@ -196,24 +215,25 @@ def _flush(run: _Run, batch: list[_Prepared]) -> Iterator[Result]:
     yield from _results(run, batch, raw, t_infer, feeds[engine.profile.input])
 
 
-def _results(run: _Run, batch: list[_Prepared], raw: list, t_infer: float, x: np.ndarray) -> Iterator[Result]:
-    """The Results of a scored batch: outputs ``raw`` for the stacked tensors ``x``."""
+def _results(run: _Run, batch: list[_Prepared], raw: list, t_infer: float, x: np.ndarray) -> Iterator[ResultBatch]:
+    """The ResultBatch of a scored batch: outputs ``raw`` for the stacked tensors ``x``."""
     engine = run.engine
     n = len(batch)
     t0 = time.perf_counter()
-    answers = run.post.block(raw, n).items()
+    block = run.post.block(raw, n)
     t_post = (time.perf_counter() - t0) * 1e3 / n  # the batch's postprocessing, shared out evenly
-    timings = None
-    stopped, emit, save_dir = run.stopped, run.emit, run.save_dir
-    for i, (entry, (outputs, top, values)) in enumerate(zip(batch, answers)):
-        if stopped():
-            return
-        if timings is None or timings.decode != entry.t_decode or timings.preprocess != entry.t_pre:
-            timings = Timings(entry.t_decode, entry.t_pre, t_infer / n, t_post)
-        item = entry.item
-        saved = run.save(x[i:i + 1] if engine.has_batch_axis else x, item.path, None) if save_dir else None
-        yield emit(Result(run.index, item.path, None, True, None, outputs, top, values,
-                          timings, item.kind, saved, input_sha256=entry.sha))
+    timings = np.empty((n, 4), dtype=np.float64)
+    timings[:, 0] = [entry.t_decode for entry in batch]
+    timings[:, 1] = [entry.t_pre for entry in batch]
+    timings[:, 2] = t_infer / n
+    timings[:, 3] = t_post
+    saved = {}
+    if run.save_dir:
+        for i, entry in enumerate(batch):
+            saved[i] = run.save(x[i:i + 1] if engine.has_batch_axis else x, run.index + i, entry.item.path, None)
+    yield run.emit(run.scored(block, sources=[e.item.path for e in batch], kinds=[e.item.kind for e in batch],
+                              shas=[e.sha for e in batch], source=np.arange(n), row=np.full(n, NO_ROW),
+                              timings=timings, saved_input=saved))
 
 
 def _next_batch(per_item_ms: float, item_bytes: int = 0) -> int:
@@ -230,7 +250,7 @@ def _next_batch(per_item_ms: float, item_bytes: int = 0) -> int:
     return int(max(1, min(MAX_BATCH, by_bytes, BATCH_TARGET_MS / max(per_item_ms, 0.01))))
 
 
-def _batched(run: _Run, entries: Iterable[_Prepared], batch_size: int | None) -> Iterator[Result]:
+def _batched(run: _Run, entries: Iterable[_Prepared], batch_size: int | None) -> Iterator[ResultBatch]:
     """Stack consecutive same-shape tensors into batches, score them, yield results in order.
 
     Without a fixed ``batch_size`` the size adapts to measured inference time (calls of about
@@ -276,7 +296,7 @@ def _batched(run: _Run, entries: Iterable[_Prepared], batch_size: int | None) ->
         yield from _flush(run, batch)
 
 
-def _score_images(run: _Run, items: list[InputItem], workers: int, batch_size: int | None) -> Iterator[Result]:
+def _score_images(run: _Run, items: list[InputItem], workers: int, batch_size: int | None) -> Iterator[ResultBatch]:
     """Decode ahead in a bounded pool (deep enough to fill a batch), then batch and score."""
     depth = lambda: max(2 * workers, run.batch_target + workers)  # noqa: E731
     run.pool_workers, run.infer_in_pool = workers, False
@@ -284,7 +304,7 @@ def _score_images(run: _Run, items: list[InputItem], workers: int, batch_size: i
 
 
 def run_tensors(engine, tensors: Iterable[np.ndarray], *, top_k: int = 5, batch_size: int | None = None,
-                should_stop: Callable[[], bool] | None = None, names: list[str] | None = None) -> Iterator[Result]:
+                should_stop: Callable[[], bool] | None = None, names: list[str] | None = None) -> Iterator[ResultBatch]:
     """Score already-preprocessed tensors (no batch axis), batched as images are; for benchmarks and tests."""
     tensors = list(tensors)
     run = _Run(engine, top_k, should_stop, None, None, len(tensors))
@@ -336,7 +356,7 @@ def table_blocks(engine, reader: TableReader, chunk_rows: int = 65536, post=None
         yield TableBlock(chunk, ok, outputs, error, t_decode, t_pre, t_infer, t_post)
 
 
-def _score_table(run: _Run, item: InputItem, chunk_rows: int) -> Iterator[Result]:
+def _score_table(run: _Run, item: InputItem, chunk_rows: int) -> Iterator[ResultBatch]:
     engine = run.engine
     name = os.path.basename(item.path)
     if engine.profile.table is None and engine.profile.image is not None:
@@ -351,9 +371,9 @@ def _score_table(run: _Run, item: InputItem, chunk_rows: int) -> Iterator[Result
         yield run.emit(run.failure(item.path, "table", str(exc)), item.rows)
         return
     produced = 0
-    cols = reader.columns
-    names, where = tuple(cols), {c: j for j, c in enumerate(cols)}
+    cols = tuple(reader.columns)
     sha = _file_sha256(item.path) if run.hash_inputs else None
+    done_rows = run.skip_rows.get(item.path, ())
     with reader:
         blocks = table_blocks(engine, reader, chunk_rows, run.post, run.stopped)
         while True:
@@ -364,37 +384,19 @@ def _score_table(run: _Run, item: InputItem, chunk_rows: int) -> Iterator[Result
                 return
             if tb is None:
                 break
-            chunk = tb.chunk
-            # index among the scored rows of each row of the chunk (the same when all were scored)
-            position = None if len(tb.ok) == len(chunk.rows) else {i: j for j, i in enumerate(tb.ok)}
-            answers = tb.outputs.items() if tb.outputs is not None else None
-            timings = Timings(tb.t_decode, tb.t_pre, tb.t_infer, tb.t_post)  # shared: rows were scored together
-            failed_timings = Timings(tb.t_decode, tb.t_pre, 0.0, 0.0)
-            done_rows = run.skip_rows.get(item.path, ())
-            stopped, emit, path = run.stopped, run.emit, item.path
-            for i, row in enumerate(chunk.rows):
-                if stopped():
-                    return
-                produced += 1
-                if row in done_rows:
+            produced += len(tb.chunk.rows)
+            batch = _table_batch(run, item, name, cols, sha, tb)
+            if done_rows:
+                batch = batch.take(np.array([r not in done_rows for r in tb.chunk.rows], dtype=bool))
+                if not len(batch):
                     continue
-                error = chunk.errors[i] or tb.error
-                if error is not None:
-                    cells = chunk.cells.get(i) if isinstance(chunk.cells, dict) else (
-                        chunk.cells[i] if chunk.cells else None)
-                    features = dict(zip(cols, cells)) if cells is not None else None
-                    msg = error if error.startswith(name) else f"{name}: {error}"
-                    yield run.emit(run.failure(item.path, "table", msg, row=row,
-                                               timings=failed_timings, features=features, sha=sha))
-                    continue
-                outputs, top, values = answers[i if position is None else position[i]]
-                saved = None
-                if run.save_dir:
-                    feeds = engine.table_feeds(chunk.values[i:i + 1])
-                    saved = run.save(feeds[engine.profile.input] if len(feeds) == 1 else
-                                     np.concatenate(list(feeds.values()), axis=1), path, row)
-                yield emit(Result(run.index, path, row, True, None, outputs, top, values,
-                                  timings, "table", saved, RowValues(names, where, chunk.values[i]), sha))
+            if run.save_dir:
+                for i in np.flatnonzero(batch.ok).tolist():
+                    feeds = engine.table_feeds(batch.features[i:i + 1])
+                    batch.saved_input[i] = run.save(feeds[engine.profile.input] if len(feeds) == 1 else
+                                                    np.concatenate(list(feeds.values()), axis=1),
+                                                    run.index + i, item.path, int(batch.row[i]))
+            yield run.emit(batch)
     if run.stopped():
         return
     if produced == 0:
@@ -404,6 +406,49 @@ def _score_table(run: _Run, item: InputItem, chunk_rows: int) -> Iterator[Result
         run.done += item.rows - produced  # blank or bare-delimiter lines counted up front
         if run.progress:
             run.progress(run.done, run.total)
+
+
+def _table_batch(run: _Run, item: InputItem, name: str, cols: tuple, sha: str | None, tb: "TableBlock") -> ResultBatch:
+    """One CSV chunk's ResultBatch: every row of the chunk, scored or with its message."""
+    chunk = tb.chunk
+    n = len(chunk.rows)
+    ok_idx = np.asarray(tb.ok, dtype=np.int64)
+    timings = np.empty((n, 4), dtype=np.float64)
+    timings[:] = (tb.t_decode, tb.t_pre, tb.t_infer, tb.t_post)  # shared: rows were scored together
+    ok = np.zeros(n, dtype=bool)
+    if tb.outputs is not None:
+        ok[ok_idx] = True
+    errors, cells = {}, {}
+    for i in np.flatnonzero(~ok).tolist():
+        error = chunk.errors[i] or tb.error or "not scored"
+        errors[i] = error if error.startswith(name) else f"{name}: {error}"
+        raw = chunk.cells.get(i) if isinstance(chunk.cells, dict) else (chunk.cells[i] if chunk.cells else None)
+        if raw is not None:
+            cells[i] = dict(zip(cols, raw))
+        timings[i, 2:] = 0.0
+    passthrough = {k: list(v) for k, v in (getattr(chunk, "passthrough", None) or {}).items()}
+    common = dict(sources=[item.path], kinds=["table"], shas=[sha], source=np.zeros(n, dtype=np.int32),
+                  row=np.asarray(chunk.rows, dtype=np.int64), timings=timings)
+    if tb.outputs is None:
+        return ResultBatch(task=run.post.task, position=np.zeros(n, dtype=np.int64), source=common["source"],
+                           row=common["row"], ok=ok, timings=timings, sources=common["sources"],
+                           source_kinds=common["kinds"], source_sha256=common["shas"], errors=errors, cells=cells,
+                           features=chunk.values, feature_names=cols, passthrough=passthrough,
+                           output_names=run.post.names)
+    block = tb.outputs
+    if len(ok_idx) < n:  # spread the scored rows' outputs over the whole chunk (failed rows: zeros)
+        block.answer = {k: _spread(v, ok_idx, n) for k, v in block.answer.items()}
+        block.tensors = {k: (_spread(v, ok_idx, n) if block.batched[k] else v) for k, v in block.tensors.items()}
+        block.maps = {k: (labels, keys, _spread(s, ok_idx, n)) for k, (labels, keys, s) in block.maps.items()}
+        block.n = n
+    return run.scored(block, **common, ok=ok, errors=errors, cells=cells, features=chunk.values,
+                      feature_names=cols, passthrough=passthrough)
+
+
+def _spread(column: np.ndarray, where: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros((n,) + column.shape[1:], dtype=column.dtype)
+    out[where] = column
+    return out
 
 
 def _run_rows(engine, block: np.ndarray):
@@ -434,12 +479,30 @@ def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 2))
 
 
-def run_batch(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callable[[], bool] | None = None,
-              progress: ProgressFn | None = None, save_inputs: str | None = None,
-              workers: int | None = None, chunk_rows: int = 65536,
-              batch_size: int | None = None, skip: set | None = None,
-              hash_inputs: bool = False) -> Iterator[Result]:
+def run_batch(engine, inputs: Iterable, **options) -> Iterator[Result]:
     """Score inputs with an engine, yielding one Result per image or CSV row in input order.
+
+    The row views of :func:`run_batches`, which takes the same options. ``should_stop`` is
+    also checked between the rows of a batch, so a caller that stops on a count gets it.
+    """
+    should_stop = options.get("should_stop") or (lambda: False)
+    for batch in run_batches(engine, inputs, **options):
+        produced_before_stop = should_stop()  # a batch made as the stop came is delivered whole
+        for result in batch.results():
+            if not produced_before_stop and should_stop():
+                return
+            yield result
+
+
+def run_batches(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callable[[], bool] | None = None,
+                progress: ProgressFn | None = None, save_inputs: str | None = None,
+                workers: int | None = None, chunk_rows: int = 65536,
+                batch_size: int | None = None, skip: set | None = None,
+                hash_inputs: bool = False) -> Iterator[ResultBatch]:
+    """Score inputs with an engine, yielding ResultBatch columns in input order.
+
+    A batch is one inference call of images, one chunk of CSV rows, or one item that failed;
+    every item of the run appears in exactly one batch, numbered by its ``position``.
 
     Parameters
     ----------
@@ -450,9 +513,9 @@ def run_batch(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callable
     top_k
         Labels kept per classification result.
     should_stop
-        Called between items; when it returns True the generator stops.
+        Called between batches; when it returns True the generator stops.
     progress
-        Called as ``progress(done, total)`` after each result.
+        Called as ``progress(done, total)`` after each batch.
     save_inputs
         A folder where the tensor each item fed to the model is written as ``.npy``.
     workers

@@ -97,6 +97,7 @@ class Result:
     saved_input: str | None = None
     features: Mapping | None = None  # CSV row: column -> value (or the raw text when the row failed)
     input_sha256: str | None = None  # the input file's SHA-256, when the run records it
+    passthrough: Mapping | None = None  # a CSV row's other columns (not model features), as text
 
     @property
     def top_label(self) -> str | None:
@@ -128,12 +129,34 @@ class Result:
             d["values"] = [_finite(v) for v in self.values]
         if self.saved_input is not None:
             d["saved_input"] = self.saved_input
+        if self.passthrough:
+            d["passthrough"] = dict(self.passthrough)
         return d
 
 
-def _finite(v):
+def finite(v):
+    """A float for JSON: NaN and infinities become None."""
     v = float(v)
     return v if math.isfinite(v) else None
+
+
+_finite = finite
+
+
+def short_number(value) -> str:
+    """A score or model value to 3 significant digits ('0.973', '1.2e-05', '152'), for a table cell."""
+    if value is None:
+        return ""
+    v = float(value)
+    if not math.isfinite(v):
+        return "—" if math.isnan(v) else ("∞" if v > 0 else "−∞")
+    if v == 0:
+        return "0"
+    rounded = float(f"{v:.3g}")
+    if 1e-3 <= abs(rounded) < 1e6:
+        digits = max(0, 2 - int(math.floor(math.log10(abs(rounded)))))
+        return f"{v:.{digits}f}"
+    return f"{v:.2e}".replace("e-0", "e-").replace("e+0", "e+")
 
 
 def to_jsonable(value):

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import math
 
+from desktop.engine.results import short_number
+
 
 def score(value) -> str:
     """A score or model value to 3 significant digits ('0.973', '1.2e-05', '152')."""
-    if value is None:
-        return ""
-    v = float(value)
-    if not math.isfinite(v):
-        return "—" if math.isnan(v) else ("∞" if v > 0 else "−∞")
-    if v == 0:
-        return "0"
-    rounded = float(f"{v:.3g}")
-    if 1e-3 <= abs(rounded) < 1e6:
-        digits = max(0, 2 - int(math.floor(math.log10(abs(rounded)))))
-        return f"{v:.{digits}f}"
-    return f"{v:.2e}".replace("e-0", "e-").replace("e+0", "e+")
+    return short_number(value)
 
 
 def ms(value) -> str:

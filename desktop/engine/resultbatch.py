@@ -1,0 +1,474 @@
+"""ResultBatch: the one result contract, columnar, from the engine to the store, the writers and the window.
+
+A batch holds the results of one inference call or one CSV chunk as numpy columns (position,
+source, CSV row, ok, per-stage timings, the task's answer, each model output with the batch
+axis first), with sparse per-item errors. Per-item code reads a row view, :meth:`result`,
+which is the :class:`~desktop.engine.results.Result` the window's detail pane and older
+callers know; :meth:`record` is the command line's ``jsonl`` record, field for field.
+
+Variable-length answers (a list of boxes per image) are answer columns a decoder fills with
+its own layout (offsets plus flat arrays); dense per-item arrays (masks, maps) are output
+columns, which the store keeps in content-addressed files rather than in its rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Mapping
+
+import numpy as np
+
+from .decoders import decoder_for
+from .results import STAGES, Prediction, Result, RowValues, Timings, finite, to_jsonable
+
+NO_ROW = -1  # the ``row`` of an image: it has no CSV row
+
+
+class ResultBatch:
+    """The results of one inference call (or one CSV chunk, or one failed item), in columns.
+
+    Columns (``n`` rows each)
+    -------------------------
+    position : int64     position in the run, from 0
+    source : int32       index into ``sources`` (the input files)
+    row : int64          the CSV data row, from 1; ``NO_ROW`` (-1) for images
+    ok : bool
+    timings : float64 (n, 4)   ms per stage: decode, preprocess, infer, postprocess
+    answer : dict        the task decoder's columns (``top_col``/``top_score``, ``values``...)
+    outputs : dict       each tensor output, batch axis first; failed rows hold zeros
+    maps : dict          each ZipMap output: (label names, scores (n, K))
+    features : float64 (n, F) or None   a CSV row's values in ``feature_names`` order
+    passthrough : dict   a CSV's other columns, as text, by column name
+
+    Per item, sparse: ``errors`` and ``saved_input`` (dicts by row of the batch), ``cells``
+    (a failed CSV row's raw text by column). Per source: ``sources``, ``source_kinds``,
+    ``source_sha256``. Per batch: ``task``, ``meta`` (the decoder's facts, such as class
+    names), ``shared`` (outputs without a batch axis), ``output_names`` (the model's order).
+    """
+
+    __slots__ = ("task", "position", "source", "row", "ok", "timings", "errors", "sources", "source_kinds",
+                 "source_sha256", "saved_input", "features", "feature_names", "cells", "passthrough",
+                 "answer", "meta", "outputs", "shared", "maps", "output_names")
+
+    def __init__(self, *, task: str, position, source, row, ok, timings, sources, source_kinds,
+                 source_sha256=None, errors=None, saved_input=None, features=None, feature_names=(),
+                 cells=None, passthrough=None, answer=None, meta=None, outputs=None, shared=None, maps=None,
+                 output_names=()):
+        self.task = task
+        self.position = np.asarray(position, dtype=np.int64)
+        n = len(self.position)
+        self.source = np.asarray(source, dtype=np.int32).reshape(n)
+        self.row = np.asarray(row, dtype=np.int64).reshape(n)
+        self.ok = np.asarray(ok, dtype=bool).reshape(n)
+        self.timings = np.asarray(timings, dtype=np.float64).reshape(n, len(STAGES))
+        self.sources = tuple(sources)
+        self.source_kinds = tuple(source_kinds)
+        self.source_sha256 = tuple(source_sha256) if source_sha256 is not None else (None,) * len(self.sources)
+        self.errors = dict(errors or {})
+        self.saved_input = dict(saved_input or {})
+        self.features = None if features is None else np.asarray(features, dtype=np.float64)
+        self.feature_names = tuple(feature_names)
+        self.cells = dict(cells or {})
+        self.passthrough = dict(passthrough or {})
+        self.answer = dict(answer or {})
+        self.meta = dict(meta or {})
+        self.outputs = dict(outputs or {})
+        self.shared = dict(shared or {})
+        self.maps = dict(maps or {})
+        self.output_names = tuple(output_names)
+
+    # ------------------------------------------------------------------ basics
+    def __len__(self) -> int:
+        return len(self.position)
+
+    def __repr__(self) -> str:
+        return (f"ResultBatch({len(self)} items, task={self.task!r}, ok={int(self.ok.sum())}, "
+                f"positions {self.position[:1].tolist()}…{self.position[-1:].tolist()})")
+
+    @property
+    def n_ok(self) -> int:
+        return int(np.count_nonzero(self.ok))
+
+    @property
+    def n_failed(self) -> int:
+        return len(self) - self.n_ok
+
+    @property
+    def total_ms(self) -> np.ndarray:
+        """Each item's latency: the sum of its stages (ms)."""
+        return self.timings.sum(axis=1)
+
+    def input_of(self, i: int) -> str:
+        return self.sources[int(self.source[i])]
+
+    def kind_of(self, i: int) -> str:
+        return self.source_kinds[int(self.source[i])]
+
+    def sha256_of(self, i: int) -> str | None:
+        return self.source_sha256[int(self.source[i])]
+
+    def row_of(self, i: int) -> int | None:
+        r = int(self.row[i])
+        return None if r == NO_ROW else r
+
+    @property
+    def decoder(self):
+        return decoder_for(self.task)
+
+    def summary(self, i: int) -> tuple[str, float | None]:
+        """What the results table shows for item ``i``: ('failed', None) or the decoder's text and score."""
+        if not self.ok[i]:
+            return "failed", None
+        return self.decoder.summary(self.answer, self.meta, i)
+
+    # ------------------------------------------------------------------ row views
+    def output_of(self, name: str, i: int):
+        """Item ``i``'s value of output ``name``: an array, or {label: score} for a ZipMap."""
+        if name in self.maps:
+            labels, scores = self.maps[name]
+            return dict(zip(labels, scores[i].tolist()))
+        if name in self.outputs:
+            return self.outputs[name][i]
+        return self.shared.get(name)
+
+    def item_outputs(self, i: int) -> dict:
+        if not self.ok[i]:
+            return {}
+        return {name: self.output_of(name, i) for name in self.output_names
+                if name in self.maps or name in self.outputs or name in self.shared}
+
+    def record(self, i: int) -> dict:
+        """Item ``i``'s ``jsonl`` record: the fields ``Result.to_json`` has always had, in its order."""
+        ok = bool(self.ok[i])
+        d = {"input": self.input_of(i), "row": self.row_of(i), "ok": ok, "error": self.errors.get(i),
+             "outputs": {name: to_jsonable(v) for name, v in self.item_outputs(i).items()}}
+        answer = self.decoder.record(self.answer, self.meta, i) if ok else {"top": []}
+        d["top"] = answer.pop("top", [])
+        d["timings_ms"] = {s: round(v, 4) for s, v in zip(STAGES, self.timings[i].tolist())}
+        d.update(answer)
+        if i in self.saved_input:
+            d["saved_input"] = self.saved_input[i]
+        if self.passthrough:
+            d["passthrough"] = {name: col[i] for name, col in self.passthrough.items()}
+        return d
+
+    def records(self):
+        for i in range(len(self)):
+            yield self.record(i)
+
+    def result(self, i: int) -> Result:
+        """Item ``i`` as a Result (the row view the detail pane and per-item callers read)."""
+        ok = bool(self.ok[i])
+        top: tuple = ()
+        values: tuple = ()
+        if ok:
+            cols = self.answer.get("top_col")
+            if cols is not None:
+                labels, indices = self.meta["labels"], self.meta["indices"]
+                new = tuple.__new__
+                top = tuple(new(Prediction, (labels[c], indices[c], s))
+                            for c, s in zip(cols[i].tolist(), self.answer["top_score"][i].tolist()))
+            vals = self.answer.get("values")
+            if vals is not None:
+                values = tuple(vals[i].tolist())
+        features = None
+        if self.features is not None and ok:
+            features = RowValues(self.feature_names, {c: j for j, c in enumerate(self.feature_names)},
+                                 self.features[i])
+        elif i in self.cells:
+            features = self.cells[i]
+        extra = {name: col[i] for name, col in self.passthrough.items()} if self.passthrough else None
+        return Result(int(self.position[i]), self.input_of(i), self.row_of(i), ok, self.errors.get(i),
+                      self.item_outputs(i), top, values, Timings(*self.timings[i].tolist()), self.kind_of(i),
+                      self.saved_input.get(i), features, self.sha256_of(i), extra)
+
+    def results(self) -> list[Result]:
+        from .postprocess import no_cycle_collection
+
+        with no_cycle_collection():
+            return [self.result(i) for i in range(len(self))]
+
+    # ------------------------------------------------------------------ flat columns (writers, table)
+    def answer_columns(self) -> list[tuple[str, object]]:
+        """The decoder's flat CSV columns (label/score pairs, values...), ``n`` cells each."""
+        return self.decoder.columns(self.answer, self.meta, len(self))
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def failed(cls, task: str, position: int, path: str, kind: str, message: str, row: int | None = None,
+               timings=(0.0, 0.0, 0.0, 0.0), sha256: str | None = None, cells: dict | None = None,
+               passthrough: dict | None = None) -> "ResultBatch":
+        """A batch of one item that was not scored, with its message."""
+        return cls(task=task, position=[position], source=[0], row=[NO_ROW if row is None else row], ok=[False],
+                   timings=[timings], sources=[path], source_kinds=[kind], source_sha256=[sha256],
+                   errors={0: message}, cells={0: cells} if cells else None,
+                   passthrough={k: [v] for k, v in (passthrough or {}).items()})
+
+    def take(self, index) -> "ResultBatch":
+        """A batch of the rows ``index`` (an array of positions in this batch, or a boolean mask)."""
+        idx = np.arange(len(self))[index] if np.asarray(index).dtype == bool else np.asarray(index, dtype=np.int64)
+        where = {int(old): new for new, old in enumerate(idx.tolist())}
+
+        def sparse(d):
+            return {where[k]: v for k, v in d.items() if k in where}
+
+        return ResultBatch(
+            task=self.task, position=self.position[idx], source=self.source[idx], row=self.row[idx],
+            ok=self.ok[idx], timings=self.timings[idx], sources=self.sources, source_kinds=self.source_kinds,
+            source_sha256=self.source_sha256, errors=sparse(self.errors), saved_input=sparse(self.saved_input),
+            features=None if self.features is None else self.features[idx], feature_names=self.feature_names,
+            cells=sparse(self.cells), passthrough={k: _take(v, idx) for k, v in self.passthrough.items()},
+            answer={k: v[idx] for k, v in self.answer.items()}, meta=self.meta,
+            outputs={k: v[idx] for k, v in self.outputs.items()}, shared=self.shared,
+            maps={k: (labels, s[idx]) for k, (labels, s) in self.maps.items()}, output_names=self.output_names)
+
+    @classmethod
+    def concat(cls, batches: list["ResultBatch"]) -> "ResultBatch":
+        """One batch of several, in order (a run's chunk in the store, a group sent to the window).
+
+        Columns that some batches lack (a failed item has no outputs) are filled with zeros,
+        which their ``ok`` of False marks as meaningless; outputs without a batch axis are
+        spread to every item when batches disagree on them.
+        """
+        batches = [b for b in batches if len(b)]
+        if not batches:
+            raise ValueError("nothing to concatenate")
+        if len(batches) == 1:
+            return batches[0]
+        sizes = [len(b) for b in batches]
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).tolist()
+        sources: list = []
+        kinds: list = []
+        shas: list = []
+        lookup: dict = {}
+        source_cols = []
+        for b in batches:
+            remap = []
+            for path, kind, sha in zip(b.sources, b.source_kinds, b.source_sha256):
+                key = (path, kind, sha)
+                if key not in lookup:
+                    lookup[key] = len(sources)
+                    sources.append(path), kinds.append(kind), shas.append(sha)
+                remap.append(lookup[key])
+            source_cols.append(np.asarray(remap, dtype=np.int32)[b.source] if len(remap) else b.source)
+
+        def sparse(attr):
+            out = {}
+            for off, b in zip(offsets, batches):
+                out.update({off + k: v for k, v in getattr(b, attr).items()})
+            return out
+
+        def stacked(getter):
+            """Concatenate a per-batch column, zero-filling batches that lack it (template from one that has it)."""
+            present = [getter(b) for b in batches]
+            template = next((a for a in present if a is not None), None)
+            if template is None:
+                return None
+            parts = [a if a is not None else np.zeros((len(b),) + template.shape[1:], dtype=template.dtype)
+                     for a, b in zip(present, batches)]
+            if any(p.shape[1:] != template.shape[1:] for p in parts):
+                return _ragged(parts)
+            return np.concatenate(parts)
+
+        task = batches[0].task
+        answer_names = _union(b.answer for b in batches)
+        output_names = _union(b.outputs for b in batches)
+        shared_names = _union(b.shared for b in batches)
+        outputs = {name: stacked(lambda b, name=name: b.outputs.get(name)) for name in output_names}
+        shared = {}
+        for name in shared_names:
+            values = [b.shared.get(name) for b in batches if name in b.shared]
+            if all(np.array_equal(values[0], v) for v in values[1:]):
+                shared[name] = values[0]
+            else:  # spread to every item
+                outputs[name] = stacked(lambda b, name=name: (np.broadcast_to(b.shared[name], (len(b),) + np.shape(
+                    b.shared[name])).copy() if name in b.shared else None))
+        maps = {}
+        for name in _union(b.maps for b in batches):
+            labels = next(b.maps[name][0] for b in batches if name in b.maps)
+            maps[name] = (labels, stacked(lambda b, name=name: b.maps[name][1] if name in b.maps else None))
+        feature_names = next((b.feature_names for b in batches if b.features is not None), ())
+        features = stacked(lambda b: b.features if b.features is not None and b.feature_names == feature_names
+                           else None) if feature_names else None
+        passthrough = {}
+        for name in _union(b.passthrough for b in batches):
+            col: list = []
+            for b in batches:
+                col.extend(b.passthrough[name] if name in b.passthrough else [""] * len(b))
+            passthrough[name] = col
+        return cls(
+            task=task, position=np.concatenate([b.position for b in batches]), source=np.concatenate(source_cols),
+            row=np.concatenate([b.row for b in batches]), ok=np.concatenate([b.ok for b in batches]),
+            timings=np.concatenate([b.timings for b in batches]), sources=sources, source_kinds=kinds,
+            source_sha256=shas, errors=sparse("errors"), saved_input=sparse("saved_input"), features=features,
+            feature_names=feature_names, cells=sparse("cells"), passthrough=passthrough,
+            answer={name: stacked(lambda b, name=name: b.answer.get(name)) for name in answer_names},
+            meta=next((b.meta for b in batches if b.meta), {}), outputs=outputs, shared=shared, maps=maps,
+            output_names=next((b.output_names for b in batches if b.output_names), ()))
+
+    # ------------------------------------------------------------------ serialising (store, files)
+    def to_payload(self) -> tuple[dict, dict]:
+        """(header, arrays): a JSON-able header and a dict of plain numpy arrays; no pickling needed."""
+        arrays = {"position": self.position, "source": self.source, "row": self.row, "ok": self.ok,
+                  "timings": self.timings}
+        for name, a in self.answer.items():
+            arrays[f"answer/{name}"] = a
+        ragged = []
+        for name, a in self.outputs.items():
+            if a.dtype == object:  # per-item arrays of differing shapes: one array each
+                ragged.append(name)
+                for i, item in enumerate(a):
+                    arrays[f"ragged/{name}/{i}"] = np.asarray(item)
+            else:
+                arrays[f"output/{name}"] = a
+        for name, a in self.shared.items():
+            arrays[f"shared/{name}"] = np.asarray(a)
+        for name, (_, s) in self.maps.items():
+            arrays[f"map/{name}"] = s
+        if self.features is not None:
+            arrays["features"] = self.features
+        header = {
+            "task": self.task, "sources": list(self.sources), "source_kinds": list(self.source_kinds),
+            "source_sha256": list(self.source_sha256), "errors": {str(k): v for k, v in self.errors.items()},
+            "saved_input": {str(k): v for k, v in self.saved_input.items()},
+            "cells": {str(k): v for k, v in self.cells.items()}, "feature_names": list(self.feature_names),
+            "passthrough": {k: list(v) for k, v in self.passthrough.items()}, "meta": self.meta,
+            "maps": {name: list(labels) for name, (labels, _) in self.maps.items()},
+            "output_names": list(self.output_names), "ragged": ragged,
+        }
+        return header, arrays
+
+    @classmethod
+    def from_payload(cls, header: dict, arrays: Mapping) -> "ResultBatch":
+        def group(prefix):
+            return {k[len(prefix):]: arrays[k] for k in arrays if k.startswith(prefix)}
+
+        outputs = group("output/")
+        for name in header.get("ragged", ()):
+            n = len(arrays["position"])
+            col = np.empty(n, dtype=object)
+            for i in range(n):
+                col[i] = arrays[f"ragged/{name}/{i}"]
+            outputs[name] = col
+        return cls(
+            task=header["task"], position=arrays["position"], source=arrays["source"], row=arrays["row"],
+            ok=arrays["ok"], timings=arrays["timings"], sources=header["sources"],
+            source_kinds=header["source_kinds"], source_sha256=header["source_sha256"],
+            errors={int(k): v for k, v in header["errors"].items()},
+            saved_input={int(k): v for k, v in header["saved_input"].items()},
+            features=arrays.get("features"), feature_names=header["feature_names"],
+            cells={int(k): v for k, v in header["cells"].items()}, passthrough=header["passthrough"],
+            answer=group("answer/"), meta=header["meta"], outputs=outputs, shared=group("shared/"),
+            maps={name: (labels, arrays[f"map/{name}"]) for name, labels in header["maps"].items()},
+            output_names=header["output_names"])
+
+    def to_bytes(self) -> bytes:
+        """The batch as one ``.npz`` blob (its header as JSON inside): what the store keeps per chunk."""
+        header, arrays = self.to_payload()
+        buf = io.BytesIO()
+        np.savez(buf, __header__=np.frombuffer(_canonical(header).encode("utf-8"), dtype=np.uint8), **arrays)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> "ResultBatch":
+        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        header = json.loads(arrays.pop("__header__").tobytes().decode("utf-8"))
+        return cls.from_payload(header, arrays)
+
+    # ------------------------------------------------------------------ audit
+    def header_digest(self) -> str:
+        """SHA-256 of what the batch's items share (sources, task, class names, shared outputs)."""
+        header, _ = self.to_payload()
+        shared = {k: hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest() + str(v.dtype) + str(v.shape)
+                  for k, v in self.shared.items()}
+        keep = {k: header[k] for k in ("task", "sources", "source_kinds", "source_sha256", "feature_names", "meta",
+                                       "maps", "output_names")}
+        keep["shared"] = shared
+        keep["columns"] = {k: [str(a.dtype), list(a.shape[1:])] for k, a in self._item_columns()}
+        keep["ragged"] = sorted(k for k, a in self.outputs.items() if a.dtype == object)
+        return hashlib.sha256(_canonical(keep).encode("utf-8")).hexdigest()
+
+    def _item_columns(self) -> list[tuple[str, np.ndarray]]:
+        cols = [("position", self.position), ("source", self.source), ("row", self.row),
+                ("ok", self.ok), ("timings", self.timings)]
+        cols += [(f"answer/{k}", self.answer[k]) for k in sorted(self.answer)]
+        cols += [(f"output/{k}", self.outputs[k]) for k in sorted(self.outputs)]
+        cols += [(f"map/{k}", self.maps[k][1]) for k in sorted(self.maps)]
+        if self.features is not None:
+            cols.append(("features", self.features))
+        return cols
+
+    def item_digests(self) -> list[bytes]:
+        """SHA-256 of each item's own content (32 bytes each): every column's row, its error and texts.
+
+        Together with :meth:`header_digest` they pin the whole batch, and a changed item is
+        named by the digest that no longer matches.
+        """
+        n = len(self)
+        if not n:
+            return []
+        parts = [np.ascontiguousarray(a.reshape(n, -1)).view(np.uint8).reshape(n, -1)
+                 for _, a in self._item_columns() if a.dtype != object]
+        fixed = np.concatenate(parts, axis=1) if parts else np.zeros((n, 0), np.uint8)
+        width = fixed.shape[1]
+        data = fixed.tobytes()
+        texts = self._item_texts()
+        sha = hashlib.sha256
+        return [sha(data[i * width:(i + 1) * width] + texts.get(i, b"")).digest() for i in range(n)]
+
+    def _item_texts(self) -> dict[int, bytes]:
+        """Each item's text fields as bytes (only items that have any)."""
+        texts: dict = {}
+        for attr in ("errors", "saved_input", "cells"):
+            for i, v in getattr(self, attr).items():
+                texts.setdefault(i, []).append(f"{attr}={_canonical(v)}")
+        for name, col in self.outputs.items():
+            if col.dtype == object:
+                for i, item in enumerate(col):
+                    a = np.ascontiguousarray(item)
+                    texts.setdefault(i, []).append(f"{name}:{a.dtype}:{a.shape}:{hashlib.sha256(a.tobytes()).hexdigest()}")
+        if self.passthrough:
+            names = sorted(self.passthrough)
+            for i in range(len(self)):
+                texts.setdefault(i, []).append(_canonical([self.passthrough[k][i] for k in names]))
+        return {i: "\x1f".join(v).encode("utf-8") for i, v in texts.items()}
+
+
+def _union(dicts) -> list:
+    names: dict = {}
+    for d in dicts:
+        for k in d:
+            names.setdefault(k, None)
+    return list(names)
+
+
+def _take(column, idx):
+    if isinstance(column, np.ndarray):
+        return column[idx]
+    return [column[i] for i in idx.tolist()]
+
+
+def _ragged(parts):
+    """Rows of differing shapes (outputs with symbolic per-item sizes): an object array of per-item arrays."""
+    out = np.empty(sum(len(p) for p in parts), dtype=object)
+    k = 0
+    for p in parts:
+        for item in p:
+            out[k] = item
+            k += 1
+    return out
+
+
+def _canonical(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain)
+
+
+def _plain(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, float):
+        return finite(v)
+    raise TypeError(f"cannot serialise {type(v).__name__}")
