@@ -363,6 +363,21 @@ class ResultStore:
             d["input_sha256"] = sha
             yield d
 
+    def batches(self, run_id: str, chunk: int = 4096):
+        """The run's results as ResultBatch columns, in order, ``chunk`` items at a time."""
+        from .resultbatch import ResultBatch
+        from .results import result_from_record
+
+        task = self.run_metadata(run_id).get("profile", {}).get("task", "raw")
+        group: list = []
+        for i, record in enumerate(self.records(run_id)):
+            group.append(result_from_record(record, i))
+            if len(group) >= chunk:
+                yield ResultBatch.from_results(group, task)
+                group = []
+        if group:
+            yield ResultBatch.from_results(group, task)
+
     def done_keys(self, run_id: str) -> set:
         """(input, row) of every input that already has a result in this run."""
         rid = self._find(run_id)
@@ -468,6 +483,11 @@ class RunRecorder:
         self.next_index += 1
         self._pending.append((self.run_id, idx, result.input, result.row, int(result.ok), result.error,
                               result.top_label, result.top_score, round(result.timings.total, 4), sha, record_text))
+
+    def add_batch(self, batch) -> None:
+        """Add every item of a ResultBatch (``commit`` writes them)."""
+        for result in batch.results():
+            self.add(result)
 
     def commit(self) -> None:
         """Write what was added; after this returns, a killed process keeps those results."""
