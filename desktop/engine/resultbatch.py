@@ -532,7 +532,17 @@ class ResultBatch:
         mixing step), so a million items take milliseconds. It locates; :meth:`content_digest`,
         a SHA-256 over all the bytes, is what makes a chunk tamper-evident.
         """
-        return row_checksums(self.item_matrix())
+        n = len(self)
+        parts = [np.ascontiguousarray(a.reshape(n, -1)).view(np.uint8).reshape(n, -1)
+                 for _, a in self._item_columns() if a.dtype != object]
+        h = row_checksums(np.concatenate(parts, axis=1) if parts else np.zeros((n, 0), np.uint8))
+        with np.errstate(over="ignore"):
+            for j, text in enumerate(self._text_columns(), start=1):
+                # text is padded to the batch's longest cell: its checksum ignores that padding, so
+                # an item's digest does not change when another item's text grows
+                t = row_checksums(np.ascontiguousarray(text).view(np.uint8).reshape(n, -1), padded=True)
+                h ^= t * np.uint64(2 * j + 1) + np.uint64(j)
+        return h
 
     def content_digest(self) -> str:
         """SHA-256 of the header and of every item's content: the hash the audit trail chains."""
@@ -546,8 +556,12 @@ class ResultBatch:
 _KEYS: dict = {}
 
 
-def row_checksums(matrix: np.ndarray) -> np.ndarray:
-    """A 64-bit checksum per row of a (n, width) uint8 matrix, vectorised over the rows."""
+def row_checksums(matrix: np.ndarray, padded: bool = False) -> np.ndarray:
+    """A 64-bit checksum per row of a (n, width) uint8 matrix, vectorised over the rows.
+
+    ``padded``: the rows end in zero padding that is not part of the content, so trailing
+    zero words and the width leave the checksum unchanged.
+    """
     n, width = matrix.shape
     pad = (-width) % 8
     if pad:
@@ -555,11 +569,14 @@ def row_checksums(matrix: np.ndarray) -> np.ndarray:
     words = np.ascontiguousarray(matrix).view("<u8").reshape(n, -1)
     k = words.shape[1]
     keys = _KEYS.get(k)
-    if keys is None:
-        keys = _KEYS[k] = np.random.default_rng(0x1DE5C).integers(1, 2**63, size=k, dtype=np.uint64) | np.uint64(1)
+    if keys is None:  # the same keys for every width: column j always has key j
+        keys = _KEYS[k] = np.random.default_rng(0x1DE5C).integers(1, 2**63, size=max(k, 1 << 10),
+                                                                   dtype=np.uint64)[:k] | np.uint64(1)
     with np.errstate(over="ignore"):
         mixed = words ^ (words >> np.uint64(29))  # high bits reach the low ones before the multiply
-        h = np.add.reduce(mixed * keys, axis=1, dtype=np.uint64) + np.uint64(width) * np.uint64(0x9E3779B97F4A7C15)
+        h = np.add.reduce(mixed * keys, axis=1, dtype=np.uint64)
+        if not padded:
+            h += np.uint64(width) * np.uint64(0x9E3779B97F4A7C15)
         h ^= h >> np.uint64(32)
         h *= np.uint64(0x94D049BB133111EB)
         h ^= h >> np.uint64(29)

@@ -230,8 +230,10 @@ def result_from_record(record: dict, index: int = 0) -> Result:
                 for p in record.get("top") or ())
     values = tuple(float("nan") if v is None else float(v) for v in record.get("values") or ())
     kind = "table" if record.get("row") is not None else "image"
+    passthrough = record.get("passthrough")
     return Result(index, record["input"], record.get("row"), bool(record.get("ok")), record.get("error"), outputs,
-                  top, values, timings, kind, record.get("saved_input"), None, record.get("input_sha256"))
+                  top, values, timings, kind, record.get("saved_input"), None, record.get("input_sha256"),
+                  {str(k): "" if v is None else str(v) for k, v in passthrough.items()} if passthrough else None)
 
 
 def _looks_float(value) -> bool:
