@@ -50,7 +50,7 @@ class ResultBatch:
 
     __slots__ = ("task", "position", "source", "row", "ok", "timings", "errors", "sources", "source_kinds",
                  "source_sha256", "saved_input", "features", "feature_names", "cells", "passthrough",
-                 "answer", "meta", "outputs", "shared", "maps", "output_names")
+                 "answer", "meta", "outputs", "shared", "maps", "output_names", "_where")
 
     def __init__(self, *, task: str, position, source, row, ok, timings, sources, source_kinds,
                  source_sha256=None, errors=None, saved_input=None, features=None, feature_names=(),
@@ -78,6 +78,7 @@ class ResultBatch:
         self.shared = dict(shared or {})
         self.maps = dict(maps or {})
         self.output_names = tuple(output_names)
+        self._where = None  # feature name -> column, made once for the row views
 
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:
@@ -175,8 +176,9 @@ class ResultBatch:
                 values = tuple(vals[i].tolist())
         features = None
         if self.features is not None and ok:
-            features = RowValues(self.feature_names, {c: j for j, c in enumerate(self.feature_names)},
-                                 self.features[i])
+            if self._where is None:
+                self._where = {c: j for j, c in enumerate(self.feature_names)}
+            features = RowValues(self.feature_names, self._where, self.features[i])
         elif i in self.cells:
             features = self.cells[i]
         extra = {name: col[i] for name, col in self.passthrough.items()} if self.passthrough else None
@@ -291,18 +293,27 @@ class ResultBatch:
             output_names=names_seen)
 
     def without_features(self) -> "ResultBatch":
-        """The same batch without the CSV rows' values (the store keeps answers, not the input data)."""
-        out = self.take(np.arange(len(self)))
-        out.features, out.feature_names = None, ()
+        """The same batch without the CSV rows' values (the store keeps answers, not the input data).
+
+        A shallow copy: the other columns are shared, not copied.
+        """
+        out = ResultBatch.__new__(ResultBatch)
+        for name in ResultBatch.__slots__:
+            setattr(out, name, getattr(self, name))
+        out.features, out.feature_names, out._where = None, (), None
         return out
 
     def take(self, index) -> "ResultBatch":
         """A batch of the rows ``index`` (an array of positions in this batch, or a boolean mask)."""
         idx = np.arange(len(self))[index] if np.asarray(index).dtype == bool else np.asarray(index, dtype=np.int64)
-        where = {int(old): new for new, old in enumerate(idx.tolist())}
 
         def sparse(d):
-            return {where[k]: v for k, v in d.items() if k in where}
+            """The entries of a sparse per-item dict for the rows taken, renumbered (no per-row work)."""
+            if not d:
+                return {}
+            keys = np.fromiter(d, dtype=np.int64, count=len(d))
+            hits = np.flatnonzero(np.isin(idx, keys))
+            return {int(new): d[int(idx[new])] for new in hits.tolist()}
 
         return ResultBatch(
             task=self.task, position=self.position[idx], source=self.source[idx], row=self.row[idx],
@@ -491,6 +502,13 @@ class ResultBatch:
             cols.append(("features", self.features))
         return cols
 
+    def _fixed(self) -> np.ndarray:
+        """Every fixed-width column's row as bytes: (n, width) uint8."""
+        n = len(self)
+        parts = [np.ascontiguousarray(a.reshape(n, -1)).view(np.uint8).reshape(n, -1)
+                 for _, a in self._item_columns() if a.dtype != object]
+        return np.concatenate(parts, axis=1) if parts else np.zeros((n, 0), np.uint8)
+
     def item_matrix(self) -> np.ndarray:
         """Each item's whole content as one row of bytes (n, width): every column's row, its texts.
 
@@ -498,11 +516,12 @@ class ResultBatch:
         laid out as fixed-width UTF-32 code points, so the matrix is made without a Python loop
         over the items when the batch has no errors.
         """
+        return self._matrix(self._fixed(), self._text_columns())
+
+    def _matrix(self, fixed, texts) -> np.ndarray:
         n = len(self)
-        parts = [np.ascontiguousarray(a.reshape(n, -1)).view(np.uint8).reshape(n, -1)
-                 for _, a in self._item_columns() if a.dtype != object]
-        parts += [np.ascontiguousarray(t).view(np.uint8).reshape(n, -1) for t in self._text_columns()]
-        return np.concatenate(parts, axis=1) if parts else np.zeros((n, 0), np.uint8)
+        return np.concatenate([fixed] + [np.ascontiguousarray(t).view(np.uint8).reshape(n, -1) for t in texts],
+                              axis=1)
 
     def _text_columns(self) -> list[np.ndarray]:
         n = len(self)
@@ -525,19 +544,25 @@ class ResultBatch:
             cols.append(np.array(self.passthrough[name], dtype=str).reshape(n))
         return cols
 
+    def digests(self) -> tuple[np.ndarray, str]:
+        """``(item_digests(), content_digest())`` from one pass over the columns (what the store writes)."""
+        fixed, texts = self._fixed(), self._text_columns()
+        return self._item_digests(fixed, texts), self._content_digest(self._matrix(fixed, texts))
+
     def item_digests(self) -> np.ndarray:
         """A 64-bit checksum of each item's content (uint64, n): names the item that changed.
 
-        Vectorised (a keyed multiply-and-rotate over the item's bytes as 64-bit words, then a
+        Vectorised (a keyed multiply-and-add over the item's bytes as 64-bit words, then a
         mixing step), so a million items take milliseconds. It locates; :meth:`content_digest`,
         a SHA-256 over all the bytes, is what makes a chunk tamper-evident.
         """
+        return self._item_digests(self._fixed(), self._text_columns())
+
+    def _item_digests(self, fixed, texts) -> np.ndarray:
         n = len(self)
-        parts = [np.ascontiguousarray(a.reshape(n, -1)).view(np.uint8).reshape(n, -1)
-                 for _, a in self._item_columns() if a.dtype != object]
-        h = row_checksums(np.concatenate(parts, axis=1) if parts else np.zeros((n, 0), np.uint8))
+        h = row_checksums(fixed)
         with np.errstate(over="ignore"):
-            for j, text in enumerate(self._text_columns(), start=1):
+            for j, text in enumerate(texts, start=1):
                 # text is padded to the batch's longest cell: its checksum ignores that padding, so
                 # an item's digest does not change when another item's text grows
                 t = row_checksums(np.ascontiguousarray(text).view(np.uint8).reshape(n, -1), padded=True)
@@ -546,7 +571,10 @@ class ResultBatch:
 
     def content_digest(self) -> str:
         """SHA-256 of the header and of every item's content: the hash the audit trail chains."""
-        m = np.ascontiguousarray(self.item_matrix())
+        return self._content_digest(self.item_matrix())
+
+    def _content_digest(self, matrix) -> str:
+        m = np.ascontiguousarray(matrix)
         h = hashlib.sha256(self.header_digest().encode("ascii"))
         h.update(np.asarray(m.shape, dtype="<i8").tobytes())
         h.update(m.data)

@@ -151,3 +151,10 @@ def test_a_new_task_is_one_decoder_module(monkeypatch, digit_batches):
     assert first.record(0)["winner"] == 3 and first.summary(0) == ("logit 3", None)
     assert first.answer_columns()[0][0] == "winner"
     assert decoders.decoder_for("no-such-task").task == "raw"
+
+
+def test_digests_in_one_pass_equal_the_separate_ones(table_batches):
+    b = ResultBatch.concat(table_batches).without_features()
+    items, content = b.digests()
+    assert (items == b.item_digests()).all() and content == b.content_digest()
+    assert b.features is None and ResultBatch.concat(table_batches).features is not None  # a copy, not an edit
