@@ -160,6 +160,8 @@ def _result_content(row) -> str:
 
 
 def _damaged_message(path, detail: str) -> str:
+    detail = " ".join(part.strip() for part in str(detail).replace("*** in database main ***", "").split() if part)
+    detail = detail if len(detail) <= 160 else detail[:157] + "..."
     return (f"The results database {path} is damaged ({detail}); InferDesk will not write into it. "
             f"Keep a copy, then recover what can be read with: sqlite3 {path} .recover | sqlite3 recovered.sqlite3 "
             "(and point INFERDESK_DATA_DIR at its folder), or move the file aside to start a new history")
@@ -250,12 +252,21 @@ class _Problems:
         self.count = 0
 
     def add(self, seq, reason: str) -> None:
+        """A problem with the data (results, files, runs rows) that the trail describes."""
+        self._add(seq, reason, 1)
+
+    def trail(self, seq, reason: str) -> None:
+        """A problem with the trail itself: it comes first, since what the data is checked against is then in doubt."""
+        self._add(seq, reason, 0)
+
+    def _add(self, seq, reason: str, rank: int) -> None:
         self.count += 1
         if len(self.items) < _MAX_PROBLEMS * 4:
-            self.items.append((seq, reason))
+            self.items.append((rank, seq, reason))
 
     def ordered(self) -> list:
-        return sorted(self.items, key=lambda p: (p[0] is None, p[0] or 0))[:_MAX_PROBLEMS]
+        ranked = sorted(self.items, key=lambda p: (p[0], p[1] is None, p[1] or 0))
+        return [(seq, reason) for _, seq, reason in ranked[:_MAX_PROBLEMS]]
 
 
 # ---------------------------------------------------------------------- anchors (outside the database)
@@ -735,7 +746,7 @@ class ResultStore:
         self._write(write)
 
     def delete(self, run_id: str) -> None:
-        """Delete a run's results (and output files no other run uses); the trail keeps its metadata and the deletion."""
+        """Delete a run's results and unshared output files; the trail keeps its metadata and the deletion."""
         run_id = self._find(run_id)
         payload = _canonical({"deleted_at": _now(), "by": _user()})
         shas: set = set()
@@ -762,9 +773,13 @@ class ResultStore:
                 pass
         self._advance_anchor()
 
-    def note_export(self, run_id: str, target: str, fmt: str) -> None:
+    def note_export(self, run_id: str, target: str, fmt: str) -> bool:
+        """Record an export in the trail; False when the store is open for reading only (nothing recorded)."""
+        if self.readonly and not self.damaged:
+            return False
         payload = _canonical({"exported_to": str(target), "format": fmt, "by": _user()})
         self._write(lambda cur: self._append_many(cur, [("export", run_id, None, payload)]))
+        return True
 
     # ------------------------------------------------------------------ reading
     def _find(self, run_id: str) -> str:
@@ -1063,7 +1078,7 @@ class _Verifier:
                                                         "GROUP BY run_id")}
 
     def run(self) -> tuple[VerifyReport, dict | None]:
-        add = self.problems.add
+        add = self.problems.trail
         prev = GENESIS
         expected = 1
         n = 0
@@ -1110,7 +1125,7 @@ class _Verifier:
         if kind == "result":
             state = self.runs.get(run_id)
             if seq >= self.v2_from:
-                add(seq, f"a schema 1 result record of run {run_id} was added after the store was upgraded")
+                self.problems.trail(seq, f"a schema 1 result record of run {run_id} was added after the upgrade")
             elif state is not None:
                 state.v1_entries += 1
                 state.last_result_seq = seq
@@ -1118,22 +1133,22 @@ class _Verifier:
         try:
             data = json.loads(payload) if payload else {}
         except ValueError:
-            add(seq, f"the '{kind}' record of run {run_id} cannot be read")
+            self.problems.trail(seq, f"the '{kind}' record of run {run_id} cannot be read")
             return
         if kind == "store":
             if data.get("store_id") != self.meta.get("store_id"):
-                add(seq, "the store's identity in the database does not match its first record")
+                self.problems.trail(seq, "the store's identity in the database does not match its first record")
             return
         if kind == "run":
             if run_id in self.runs:
-                add(seq, f"run {run_id} is started twice in the trail")
+                self.problems.trail(seq, f"run {run_id} is started twice in the trail")
             elif data.get("id") != run_id:
-                add(seq, f"the start record of run {run_id} was moved from run {data.get('id')}")
+                self.problems.trail(seq, f"the start record of run {run_id} was moved from run {data.get('id')}")
             self.runs[run_id] = _RunState(seq, data)
             return
         state = self.runs.get(run_id)
         if state is None:
-            add(seq, f"a '{kind}' record names run {run_id}, which the trail never started")
+            self.problems.trail(seq, f"a '{kind}' record names run {run_id}, which the trail never started")
             return
         if kind == "chunk":
             state.ok += int(data.get("ok", 0))
@@ -1268,16 +1283,16 @@ class _Verifier:
         nxt, meta_head = self.meta.get("ledger_next"), self.meta.get("ledger_head")
         if nxt is None or not nxt.isdigit():
             if "store_id" in self.meta:
-                self.problems.add(None, "the trail's bookkeeping in the meta table was removed or edited")
+                self.problems.trail(None, "the trail's bookkeeping in the meta table was removed or edited")
             return
         nxt = int(nxt)
         if nxt > last_seq + 1:
-            self.problems.add(last_seq + 1, f"records {last_seq + 1}–{nxt - 1} of the trail are missing "
+            self.problems.trail(last_seq + 1, f"records {last_seq + 1}–{nxt - 1} of the trail are missing "
                                             "(the newest records were deleted)")
         elif nxt < last_seq + 1:
-            self.problems.add(nxt, f"records {nxt}–{last_seq} were added to the trail outside InferDesk")
+            self.problems.trail(nxt, f"records {nxt}–{last_seq} were added to the trail outside InferDesk")
         elif meta_head != head:
-            self.problems.add(last_seq, "the newest record of the trail is not the one last written "
+            self.problems.trail(last_seq, "the newest record of the trail is not the one last written "
                                         "(the trail was cut and rewritten)")
 
     def _check_v1_results(self) -> None:
@@ -1328,7 +1343,8 @@ class _Verifier:
                 expected["ok"], expected["failed"] = state.finish[1], state.finish[2]
                 counts_seq = state.finish[0]
             elif state.delete_seq is None:
-                expected["ok"], expected["failed"] = state.ok + state.v1_ok, state.n - state.ok + state.v1_n - state.v1_ok
+                ok, n = state.ok + state.v1_ok, state.n + state.v1_n
+                expected["ok"], expected["failed"] = ok, n - ok
                 counts_seq = state.last_result_seq
             for col, want in expected.items():
                 got = row[col]
@@ -1362,13 +1378,13 @@ class _Verifier:
         when = str(anchor.get("at", "?"))[:19].replace("T", " ")
         remedy = f" (if the database was restored from a backup on purpose, remove its entry from {where})"
         if anchor.get("store_id") != self.meta.get("store_id"):
-            self.problems.add(None, f"this is not the database seen here on {when}: that one had {anchor['seq']:,} "
+            self.problems.trail(None, f"this is not the database seen here on {when}: that one had {anchor['seq']:,} "
                                     f"records (the file was replaced or re-created){remedy}")
         elif anchor["seq"] > last_seq:
-            self.problems.add(last_seq + 1, f"the trail ends at record {last_seq}, but record {anchor['seq']} was "
+            self.problems.trail(last_seq + 1, f"the trail ends at record {last_seq}, but record {anchor['seq']} was "
                                             f"seen on {when}: the newest records were deleted{remedy}")
         elif anchor_hash != anchor["head"]:
-            self.problems.add(anchor["seq"], f"record {anchor['seq']} is not the one seen on {when}: the trail "
+            self.problems.trail(anchor["seq"], f"record {anchor['seq']} is not the one seen on {when}: the trail "
                                              f"was rewritten{remedy}")
         return []
 
@@ -1385,6 +1401,14 @@ def _with(batch, **changes):
     fields = {name: getattr(batch, name) for name in ResultBatch.__slots__}
     fields.update(changes)
     return ResultBatch(**fields)
+
+
+def _same_header(a, b) -> bool:
+    """Whether two batches can share a chunk: the same task and the same decoder facts (class names...)."""
+    try:
+        return a.task == b.task and bool(a.meta == b.meta)
+    except (ValueError, TypeError):  # arrays inside: compare no further
+        return False
 
 
 def _user() -> str:
@@ -1452,6 +1476,9 @@ class RunRecorder:
         groups: list = [[]]
         size = 0
         for b in batches:
+            if groups[-1] and not _same_header(groups[-1][-1], b):
+                groups.append([])  # concat keeps one set of class names: batches that differ get chunks of their own
+                size = 0
             start = 0
             while start < len(b):
                 room = CHUNK_ITEMS - size
