@@ -64,7 +64,7 @@ SCHEMA_VERSION = 2
 GENESIS = "0" * 64
 CHUNK_ITEMS = 65536  # items per chunk row at most
 DENSE_ELEMENTS = 4096  # outputs with more elements per item than this go to files
-FULL_CHECK_MAX_BYTES = 256 << 20  # on opening for writing, a full quick_check up to this size
+FULL_CHECK_MAX_BYTES = 64 << 20  # opening for writing: a full quick_check up to this size, else meta, runs, ledger
 ANCHOR_FILE = "audit-anchors.json"
 _MAX_PROBLEMS = 50
 
@@ -238,6 +238,8 @@ class VerifyReport:
             return f"audit trail intact: {self.checked:,} records, head {self.head[:16]}"
         if self.state == "damaged":
             return f"results database DAMAGED: {self.reason}"
+        if self.state == "missing":
+            return f"audit trail MISSING: {self.reason}"
         where = f" at record {self.broken_seq}" if self.broken_seq is not None else ""
         more = self.n_problems - 1
         return (f"audit trail BROKEN{where}: {self.reason}"

@@ -514,7 +514,7 @@ store = ResultStore({str(store.path)!r})
 engine = Engine({str(MODELS / "breast_cancer.onnx")!r})
 batches = list(run_batches(engine, [{CSV!r}], chunk_rows=2))
 print("ready", flush=True)
-end = time.monotonic() + 4
+end = time.monotonic() + 2.5
 while time.monotonic() < end:
     rec = store.start_run(engine, [{CSV!r}])
     for b in batches:
@@ -613,7 +613,33 @@ def test_a_damaged_file_is_reported_with_the_remedy_and_never_written(store, two
     assert path.read_bytes() == before
 
 
-def test_a_store_from_a_newer_version_opens_read_only(store, two_runs):
+def test_a_large_store_still_checks_its_small_tables_before_writing(store, two_runs, monkeypatch):
+    monkeypatch.setattr(store_module, "FULL_CHECK_MAX_BYTES", 0)  # as if the file were large
+    path = store.path
+    store.close()
+    assert not ResultStore(path).readonly  # sound: opens for writing
+    _overwrite_page(path, 2)
+    with pytest.raises(store_module.StoreDamaged, match="InferDesk will not write into it"):
+        ResultStore(path)
+
+
+def test_audit_verify_on_the_command_line(store, two_runs, monkeypatch, capsys):
+    monkeypatch.setenv("INFERDESK_DATA_DIR", str(store.path.parent))
+    assert main(["audit", "verify"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("audit trail intact: ") and err == ""  # finishing the runs anchored the trail
+    with _db(store) as db:
+        db.execute("UPDATE runs SET provider='x' WHERE id=?", (two_runs[0],))
+    assert main(["audit", "verify"]) == 1
+    assert capsys.readouterr().out.startswith("audit trail BROKEN at record 2: the provider of run ")
+    monkeypatch.setenv("INFERDESK_DATA_DIR", str(store.path.parent / "nowhere"))
+    assert main(["audit", "verify"]) == 1
+    out, _ = capsys.readouterr()
+    assert out == f"audit trail MISSING: no results database at {store.path.parent / 'nowhere' / 'results.sqlite3'}\n"
+    assert not (store.path.parent / "nowhere").exists()
+
+
+def test_a_store_from_a_newer_version_opens_read_only(store, two_runs, monkeypatch, capsys):
     a, _ = two_runs
     with _db(store) as db:
         db.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
@@ -631,6 +657,9 @@ def test_a_store_from_a_newer_version_opens_read_only(store, two_runs):
         assert db.execute("SELECT COUNT(*) FROM ledger").fetchone()[0] == count
     with pytest.raises(StoreError, match="newer InferDesk"):
         verify_store(store.path)
+    monkeypatch.setenv("INFERDESK_DATA_DIR", str(store.path.parent))
+    assert main(["audit", "verify"]) == 2
+    assert "was made by a newer InferDesk (store schema 3)" in capsys.readouterr().err
 
 
 def test_the_database_and_its_files_are_created_private(tmp_path):
