@@ -1406,9 +1406,12 @@ def _with(batch, **changes):
 
 
 def _same_header(a, b) -> bool:
-    """Whether two batches can share a chunk: the same task and the same decoder facts (class names...)."""
+    """Whether two batches can share a chunk: the same task, and the same decoder facts (class names...)
+    where both have them (a batch of one failed item has none)."""
+    if a is None:
+        return True
     try:
-        return a.task == b.task and bool(a.meta == b.meta)
+        return a.task == b.task and (not a.meta or not b.meta or bool(a.meta == b.meta))
     except (ValueError, TypeError):  # arrays inside: compare no further
         return False
 
@@ -1477,10 +1480,14 @@ class RunRecorder:
 
         groups: list = [[]]
         size = 0
+        header = None  # the task and class names of the group being filled
         for b in batches:
-            if groups[-1] and not _same_header(groups[-1][-1], b):
+            if groups[-1] and not _same_header(header, b):
                 groups.append([])  # concat keeps one set of class names: batches that differ get chunks of their own
                 size = 0
+                header = None
+            if header is None or not header.meta:
+                header = b
             start = 0
             while start < len(b):
                 room = CHUNK_ITEMS - size

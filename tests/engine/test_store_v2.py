@@ -118,6 +118,25 @@ def test_add_and_add_batch_keep_the_same_records(store):
     assert store.verify().ok
 
 
+def test_a_failed_item_between_batches_shares_their_chunk(store, tmp_path):
+    import shutil
+
+    folder = tmp_path / "scans"
+    shutil.copytree(DIGITS, folder)
+    (folder / "digit_4_zz.png").write_bytes(b"not a png")
+    engine = Engine(MODELS / "digits.onnx")
+    rec = store.start_run(engine, [str(folder)])
+    batches = list(run_batches(engine, [str(folder)], hash_inputs=True))
+    assert [b.n_failed for b in batches].count(1) == 1 and len(batches) > 2
+    for b in batches:
+        rec.add_batch(b)
+    rec.finish()
+    with _db(store) as db:
+        assert db.execute("SELECT COUNT(*), SUM(n_items), SUM(n_ok) FROM chunks").fetchone() == (1, 11, 10)
+    assert list(store.records(rec.run_id)) == _records(batches)
+    assert store.run(rec.run_id).failed == 1 and store.verify().ok
+
+
 def test_a_resumed_run_continues_its_numbering(store):
     engine = Engine(MODELS / "digits.onnx")
     rec = store.start_run(engine, [DIGITS])
