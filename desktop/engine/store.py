@@ -32,9 +32,17 @@ For schema 2 entries, ``content_hash`` is the SHA-256 of the canonical JSON of
 all covered; a chunk's payload holds its first position, size, ok count, content digest and
 the SHA-256 of its item checksums. Schema 1 entries keep schema 1's rule: the payload alone,
 or, for a result, its stored row. Sequence numbers are never reused (``meta.ledger_next``),
-and the newest head is kept outside the database too, in ``audit-anchors.json`` in the user's
-config folder (``$INFERDESK_CONFIG_DIR``), so that cutting off the newest records, or
-replacing the whole file, is noticed.
+and a known head (store id, sequence number, hash) is kept outside the database too, in
+``audit-anchors.json`` in the user's config folder (``$INFERDESK_CONFIG_DIR``): written when a
+run finishes or is deleted (only if the head recorded before is still in the trail unchanged)
+and after each intact ``verify``, so cutting off the newest records, rewriting the whole
+chain, or replacing the file is noticed.
+
+``verify`` reads everything inside one read transaction of its own connection, so a run
+being scored meanwhile is seen as of one instant; it streams the trail and the chunks.
+A store opened for writing runs ``PRAGMA quick_check`` first (the whole file up to
+``FULL_CHECK_MAX_BYTES``, else its meta, runs and ledger tables) and is read-only when
+damaged, made by a newer schema, or in a folder that cannot be written.
 """
 
 from __future__ import annotations
@@ -415,6 +423,10 @@ class ResultStore:
         if "runs" not in self._tables and self.readonly:
             self._close_quietly()
             raise StoreError(f"{self.path} is not an InferDesk results database (it has no runs table)")
+        version = self._meta.get("schema_version", "1")
+        if self.notice is None and (not version.isdigit() or int(version) > SCHEMA_VERSION):
+            self.notice = (f"{self.path} was made by a newer InferDesk (store schema {version}; this version "
+                           f"writes schema {SCHEMA_VERSION}): it is open for reading only")
 
     # ------------------------------------------------------------------ opening
     def _connect_reader(self) -> sqlite3.Connection:
