@@ -424,11 +424,13 @@ def cmd_history(args, out, err) -> int:
 
 
 def cmd_audit(args, out, err) -> int:
-    from .engine.store import ResultStore
+    """``audit verify``: 0 intact, 1 broken, damaged or missing; a newer store's message exits 2 (via main)."""
+    from .engine.store import verify_store
 
-    with ResultStore() as store:
-        report = store.verify()
+    report = verify_store()
     out.write(report.text() + "\n")
+    for warning in report.warnings:
+        err.write(f"warning: {warning}\n")
     return 0 if report.ok else 1
 
 

@@ -61,5 +61,6 @@ def digits_model():
 
 @pytest.fixture(autouse=True)
 def _isolated_user_data(tmp_path_factory, monkeypatch):
-    """Every test gets its own history database and settings, never the user's real ones."""
+    """Every test gets its own history database, audit anchors and settings, never the user's real ones."""
     monkeypatch.setenv("INFERDESK_DATA_DIR", str(tmp_path_factory.mktemp("userdata")))
+    monkeypatch.setenv("INFERDESK_CONFIG_DIR", str(tmp_path_factory.mktemp("userconfig")))

@@ -1,40 +1,82 @@
-"""The results store: every result written to SQLite as it is produced, with a hash-chained audit trail.
+"""The results store: results kept in columnar chunks as they are produced, with a hash-chained audit trail.
 
 One database per user (``results.sqlite3`` in the platform's user data folder, or
 ``$INFERDESK_DATA_DIR``), in WAL mode so a killed process loses nothing that was committed.
+The file is created readable by its owner only (0600).
 
-Tables
-------
-runs     one row per run: model, profile, settings, who, where, when, status, counts.
-results  one row per image or CSV row: the command line's JSON record, the input's SHA-256.
-ledger   the audit trail: every run start, result, finish, resume, rename, export and deletion,
-         in order. Each entry's ``hash`` is SHA-256 of the previous entry's hash, its kind and the
-         SHA-256 of its content (the run's metadata, or the stored result row), so editing or
-         deleting any record breaks the chain at that point: ``verify()`` finds the first break.
+Tables (schema 2)
+-----------------
+meta     schema_version; store_id (random, made with the store); v2_from_seq (the first trail
+         record written by schema 2: older ones are checked by the schema 1 rules);
+         ledger_next and ledger_head (the next sequence number and the newest hash).
+runs     one row per run: model, profile, settings, who, where, when, status, counts. Every
+         column is also in the trail, and ``verify`` recomputes each row from it.
+chunks   the results, one row per chunk of up to 65,536 items: the run, the chunk's number, its
+         first position and size, how many items succeeded, the ResultBatch as an ``.npz`` blob
+         (without the CSV rows' feature values), each item's 64-bit checksum
+         (``ResultBatch.item_digests``, as little-endian uint64 bytes), the chunk's SHA-256
+         content digest, and ``files``: the outputs kept outside the blob.
+results  schema 1's results, one JSON record per row; kept for runs a schema 1 release wrote.
+ledger   the audit trail: the store's creation or upgrade, every run start, chunk, finish,
+         resume, rename, export and deletion, in order.
+
+Dense outputs, whose per-item size exceeds ``DENSE_ELEMENTS`` elements (masks, detector
+grids), are written as one ``.npy`` file per item, named by the SHA-256 of its bytes, under
+``<data folder>/blobs/ab/<sha256>.npy`` (written atomically, 0600); the chunk keeps the hashes.
+
+Chain rule
+----------
+Each ledger entry has ``content_hash`` and ``hash = SHA-256(prev_hash | kind | content_hash)``.
+For schema 2 entries, ``content_hash`` is the SHA-256 of the canonical JSON of
+``{seq, kind, run_id, ref, at, payload}``, so an entry's number, run, time and payload are
+all covered; a chunk's payload holds its first position, size, ok count, content digest and
+the SHA-256 of its item checksums. Schema 1 entries keep schema 1's rule: the payload alone,
+or, for a result, its stored row. Sequence numbers are never reused (``meta.ledger_next``),
+and a known head (store id, sequence number, hash) is kept outside the database too, in
+``audit-anchors.json`` in the user's config folder (``$INFERDESK_CONFIG_DIR``): written when a
+run finishes or is deleted (only if the head recorded before is still in the trail unchanged)
+and after each intact ``verify``, so cutting off the newest records, rewriting the whole
+chain, or replacing the file is noticed.
+
+``verify`` reads everything inside one read transaction of its own connection, so a run
+being scored meanwhile is seen as of one instant; it streams the trail and the chunks.
+A store opened for writing runs ``PRAGMA quick_check`` first (the whole file up to
+``FULL_CHECK_MAX_BYTES``, else its meta, runs and ledger tables) and is read-only when
+damaged, made by a newer schema, or in a folder that cannot be written.
 """
 
 from __future__ import annotations
 
 import getpass
 import hashlib
+import io
 import json
 import os
 import platform
 import socket
 import sqlite3
 import threading
+import urllib.parse
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from .. import __version__
 from .errors import EngineError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 GENESIS = "0" * 64
+CHUNK_ITEMS = 65536  # items per chunk row at most
+DENSE_ELEMENTS = 4096  # outputs with more elements per item than this go to files
+FULL_CHECK_MAX_BYTES = 64 << 20  # opening for writing: a full quick_check up to this size, else meta, runs, ledger
+ANCHOR_FILE = "audit-anchors.json"
+_MAX_PROBLEMS = 50
 
-_SCHEMA = """
+_TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
@@ -46,21 +88,32 @@ CREATE TABLE IF NOT EXISTS runs (
     inputs TEXT, total INTEGER, ok INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
     pid INTEGER, host TEXT, deleted INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS results (
-    run_id TEXT NOT NULL, idx INTEGER NOT NULL, input TEXT NOT NULL, row INTEGER, ok INTEGER NOT NULL,
-    error TEXT, top_label TEXT, top_score REAL, latency_ms REAL, input_sha256 TEXT, record TEXT NOT NULL,
-    PRIMARY KEY (run_id, idx)
-);
 CREATE TABLE IF NOT EXISTS ledger (
     seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, run_id TEXT NOT NULL, ref INTEGER, at TEXT NOT NULL,
     payload TEXT, content_hash TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ledger_run ON ledger (run_id, kind);
+CREATE TABLE IF NOT EXISTS chunks (
+    run_id TEXT NOT NULL, chunk INTEGER NOT NULL, first_position INTEGER NOT NULL, n_items INTEGER NOT NULL,
+    n_ok INTEGER NOT NULL, data BLOB NOT NULL, items BLOB NOT NULL, digest TEXT NOT NULL, files TEXT,
+    PRIMARY KEY (run_id, chunk)
+);
 """
+
+_RUN_COLS = ("id", "name", "started_at", "finished_at", "status", "model_name", "model_path", "model_sha256",
+             "profile_sha256", "provider", "inputs", "total", "ok", "failed", "pid", "host", "deleted")
 
 
 class StoreError(EngineError):
     """The results database cannot be opened or written."""
+
+
+class StoreDamaged(StoreError):
+    """The database file is damaged (SQLite's own checks fail); nothing is written into it."""
+
+
+class StoreMissing(StoreError):
+    """There is no results database where one was expected."""
 
 
 def default_data_dir() -> Path:
@@ -71,6 +124,20 @@ def default_data_dir() -> Path:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("InferDesk", appauthor=False))
+
+
+def default_config_dir() -> Path:
+    """``$INFERDESK_CONFIG_DIR``, else the platform's user config folder: where the audit anchors live."""
+    env = os.environ.get("INFERDESK_CONFIG_DIR")
+    if env:
+        return Path(env)
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("InferDesk", appauthor=False))
+
+
+def default_path() -> Path:
+    return default_data_dir() / "results.sqlite3"
 
 
 def _now() -> str:
@@ -89,10 +156,29 @@ def _chain(prev: str, kind: str, content_hash: str) -> str:
     return _sha(f"{prev}|{kind}|{content_hash}")
 
 
+def _v2_content(seq: int, kind: str, run_id: str, ref, at: str, payload: str | None) -> str:
+    """The text a schema 2 ledger entry's ``content_hash`` is the SHA-256 of."""
+    return _canonical({"seq": seq, "kind": kind, "run_id": run_id, "ref": ref, "at": at, "payload": payload})
+
+
 def _result_content(row) -> str:
-    """The canonical text of a stored result row, as hashed into the ledger."""
+    """The canonical text of a schema 1 result row, as hashed into the ledger."""
     run_id, idx, inp, r, ok, error, top_label, top_score, latency, sha, record = row
     return _canonical([run_id, idx, inp, r, bool(ok), error, top_label, top_score, latency, sha, record])
+
+
+def _damaged_message(path, detail: str) -> str:
+    detail = " ".join(part.strip() for part in str(detail).replace("*** in database main ***", "").split() if part)
+    detail = detail if len(detail) <= 160 else detail[:157] + "..."
+    return (f"The results database {path} is damaged ({detail}); InferDesk will not write into it. "
+            f"Keep a copy, then recover what can be read with: sqlite3 {path} .recover | sqlite3 recovered.sqlite3 "
+            "(and point INFERDESK_DATA_DIR at its folder), or move the file aside to start a new history")
+
+
+def _is_damage(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.DatabaseError) and ("malformed" in text or "not a database" in text
+                                                       or "corrupt" in text)
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -137,16 +223,163 @@ class RunSummary:
 
 @dataclass(frozen=True)
 class VerifyReport:
+    """What ``verify`` found.
+
+    ``state`` is ``intact``, ``broken`` (the trail and the data disagree: ``broken_seq`` and
+    ``reason`` name the first place), ``damaged`` (SQLite's integrity check fails) or
+    ``missing`` (no database where one was). ``problems`` lists every (seq, reason) found,
+    in trail order (at most 50); ``warnings`` are notes that do not break the trail.
+    """
+
     ok: bool
     checked: int
     head: str  # the last hash: write it down to anchor the trail
     broken_seq: int | None = None
     reason: str | None = None
+    state: str = "intact"
+    warnings: tuple = ()
+    problems: tuple = ()
+    n_problems: int = 0
 
     def text(self) -> str:
         if self.ok:
             return f"audit trail intact: {self.checked:,} records, head {self.head[:16]}"
-        return f"audit trail BROKEN at record {self.broken_seq}: {self.reason}"
+        if self.state == "damaged":
+            return f"results database DAMAGED: {self.reason}"
+        if self.state == "missing":
+            return f"audit trail MISSING: {self.reason}"
+        where = f" at record {self.broken_seq}" if self.broken_seq is not None else ""
+        more = self.n_problems - 1
+        return (f"audit trail BROKEN{where}: {self.reason}"
+                + (f" (and {more:,} more problem{'s' if more != 1 else ''})" if more > 0 else ""))
+
+
+class _Problems:
+    """The problems a verification finds; the first in trail order is the one reported."""
+
+    def __init__(self):
+        self.items: list = []
+        self.count = 0
+
+    def add(self, seq, reason: str) -> None:
+        """A problem with the data (results, files, runs rows) that the trail describes."""
+        self._add(seq, reason, 1)
+
+    def trail(self, seq, reason: str) -> None:
+        """A problem with the trail itself: it comes first, since what the data is checked against is then in doubt."""
+        self._add(seq, reason, 0)
+
+    def _add(self, seq, reason: str, rank: int) -> None:
+        self.count += 1
+        if len(self.items) < _MAX_PROBLEMS * 4:
+            self.items.append((rank, seq, reason))
+
+    def ordered(self) -> list:
+        ranked = sorted(self.items, key=lambda p: (p[0], p[1] is None, p[1] or 0))
+        return [(seq, reason) for _, seq, reason in ranked[:_MAX_PROBLEMS]]
+
+
+# ---------------------------------------------------------------------- anchors (outside the database)
+def _anchor_key(path: Path) -> str:
+    return str(Path(path).resolve())
+
+
+def _load_anchors() -> dict:
+    try:
+        data = json.loads((default_config_dir() / ANCHOR_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data.get("stores", {}) if isinstance(data, dict) and isinstance(data.get("stores"), dict) else {}
+
+
+def read_anchor(path) -> dict | None:
+    """The last head known for the database at ``path``: {store_id, seq, head, at}, or None."""
+    entry = _load_anchors().get(_anchor_key(path))
+    if isinstance(entry, dict) and isinstance(entry.get("seq"), int) and isinstance(entry.get("head"), str):
+        return entry
+    return None
+
+
+def _save_anchor(path, entry: dict) -> str | None:
+    """Record ``entry`` as the anchor of ``path`` (never moving it back); a warning text if it cannot be."""
+    folder = default_config_dir()
+    target = folder / ANCHOR_FILE
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        stores = _load_anchors()
+        key = _anchor_key(path)
+        old = stores.get(key)
+        if (isinstance(old, dict) and old.get("store_id") == entry.get("store_id")
+                and isinstance(old.get("seq"), int) and old["seq"] > entry["seq"]):
+            return None  # another process already recorded a later head
+        stores[key] = entry
+        _write_private(target, json.dumps({"version": 1, "stores": stores}, indent=1).encode("utf-8"))
+    except OSError as exc:
+        return f"the audit anchor could not be written to {target} ({exc.strerror or exc})"
+    return None
+
+
+def _write_private(path: Path, data: bytes, sync: bool = False) -> None:
+    """Write ``data`` to ``path`` atomically (a temporary file renamed over it), readable by the owner only."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            if sync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# ---------------------------------------------------------------------- chunks: digests and dense files
+def chunk_digests(batch, files: dict | None = None) -> tuple[np.ndarray, str]:
+    """(item checksums, content digest) of a stored chunk: what the trail records for it.
+
+    Without dense files these are ``batch.item_digests()`` and ``batch.content_digest()``;
+    with them, each item's file hashes join its row, and the files' names, types and
+    shapes join the header.
+    """
+    from .resultbatch import row_checksums
+
+    m = batch.item_matrix()
+    spec = None
+    if files:
+        n = len(batch)
+        parts = [m]
+        for name in sorted(files):
+            hexes = "".join(h or GENESIS for h in files[name]["sha256"])
+            parts.append(np.frombuffer(bytes.fromhex(hexes), dtype=np.uint8).reshape(n, 32))
+        m = np.concatenate(parts, axis=1)
+        spec = {name: {k: v for k, v in f.items() if k != "sha256"} for name, f in files.items()}
+    m = np.ascontiguousarray(m)
+    h = hashlib.sha256(batch.header_digest().encode("ascii"))
+    if spec:
+        h.update(_canonical(spec).encode("utf-8"))
+    h.update(np.asarray(m.shape, dtype="<i8").tobytes())
+    h.update(m.data)
+    return row_checksums(m), h.hexdigest()
+
+
+def _dense(a: np.ndarray) -> bool:
+    if a.dtype == object:
+        return any(np.size(x) > DENSE_ELEMENTS for x in a)
+    return a.ndim >= 2 and int(np.prod(a.shape[1:])) > DENSE_ELEMENTS
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    batch: object  # the stored ResultBatch (dense outputs taken out)
+    files: dict | None
+    data: bytes
+    items: bytes
+    digest: str
 
 
 class ResultStore:
@@ -156,25 +389,165 @@ class ResultStore:
     ----------
     path
         The SQLite file; default ``default_data_dir() / "results.sqlite3"``.
+    readonly
+        Open for reading only: the file must exist (else :class:`StoreMissing`), nothing is
+        created or upgraded. A store opened for writing also falls back to reading only, and
+        says why in ``notice``, when its folder or file cannot be written, when it was made by
+        a newer InferDesk, or when it is damaged; writing to it then raises StoreError with
+        that reason.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None):
-        self.path = Path(path) if path else default_data_dir() / "results.sqlite3"
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None,
-                                       timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # with WAL: a killed process loses nothing committed
-            self._db.executescript(_SCHEMA)
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"Cannot open the results database {self.path}: {exc}") from exc
+    def __init__(self, path: str | os.PathLike | None = None, readonly: bool = False):
+        self.path = Path(path) if path else default_path()
+        self.blob_dir = self.path.parent / "blobs"
+        self.readonly = bool(readonly)
+        self.notice: str | None = None  # why a store asked for writing was opened read-only
+        self.damaged = False
         self._lock = threading.RLock()
+        self._db = None
+        try:
+            if self.readonly:
+                self._db = self._connect_reader()
+            else:
+                self._open_for_writing()
+            self._tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            self._meta = dict(self._db.execute("SELECT key, value FROM meta")) if "meta" in self._tables else {}
+        except sqlite3.Error as exc:
+            self._close_quietly()
+            if _is_damage(exc):
+                raise StoreDamaged(_damaged_message(self.path, str(exc))) from exc
+            raise StoreError(f"Cannot open the results database {self.path}: {exc}") from exc
+        except OSError as exc:
+            self._close_quietly()
+            raise StoreError(f"Cannot open the results database {self.path}: {exc.strerror or exc}") from exc
+        if "runs" not in self._tables and self.readonly:
+            self._close_quietly()
+            raise StoreError(f"{self.path} is not an InferDesk results database (it has no runs table)")
+        version = self._meta.get("schema_version", "1")
+        if self.notice is None and (not version.isdigit() or int(version) > SCHEMA_VERSION):
+            self.notice = (f"{self.path} was made by a newer InferDesk (store schema {version}; this version "
+                           f"writes schema {SCHEMA_VERSION}): it is open for reading only")
+
+    # ------------------------------------------------------------------ opening
+    def _connect_reader(self) -> sqlite3.Connection:
+        """A read-only connection; in a folder that cannot be written, an immutable one."""
+        if not self.path.is_file():
+            raise StoreMissing(f"No results database at {self.path}")
+        uri = "file:" + urllib.parse.quote(str(self.path.resolve())) + "?mode=ro"
+        db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, timeout=30)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError as exc:
+            db.close()
+            if "unable to open" not in str(exc):
+                raise
+        # WAL needs a -shm file beside the database: where none can be made, read the file as it is
+        db = sqlite3.connect(uri + "&immutable=1", uri=True, check_same_thread=False, isolation_level=None)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+
+    def _fall_back_to_reading(self, why: str) -> None:
+        if self._db is not None:
+            self._db.close()
+        self._db = self._connect_reader()
+        self.readonly = True
+        self.notice = why
+
+    def _open_for_writing(self) -> None:
+        folder = self.path.parent
+        if not folder.exists():
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        exists = self.path.exists()
+        if exists and not (os.access(self.path, os.W_OK) and os.access(folder, os.W_OK)):
+            self._fall_back_to_reading(f"{self.path if os.access(folder, os.W_OK) else folder} cannot be written: "
+                                       "the history is open for reading only")
+            return
+        if not exists:
+            try:
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+        version = self._schema_version()
+        if version > SCHEMA_VERSION:
+            self._fall_back_to_reading(
+                f"{self.path} was made by a newer InferDesk (store schema {version}; this version writes "
+                f"schema {SCHEMA_VERSION}): it is open for reading only, and nothing is written into it")
+            return
+        problem = self._integrity_problem(quick=True)
+        if problem:
+            self.damaged = True
+            message = _damaged_message(self.path, problem)
+            try:
+                self._fall_back_to_reading(message)
+            except sqlite3.Error:
+                raise StoreDamaged(message) from None
+            return
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # with WAL: a killed process loses nothing committed
+        if version < SCHEMA_VERSION:
+            self._create_or_upgrade(version)
+
+    def _schema_version(self) -> int:
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "meta" not in tables:
+            return 1 if "runs" in tables else 0
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        try:
+            return int(row[0]) if row else 1
+        except ValueError:
+            return SCHEMA_VERSION + 1  # not a number this version knows
+
+    def _integrity_problem(self, quick: bool) -> str | None:
+        """SQLite's own check of the file: None when sound, else its first complaint."""
+        try:
+            if quick and self.path.stat().st_size > FULL_CHECK_MAX_BYTES:
+                tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                rows = []
+                for table in ("meta", "runs", "ledger"):
+                    if table in tables:
+                        rows += self._db.execute(f"PRAGMA quick_check({table})").fetchall()
+            else:
+                rows = self._db.execute("PRAGMA quick_check").fetchall()
+        except sqlite3.DatabaseError as exc:
+            return str(exc)
+        bad = [r[0] for r in rows if r[0] != "ok"]
+        return bad[0] if bad else None
+
+    def _create_or_upgrade(self, version: int) -> None:
+        """Make a new store (version 0) or add schema 2's tables to a schema 1 store, in one transaction."""
+        def write(cur):
+            now = self._schema_version()
+            if now >= SCHEMA_VERSION:  # another process did it first
+                return
+            for statement in _TABLES.strip().split(";"):
+                if statement.strip():
+                    cur.execute(statement)
+            last = cur.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+            next_seq = (last[0] + 1) if last else 1
+            store_id = uuid.uuid4().hex
+            for key, value in (("schema_version", str(SCHEMA_VERSION)), ("store_id", store_id),
+                               ("v2_from_seq", str(next_seq)), ("ledger_next", str(next_seq)),
+                               ("ledger_head", last[1] if last else GENESIS)):
+                cur.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+            payload = {"store_id": store_id, "schema_version": SCHEMA_VERSION, "by": _user(),
+                       "inferdesk": __version__}
+            payload["upgraded_from" if now else "created"] = now if now else _now()
+            self._append_many(cur, [("store", "", None, _canonical(payload))])
+
+        self._write(write)
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            self._close_quietly()
+
+    def _close_quietly(self) -> None:
+        if self._db is not None:
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass
 
     def __enter__(self):
         return self
@@ -182,26 +555,23 @@ class ResultStore:
     def __exit__(self, *exc):
         self.close()
 
+    @contextmanager
+    def _errors(self):
+        """sqlite3 errors as StoreError; a damaged file says so, with the remedy."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            if _is_damage(exc):
+                self.damaged = True
+                raise StoreDamaged(_damaged_message(self.path, str(exc))) from exc
+            raise StoreError(f"The results database {self.path} could not be used: {exc}") from exc
+
     # ------------------------------------------------------------------ writing
-    def _append(self, cur, kind: str, run_id: str, content: str, payload: str | None, ref=None) -> None:
-        self._append_many(cur, [(kind, run_id, ref, content, payload)])
-
-    def _append_many(self, cur, entries: list) -> None:
-        """Chain entries (kind, run_id, ref, content, payload) onto the ledger, inside a transaction."""
-        last = cur.execute("SELECT hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
-        prev = last[0] if last else GENESIS
-        at = _now()
-        rows = []
-        for kind, run_id, ref, content, payload in entries:
-            content_hash = _sha(content)
-            h = _chain(prev, kind, content_hash)
-            rows.append((kind, run_id, ref, at, payload, content_hash, prev, h))
-            prev = h
-        cur.executemany("INSERT INTO ledger (kind, run_id, ref, at, payload, content_hash, prev_hash, hash) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-
     def _write(self, fn):
-        with self._lock:
+        if self.readonly:
+            raise (StoreDamaged if self.damaged else StoreError)(
+                self.notice or f"The results database {self.path} is open for reading only")
+        with self._lock, self._errors():
             cur = self._db.cursor()
             try:
                 cur.execute("BEGIN IMMEDIATE")  # one writer at a time, across processes too
@@ -212,6 +582,43 @@ class ResultStore:
                 if self._db.in_transaction:
                     cur.execute("ROLLBACK")
                 raise
+
+    def _append_many(self, cur, entries: list) -> None:
+        """Chain entries (kind, run_id, ref, payload) onto the ledger, inside a transaction (schema 2 rule)."""
+        meta = dict(cur.execute("SELECT key, value FROM meta WHERE key IN ('ledger_next', 'ledger_head')"))
+        last = cur.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+        seq = max(int(meta.get("ledger_next", 1)), (last[0] + 1) if last else 1)
+        prev = meta.get("ledger_head") or (last[1] if last else GENESIS)
+        at = _now()
+        rows = []
+        for kind, run_id, ref, payload in entries:
+            content_hash = _sha(_v2_content(seq, kind, run_id, ref, at, payload))
+            h = _chain(prev, kind, content_hash)
+            rows.append((seq, kind, run_id, ref, at, payload, content_hash, prev, h))
+            prev = h
+            seq += 1
+        cur.executemany("INSERT INTO ledger (seq, kind, run_id, ref, at, payload, content_hash, prev_hash, hash) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        cur.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                        [("ledger_next", str(seq)), ("ledger_head", prev)])
+
+    def _advance_anchor(self) -> None:
+        """Move the outside anchor to the newest record, if the anchored one is still in the trail unchanged."""
+        try:
+            with self._lock:
+                tail = self._db.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+                store_id = self._db.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()
+                anchor = read_anchor(self.path)
+                if anchor is not None:
+                    at = self._db.execute("SELECT hash FROM ledger WHERE seq=?", (anchor["seq"],)).fetchone()
+                    if anchor.get("store_id") != (store_id[0] if store_id else None) or at is None \
+                            or at[0] != anchor["head"]:
+                        return  # leave it for verify to report
+        except sqlite3.Error:
+            return
+        if tail:
+            _save_anchor(self.path, {"store_id": store_id[0] if store_id else None, "seq": tail[0], "head": tail[1],
+                                     "at": _now(), "by": "write"})
 
     def start_run(self, engine, inputs, name: str | None = None, total: int | None = None) -> "RunRecorder":
         """Record a new run of ``engine`` over ``inputs`` and return its recorder."""
@@ -228,7 +635,7 @@ class ResultStore:
             "versions": {"inferdesk": __version__, "onnxruntime": onnxruntime.__version__,
                          "python": platform.python_version()},
             "os_user": _user(), "host": socket.gethostname(), "platform": platform.platform(),
-            "inputs": [str(p) for p in inputs], "pid": os.getpid(),
+            "inputs": [str(p) for p in inputs], "pid": os.getpid(), "total": total,
         }
         text = _canonical(meta)
 
@@ -239,77 +646,160 @@ class ResultStore:
                         (run_id, name, meta["started_at"], engine.info.file_name, engine.info.path,
                          engine.info.sha256, meta["profile_sha256"], engine.provider,
                          json.dumps(meta["inputs"]), total, os.getpid(), meta["host"]))
-            self._append(cur, "run", run_id, text, text)
+            self._append_many(cur, [("run", run_id, None, text)])
 
         self._write(write)
-        return RunRecorder(self, run_id)
+        return RunRecorder(self, run_id, task=engine.profile.task)
 
     def resume_run(self, run_id: str) -> "RunRecorder":
         """Take up an interrupted run again: later results join it."""
         summary = self.run(run_id)
         if summary.status == "finished":
             raise StoreError(f"Run {run_id} already finished; nothing to resume")
+        run_id = summary.id
         payload = _canonical({"resumed_at": _now(), "pid": os.getpid(), "host": socket.gethostname()})
 
         def write(cur):
             cur.execute("UPDATE runs SET status='running', pid=?, host=? WHERE id=?",
                         (os.getpid(), socket.gethostname(), run_id))
-            self._append(cur, "resume", run_id, payload, payload)
+            self._append_many(cur, [("resume", run_id, None, payload)])
 
         self._write(write)
-        next_index = self._db.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM results WHERE run_id=?",
-                                      (run_id,)).fetchone()[0]
-        return RunRecorder(self, run_id, next_index)
+        task = self.run_metadata(run_id).get("profile", {}).get("task", "raw")
+        return RunRecorder(self, run_id, self._next_position(run_id), task=task)
 
-    def _add_results(self, run_id: str, rows: list) -> None:
+    def _next_position(self, run_id: str) -> int:
+        with self._lock, self._errors():
+            n = self._db.execute("SELECT COALESCE(MAX(first_position + n_items), 0) FROM chunks WHERE run_id=?",
+                                 (run_id,)).fetchone()[0]
+            if "results" in self._tables:
+                v1 = self._db.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM results WHERE run_id=?",
+                                      (run_id,)).fetchone()[0]
+                n = max(n, v1)
+        return n
+
+    def _prepare_chunk(self, batch) -> _Chunk:
+        """Take dense outputs out to files, encode the batch, and compute what the trail records."""
+        files = None
+        dense = [name for name, a in batch.outputs.items() if len(batch) and _dense(a)]
+        if dense:
+            files = {}
+            outputs = dict(batch.outputs)
+            for name in sorted(dense):
+                a = outputs.pop(name)
+                shas = [self._write_blob(np.asarray(a[i])) if batch.ok[i] else None for i in range(len(batch))]
+                files[name] = {"dtype": str(a.dtype), "shape": list(a.shape[1:]), "ragged": a.dtype == object,
+                               "sha256": shas}
+            batch = _with(batch, outputs=outputs)
+        items, digest = chunk_digests(batch, files)
+        return _Chunk(batch, files, batch.to_bytes(), items.astype("<u8").tobytes(), digest)
+
+    def _write_blob(self, array: np.ndarray) -> str:
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+        data = buf.getvalue()
+        sha = hashlib.sha256(data).hexdigest()
+        path = self._blob_path(sha)
+        try:
+            if path.is_file() and path.stat().st_size == len(data):
+                return sha
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _write_private(path, data, sync=True)
+        except OSError as exc:
+            raise StoreError(f"Cannot write an output file into {self.blob_dir}: {exc.strerror or exc}") from exc
+        return sha
+
+    def _blob_path(self, sha: str) -> Path:
+        return self.blob_dir / sha[:2] / f"{sha}.npy"
+
+    def _add_chunks(self, run_id: str, chunks: list) -> None:
         def write(cur):
-            ok = sum(1 for r in rows if r[4])
-            cur.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            self._append_many(cur, [("result", run_id, r[1], _result_content(r), None) for r in rows])
-            cur.execute("UPDATE runs SET ok = ok + ?, failed = failed + ? WHERE id=?", (ok, len(rows) - ok, run_id))
+            k = cur.execute("SELECT COALESCE(MAX(chunk) + 1, 0) FROM chunks WHERE run_id=?", (run_id,)).fetchone()[0]
+            rows, entries = [], []
+            ok = n = 0
+            for c in chunks:
+                b = c.batch
+                first, count, n_ok = int(b.position[0]), len(b), b.n_ok
+                files = _canonical(c.files) if c.files else None
+                rows.append((run_id, k, first, count, n_ok, c.data, c.items, c.digest, files))
+                entries.append(("chunk", run_id, k, _canonical({
+                    "chunk": k, "first": first, "count": count, "ok": n_ok, "digest": c.digest,
+                    "items": hashlib.sha256(c.items).hexdigest()})))
+                ok, n, k = ok + n_ok, n + count, k + 1
+            cur.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._append_many(cur, entries)
+            cur.execute("UPDATE runs SET ok = ok + ?, failed = failed + ? WHERE id=?", (ok, n - ok, run_id))
 
         self._write(write)
 
     def _finish(self, run_id: str, status: str) -> None:
         def write(cur):
-            ok, failed = cur.execute("SELECT ok, failed FROM runs WHERE id=?", (run_id,)).fetchone()
+            ok, n = cur.execute("SELECT COALESCE(SUM(n_ok), 0), COALESCE(SUM(n_items), 0) FROM chunks "
+                                "WHERE run_id=?", (run_id,)).fetchone()
+            if "results" in self._tables:
+                v1_ok, v1_n = cur.execute("SELECT COALESCE(SUM(ok), 0), COUNT(*) FROM results WHERE run_id=?",
+                                          (run_id,)).fetchone()
+                ok, n = ok + v1_ok, n + v1_n
             at = _now()
-            payload = _canonical({"finished_at": at, "status": status, "ok": ok, "failed": failed})
-            cur.execute("UPDATE runs SET status=?, finished_at=? WHERE id=?", (status, at, run_id))
-            self._append(cur, "finish", run_id, payload, payload)
+            payload = _canonical({"finished_at": at, "status": status, "ok": ok, "failed": n - ok})
+            cur.execute("UPDATE runs SET status=?, finished_at=?, ok=?, failed=? WHERE id=?",
+                        (status, at, ok, n - ok, run_id))
+            self._append_many(cur, [("finish", run_id, None, payload)])
 
         self._write(write)
+        self._advance_anchor()
 
     def rename(self, run_id: str, name: str) -> None:
-        self._find(run_id)
+        run_id = self._find(run_id)
         payload = _canonical({"name": name})
 
         def write(cur):
             cur.execute("UPDATE runs SET name=? WHERE id=?", (name, run_id))
-            self._append(cur, "rename", run_id, payload, payload)
+            self._append_many(cur, [("rename", run_id, None, payload)])
 
         self._write(write)
 
     def delete(self, run_id: str) -> None:
-        """Delete a run's results; the trail keeps the run's metadata and records the deletion."""
-        self._find(run_id)
+        """Delete a run's results and unshared output files; the trail keeps its metadata and the deletion."""
+        run_id = self._find(run_id)
         payload = _canonical({"deleted_at": _now(), "by": _user()})
+        shas: set = set()
 
         def write(cur):
-            cur.execute("DELETE FROM results WHERE run_id=?", (run_id,))
+            for (files,) in cur.execute("SELECT files FROM chunks WHERE run_id=? AND files IS NOT NULL", (run_id,)):
+                for f in json.loads(files).values():
+                    shas.update(h for h in f["sha256"] if h)
+            cur.execute("DELETE FROM chunks WHERE run_id=?", (run_id,))
+            if "results" in self._tables:
+                cur.execute("DELETE FROM results WHERE run_id=?", (run_id,))
             cur.execute("UPDATE runs SET deleted=1 WHERE id=?", (run_id,))
-            self._append(cur, "delete", run_id, payload, payload)
+            self._append_many(cur, [("delete", run_id, None, payload)])
+            if shas:
+                for (files,) in cur.execute("SELECT files FROM chunks WHERE files IS NOT NULL"):
+                    for f in json.loads(files).values():
+                        shas.difference_update(f["sha256"])
 
         self._write(write)
+        for sha in shas:
+            try:
+                self._blob_path(sha).unlink()
+            except OSError:
+                pass
+        self._advance_anchor()
 
-    def note_export(self, run_id: str, target: str, fmt: str) -> None:
+    def note_export(self, run_id: str, target: str, fmt: str) -> bool:
+        """Record an export in the trail; False when the store is open for reading only (nothing recorded)."""
+        if self.readonly and not self.damaged:
+            return False
         payload = _canonical({"exported_to": str(target), "format": fmt, "by": _user()})
-        self._write(lambda cur: self._append(cur, "export", run_id, payload, payload))
+        self._write(lambda cur: self._append_many(cur, [("export", run_id, None, payload)]))
+        return True
 
     # ------------------------------------------------------------------ reading
     def _find(self, run_id: str) -> str:
-        rows = self._db.execute("SELECT id FROM runs WHERE (id=? OR id LIKE ?) AND deleted=0",
-                                (run_id, f"{run_id}%")).fetchall()
+        with self._lock, self._errors():
+            rows = self._db.execute("SELECT id FROM runs WHERE (id=? OR id LIKE ?) AND deleted=0",
+                                    (run_id, f"{run_id}%")).fetchall()
         if not rows:
             raise StoreError(f"No run '{run_id}' in the history")
         if len(rows) > 1:
@@ -321,8 +811,6 @@ class ResultStore:
          ok, failed, pid, host) = row
         if status == "running" and host == socket.gethostname() and not _pid_alive(pid):
             status = "interrupted"
-        elif status == "running" and host == socket.gethostname() and pid == os.getpid():
-            status = "running"
         return RunSummary(rid, name, started, finished, status, model_name, model_path, model_sha, provider,
                           tuple(json.loads(inputs or "[]")), total or 0, ok, failed)
 
@@ -331,112 +819,613 @@ class ResultStore:
 
     def runs(self, limit: int = 200) -> list[RunSummary]:
         """Past runs, newest first (deleted ones left out)."""
-        with self._lock:
+        with self._lock, self._errors():
             rows = self._db.execute(f"SELECT {self._COLS} FROM runs WHERE deleted=0 "
                                     "ORDER BY started_at DESC LIMIT ?", (limit,)).fetchall()
         return [self._summary(r) for r in rows]
 
     def run(self, run_id: str) -> RunSummary:
         rid = self._find(run_id)
-        with self._lock:
+        with self._lock, self._errors():
             row = self._db.execute(f"SELECT {self._COLS} FROM runs WHERE id=?", (rid,)).fetchone()
         return self._summary(row)
 
     def run_metadata(self, run_id: str) -> dict:
         """Everything recorded when the run started (model, profile, versions, user, host...)."""
         rid = self._find(run_id)
-        row = self._db.execute("SELECT payload FROM ledger WHERE run_id=? AND kind='run'", (rid,)).fetchone()
+        with self._lock, self._errors():
+            row = self._db.execute("SELECT payload FROM ledger WHERE run_id=? AND kind='run'", (rid,)).fetchone()
+        if row is None:
+            raise StoreError(f"Run {rid} has no start record in the audit trail ('inferdesk audit verify' checks it)")
         return json.loads(row[0])
 
     def unfinished(self) -> list[RunSummary]:
         """Runs whose process ended without finishing them: they can be resumed."""
         return [r for r in self.runs(1000) if r.status == "interrupted"]
 
+    @contextmanager
+    def _snapshot(self):
+        """A connection of its own inside one read transaction: a consistent view while others write."""
+        with self._errors():
+            db = self._connect_reader()
+        try:
+            with self._errors():
+                db.execute("BEGIN")
+                db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the snapshot starts here
+            yield db
+        finally:
+            try:
+                db.execute("ROLLBACK") if db.in_transaction else None
+                db.close()
+            except sqlite3.Error:
+                pass
+
+    def batches(self, run_id: str, chunk: int = 4096):
+        """The run's results as ResultBatch columns, in order: one stored chunk at a time.
+
+        Schema 1 runs' results come in batches of ``chunk`` items rebuilt from their records.
+        Positions are each item's place in the run's history (in the order results were recorded).
+        """
+        rid = self._find(run_id)
+        task = None
+        with self._snapshot() as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if "results" in tables:
+                from .resultbatch import ResultBatch
+                from .results import result_from_record
+
+                group: list = []
+                with self._errors():
+                    for idx, record, sha in db.execute("SELECT idx, record, input_sha256 FROM results "
+                                                       "WHERE run_id=? ORDER BY idx", (rid,)):
+                        d = json.loads(record)
+                        d["input_sha256"] = sha
+                        group.append(result_from_record(d, idx))
+                        if len(group) >= chunk:
+                            task = task or self._task(rid)
+                            yield ResultBatch.from_results(group, task)
+                            group = []
+                if group:
+                    yield ResultBatch.from_results(group, task or self._task(rid))
+            if "chunks" in tables:
+                with self._errors():
+                    rows = db.execute("SELECT chunk, first_position, data, files FROM chunks WHERE run_id=? "
+                                      "ORDER BY chunk", (rid,))
+                    for k, first, data, files in rows:
+                        yield self._load_chunk(rid, k, first, data, files)
+
+    def _task(self, run_id: str) -> str:
+        return self.run_metadata(run_id).get("profile", {}).get("task", "raw")
+
+    def _load_chunk(self, run_id: str, k: int, first: int, data: bytes, files: str | None):
+        from .resultbatch import ResultBatch
+
+        try:
+            batch = ResultBatch.from_bytes(data)
+        except Exception as exc:  # noqa: BLE001 - any decoding failure means the same thing to a user
+            raise StoreError(f"Chunk {k} of run {run_id} (results from {first}) cannot be read: it was edited "
+                             "or damaged ('inferdesk audit verify' checks the store)") from exc
+        if files:
+            outputs = dict(batch.outputs)
+            for name, spec in json.loads(files).items():
+                outputs[name] = self._load_dense(run_id, batch, name, spec)
+            batch = _with(batch, outputs=outputs)
+        return batch
+
+    def _load_dense(self, run_id: str, batch, name: str, spec: dict) -> np.ndarray:
+        n = len(batch)
+        arrays = []
+        for i, sha in enumerate(spec["sha256"]):
+            if sha is None:
+                arrays.append(None)
+                continue
+            path = self._blob_path(sha)
+            try:
+                arrays.append(np.load(path, allow_pickle=False))
+            except FileNotFoundError:
+                raise StoreError(f"Result {int(batch.position[i])} of run {run_id}: its output '{name}' was kept "
+                                 f"in {path}, which is missing ('inferdesk audit verify' lists what is missing)"
+                                 ) from None
+            except (OSError, ValueError) as exc:
+                raise StoreError(f"Result {int(batch.position[i])} of run {run_id}: its output '{name}' in {path} "
+                                 f"cannot be read ({exc})") from exc
+        if spec.get("ragged"):
+            col = np.empty(n, dtype=object)
+            for i, a in enumerate(arrays):
+                col[i] = a if a is not None else np.zeros(0, dtype=spec["dtype"])
+            return col
+        col = np.zeros((n,) + tuple(spec["shape"]), dtype=spec["dtype"])
+        for i, a in enumerate(arrays):
+            if a is not None:
+                col[i] = a
+        return col
+
     def records(self, run_id: str):
         """The run's results as the command line's JSON records, in order (with ``input_sha256``)."""
         rid = self._find(run_id)
-        with self._lock:
-            rows = self._db.execute("SELECT record, input_sha256 FROM results WHERE run_id=? ORDER BY idx",
-                                    (rid,)).fetchall()
-        for record, sha in rows:
-            d = json.loads(record)
-            d["input_sha256"] = sha
-            yield d
-
-    def batches(self, run_id: str, chunk: int = 4096):
-        """The run's results as ResultBatch columns, in order, ``chunk`` items at a time."""
-        from .resultbatch import ResultBatch
-        from .results import result_from_record
-
-        task = self.run_metadata(run_id).get("profile", {}).get("task", "raw")
-        group: list = []
-        for i, record in enumerate(self.records(run_id)):
-            group.append(result_from_record(record, i))
-            if len(group) >= chunk:
-                yield ResultBatch.from_results(group, task)
-                group = []
-        if group:
-            yield ResultBatch.from_results(group, task)
+        with self._snapshot() as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if "results" in tables:
+                with self._errors():
+                    for record, sha in db.execute("SELECT record, input_sha256 FROM results WHERE run_id=? "
+                                                  "ORDER BY idx", (rid,)):
+                        d = json.loads(record)
+                        d["input_sha256"] = sha
+                        yield d
+            if "chunks" in tables:
+                with self._errors():
+                    rows = db.execute("SELECT chunk, first_position, data, files FROM chunks WHERE run_id=? "
+                                      "ORDER BY chunk", (rid,))
+                    for k, first, data, files in rows:
+                        batch = self._load_chunk(rid, k, first, data, files)
+                        for i in range(len(batch)):
+                            d = batch.record(i)
+                            d["input_sha256"] = batch.sha256_of(i)
+                            yield d
 
     def done_keys(self, run_id: str) -> set:
-        """(input, row) of every input that already has a result in this run."""
+        """(input, row) of every input that already has a result in this run (row None for images)."""
         rid = self._find(run_id)
-        with self._lock:
-            return {(i, r) for i, r in self._db.execute("SELECT input, row FROM results WHERE run_id=?", (rid,))}
+        keys: set = set()
+        with self._snapshot() as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            with self._errors():
+                if "results" in tables:
+                    keys.update(db.execute("SELECT input, row FROM results WHERE run_id=?", (rid,)))
+                if "chunks" in tables:
+                    for k, first, data in db.execute("SELECT chunk, first_position, data FROM chunks WHERE run_id=?",
+                                                     (rid,)):
+                        try:
+                            with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                                header = json.loads(z["__header__"].tobytes().decode("utf-8"))
+                                source, row = z["source"], z["row"]
+                        except Exception as exc:  # noqa: BLE001
+                            raise StoreError(f"Chunk {k} of run {rid} (results from {first}) cannot be read: it "
+                                             "was edited or damaged ('inferdesk audit verify' checks the store)"
+                                             ) from exc
+                        sources = header["sources"]
+                        for s in np.unique(source).tolist():
+                            rows = row[source == s].tolist()
+                            keys.update((sources[s], None if r < 0 else r) for r in rows)
+        return keys
 
     # ------------------------------------------------------------------ audit
-    def verify(self) -> VerifyReport:
-        """Walk the ledger; report the first record that was edited, deleted or reordered."""
-        with self._lock:
-            deleted = {r[0]: r[1] for r in self._db.execute("SELECT run_id, seq FROM ledger WHERE kind='delete'")}
-            ledger = self._db.execute("SELECT seq, kind, run_id, ref, payload, content_hash, prev_hash, hash "
-                                      "FROM ledger ORDER BY seq").fetchall()
-            results = {}
-            for row in self._db.execute("SELECT * FROM results"):
-                results[(row[0], row[1])] = row
-            runs = {r[0]: r for r in self._db.execute("SELECT id, name, status, model_sha256, profile_sha256, "
-                                                      "ok, failed, deleted FROM runs")}
-        prev = GENESIS
-        expected_seq = None
-        seen_results = set()
-        for n, (seq, kind, run_id, ref, payload, content_hash, prev_hash, h) in enumerate(ledger):
-            def broken(reason):
-                return VerifyReport(False, n, prev, seq, reason)
+    def verify(self, update_anchor: bool = True) -> VerifyReport:
+        """Check the whole store against its audit trail, inside one read snapshot.
 
-            if expected_seq is not None and seq != expected_seq:
-                return VerifyReport(False, n, prev, expected_seq,
-                                    f"records {expected_seq}–{seq - 1} of the trail are missing (deleted)")
-            expected_seq = seq + 1
+        Reports the first record whose content, link or hash is wrong, every result that was
+        edited, deleted or inserted (named by run and position), output files that were edited,
+        swapped or deleted, runs rows that differ from what the trail recorded, newest records
+        cut off (against ``meta`` and the anchor outside the database), and a damaged file.
+        When intact, the newest head is recorded as the anchor (unless ``update_anchor`` is False).
+        """
+        anchor = read_anchor(self.path)  # read before the snapshot: it never claims more than the snapshot has
+        with self._snapshot() as db:
+            problem = _quick_check(db)
+            if problem:
+                return VerifyReport(False, 0, GENESIS, None, _damaged_message(self.path, problem), "damaged")
+            try:
+                report, tail = _Verifier(self, db, anchor).run()
+            except sqlite3.DatabaseError as exc:
+                if _is_damage(exc):
+                    return VerifyReport(False, 0, GENESIS, None, _damaged_message(self.path, str(exc)), "damaged")
+                raise StoreError(f"The results database {self.path} could not be read: {exc}") from exc
+        if report.ok and update_anchor and tail is not None:
+            warning = _save_anchor(self.path, tail)
+            if warning:
+                report = VerifyReport(**{**report.__dict__, "warnings": report.warnings + (warning,)})
+        return report
+
+
+def _quick_check(db) -> str | None:
+    try:
+        bad = [r[0] for r in db.execute("PRAGMA quick_check").fetchall() if r[0] != "ok"]
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    return bad[0] if bad else None
+
+
+def verify_store(path=None, update_anchor: bool = True) -> VerifyReport:
+    """Verify the results database at ``path`` (default: the user's), opened read-only.
+
+    A missing database is a failed verification (state ``missing``), naming what the anchor
+    last saw there; a damaged one is state ``damaged``. A store made by a newer InferDesk
+    raises StoreError.
+    """
+    path = Path(path) if path else default_path()
+    anchor = read_anchor(path)
+    if not path.is_file():
+        seen = (f"; the last check, on {anchor.get('at', '?')[:19].replace('T', ' ')}, saw {anchor['seq']:,} "
+                "records there: it was deleted or moved") if anchor else ""
+        return VerifyReport(False, 0, GENESIS, None, f"no results database at {path}{seen}", "missing")
+    try:
+        store = ResultStore(path, readonly=True)
+    except StoreDamaged as exc:
+        return VerifyReport(False, 0, GENESIS, None, str(exc), "damaged")
+    with store:
+        version = store._meta.get("schema_version", "1")
+        if not version.isdigit() or int(version) > SCHEMA_VERSION:
+            raise StoreError(f"{path} was made by a newer InferDesk (store schema {version}); this version can "
+                             f"verify schema {SCHEMA_VERSION} and older")
+        return store.verify(update_anchor)
+
+
+class _RunState:
+    """A run as the trail says it should be in the runs table, with the record that set each column."""
+
+    def __init__(self, seq: int, data: dict):
+        model = data.get("model") or {}
+        self.values = {"id": data.get("id"), "name": data.get("name"), "started_at": data.get("started_at"),
+                       "finished_at": None, "status": "running", "model_name": model.get("file_name"),
+                       "model_path": model.get("path"), "model_sha256": model.get("sha256"),
+                       "profile_sha256": data.get("profile_sha256"), "provider": data.get("provider"),
+                       "inputs": data.get("inputs"), "pid": data.get("pid"), "host": data.get("host"), "deleted": 0}
+        if "total" in data:  # schema 1 did not record it in the trail
+            self.values["total"] = data["total"]
+        self.where = {k: seq for k in self.values}
+        self.start_seq = seq
+        self.ok = self.n = 0  # from chunk records
+        self.v1_entries = 0
+        self.v1_ok = self.v1_n = 0  # from schema 1 result rows that match the trail
+        self.finish = None  # (seq, ok, failed) of the last finish
+        self.last_result_seq = 0
+        self.delete_seq = None
+
+    def set(self, seq: int, **values) -> None:
+        for k, v in values.items():
+            self.values[k] = v
+            self.where[k] = seq
+
+
+class _Verifier:
+    """One pass over the trail in one snapshot, then the runs table, schema 1 results and stray chunks."""
+
+    def __init__(self, store: ResultStore, db, anchor: dict | None):
+        self.store, self.db, self.anchor = store, db, anchor
+        self.problems = _Problems()
+        self.tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        self.meta = dict(db.execute("SELECT key, value FROM meta")) if "meta" in self.tables else {}
+        self.v2_from = int(self.meta.get("v2_from_seq", 2**62))
+        self.runs: dict = {}
+        self.chunks_seen: set = set()
+        self.deleted_at = {r: s for r, s in db.execute("SELECT run_id, MIN(seq) FROM ledger WHERE kind='delete' "
+                                                        "GROUP BY run_id")}
+
+    def run(self) -> tuple[VerifyReport, dict | None]:
+        add = self.problems.trail
+        prev = GENESIS
+        expected = 1
+        n = 0
+        anchor_hash = None
+        last_seq = 0
+        rows = self.db.execute("SELECT seq, kind, run_id, ref, at, payload, content_hash, prev_hash, hash "
+                               "FROM ledger ORDER BY seq")
+        for seq, kind, run_id, ref, at, payload, content_hash, prev_hash, h in rows:
+            n += 1
+            if seq != expected:
+                add(expected, f"records {expected}–{seq - 1} of the trail are missing (deleted)")
+            expected = seq + 1
             if prev_hash != prev:
-                return broken("its link to the previous record does not match (a record before it was "
-                              "deleted or changed)")
-            if kind == "result":
-                row = results.get((run_id, ref))
-                if row is None:
-                    if run_id not in deleted or deleted[run_id] < seq:
-                        return broken(f"result {ref} of run {run_id} is missing from the database")
-                elif _sha(_result_content(row)) != content_hash:
-                    return broken(f"result {ref} of run {run_id} ({row[2]}) was edited after it was recorded")
-                seen_results.add((run_id, ref))
-            else:
-                if payload is None or _sha(payload) != content_hash:
-                    return broken(f"the '{kind}' record of run {run_id} was edited")
-                data = json.loads(payload)
-                run = runs.get(run_id)
-                if kind == "run":
-                    if run is None:
-                        return broken(f"run {run_id} was removed from the runs table")
-                    if run[3] != data["model"]["sha256"] or run[4] != data["profile_sha256"]:
-                        return broken(f"the model or profile recorded for run {run_id} was changed")
+                add(seq, "its link to the previous record does not match (a record before it was deleted or changed)")
+            of = f" of run {run_id}" if run_id else ""
+            if seq < self.v2_from:
+                if kind != "result" and (payload is None or _sha(payload) != content_hash):
+                    add(seq, f"the '{kind}' record{of} was edited")
+            elif _sha(_v2_content(seq, kind, run_id, ref, at, payload)) != content_hash:
+                add(seq, f"the '{kind}' record{of} was edited (its content, run, number or time)")
             if _chain(prev_hash, kind, content_hash) != h:
-                return broken("its hash does not match its content (the trail was rewritten)")
+                add(seq, "its hash does not match its content (the trail was rewritten)")
             prev = h
-        extra = set(results) - seen_results
-        if extra:
-            run_id, idx = sorted(extra)[0]
-            return VerifyReport(False, len(ledger), prev, None,
-                                f"result {idx} of run {run_id} is not in the audit trail (inserted by hand)")
-        return VerifyReport(True, len(ledger), prev)
+            last_seq = seq
+            if self.anchor is not None and seq == self.anchor["seq"]:
+                anchor_hash = h
+            self._apply(seq, kind, run_id, ref, payload)
+        self._check_tail(last_seq, prev)
+        self._check_v1_results()
+        self._check_runs()
+        self._check_stray_chunks()
+        warnings = self._check_anchor(last_seq, anchor_hash)
+        ordered = self.problems.ordered()
+        tail = {"store_id": self.meta.get("store_id"), "seq": last_seq, "head": prev, "at": _now(), "by": "verify"}
+        if not ordered:
+            return VerifyReport(True, n, prev, warnings=tuple(warnings)), (tail if last_seq else None)
+        (seq, reason) = ordered[0]
+        return VerifyReport(False, n, prev, seq, reason, "broken", tuple(warnings), tuple(ordered),
+                            self.problems.count), None
+
+    # ------------------------------------------------------------------ the trail's records
+    def _apply(self, seq, kind, run_id, ref, payload) -> None:
+        add = self.problems.add
+        if kind == "result":
+            state = self.runs.get(run_id)
+            if seq >= self.v2_from:
+                self.problems.trail(seq, f"a schema 1 result record of run {run_id} was added after the upgrade")
+            elif state is not None:
+                state.v1_entries += 1
+                state.last_result_seq = seq
+            return
+        try:
+            data = json.loads(payload) if payload else {}
+        except ValueError:
+            self.problems.trail(seq, f"the '{kind}' record of run {run_id} cannot be read")
+            return
+        if kind == "store":
+            if data.get("store_id") != self.meta.get("store_id"):
+                self.problems.trail(seq, "the store's identity in the database does not match its first record")
+            return
+        if kind == "run":
+            if run_id in self.runs:
+                self.problems.trail(seq, f"run {run_id} is started twice in the trail")
+            elif data.get("id") != run_id:
+                self.problems.trail(seq, f"the start record of run {run_id} was moved from run {data.get('id')}")
+            self.runs[run_id] = _RunState(seq, data)
+            return
+        state = self.runs.get(run_id)
+        if state is None:
+            self.problems.trail(seq, f"a '{kind}' record names run {run_id}, which the trail never started")
+            return
+        if kind == "chunk":
+            state.ok += int(data.get("ok", 0))
+            state.n += int(data.get("count", 0))
+            state.last_result_seq = seq
+            self.chunks_seen.add((run_id, ref))
+            self._check_chunk(seq, run_id, ref, data)
+        elif kind == "finish":
+            state.set(seq, status=data.get("status"), finished_at=data.get("finished_at"))
+            state.finish = (seq, data.get("ok"), data.get("failed"))
+            if state.v1_entries == 0 and (data.get("ok"), data.get("failed")) != (state.ok, state.n - state.ok):
+                add(seq, f"the counts recorded when run {run_id} finished ({data.get('ok')} ok, {data.get('failed')} "
+                         f"failed) disagree with its results ({state.ok} ok, {state.n - state.ok} failed)")
+        elif kind == "resume":
+            state.set(seq, status="running", pid=data.get("pid"), host=data.get("host"))
+        elif kind == "rename":
+            state.set(seq, name=data.get("name"))
+        elif kind == "delete":
+            state.set(seq, deleted=1)
+            state.delete_seq = seq
+
+    def _check_chunk(self, seq: int, run_id: str, k: int, data: dict) -> None:
+        add = self.problems.add
+        first, count = int(data.get("first", 0)), int(data.get("count", 0))
+        span = f"results {first}–{first + count - 1} of run {run_id} (chunk {k})"
+        row = self.db.execute("SELECT first_position, n_items, n_ok, data, items, digest, files FROM chunks "
+                              "WHERE run_id=? AND chunk=?", (run_id, k)).fetchone() if "chunks" in self.tables else None
+        if row is None:
+            if self.deleted_at.get(run_id, 2**62) < seq:
+                add(seq, f"a chunk of run {run_id} was recorded after the run was deleted")
+            elif run_id not in self.deleted_at:
+                add(seq, f"{span} are missing from the database")
+            return
+        r_first, r_count, r_ok, blob, items, digest, files = row
+        if (r_first, r_count, r_ok, digest) != (first, count, data.get("ok"), data.get("digest")):
+            add(seq, f"the chunk row of {span} was edited (its position, size, counts or digest differ from the trail)")
+        items_ok = hashlib.sha256(items or b"").hexdigest() == data.get("items")
+        try:
+            batch = self.store._load_chunk(run_id, k, first, blob, None)
+            spec = json.loads(files) if files else None
+        except (StoreError, ValueError):
+            add(seq, f"{span} cannot be read: the chunk was edited or damaged")
+            return
+        if spec:
+            try:
+                self._check_files(seq, run_id, batch, spec)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                add(seq, f"the list of output files of {span} was edited")
+                return
+        if len(batch) == 0:
+            for p in range(first, first + count):
+                add(seq, f"result {p} of run {run_id} is missing from the database")
+            return
+        try:
+            got_items, got_digest = chunk_digests(batch, spec)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            add(seq, f"{span} cannot be checked: its columns or its list of output files were edited")
+            return
+        if got_digest == data.get("digest") and items_ok:
+            return
+        if not items_ok:
+            add(seq, f"the item checksums stored with {span} were edited; "
+                     + ("its results are as recorded" if got_digest == data.get("digest")
+                        else "its results were changed too"))
+            return
+        stored = np.frombuffer(items, dtype="<u8")
+        self._name_items(seq, run_id, span, first, count, batch, stored, got_items)
+
+    def _name_items(self, seq, run_id, span, first, count, batch, stored, got) -> None:
+        """Say which results of a chunk whose digest no longer matches were edited, deleted or inserted."""
+        add = self.problems.add
+        expected = first + np.arange(count, dtype=np.int64)
+        if len(stored) != count:
+            add(seq, f"the item checksums stored with {span} were edited")
+            return
+        named = 0
+        if len(batch) == count and np.array_equal(batch.position, expected):
+            bad = np.nonzero(stored != got)[0]
+            for i in bad[:_MAX_PROBLEMS].tolist():
+                add(seq, f"result {first + i} of run {run_id} ({batch.input_of(i)}) was edited after it was recorded")
+            named = len(bad)
+        else:
+            where = {p: i for i, p in enumerate(batch.position.tolist())}
+            for j, p in enumerate(expected.tolist()):
+                i = where.pop(p, None)
+                if i is None:
+                    add(seq, f"result {p} of run {run_id} is missing from the database")
+                    named += 1
+                elif stored[j] != got[i]:
+                    add(seq, f"result {p} of run {run_id} ({batch.input_of(i)}) was edited after it was recorded")
+                    named += 1
+            for p, i in sorted(where.items()):
+                add(seq, f"result {p} of run {run_id} ({batch.input_of(i)}) is not in the audit trail "
+                         "(inserted by hand)")
+                named += 1
+        if not named:
+            add(seq, f"{span} was edited: the part its results share (inputs, labels, output names or shapes)")
+
+    def _check_files(self, seq, run_id, batch, spec: dict) -> None:
+        for name in sorted(spec):
+            for i, sha in enumerate(spec[name]["sha256"]):
+                if sha is None:
+                    continue
+                path = self.store._blob_path(sha)
+                what = f"the output '{name}' of result {int(batch.position[i])} of run {run_id}"
+                try:
+                    h = hashlib.sha256()
+                    with open(path, "rb") as fh:
+                        for block in iter(lambda: fh.read(1 << 20), b""):
+                            h.update(block)
+                except FileNotFoundError:
+                    if not self._deleted_since(run_id):
+                        self.problems.add(seq, f"{what} is missing: its file {path} was deleted")
+                    continue
+                except OSError as exc:
+                    self.problems.add(seq, f"{what} cannot be read from {path} ({exc.strerror or exc})")
+                    continue
+                if h.hexdigest() != sha:
+                    self.problems.add(seq, f"{what} was edited or swapped: its file {path} no longer matches its hash")
+
+    def _deleted_since(self, run_id: str) -> bool:
+        """Whether the run was deleted after this snapshot began (its files go once the deletion commits)."""
+        try:
+            with self.store._lock:
+                row = self.store._db.execute("SELECT deleted FROM runs WHERE id=?", (run_id,)).fetchone()
+        except sqlite3.Error:
+            return False
+        return bool(row and row[0])
+
+    # ------------------------------------------------------------------ after the walk
+    def _check_tail(self, last_seq: int, head: str) -> None:
+        nxt, meta_head = self.meta.get("ledger_next"), self.meta.get("ledger_head")
+        if nxt is None or not nxt.isdigit():
+            if "store_id" in self.meta:
+                self.problems.trail(None, "the trail's bookkeeping in the meta table was removed or edited")
+            return
+        nxt = int(nxt)
+        if nxt > last_seq + 1:
+            self.problems.trail(last_seq + 1, f"records {last_seq + 1}–{nxt - 1} of the trail are missing "
+                                            "(the newest records were deleted)")
+        elif nxt < last_seq + 1:
+            self.problems.trail(nxt, f"records {nxt}–{last_seq} were added to the trail outside InferDesk")
+        elif meta_head != head:
+            self.problems.trail(last_seq, "the newest record of the trail is not the one last written "
+                                        "(the trail was cut and rewritten)")
+
+    def _check_v1_results(self) -> None:
+        """Schema 1 results: each run's trail records against its rows, both in order (one merge, streamed)."""
+        if "results" not in self.tables:
+            return
+        add = self.problems.add
+        run_ids = {r for (r,) in self.db.execute("SELECT DISTINCT run_id FROM results")}
+        run_ids |= {r for r, s in self.runs.items() if s.v1_entries}
+        for run_id in sorted(run_ids):
+            state = self.runs.get(run_id)
+            entries = self.db.execute("SELECT seq, ref, content_hash FROM ledger WHERE run_id=? AND kind='result' "
+                                      "AND seq < ? ORDER BY seq", (run_id, self.v2_from))
+            rows = self.db.execute("SELECT * FROM results WHERE run_id=? ORDER BY idx", (run_id,))
+            row = next(rows, None)
+            deleted = self.deleted_at.get(run_id, 2**62)
+            for seq, ref, content_hash in entries:
+                while row is not None and row[1] < ref:
+                    add(None, f"result {row[1]} of run {run_id} is not in the audit trail (inserted by hand)")
+                    row = next(rows, None)
+                if row is not None and row[1] == ref:
+                    if _sha(_result_content(row)) != content_hash:
+                        add(seq, f"result {ref} of run {run_id} ({row[2]}) was edited after it was recorded")
+                    if state is not None:
+                        state.v1_n += 1
+                        state.v1_ok += 1 if row[4] else 0
+                    row = next(rows, None)
+                elif deleted < seq or run_id not in self.deleted_at:
+                    add(seq, f"result {ref} of run {run_id} is missing from the database")
+            while row is not None:
+                add(None, f"result {row[1]} of run {run_id} is not in the audit trail (inserted by hand)")
+                row = next(rows, None)
+
+    def _check_runs(self) -> None:
+        add = self.problems.add
+        table = {r[0]: dict(zip(_RUN_COLS, r)) for r in self.db.execute(f"SELECT {', '.join(_RUN_COLS)} FROM runs")}
+        for run_id, state in self.runs.items():
+            row = table.pop(run_id, None)
+            if row is None:
+                add(state.start_seq, f"run {run_id} was removed from the runs table")
+                continue
+            expected = dict(state.values)
+            counts_seq = None
+            if state.v1_entries == 0:
+                expected["ok"], expected["failed"] = state.ok, state.n - state.ok
+                counts_seq = state.finish[0] if state.finish else state.last_result_seq or state.start_seq
+            elif state.finish and state.finish[0] > state.last_result_seq:
+                expected["ok"], expected["failed"] = state.finish[1], state.finish[2]
+                counts_seq = state.finish[0]
+            elif state.delete_seq is None:
+                ok, n = state.ok + state.v1_ok, state.n + state.v1_n
+                expected["ok"], expected["failed"] = ok, n - ok
+                counts_seq = state.last_result_seq
+            for col, want in expected.items():
+                got = row[col]
+                if col == "inputs":
+                    try:
+                        got = json.loads(got) if got is not None else None
+                    except ValueError:
+                        pass
+                if got != want:
+                    seq = counts_seq if col in ("ok", "failed") else state.where.get(col, state.start_seq)
+                    add(seq, f"the {_COLUMN_NAMES.get(col, col)} of run {run_id} was changed in the runs table "
+                             f"(the trail says {want!r}, the table {got!r})")
+        for run_id in sorted(table):
+            add(None, f"run {run_id} is not in the audit trail (inserted by hand)")
+
+    def _check_stray_chunks(self) -> None:
+        if "chunks" not in self.tables:
+            return
+        for run_id, k, first, count in self.db.execute("SELECT run_id, chunk, first_position, n_items FROM chunks"):
+            if (run_id, k) not in self.chunks_seen:
+                self.problems.add(None, f"results {first}–{first + count - 1} of run {run_id} (chunk {k}) are not "
+                                        "in the audit trail (inserted by hand)")
+
+    def _check_anchor(self, last_seq: int, anchor_hash: str | None) -> list:
+        """Compare with the head recorded outside the database; returns warnings (problems go to the list)."""
+        anchor = self.anchor
+        where = default_config_dir() / ANCHOR_FILE
+        if anchor is None:
+            return [f"no earlier check of this database is on record in {where}: records cut off the end of the "
+                    "trail before now cannot be noticed; its head is recorded from now on"]
+        when = str(anchor.get("at", "?"))[:19].replace("T", " ")
+        remedy = f" (if the database was restored from a backup on purpose, remove its entry from {where})"
+        if anchor.get("store_id") != self.meta.get("store_id"):
+            self.problems.trail(None, f"this is not the database seen here on {when}: that one had {anchor['seq']:,} "
+                                    f"records (the file was replaced or re-created){remedy}")
+        elif anchor["seq"] > last_seq:
+            self.problems.trail(last_seq + 1, f"the trail ends at record {last_seq}, but record {anchor['seq']} was "
+                                            f"seen on {when}: the newest records were deleted{remedy}")
+        elif anchor_hash != anchor["head"]:
+            self.problems.trail(anchor["seq"], f"record {anchor['seq']} is not the one seen on {when}: the trail "
+                                             f"was rewritten{remedy}")
+        return []
+
+
+_COLUMN_NAMES = {"model_path": "model path", "model_name": "model name", "model_sha256": "model SHA-256",
+                 "profile_sha256": "profile hash", "started_at": "start time", "finished_at": "end time",
+                 "ok": "ok count", "failed": "failed count", "pid": "process id", "deleted": "deleted flag"}
+
+
+def _with(batch, **changes):
+    """The same batch with some columns replaced; the others are shared, not copied."""
+    from .resultbatch import ResultBatch
+
+    fields = {name: getattr(batch, name) for name in ResultBatch.__slots__}
+    fields.update(changes)
+    return ResultBatch(**fields)
+
+
+def _same_header(a, b) -> bool:
+    """Whether two batches can share a chunk: the same task, and the same decoder facts (class names...)
+    where both have them (a batch of one failed item has none)."""
+    if a is None:
+        return True
+    try:
+        return a.task == b.task and (not a.meta or not b.meta or bool(a.meta == b.meta))
+    except (ValueError, TypeError):  # arrays inside: compare no further
+        return False
 
 
 def _user() -> str:
@@ -447,19 +1436,24 @@ def _user() -> str:
 
 
 class RunRecorder:
-    """Writes one run's results as they come. ``add`` then ``commit``; ``finish`` at the end."""
+    """Writes one run's results as they come: ``add_batch`` (or ``add``), then ``commit``; ``finish`` at the end.
 
-    def __init__(self, store: ResultStore, run_id: str, next_index: int = 0):
+    A commit writes what was added since the last one as one chunk (several when it holds
+    more than ``CHUNK_ITEMS`` items). Items are numbered in the order they are recorded, from
+    ``next_index``, so a resumed run continues its numbering.
+    """
+
+    def __init__(self, store: ResultStore, run_id: str, next_index: int = 0, task: str = "raw"):
         self.store = store
         self.run_id = run_id
         self.next_index = next_index
-        self._pending: list = []
+        self.task = task
+        self._pending: list = []  # ResultBatch objects, in order
+        self._results: list = []  # Result objects from ``add``, not yet made into a batch
         self._hashes: dict = {}
         self.finished = False
 
-    def _input_hash(self, path: str, result) -> str | None:
-        if getattr(result, "input_sha256", None):
-            return result.input_sha256
+    def _input_hash(self, path: str) -> str | None:
         try:
             st = os.stat(path)
         except OSError:
@@ -476,29 +1470,74 @@ class RunRecorder:
         return self._hashes[key]
 
     def add(self, result) -> None:
-        record = result.to_json()
-        sha = self._input_hash(result.input, result)
-        record_text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-        idx = self.next_index
-        self.next_index += 1
-        self._pending.append((self.run_id, idx, result.input, result.row, int(result.ok), result.error,
-                              result.top_label, result.top_score, round(result.timings.total, 4), sha, record_text))
+        """Add one Result (kept with the next ``commit``)."""
+        self._results.append(result)
 
     def add_batch(self, batch) -> None:
-        """Add every item of a ResultBatch (``commit`` writes them)."""
-        for result in batch.results():
-            self.add(result)
+        """Add a ResultBatch (kept with the next ``commit``)."""
+        self._take_results()
+        if len(batch):
+            self._pending.append(batch)
+
+    def _take_results(self) -> None:
+        if self._results:
+            from .resultbatch import ResultBatch
+
+            results, self._results = self._results, []
+            self._pending.append(ResultBatch.from_results(results, self.task))
+
+    def _pieces(self, batches: list) -> list:
+        """The batches grouped into chunks of at most CHUNK_ITEMS items, numbered from ``next_index``."""
+        from .resultbatch import ResultBatch
+
+        groups: list = [[]]
+        size = 0
+        header = None  # the task and class names of the group being filled
+        for b in batches:
+            if groups[-1] and not _same_header(header, b):
+                groups.append([])  # concat keeps one set of class names: batches that differ get chunks of their own
+                size = 0
+                header = None
+            if header is None or not header.meta:
+                header = b
+            start = 0
+            while start < len(b):
+                room = CHUNK_ITEMS - size
+                if room == 0:
+                    groups.append([])
+                    size, room = 0, CHUNK_ITEMS
+                part = b if start == 0 and len(b) <= room else b.take(np.arange(start, min(len(b), start + room)))
+                groups[-1].append(part)
+                size += len(part)
+                start += len(part)
+        pieces = []
+        for group in groups:
+            if not group:
+                continue
+            b = ResultBatch.concat(group) if len(group) > 1 else group[0]
+            shas = tuple(sha or self._input_hash(path) for path, sha in zip(b.sources, b.source_sha256))
+            n = len(b)
+            pieces.append(_with(b, position=np.arange(self.next_index, self.next_index + n, dtype=np.int64),
+                                source_sha256=shas, features=None, feature_names=()))
+            self.next_index += n
+        return pieces
 
     def commit(self) -> None:
         """Write what was added; after this returns, a killed process keeps those results."""
-        if self._pending:
-            rows, self._pending = self._pending, []
-            self.store._add_results(self.run_id, rows)
+        self._take_results()
+        if not self._pending:
+            return
+        batches, self._pending = self._pending, []
+        start = self.next_index
+        try:
+            chunks = [self.store._prepare_chunk(b) for b in self._pieces(batches)]
+            self.store._add_chunks(self.run_id, chunks)
+        except BaseException:
+            self.next_index = start
+            raise
 
     def finish(self, status: str = "finished") -> None:
         self.commit()
         if not self.finished:
             self.store._finish(self.run_id, status)
             self.finished = True
-
-

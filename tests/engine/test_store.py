@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import numpy as np
 import pytest
 
 from desktop.engine import Engine, run_batch
+from desktop.engine.resultbatch import ResultBatch
 from desktop.engine.store import ResultStore, StoreError
 from tests.conftest import MODELS, SAMPLES
 
@@ -76,23 +78,48 @@ def _db(store):
     return sqlite3.connect(str(store.path))
 
 
-def test_an_edited_result_is_detected(store):
-    run_id, _, _ = _record(store)
-    _record(store)
+def _chunk_of(store, run_id, position):
+    """(chunk number, row in it) of the stored result at ``position``."""
     with _db(store) as db:
-        db.execute("UPDATE results SET top_label='7', record=replace(record, '\"label\":\"3\"', '\"label\":\"7\"') "
-                   "WHERE run_id=? AND idx=3", (run_id,))
+        k, first = db.execute("SELECT chunk, first_position FROM chunks WHERE run_id=? AND first_position <= ? "
+                              "AND ? < first_position + n_items", (run_id, position, position)).fetchone()
+    return k, position - first
+
+
+def _edit_chunk(store, run_id, k, change):
+    """Rewrite chunk ``k`` of a run by hand: ``change(batch)`` returns the batch to store instead."""
+    with _db(store) as db:
+        data = db.execute("SELECT data FROM chunks WHERE run_id=? AND chunk=?", (run_id, k)).fetchone()[0]
+        db.execute("UPDATE chunks SET data=? WHERE run_id=? AND chunk=?",
+                   (change(ResultBatch.from_bytes(data)).to_bytes(), run_id, k))
+
+
+def _chunk_seq(store, run_id, k):
+    with _db(store) as db:
+        return db.execute("SELECT seq FROM ledger WHERE kind='chunk' AND run_id=? AND ref=?", (run_id, k)).fetchone()[0]
+
+
+def test_an_edited_result_is_detected(store):
+    run_id, results, _ = _record(store)
+    _record(store)
+    k, i = _chunk_of(store, run_id, 3)
+
+    def relabel(batch):
+        batch.answer["top_score"][i, 0] = 0.25
+        return batch
+
+    _edit_chunk(store, run_id, k, relabel)
     report = store.verify()
     assert not report.ok
-    assert report.reason == f"result 3 of run {run_id} ({list(store.records(run_id))[3]['input']}) was edited after it was recorded"
-    first_result_seq = 2  # the run record is 1, results follow
-    assert report.broken_seq == first_result_seq + 3
+    assert report.reason == f"result 3 of run {run_id} ({results[3].input}) was edited after it was recorded"
+    assert report.broken_seq == _chunk_seq(store, run_id, k)
+    assert "BROKEN at record" in report.text() and "result 3 of run" in report.text()
 
 
 def test_a_deleted_result_is_detected(store):
     run_id, _, _ = _record(store)
-    with _db(store) as db:
-        db.execute("DELETE FROM results WHERE run_id=? AND idx=5", (run_id,))
+    k, i = _chunk_of(store, run_id, 5)
+    _edit_chunk(store, run_id, k, lambda b: b.take(np.arange(len(b)) != i))
     report = store.verify()
     assert not report.ok and report.reason == f"result 5 of run {run_id} is missing from the database"
 
@@ -110,27 +137,34 @@ def test_an_edited_run_record_is_detected(store):
     with _db(store) as db:
         db.execute("UPDATE runs SET model_sha256='0' || substr(model_sha256, 2) WHERE id=?", (run_id,))
     report = store.verify()
-    assert not report.ok and "model or profile recorded" in report.reason and report.broken_seq == 1
+    assert not report.ok and report.broken_seq == 2  # the store's own record is 1, the run's start is 2
+    assert report.reason.startswith(f"the model SHA-256 of run {run_id} was changed in the runs table")
 
 
 def test_a_rewritten_payload_is_detected(store):
     run_id, _, _ = _record(store)
     with _db(store) as db:
-        payload = json.loads(db.execute("SELECT payload FROM ledger WHERE seq=1").fetchone()[0])
+        payload = json.loads(db.execute("SELECT payload FROM ledger WHERE seq=2").fetchone()[0])
         payload["os_user"] = "someone else"
-        db.execute("UPDATE ledger SET payload=? WHERE seq=1", (json.dumps(payload),))
+        db.execute("UPDATE ledger SET payload=? WHERE seq=2", (json.dumps(payload),))
     report = store.verify()
-    assert not report.ok and report.broken_seq == 1 and "was edited" in report.reason
+    assert not report.ok and report.broken_seq == 2 and "was edited" in report.reason
 
 
 def test_a_result_inserted_by_hand_is_detected(store):
-    run_id, _, _ = _record(store)
-    with _db(store) as db:
-        row = list(db.execute("SELECT * FROM results WHERE run_id=? AND idx=0", (run_id,)).fetchone())
-        row[1] = 99
-        db.execute("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+    run_id, results, _ = _record(store)
+    k, i = _chunk_of(store, run_id, 0)
+
+    def insert(batch):
+        extra = batch.take([i])
+        extra.position[:] = 99
+        return ResultBatch.concat([batch, extra])
+
+    _edit_chunk(store, run_id, k, insert)
     report = store.verify()
-    assert not report.ok and report.reason == f"result 99 of run {run_id} is not in the audit trail (inserted by hand)"
+    assert not report.ok
+    assert report.reason == (f"result 99 of run {run_id} ({results[0].input}) is not in the audit trail "
+                             "(inserted by hand)")
 
 
 def test_an_unfinished_run_from_a_dead_process_is_offered_and_resumed(store):
@@ -167,7 +201,6 @@ def test_records_rebuild_into_results(store):
     for a, b in zip(again, results):
         assert (a.input, a.row, a.ok, a.error, a.top_label) == (b.input, b.row, b.ok, b.error, b.top_label)
         assert a.top_score == pytest.approx(b.top_score)
-        import numpy as np
 
         np.testing.assert_allclose(a.outputs["logits"], b.outputs["logits"], rtol=1e-6)
         assert a.timings.total == pytest.approx(b.timings.total, abs=1e-3)
