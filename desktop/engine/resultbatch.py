@@ -292,6 +292,12 @@ class ResultBatch:
             passthrough=passthrough, answer=answer, meta=meta, outputs=outputs, maps=maps,
             output_names=names_seen)
 
+    def replace(self, **changes) -> "ResultBatch":
+        """The same batch with some fields replaced (constructor names); the others are shared, not copied."""
+        fields = {name: getattr(self, name) for name in self.__slots__ if not name.startswith("_")}
+        fields.update(changes)
+        return ResultBatch(**fields)
+
     def without_features(self) -> "ResultBatch":
         """The same batch without the CSV rows' values (the store keeps answers, not the input data).
 

@@ -1410,11 +1410,7 @@ _COLUMN_NAMES = {"model_path": "model path", "model_name": "model name", "model_
 
 def _with(batch, **changes):
     """The same batch with some columns replaced; the others are shared, not copied."""
-    from .resultbatch import ResultBatch
-
-    fields = {name: getattr(batch, name) for name in ResultBatch.__slots__}
-    fields.update(changes)
-    return ResultBatch(**fields)
+    return batch.replace(**changes)
 
 
 def _same_header(a, b) -> bool:
