@@ -123,11 +123,9 @@ def write_sidecar(path, prov: dict, fmt: str, rows: int, columns=None, appended:
                 doc["first_exported_at"] = before.get("first_exported_at", before.get("exported_at"))
         except (OSError, ValueError):
             pass
-    tmp = side + ".tmp"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+    with open(side, "w", encoding="utf-8", newline="\n") as fh:
         json.dump(doc, fh, indent=1, ensure_ascii=False)
         fh.write("\n")
-    os.replace(tmp, side)
     return side
 
 
