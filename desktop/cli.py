@@ -175,16 +175,16 @@ def cmd_info(args, out) -> int:
 class _Delivery:
     """Batches go to the history database first, then to the output, in small groups.
 
-    A group is committed to the database before any of it is written, so every result a
-    user can see in the output is already safe on disk, even if the process is killed;
-    groups close every 50 ms or 512 items (a CSV chunk is a group of its own).
+    A group is committed to the database before any of it is handed to the writer, so every
+    result a user can see in the output is already safe on disk, even if the process is
+    killed; groups close every 50 ms or 512 items (a CSV chunk is a group of its own). The
+    writer formats and writes on its own thread (BackgroundWriter), which owns the file.
     """
 
     INTERVAL_S = 0.05
     GROUP = 512
 
-    def __init__(self, fh, writer, recorder=None):
-        self.fh = fh
+    def __init__(self, writer, recorder=None):
         self.writer = writer
         self.recorder = recorder
         self.pending: list = []
@@ -206,7 +206,6 @@ class _Delivery:
             self.writer.write(batch)
         self.pending.clear()
         self.items = 0
-        self.fh.flush()
         self.last = time.monotonic()
 
 
@@ -258,9 +257,9 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
     ok = failed = 0
     latencies = []
     t0 = time.perf_counter()
-    writer = writers.open_writer(args.format, fh, prov, header=not appended,
-                                 delimiter=writers.delimiter_for(args.out) if args.out else ",")
-    delivery = _Delivery(fh, writer, recorder)
+    writer = writers.BackgroundWriter(writers.open_writer(
+        args.format, fh, prov, header=not appended, delimiter=writers.delimiter_for(args.out) if args.out else ","), fh)
+    delivery = _Delivery(writer, recorder)
     status = "cancelled"
     try:
         for batch in run_batches(engine, items, top_k=args.top_k, save_inputs=getattr(args, "save_inputs", None),
@@ -278,8 +277,10 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
         status = "finished"
     finally:
         try:
-            delivery.flush()
-            writer.close()
+            try:
+                delivery.flush()
+            finally:
+                writer.close()  # waits for the writer's thread, which owns the file until then
         finally:
             if recorder is not None:
                 recorder.finish(status)

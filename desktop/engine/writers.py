@@ -219,6 +219,74 @@ class CsvWriter:
         self.rows += len(batch)
 
 
+class BackgroundWriter:
+    """Runs a writer on its own thread: a batch is formatted and written while the next one is made.
+
+    ``write`` hands the batch over (waiting while ``depth`` batches are queued) and returns;
+    the thread writes it and flushes the file. The file belongs to the thread until
+    :meth:`close`, which waits for everything queued and closes the inner writer. What the
+    thread met (a full disk, a closed pipe) is raised by every later ``write``, or by
+    ``close`` when no ``write`` has raised it yet.
+    """
+
+    def __init__(self, writer, fh, depth: int = 2):
+        import queue
+        import threading
+
+        self.writer = writer
+        self.fh = fh
+        self._queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._raised = False
+        self._thread = threading.Thread(target=self._run, name="inferdesk-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def format(self) -> str:
+        return self.writer.format
+
+    @property
+    def rows(self) -> int:
+        return self.writer.rows
+
+    @property
+    def columns(self):
+        return getattr(self.writer, "columns", None)
+
+    def write(self, batch) -> None:
+        if self._error is not None:
+            self._raised = True
+            raise self._error
+        if not self._thread.is_alive():
+            raise ValueError("write to a closed writer")
+        self._queue.put(batch)
+
+    def _run(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            if self._error is not None:
+                continue  # keep taking batches so that write() never waits on a full queue
+            try:
+                self.writer.write(batch)
+                self.fh.flush()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller by write() and close()
+                self._error = exc
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            if not self._raised:
+                self._raised = True
+                raise self._error
+            return
+        self.writer.close()
+        self.fh.flush()
+
+
 def open_writer(fmt: str, fh, provenance: dict | None = None, *, delimiter: str = ",", header: bool = True):
     """A writer of format ``fmt`` ('jsonl', 'json' or 'csv') on the open text file ``fh``."""
     if fmt == "jsonl":
@@ -515,8 +583,9 @@ class _BatchCells:
         return np.array(table, dtype=object)[keys].tolist()
 
     def texts(self, values, blank=None):
-        texts = [v if type(v) is str else _text(v) for v in (values.tolist() if isinstance(values, np.ndarray)
-                                                             else values)]
+        texts = values.tolist() if isinstance(values, np.ndarray) else list(values)
+        if set(map(type, texts)) != {str}:  # bytes, numbers, None: converted one by one
+            texts = [v if type(v) is str else _text(v) for v in texts]
         texts = _quoted(texts, self.delim)
         if blank is not None:
             for i in np.flatnonzero(blank).tolist():

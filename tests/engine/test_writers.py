@@ -294,3 +294,26 @@ def test_export_to_an_open_file_writes_no_sidecar(tmp_path, monkeypatch):
 def test_format_for_extension():
     assert [writers.format_for(p) for p in ("a.csv", "b.TSV", "c.jsonl", "d.json", "e.ndjson", "f")] == [
         "csv", "csv", "jsonl", "json", "jsonl", "json"]
+
+
+def test_background_writer_writes_in_order_and_hands_back_errors():
+    buf = io.StringIO()
+    w = writers.BackgroundWriter(writers.CsvWriter(buf), buf)
+    batches = [cls_batch(SCORES, rows=np.arange(1, 4) + 3 * k) for k in range(20)]
+    for b in batches:
+        w.write(b)
+    w.close()
+    assert buf.getvalue() == write_csv(batches) and w.rows == 60
+
+    class Full(io.StringIO):
+        def write(self, text):
+            raise OSError(28, "No space left on device")
+
+    full = Full()
+    w = writers.BackgroundWriter(writers.JsonlWriter(full), full)
+    w.write(cls_batch(SCORES))
+    with pytest.raises(OSError, match="No space"):
+        for _ in range(100):  # raised by a later write once the thread has met it, else by close
+            w.write(cls_batch(SCORES))
+        w.close()
+    w.close()  # after the error was handed over: nothing left to raise
