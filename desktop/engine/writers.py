@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import threading
 from datetime import datetime, timezone
 
 import numpy as np
@@ -230,9 +232,6 @@ class BackgroundWriter:
     """
 
     def __init__(self, writer, fh, depth: int = 2):
-        import queue
-        import threading
-
         self.writer = writer
         self.fh = fh
         self._queue = queue.Queue(maxsize=depth)

@@ -188,3 +188,30 @@ def test_stdout_gets_no_sidecar_and_json_is_one_document(tmp_path, monkeypatch, 
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out, newline="")))
     assert len(rows) == 20 and rows[0]["input_sha256"] == "" and np.isclose(
         float(rows[0]["score"]) + float(rows[0]["score_2"]), 1.0)
+
+
+def test_resume_appends_to_the_csv_and_matches_the_history(monkeypatch, tmp_path, capsys):
+    import itertools
+
+    import desktop.engine.batch as batch_module
+
+    real = batch_module.run_batches
+
+    def interrupted(engine, items, **options):  # two chunks of five rows, then Ctrl+C
+        yield from itertools.islice(real(engine, items, chunk_rows=5, **options), 2)
+        raise KeyboardInterrupt
+
+    out = tmp_path / "out.csv"
+    model, data = MODELS / "breast_cancer.onnx", SAMPLES / "breast_cancer.csv"
+    monkeypatch.setattr(batch_module, "run_batches", interrupted)
+    assert main(["score", str(model), str(data), "--format", "csv", "--out", str(out), "-q"]) == 130
+    monkeypatch.setattr(batch_module, "run_batches", real)
+    run_id = _newest_run()
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 11
+    assert main(["resume", run_id, "--format", "csv", "--out", str(out), "-q"]) == 0
+    rows = list(csv.reader(open(out, newline="", encoding="utf-8")))
+    assert rows[0][0] == "input" and [r[1] for r in rows[1:]] == [str(i) for i in range(1, 21)]  # one header
+    assert _sidecar(out)["rows"] == 20 and _sidecar(out)["run_id"] == run_id
+    history = tmp_path / "history.csv"
+    assert main(["history", "export", run_id, "--format", "csv", "--out", str(history)]) == 0
+    assert history.read_text(encoding="utf-8") == out.read_text(encoding="utf-8")
