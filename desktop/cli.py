@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -61,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument("--profile", help="a profile JSON file to use instead of the model's own")
-    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
-    p.add_argument("--out", help="write results to this file instead of standard output")
+    p.add_argument("--format", choices=("jsonl", "csv", "json"), default="jsonl")
+    p.add_argument("--out", help="write results to this file instead of standard output (with a "
+                                 "<file>.provenance.json beside it for csv and jsonl)")
     p.add_argument("--top-k", type=_positive, default=5)
     session_args(p)
     p.add_argument("--save-inputs", metavar="DIR", help="write each item's model input tensor as .npy here")
@@ -82,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", nargs="?", choices=("list", "show", "export", "rename", "delete"), default="list")
     p.add_argument("run", nargs="?", help="a run id, or its first characters")
     p.add_argument("name", nargs="?", help="the new name, for rename")
-    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
-    p.add_argument("--out", help="export to this file")
+    p.add_argument("--format", choices=("jsonl", "csv", "json"), default="jsonl")
+    p.add_argument("--out", help="export to this file (with a <file>.provenance.json beside it for csv and jsonl)")
     p.add_argument("--limit", type=_positive, default=50)
     p.add_argument("--json", action="store_true")
 
@@ -172,139 +172,128 @@ def cmd_info(args, out) -> int:
     return 2 if problem else 0
 
 
-_CSV_FIXED = ["input", "row", "ok", "error", "label", "score"]
-
-
-class _CsvWriter:
-    """Writes results as CSV: fixed columns, then top-k, then small outputs flattened, then timings."""
-
-    def __init__(self, fh, top_k: int, task: str = "classification"):
-        self.fh = fh
-        self.top_k = top_k if task == "classification" else 0
-        self.writer = None
-        self.output_cols: list[str] | None = None
-
-    def _output_cells(self, result) -> dict:
-        import numpy as np
-
-        cells = {}
-        for name, value in result.outputs.items():
-            if isinstance(value, dict):
-                for k, v in value.items():
-                    cells[f"{name}[{k}]"] = v
-                continue
-            arr = np.asarray(value)
-            if arr.size == 1:
-                cells[name] = arr.ravel()[0].item()
-            elif arr.size <= 32:
-                for idx, v in zip(np.ndindex(arr.shape), arr.ravel()):
-                    cells[f"{name}[{','.join(map(str, idx))}]"] = v.item()
-            else:
-                cells[name] = f"<{arr.dtype} {'x'.join(map(str, arr.shape))}>"
-        return cells
-
-    def write(self, result):
-        outputs = self._output_cells(result) if result.ok else {}
-        if self.writer is None:
-            self.output_cols = list(outputs)  # decided by the first result; failed rows leave them empty
-            cols = list(_CSV_FIXED) if self.top_k else _CSV_FIXED[:4]
-            for k in range(2, self.top_k + 1):
-                cols += [f"label_{k}", f"score_{k}"]
-            cols += self.output_cols + [f"{s}_ms" for s in ("decode", "preprocess", "infer", "postprocess")]
-            cols += ["saved_input"]
-            self.writer = csv.DictWriter(self.fh, fieldnames=cols, extrasaction="ignore")
-            self.writer.writeheader()
-        row = {"input": result.input, "row": "" if result.row is None else result.row, "ok": result.ok,
-               "error": result.error or ""}
-        if result.top:
-            row["label"], row["score"] = result.top[0].label, result.top[0].score
-            for k, p in enumerate(result.top[1:], start=2):
-                row[f"label_{k}"], row[f"score_{k}"] = p.label, p.score
-        row.update(outputs)
-        for s, v in result.timings.to_dict().items():
-            row[f"{s}_ms"] = v
-        row["saved_input"] = result.saved_input or ""
-        self.writer.writerow(row)
-
-
 class _Delivery:
-    """Results go to the history database first, then to the output, in small groups.
+    """Batches go to the history database first, then to the output, in small groups.
 
-    A group is committed to the database before any of its lines is written, so every
+    A group is committed to the database before any of it is handed to the writer, so every
     result a user can see in the output is already safe on disk, even if the process is
-    killed; groups close every 50 ms or 512 results.
+    killed; groups close every 50 ms or 512 items (a CSV chunk is a group of its own). The
+    writer formats and writes on its own thread (BackgroundWriter), which owns the file.
     """
 
     INTERVAL_S = 0.05
     GROUP = 512
 
-    def __init__(self, fh, fmt: str, top_k: int, task: str, recorder=None):
-        self.fh = fh
-        self.writer = _CsvWriter(fh, top_k, task) if fmt == "csv" else None
+    def __init__(self, writer, recorder=None):
+        self.writer = writer
         self.recorder = recorder
         self.pending: list = []
+        self.items = 0
         self.last = time.monotonic()
 
-    def add(self, result) -> None:
+    def add(self, batch) -> None:
         if self.recorder is not None:
-            self.recorder.add(result)
-        self.pending.append(result)
-        if len(self.pending) >= self.GROUP or time.monotonic() - self.last >= self.INTERVAL_S:
+            self.recorder.add_batch(batch)
+        self.pending.append(batch)
+        self.items += len(batch)
+        if self.items >= self.GROUP or time.monotonic() - self.last >= self.INTERVAL_S:
             self.flush()
 
     def flush(self) -> None:
         if self.recorder is not None:
             self.recorder.commit()
-        for result in self.pending:
-            if self.writer:
-                self.writer.write(result)
-            else:
-                self.fh.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+        for batch in self.pending:
+            self.writer.write(batch)
         self.pending.clear()
-        self.fh.flush()
+        self.items = 0
         self.last = time.monotonic()
 
 
-def _score(engine, items, args, out, err, recorder=None, skip=None, label="") -> int:
+def _table_columns(engine, items) -> str:
+    """' · data.csv: pass-through patient_id; ignored notes' for each CSV input ('' when none)."""
+    from .engine.errors import InputError
+    from .engine.inputs.tabular import TableReader
+
+    columns = engine.profile.table.columns if engine.profile.table else None
+    parts = []
+    for item in items:
+        if item.kind != "table":
+            continue
+        try:
+            reader = TableReader(item.path, columns, engine.n_features)
+        except (InputError, OSError):
+            continue  # the run reports it
+        try:
+            kept = list(getattr(reader, "passthrough_columns", []))
+            ignored = list(getattr(reader, "ignored_columns", getattr(reader, "extra_columns", [])))
+        finally:
+            reader.close()
+        said = [f"{what} {_names(cols)}" for what, cols in (("pass-through", kept), ("ignored", ignored)) if cols]
+        if said:
+            parts.append(f"{os.path.basename(item.path)}: {'; '.join(said)}")
+    return "".join(f" · {p}" for p in parts)
+
+
+def _names(cols: list, shown: int = 6) -> str:
+    text = ", ".join(cols[:shown])
+    return text + (f", … ({len(cols)} in all)" if len(cols) > shown else "")
+
+
+def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, label="") -> int:
     """Score items into the output (and the history); the summary and exit code of score and resume."""
-    from .engine import run_batch
-    from .engine.results import percentiles
+    import numpy as np
+
+    from .engine import writers
+    from .engine.batch import run_batches
 
     total = sum(i.rows for i in items) - len(skip or ())
     if not args.quiet:
         err.write(f"inferdesk {__version__} · {engine.info.file_name} · {engine.provider} · "
-                  f"profile {engine.profile_source} · {total:,} item{'s' if total != 1 else ''}{label}\n")
+                  f"profile {engine.profile_source} · {total:,} item{'s' if total != 1 else ''}{label}"
+                  f"{_table_columns(engine, items)}\n")
         err.flush()
+    appended = bool(skip) and bool(args.out) and os.path.isfile(args.out) and os.path.getsize(args.out) > 0
     fh = open(args.out, "a" if skip else "w", encoding="utf-8", newline="") if args.out else out
     ok = failed = 0
     latencies = []
     t0 = time.perf_counter()
-    delivery = _Delivery(fh, args.format, args.top_k, engine.profile.task, recorder)
+    writer = writers.BackgroundWriter(writers.open_writer(
+        args.format, fh, prov, header=not appended, delimiter=writers.delimiter_for(args.out) if args.out else ","), fh)
+    delivery = _Delivery(writer, recorder)
     status = "cancelled"
     try:
-        for result in run_batch(engine, items, top_k=args.top_k, save_inputs=getattr(args, "save_inputs", None),
-                                workers=getattr(args, "workers", None), skip=skip,
-                                hash_inputs=recorder is not None):
-            delivery.add(result)
-            if result.ok:
-                ok += 1
-                latencies.append(result.timings.total)
-            else:
-                failed += 1
-                if not args.quiet:
-                    err.write(f"failed: {result.error}\n")
+        for batch in run_batches(engine, items, top_k=args.top_k, save_inputs=getattr(args, "save_inputs", None),
+                                 workers=getattr(args, "workers", None), skip=skip,
+                                 hash_inputs=recorder is not None):
+            delivery.add(batch)
+            n_ok = batch.n_ok
+            ok += n_ok
+            failed += len(batch) - n_ok
+            if n_ok:
+                latencies.append(batch.total_ms[batch.ok])
+            if n_ok < len(batch) and not args.quiet:
+                err.write("".join(f"failed: {batch.errors.get(i, 'not scored')}\n"
+                                  for i in np.flatnonzero(~batch.ok).tolist()))
         status = "finished"
     finally:
-        delivery.flush()
-        if recorder is not None:
-            recorder.finish(status)
-        if args.out:
-            fh.close()
+        try:
+            try:
+                delivery.flush()
+            finally:
+                writer.close()  # waits for the writer's thread, which owns the file until then
+        finally:
+            if recorder is not None:
+                recorder.finish(status)
+            if args.out:
+                fh.close()
+                writers.write_sidecar(args.out, prov, args.format, writer.rows, getattr(writer, "columns", None),
+                                      appended=appended)
     if not args.quiet:
-        p = percentiles(latencies, (50, 95))
+        if latencies:
+            p50, p95 = np.percentile(np.concatenate(latencies), (50, 95)).tolist()
         wall = time.perf_counter() - t0
         err.write(f"{ok:,} scored, {failed:,} failed in {wall:.2f} s"
-                  + (f" · p50 {p['p50']:.2f} ms, p95 {p['p95']:.2f} ms per item" if latencies else "")
+                  + (f" · p50 {p50:.2f} ms, p95 {p95:.2f} ms per item" if latencies else "")
                   + (f" · results in {args.out}" if args.out else "")
                   + (f" · run {recorder.run_id} in the history" if recorder is not None else "") + "\n")
     if ok == 0 and failed == 0:
@@ -320,8 +309,9 @@ def _open_store(args):
 
 
 def cmd_score(args, out, err) -> int:
-    from .engine import Engine, SessionSettings, expand_inputs
+    from .engine import Engine, SessionSettings, expand_inputs, writers
 
+    started_at = writers.utc_now()
     settings = SessionSettings(args.provider, args.threads, args.opt_level)
     engine = Engine(args.model, profile=args.profile, settings=settings)
     items = expand_inputs(args.inputs)
@@ -332,14 +322,18 @@ def cmd_score(args, out, err) -> int:
                       f"was interrupted; 'inferdesk resume {run.id}' scores the rest\n")
     recorder = store.start_run(engine, args.inputs, total=sum(i.rows for i in items)) if store else None
     try:
-        return _score(engine, items, args, out, err, recorder)
+        if recorder is not None:
+            prov = writers.run_provenance(store.run_metadata(recorder.run_id), "inferdesk score")
+        else:
+            prov = writers.engine_provenance(engine, started_at, "inferdesk score")
+        return _score(engine, items, args, out, err, prov, recorder)
     finally:
         if store:
             store.close()
 
 
 def cmd_resume(args, out, err) -> int:
-    from .engine import Engine, SessionSettings, expand_inputs
+    from .engine import Engine, SessionSettings, expand_inputs, writers
     from .engine.profile import profile_from_dict
     from .engine.store import ResultStore
 
@@ -358,7 +352,8 @@ def cmd_resume(args, out, err) -> int:
         items = expand_inputs(list(meta["inputs"]))
         recorder = store.resume_run(run.id)
         args.format = getattr(args, "format", "jsonl")
-        return _score(engine, items, args, out, err, recorder, skip=done,
+        prov = writers.run_provenance(meta, "inferdesk resume")
+        return _score(engine, items, args, out, err, prov, recorder, skip=done,
                       label=f" left of run {run.id} ({len(done):,} already scored)")
     finally:
         store.close()
@@ -390,23 +385,11 @@ def cmd_history(args, out, err) -> int:
             out.write(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
             return 0
         if args.action == "export":
+            from .engine import writers
+
             run = store.run(args.run)
-            fh = open(args.out, "w", encoding="utf-8", newline="") if args.out else out
-            try:
-                if args.format == "csv":
-                    w = csv.writer(fh)
-                    w.writerow(["input", "row", "ok", "error", "label", "score", "input_sha256", "record"])
-                    for rec in store.records(run.id):
-                        top = rec["top"][0] if rec["top"] else {}
-                        w.writerow([rec["input"], "" if rec["row"] is None else rec["row"], rec["ok"],
-                                    rec["error"] or "", top.get("label", ""), top.get("score", ""),
-                                    rec["input_sha256"] or "", json.dumps(rec["outputs"])])
-                else:
-                    for rec in store.records(run.id):
-                        fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            finally:
-                if args.out:
-                    fh.close()
+            prov = writers.run_provenance(store.run_metadata(run.id), "inferdesk history export")
+            writers.export(store.batches(run.id), args.out or out, args.format, prov)
             store.note_export(run.id, args.out or "<stdout>", args.format)
             return 0
         if args.action == "rename":

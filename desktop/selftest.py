@@ -52,24 +52,33 @@ def _rel(path: str, root: Path) -> str:
 
 
 def _score(root: Path, model: str, inputs: list[str]) -> list[dict]:
-    """Score one model's samples: a list of plain records, in input order."""
-    from .engine import Engine, SessionSettings, run_batch
-    from .engine.results import to_jsonable
+    """Score one model's samples: a list of plain records, in input order.
+
+    Each is the part of the command line's jsonl record (the writers' projection) that the
+    expected answers keep: input (relative to the root), row, ok, and the error or the
+    outputs, the top label and the values.
+    """
+    from .engine import Engine, SessionSettings, writers
+    from .engine.batch import run_batches
 
     engine = Engine(str(root / "models" / model), settings=SessionSettings(provider="CPUExecutionProvider", threads=1))
     records = []
-    for r in run_batch(engine, [str(root / i) for i in inputs], top_k=1, workers=0):
-        rec = {"input": _rel(r.input, root), "row": r.row, "ok": r.ok}
-        if not r.ok:
-            rec["error"] = r.error
-        else:
-            rec["outputs"] = {name: to_jsonable(v) for name, v in r.outputs.items()}
-            if r.top:
-                rec["top"] = {"label": r.top[0].label, "score": float(r.top[0].score)}
-            if r.values:
-                rec["values"] = [float(v) for v in r.values]
-        records.append(rec)
+    for batch in run_batches(engine, [str(root / i) for i in inputs], top_k=1, workers=0):
+        records += [_kept(rec, root) for rec in writers.records(batch)]
     return records
+
+
+def _kept(record: dict, root: Path) -> dict:
+    rec = {"input": _rel(record["input"], root), "row": record["row"], "ok": record["ok"]}
+    if not record["ok"]:
+        rec["error"] = record["error"]
+        return rec
+    rec["outputs"] = record["outputs"]
+    if record["top"]:
+        rec["top"] = {"label": record["top"][0]["label"], "score": record["top"][0]["score"]}
+    if record.get("values"):
+        rec["values"] = record["values"]
+    return rec
 
 
 def write_expected(root=None) -> list[Path]:
@@ -187,19 +196,34 @@ def check_scoring_process(root: Path, expected: dict) -> int:
     got = []
     try:
         for msg in service.run(job):
-            if msg[0] == "results":
-                got += [r for r, _ in msg[1]]
-            elif msg[0] == "error":
+            if msg[0] == "error":
                 raise Mismatch(f"scoring process: {msg[1]}")
+            got += _records_in(msg)
     finally:
         service.close()
     want = [e for e in expected["items"] if "top" in e]
-    labels = {(_rel(r.input, root), r.row): r.top_label for r in got}
+    labels = {(_rel(r["input"], root), r["row"]): (r["top"][0]["label"] if r["top"] else None) for r in got}
     for exp in want:
         label = labels.get((exp["input"], exp["row"]))
         if label != exp["top"]["label"]:
             raise Mismatch(f"scoring process: {_name(exp)}: expected {exp['top']['label']!r}, got {label!r}")
     return len(want)
+
+
+def _records_in(msg) -> list[dict]:
+    """The jsonl records a scoring-process message carries: ResultBatches, or (Result, time) pairs."""
+    from .engine import writers
+    from .engine.resultbatch import ResultBatch
+
+    found = []
+    for part in msg[1:]:
+        if isinstance(part, ResultBatch):
+            found += list(writers.records(part))
+        elif isinstance(part, list) and msg[0] == "results":
+            for item in part:
+                item = item[0] if isinstance(item, tuple) else item
+                found += (list(writers.records(item)) if isinstance(item, ResultBatch) else [item.to_json()])
+    return found
 
 
 def run_self_test(root=None, out=None) -> int:

@@ -49,7 +49,8 @@ def test_score_csv_format_to_file(tmp_path, capsys):
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert len(rows) == 15
     assert {"input", "row", "ok", "error", "variable", "infer_ms"} <= set(rows[0])
-    assert float(rows[0]["variable"]) > 0 and rows[0]["ok"] == "True"
+    assert float(rows[0]["variable"]) > 0 and rows[0]["ok"] == "true"
+    assert float(rows[0]["value"]) == float(rows[0]["variable"])
 
 
 def test_folder_with_bad_images_exits_1(tmp_path, capsys):

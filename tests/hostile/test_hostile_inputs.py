@@ -25,6 +25,7 @@ from desktop.engine import Engine, expand_inputs, run_batch
 from desktop.engine.errors import InputError, ModelError, ProfileError
 from desktop.engine.inputs.images import decode_dicom, decode_image
 from desktop.engine.profile import MAX_ITEM_BYTES, profile_from_dict
+from desktop.engine.writers import sidecar_path
 from tests.hostile.conftest import peak_memory
 
 #: growth of peak resident memory allowed while scoring one hostile file
@@ -559,5 +560,5 @@ def test_a_scoring_session_reads_nothing_outside_the_given_paths(corpus, monkeyp
     secret = os.path.realpath(corpus["outside/secret.png"])
     private = os.path.realpath(corpus["outside/album/private.png"])
     assert secret not in spy.reads and private not in spy.reads
-    assert {os.path.realpath(p) for p in spy.writes} <= {os.path.realpath(out)}
+    assert {os.path.realpath(p) for p in spy.writes} <= {os.path.realpath(out), os.path.realpath(sidecar_path(out))}
     assert spy.reads, "the spy saw nothing: it is not watching"

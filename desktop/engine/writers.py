@@ -1,0 +1,722 @@
+"""Writers: ResultBatches to jsonl, json and csv, streamed; the one projection every export uses.
+
+``inferdesk score``, ``inferdesk resume``, ``inferdesk history export``, the window's Export
+and the self-test all write through this module, so the three ways of exporting a run give
+the same columns and values. A writer is opened on a text file, given batches as they come
+(``write(batch)``) and closed; :func:`export` does all three for a list or an iterator.
+
+- ``jsonl``: one line per item, its :meth:`ResultBatch.record` (the fields the README
+  documents), plus ``input_sha256`` when the input was hashed for the history.
+- ``json``: ``{"provenance": {...}, "results": [record, ...]}``.
+- ``csv``: one row per item. Columns: ``input, row, ok, error``; the task decoder's answer
+  (``label, score, label_2, score_2 ...``, at most one pair per class; ``value`` or
+  ``value_1 ...``); each model output flattened (``name``, ``name[i,j]``, ``name[label]`` for a
+  probability map, ``<float32 84x8400>`` for an output of more than 32 values); the CSV's
+  pass-through columns; ``decode_ms, preprocess_ms, infer_ms, postprocess_ms, total_ms,
+  saved_input, input_sha256``. An output column whose name is taken by one of those gets
+  ``output.`` in front (``output.label``), a pass-through column whose name is taken
+  ``input.`` (``input.row``); no other column is renamed. Booleans are ``true``/``false``,
+  floats their shortest round-trip text (Python's ``repr``), timings rounded to 0.1 µs as in
+  the jsonl record. A failed item leaves its answer and output cells empty. The columns are
+  decided once, from the first batch that holds a scored item, so a run whose first item
+  failed still gets the model's columns.
+
+Provenance (run id and start, model file and SHA-256, profile hash, app version, export time)
+is the ``json`` header block; for ``csv`` and ``jsonl`` written to a file it is a sidecar,
+``<file>.provenance.json``, next to it (none for standard output).
+
+CSV cells are made a column at a time: numbers are formatted from numpy columns, a column
+that repeats one value along a batch (a CSV chunk's shared timings, the input's path) is
+formatted once per run of equal values, a float column equal in places to one already
+formatted (the top score and the probability it came from) reuses that text, and rows are
+joined once per batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+from datetime import datetime, timezone
+
+import numpy as np
+
+from .. import __version__
+
+FORMATS = ("jsonl", "json", "csv")
+HEAD_COLUMNS = ("input", "row", "ok", "error")
+TIMING_COLUMNS = ("decode_ms", "preprocess_ms", "infer_ms", "postprocess_ms", "total_ms")
+TAIL_COLUMNS = TIMING_COLUMNS + ("saved_input", "input_sha256")
+OUTPUT_PREFIX = "output."  # an output column whose name another column has
+INPUT_PREFIX = "input."  # a pass-through column whose name another column has
+MAX_FLAT = 32  # outputs of more values per item are summarised as '<dtype shape>'
+SIDECAR_SUFFIX = ".provenance.json"
+_PENDING_LIMIT = 65536  # failed items held back while waiting for a scored one to set the columns
+_NO_ROW = -1
+
+
+# ---------------------------------------------------------------------------------------- records
+def record(batch, i: int) -> dict:
+    """Item ``i``'s jsonl record: :meth:`ResultBatch.record`, plus ``input_sha256`` when known."""
+    rec = batch.record(i)
+    sha = batch.sha256_of(i)
+    if sha is not None:
+        rec["input_sha256"] = sha
+    return rec
+
+
+def records(batch):
+    """Every item's record, in order."""
+    for i in range(len(batch)):
+        yield record(batch, i)
+
+
+# ---------------------------------------------------------------------------------------- provenance
+def utc_now() -> str:
+    """The time now, as the history records times (ISO 8601, UTC, milliseconds)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def provenance(*, run_id: str | None, started_at: str | None, model_file: str | None, model_sha256: str | None,
+               profile_sha256: str | None, exported_by: str) -> dict:
+    """Where an export came from: the run, its model and profile, this app, and when."""
+    return {"app": "InferDesk", "app_version": __version__, "exported_at": utc_now(), "exported_by": exported_by,
+            "run_id": run_id, "run_started_at": started_at,
+            "model": {"file_name": model_file, "sha256": model_sha256}, "profile_sha256": profile_sha256}
+
+
+def run_provenance(meta: dict, exported_by: str) -> dict:
+    """Provenance of a run in the history, from what it recorded when it started (``store.run_metadata``)."""
+    model = meta.get("model") or {}
+    return provenance(run_id=meta.get("id"), started_at=meta.get("started_at"), model_file=model.get("file_name"),
+                      model_sha256=model.get("sha256"), profile_sha256=meta.get("profile_sha256"),
+                      exported_by=exported_by)
+
+
+def engine_provenance(engine, started_at: str | None, exported_by: str, run_id: str | None = None) -> dict:
+    """Provenance of a run scored by ``engine`` that the history does not keep (``--no-history``)."""
+    return provenance(run_id=run_id, started_at=started_at, model_file=engine.info.file_name,
+                      model_sha256=engine.info.sha256, profile_sha256=engine.profile.sha256(),
+                      exported_by=exported_by)
+
+
+def sidecar_path(path) -> str:
+    return f"{os.fspath(path)}{SIDECAR_SUFFIX}"
+
+
+def write_sidecar(path, prov: dict, fmt: str, rows: int, columns=None, appended: bool = False) -> str:
+    """Write ``<path>.provenance.json`` for an export to ``path``; return the sidecar's path.
+
+    When rows were appended to an earlier export of the same run (``inferdesk resume --out``),
+    the row count adds to the one the sidecar already gave.
+    """
+    side = sidecar_path(path)
+    doc = dict(prov)
+    doc.update(format=fmt, file=os.path.basename(os.fspath(path)), rows=rows)
+    if columns is not None:
+        doc["columns"] = list(columns)
+    if appended:
+        try:
+            with open(side, encoding="utf-8") as fh:
+                before = json.load(fh)
+            if before.get("run_id") == prov.get("run_id") and isinstance(before.get("rows"), int):
+                doc["rows"] = before["rows"] + rows
+                doc["first_exported_at"] = before.get("first_exported_at", before.get("exported_at"))
+        except (OSError, ValueError):
+            pass
+    with open(side, "w", encoding="utf-8", newline="\n") as fh:
+        json.dump(doc, fh, indent=1, ensure_ascii=False)
+        fh.write("\n")
+    return side
+
+
+# ---------------------------------------------------------------------------------------- writers
+class JsonlWriter:
+    """One JSON record per line."""
+
+    format = "jsonl"
+
+    def __init__(self, fh):
+        self.fh = fh
+        self.rows = 0
+
+    def write(self, batch) -> None:
+        dumps = json.dumps
+        self.fh.write("".join([dumps(rec, ensure_ascii=False) + "\n" for rec in records(batch)]))
+        self.rows += len(batch)
+
+    def close(self) -> None:
+        pass
+
+
+class JsonWriter:
+    """``{"provenance": {...}, "results": [...]}``, one record per line inside the list."""
+
+    format = "json"
+
+    def __init__(self, fh, provenance: dict | None = None):
+        self.fh = fh
+        self.rows = 0
+        self.closed = False
+        fh.write('{"provenance": ' + json.dumps(provenance or {}, ensure_ascii=False) + ',\n "results": [')
+
+    def write(self, batch) -> None:
+        dumps = json.dumps
+        parts = [(",\n  " if self.rows + k else "\n  ") + dumps(rec, ensure_ascii=False)
+                 for k, rec in enumerate(records(batch))]
+        self.fh.write("".join(parts))
+        self.rows += len(batch)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.fh.write("\n ]}\n" if self.rows else "]}\n")
+            self.closed = True
+
+
+class CsvWriter:
+    """CSV (or TSV with ``delimiter='\\t'``), columns decided by the first batch with a scored item."""
+
+    format = "csv"
+
+    def __init__(self, fh, delimiter: str = ",", header: bool = True, line_end: str = "\r\n"):
+        self.fh = fh
+        self.delimiter = delimiter
+        self.line_end = line_end
+        self.header = header
+        self.layout: _Layout | None = None
+        self.rows = 0
+        self._pending: list = []
+        self._pending_rows = 0
+
+    @property
+    def columns(self) -> list[str] | None:
+        return None if self.layout is None else list(self.layout.names)
+
+    def write(self, batch) -> None:
+        if not len(batch):
+            return
+        if self.layout is None:
+            if not batch.n_ok and self._pending_rows < _PENDING_LIMIT:
+                self._pending.append(batch)
+                self._pending_rows += len(batch)
+                return
+            self._start(batch)
+        self._emit(batch)
+
+    def close(self) -> None:
+        if self.layout is None:
+            self._start(self._pending[0] if self._pending else None)
+
+    def _start(self, batch) -> None:
+        self.layout = _Layout(batch)
+        if self.header:
+            self.fh.write(self.delimiter.join(_quoted(list(self.layout.names), self.delimiter)) + self.line_end)
+        pending, self._pending = self._pending, []
+        for b in pending:
+            self._emit(b)
+
+    def _emit(self, batch) -> None:
+        self.fh.write(_BatchCells(batch, self.layout, self.delimiter).text(self.line_end))
+        self.rows += len(batch)
+
+
+class BackgroundWriter:
+    """Runs a writer on its own thread: a batch is formatted and written while the next one is made.
+
+    ``write`` hands the batch over (waiting while ``depth`` batches are queued) and returns;
+    the thread writes it and flushes the file. The file belongs to the thread until
+    :meth:`close`, which waits for everything queued and closes the inner writer. What the
+    thread met (a full disk, a closed pipe) is raised by every later ``write``, or by
+    ``close`` when no ``write`` has raised it yet.
+    """
+
+    def __init__(self, writer, fh, depth: int = 2):
+        self.writer = writer
+        self.fh = fh
+        self._queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._raised = False
+        self._thread = threading.Thread(target=self._run, name="inferdesk-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def format(self) -> str:
+        return self.writer.format
+
+    @property
+    def rows(self) -> int:
+        return self.writer.rows
+
+    @property
+    def columns(self):
+        return getattr(self.writer, "columns", None)
+
+    def write(self, batch) -> None:
+        if self._error is not None:
+            self._raised = True
+            raise self._error
+        if not self._thread.is_alive():
+            raise ValueError("write to a closed writer")
+        self._queue.put(batch)
+
+    def _run(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            if self._error is not None:
+                continue  # keep taking batches so that write() never waits on a full queue
+            try:
+                self.writer.write(batch)
+                self.fh.flush()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller by write() and close()
+                self._error = exc
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            if not self._raised:
+                self._raised = True
+                raise self._error
+            return
+        self.writer.close()
+        self.fh.flush()
+
+
+def open_writer(fmt: str, fh, provenance: dict | None = None, *, delimiter: str = ",", header: bool = True):
+    """A writer of format ``fmt`` ('jsonl', 'json' or 'csv') on the open text file ``fh``."""
+    if fmt == "jsonl":
+        return JsonlWriter(fh)
+    if fmt == "json":
+        return JsonWriter(fh, provenance)
+    if fmt == "csv":
+        return CsvWriter(fh, delimiter=delimiter, header=header)
+    raise ValueError(f"unknown format '{fmt}' (one of {', '.join(FORMATS)})")
+
+
+def format_for(path) -> str:
+    """The format a file name asks for: .csv/.tsv csv, .jsonl/.ndjson jsonl, anything else json."""
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    if ext in (".csv", ".tsv"):
+        return "csv"
+    if ext in (".jsonl", ".ndjson"):
+        return "jsonl"
+    return "json"
+
+
+def delimiter_for(path) -> str:
+    return "\t" if os.fspath(path).lower().endswith(".tsv") else ","
+
+
+def export(batches, target, fmt: str | None = None, provenance: dict | None = None, append: bool = False) -> int:
+    """Write ``batches`` (any iterable of ResultBatch) to a path or an open text file; return the items written.
+
+    A path gets its format from ``fmt`` or its extension, and for csv and jsonl a provenance
+    sidecar (``<path>.provenance.json``); an open file (standard output) gets no sidecar.
+    ``append`` adds to an existing csv or jsonl file (a csv header is written only to an empty file).
+    """
+    prov = provenance if provenance is not None else provenance_unknown()
+    if hasattr(target, "write"):
+        fmt = fmt or "jsonl"
+        writer = open_writer(fmt, target, prov)
+        try:
+            for batch in batches:
+                writer.write(batch)
+        finally:
+            writer.close()
+        return writer.rows
+    path = os.fspath(target)
+    fmt = fmt or format_for(path)
+    if append and fmt == "json":
+        raise ValueError("a JSON document cannot be appended to; use jsonl or csv")
+    had_rows = append and os.path.exists(path) and os.path.getsize(path) > 0
+    with open(path, "a" if append else "w", encoding="utf-8", newline="") as fh:
+        writer = open_writer(fmt, fh, prov, delimiter=delimiter_for(path), header=not had_rows)
+        try:
+            for batch in batches:
+                writer.write(batch)
+        finally:
+            writer.close()
+    if fmt != "json":
+        write_sidecar(path, prov, fmt, writer.rows, getattr(writer, "columns", None), appended=had_rows)
+    return writer.rows
+
+
+def provenance_unknown(exported_by: str = "inferdesk") -> dict:
+    """Provenance when the caller knows no run (results made in memory): this app and the time only."""
+    return provenance(run_id=None, started_at=None, model_file=None, model_sha256=None, profile_sha256=None,
+                      exported_by=exported_by)
+
+
+# ---------------------------------------------------------------------------------------- CSV layout
+class _Layout:
+    """The CSV columns of one export: names in order, and what fills each (decided from one batch)."""
+
+    def __init__(self, batch):
+        self.answer: list[str] = []
+        self.outputs: list[tuple] = []  # (kind, output name, detail, [column index in names]) per output
+        self.passthrough: list[str] = []
+        names = list(HEAD_COLUMNS)
+        if batch is not None:
+            self.answer = [name for name, _ in batch.answer_columns()]
+            self.passthrough = list(batch.passthrough)
+        names += self.answer
+        taken = set(names) | set(TAIL_COLUMNS)
+        output_names = []
+        if batch is not None:
+            for name in _output_order(batch):
+                spec = _output_spec(batch, name)
+                if spec is None:
+                    continue
+                kind, detail, cols = spec
+                where = []
+                for col in cols:
+                    col = _free(col, OUTPUT_PREFIX, taken)
+                    taken.add(col)
+                    where.append(len(names) + len(output_names))
+                    output_names.append(col)
+                self.outputs.append((kind, name, detail, where))
+        names += output_names
+        self.passthrough_names = []
+        for col in self.passthrough:
+            col = _free(col, INPUT_PREFIX, taken)
+            taken.add(col)
+            self.passthrough_names.append(col)
+        names += self.passthrough_names
+        names += TAIL_COLUMNS
+        self.names = tuple(names)
+
+
+def _free(name: str, prefix: str, taken: set) -> str:
+    while name in taken:
+        name = prefix + name
+    return name
+
+
+def _output_order(batch) -> list:
+    seen = dict.fromkeys(batch.output_names)
+    for d in (batch.maps, batch.outputs, batch.shared):
+        seen.update(dict.fromkeys(d))
+    return [n for n in seen if n in batch.maps or n in batch.outputs or n in batch.shared]
+
+
+def _item_shape(batch, name):
+    """(per-item shape, dtype) of output ``name`` in ``batch``; ragged outputs use their first scored item."""
+    if name in batch.shared:
+        a = np.asarray(batch.shared[name])
+        return a.shape, a.dtype
+    col = batch.outputs[name]
+    if col.dtype == object:
+        ok = np.flatnonzero(batch.ok)
+        first = np.asarray(col[ok[0]] if len(ok) else col[0])
+        return first.shape, first.dtype
+    return col.shape[1:], col.dtype
+
+
+def _output_spec(batch, name):
+    """('map', labels, [name[label]...]) | ('flat', shape, [name] or [name[i,j]...]) | ('summary', None, [name])."""
+    if name in batch.maps:
+        labels = [str(x) for x in batch.maps[name][0]]
+        return "map", labels, [f"{name}[{lab}]" for lab in labels]
+    shape, _ = _item_shape(batch, name)
+    size = int(np.prod(shape, dtype=np.int64))
+    if size == 1:
+        return "flat", tuple(shape), [name]
+    if size <= MAX_FLAT:
+        return "flat", tuple(shape), [f"{name}[{','.join(map(str, idx))}]" for idx in np.ndindex(*shape)]
+    return "summary", None, [name]
+
+
+def _summary_text(a) -> str:
+    a = np.asarray(a)
+    return f"<{a.dtype} {'x'.join(map(str, a.shape))}>"
+
+
+# ---------------------------------------------------------------------------------------- CSV cells
+class _Runs:
+    """A column as runs of equal text: ``texts[k]`` fills rows ``starts[k]`` up to the next start."""
+
+    __slots__ = ("starts", "texts", "n")
+
+    def __init__(self, starts, texts, n):
+        self.starts, self.texts, self.n = starts, texts, n
+
+    def merge(self, other: "_Runs", sep: str) -> "_Runs":
+        """The two columns side by side, as one column of runs (``a<sep>b``)."""
+        if len(self.starts) == 1 and len(other.starts) == 1:
+            return _Runs(self.starts, [self.texts[0] + sep + other.texts[0]], self.n)
+        starts = np.union1d(self.starts, other.starts)
+        ia = np.searchsorted(self.starts, starts, side="right") - 1
+        ib = np.searchsorted(other.starts, starts, side="right") - 1
+        a, b = self.texts, other.texts
+        return _Runs(starts, [a[i] + sep + b[j] for i, j in zip(ia.tolist(), ib.tolist())], self.n)
+
+    def expand(self) -> list:
+        if len(self.starts) == 1:
+            return [self.texts[0]] * self.n
+        lengths = np.diff(np.append(self.starts, self.n))
+        return np.repeat(np.array(self.texts, dtype=object), lengths).tolist()
+
+
+def _const(text: str, n: int) -> _Runs:
+    return _Runs(np.zeros(1, dtype=np.int64), [text], n)
+
+
+def _few_runs(keys: np.ndarray, blank=None):
+    """The starts of the runs of equal ``keys`` (and ``blank``) when there are few (1 in 8 rows), else None."""
+    n = len(keys)
+    if n < 2:
+        return np.zeros(1, dtype=np.int64)
+    change = keys[1:] != keys[:-1]
+    if blank is not None:
+        change |= blank[1:] != blank[:-1]
+    change = np.flatnonzero(change)
+    if len(change) > n // 8:
+        return None
+    return np.concatenate([[0], change + 1]).astype(np.int64)
+
+
+def _run_texts(texts, starts, blank) -> list:
+    """Each run's text, empty for the runs of ``blank`` rows."""
+    if blank is None:
+        return list(texts)
+    return ["" if b else t for t, b in zip(texts, blank[starts].tolist())]
+
+
+_NEEDS_QUOTES = ('"', "\n", "\r")
+
+
+def _quoted(texts: list, delimiter: str) -> list:
+    """The cells quoted where they must be (a delimiter, quote or line break inside), as the csv module does."""
+    joined = "".join(texts)
+    if delimiter not in joined and not any(c in joined for c in _NEEDS_QUOTES):
+        return texts
+    specials = (delimiter,) + _NEEDS_QUOTES
+    return [('"' + t.replace('"', '""') + '"') if any(c in t for c in specials) else t for t in texts]
+
+
+def _text(value) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    if isinstance(value, np.integer):
+        return str(int(value))
+    return str(value)
+
+
+class _BatchCells:
+    """One batch's CSV rows, made column by column."""
+
+    def __init__(self, batch, layout: _Layout, delimiter: str):
+        self.b = batch
+        self.n = len(batch)
+        self.layout = layout
+        self.delim = delimiter
+        self.failed = None if batch.ok.all() else ~batch.ok  # rows whose answer and outputs stay empty
+        self._floats: list = []  # (bits, texts) of the float columns made so far: equal values share text
+
+    # ------------------------------------------------------------------ typed columns
+    def floats(self, a, blank=None):
+        a = np.ascontiguousarray(a, dtype=np.float64)
+        n = self.n
+        bits = a.view(np.int64)  # bit patterns: -0.0 and 0.0 differ, a NaN equals itself
+        starts = _few_runs(bits, blank)
+        if starts is not None:
+            return _Runs(starts, _run_texts(map(float.__repr__, a[starts].tolist()), starts, blank), n)
+        texts = None
+        todo = None
+        for seen_bits, seen_texts in self._floats:
+            same = bits == seen_bits
+            if todo is not None:
+                same &= todo
+            if not same.any():
+                continue
+            if texts is None:
+                texts = np.empty(n, dtype=object)
+                todo = np.ones(n, dtype=bool)
+            texts[same] = seen_texts[same]
+            todo &= ~same
+            if not todo.any():
+                break
+        if texts is None:
+            texts = np.array(list(map(float.__repr__, a.tolist())), dtype=object)
+        elif todo.any():
+            idx = np.flatnonzero(todo)
+            texts[idx] = list(map(float.__repr__, a[idx].tolist()))
+        self._floats.append((bits, texts))
+        if blank is not None:
+            texts = texts.copy()
+            texts[blank] = ""
+        return texts.tolist()
+
+    def ints(self, a, blank=None):
+        a = np.asarray(a)
+        n = self.n
+        starts = _few_runs(a, blank)
+        if starts is not None:
+            return _Runs(starts, _run_texts(map(str, a[starts].tolist()), starts, blank), n)
+        lo, hi = int(a.min()), int(a.max())
+        if hi - lo < n // 4:  # few distinct values (class ids): each formatted once
+            table = np.array([str(v) for v in range(lo, hi + 1)], dtype=object)
+            texts = table[(a - lo).astype(np.intp)]
+        else:
+            texts = np.array(list(map(str, a.tolist())), dtype=object)
+        if blank is not None:
+            texts[blank] = ""
+        return texts.tolist()
+
+    def bools(self, a, blank=None):
+        keys = np.asarray(a, dtype=bool).astype(np.int8)
+        if blank is not None:
+            keys[blank] = 2
+        table = ("false", "true", "")
+        starts = _few_runs(keys)
+        if starts is not None:
+            return _Runs(starts, [table[k] for k in keys[starts].tolist()], self.n)
+        return np.array(table, dtype=object)[keys].tolist()
+
+    def texts(self, values, blank=None):
+        texts = values.tolist() if isinstance(values, np.ndarray) else list(values)
+        if set(map(type, texts)) != {str}:  # bytes, numbers, None: converted one by one
+            texts = [v if type(v) is str else _text(v) for v in texts]
+        texts = _quoted(texts, self.delim)
+        if blank is not None:
+            for i in np.flatnonzero(blank).tolist():
+                texts[i] = ""
+        return texts
+
+    def cells(self, a, blank=None):
+        """A column of any dtype: floats, ints, booleans or text."""
+        a = np.asarray(a)
+        kind = a.dtype.kind
+        if kind == "f":
+            return self.floats(a, blank)
+        if kind in "iu":
+            return self.ints(a, blank)
+        if kind == "b":
+            return self.bools(a, blank)
+        return self.texts(a, blank)
+
+    def blank_column(self):
+        return _const("", self.n)
+
+    # ------------------------------------------------------------------ the row
+    def by_source(self, texts_by_source: list):
+        """A per-source text (the input's path, its hash) for every row."""
+        texts = _quoted(texts_by_source, self.delim)
+        source = self.b.source
+        starts = _few_runs(source)
+        if starts is not None:
+            return _Runs(starts, [texts[k] for k in source[starts].tolist()], self.n)
+        return np.array(texts, dtype=object)[source].tolist()
+
+    def sparse(self, d: dict):
+        if not d:
+            return self.blank_column()
+        texts = [""] * self.n
+        for i, v in d.items():
+            texts[i] = str(v)
+        return _quoted(texts, self.delim)
+
+    def head(self) -> list:
+        b = self.b
+        row = b.row
+        images = row == _NO_ROW
+        if images.all():
+            rows = self.blank_column()
+        else:
+            rows = self.ints(row, images if images.any() else None)
+        return [self.by_source(list(b.sources)), rows, self.bools(b.ok), self.sparse(b.errors)]
+
+    def outputs(self) -> list:
+        """Output columns, in layout order (a list with one entry per output column)."""
+        b, n, blank = self.b, self.n, self.failed
+        out = []
+        for kind, name, detail, where in self.layout.outputs:
+            if kind == "map":
+                if name not in b.maps:
+                    out += [self.blank_column()] * len(where)
+                    continue
+                labels, scores = b.maps[name]
+                col_of = {str(lab): j for j, lab in enumerate(labels)}
+                for lab in detail:
+                    j = col_of.get(lab)
+                    out.append(self.blank_column() if j is None else self.floats(scores[:, j], blank))
+                continue
+            if name in b.outputs:
+                a = b.outputs[name]
+            elif name in b.shared:
+                v = np.asarray(b.shared[name])
+                a = np.broadcast_to(v, (n,) + v.shape)
+            else:
+                out += [self.blank_column()] * len(where)
+                continue
+            if kind == "summary":
+                if a.dtype == object:
+                    texts = [_summary_text(v) for v in a]
+                    out.append(self.texts(texts, blank))
+                else:
+                    text = _summary_text(a[0]) if n else ""
+                    out.append(_const(text, n) if blank is None else self.texts([text] * n, blank))
+                continue
+            size = len(where)
+            if a.dtype == object or a.shape[1:] != detail:
+                out += self._ragged_flat(a, detail, size)
+                continue
+            flat = a.reshape(n, -1) if size else a.reshape(n, 0)
+            for j in range(size):
+                out.append(self.cells(flat[:, j], blank))
+        return out
+
+    def _ragged_flat(self, a, shape, size) -> list:
+        """Outputs whose items differ in shape from the layout's: cells by item (a rare, slow path)."""
+        cols = [[""] * self.n for _ in range(size)]
+        for i in range(self.n):
+            if not self.b.ok[i]:
+                continue
+            item = np.asarray(a[i])
+            if item.shape != shape:
+                if size == 1 and item.size == 1:
+                    cols[0][i] = _text(item.reshape(-1)[0])
+                continue
+            for j, v in enumerate(item.reshape(-1).tolist()):
+                cols[j][i] = _text(v)
+        return [_quoted(c, self.delim) for c in cols]
+
+    def answer(self) -> list:
+        have = dict(self.b.answer_columns()) if self.b.answer else {}
+        return [self.cells(have[name], self.failed) if name in have else self.blank_column()
+                for name in self.layout.answer]
+
+    def passthrough(self) -> list:
+        pt = self.b.passthrough
+        return [self.texts(pt[name]) if name in pt else self.blank_column() for name in self.layout.passthrough]
+
+    def tail(self) -> list:
+        b = self.b
+        t = np.round(b.timings, 4)
+        cols = [self.floats(t[:, k]) for k in range(t.shape[1])]
+        cols.append(self.floats(np.round(t.sum(axis=1), 4)))
+        cols.append(self.sparse(b.saved_input))
+        cols.append(self.by_source(["" if s is None else s for s in b.source_sha256]))
+        return cols
+
+    def text(self, line_end: str) -> str:
+        outputs = self.outputs()  # before the answer, whose scores reuse the outputs' text
+        cols = self.head() + self.answer() + outputs + self.passthrough() + self.tail()
+        merged: list = []
+        for c in cols:
+            if isinstance(c, _Runs) and merged and isinstance(merged[-1], _Runs):
+                merged[-1] = merged[-1].merge(c, self.delim)
+            else:
+                merged.append(c)
+        lists = [c.expand() if isinstance(c, _Runs) else c for c in merged]
+        if len(lists) == 1:
+            return line_end.join(lists[0]) + line_end
+        return line_end.join(map(self.delim.join, zip(*lists))) + line_end
