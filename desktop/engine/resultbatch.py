@@ -380,6 +380,7 @@ class ResultBatch:
             return np.concatenate(parts)
 
         task = batches[0].task
+        meta = _merged_meta(batches)
         answer_names = _union(b.answer for b in batches)
         output_names = _union(b.outputs for b in batches)
         shared_names = _union(b.shared for b in batches)
@@ -411,8 +412,8 @@ class ResultBatch:
             timings=np.concatenate([b.timings for b in batches]), sources=sources, source_kinds=kinds,
             source_sha256=shas, errors=sparse("errors"), saved_input=sparse("saved_input"), features=features,
             feature_names=feature_names, cells=sparse("cells"), passthrough=passthrough,
-            answer={name: stacked(lambda b, name=name: b.answer.get(name)) for name in answer_names},
-            meta=next((b.meta for b in batches if b.meta), {}), outputs=outputs, shared=shared, maps=maps,
+            answer={name: stacked(lambda b, name=name: _answer_in(b, name, meta)) for name in answer_names},
+            meta=meta, outputs=outputs, shared=shared, maps=maps,
             output_names=next((b.output_names for b in batches if b.output_names), ()))
 
     # ------------------------------------------------------------------ serialising (store, files)
@@ -615,6 +616,31 @@ def row_checksums(matrix: np.ndarray, padded: bool = False) -> np.ndarray:
         h *= np.uint64(0x94D049BB133111EB)
         h ^= h >> np.uint64(29)
     return h
+
+
+def _merged_meta(batches) -> dict:
+    """The decoder facts of several batches: equal ones as they are; class columns merged by class index."""
+    metas = [b.meta for b in batches if b.meta]
+    if not metas or all(m == metas[0] for m in metas[1:]):
+        return metas[0] if metas else {}
+    if not all("labels" in m and "indices" in m for m in metas):
+        return metas[0]
+    names: dict = {}
+    for m in metas:
+        for label, index in zip(m["labels"], m["indices"]):
+            names.setdefault(int(index), label)
+    indices = sorted(names)
+    return {**metas[0], "labels": [names[i] for i in indices], "indices": indices}
+
+
+def _answer_in(batch, name: str, meta: dict):
+    """An answer column of ``batch`` in the merged ``meta``'s class columns (``top_col`` renumbered)."""
+    column = batch.answer.get(name)
+    if column is None or name != "top_col" or not batch.meta or batch.meta.get("indices") == meta.get("indices"):
+        return column
+    where = {index: j for j, index in enumerate(meta["indices"])}
+    remap = np.array([where[int(i)] for i in batch.meta["indices"]], dtype=np.int32)
+    return remap[column]
 
 
 def _union(dicts) -> list:

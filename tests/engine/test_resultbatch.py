@@ -158,3 +158,17 @@ def test_digests_in_one_pass_equal_the_separate_ones(table_batches):
     items, content = b.digests()
     assert (items == b.item_digests()).all() and content == b.content_digest()
     assert b.features is None and ResultBatch.concat(table_batches).features is not None  # a copy, not an edit
+
+
+def test_concat_merges_class_columns_that_differ():
+    """Batches rebuilt from records know only the classes they saw; concatenated, each top label keeps its name."""
+    from desktop.engine.results import Prediction, Result
+
+    def result(i, label, index):
+        return Result(i, f"{i}.png", None, True, top=(Prediction(label, index, 0.9),))
+
+    a = ResultBatch.from_results([result(0, "cat", 3)], "classification")
+    b = ResultBatch.from_results([result(1, "dog", 1), result(2, "cat", 3)], "classification")
+    whole = ResultBatch.concat([a, b])
+    assert [whole.record(i)["top"][0]["label"] for i in range(3)] == ["cat", "dog", "cat"]
+    assert [whole.record(i)["top"][0]["index"] for i in range(3)] == [3, 1, 3]
