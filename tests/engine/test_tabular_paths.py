@@ -20,7 +20,9 @@ CASES = {
 
 
 def _read(path, columns, use_pandas: bool, monkeypatch):
-    if not use_pandas:
+    if use_pandas:
+        monkeypatch.setattr(tabular, "SMALL_FILE_BYTES", 0)  # small files are otherwise read by the csv module
+    else:
         monkeypatch.setattr(tabular, "_pandas", lambda: None)
     return read_table(path, columns)
 

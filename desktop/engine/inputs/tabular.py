@@ -15,6 +15,8 @@ from ..errors import InputError
 _SAMPLE = 64 * 1024
 FIELD_LIMIT = 1 << 20  # one cell may hold at most 1 MiB of text
 WHOLE_READ_BYTES = 32 << 20  # CSV files up to this size are parsed in one pandas call
+#: smaller CSV files are read by the csv module: importing pandas takes longer than parsing them
+SMALL_FILE_BYTES = 1 << 20
 LINE_LIMIT = 4 << 20  # one line may hold at most 4 Mi characters; a longer one is skipped unread, with a message
 #: what a line over LINE_LIMIT becomes for the csv module (private-use characters, never in real data)
 _LONG_LINE = "\ue000inferdesk: line too long\ue000"
@@ -183,11 +185,12 @@ class TableReader:
         self._no_header = False
         self._offsets = None
         self._resolve(columns, n_features)
-        _pandas()  # imported here, so the first chunk's parse time does not include the import
+        self._use_pandas = size > SMALL_FILE_BYTES and _pandas() is not None  # imported now, not in the first chunk
 
     def _open(self, errors: str) -> None:
         """(Re)open the file for the csv module, from its start, with over-long lines guarded."""
         self._too_long: dict = {}
+        self._strict = errors == "strict"
         self._fh = open(self.path, "r", encoding=self.encoding, newline="", errors=errors)
         self._reader = csv.reader(_guarded_lines(self._fh, self._too_long), delimiter=self.delimiter)
 
@@ -277,25 +280,36 @@ class TableReader:
     def chunks(self, size: int = 4096):
         """Yield TableChunk objects of up to ``size`` rows, in file order.
 
-        pandas' C parser reads the file when it is installed (several times faster than the
-        csv module); a line it cannot take (more cells than the header, or text that is not
+        pandas' C parser reads a file over SMALL_FILE_BYTES (several times faster than the csv
+        module); a line it cannot take (more cells than the header, or text that is not
         in the file's encoding) hands the rest of the file to the csv module, which gives
         each such row its own message.
         """
         done = 0
         if self._long_lines():
             self._reopen(skip=0)  # the csv module reads such a file, skipping the long lines unread
-        elif _pandas() is not None:
+        elif self._use_pandas:
             try:
                 for chunk in self._pandas_chunks(size):
                     done = chunk.rows[-1]
                     yield chunk
                 return
             except _Fallback as exc:
-                if isinstance(exc.__cause__, UnicodeDecodeError) and self.encoding == "utf-8-sig":
-                    self.encoding = "cp1252"  # UTF-8 at the start, something else later: Excel's ANSI
-                self._reopen(skip=done)
-        yield from self._csv_chunks(size, done)
+                self._fall_back(exc, done)
+        while True:
+            try:
+                for chunk in self._csv_chunks(size, done):
+                    done = chunk.rows[-1]
+                    yield chunk
+                return
+            except _Fallback as exc:  # text that is not in the file's encoding, read strictly so far
+                self._fall_back(exc, done)
+
+    def _fall_back(self, exc: "_Fallback", done: int) -> None:
+        """The csv module reads on after ``done`` rows, undecodable bytes replaced."""
+        if isinstance(exc.__cause__, UnicodeDecodeError) and self.encoding == "utf-8-sig":
+            self.encoding = "cp1252"  # UTF-8 at the start, something else later: Excel's ANSI
+        self._reopen(skip=done)
 
     def _long_lines(self) -> bool:
         try:
@@ -309,7 +323,11 @@ class TableReader:
         self._open("replace")
         skip += 0 if self._no_header else 1
         while skip:
-            record = next(self._reader, None)
+            try:
+                record = next(self._reader, None)
+            except csv.Error:  # a row of its own for _csv_chunks
+                skip -= 1
+                continue
             if record is None:
                 return
             if not _blank(record):
@@ -458,6 +476,8 @@ class TableReader:
                                   f"({_csv_problem(exc)})")
                     continue
                 except UnicodeDecodeError as exc:
+                    if self._strict:
+                        raise _Fallback from exc
                     raise InputError(
                         f"{self.name}: line {self._reader.line_num + 1} is not valid {self.encoding} text"
                     ) from exc
