@@ -9,6 +9,7 @@ import numpy as np
 
 from .errors import InputError, ModelError
 from .inputs.images import decode_dicom, decode_image
+from .inputs.tabular import TableReader
 from .model import ModelInfo, inspect_model
 from .onnxwire import read_model, with_float_outputs
 from .postprocess import Postprocessor, ZipMapScores
@@ -141,6 +142,12 @@ class Engine:
         expected = shape[1:] if len(shape) == 4 else (shape if len(shape) == 3 else None)
         x = preprocess_image(img, self.profile.image, expected)
         return x, (time.perf_counter() - t0) * 1e3
+
+    def table_reader(self, path) -> TableReader:
+        """A CSV file opened for this model: its feature columns and pass-through columns from the profile."""
+        table = self.profile.table
+        return TableReader(path, table.columns if table else None, self.n_features,
+                           passthrough=table.passthrough if table else True)
 
     def table_feeds(self, values: np.ndarray) -> dict:
         """Feeds for a block of table rows (n, features) in model feature order."""

@@ -126,6 +126,8 @@ class TableChunk:
     values: np.ndarray  # (len(rows), n_features) float64; rows with an error hold zeros
     errors: list  # None or a message, per row
     cells: dict = field(default_factory=dict)  # chunk index -> raw cell text of the used columns, failed rows only
+    #: pass-through column name -> the text of its cell in every row (failed rows too), file order
+    passthrough: dict = field(default_factory=dict)
 
 
 class TableReader:
@@ -140,9 +142,24 @@ class TableReader:
         numeric columns in file order.
     n_features
         How many features the model takes, when known.
+    passthrough
+        The columns that are not model features and travel with each row as text
+        (``TableChunk.passthrough``): True for all of them, False for none, or a list of names
+        (matched as feature names are; a name the file lacks is refused).
+
+    Attributes
+    ----------
+    columns, indices
+        The model's feature columns and their positions in the file.
+    passthrough_columns
+        The kept non-feature columns, in file order.
+    ignored_columns
+        The other named non-feature columns (not kept; a repeated name after its first column too).
+    extra_columns
+        Every named non-feature column: the two lists above together.
     """
 
-    def __init__(self, path, columns=None, n_features: int | None = None):
+    def __init__(self, path, columns=None, n_features: int | None = None, passthrough=True):
         self.path = str(path)
         self.name = _name(path)
         try:
@@ -185,6 +202,7 @@ class TableReader:
         self._no_header = False
         self._offsets = None
         self._resolve(columns, n_features)
+        self._choose_passthrough(passthrough)
         self._use_pandas = size > SMALL_FILE_BYTES and _pandas() is not None  # imported now, not in the first chunk
 
     def _open(self, errors: str) -> None:
@@ -221,7 +239,6 @@ class TableReader:
                 )
             self.columns = [self.header[i] for i in idx]
             self.indices = idx
-            self.extra_columns = [h for i, h in enumerate(self.header) if i not in idx]
             return
         if header and all(_is_number(h, self.decimal_comma) for h in header if h) and any(header):
             self.close()
@@ -233,13 +250,13 @@ class TableReader:
         folded = {}
         for i, h in enumerate(header):
             position.setdefault(h, i)
-            folded.setdefault(" ".join(h.lower().split()), i)
+            folded.setdefault(_fold(h), i)
         idx, missing = [], []
         for col in columns:
             if col in position:
                 idx.append(position[col])
-            elif " ".join(col.lower().split()) in folded:
-                idx.append(folded[" ".join(col.lower().split())])
+            elif _fold(col) in folded:
+                idx.append(folded[_fold(col)])
             else:
                 missing.append(col)
         if missing:
@@ -250,8 +267,42 @@ class TableReader:
             )
         self.columns = list(columns)
         self.indices = idx
-        used = set(idx)
-        self.extra_columns = [h for i, h in enumerate(header) if i not in used and h]
+
+    def _choose_passthrough(self, wanted) -> None:
+        """Set passthrough_columns and ignored_columns (and the kept positions) from ``passthrough``."""
+        features = set(self.indices)
+        feature_names = {self.header[i] for i in self.indices} | set(self.columns)
+        candidates = {}  # name -> position of each named non-feature column; a repeated name: its first column
+        for i, h in enumerate(self.header):
+            if i not in features and h and h not in feature_names:
+                candidates.setdefault(h, i)
+        if wanted is True:
+            kept = set(candidates.values())
+        elif not wanted:
+            kept = set()
+        else:
+            folded = {}
+            for h, i in candidates.items():
+                folded.setdefault(_fold(h), i)
+            folded_features = {_fold(h) for h in feature_names}
+            kept, missing = set(), []
+            for name in wanted:
+                if name in candidates:
+                    kept.add(candidates[name])
+                elif _fold(name) in folded:
+                    kept.add(folded[_fold(name)])
+                elif _fold(name) not in folded_features:  # a feature is in every result already
+                    missing.append(name)
+            if missing:
+                self.close()
+                shown = ", ".join(f"'{m}'" for m in missing)
+                raise InputError(f"{self.name}: missing pass-through column{'s' if len(missing) > 1 else ''} "
+                                 f"{shown} that the profile names (table.passthrough)")
+        named = [(i, h) for i, h in enumerate(self.header) if i not in features and h]
+        self.passthrough_indices = sorted(kept)
+        self.passthrough_columns = [self.header[i] for i in self.passthrough_indices]
+        self.ignored_columns = [h for i, h in named if i not in kept]
+        self.extra_columns = [h for _, h in named]
 
     def close(self):
         fh = getattr(self, "_fh", None)
@@ -338,6 +389,7 @@ class TableReader:
 
         pd = _pandas()
         order = self.indices
+        features = set(order)
         # Every column is read (no usecols) and index_col=False: a row with more cells than the
         # header then stops pandas (an error, or a ParserWarning made one) instead of being cut
         # silently, and the csv module, which refuses such rows one by one, takes over.
@@ -351,6 +403,8 @@ class TableReader:
                     self.path, sep=self.delimiter, header=None if self._no_header else 0, index_col=False,
                     chunksize=None if whole else size, encoding=self.encoding,
                     decimal="," if self.decimal_comma else ".", keep_default_na=False, na_values=[""],
+                    # the other columns as text: kept as written, and cheaper than guessing their type
+                    dtype={i: str for i in range(len(self.header)) if i not in features} or None,
                     skip_blank_lines=True, engine="c", skipinitialspace=True, encoding_errors="strict",
                 )
         except (ValueError, pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError,
@@ -396,7 +450,16 @@ class TableReader:
                 for i in np.flatnonzero(bad):
                     errors[i], cells[i] = self._diagnose(rows[i], first + int(where[i]))
                     values[i] = 0.0
-                yield TableChunk(rows, values, errors, cells)
+                yield TableChunk(rows, values, errors, cells, self._pandas_passthrough(df, keep))
+
+    def _pandas_passthrough(self, df, keep: np.ndarray) -> dict:
+        """The pass-through columns of a frame (read as text) for its kept rows: name -> list of str."""
+        out = {}
+        every = keep.all()
+        for name, k in zip(self.passthrough_columns, self.passthrough_indices):
+            texts = df.iloc[:, k].to_numpy(dtype=object, na_value="")
+            out[name] = list(map(str.strip, texts if every else texts[keep]))
+        return out
 
     def _numbers(self, df, order: list) -> np.ndarray:
         """The model's columns of a pandas frame as an (n, features) float64 array; NaN where not a number."""
@@ -461,6 +524,7 @@ class TableReader:
         need = max(self.indices) + 1 if self.indices else 0
         while True:
             rows, lines, texts, errors = [], [], [], []
+            records = []  # each row's cells (the pass-through columns are taken from them), or () when unread
             while len(rows) < size:
                 first = self._reader.line_num + 1  # the line this record starts on
                 try:
@@ -471,6 +535,7 @@ class TableReader:
                     row += 1
                     rows.append(row)
                     lines.append(self._reader.line_num)
+                    records.append(())
                     texts.append([""] * len(self.indices))
                     errors.append(f"row {row} (line {self._reader.line_num}): the CSV line cannot be read "
                                   f"({_csv_problem(exc)})")
@@ -488,10 +553,12 @@ class TableReader:
                 rows.append(row)
                 lines.append(line)
                 if record == [_LONG_LINE] and line in self._too_long:
+                    records.append(())
                     texts.append([""] * len(self.indices))
                     errors.append(f"row {row} (line {line}): the line is {self._too_long[line]:,} characters long, "
                                   f"over the {LINE_LIMIT:,}-character limit for one row; not read")
                     continue
+                records.append(record)
                 if len(record) < need:
                     texts.append([record[i] if i < len(record) else "" for i in self.indices])
                     if line > first and any("\n" in c or "\r" in c for c in record):  # a quote left open
@@ -515,7 +582,9 @@ class TableReader:
                 return
             values = self._parse(rows, lines, texts, errors)
             cells = {i: texts[i] for i, e in enumerate(errors) if e is not None}
-            yield TableChunk(rows, values, errors, cells)
+            passthrough = {name: [r[k].strip() if k < len(r) else "" for r in records]
+                           for name, k in zip(self.passthrough_columns, self.passthrough_indices)}
+            yield TableChunk(rows, values, errors, cells, passthrough)
 
     def _parse(self, rows, lines, texts, errors) -> np.ndarray:
         n_features = len(self.indices)
@@ -557,6 +626,11 @@ def _pandas():
     except ImportError:  # pragma: no cover - pandas is a dependency, but the csv module suffices
         return None
     return pandas
+
+
+def _fold(name: str) -> str:
+    """A column name compared ignoring case and runs of white space."""
+    return " ".join(name.lower().split())
 
 
 def _blank(record: list) -> bool:
