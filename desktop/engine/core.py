@@ -187,7 +187,9 @@ class Engine:
 
     def with_profile(self, profile: Profile) -> "Engine":
         """The same session with another profile (after editing it), without reloading the model."""
-        return Engine(self.model_path, profile=profile, settings=self.settings, session=self.session, info=self.info)
+        engine = Engine(self.model_path, profile=profile, settings=self.settings, session=self.session, info=self.info)
+        engine._zipmaps, engine._run_names = self._zipmaps, self._run_names  # the session was made for them
+        return engine
 
 
 def _expose_zipmap_inputs(model_path: str) -> tuple[bytes | None, dict]:

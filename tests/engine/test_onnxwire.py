@@ -193,3 +193,15 @@ def test_scoring_a_small_csv_imports_neither_onnx_nor_pandas(tmp_path, model, cs
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"rc": 0, "loaded": []}
     assert (tmp_path / "out.csv").stat().st_size > 0
+
+
+def test_an_edited_profile_keeps_the_zipmap_shortcut():
+    engine = Engine(MODELS / "breast_cancer.onnx")
+    x = np.random.default_rng(1).normal(10, 3, (4, engine.n_features)).astype(np.float32)
+    edited = engine.with_profile(engine.profile.with_labels(["M", "B"]))
+    assert edited.session is engine.session
+    before, _ = engine.run({"features": x})
+    after, _ = edited.run({"features": x})
+    assert len(after) == len(engine.info.outputs) == 2
+    np.testing.assert_array_equal(after[0], before[0])
+    np.testing.assert_array_equal(after[1].scores, before[1].scores)
