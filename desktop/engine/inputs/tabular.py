@@ -6,6 +6,8 @@ import contextlib
 import csv
 import io
 import os
+import queue
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +17,7 @@ from ..errors import InputError
 _SAMPLE = 64 * 1024
 FIELD_LIMIT = 1 << 20  # one cell may hold at most 1 MiB of text
 WHOLE_READ_BYTES = 32 << 20  # CSV files up to this size are parsed in one pandas call
+READ_AHEAD = 2  # chunks of a larger file parsed by a background thread ahead of the one being scored
 #: smaller CSV files are read by the csv module: importing pandas takes longer than parsing them
 SMALL_FILE_BYTES = 1 << 20
 LINE_LIMIT = 4 << 20  # one line may hold at most 4 Mi characters; a longer one is skipped unread, with a message
@@ -201,6 +204,7 @@ class TableReader:
         self.header = [h.strip() for h in header]
         self._no_header = False
         self._offsets = None
+        self._ahead: _Ahead | None = None
         self._resolve(columns, n_features)
         self._choose_passthrough(passthrough)
         self._use_pandas = size > SMALL_FILE_BYTES and _pandas() is not None  # imported now, not in the first chunk
@@ -305,6 +309,9 @@ class TableReader:
         self.extra_columns = [h for _, h in named]
 
     def close(self):
+        ahead, self._ahead = getattr(self, "_ahead", None), None
+        if ahead is not None:
+            ahead.close()  # before the file is closed under it
         fh = getattr(self, "_fh", None)
         if fh is not None:
             fh.close()
@@ -340,13 +347,22 @@ class TableReader:
         if self._long_lines():
             self._reopen(skip=0)  # the csv module reads such a file, skipping the long lines unread
         elif self._use_pandas:
+            source = self._pandas_chunks(size)
+            if os.path.getsize(self.path) > WHOLE_READ_BYTES and READ_AHEAD:
+                # pandas' tokenizer and number parser release the GIL, so the next chunks are parsed
+                # while the caller scores, writes and stores this one
+                self._ahead = source = _Ahead(source, READ_AHEAD)
             try:
-                for chunk in self._pandas_chunks(size):
+                for chunk in source:
                     done = chunk.rows[-1]
                     yield chunk
                 return
             except _Fallback as exc:
                 self._fall_back(exc, done)
+            finally:
+                if self._ahead is not None:
+                    self._ahead.close()
+                    self._ahead = None
         while True:
             try:
                 for chunk in self._csv_chunks(size, done):
@@ -618,6 +634,55 @@ class TableReader:
 
 class _Fallback(Exception):
     """pandas cannot read the rest of this file; the csv module takes over."""
+
+
+class _Ahead:
+    """The items of a generator, made by a background thread up to ``depth`` items ahead of the reader.
+
+    An exception the generator raises reaches the reader after the items made before it.
+    """
+
+    def __init__(self, source, depth: int):
+        self._source = source
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="inferdesk-csv-reader", daemon=True)
+        self._thread.start()
+
+    def _put(self, entry) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self) -> None:
+        try:
+            for item in self._source:
+                if not self._put((True, item)):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader, which raises it
+            self._put((False, exc))
+            return
+        self._put((False, None))
+
+    def __iter__(self):
+        while True:
+            ok, value = self._queue.get()
+            if ok:
+                yield value
+            elif value is None:
+                return
+            else:
+                raise value
+
+    def close(self) -> None:
+        """Stop the thread (it finishes the item it is making) and close the generator."""
+        self._stop.set()
+        self._thread.join()
+        self._source.close()
 
 
 def _pandas():
