@@ -364,9 +364,8 @@ def _score_table(run: _Run, item: InputItem, chunk_rows: int) -> Iterator[Result
                                    f"{name}: this model takes images, not a table; drop image files instead"),
                        item.rows)
         return
-    columns = engine.profile.table.columns if engine.profile.table else None
     try:
-        reader = TableReader(item.path, columns, engine.n_features)
+        reader = engine.table_reader(item.path)
     except InputError as exc:
         yield run.emit(run.failure(item.path, "table", str(exc)), item.rows)
         return

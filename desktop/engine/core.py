@@ -9,7 +9,9 @@ import numpy as np
 
 from .errors import InputError, ModelError
 from .inputs.images import decode_dicom, decode_image
+from .inputs.tabular import TableReader
 from .model import ModelInfo, inspect_model
+from .onnxwire import read_model, with_float_outputs
 from .postprocess import Postprocessor, ZipMapScores
 from .preprocess import preprocess_image
 from .profile import Profile, check_profile, resolve_profile
@@ -141,6 +143,12 @@ class Engine:
         x = preprocess_image(img, self.profile.image, expected)
         return x, (time.perf_counter() - t0) * 1e3
 
+    def table_reader(self, path) -> TableReader:
+        """A CSV file opened for this model: its feature columns and pass-through columns from the profile."""
+        table = self.profile.table
+        return TableReader(path, table.columns if table else None, self.n_features,
+                           passthrough=table.passthrough if table else True)
+
     def table_feeds(self, values: np.ndarray) -> dict:
         """Feeds for a block of table rows (n, features) in model feature order."""
         names = self.table_inputs
@@ -179,7 +187,9 @@ class Engine:
 
     def with_profile(self, profile: Profile) -> "Engine":
         """The same session with another profile (after editing it), without reloading the model."""
-        return Engine(self.model_path, profile=profile, settings=self.settings, session=self.session, info=self.info)
+        engine = Engine(self.model_path, profile=profile, settings=self.settings, session=self.session, info=self.info)
+        engine._zipmaps, engine._run_names = self._zipmaps, self._run_names  # the session was made for them
+        return engine
 
 
 def _expose_zipmap_inputs(model_path: str) -> tuple[bytes | None, dict]:
@@ -190,27 +200,14 @@ def _expose_zipmap_inputs(model_path: str) -> tuple[bytes | None, dict]:
     tensor in front of it instead (onnxruntime then skips the ZipMap) gives the same numbers,
     about twice as fast for large CSVs; the results still show ``{label: score}``.
     """
-    import onnx
-
-    model = onnx.load_model(model_path, load_external_data=False)
-    outputs = {o.name for o in model.graph.output}
-    found = {}
-    for node in model.graph.node:
-        if node.op_type != "ZipMap" or node.output[0] not in outputs or len(node.input) != 1:
-            continue
-        attrs = {a.name: a for a in node.attribute}
-        if "classlabels_int64s" in attrs:
-            keys = list(attrs["classlabels_int64s"].ints)
-        elif "classlabels_strings" in attrs:
-            keys = [k.decode("utf-8") for k in attrs["classlabels_strings"].strings]
-        else:
-            continue
-        found[node.output[0]] = (node.input[0], keys)
-        if node.input[0] not in outputs:
-            model.graph.output.append(onnx.helper.make_tensor_value_info(node.input[0], onnx.TensorProto.FLOAT, None))
+    model = read_model(model_path)
+    outputs = {o.name for o in model.outputs}
+    found = {z.output: (z.input, z.keys) for z in model.zipmaps if z.output in outputs}
     if not found:
         return None, {}
-    return model.SerializeToString(), found
+    added = list(dict.fromkeys(source for source, _ in found.values() if source not in outputs))
+    with open(model_path, "rb") as fh:
+        return with_float_outputs(fh.read(), added), found
 
 
 def _explain_run_error(exc: Exception) -> str:

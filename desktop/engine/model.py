@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import ModelError
+from .onnxwire import WireError, read_model
 
 #: metadata keys that commonly hold class labels, in order of preference
 LABEL_KEYS = ("labels", "classes", "names", "class_names", "character")
@@ -147,38 +148,6 @@ def parse_labels(raw: str) -> list[str]:
     return [text]
 
 
-def _type_text(type_proto) -> tuple[str, tuple, str | None]:
-    """(type string, shape, element type) for an onnx TypeProto."""
-    from onnx import helper
-
-    kind = type_proto.WhichOneof("value")
-    if kind == "tensor_type":
-        tt = type_proto.tensor_type
-        elem = helper.tensor_dtype_to_np_dtype(tt.elem_type).name if tt.elem_type else "undefined"
-        elem = {"float32": "float", "float64": "double"}.get(elem, elem)
-        shape: tuple = ()
-        if tt.HasField("shape"):
-            dims = []
-            for d in tt.shape.dim:
-                if d.HasField("dim_value"):
-                    dims.append(int(d.dim_value))
-                elif d.HasField("dim_param"):
-                    dims.append(d.dim_param)
-                else:
-                    dims.append(None)
-            shape = tuple(dims)
-        return f"tensor({elem})", shape, elem
-    if kind == "sequence_type":
-        inner, _, _ = _type_text(type_proto.sequence_type.elem_type)
-        return f"seq({inner})", (), None
-    if kind == "map_type":
-        mt = type_proto.map_type
-        key = helper.tensor_dtype_to_np_dtype(mt.key_type).name if mt.key_type else "?"
-        inner, _, _ = _type_text(mt.value_type)
-        return f"map({key},{inner})", (), None
-    return kind or "unknown", (), None
-
-
 def _sniff_non_onnx(head: bytes, size: int) -> str | None:
     for magic, what in _SIGNATURES:
         if head.startswith(magic):
@@ -201,20 +170,19 @@ def _sniff_non_onnx(head: bytes, size: int) -> str | None:
     return None
 
 
-def _check_external_data(model, folder: Path, name: str = "the model") -> tuple:
+def _check_external_data(tensors, folder: Path, name: str = "the model") -> tuple:
     """Refuse external-data references that leave the model's folder or do not exist.
 
-    ``folder`` is the real (resolved) folder of the model file; a reference is resolved too, so a
-    symbolic link beside the model that leads elsewhere is refused like a ``..`` path.
+    ``tensors`` are the model's stored tensors (onnxwire.TensorRef); ``folder`` is the real
+    (resolved) folder of the model file; a reference is resolved too, so a symbolic link beside
+    the model that leads elsewhere is refused like a ``..`` path.
     """
-    from onnx.external_data_helper import _get_all_tensors
-
     locations = []
     root = folder.resolve()
-    for tensor in _get_all_tensors(model):
-        if tensor.data_location != 1:  # onnx.TensorProto.EXTERNAL
+    for tensor in tensors:
+        if not tensor.external:
             continue
-        info = {e.key: e.value for e in tensor.external_data}
+        info = tensor.external_data
         loc = info.get("location", "")
         if not loc:
             raise ModelError(f"{name}: tensor '{tensor.name}' stores its data outside the model but names no file")
@@ -273,42 +241,31 @@ def inspect_model(path: str | os.PathLike) -> ModelInfo:
     if what:
         raise ModelError(f"{p.name} is not an ONNX model: it is {what}")
 
-    import onnx
-    from google.protobuf.message import DecodeError
-
     try:
-        model = onnx.load_model(str(p), load_external_data=False)
-    except (DecodeError, RuntimeError, ValueError) as exc:
+        model = read_model(p)
+    except WireError as exc:
         raise ModelError(
             f"{p.name} is not a valid ONNX model: the file is truncated or corrupt ({size:,} bytes could not be parsed)"
         ) from exc
     except OSError as exc:
         raise ModelError(f"Cannot read model file {p.name}: {exc.strerror or exc}") from exc
-    graph = model.graph
-    if model.ir_version <= 0 or (not graph.node and not graph.output) or not graph.output:
+    if model.ir_version <= 0 or not model.outputs:
         raise ModelError(
             f"{p.name} is not a valid ONNX model: it has no graph (wrong file type, or the file is corrupt)"
         )
 
     # beside the real file: onnxruntime is given the resolved path, so a linked model's weights
     # are read from the folder the link points into, and that is the folder to check
-    external = _check_external_data(model, p.resolve().parent, p.name)
+    external = _check_external_data(model.tensors, p.resolve().parent, p.name)
 
-    initializer_names = {t.name for t in graph.initializer}
-    inputs = []
-    for vi in graph.input:
-        if vi.name in initializer_names:
-            continue  # old exporters list weights as inputs
-        t, shape, elem = _type_text(vi.type)
-        inputs.append(TensorSpec(vi.name, t, shape, elem))
-    outputs = []
-    for vi in graph.output:
-        t, shape, elem = _type_text(vi.type)
-        outputs.append(TensorSpec(vi.name, t, shape, elem))
+    # old exporters list weights as inputs
+    inputs = [TensorSpec(vi.name, vi.type, vi.shape, vi.elem_type) for vi in model.inputs
+              if vi.name not in model.initializer_names]
+    outputs = [TensorSpec(vi.name, vi.type, vi.shape, vi.elem_type) for vi in model.outputs]
     if not inputs:
         raise ModelError(f"{p.name} declares no inputs, so there is nothing to feed it")
 
-    metadata = {prop.key: prop.value for prop in model.metadata_props}
+    metadata = dict(model.metadata)
     labels: list[str] = []
     labels_source = None
     for key in LABEL_KEYS:
@@ -317,15 +274,15 @@ def inspect_model(path: str | os.PathLike) -> ModelInfo:
             labels_source = key
             break
     producer = " ".join(x for x in (model.producer_name, model.producer_version) if x)
-    opsets = {(o.domain or "ai.onnx"): int(o.version) for o in model.opset_import}
-    description = metadata.get("description") or model.doc_string or graph.doc_string or ""
+    opsets = {(domain or "ai.onnx"): int(version) for domain, version in model.opsets}
+    description = metadata.get("description") or model.doc_string or model.graph_doc_string or ""
 
     return ModelInfo(
         path=str(p.resolve()),
         file_name=p.name,
         size_bytes=size,
         sha256=sha256_file(p),
-        ir_version=int(model.ir_version),
+        ir_version=model.ir_version,
         producer=producer,
         opsets=opsets,
         inputs=tuple(inputs),

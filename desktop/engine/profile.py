@@ -100,12 +100,20 @@ class ImageSpec:
 
 @dataclass(frozen=True)
 class TableSpec:
-    """Tabular input: the CSV column names in the model's feature order (None: first numeric columns)."""
+    """Tabular input: the CSV column names in the model's feature order (None: first numeric columns).
+
+    ``passthrough`` says which of the CSV's other columns travel with each row as text: True
+    for all of them, False for none, or a tuple of names.
+    """
 
     columns: tuple | None = None
+    passthrough: bool | tuple = True
 
     def to_dict(self) -> dict:
-        return {"columns": list(self.columns) if self.columns is not None else None}
+        d: dict = {"columns": list(self.columns) if self.columns is not None else None}
+        if self.passthrough is not True:  # the default is left out, so existing profiles keep their hash
+            d["passthrough"] = list(self.passthrough) if isinstance(self.passthrough, tuple) else False
+        return d
 
 
 @dataclass(frozen=True)
@@ -310,6 +318,24 @@ def _parse_image(raw) -> ImageSpec:
     return ImageSpec(color, layout, dtype, resize, crop, scale, mean, std)
 
 
+def _parse_passthrough(value, columns) -> bool | tuple:
+    """table.passthrough: true (every non-feature column), false (none) or a list of column names."""
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, list) or not all(isinstance(c, str) and c.strip() for c in value):
+        raise ProfileError("Profile: table.passthrough must be true (keep every other column), false (none) "
+                           f"or a list of column names (got {value!r})")
+    dup = sorted({c for c in value if value.count(c) > 1})
+    if dup:
+        raise ProfileError(f"Profile: table.passthrough lists {', '.join(dup)} more than once")
+    features = set(columns or ())
+    both = [c for c in value if c in features]
+    if both:
+        raise ProfileError(f"Profile: table.passthrough lists {', '.join(both)}, which table.columns feeds to the "
+                           "model; features are in every result already")
+    return tuple(value)
+
+
 def profile_from_dict(raw) -> Profile:
     """Validate a profile read from JSON; raise ProfileError naming the offending key."""
     if not isinstance(raw, dict):
@@ -333,7 +359,7 @@ def profile_from_dict(raw) -> Profile:
         t = raw["table"]
         if not isinstance(t, dict):
             raise ProfileError("Profile: table must be an object like {\"columns\": [\"age\", \"bmi\"]}")
-        _unknown(t, ("columns",), "table.")
+        _unknown(t, ("columns", "passthrough"), "table.")
         cols = t.get("columns")
         if cols is not None:
             if not isinstance(cols, list) or not all(isinstance(c, str) for c in cols) or not cols:
@@ -342,7 +368,7 @@ def profile_from_dict(raw) -> Profile:
             if dup:
                 raise ProfileError(f"Profile: table.columns lists {', '.join(dup)} more than once")
             cols = tuple(cols)
-        table = TableSpec(cols)
+        table = TableSpec(cols, _parse_passthrough(t.get("passthrough", True), cols))
     if image and table:
         raise ProfileError("Profile: give either image or table, not both")
     extra = {k: v for k, v in raw.items() if str(k).startswith("x-")}

@@ -88,6 +88,8 @@ def _explain_ort_error(exc: Exception, model_name: str) -> str:
     version = ort.__version__
     m = re.search(r"Opset (\d+) is under development|opset (\d+).{0,40}not supported|"
                   r"ai\.onnx.{0,20}?version (\d+)", text, re.IGNORECASE)
+    if "Protobuf parsing failed" in text:  # a part of the file that inspection does not read is damaged
+        return f"{model_name} is not a valid ONNX model: the file is truncated or corrupt"
     if "Unsupported model IR version" in text or "IR version" in text and "max supported" in text:
         detail = re.search(r"Unsupported model IR version: (\d+), max supported IR version: (\d+)", text)
         if detail:

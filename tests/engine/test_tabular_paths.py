@@ -20,7 +20,9 @@ CASES = {
 
 
 def _read(path, columns, use_pandas: bool, monkeypatch):
-    if not use_pandas:
+    if use_pandas:
+        monkeypatch.setattr(tabular, "SMALL_FILE_BYTES", 0)  # small files are otherwise read by the csv module
+    else:
         monkeypatch.setattr(tabular, "_pandas", lambda: None)
     return read_table(path, columns)
 
@@ -84,3 +86,69 @@ def test_encoding_change_midway_falls_back(tmp_path, monkeypatch):
     assert rows == list(range(1, 20004))
     assert errors[-2] is not None and "column 'b' is not a number" in errors[-2]
     assert errors[-1] is None and chunks[-1].values[-1].tolist() == [6.0, 7.0]
+
+
+def _big_table(path, rows=3000):
+    lines = ["id,a,b"] + [f"P{i:05d},{i},{i % 7}" for i in range(rows)]
+    lines[1200] = "P01199,x,1"  # a row that fails
+    lines[2500] = "P02499,1,2,3"  # more cells than the header: the csv module reads on from here
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _chunks(path, monkeypatch, ahead: int):
+    monkeypatch.setattr(tabular, "SMALL_FILE_BYTES", 0)
+    monkeypatch.setattr(tabular, "WHOLE_READ_BYTES", 0)  # read chunk by chunk, as a large file is
+    monkeypatch.setattr(tabular, "READ_AHEAD", ahead)
+    with TableReader(path, ["a", "b"]) as reader:
+        return [(c.rows, c.values.tolist(), c.errors, c.passthrough) for c in reader.chunks(256)]
+
+
+def test_reading_ahead_changes_nothing(tmp_path, monkeypatch):
+    p = _big_table(tmp_path / "big.csv")
+    ahead = _chunks(p, monkeypatch, 2)
+    assert ahead == _chunks(p, monkeypatch, 0)
+    errors = [e for rows, _, errs, _ in ahead for e in errs if e]
+    assert errors == ["row 1200 (line 1201): column 'a' is not a number: 'x'",
+                      "row 2500 (line 2501): has 4 cells, the header has 3 (a decimal comma in a comma-separated file?)"]
+    assert ahead[-1][0][-1] == 3000
+
+
+def _reader_threads():
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "inferdesk-csv-reader"]
+
+
+def test_closing_the_reader_early_stops_the_thread(tmp_path, monkeypatch):
+    p = _big_table(tmp_path / "big.csv")
+    monkeypatch.setattr(tabular, "SMALL_FILE_BYTES", 0)
+    monkeypatch.setattr(tabular, "WHOLE_READ_BYTES", 0)
+    with TableReader(p, ["a", "b"]) as reader:
+        chunks = reader.chunks(64)
+        assert next(chunks).rows[0] == 1
+        assert _reader_threads()  # parsing the next chunks meanwhile
+    assert not _reader_threads()
+    chunks.close()
+
+
+def test_an_error_while_reading_ahead_reaches_the_reader_in_order(tmp_path, monkeypatch):
+    p = _big_table(tmp_path / "big.csv")
+    monkeypatch.setattr(tabular, "SMALL_FILE_BYTES", 0)
+    monkeypatch.setattr(tabular, "WHOLE_READ_BYTES", 0)
+    real = TableReader._pandas_chunks
+
+    def failing(self, size):
+        source = real(self, size)
+        yield next(source)
+        yield next(source)
+        raise tabular.InputError("big.csv: the disk went away")
+
+    monkeypatch.setattr(TableReader, "_pandas_chunks", failing)
+    got = []
+    with TableReader(p, ["a", "b"]) as reader:
+        with pytest.raises(tabular.InputError, match="the disk went away"):
+            for chunk in reader.chunks(100):
+                got.append(chunk.rows[0])
+    assert got == [1, 101]
+    assert not _reader_threads()

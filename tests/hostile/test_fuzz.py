@@ -75,6 +75,8 @@ def reader_path(request, monkeypatch):
     """Run a test through the pandas fast path and through the csv-module path."""
     if request.param == "csv-module":
         monkeypatch.setattr(tabular, "_pandas", lambda: None)
+    else:
+        monkeypatch.setattr(tabular, "SMALL_FILE_BYTES", 0)  # small files are otherwise read by the csv module
     return request.param
 
 

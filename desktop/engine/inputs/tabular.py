@@ -6,6 +6,8 @@ import contextlib
 import csv
 import io
 import os
+import queue
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +17,9 @@ from ..errors import InputError
 _SAMPLE = 64 * 1024
 FIELD_LIMIT = 1 << 20  # one cell may hold at most 1 MiB of text
 WHOLE_READ_BYTES = 32 << 20  # CSV files up to this size are parsed in one pandas call
+READ_AHEAD = 2  # chunks of a larger file parsed by a background thread ahead of the one being scored
+#: smaller CSV files are read by the csv module: importing pandas takes longer than parsing them
+SMALL_FILE_BYTES = 1 << 20
 LINE_LIMIT = 4 << 20  # one line may hold at most 4 Mi characters; a longer one is skipped unread, with a message
 #: what a line over LINE_LIMIT becomes for the csv module (private-use characters, never in real data)
 _LONG_LINE = "\ue000inferdesk: line too long\ue000"
@@ -124,6 +129,8 @@ class TableChunk:
     values: np.ndarray  # (len(rows), n_features) float64; rows with an error hold zeros
     errors: list  # None or a message, per row
     cells: dict = field(default_factory=dict)  # chunk index -> raw cell text of the used columns, failed rows only
+    #: pass-through column name -> the text of its cell in every row (failed rows too), file order
+    passthrough: dict = field(default_factory=dict)
 
 
 class TableReader:
@@ -138,9 +145,24 @@ class TableReader:
         numeric columns in file order.
     n_features
         How many features the model takes, when known.
+    passthrough
+        The columns that are not model features and travel with each row as text
+        (``TableChunk.passthrough``): True for all of them, False for none, or a list of names
+        (matched as feature names are; a name the file lacks is refused).
+
+    Attributes
+    ----------
+    columns, indices
+        The model's feature columns and their positions in the file.
+    passthrough_columns
+        The kept non-feature columns, in file order.
+    ignored_columns
+        The other named non-feature columns (not kept; a repeated name after its first column too).
+    extra_columns
+        Every named non-feature column: the two lists above together.
     """
 
-    def __init__(self, path, columns=None, n_features: int | None = None):
+    def __init__(self, path, columns=None, n_features: int | None = None, passthrough=True):
         self.path = str(path)
         self.name = _name(path)
         try:
@@ -182,12 +204,15 @@ class TableReader:
         self.header = [h.strip() for h in header]
         self._no_header = False
         self._offsets = None
+        self._ahead: _Ahead | None = None
         self._resolve(columns, n_features)
-        _pandas()  # imported here, so the first chunk's parse time does not include the import
+        self._choose_passthrough(passthrough)
+        self._use_pandas = size > SMALL_FILE_BYTES and _pandas() is not None  # imported now, not in the first chunk
 
     def _open(self, errors: str) -> None:
         """(Re)open the file for the csv module, from its start, with over-long lines guarded."""
         self._too_long: dict = {}
+        self._strict = errors == "strict"
         self._fh = open(self.path, "r", encoding=self.encoding, newline="", errors=errors)
         self._reader = csv.reader(_guarded_lines(self._fh, self._too_long), delimiter=self.delimiter)
 
@@ -218,7 +243,6 @@ class TableReader:
                 )
             self.columns = [self.header[i] for i in idx]
             self.indices = idx
-            self.extra_columns = [h for i, h in enumerate(self.header) if i not in idx]
             return
         if header and all(_is_number(h, self.decimal_comma) for h in header if h) and any(header):
             self.close()
@@ -230,13 +254,13 @@ class TableReader:
         folded = {}
         for i, h in enumerate(header):
             position.setdefault(h, i)
-            folded.setdefault(" ".join(h.lower().split()), i)
+            folded.setdefault(_fold(h), i)
         idx, missing = [], []
         for col in columns:
             if col in position:
                 idx.append(position[col])
-            elif " ".join(col.lower().split()) in folded:
-                idx.append(folded[" ".join(col.lower().split())])
+            elif _fold(col) in folded:
+                idx.append(folded[_fold(col)])
             else:
                 missing.append(col)
         if missing:
@@ -247,10 +271,47 @@ class TableReader:
             )
         self.columns = list(columns)
         self.indices = idx
-        used = set(idx)
-        self.extra_columns = [h for i, h in enumerate(header) if i not in used and h]
+
+    def _choose_passthrough(self, wanted) -> None:
+        """Set passthrough_columns and ignored_columns (and the kept positions) from ``passthrough``."""
+        features = set(self.indices)
+        feature_names = {self.header[i] for i in self.indices} | set(self.columns)
+        candidates = {}  # name -> position of each named non-feature column; a repeated name: its first column
+        for i, h in enumerate(self.header):
+            if i not in features and h and h not in feature_names:
+                candidates.setdefault(h, i)
+        if wanted is True:
+            kept = set(candidates.values())
+        elif not wanted:
+            kept = set()
+        else:
+            folded = {}
+            for h, i in candidates.items():
+                folded.setdefault(_fold(h), i)
+            folded_features = {_fold(h) for h in feature_names}
+            kept, missing = set(), []
+            for name in wanted:
+                if name in candidates:
+                    kept.add(candidates[name])
+                elif _fold(name) in folded:
+                    kept.add(folded[_fold(name)])
+                elif _fold(name) not in folded_features:  # a feature is in every result already
+                    missing.append(name)
+            if missing:
+                self.close()
+                shown = ", ".join(f"'{m}'" for m in missing)
+                raise InputError(f"{self.name}: missing pass-through column{'s' if len(missing) > 1 else ''} "
+                                 f"{shown} that the profile names (table.passthrough)")
+        named = [(i, h) for i, h in enumerate(self.header) if i not in features and h]
+        self.passthrough_indices = sorted(kept)
+        self.passthrough_columns = [self.header[i] for i in self.passthrough_indices]
+        self.ignored_columns = [h for i, h in named if i not in kept]
+        self.extra_columns = [h for _, h in named]
 
     def close(self):
+        ahead, self._ahead = getattr(self, "_ahead", None), None
+        if ahead is not None:
+            ahead.close()  # before the file is closed under it
         fh = getattr(self, "_fh", None)
         if fh is not None:
             fh.close()
@@ -277,25 +338,45 @@ class TableReader:
     def chunks(self, size: int = 4096):
         """Yield TableChunk objects of up to ``size`` rows, in file order.
 
-        pandas' C parser reads the file when it is installed (several times faster than the
-        csv module); a line it cannot take (more cells than the header, or text that is not
+        pandas' C parser reads a file over SMALL_FILE_BYTES (several times faster than the csv
+        module); a line it cannot take (more cells than the header, or text that is not
         in the file's encoding) hands the rest of the file to the csv module, which gives
         each such row its own message.
         """
         done = 0
         if self._long_lines():
             self._reopen(skip=0)  # the csv module reads such a file, skipping the long lines unread
-        elif _pandas() is not None:
+        elif self._use_pandas:
+            source = self._pandas_chunks(size)
+            if os.path.getsize(self.path) > WHOLE_READ_BYTES and READ_AHEAD:
+                # pandas' tokenizer and number parser release the GIL, so the next chunks are parsed
+                # while the caller scores, writes and stores this one
+                self._ahead = source = _Ahead(source, READ_AHEAD)
             try:
-                for chunk in self._pandas_chunks(size):
+                for chunk in source:
                     done = chunk.rows[-1]
                     yield chunk
                 return
             except _Fallback as exc:
-                if isinstance(exc.__cause__, UnicodeDecodeError) and self.encoding == "utf-8-sig":
-                    self.encoding = "cp1252"  # UTF-8 at the start, something else later: Excel's ANSI
-                self._reopen(skip=done)
-        yield from self._csv_chunks(size, done)
+                self._fall_back(exc, done)
+            finally:
+                if self._ahead is not None:
+                    self._ahead.close()
+                    self._ahead = None
+        while True:
+            try:
+                for chunk in self._csv_chunks(size, done):
+                    done = chunk.rows[-1]
+                    yield chunk
+                return
+            except _Fallback as exc:  # text that is not in the file's encoding, read strictly so far
+                self._fall_back(exc, done)
+
+    def _fall_back(self, exc: "_Fallback", done: int) -> None:
+        """The csv module reads on after ``done`` rows, undecodable bytes replaced."""
+        if isinstance(exc.__cause__, UnicodeDecodeError) and self.encoding == "utf-8-sig":
+            self.encoding = "cp1252"  # UTF-8 at the start, something else later: Excel's ANSI
+        self._reopen(skip=done)
 
     def _long_lines(self) -> bool:
         try:
@@ -309,7 +390,11 @@ class TableReader:
         self._open("replace")
         skip += 0 if self._no_header else 1
         while skip:
-            record = next(self._reader, None)
+            try:
+                record = next(self._reader, None)
+            except csv.Error:  # a row of its own for _csv_chunks
+                skip -= 1
+                continue
             if record is None:
                 return
             if not _blank(record):
@@ -320,6 +405,7 @@ class TableReader:
 
         pd = _pandas()
         order = self.indices
+        features = set(order)
         # Every column is read (no usecols) and index_col=False: a row with more cells than the
         # header then stops pandas (an error, or a ParserWarning made one) instead of being cut
         # silently, and the csv module, which refuses such rows one by one, takes over.
@@ -333,6 +419,8 @@ class TableReader:
                     self.path, sep=self.delimiter, header=None if self._no_header else 0, index_col=False,
                     chunksize=None if whole else size, encoding=self.encoding,
                     decimal="," if self.decimal_comma else ".", keep_default_na=False, na_values=[""],
+                    # the other columns as text: kept as written, and cheaper than guessing their type
+                    dtype={i: str for i in range(len(self.header)) if i not in features} or None,
                     skip_blank_lines=True, engine="c", skipinitialspace=True, encoding_errors="strict",
                 )
         except (ValueError, pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError,
@@ -378,7 +466,16 @@ class TableReader:
                 for i in np.flatnonzero(bad):
                     errors[i], cells[i] = self._diagnose(rows[i], first + int(where[i]))
                     values[i] = 0.0
-                yield TableChunk(rows, values, errors, cells)
+                yield TableChunk(rows, values, errors, cells, self._pandas_passthrough(df, keep))
+
+    def _pandas_passthrough(self, df, keep: np.ndarray) -> dict:
+        """The pass-through columns of a frame (read as text) for its kept rows: name -> list of str."""
+        out = {}
+        every = keep.all()
+        for name, k in zip(self.passthrough_columns, self.passthrough_indices):
+            texts = df.iloc[:, k].to_numpy(dtype=object, na_value="")
+            out[name] = list(map(str.strip, texts if every else texts[keep]))
+        return out
 
     def _numbers(self, df, order: list) -> np.ndarray:
         """The model's columns of a pandas frame as an (n, features) float64 array; NaN where not a number."""
@@ -443,6 +540,7 @@ class TableReader:
         need = max(self.indices) + 1 if self.indices else 0
         while True:
             rows, lines, texts, errors = [], [], [], []
+            records = []  # each row's cells (the pass-through columns are taken from them), or () when unread
             while len(rows) < size:
                 first = self._reader.line_num + 1  # the line this record starts on
                 try:
@@ -453,11 +551,14 @@ class TableReader:
                     row += 1
                     rows.append(row)
                     lines.append(self._reader.line_num)
+                    records.append(())
                     texts.append([""] * len(self.indices))
                     errors.append(f"row {row} (line {self._reader.line_num}): the CSV line cannot be read "
                                   f"({_csv_problem(exc)})")
                     continue
                 except UnicodeDecodeError as exc:
+                    if self._strict:
+                        raise _Fallback from exc
                     raise InputError(
                         f"{self.name}: line {self._reader.line_num + 1} is not valid {self.encoding} text"
                     ) from exc
@@ -468,10 +569,12 @@ class TableReader:
                 rows.append(row)
                 lines.append(line)
                 if record == [_LONG_LINE] and line in self._too_long:
+                    records.append(())
                     texts.append([""] * len(self.indices))
                     errors.append(f"row {row} (line {line}): the line is {self._too_long[line]:,} characters long, "
                                   f"over the {LINE_LIMIT:,}-character limit for one row; not read")
                     continue
+                records.append(record)
                 if len(record) < need:
                     texts.append([record[i] if i < len(record) else "" for i in self.indices])
                     if line > first and any("\n" in c or "\r" in c for c in record):  # a quote left open
@@ -495,7 +598,9 @@ class TableReader:
                 return
             values = self._parse(rows, lines, texts, errors)
             cells = {i: texts[i] for i, e in enumerate(errors) if e is not None}
-            yield TableChunk(rows, values, errors, cells)
+            passthrough = {name: [r[k].strip() if k < len(r) else "" for r in records]
+                           for name, k in zip(self.passthrough_columns, self.passthrough_indices)}
+            yield TableChunk(rows, values, errors, cells, passthrough)
 
     def _parse(self, rows, lines, texts, errors) -> np.ndarray:
         n_features = len(self.indices)
@@ -531,12 +636,66 @@ class _Fallback(Exception):
     """pandas cannot read the rest of this file; the csv module takes over."""
 
 
+class _Ahead:
+    """The items of a generator, made by a background thread up to ``depth`` items ahead of the reader.
+
+    An exception the generator raises reaches the reader after the items made before it.
+    """
+
+    def __init__(self, source, depth: int):
+        self._source = source
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="inferdesk-csv-reader", daemon=True)
+        self._thread.start()
+
+    def _put(self, entry) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self) -> None:
+        try:
+            for item in self._source:
+                if not self._put((True, item)):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader, which raises it
+            self._put((False, exc))
+            return
+        self._put((False, None))
+
+    def __iter__(self):
+        while True:
+            ok, value = self._queue.get()
+            if ok:
+                yield value
+            elif value is None:
+                return
+            else:
+                raise value
+
+    def close(self) -> None:
+        """Stop the thread (it finishes the item it is making) and close the generator."""
+        self._stop.set()
+        self._thread.join()
+        self._source.close()
+
+
 def _pandas():
     try:
         import pandas
     except ImportError:  # pragma: no cover - pandas is a dependency, but the csv module suffices
         return None
     return pandas
+
+
+def _fold(name: str) -> str:
+    """A column name compared ignoring case and runs of white space."""
+    return " ".join(name.lower().split())
 
 
 def _blank(record: list) -> bool:
