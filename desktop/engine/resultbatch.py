@@ -151,7 +151,7 @@ class ResultBatch:
         d.update(answer)
         if i in self.saved_input:
             d["saved_input"] = self.saved_input[i]
-        if self.passthrough:
+        if self.passthrough and self.row[i] != NO_ROW:  # a CSV row's (an image has none)
             d["passthrough"] = {name: col[i] for name, col in self.passthrough.items()}
         return d
 
@@ -181,7 +181,8 @@ class ResultBatch:
             features = RowValues(self.feature_names, self._where, self.features[i])
         elif i in self.cells:
             features = self.cells[i]
-        extra = {name: col[i] for name, col in self.passthrough.items()} if self.passthrough else None
+        extra = ({name: col[i] for name, col in self.passthrough.items()}
+                 if self.passthrough and self.row[i] != NO_ROW else None)
         return Result(int(self.position[i]), self.input_of(i), self.row_of(i), ok, self.errors.get(i),
                       self.item_outputs(i), top, values, Timings(*self.timings[i].tolist()), self.kind_of(i),
                       self.saved_input.get(i), features, self.sha256_of(i), extra)
@@ -442,7 +443,8 @@ class ResultBatch:
             "source_sha256": list(self.source_sha256), "errors": {str(k): v for k, v in self.errors.items()},
             "saved_input": {str(k): v for k, v in self.saved_input.items()},
             "cells": {str(k): v for k, v in self.cells.items()}, "feature_names": list(self.feature_names),
-            "passthrough": {k: list(v) for k, v in self.passthrough.items()}, "meta": self.meta,
+            "passthrough": [[k, list(v)] for k, v in self.passthrough.items()],  # a list: the file's order
+            "meta": self.meta,
             "maps": {name: list(labels) for name, (labels, _) in self.maps.items()},
             "output_names": list(self.output_names), "ragged": ragged,
         }
@@ -467,7 +469,8 @@ class ResultBatch:
             errors={int(k): v for k, v in header["errors"].items()},
             saved_input={int(k): v for k, v in header["saved_input"].items()},
             features=arrays.get("features"), feature_names=header["feature_names"],
-            cells={int(k): v for k, v in header["cells"].items()}, passthrough=header["passthrough"],
+            cells={int(k): v for k, v in header["cells"].items()},
+            passthrough=dict(header["passthrough"]) if isinstance(header["passthrough"], list) else header["passthrough"],
             answer=group("answer/"), meta=header["meta"], outputs=outputs, shared=group("shared/"),
             maps={name: (labels, arrays[f"map/{name}"]) for name, labels in header["maps"].items()},
             output_names=header["output_names"])

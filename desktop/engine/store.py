@@ -348,23 +348,19 @@ def chunk_digests(batch, files: dict | None = None) -> tuple[np.ndarray, str]:
     """
     from .resultbatch import row_checksums
 
-    m = batch.item_matrix()
-    spec = None
-    if files:
-        n = len(batch)
-        parts = [m]
-        for name in sorted(files):
-            hexes = "".join(h or GENESIS for h in files[name]["sha256"])
-            parts.append(np.frombuffer(bytes.fromhex(hexes), dtype=np.uint8).reshape(n, 32))
-        m = np.concatenate(parts, axis=1)
-        spec = {name: {k: v for k, v in f.items() if k != "sha256"} for name, f in files.items()}
-    m = np.ascontiguousarray(m)
-    h = hashlib.sha256(batch.header_digest().encode("ascii"))
-    if spec:
-        h.update(_canonical(spec).encode("utf-8"))
-    h.update(np.asarray(m.shape, dtype="<i8").tobytes())
-    h.update(m.data)
-    return row_checksums(m), h.hexdigest()
+    items, content = batch.digests()
+    if not files:
+        return items, content
+    n = len(batch)
+    hexes = b"".join(bytes.fromhex("".join(h or GENESIS for h in files[name]["sha256"])) for name in sorted(files))
+    file_bytes = np.frombuffer(hexes, dtype=np.uint8).reshape(len(files), n, 32).transpose(1, 0, 2).reshape(n, -1)
+    with np.errstate(over="ignore"):
+        items = items ^ (row_checksums(np.ascontiguousarray(file_bytes)) * np.uint64(0x9E3779B97F4A7C15))
+    spec = {name: {k: v for k, v in f.items() if k != "sha256"} for name, f in files.items()}
+    h = hashlib.sha256(content.encode("ascii"))
+    h.update(_canonical(spec).encode("utf-8"))
+    h.update(np.ascontiguousarray(file_bytes).data)
+    return items, h.hexdigest()
 
 
 def _dense(a: np.ndarray) -> bool:
