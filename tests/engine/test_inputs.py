@@ -619,3 +619,21 @@ def test_property_helper_lets_other_exceptions_through():
         raise ValueError("x")
     with pytest.raises(ValueError):
         _assert_only_input_errors(boom, None)
+
+
+def test_count_rows_counts_lines_that_hold_something_whatever_the_block_size(tmp_path):
+    """Row counting reads in blocks; a line cut by a block's end, or blank but for spaces, counts right."""
+    import random
+
+    from desktop.engine.inputs.tabular import count_rows
+
+    rng = random.Random(7)
+    cases = [b"", b"a", b"a\n", b"a\n1\n2", b"a\n1\n\n2\n", b"a\r\n1\r\n\r\n  \r\n2\r\n", b"\n\na\n1\n",
+             b"a\n \t\n1\n   ", b"a\n1\n2\n\n\n"]
+    cases += [b"".join(rng.choice([b"x", b"\n", b" ", b"\r\n", b"1,2", b"\t"]) for _ in range(rng.randint(0, 60)))
+              for _ in range(200)]
+    for k, data in enumerate(cases):
+        path = tmp_path / f"{k}.csv"
+        path.write_bytes(data)
+        expected = max(sum(1 for line in data.split(b"\n") if line.strip()) - 1, 0)
+        assert [count_rows(path, block) for block in (1, 2, 3, 7, 1 << 22)] == [expected] * 5, data
