@@ -172,6 +172,11 @@ def cmd_info(args, out) -> int:
     return 2 if problem else 0
 
 
+#: runs of at least this many items written to a file get a writing process (ProcessWriter); below
+#: it, starting one would cost more than it saves
+PROCESS_WRITER_ITEMS = 100_000
+
+
 class _Delivery:
     """Batches go to the history database first, then to the output, in small groups.
 
@@ -253,12 +258,19 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
                   f"{_table_columns(engine, items)}\n")
         err.flush()
     appended = bool(skip) and bool(args.out) and os.path.isfile(args.out) and os.path.getsize(args.out) > 0
-    fh = open(args.out, "a" if skip else "w", encoding="utf-8", newline="") if args.out else out
+    delimiter = writers.delimiter_for(args.out) if args.out else ","
+    fh = None
+    if args.out and total >= PROCESS_WRITER_ITEMS:
+        # a large run: the text is made in a process of its own, in parallel with parsing and scoring
+        writer = writers.ProcessWriter(args.format, args.out, "a" if skip else "w", prov, header=not appended,
+                                       delimiter=delimiter)
+    else:
+        fh = open(args.out, "a" if skip else "w", encoding="utf-8", newline="") if args.out else out
+        writer = writers.BackgroundWriter(writers.open_writer(args.format, fh, prov, header=not appended,
+                                                              delimiter=delimiter), fh)
     ok = failed = 0
     latencies = []
     t0 = time.perf_counter()
-    writer = writers.BackgroundWriter(writers.open_writer(
-        args.format, fh, prov, header=not appended, delimiter=writers.delimiter_for(args.out) if args.out else ","), fh)
     delivery = _Delivery(writer, recorder)
     status = "cancelled"
     try:
@@ -285,7 +297,8 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
             if recorder is not None:
                 recorder.finish(status)
             if args.out:
-                fh.close()
+                if fh is not None:
+                    fh.close()
                 writers.write_sidecar(args.out, prov, args.format, writer.rows, getattr(writer, "columns", None),
                                       appended=appended)
     if not args.quiet:

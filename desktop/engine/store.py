@@ -480,6 +480,10 @@ class ResultStore:
             except sqlite3.Error:
                 raise StoreDamaged(message) from None
             return
+        if version == 0:
+            # a new file: large pages, so a chunk's blob is a few page writes rather than
+            # thousands (the page size of a WAL database is fixed once it exists)
+            self._db.execute("PRAGMA page_size=65536")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # with WAL: a killed process loses nothing committed
         if version < SCHEMA_VERSION:

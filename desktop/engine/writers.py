@@ -286,6 +286,124 @@ class BackgroundWriter:
         self.fh.flush()
 
 
+class ProcessWriter:
+    """Runs a writer in a child process that owns the output file: formatting never waits for the GIL.
+
+    The CLI's main thread scores and records while a reader thread parses the next CSV chunk;
+    formatting a million rows of text in a third thread of the same process made all three
+    take turns on one interpreter lock. Batches cross a pipe as numpy columns (pickled in a
+    few milliseconds each); the pipe's buffer bounds how far scoring runs ahead. Same
+    interface as :class:`BackgroundWriter`: what the child met (a full disk) is raised by
+    a later ``write`` or by ``close``.
+
+    Parameters
+    ----------
+    fmt, path, mode
+        The format, and the file the child opens (``"w"``, or ``"a"`` to append).
+    provenance, delimiter, header
+        As for :func:`open_writer`.
+    """
+
+    def __init__(self, fmt: str, path, mode: str = "w", provenance: dict | None = None, *, delimiter: str = ",",
+                 header: bool = True):
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")  # never fork a process that runs onnxruntime's and the reader's threads
+        self.format = fmt
+        self.rows = 0
+        self.columns = None
+        self._error: BaseException | None = None
+        self._raised = False
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_write_in_child, name="inferdesk-writer", daemon=True,
+                                 args=(child, fmt, os.fspath(path), mode, provenance, delimiter, header))
+        self._proc.start()
+        child.close()
+
+    def _check(self) -> None:
+        if self._error is None and self._conn.poll():
+            self._take(self._conn.recv())
+        if self._error is not None:
+            self._raised = True
+            raise self._error
+
+    def _take(self, msg) -> None:
+        kind, *rest = msg
+        if kind == "error":
+            self._error = rest[0]
+        elif kind == "done":
+            self.rows, self.columns = rest
+
+    def write(self, batch) -> None:
+        self._check()
+        try:
+            self._conn.send(batch)
+        except (BrokenPipeError, OSError):
+            self._error = self._error or OSError(f"the writing process ended unexpectedly "
+                                                 f"(exit code {self._proc.exitcode})")
+            self._raised = True
+            raise self._error from None
+
+    def close(self) -> None:
+        if self._proc is None:
+            return
+        try:
+            self._conn.send(None)
+            while True:  # everything queued is written, then the child says how many rows
+                msg = self._conn.recv()
+                self._take(msg)
+                if msg[0] == "done" or (msg[0] == "error" and not self._proc.is_alive()):
+                    break
+        except (EOFError, BrokenPipeError, OSError):
+            if self._error is None:
+                self._error = OSError(f"the writing process ended unexpectedly (exit code {self._proc.exitcode})")
+        finally:
+            self._proc.join(10)
+            if self._proc.is_alive():
+                self._proc.terminate()
+            self._proc = None
+            self._conn.close()
+        if self._error is not None and not self._raised:
+            self._raised = True
+            raise self._error
+
+
+def _write_in_child(conn, fmt, path, mode, provenance, delimiter, header) -> None:
+    """The writing process: open the file, write each batch received, report rows and columns (or the error)."""
+    error = None
+    writer = fh = None
+    try:
+        fh = open(path, mode, encoding="utf-8", newline="")
+        writer = open_writer(fmt, fh, provenance, delimiter=delimiter, header=header)
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        error = exc
+    while True:
+        try:
+            batch = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent is gone
+        if batch is None:
+            break
+        if error is not None:
+            continue  # keep draining, so the parent never blocks on a full pipe
+        try:
+            writer.write(batch)
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            error = exc
+            conn.send(("error", exc))
+    try:
+        if writer is not None and error is None:
+            writer.close()
+        if fh is not None:
+            fh.close()
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        error = error or exc
+        conn.send(("error", exc))
+    if error is not None and writer is None:
+        conn.send(("error", error))
+    conn.send(("done", writer.rows if writer is not None else 0, getattr(writer, "columns", None)))
+
+
 def open_writer(fmt: str, fh, provenance: dict | None = None, *, delimiter: str = ",", header: bool = True):
     """A writer of format ``fmt`` ('jsonl', 'json' or 'csv') on the open text file ``fh``."""
     if fmt == "jsonl":

@@ -317,3 +317,34 @@ def test_background_writer_writes_in_order_and_hands_back_errors():
             w.write(cls_batch(SCORES))
         w.close()
     w.close()  # after the error was handed over: nothing left to raise
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json"])
+def test_a_writing_process_writes_what_the_writer_thread_writes(tmp_path, fmt):
+    batches = [cls_batch([[0.25, 0.75], [0.9, 0.1]]), cls_batch([[0.5, 0.5]], ok=[False], errors={0: "data.csv: bad"})]
+    thread_out = tmp_path / f"thread.{fmt}"
+    with open(thread_out, "w", encoding="utf-8", newline="") as fh:
+        w = writers.BackgroundWriter(writers.open_writer(fmt, fh, {"run_id": "r1"}), fh)
+        for b in batches:
+            w.write(b)
+        w.close()
+    proc = writers.ProcessWriter(fmt, tmp_path / f"process.{fmt}", "w", {"run_id": "r1"})
+    for b in batches:
+        proc.write(b)
+    proc.close()
+    assert (tmp_path / f"process.{fmt}").read_bytes() == thread_out.read_bytes()
+    assert proc.rows == w.rows == 3 and proc.columns == w.columns
+
+
+def test_a_writing_process_reports_a_full_disk_and_a_missing_folder(tmp_path):
+    full = writers.ProcessWriter("csv", "/dev/full", "w")
+    with pytest.raises(OSError) as caught:
+        for _ in range(50):  # the error comes back with a later write, or at close
+            full.write(cls_batch([[0.25, 0.75]] * 2000))
+        full.close()
+    assert caught.value.errno == 28  # ENOSPC: no space left on device
+    missing = writers.ProcessWriter("csv", tmp_path / "no" / "such" / "out.csv", "w")
+    with pytest.raises(OSError) as caught:
+        missing.write(cls_batch([[0.25, 0.75]]))
+        missing.close()
+    assert "No such file or directory" in str(caught.value)
