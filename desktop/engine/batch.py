@@ -152,6 +152,20 @@ def _inference_error(item: InputItem, exc: InputError) -> str:
     return f"{os.path.basename(item.path)}: {exc}"
 
 
+def _hash_in_background(path: str):
+    """A future of the file's SHA-256, computed on a daemon thread."""
+    from concurrent.futures import Future
+    import threading
+
+    future: Future = Future()
+
+    def work():
+        future.set_result(_file_sha256(path))
+
+    threading.Thread(target=work, name="inferdesk-hash", daemon=True).start()
+    return future
+
+
 def _file_sha256(path: str) -> str | None:
     from .model import sha256_file
 
@@ -371,7 +385,10 @@ def _score_table(run: _Run, item: InputItem, chunk_rows: int) -> Iterator[Result
         return
     produced = 0
     cols = tuple(reader.columns)
-    sha = _file_sha256(item.path) if run.hash_inputs else None
+    # the file's SHA-256 is taken on a thread of its own while the first chunk is parsed
+    # (hashlib and the reads release the interpreter lock); the first batch waits for it
+    hashing = _hash_in_background(item.path) if run.hash_inputs else None
+    sha = None
     done_rows = run.skip_rows.get(item.path, ())
     with reader:
         blocks = table_blocks(engine, reader, chunk_rows, run.post, run.stopped)
@@ -384,6 +401,8 @@ def _score_table(run: _Run, item: InputItem, chunk_rows: int) -> Iterator[Result
             if tb is None:
                 break
             produced += len(tb.chunk.rows)
+            if hashing is not None:
+                sha, hashing = hashing.result(), None
             batch = _table_batch(run, item, name, cols, sha, tb)
             if done_rows:
                 batch = batch.take(np.array([r not in done_rows for r in tb.chunk.rows], dtype=bool))
