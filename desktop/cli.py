@@ -174,7 +174,7 @@ def cmd_info(args, out) -> int:
 
 #: runs of at least this many items written to a file get a writing process (ProcessWriter); below
 #: it, starting one would cost more than it saves
-PROCESS_WRITER_ITEMS = 100_000
+PROCESS_WRITER_ITEMS = 300_000
 
 
 class _Delivery:
