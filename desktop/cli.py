@@ -172,9 +172,9 @@ def cmd_info(args, out) -> int:
     return 2 if problem else 0
 
 
-#: runs of at least this many items written to a file get a writing process (ProcessWriter); below
-#: it, starting one would cost more than it saves
-PROCESS_WRITER_ITEMS = 300_000
+#: CSV inputs of at least this many bytes written to a file get a writing process (ProcessWriter),
+#: started before the model loads; below it, a thread writes (the process would not pay for itself)
+PROCESS_WRITER_BYTES = 8 << 20
 
 
 class _Delivery:
@@ -244,7 +244,25 @@ def _names(cols: list, shown: int = 6) -> str:
     return text + (f", … ({len(cols)} in all)" if len(cols) > shown else "")
 
 
-def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, label="") -> int:
+def _early_writer(args, inputs):
+    """A writing process started now, while the model loads, when the inputs are large CSV files; else None."""
+    if not args.out:
+        return None
+    size = 0
+    for path in inputs:
+        try:
+            if str(path).lower().endswith((".csv", ".tsv", ".txt")):
+                size += os.path.getsize(path)
+        except OSError:
+            pass
+    if size < PROCESS_WRITER_BYTES:
+        return None
+    from .engine import writers
+
+    return writers.ProcessWriter.start()
+
+
+def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, label="", early=None) -> int:
     """Score items into the output (and the history); the summary and exit code of score and resume."""
     import numpy as np
 
@@ -260,10 +278,10 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
     appended = bool(skip) and bool(args.out) and os.path.isfile(args.out) and os.path.getsize(args.out) > 0
     delimiter = writers.delimiter_for(args.out) if args.out else ","
     fh = None
-    if args.out and total >= PROCESS_WRITER_ITEMS:
+    if early is not None:
         # a large run: the text is made in a process of its own, in parallel with parsing and scoring
-        writer = writers.ProcessWriter(args.format, args.out, "a" if skip else "w", prov, header=not appended,
-                                       delimiter=delimiter)
+        writer = early.open(args.format, args.out, "a" if skip else "w", prov, header=not appended,
+                            delimiter=delimiter)
     else:
         fh = open(args.out, "a" if skip else "w", encoding="utf-8", newline="") if args.out else out
         writer = writers.BackgroundWriter(writers.open_writer(args.format, fh, prov, header=not appended,
@@ -325,6 +343,17 @@ def cmd_score(args, out, err) -> int:
     from .engine import Engine, SessionSettings, expand_inputs, writers
 
     started_at = writers.utc_now()
+    early = _early_writer(args, args.inputs)
+    try:
+        return _start_and_score(args, out, err, started_at, early)
+    finally:
+        if early is not None:
+            early.close()  # already closed after a run; this ends a child a failed start left waiting
+
+
+def _start_and_score(args, out, err, started_at, early) -> int:
+    from .engine import Engine, SessionSettings, expand_inputs, writers
+
     settings = SessionSettings(args.provider, args.threads, args.opt_level)
     engine = Engine(args.model, profile=args.profile, settings=settings)
     items = expand_inputs(args.inputs)
@@ -339,7 +368,7 @@ def cmd_score(args, out, err) -> int:
             prov = writers.run_provenance(store.run_metadata(recorder.run_id), "inferdesk score")
         else:
             prov = writers.engine_provenance(engine, started_at, "inferdesk score")
-        return _score(engine, items, args, out, err, prov, recorder)
+        return _score(engine, items, args, out, err, prov, recorder, early=early)
     finally:
         if store:
             store.close()

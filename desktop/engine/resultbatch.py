@@ -512,26 +512,18 @@ class ResultBatch:
             cols.append(("features", self.features))
         return cols
 
-    def _fixed(self) -> np.ndarray:
-        """Every fixed-width column's row as bytes: (n, width) uint8."""
+    def _parts(self) -> list[np.ndarray]:
+        """Every column's rows as bytes, one (n, width) uint8 array a column, and the text columns after them.
+
+        Text fields (errors, saved-input paths, a failed row's cells, pass-through columns) are
+        laid out as fixed-width UTF-32 code points, so no Python loop runs over the items when
+        the batch has no errors. Columns are kept apart (not joined row by row), so making them
+        costs no copy for the columns that are contiguous already.
+        """
         n = len(self)
         parts = [np.ascontiguousarray(a.reshape(n, -1)).view(np.uint8).reshape(n, -1)
                  for _, a in self._item_columns() if a.dtype != object]
-        return np.concatenate(parts, axis=1) if parts else np.zeros((n, 0), np.uint8)
-
-    def item_matrix(self) -> np.ndarray:
-        """Each item's whole content as one row of bytes (n, width): every column's row, its texts.
-
-        Text fields (errors, saved-input paths, a failed row's cells, pass-through columns) are
-        laid out as fixed-width UTF-32 code points, so the matrix is made without a Python loop
-        over the items when the batch has no errors.
-        """
-        return self._matrix(self._fixed(), self._text_columns())
-
-    def _matrix(self, fixed, texts) -> np.ndarray:
-        n = len(self)
-        return np.concatenate([fixed] + [np.ascontiguousarray(t).view(np.uint8).reshape(n, -1) for t in texts],
-                              axis=1)
+        return parts
 
     def _text_columns(self) -> list[np.ndarray]:
         n = len(self)
@@ -556,38 +548,41 @@ class ResultBatch:
 
     def digests(self) -> tuple[np.ndarray, str]:
         """``(item_digests(), content_digest())`` from one pass over the columns (what the store writes)."""
-        fixed, texts = self._fixed(), self._text_columns()
-        return self._item_digests(fixed, texts), self._content_digest(self._matrix(fixed, texts))
+        parts, texts = self._parts(), self._text_columns()
+        return self._item_digests(parts, texts), self._content_digest(parts, texts)
 
     def item_digests(self) -> np.ndarray:
         """A 64-bit checksum of each item's content (uint64, n): names the item that changed.
 
-        Vectorised (a keyed multiply-and-add over the item's bytes as 64-bit words, then a
+        Vectorised (a keyed multiply-and-add over each column's bytes as 64-bit words, then a
         mixing step), so a million items take milliseconds. It locates; :meth:`content_digest`,
         a SHA-256 over all the bytes, is what makes a chunk tamper-evident.
         """
-        return self._item_digests(self._fixed(), self._text_columns())
+        return self._item_digests(self._parts(), self._text_columns())
 
-    def _item_digests(self, fixed, texts) -> np.ndarray:
+    def _item_digests(self, parts, texts) -> np.ndarray:
         n = len(self)
-        h = row_checksums(fixed)
+        h = np.zeros(n, dtype=np.uint64)
         with np.errstate(over="ignore"):
-            for j, text in enumerate(texts, start=1):
+            for j, part in enumerate(parts):
+                h ^= row_checksums(part) * np.uint64(4 * j + 1) + np.uint64(j)
+            for j, text in enumerate(texts, start=len(parts)):
                 # text is padded to the batch's longest cell: its checksum ignores that padding, so
                 # an item's digest does not change when another item's text grows
                 t = row_checksums(np.ascontiguousarray(text).view(np.uint8).reshape(n, -1), padded=True)
-                h ^= t * np.uint64(2 * j + 1) + np.uint64(j)
+                h ^= t * np.uint64(4 * j + 3) + np.uint64(j)
         return h
 
     def content_digest(self) -> str:
         """SHA-256 of the header and of every item's content: the hash the audit trail chains."""
-        return self._content_digest(self.item_matrix())
+        return self._content_digest(self._parts(), self._text_columns())
 
-    def _content_digest(self, matrix) -> str:
-        m = np.ascontiguousarray(matrix)
+    def _content_digest(self, parts, texts) -> str:
         h = hashlib.sha256(self.header_digest().encode("ascii"))
-        h.update(np.asarray(m.shape, dtype="<i8").tobytes())
-        h.update(m.data)
+        h.update(np.asarray([len(self), len(parts), len(texts)], dtype="<i8").tobytes())
+        for part in parts + [np.ascontiguousarray(t) for t in texts]:
+            h.update(np.asarray(part.shape + (part.dtype.itemsize,), dtype="<i8").tobytes())
+            h.update(np.ascontiguousarray(part).data)
         return h.hexdigest()
 
 

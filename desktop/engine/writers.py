@@ -296,6 +296,9 @@ class ProcessWriter:
     interface as :class:`BackgroundWriter`: what the child met (a full disk) is raised by
     a later ``write`` or by ``close``.
 
+    The child can be started (:meth:`start`) before the output's details are known, so that
+    its start-up overlaps the parent's loading of the model; :meth:`open` then names the file.
+
     Parameters
     ----------
     fmt, path, mode
@@ -304,21 +307,40 @@ class ProcessWriter:
         As for :func:`open_writer`.
     """
 
-    def __init__(self, fmt: str, path, mode: str = "w", provenance: dict | None = None, *, delimiter: str = ",",
-                 header: bool = True):
-        import multiprocessing as mp
-
-        ctx = mp.get_context("spawn")  # never fork a process that runs onnxruntime's and the reader's threads
+    def __init__(self, fmt: str | None = None, path=None, mode: str = "w", provenance: dict | None = None, *,
+                 delimiter: str = ",", header: bool = True):
         self.format = fmt
         self.rows = 0
         self.columns = None
         self._error: BaseException | None = None
         self._raised = False
+        self._proc = None
+        if fmt is not None:
+            self.open(fmt, path, mode, provenance, delimiter=delimiter, header=header)
+
+    @classmethod
+    def start(cls) -> "ProcessWriter":
+        """Start the child now; :meth:`open` later tells it what to write."""
+        self = cls()
+        self._spawn()
+        return self
+
+    def _spawn(self) -> None:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")  # never fork a process that runs onnxruntime's and the reader's threads
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_write_in_child, name="inferdesk-writer", daemon=True,
-                                 args=(child, fmt, os.fspath(path), mode, provenance, delimiter, header))
+        self._proc = ctx.Process(target=_write_in_child, args=(child,), name="inferdesk-writer", daemon=True)
         self._proc.start()
         child.close()
+
+    def open(self, fmt: str, path, mode: str = "w", provenance: dict | None = None, *, delimiter: str = ",",
+             header: bool = True) -> "ProcessWriter":
+        if self._proc is None:
+            self._spawn()
+        self.format = fmt
+        self._send(("open", fmt, os.fspath(path), mode, provenance, delimiter, header))
+        return self
 
     def _check(self) -> None:
         if self._error is None and self._conn.poll():
@@ -334,15 +356,18 @@ class ProcessWriter:
         elif kind == "done":
             self.rows, self.columns = rest
 
-    def write(self, batch) -> None:
-        self._check()
+    def _send(self, msg) -> None:
         try:
-            self._conn.send(batch.without_features())  # a CSV's values are not written: a third of the bytes
+            self._conn.send(msg)
         except (BrokenPipeError, OSError):
             self._error = self._error or OSError(f"the writing process ended unexpectedly "
                                                  f"(exit code {self._proc.exitcode})")
             self._raised = True
             raise self._error from None
+
+    def write(self, batch) -> None:
+        self._check()
+        self._send(batch.without_features())  # a CSV's values are not written: a third of the bytes
 
     def close(self) -> None:
         if self._proc is None:
@@ -352,10 +377,10 @@ class ProcessWriter:
             while True:  # everything queued is written, then the child says how many rows
                 msg = self._conn.recv()
                 self._take(msg)
-                if msg[0] == "done" or (msg[0] == "error" and not self._proc.is_alive()):
+                if msg[0] == "done":
                     break
         except (EOFError, BrokenPipeError, OSError):
-            if self._error is None:
+            if self._error is None and self.format is not None:
                 self._error = OSError(f"the writing process ended unexpectedly (exit code {self._proc.exitcode})")
         finally:
             self._proc.join(10)
@@ -368,26 +393,30 @@ class ProcessWriter:
             raise self._error
 
 
-def _write_in_child(conn, fmt, path, mode, provenance, delimiter, header) -> None:
-    """The writing process: open the file, write each batch received, report rows and columns (or the error)."""
+def _write_in_child(conn) -> None:
+    """The writing process: open the file it is told, write each batch received, report rows and columns."""
     error = None
     writer = fh = None
-    try:
-        fh = open(path, mode, encoding="utf-8", newline="")
-        writer = open_writer(fmt, fh, provenance, delimiter=delimiter, header=header)
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent
-        error = exc
     while True:
         try:
-            batch = conn.recv()
+            msg = conn.recv()
         except (EOFError, OSError):
             return  # the parent is gone
-        if batch is None:
+        if msg is None:
             break
-        if error is not None:
+        if isinstance(msg, tuple) and msg and msg[0] == "open":
+            _, fmt, path, mode, provenance, delimiter, header = msg
+            try:
+                fh = open(path, mode, encoding="utf-8", newline="")
+                writer = open_writer(fmt, fh, provenance, delimiter=delimiter, header=header)
+            except BaseException as exc:  # noqa: BLE001 - reported to the parent
+                error = exc
+                conn.send(("error", exc))
+            continue
+        if error is not None or writer is None:
             continue  # keep draining, so the parent never blocks on a full pipe
         try:
-            writer.write(batch)
+            writer.write(msg)
         except BaseException as exc:  # noqa: BLE001 - reported to the parent
             error = exc
             conn.send(("error", exc))
@@ -397,10 +426,7 @@ def _write_in_child(conn, fmt, path, mode, provenance, delimiter, header) -> Non
         if fh is not None:
             fh.close()
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
-        error = error or exc
         conn.send(("error", exc))
-    if error is not None and writer is None:
-        conn.send(("error", error))
     conn.send(("done", writer.rows if writer is not None else 0, getattr(writer, "columns", None)))
 
 
