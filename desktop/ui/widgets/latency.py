@@ -209,22 +209,22 @@ class LatencyView(QWidget):
         self._idx = _Growing(1)  # Result.index of OK items
         self._tot = _Growing(1)
         self._stage = _Growing(len(STAGES))
-        self._arr = _Growing(1)  # arrival times of all results
         self._ok_arrivals = _Growing(1)
         self.t_start = t_start
         self._dirty = True
         self.marker.setVisible(False)
         self.refresh()
 
-    def add(self, group) -> None:
-        """Add ``[(Result, arrival_time), ...]``; the chart redraws on its timer."""
-        ok = [(r, t) for r, t in group if r.ok]
-        self._arr.extend([t for _, t in group])
-        if ok:
-            self._idx.extend([r.index for r, _ in ok])
-            self._tot.extend([r.timings.total for r, _ in ok])
-            self._stage.extend([[getattr(r.timings, s) for s in STAGES] for r, _ in ok])
-            self._ok_arrivals.extend([t for _, t in ok])
+    def add(self, batch, produced=None) -> None:
+        """Add a ResultBatch's timings; ``produced`` holds each item's ``perf_counter()`` arrival (None: unknown,
+        as for a run reopened from History, which keeps items/s out of the readout). Redrawn on the timer."""
+        arrivals = np.full(len(batch), np.nan) if produced is None else np.asarray(produced, dtype=np.float64)
+        ok = batch.ok
+        if ok.any():
+            self._idx.extend(batch.position[ok])
+            self._tot.extend(batch.total_ms[ok])
+            self._stage.extend(batch.timings[ok])
+            self._ok_arrivals.extend(arrivals[ok])
         self._dirty = True
 
     def stats(self) -> dict:
