@@ -205,6 +205,7 @@ class MainWindow(QMainWindow):
         self.table.setSortingEnabled(True)
         self.table.horizontalHeader().setSortIndicator(-1, Qt.AscendingOrder)
         setup_table(self.table, "One row per image or CSV row; click a column title to sort. ↑/↓ move the detail.")
+        self.table.setTextElideMode(Qt.ElideMiddle)  # "screening_w…csv · row 5" keeps the row number in sight
         hh = self.table.horizontalHeader()
         hh.setStretchLastSection(True)
         em = self.fontMetrics().horizontalAdvance("m")
@@ -1045,7 +1046,7 @@ class MainWindow(QMainWindow):
 
         parts = []
         if passed:
-            parts.append(f"CSV columns passed through (shown after Input, kept in exports): {names(passed)}")
+            parts.append(f"CSV columns passed through (in the table and exports): {names(passed)}")
         if ignored:
             parts.append(f"{'ignored' if passed else 'CSV columns ignored (not model features)'}: {names(ignored)}")
         self.columns_label.setText(" · ".join(parts))

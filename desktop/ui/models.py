@@ -38,7 +38,7 @@ COLUMN_TIPS = (
     "Why the item failed",
 )
 PASSTHROUGH_TIP = "A column of the CSV file that is not a model feature, passed through with its row"
-COL_PASSTHROUGH = 100  # logical id of the first pass-through column (shown after Input)
+COL_PASSTHROUGH = 100  # logical id of the first pass-through column (shown after Score)
 STATUS_FILTERS = ("all", "ok", "failed")
 _ROW_SCALE = float(2 ** 31)  # the Input column's key: name rank · 2³¹ + row (exact in a float64)
 _CACHE = 20000  # formatted rows kept (a screenful is a few dozen)
@@ -249,8 +249,9 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
     rows) in ascending key order, ties in run order; a descending sort reads it from the end.
     Rows appended while sorted are merged in with ``searchsorted``, without sorting again.
 
-    A CSV's pass-through columns (``batch.passthrough``) are shown after Input; their logical
-    ids are ``COL_PASSTHROUGH + j``, and :meth:`view_column` says where a column is shown.
+    A CSV's pass-through columns (``batch.passthrough``) are shown after Score, beside the answer
+    (after Input they pushed the answer out of sight in a 1024-pixel window); their logical ids
+    are ``COL_PASSTHROUGH + j``, and :meth:`view_column` says where a column is shown.
     """
 
     def __init__(self, parent=None):
@@ -285,10 +286,10 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
     def _set_columns(self, passthrough) -> None:
         self.passthrough_names = tuple(passthrough)
         k = len(self.passthrough_names)
-        self._logical = [COL_INDEX, COL_INPUT, *range(COL_PASSTHROUGH, COL_PASSTHROUGH + k), COL_LABEL, COL_SCORE,
+        self._logical = [COL_INDEX, COL_INPUT, COL_LABEL, COL_SCORE, *range(COL_PASSTHROUGH, COL_PASSTHROUGH + k),
                          COL_STATUS, COL_LATENCY, COL_MESSAGE]
-        self.columns = COLUMNS[:2] + self.passthrough_names + COLUMNS[2:]
-        self.column_tips = COLUMN_TIPS[:2] + (PASSTHROUGH_TIP,) * k + COLUMN_TIPS[2:]
+        self.columns = COLUMNS[:4] + self.passthrough_names + COLUMNS[4:]
+        self.column_tips = COLUMN_TIPS[:4] + (PASSTHROUGH_TIP,) * k + COLUMN_TIPS[4:]
 
     def view_column(self, logical: int) -> int:
         """Where a column (``COL_*``, or ``COL_PASSTHROUGH + j``) is shown."""
@@ -353,7 +354,7 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
             return
         for name in new:
             self._pass[name] = [""] * lo + list(batch.passthrough[name])
-        first = 2 + len(self.passthrough_names)
+        first = self.view_column(COL_STATUS)
         self.beginInsertColumns(QModelIndex(), first, first + len(new) - 1)
         self._set_columns(self.passthrough_names + tuple(new))
         self._texts = {}
@@ -677,9 +678,9 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
             name = self._names.values[self._src.data[s]]
             row = b.row_of(i)
             texts = (fmt.count(int(b.position[i]) + 1), f"{name} · row {row}" if row is not None else name,
+                     text, fmt.score(score) if score is not None else "",
                      *(column[s] for column in self._pass.values()),
-                     text, fmt.score(score) if score is not None else "", "✔ OK" if ok else "✖ Failed",
-                     fmt.ms(self._total.data[s]) if ok else "", b.errors.get(i) or "")
+                     "✔ OK" if ok else "✖ Failed", fmt.ms(self._total.data[s]) if ok else "", b.errors.get(i) or "")
             if len(self._texts) >= _CACHE:
                 self._texts = {}
             self._texts[s] = texts

@@ -188,21 +188,22 @@ def test_every_column_sorts_as_it_reads_and_appends_keep_the_order():
     assert ages == sorted(ages)
 
 
-def test_pass_through_columns_are_shown_after_input():
+def test_pass_through_columns_are_shown_beside_the_answer():
     model = ResultsModel()
     model.append(fake_batch(0, 5, csv="/d/rows.csv"))  # a first chunk without pass-through columns
-    assert model.columns[:3] == ("#", "Input", "Result")
+    assert model.columns == ("#", "Input", "Result", "Score", "Status", "Latency (ms)", "Message")
     inserted = []
     model.columnsInserted.connect(lambda _p, a, b: inserted.append((a, b)))
     model.append(fake_batch(5, 5, csv="/d/rows.csv", passthrough=True))
-    assert inserted == [(2, 3)]
-    assert model.columns == ("#", "Input", "patient_id", "age", "Result", "Score", "Status", "Latency (ms)",
+    assert inserted == [(4, 5)]
+    assert model.columns == ("#", "Input", "Result", "Score", "patient_id", "age", "Status", "Latency (ms)",
                              "Message")
-    assert model.headerData(2, Qt.Horizontal, Qt.ToolTipRole).startswith("A column of the CSV file")
-    assert model.view_column(COL_LABEL) == 4 and model.logical_column(2) == COL_PASSTHROUGH
-    assert model.index(0, 2).data() == "" and model.index(7, 2).data() == f"P{(7 * 31) % 1000:04d}"
-    assert model.index(7, 3).data() == "27" and model.index(7, 4).data() == "7"
-    assert "patient_id: P0217" in model.index(7, 2).data(Qt.ToolTipRole)
+    assert model.headerData(4, Qt.Horizontal, Qt.ToolTipRole).startswith("A column of the CSV file")
+    assert model.view_column(COL_STATUS) == 6 and model.logical_column(4) == COL_PASSTHROUGH
+    assert model.index(0, 4).data() == "" and model.index(7, 4).data() == f"P{(7 * 31) % 1000:04d}"
+    assert model.index(7, 5).data() == "27" and model.index(7, 2).data() == "7"
+    assert model.index(7, 6).data() == "✔ OK" and model.index(7, 6).data(Qt.ToolTipRole) is None
+    assert "patient_id: P0217" in model.index(7, 4).data(Qt.ToolTipRole)
     assert model.result_at(7).passthrough == {"patient_id": "P0217", "age": "27"}
     model.set_filter(text="p0217")  # the filter looks into pass-through values too
     assert shown(model) == [7]
