@@ -676,11 +676,11 @@ class MainWindow(QMainWindow):
 
     def _show_batch(self, batch, produced) -> None:
         """Add a batch to the table and the latency charts; select the first row once there is one."""
-        had = self.results.passthrough_names
+        had = self.results.passthrough_names, self.results.total
         self.results.append(batch)
         self.latency.add(batch, produced)
         self._update_counts()
-        if self.results.passthrough_names != had:
+        if self.results.passthrough_names != had[0] or not had[1]:
             self._update_columns_label()
         if not self._selected_first and self.results.rowCount() and not self.table.selectionModel().hasSelection():
             self._selected_first = True
