@@ -2,13 +2,19 @@
 
 Scoring small inputs is mostly Python (decoding wrappers, postprocessing, building results).
 Run in a thread of the window's process, it competes with painting for the interpreter lock
-and the window stutters. A :class:`ScoringProcess` runs ``run_batch`` in a separate process
-(started with ``spawn``, so it never inherits Qt's threads), records every result in the
-history database *before* sending it, and streams results back in groups.
+and the window stutters. A :class:`ScoringProcess` runs ``run_batches`` in a separate process
+(started with ``spawn``, so it never inherits Qt's threads), records every batch in the
+history database *before* sending it, and streams the batches back as columns: no per-item
+object crosses the pipe.
 
 Messages from the child, as tuples:
     ("started", run_id | None, total)
-    ("results", [(Result, perf_counter at which it was produced), ...], done, total)
+    ("batch", ResultBatch, produced, done, total)
+        one batch of the run, in order, already committed to the history; consecutive small
+        batches (1-item batches of a slow folder) are concatenated into one message at most
+        every GROUP_INTERVAL_S. ``produced`` is a float64 array, one ``perf_counter()`` per item:
+        when the engine produced the item's batch (CLOCK_MONOTONIC / QPC, comparable across
+        processes).
     ("finished", {"cancelled": bool, "done": int, "total": int, "seconds": float, "run_id": ...})
     ("error", exception)        the job ended; EngineError for what the user can act on
 """
@@ -188,8 +194,11 @@ def _engine_for(job: Job, engines: dict):
 
 
 def _run_job(conn, stop, job: Job, engines: dict) -> None:
-    from .batch import run_batch
+    import numpy as np
+
+    from .batch import run_batches
     from .inputs import InputItem, expand_inputs
+    from .resultbatch import ResultBatch
 
     engine = _engine_for(job, engines)
     items = [i if isinstance(i, InputItem) else None for i in job.items]
@@ -213,23 +222,26 @@ def _run_job(conn, stop, job: Job, engines: dict) -> None:
 
     _send(conn, ("started", recorder.run_id if recorder else None, state["total"]))
     t0 = time.perf_counter()
-    group: list = []
+    group: list = []  # (batch, produced) recorded but not sent yet
     last = time.perf_counter()
     status = "cancelled"
 
     def flush():
         if recorder is not None:
             recorder.commit()  # on disk before the window shows it
-        _send(conn, ("results", list(group), state["done"], state["total"]))
+        batch = ResultBatch.concat([b for b, _ in group])
+        produced = np.concatenate([np.full(len(b), t) for b, t in group])
+        _send(conn, ("batch", batch, produced, state["done"], state["total"]))
         group.clear()
 
     try:
-        for result in run_batch(engine, items, top_k=job.top_k, should_stop=stop.is_set, progress=progress,
-                                workers=job.workers, skip=skip, hash_inputs=recorder is not None):
+        for batch in run_batches(engine, items, top_k=job.top_k, should_stop=stop.is_set, progress=progress,
+                                 workers=job.workers, skip=skip, hash_inputs=recorder is not None):
             if recorder is not None:
-                recorder.add(result)
-            now = time.perf_counter()  # CLOCK_MONOTONIC / QPC: comparable across processes
-            group.append((result, now))
+                recorder.add_batch(batch)
+            now = time.perf_counter()
+            if len(batch):
+                group.append((batch, now))
             if now - last >= GROUP_INTERVAL_S:
                 flush()
                 last = now

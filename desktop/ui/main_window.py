@@ -3,13 +3,14 @@ the selected item's detail on the right. It only displays and dispatches; the en
 
 from __future__ import annotations
 
+import copy
 import gc
 import os
 import time
-from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QItemSelectionModel, QSettings, Qt, QThreadPool, QTimer, QUrl, Signal, Slot
+from PySide6.QtCore import (QByteArray, QItemSelectionModel, QModelIndex, QSettings, Qt, QThreadPool, QTimer, QUrl,
+                            Signal, Slot)
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QIcon, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel,
                                QLineEdit, QMainWindow, QMessageBox, QPushButton, QSplitter,
@@ -24,8 +25,8 @@ from .errors import report_error, reporter
 from .models import COL_INPUT, COL_LABEL, COL_LATENCY, COL_MESSAGE, COL_SCORE, COL_STATUS, ResultsModel
 from .queue_check import check_items
 from .widgets.detail import DetailPane
-from .widgets.history import (HistoryView, RecordsWorker, ResumeBanner, nan_arrivals, prepare_resume, run_title,
-                              unfinished_runs, when_text)
+from .widgets.history import (HistoryView, RecordsWorker, ResumeBanner, export_batches, prepare_resume,
+                              run_provenance, run_title, unfinished_runs, when_text)
 from .widgets.latency import BenchmarkView, LatencyView
 from .widgets.progress import ProgressStrip
 from .widgets.panels import InlineMessage, ModelPanel, QueuePanel
@@ -98,6 +99,8 @@ class MainWindow(QMainWindow):
         self._shown_run = None  # the RunSummary of a run opened from History (None: the table holds a live run)
         self._shown_run_id: str | None = None  # the recorded run the table holds, when known
         self._selected_first = False
+        self._table_columns: dict = {}  # CSV path -> its columns that are not model features (from the queue check)
+        self._run_extra: dict = {}  # the same, for the CSV files of the run the table shows
         self.providers = available_providers()
         self.setWindowTitle("InferDesk")
         self.setAcceptDrops(True)
@@ -178,6 +181,17 @@ class MainWindow(QMainWindow):
         filt.addWidget(self.status_filter)
         filt.addWidget(self.counts_label)
         rl.addLayout(filt)
+        self.columns_label = QLabel()
+        self.columns_label.setObjectName("columnsLabel")
+        self.columns_label.setWordWrap(True)
+        self.columns_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        small = self.columns_label.font()
+        small.setPointSizeF(small.pointSizeF() * 0.9)
+        self.columns_label.setFont(small)
+        self.columns_label.setToolTip("The CSV columns that are not model features: shown beside each row and kept "
+                                      "in exports (passed through), or left out (ignored)")
+        self.columns_label.setVisible(False)
+        rl.addWidget(self.columns_label)
         self.results_stack = QStackedWidget()
         rl.addWidget(self.results_stack, 1)
         self.empty_sample_button = QPushButton("Open the sample model")
@@ -191,6 +205,7 @@ class MainWindow(QMainWindow):
         self.table.setSortingEnabled(True)
         self.table.horizontalHeader().setSortIndicator(-1, Qt.AscendingOrder)
         setup_table(self.table, "One row per image or CSV row; click a column title to sort. ↑/↓ move the detail.")
+        self.table.setTextElideMode(Qt.ElideMiddle)  # "screening_w…csv · row 5" keeps the row number in sight
         hh = self.table.horizontalHeader()
         hh.setStretchLastSection(True)
         em = self.fontMetrics().horizontalAdvance("m")
@@ -198,6 +213,7 @@ class MainWindow(QMainWindow):
                            (COL_LATENCY, 8), (COL_MESSAGE, 16)):
             self.table.setColumnWidth(col, width * em)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row_changed)
+        self.results.columnsInserted.connect(self._on_result_columns_inserted)
         self.results_stack.addWidget(self.table)
         self.tabs.addTab(results_page, "Results")
         self.tabs.setTabToolTip(0, "The results table (Ctrl+1)")
@@ -617,11 +633,12 @@ class MainWindow(QMainWindow):
         self._start(worker)
 
     @Slot(object)
-    def _on_queue_checked(self, problems):
+    def _on_queue_checked(self, checked):
         worker = self._check_worker
         if worker is None or self.sender() is not worker.signals:
             return
         self._check_worker = None
+        problems, self._table_columns = checked
         if worker.snapshot == (self.engine, self.queue.model.items):
             self.queue.model.set_problems(problems)
         self._update_actions()
@@ -653,10 +670,27 @@ class MainWindow(QMainWindow):
         worker = BatchWorker(self.engine, self.queue.model.items, top_k=self.settings.top_k,
                              service=self.scoring, record=True)
         worker.t_start = t0
+        self._run_extra = {i.path: self._table_columns[i.path] for i in worker.items if i.path in self._table_columns}
+        self._update_columns_label()
         return self._launch_run(worker)
+
+    def _show_batch(self, batch, produced) -> None:
+        """Add a batch to the table and the latency charts; select the first row once there is one."""
+        had = self.results.passthrough_names, self.results.total
+        self.results.append(batch)
+        self.latency.add(batch, produced)
+        self._update_counts()
+        if self.results.passthrough_names != had[0] or not had[1]:
+            self._update_columns_label()
+        if not self._selected_first and self.results.rowCount() and not self.table.selectionModel().hasSelection():
+            self._selected_first = True
+            self.table.selectionModel().setCurrentIndex(
+                self.results.index(0, 0), QItemSelectionModel.ClearAndSelect | QItemSelectionModel.Rows)
 
     def _clear_results(self):
         self.results.clear()
+        self._run_extra = {}
+        self._update_columns_label()
         self.detail.show_result(None)
         self._selected_first = False
         self._run_summary = None
@@ -694,19 +728,15 @@ class MainWindow(QMainWindow):
         return self._run_worker is not None and self.sender() is self._run_worker.signals
 
     @Slot(object)
-    def _on_results(self, group):
+    def _on_results(self, payload):
         if not self._is_current_run():
             return
+        batch, produced = payload
         offset = getattr(self._run_worker, "index_offset", 0)
-        if offset:
-            group = [(replace(r, index=r.index + offset), t) for r, t in group]
-        self.results.append([r for r, _ in group])
-        self.latency.add(group)
-        self._update_counts()
-        if not self._selected_first and self.results.rowCount() and not self.table.selectionModel().hasSelection():
-            self._selected_first = True
-            self.table.selectionModel().setCurrentIndex(
-                self.results.index(0, 0), QItemSelectionModel.ClearAndSelect | QItemSelectionModel.Rows)
+        if offset:  # a resumed run continues the numbering of the results shown
+            batch = copy.copy(batch)
+            batch.position = batch.position + offset
+        self._show_batch(batch, produced)
         if self._run_worker.wait_for_ack:
             # let the worker go on once this group is painted (posted paint events run before a 0 ms timer)
             QTimer.singleShot(0, self._run_worker.acknowledge)
@@ -815,18 +845,9 @@ class MainWindow(QMainWindow):
         return self._open_worker is not None and self.sender() is self._open_worker.signals
 
     @Slot(object)
-    def _on_opened_results(self, group):
-        if not self._is_current_open():
-            return
-        self.results.append(group)
-        self.latency.add(nan_arrivals(group))
-        self._update_counts()
-        if not self._selected_first and self.results.rowCount() and not self.table.selectionModel().hasSelection():
-            self._selected_first = True
-            self.table.selectionModel().setCurrentIndex(
-                self.results.index(0, 0), QItemSelectionModel.ClearAndSelect | QItemSelectionModel.Rows)
-        # the reader goes on once this group is painted (posted paint events run before a 0 ms timer)
-        QTimer.singleShot(0, self._open_worker.acknowledge)
+    def _on_opened_results(self, batch):
+        if self._is_current_open():
+            self._show_batch(batch, None)  # no arrival times: items/s stays out of the latency readout
 
     @Slot(int, int)
     def _on_open_progress(self, done, total):
@@ -858,7 +879,7 @@ class MainWindow(QMainWindow):
             self._on_current_row_changed(self.table.selectionModel().currentIndex())
         self.run_opened.emit(info)
         if worker.resume is not None and not info["cancelled"]:
-            self._start_resumed(worker.resume, len(self.results.results))
+            self._start_resumed(worker.resume, self.results.total)
 
     @Slot(object)
     def _on_open_failed(self, exc):
@@ -941,6 +962,7 @@ class MainWindow(QMainWindow):
                              record=True, resume_run=plan.run.id)
         worker.t_start = t0
         self._shown_run = None
+        self._run_extra = {i.path: self._table_columns[i.path] for i in worker.items if i.path in self._table_columns}
         self.run_label.setText(f"Resuming run {plan.run.id}")
         worker = self._launch_run(worker, index_offset=offset)
         self.progress_label.setText(f"{fmt.count(offset)} already scored · resuming…")
@@ -1002,13 +1024,47 @@ class MainWindow(QMainWindow):
         self.results.set_filter(self.filter_edit.text(), self.status_filter.currentData())
         self._update_counts()
 
+    @Slot(QModelIndex, int, int)
+    def _on_result_columns_inserted(self, _parent, first, last):
+        em = self.fontMetrics().horizontalAdvance("m")
+        for col in range(first, last + 1):
+            self.table.setColumnWidth(col, 10 * em)
+
+    def _update_columns_label(self) -> None:
+        """Say which CSV columns travel with their rows and which were left out (as ``inferdesk score`` does)."""
+        passed = list(self.results.passthrough_names)
+        ignored = []
+        if self.results.total:  # what was passed through is known once rows arrived
+            ignored = list(dict.fromkeys(c for cols in self._run_extra.values() for c in cols if c not in passed))
+        if not passed and not ignored:
+            self.columns_label.setVisible(False)
+            return
+
+        def names(cols, limit=8):
+            shown = ", ".join(cols[:limit])
+            return shown + (f" and {fmt.count(len(cols) - limit)} more" if len(cols) > limit else "")
+
+        parts = []
+        if passed:
+            parts.append(f"CSV columns passed through (in the table and exports): {names(passed)}")
+        if ignored:
+            parts.append(f"{'ignored' if passed else 'CSV columns ignored (not model features)'}: {names(ignored)}")
+        self.columns_label.setText(" · ".join(parts))
+        tip = []
+        if passed:
+            tip.append("Passed through, not model features:\n  " + "\n  ".join(passed))
+        if ignored:
+            tip.append("Ignored, not model features:\n  " + "\n  ".join(ignored))
+        self.columns_label.setToolTip("\n".join(tip))
+        self.columns_label.setVisible(True)
+
     def _focus_filter(self):
         self.tabs.setCurrentIndex(0)
         self.filter_edit.setFocus()
         self.filter_edit.selectAll()
 
     def _update_counts(self):
-        total = len(self.results.results)
+        total = self.results.total
         shown = self.results.rowCount()
         if not total:
             self.counts_label.setText("")
@@ -1043,13 +1099,13 @@ class MainWindow(QMainWindow):
         return self.results.result_at(ix.row()) if ix.isValid() else None
 
     def export_dialog(self):
-        results = self.results.visible_results()
-        if not results:
+        shown = self.results.rowCount()
+        if not shown:
             self.show_status_error("Nothing to export yet: run the queue first.")
             return
         start = os.path.join(self.settings.last_export_dir or str(Path.home()), "inferdesk-results.csv")
         path, _ = QFileDialog.getSaveFileName(
-            self, f"Export {fmt.plural(len(results), 'result')} shown in the table", start,
+            self, f"Export {fmt.plural(shown, 'result')} shown in the table", start,
             "CSV (*.csv);;JSON (*.json);;JSON lines, like the command line (*.jsonl)")
         if path:
             self.settings.last_export_dir = os.path.dirname(path)
@@ -1057,14 +1113,34 @@ class MainWindow(QMainWindow):
 
     def export_to(self, path) -> int:
         """Write the results the table shows (in its order) to ``path``: CSV, JSON or JSON lines."""
-        from .export import export
-
+        batch = self.results.visible_batch()
         try:
-            n = export(self.results.visible_results(), path)
+            n = export_batches([batch] if batch is not None else [], path, self._provenance())
         except OSError as exc:
             self.show_status_error(f"Cannot write {path}: {exc.strerror or exc}")
             return 0
         self.statusBar().showMessage(f"Exported {fmt.plural(n, 'result')} to {path}", 10000)
+        self._note_export(path)
+        return n
+
+    def _provenance(self) -> dict | None:
+        """Where the table's results come from (run, model, profile, app version), for the export's header."""
+        run_id = self._shown_run_id or (self._run_worker.run_id if self._run_worker is not None else None)
+        if run_id:
+            from desktop.engine.store import ResultStore, StoreError
+
+            try:
+                with ResultStore(self.history.store_path) as store:
+                    return run_provenance(store, run_id)
+            except StoreError:
+                pass  # not recorded (or the store cannot be read): say what the window knows
+        if self.engine is None:
+            return None
+        info = self.engine.info
+        return {"run_id": run_id, "model": info.file_name, "model_sha256": info.sha256,
+                "profile_sha256": self.engine.profile.sha256(), "app_version": __version__}
+
+    def _note_export(self, path) -> None:
         if self._shown_run_id and not self.is_running():
             from desktop.engine.store import ResultStore, StoreError
 
@@ -1074,7 +1150,6 @@ class MainWindow(QMainWindow):
                     store.note_export(self._shown_run_id, str(path), "csv" if ext in ("csv", "tsv") else ext or "json")
             except StoreError as exc:
                 self.show_status_error(str(exc))
-        return n
 
     # ================================================================== chrome
     def show_status_error(self, text: str) -> None:
@@ -1117,8 +1192,8 @@ class MainWindow(QMainWindow):
         self.act_cancel.setEnabled(running or self._bench_worker is not None)
         self.act_profile.setEnabled(self.engine is not None)
         self.model_panel.profile_button.setEnabled(self.engine is not None)
-        self.act_export.setEnabled(bool(self.results.results))
-        if not self.results.results and not running and not opening:
+        self.act_export.setEnabled(self.results.total > 0)
+        if not self.results.total and not running and not opening:
             self.results_stack.setCurrentIndex(0)
             if self.engine is None:
                 self.empty_label.setText("Drop an <b>.onnx</b> model here, or open the sample.")

@@ -8,12 +8,13 @@ from desktop.engine.errors import InputError
 from desktop.engine.inputs.tabular import TableReader
 
 
-def check_item(engine, item) -> str | None:
+def check_item(engine, item, columns: dict | None = None) -> str | None:
     """The reason ``engine`` cannot score ``item``, in the engine's words, or None if it looks fine.
 
     Only cheap checks: the kind of input against the profile, a CSV's header against the
     model's columns, and an image file's header. Problems inside a file still show up as
-    failed rows when scoring.
+    failed rows when scoring. For a CSV the model can read, ``columns[item.path]`` is set to
+    the file's columns that are not model features.
     """
     name = os.path.basename(item.path)
     if item.kind == "invalid":
@@ -22,11 +23,13 @@ def check_item(engine, item) -> str | None:
     if item.kind == "table":
         if profile.table is None and profile.image is not None:
             return f"{name}: this model takes images, not a table; drop image files instead"
-        columns = profile.table.columns if profile.table else None
         try:
-            TableReader(item.path, columns, engine.n_features).close()
+            reader = TableReader(item.path, profile.table.columns if profile.table else None, engine.n_features)
         except InputError as exc:
             return str(exc)
+        reader.close()
+        if columns is not None:
+            columns[item.path] = list(reader.extra_columns)
         return None
     if profile.image is None:
         return f"{name}: this model takes a table, not an image; drop a CSV file, or set an image profile"
@@ -41,13 +44,14 @@ def check_item(engine, item) -> str | None:
     return None
 
 
-def check_items(engine, items, should_stop=None) -> dict[int, str]:
-    """``{queue position: reason}`` for the items ``engine`` cannot take."""
-    problems = {}
+def check_items(engine, items, should_stop=None) -> tuple[dict[int, str], dict[str, list[str]]]:
+    """``({queue position: reason}, {CSV path: its columns that are not model features})`` for ``items``."""
+    problems: dict = {}
+    columns: dict = {}
     for n, item in enumerate(items):
         if should_stop and should_stop():
             break
-        reason = check_item(engine, item)
+        reason = check_item(engine, item, columns)
         if reason:
             problems[n] = reason
-    return problems
+    return problems, columns

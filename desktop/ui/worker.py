@@ -3,8 +3,8 @@
 Modelled on superqt's ``WorkerBase``: :class:`Worker` runs a function on a thread pool
 and reports through :class:`WorkerSignals`; :class:`BatchWorker` runs the engine's
 ``run_batch`` generator and hands results to the window in groups (every
-``interval_s``), never one signal per row, so the event loop stays free while a long
-batch runs. ``quit()`` only sets a flag: onnxruntime cannot be interrupted inside a run.
+``interval_s``) as ResultBatch columns, never one signal per row, so the event loop stays
+free while a long batch runs. ``quit()`` only sets a flag: onnxruntime cannot be interrupted inside a run.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class WorkerSignals(QObject):
 
     started = Signal()  # no payload: the work began on a pool thread
     returned = Signal(object)  # the function's return value (Worker only)
-    yielded = Signal(object)  # list: a group of items produced since the last emit, in order
+    yielded = Signal(object)  # what was produced since the last emit, in order (each worker's docstring says)
     progress = Signal(int, int)  # done, total
     errored = Signal(object)  # the Exception raised by the work
     finished = Signal()  # no payload: always last, after returned/errored
@@ -99,12 +99,12 @@ class Worker(QRunnable):
 
 
 class BatchWorker(Worker):
-    """Score items with ``run_batch`` and emit the Results in groups.
+    """Score items with ``run_batches`` and emit the results as ResultBatch columns.
 
-    ``yielded`` carries ``list[tuple[Result, float]]``: each result with the
-    ``time.perf_counter()`` at which the engine produced it. ``progress`` carries
-    (done, total) with each group. ``returned`` carries a summary dict with
-    ``cancelled``, ``done``, ``total`` and ``seconds``.
+    ``yielded`` carries ``(ResultBatch, produced)``: the batches made since the last emit,
+    concatenated, and a float64 array with the ``time.perf_counter()`` at which the engine
+    produced each item. ``progress`` carries (done, total) with each group. ``returned``
+    carries a summary dict with ``cancelled``, ``done``, ``total`` and ``seconds``.
     """
 
     def __init__(self, engine, items, top_k: int = 5, interval_s: float = 0.025, workers: int | None = None,
@@ -145,31 +145,40 @@ class BatchWorker(Worker):
     def work(self):
         if self.service is not None:
             return self._work_in_child()
-        from desktop.engine import run_batch
+        import numpy as np
+
+        from desktop.engine.batch import run_batches
+        from desktop.engine.resultbatch import ResultBatch
 
         self.t_start = time.perf_counter()
         group: list = []
         last = time.perf_counter()
-        for result in run_batch(self.engine, self.items, top_k=self.top_k, should_stop=self.should_stop,
-                                progress=self._on_progress, workers=self.decode_workers):
+
+        def emit():
+            batch = ResultBatch.concat([b for b, _ in group])
+            produced = np.concatenate([np.full(len(b), t) for b, t in group])
+            group.clear()
+            self.signals.yielded.emit((batch, produced))
+
+        for batch in run_batches(self.engine, self.items, top_k=self.top_k, should_stop=self.should_stop,
+                                 progress=self._on_progress, workers=self.decode_workers):
             now = time.perf_counter()
-            group.append((result, now))
+            if len(batch):
+                group.append((batch, now))
             if self.wait_for_ack:
-                time.sleep(0)  # release the GIL between items so the window's timers get a turn
-            if now - last >= self.interval_s:
+                time.sleep(0)  # release the GIL between batches so the window's timers get a turn
+            if group and now - last >= self.interval_s:
                 self._ack.clear()
-                self.signals.yielded.emit(group)
+                emit()
                 self.signals.progress.emit(self.done, self.total)
-                group = []
                 if self.wait_for_ack and not self.should_stop():
                     self._ack.wait(self.ack_timeout_s)
                 last = time.perf_counter()
         if group:
-            self.signals.yielded.emit(group)
+            emit()
         self.signals.progress.emit(self.done, self.total)
         return {"cancelled": self.should_stop() and self.done < self.total, "done": self.done,
                 "total": self.total, "seconds": time.perf_counter() - self.t_start}
-
 
     def _work_in_child(self):
         from desktop.engine.service import Job
@@ -183,10 +192,9 @@ class BatchWorker(Worker):
             kind = msg[0]
             if kind == "started":
                 self.run_id, self.total = msg[1], msg[2]
-            elif kind == "results":
-                self.done, self.total = msg[2], msg[3]
-                if msg[1]:
-                    self.signals.yielded.emit(msg[1])
+            elif kind == "batch":
+                _, batch, produced, self.done, self.total = msg
+                self.signals.yielded.emit((batch, produced))
                 self.signals.progress.emit(self.done, self.total)
             elif kind == "finished":
                 summary = dict(msg[1])

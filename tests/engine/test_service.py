@@ -26,7 +26,7 @@ def _job(engine, items, **kw):
 
 def _collect(service, job):
     msgs = list(service.run(job))
-    results = [r for m in msgs if m[0] == "results" for r, _ in m[1]]
+    results = [r for m in msgs if m[0] == "batch" for r in m[1].results()]
     return msgs, results
 
 
@@ -66,7 +66,7 @@ def test_cancel_stops_between_items(service, tmp_path):
     seen = 0
     last = None
     for msg in service.run(_job(engine, inputs, record=True, workers=1)):
-        if msg[0] == "results":
+        if msg[0] == "batch":
             seen += len(msg[1])
             service.cancel()
         last = msg

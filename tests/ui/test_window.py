@@ -14,7 +14,8 @@ from uihelpers import (CANCER_CSV, CANCER_MODEL, DIABETES_CSV, DIABETES_MODEL, D
 from desktop.engine import Engine, expand_inputs, inspect_model, run_batch
 from desktop.engine.errors import ModelError
 from desktop.ui import fmt
-from desktop.ui.models import COL_INPUT, COL_LABEL, COL_LATENCY, COL_MESSAGE, COL_SCORE, COL_STATUS, result_text
+from desktop.ui.models import (COL_INPUT, COL_LABEL, COL_LATENCY, COL_MESSAGE, COL_PASSTHROUGH, COL_SCORE,
+                               COL_STATUS)
 from desktop.ui.widgets.latency import latency_stats
 
 
@@ -257,11 +258,57 @@ def test_csv_model_rows_and_detail(qtbot, window):
     assert not window.detail.image.isVisible()
 
 
+def test_csv_columns_that_are_not_features_are_named_and_passed_through(qtbot, window):
+    """breast_cancer.csv has patient_id and diagnosis besides the 30 features: the window says what became of
+    them, and shows the pass-through ones beside each row (table and detail pane) when the engine carries them."""
+    load(qtbot, window, CANCER_MODEL, [CANCER_CSV])
+    assert not window.columns_label.isVisible()
+    run(qtbot, window)
+    text = window.columns_label.text()
+    assert window.columns_label.isVisible()
+    passed = window.results.passthrough_names
+    if passed:  # the engine passes a CSV's other columns through (by default all of them)
+        assert set(passed) == {"patient_id", "diagnosis"} and "passed through" in text and "ignored" not in text
+        col = window.results.view_column(COL_PASSTHROUGH + passed.index("patient_id"))
+        assert window.results.headerData(col, Qt.Horizontal) == "patient_id"
+        assert _cell(window, 0, col) == "P0001" and _cell(window, 19, col) == "P0020"
+        window.select_result(19)
+        assert window.detail.passthrough.isVisible()
+        cells = {window.detail.passthrough.item(r, 0).text(): window.detail.passthrough.item(r, 1).text()
+                 for r in range(window.detail.passthrough.rowCount())}
+        assert cells["patient_id"] == "P0020"
+    else:  # an engine that drops them: the window says so
+        assert "CSV columns ignored (not model features): patient_id, diagnosis" in text
+        assert window.results.columns[4] == "Status"
+
+
+def test_pass_through_values_in_the_table_label_and_detail(qtbot, window, tmp_path):
+    from desktop.engine.resultbatch import ResultBatch
+    from desktop.engine.results import Prediction, Result
+
+    path = str(tmp_path / "ward3.csv")
+    results = [Result(i, path, i + 1, True, top=(Prediction("benign", 0, 0.9),), kind="table",
+                      passthrough={"patient_id": f"P-{i:04d}", "visit": f"2024-03-{i + 1:02d}"}) for i in range(3)]
+    window._run_extra = {path: ["patient_id", "visit", "site"]}  # as the queue check found them
+    window._show_batch(ResultBatch.from_results(results, "classification"), None)
+    assert window.results.columns[4:6] == ("patient_id", "visit")
+    assert _cell(window, 2, 4) == "P-0002" and _cell(window, 2, 5) == "2024-03-03"
+    assert window.columns_label.isVisible()
+    assert window.columns_label.text() == ("CSV columns passed through (in the table and exports): patient_id, "
+                                           "visit · ignored: site")
+    window.select_result(1)
+    pane = window.detail.passthrough
+    assert pane.isVisible() and [(pane.item(r, 0).text(), pane.item(r, 1).text()) for r in range(2)] == \
+        [("patient_id", "P-0001"), ("visit", "2024-03-02")]
+    window.filter_edit.setText("p-0002")
+    assert window.results.rowCount() == 1 and window.results.result_at(0).index == 2
+
+
 def test_regression_values_are_shown(qtbot, window):
     load(qtbot, window, DIABETES_MODEL, [DIABETES_CSV])
     run(qtbot, window)
     r = window.results.results[0]
-    assert r.values and _cell(window, 0, COL_LABEL) == result_text(r) == fmt.score(r.values[0])
+    assert r.values and _cell(window, 0, COL_LABEL) == fmt.score(r.values[0])
     window.select_result(0)
     assert repr(float(r.values[0])) in window.detail.answer.text()
 
@@ -383,6 +430,9 @@ def test_latency_axes_read_in_milliseconds_and_grid_lines_are_solid(qtbot):
 
     from PySide6.QtGui import QImage, QPainter
 
+    import numpy as np
+
+    from desktop.engine.resultbatch import ResultBatch
     from desktop.engine.results import Result, Timings
     from desktop.ui.widgets.latency import LatencyView
 
@@ -391,8 +441,9 @@ def test_latency_axes_read_in_milliseconds_and_grid_lines_are_solid(qtbot):
     view.resize(900, 600)
     view.show()
     now = time.perf_counter()
-    view.add([(Result(i, "x", None, True, timings=Timings(0.3, 0.1, 0.05, 0.02)), now + i / 1000)
-              for i in range(50)])
+    batch = ResultBatch.from_results([Result(i, "x", None, True, timings=Timings(0.3, 0.1, 0.05, 0.02))
+                                      for i in range(50)], "raw")
+    view.add(batch, now + np.arange(50) / 1000)
     view.refresh()
     qtbot.wait(50)
     for plot in (view.series, view.hist, view.stages):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 
+import numpy as np
 import pytest
 from PySide6.QtCore import QThreadPool
 from uihelpers import DIGITS_DIR, DIGITS_MODEL
@@ -31,9 +32,11 @@ def test_batch_worker_signals_in_order(qtbot, pool):
     with qtbot.waitSignals([s.started, s.yielded, s.progress, s.returned, s.finished], order="strict",
                            timeout=20000):
         worker.start(pool)
-    assert len(groups) == 1 and len(groups[0]) == 10  # one group, not one signal per row
-    results = [r for r, _t in groups[0]]
-    assert [r.index for r in results] == list(range(10))
+    assert len(groups) == 1  # one group, not one signal per row
+    batch, produced = groups[0]
+    assert len(batch) == len(produced) == 10 and batch.position.tolist() == list(range(10))
+    assert bool((np.diff(produced) >= 0).all())  # each item's arrival, in run order
+    assert [r.index for r in batch.results()] == list(range(10))
 
 
 def test_batch_worker_groups_results(qtbot, pool, tmp_path):
@@ -46,8 +49,10 @@ def test_batch_worker_groups_results(qtbot, pool, tmp_path):
     worker.signals.yielded.connect(groups.append)
     with qtbot.waitSignal(worker.signals.finished, timeout=30000):
         worker.start(pool)
-    assert sum(len(g) for g in groups) == 300
+    assert sum(len(batch) for batch, _ in groups) == 300
     assert len(groups) < 300
+    positions = np.concatenate([batch.position for batch, _ in groups])
+    assert positions.tolist() == list(range(300))
 
 
 def test_worker_errors_reach_errored(qtbot, pool):

@@ -205,6 +205,11 @@ class DetailPane(QScrollArea):
         self.answer.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.answer.setToolTip("Full-precision scores or values")
         lay.addWidget(self.answer)
+        self.passthrough_title = _section("Passed through")
+        lay.addWidget(self.passthrough_title)
+        self.passthrough = _table(["Column", "Value"], "The CSV row's other columns (not model features), "
+                                                       "as they are in the file")
+        lay.addWidget(self.passthrough)
         self.features_title = _section("Row values")
         lay.addWidget(self.features_title)
         self.features = _table(["Column", "Value"], "The CSV row's values that were fed to the model")
@@ -225,7 +230,8 @@ class DetailPane(QScrollArea):
         """Show a Result (or the empty state for None)."""
         self.result, self.engine = result, engine
         empty = result is None
-        for w in (self.answer_title, self.bars, self.answer, self.features_title, self.features,
+        for w in (self.answer_title, self.bars, self.answer, self.passthrough_title, self.passthrough,
+                  self.features_title, self.features,
                   self.outputs_title, self.outputs, self.timings, self.error):
             w.setVisible(False)
         if empty:
@@ -252,6 +258,10 @@ class DetailPane(QScrollArea):
             self.answer.setVisible(True)
             self.answer.setText("<span style='font-size:large'><b>" + ", ".join(fmt.score(v) for v in result.values)
                                 + "</b></span><br>" + ", ".join(repr(float(v)) for v in result.values))
+        if result.passthrough:
+            self.passthrough_title.setVisible(True)
+            self.passthrough.setVisible(True)
+            _fill(self.passthrough, [(str(k), str(v)) for k, v in result.passthrough.items()])
         if result.features:
             self.features_title.setVisible(True)
             self.features.setVisible(True)

@@ -3,9 +3,7 @@ deleted, resumed and checked against the audit trail, every database access on a
 
 from __future__ import annotations
 
-import math
 import os
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,7 +15,6 @@ from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QHeaderView, QI
                                QVBoxLayout, QWidget)
 
 from desktop.engine.errors import EngineError
-from desktop.engine.results import result_from_record
 
 from .. import fmt
 from ..models import TitledColumns, error_color
@@ -155,11 +152,32 @@ def _verify(store):
     return store.verify()
 
 
-def _export(store, run_id, target):
+def export_batches(batches, path, provenance: dict | None = None) -> int:
+    """Write ResultBatches (in their order) to ``path``, the format from its extension; returns the item count.
+
+    The one call site of the export module for the window and the History tab.
+    """
+    import inspect
+
     from ..export import export
 
-    results = [result_from_record(rec, i) for i, rec in enumerate(store.records(run_id))]
-    n = export(results, target)
+    if "provenance" in inspect.signature(export).parameters:
+        return export(list(batches), path, provenance=provenance)
+    # the export module of this branch still takes Results; its columnar writer replaces this line
+    return export([r for b in batches for r in b.results()], path)
+
+
+def run_provenance(store, run_id: str) -> dict:
+    """Where a recorded run's export comes from: run id, model file and SHA-256, profile hash, app version."""
+    meta = store.run_metadata(run_id)
+    model = meta.get("model") or {}
+    return {"run_id": meta.get("id", run_id), "model": model.get("file_name"), "model_sha256": model.get("sha256"),
+            "profile_sha256": meta.get("profile_sha256"),
+            "app_version": (meta.get("versions") or {}).get("inferdesk")}
+
+
+def _export(store, run_id, target):
+    n = export_batches(list(store.batches(run_id)), target, run_provenance(store, run_id))
     ext = os.path.splitext(str(target))[1].lower().lstrip(".") or "json"
     store.note_export(run_id, str(target), "csv" if ext in ("csv", "tsv") else ext)
     return n
@@ -216,20 +234,20 @@ def prepare_resume(path, run_id) -> ResumePlan:
 
 
 class RecordsWorker(Worker):
-    """Read a stored run and emit its Results in groups, as scoring does.
+    """Read a stored run's chunks and emit them as ResultBatch columns, as scoring does.
 
-    ``yielded`` carries ``list[Result]`` (indices in run order), ``progress`` (done, total) and
+    ``yielded`` carries one ``ResultBatch`` (positions in run order), ``progress`` (done, total) and
     ``returned`` ``{"run": RunSummary, "done": int, "total": int, "cancelled": bool}``.
 
-    Rebuilding results is pure Python, so it runs on the GUI thread itself, in slices of about
-    ``slice_s`` between which the event loop paints and handles input: a second Python thread in
-    the window's process would compete for the interpreter lock with every call Qt makes into
-    Python while painting, and was seen to stall the window outright.
+    It runs on the GUI thread itself, one chunk per turn of the event loop, between which the
+    window paints and handles input: a chunk is read from its columns without a Python object
+    per row, and a second Python thread in the window's process would compete for the
+    interpreter lock with every call Qt makes into Python while painting.
     """
 
-    def __init__(self, store_path, run_id: str, slice_s: float = 0.015, **_legacy):
+    def __init__(self, store_path, run_id: str):
         super().__init__(name="open-run")
-        self.store_path, self.run_id, self.slice_s = store_path, run_id, slice_s
+        self.store_path, self.run_id = store_path, run_id
         self.resume: ResumePlan | None = None  # set by the window: score the rest once opened
         self._steps_gen = None
 
@@ -269,21 +287,14 @@ class RecordsWorker(Worker):
         try:
             run = store.run(self.run_id)
             total = run.ok + run.failed
-            records = store.records(run.id)
             done = 0
-            while not self.should_stop():
-                group: list = []
-                t_end = time.perf_counter() + self.slice_s
-                for rec in records:
-                    group.append(result_from_record(rec, done))
-                    done += 1
-                    if done % 64 == 0 and time.perf_counter() >= t_end:
-                        break
-                if group:
-                    self.signals.yielded.emit(group)
+            for batch in store.batches(run.id):
+                if self.should_stop():
+                    break
+                if len(batch):
+                    done += len(batch)
+                    self.signals.yielded.emit(batch)
                     self.signals.progress.emit(done, max(total, done))
-                if len(group) == 0 or time.perf_counter() < t_end:
-                    break  # the records ran out within this slice
                 yield
             self.signals.progress.emit(done, max(total, done))
             return {"run": run, "done": done, "total": max(total, done), "cancelled": self.should_stop()}
@@ -826,8 +837,3 @@ class ResumeBanner(QFrame):
     def dismiss(self) -> None:
         self.setVisible(False)
         self.dismissed.emit()
-
-
-def nan_arrivals(results) -> list:
-    """Reopened results have no arrival times: NaN keeps items/s out of the latency readout."""
-    return [(r, math.nan) for r in results]

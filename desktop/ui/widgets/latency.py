@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QGroup
                                QHeaderView, QLabel, QPushButton, QSpinBox, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from desktop.engine.results import STAGES, percentiles
+from desktop.engine.results import STAGES
 
 from .. import fmt
 from .progress import ProgressStrip
@@ -28,17 +28,18 @@ def warmup_count(n_ok: int) -> int:
     return min(5, n_ok // 10)
 
 
-def latency_stats(totals, arrivals=None, t_start=None) -> dict:
+def latency_stats(totals, arrivals=None, t_start=None, qs=(50, 95, 99)) -> dict:
     """The readout's numbers from per-item totals (ms) in run order, warm-up excluded.
 
-    ``arrivals`` (perf_counter seconds per item) and ``t_start`` give items per second by wall clock.
+    ``arrivals`` (perf_counter seconds per item) and ``t_start`` give items per second by wall clock;
+    ``qs`` are the percentiles, keyed ``p50``, ``p99.5``... (one partition of the totals for all of them).
     """
     totals = np.asarray(totals, dtype=np.float64)
     warm = warmup_count(totals.size)
     kept = totals[warm:]
-    p = percentiles(kept, (50, 95, 99))
-    stats = {"n": int(kept.size), "warmup": warm, **p, "mean": float(kept.mean()) if kept.size else math.nan,
-             "items_per_s": math.nan}
+    values = np.percentile(kept, qs).tolist() if kept.size else [math.nan] * len(qs)
+    stats = {"n": int(kept.size), "warmup": warm, **{f"p{q:g}": v for q, v in zip(qs, values)},
+             "mean": float(kept.mean()) if kept.size else math.nan, "items_per_s": math.nan}
     if arrivals is not None and len(arrivals) > warm:
         ref = arrivals[warm - 1] if warm else t_start
         if ref is not None:
@@ -209,27 +210,30 @@ class LatencyView(QWidget):
         self._idx = _Growing(1)  # Result.index of OK items
         self._tot = _Growing(1)
         self._stage = _Growing(len(STAGES))
-        self._arr = _Growing(1)  # arrival times of all results
+        self._stage_sum = np.zeros(len(STAGES))  # per stage, over every OK item (the means need no pass over them)
         self._ok_arrivals = _Growing(1)
         self.t_start = t_start
         self._dirty = True
         self.marker.setVisible(False)
         self.refresh()
 
-    def add(self, group) -> None:
-        """Add ``[(Result, arrival_time), ...]``; the chart redraws on its timer."""
-        ok = [(r, t) for r, t in group if r.ok]
-        self._arr.extend([t for _, t in group])
-        if ok:
-            self._idx.extend([r.index for r, _ in ok])
-            self._tot.extend([r.timings.total for r, _ in ok])
-            self._stage.extend([[getattr(r.timings, s) for s in STAGES] for r, _ in ok])
-            self._ok_arrivals.extend([t for _, t in ok])
+    def add(self, batch, produced=None) -> None:
+        """Add a ResultBatch's timings; ``produced`` holds each item's ``perf_counter()`` arrival (None: unknown,
+        as for a run reopened from History, which keeps items/s out of the readout). Redrawn on the timer."""
+        arrivals = np.full(len(batch), np.nan) if produced is None else np.asarray(produced, dtype=np.float64)
+        ok = batch.ok
+        if ok.any():
+            self._idx.extend(batch.position[ok])
+            self._tot.extend(batch.total_ms[ok])
+            stages = batch.timings[ok]
+            self._stage.extend(stages)
+            self._stage_sum += stages.sum(axis=0)
+            self._ok_arrivals.extend(arrivals[ok])
         self._dirty = True
 
-    def stats(self) -> dict:
+    def stats(self, qs=(50, 95, 99)) -> dict:
         """The numbers in the readout (warm-up excluded); see :func:`latency_stats`."""
-        return latency_stats(self._tot.view()[:, 0], self._ok_arrivals.view()[:, 0], self.t_start)
+        return latency_stats(self._tot.view()[:, 0], self._ok_arrivals.view()[:, 0], self.t_start, qs)
 
     def mark(self, result_index: int | None) -> None:
         """Show where the selected item lies on the latency plot."""
@@ -275,14 +279,15 @@ class LatencyView(QWidget):
         self.curve.setData(x[warm:], y[warm:])
         self.warm_curve.setData(x[:warm], y[:warm])
         kept = y[warm:]
+        s = self.stats((50, 95, 99, 99.5))
         if kept.size:
             bins = int(min(60, max(8, math.sqrt(kept.size))))
-            lo, hi = float(kept.min()), float(np.percentile(kept, 99.5))
+            lo, hi = float(kept.min()), s["p99.5"]
             if hi <= lo:
                 hi = lo + 1e-3
             counts, edges = np.histogram(np.clip(kept, lo, hi), bins=bins, range=(lo, hi))
             self.hist_curve.setData(edges, counts)
-            means = self._stage.view()[warm:].mean(axis=0)
+            means = (self._stage_sum - self._stage.view()[:warm].sum(axis=0)) / kept.size
         else:
             self.hist_curve.setData([], [])
             means = np.zeros(len(STAGES))
@@ -293,7 +298,6 @@ class LatencyView(QWidget):
         self.stages.setXRange(0, max(left, 1e-3) * 1.05, padding=0)
         for item, name, m in zip(self.stage_legend.items, STAGES, means):
             item[1].setText(f"{STAGE_NAMES[name]} {fmt.ms(m)} ms")
-        s = self.stats()
         if s["n"] == 0:
             self.readout.setText("Latency appears here while the queue is scored (Run, Ctrl+R).")
         else:
