@@ -1130,15 +1130,15 @@ class MainWindow(QMainWindow):
             from desktop.engine.store import ResultStore, StoreError
 
             try:
-                with ResultStore(self.history.store_path) as store:
+                with ResultStore(self.history.store_path, readonly=True) as store:
                     return run_provenance(store, run_id)
             except StoreError:
                 pass  # not recorded (or the store cannot be read): say what the window knows
         if self.engine is None:
             return None
-        info = self.engine.info
-        return {"run_id": run_id, "model": info.file_name, "model_sha256": info.sha256,
-                "profile_sha256": self.engine.profile.sha256(), "app_version": __version__}
+        from desktop.engine.writers import engine_provenance
+
+        return engine_provenance(self.engine, None, "InferDesk window", run_id=run_id)
 
     def _note_export(self, path) -> None:
         if self._shown_run_id and not self.is_running():

@@ -12,6 +12,7 @@ from uihelpers import DIGITS_DIR, DIGITS_MODEL, load, run
 
 from desktop.engine import Engine, run_batch
 from desktop.engine.results import Result, Timings
+from desktop.engine.resultbatch import ResultBatch
 from desktop.engine.store import ResultStore
 from desktop.ui.widgets.history import (COL_FAILED, COL_INPUTS, COL_OK, COL_STATUS, RunsModel, inputs_text,
                                         when_text)
@@ -148,7 +149,7 @@ def test_rename_and_delete(qtbot, window):
         assert store.runs() == []
         assert store.verify().ok
         kinds = [k for (k,) in store._db.execute(
-            "SELECT kind FROM ledger WHERE run_id=? AND kind != 'result' ORDER BY seq", (run_id,))]
+            "SELECT kind FROM ledger WHERE run_id=? AND kind NOT IN ('result', 'chunk') ORDER BY seq", (run_id,))]
     assert kinds == ["run", "finish", "rename", "delete"]
 
 
@@ -180,11 +181,18 @@ def test_export_from_history_writes_what_the_table_export_writes(qtbot, window, 
         with qtbot.waitSignal(history.task_done, timeout=5000) as blocker:
             history.export_run(run_id, history_file)
         assert blocker.args == ["export", (11, str(history_file))]
-        assert history_file.read_text(encoding="utf-8") == table_file.read_text(encoding="utf-8"), ext
+        if ext == "json":  # the same document but for the time of the export
+            table_doc, history_doc = (json.loads(f.read_text(encoding="utf-8")) for f in (table_file, history_file))
+            for doc in (table_doc, history_doc):
+                doc["provenance"].pop("exported_at")
+                doc["provenance"].pop("exported_by", None)
+            assert history_doc == table_doc
+        else:
+            assert history_file.read_text(encoding="utf-8") == table_file.read_text(encoding="utf-8"), ext
     assert "Exported 11 results" in history.message.text()
     header = (tmp_path / "history.csv").read_text(encoding="utf-8").splitlines()[0]
     assert header.startswith("input,row,ok,error,label,score,label_2,score_2")
-    assert json.loads((tmp_path / "history.json").read_text())[0]["input"].endswith("digit_0_386.png")
+    assert json.loads((tmp_path / "history.json").read_text())["results"][0]["input"].endswith("digit_0_386.png")
     with ResultStore() as store:
         exports = [json.loads(p) for (p,) in store._db.execute(
             "SELECT payload FROM ledger WHERE run_id=? AND kind='export' ORDER BY seq", (run_id,))]
@@ -202,8 +210,12 @@ def test_verify_shows_the_verdict_inline(qtbot, window):
     # someone edits a stored result by hand: the verdict says where, as an error
     with ResultStore() as store:
         path = store.path
-    with sqlite3.connect(str(path)) as db:
-        db.execute("UPDATE results SET top_label='7' WHERE run_id=? AND idx=2", (run_id,))
+    with sqlite3.connect(str(path)) as db:  # the chunk holding result 2: its score changed
+        chunk, first, data = db.execute("SELECT chunk, first_position, data FROM chunks WHERE run_id=? AND "
+                                        "first_position <= 2 ORDER BY chunk DESC", (run_id,)).fetchone()
+        batch = ResultBatch.from_bytes(data)
+        batch.answer["top_score"][2 - first, 0] = 0.25
+        db.execute("UPDATE chunks SET data=? WHERE run_id=? AND chunk=?", (batch.to_bytes(), run_id, chunk))
     with qtbot.waitSignal(history.task_done, timeout=5000):
         history.verify_button.click()
     text = history.message.text()

@@ -156,7 +156,7 @@ def _reference_rows(results, column, passthrough=None):
 
 
 def test_every_column_sorts_as_it_reads_and_appends_keep_the_order():
-    batches = [fake_batch(0, 40, csv="/d/b.csv", passthrough=True), fake_batch(40, 30, passthrough=True),
+    batches = [fake_batch(0, 40, csv="/d/b.csv", passthrough=True), fake_batch(40, 30, csv="/d/c.csv", passthrough=True),
                fake_batch(70, 60, csv="/d/A.csv", passthrough=True)]
     results = [r for b in batches for r in b.results()]
     model = ResultsModel()

@@ -215,10 +215,17 @@ def test_export_holds_what_the_table_shows(qtbot, window, tmp_path):
     assert [r.top_score for r in shown] == sorted((r.top_score for r in shown), reverse=True)
     js = tmp_path / "out.json"
     assert window.export_to(js) == 10
-    assert json.loads(js.read_text()) == [r.to_json() for r in shown]
+    doc = json.loads(js.read_text())
+    assert doc["provenance"]["model"]["file_name"] == "digits.onnx" and doc["provenance"]["run_id"]
+
+    def plain(record):  # the jsonl record, without the input's hash the history adds
+        record.pop("input_sha256", None)
+        return record
+
+    assert [plain(r) for r in doc["results"]] == [r.to_json() for r in shown]
     jl = tmp_path / "out.jsonl"
     window.export_to(jl)
-    assert [json.loads(line) for line in jl.read_text().splitlines()] == [r.to_json() for r in shown]
+    assert [plain(json.loads(line)) for line in jl.read_text().splitlines()] == [r.to_json() for r in shown]
     cs = tmp_path / "out.csv"
     window.export_to(cs)
     with open(cs, newline="", encoding="utf-8") as fh:
@@ -229,14 +236,14 @@ def test_export_holds_what_the_table_shows(qtbot, window, tmp_path):
         assert row["label"] == _cell(window, row_n, COL_LABEL)
         assert fmt.score(float(row["score"])) == _cell(window, row_n, COL_SCORE)
         assert float(row["score"]) == r.top_score  # full precision
-        assert row["ok"] == "True"
+        assert row["ok"] == "true"
         assert float(row["total_ms"]) == pytest.approx(r.timings.total, abs=1e-3)
     # everything, failures included
     window.filter_edit.setText("")
     window.export_to(cs)
     with open(cs, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    bad = [row for row in rows if row["ok"] == "False"]
+    bad = [row for row in rows if row["ok"] == "false"]
     assert len(rows) == 11 and len(bad) == 1 and bad[0]["error"].startswith("zz_broken.png")
 
 

@@ -157,27 +157,20 @@ def export_batches(batches, path, provenance: dict | None = None) -> int:
 
     The one call site of the export module for the window and the History tab.
     """
-    import inspect
-
     from ..export import export
 
-    if "provenance" in inspect.signature(export).parameters:
-        return export(list(batches), path, provenance=provenance)
-    # the export module of this branch still takes Results; its columnar writer replaces this line
-    return export([r for b in batches for r in b.results()], path)
+    return export(list(batches), path, provenance=provenance)
 
 
-def run_provenance(store, run_id: str) -> dict:
-    """Where a recorded run's export comes from: run id, model file and SHA-256, profile hash, app version."""
-    meta = store.run_metadata(run_id)
-    model = meta.get("model") or {}
-    return {"run_id": meta.get("id", run_id), "model": model.get("file_name"), "model_sha256": model.get("sha256"),
-            "profile_sha256": meta.get("profile_sha256"),
-            "app_version": (meta.get("versions") or {}).get("inferdesk")}
+def run_provenance(store, run_id: str, exported_by: str = "InferDesk window") -> dict:
+    """Where a recorded run's export comes from: run id and start, model file and SHA-256, profile hash, app version."""
+    from desktop.engine.writers import run_provenance as from_metadata
+
+    return from_metadata(store.run_metadata(run_id), exported_by)
 
 
 def _export(store, run_id, target):
-    n = export_batches(list(store.batches(run_id)), target, run_provenance(store, run_id))
+    n = export_batches(store.batches(run_id), target, run_provenance(store, run_id))
     ext = os.path.splitext(str(target))[1].lower().lstrip(".") or "json"
     store.note_export(run_id, str(target), "csv" if ext in ("csv", "tsv") else ext)
     return n
