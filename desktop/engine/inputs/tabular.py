@@ -50,29 +50,27 @@ def count_rows(path: str | os.PathLike, block: int = 4 << 20) -> int:
 
     Finds line ends a block at a time with numpy; only a block in which some line starts with
     white space is split to find the lines that hold nothing else. Memory stays at one block,
-    whatever the lines' lengths.
+    whatever the lines' lengths: of a line longer than a block only whether it holds anything
+    is kept.
     """
     n = 0
-    carry = b"\n"  # what is left of the last line; starts as if a line had just ended
+    pending = False  # the line read so far (it began in an earlier block) holds something
     try:
         with open(path, "rb") as fh:
             while chunk := fh.read(block):
-                data = carry + chunk
-                end = data.rfind(b"\n")
-                if end < 0:
-                    carry = data
-                    continue
-                body, carry = data[:end + 1], data[end + 1:]
-                # body starts with the line end before its first line and ends with its last line's end
-                raw = np.frombuffer(body, dtype=np.uint8)
+                raw = np.frombuffer(chunk, dtype=np.uint8)
                 ends = np.flatnonzero(raw == 10)
-                lines = len(ends) - 1
-                if lines and _WHITE[raw[ends[:-1] + 1]].any():
-                    lines -= sum(1 for line in body[1:-1].split(b"\n") if not line.strip())
-                n += lines
-                carry = b"\n" + carry
-            if carry.strip():
-                n += 1
+                if not len(ends):
+                    pending = pending or not _WHITE[raw].all()
+                    continue
+                first = ends[0]
+                n += pending or not _WHITE[raw[:first]].all()
+                inner = len(ends) - 1  # lines wholly inside the block
+                if inner and _WHITE[raw[ends[:-1] + 1]].any():
+                    inner -= sum(1 for line in chunk[first + 1:ends[-1]].split(b"\n") if not line.strip())
+                n += inner
+                pending = not _WHITE[raw[ends[-1] + 1:]].all()
+            n += pending
     except OSError:
         return 1
     return max(n - 1, 0)
