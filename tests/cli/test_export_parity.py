@@ -214,3 +214,44 @@ def test_resume_appends_to_the_csv_and_matches_the_history(monkeypatch, tmp_path
     history = tmp_path / "history.csv"
     assert main(["history", "export", run_id, "--format", "csv", "--out", str(history)]) == 0
     assert history.read_text(encoding="utf-8") == out.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json"])
+def test_a_large_run_written_by_a_writing_process_reads_the_same(cancer_csv, tmp_path, monkeypatch, fmt):
+    """Large CSV inputs get a writing process started before the model loads: the file is the same."""
+    import desktop.cli as cli
+
+    model = MODELS / "breast_cancer.onnx"
+    by_thread, by_process = tmp_path / f"thread.{fmt}", tmp_path / f"process.{fmt}"
+    assert main(["score", str(model), str(cancer_csv), "--format", fmt, "--out", str(by_thread), "-q",
+                 "--no-history"]) == 1
+    monkeypatch.setattr(cli, "PROCESS_WRITER_BYTES", 0)
+    started = []
+    real_start = writers.ProcessWriter.start
+    monkeypatch.setattr(writers.ProcessWriter, "start", classmethod(lambda cls: started.append(1) or real_start()))
+    assert main(["score", str(model), str(cancer_csv), "--format", fmt, "--out", str(by_process), "-q",
+                 "--no-history"]) == 1
+    assert started == [1]
+
+    def without_timings(text):
+        if fmt == "csv":
+            rows = list(csv.DictReader(io.StringIO(text, newline="")))
+            return [{k: v for k, v in r.items() if not k.endswith("_ms")} for r in rows]
+        recs = json.loads(text)["results"] if fmt == "json" else [json.loads(x) for x in text.splitlines()]
+        return [{k: v for k, v in r.items() if k != "timings_ms"} for r in recs]
+
+    assert without_timings(by_process.read_text(encoding="utf-8")) == without_timings(by_thread.read_text(encoding="utf-8"))
+    sidecar = json.loads(open(writers.sidecar_path(by_process)).read()) if fmt != "json" else None
+    assert sidecar is None or sidecar["rows"] == 20
+
+
+def test_a_writing_process_started_for_a_model_that_cannot_load_ends_cleanly(cancer_csv, tmp_path, monkeypatch,
+                                                                             capsys):
+    import desktop.cli as cli
+
+    monkeypatch.setattr(cli, "PROCESS_WRITER_BYTES", 0)
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    out = tmp_path / "out.csv"
+    assert main(["score", str(bad), str(cancer_csv), "--format", "csv", "--out", str(out), "-q"]) == 2
+    assert not out.exists() and "bad.onnx" in capsys.readouterr().err
