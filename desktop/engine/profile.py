@@ -398,14 +398,28 @@ def load_profile(path: str | os.PathLike) -> Profile:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write a file through a temporary file and a rename, so a crash never leaves half a file."""
+    """Write a text file through a temporary file and a rename, so a crash never leaves half a file."""
+    atomic_write(path, text.encode("utf-8"))
+
+
+def atomic_write(path: str | os.PathLike, data: bytes, private: bool = False, sync: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file beside it, flushed, then renamed over it.
+
+    ``private`` makes the file readable by its owner only (0600) from the moment it exists;
+    ``sync`` waits until the data is on disk before the rename.
+    """
     p = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(p.parent))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            if sync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        if not private:  # mkstemp makes 0600 files; others get the usual mode, as open() would give
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, p)
     except BaseException:
         try:

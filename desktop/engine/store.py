@@ -321,21 +321,9 @@ def _save_anchor(path, entry: dict) -> str | None:
 
 def _write_private(path: Path, data: bytes, sync: bool = False) -> None:
     """Write ``data`` to ``path`` atomically (a temporary file renamed over it), readable by the owner only."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            if sync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from .profile import atomic_write
+
+    atomic_write(path, data, private=True, sync=sync)
 
 
 # ---------------------------------------------------------------------- chunks: digests and dense files
