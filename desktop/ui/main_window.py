@@ -706,6 +706,8 @@ class MainWindow(QMainWindow):
         worker.signals.errored.connect(self._on_run_failed)
         worker.signals.finished.connect(self._on_run_finished)
         self._run_worker = worker
+        self.results.reserve(index_offset + worker.total)
+        self.latency.reserve(index_offset + worker.total)
         self.progress.setRange(0, max(1, worker.total))
         self.progress.setValue(0)
         self.progress_label.setText(f"0 / {fmt.count(worker.total)} · starting…")
@@ -852,6 +854,8 @@ class MainWindow(QMainWindow):
     @Slot(int, int)
     def _on_open_progress(self, done, total):
         if self._is_current_open():
+            self.results.reserve(total)
+            self.latency.reserve(total)
             self.progress.setRange(0, max(1, total))
             self.progress.setValue(done)
             self.progress_label.setText(f"{fmt.count(done)} / {fmt.count(total)} · opening…")

@@ -92,6 +92,13 @@ class _Grow:
         self.n = 0
         self.extend(values)
 
+    def reserve(self, capacity: int) -> None:
+        """Room for ``capacity`` items now (pages are touched only when written), so no later growth copies."""
+        if capacity > len(self.data):
+            grown = np.empty(capacity, dtype=self.data.dtype)
+            grown[:self.n] = self.data[:self.n]
+            self.data = grown
+
     @property
     def a(self) -> np.ndarray:
         return self.data[:self.n]
@@ -308,6 +315,13 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
         self.beginResetModel()
         self._reset()
         self.endResetModel()
+
+    def reserve(self, rows: int) -> None:
+        """Make room for ``rows`` results in all, when a run says how many it will have: growing a column by
+        copying half a million rows at once held the window for about 160 ms."""
+        for column in (self._pos, self._ok, self._src, self._row, self._label, self._score, self._value0,
+                       self._total, self._err, self._order):
+            column.reserve(rows)
 
     def append(self, batch: ResultBatch) -> None:
         """Add a ResultBatch (one view update for the whole batch)."""

@@ -470,3 +470,39 @@ def test_latency_axes_read_in_milliseconds_and_grid_lines_are_solid(qtbot):
                 assert axis.zValue() < plot.vb.zValue()  # behind the data
     (lo, hi) = view.stages.getAxis("bottom").range
     assert hi == pytest.approx(0.47 * 1.05, rel=1e-6)  # the stacked stages in ms, scale 1
+
+
+def test_latency_numbers_at_a_million_items_match_numpy(qtbot):
+    """The readout's percentiles come from totals kept sorted, the histogram from binary searches in them and a
+    long series is drawn as its peak envelope: the numbers are numpy's, to the last bit."""
+    import numpy as np
+
+    from desktop.engine.resultbatch import ResultBatch
+    from desktop.ui.widgets.latency import LatencyView
+
+    view = LatencyView()
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    rng = np.random.default_rng(7)
+    n, chunk = 1 << 20, 1 << 16
+    timings = rng.gamma(2.0, 0.2, size=(n, 4))
+    ok = np.ones(n, dtype=bool)
+    ok[::1000] = False  # failed items have no latency
+    view.reserve(n)
+    for start in range(0, n, chunk):
+        view.add(ResultBatch(task="raw", position=np.arange(start, start + chunk), source=np.zeros(chunk),
+                             row=np.arange(chunk) + 1, ok=ok[start:start + chunk], timings=timings[start:start + chunk],
+                             sources=["x.csv"], source_kinds=["table"]), None)
+        if start == 3 * chunk:
+            view.refresh()  # merged in parts, as while a run streams in
+    view.refresh()
+    kept = timings.sum(axis=1)[ok][5:]
+    stats = view.stats((50, 95, 99, 99.5))
+    assert [stats[k] for k in ("p50", "p95", "p99", "p99.5")] == np.percentile(kept, (50, 95, 99, 99.5)).tolist()
+    assert stats["mean"] == float(kept.mean()) and stats["n"] == kept.size
+    lo, hi = float(kept.min()), stats["p99.5"]
+    counts, _ = np.histogram(np.clip(kept, lo, hi), bins=60, range=(lo, hi))
+    assert np.array_equal(view.hist_curve.getOriginalDataset()[1], counts)
+    xs, ys = view.curve.getOriginalDataset()
+    assert len(xs) <= 2 * view.ENVELOPE_BINS + 2 and ys.max() == kept.max() and ys.min() == kept.min()

@@ -244,9 +244,6 @@ class RecordsWorker(Worker):
         self.resume: ResumePlan | None = None  # set by the window: score the rest once opened
         self._steps_gen = None
 
-    def acknowledge(self) -> None:
-        """Kept for the window's callers: slices follow each other through the event loop."""
-
     def start(self, pool=None) -> "RecordsWorker":
         from ..worker import _active, _active_lock
 

@@ -23,21 +23,42 @@ STAGE_COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1")
 CONFIG_COLORS = ("#4e79a7", "#e15759")
 
 
+WARMUP_MAX = 5
+
+
 def warmup_count(n_ok: int) -> int:
     """Items treated as warm-up at the start of a run: 1 in 10, at most 5 (0 for fewer than 10)."""
-    return min(5, n_ok // 10)
+    return min(WARMUP_MAX, n_ok // 10)
 
 
-def latency_stats(totals, arrivals=None, t_start=None, qs=(50, 95, 99)) -> dict:
+def sorted_percentiles(values: np.ndarray, qs) -> list[float]:
+    """``np.percentile(values, qs)`` (its linear method, step for step) of values already sorted: no pass over them."""
+    n = len(values)
+    virtual = (n - 1) * np.true_divide(np.asarray(qs, dtype=np.float64), 100)
+    below = np.floor(virtual)
+    gamma = virtual - below
+    below = below.astype(np.intp)
+    a, b = values[below], values[np.minimum(below + 1, n - 1)]
+    diff = b - a
+    return np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma).tolist()
+
+
+def latency_stats(totals, arrivals=None, t_start=None, qs=(50, 95, 99), kept_sorted=None) -> dict:
     """The readout's numbers from per-item totals (ms) in run order, warm-up excluded.
 
     ``arrivals`` (perf_counter seconds per item) and ``t_start`` give items per second by wall clock;
-    ``qs`` are the percentiles, keyed ``p50``, ``p99.5``... (one partition of the totals for all of them).
+    ``qs`` are the percentiles, keyed ``p50``, ``p99.5``...; ``kept_sorted``, the totals after the warm-up
+    in ascending order when the caller keeps them so, spares the partition of a million values.
     """
     totals = np.asarray(totals, dtype=np.float64)
     warm = warmup_count(totals.size)
     kept = totals[warm:]
-    values = np.percentile(kept, qs).tolist() if kept.size else [math.nan] * len(qs)
+    if not kept.size:
+        values = [math.nan] * len(qs)
+    elif kept_sorted is not None and len(kept_sorted) == kept.size:
+        values = sorted_percentiles(kept_sorted, qs)
+    else:
+        values = np.percentile(kept, qs).tolist()
     stats = {"n": int(kept.size), "warmup": warm, **{f"p{q:g}": v for q, v in zip(qs, values)},
              "mean": float(kept.mean()) if kept.size else math.nan, "items_per_s": math.nan}
     if arrivals is not None and len(arrivals) > warm:
@@ -127,14 +148,33 @@ class _Growing:
         rows = np.asarray(rows, dtype=np.float64).reshape(-1, self.data.shape[1])
         need = self.n + len(rows)
         if need > len(self.data):
-            grown = np.zeros((max(need, 2 * len(self.data)), self.data.shape[1]))
-            grown[: self.n] = self.data[: self.n]
-            self.data = grown
+            self.reserve(max(need, 2 * len(self.data)))
         self.data[self.n:need] = rows
         self.n = need
 
+    def reserve(self, capacity: int) -> None:
+        if capacity > len(self.data):
+            grown = np.empty((capacity, self.data.shape[1]))
+            grown[: self.n] = self.data[: self.n]
+            self.data = grown
+
     def view(self) -> np.ndarray:
         return self.data[: self.n]
+
+
+def peak_envelope(x: np.ndarray, y: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``2 * bins`` points that draw as ``(x, y)`` does at a fraction of the size: each bin's lowest
+    and highest y (pyqtgraph's "peak" downsampling, done once per refresh instead of at every paint)."""
+    k = -(-len(x) // bins)
+    if k <= 1:
+        return x, y
+    m = len(y) // k * k
+    lows, highs = y[:m].reshape(-1, k).min(axis=1), y[:m].reshape(-1, k).max(axis=1)
+    xs = x[:m:k]
+    if m < len(y):
+        lows, highs = np.append(lows, y[m:].min()), np.append(highs, y[m:].max())
+        xs = np.append(xs, x[m])
+    return np.repeat(xs, 2), np.column_stack([lows, highs]).ravel()
 
 
 class LatencyView(QWidget):
@@ -144,6 +184,7 @@ class LatencyView(QWidget):
 
     REFRESH_MS = 250
     MAX_SYMBOLS = 300  # points drawn as dots up to this many items
+    ENVELOPE_BINS = 4096  # more points than this many pairs in view are drawn as their peak envelope
     RESIZE_QUIET_S = 0.3  # charts take new data only this long after the last resize
 
     def __init__(self, parent=None):
@@ -199,6 +240,7 @@ class LatencyView(QWidget):
             _theme_plot(plot, self.palette())
         self.graphics.setBackground(self.palette().color(QPalette.Base))
         self.graphics.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        self.series.vb.sigXRangeChanged.connect(self._on_x_range_changed)
         self._timer = QTimer(self)
         self._timer.setInterval(self.REFRESH_MS)
         self._timer.timeout.connect(self._on_timer)
@@ -211,6 +253,7 @@ class LatencyView(QWidget):
         self._tot = _Growing(1)
         self._stage = _Growing(len(STAGES))
         self._stage_sum = np.zeros(len(STAGES))  # per stage, over every OK item (the means need no pass over them)
+        self._sorted = np.empty(0)  # totals of the OK items after the warm-up's most, ascending: see _kept_sorted
         self._ok_arrivals = _Growing(1)
         self.t_start = t_start
         self._dirty = True
@@ -231,9 +274,25 @@ class LatencyView(QWidget):
             self._ok_arrivals.extend(arrivals[ok])
         self._dirty = True
 
+    def reserve(self, items: int) -> None:
+        """Make room for a run of ``items`` (see ResultsModel.reserve)."""
+        for column in (self._idx, self._tot, self._stage, self._ok_arrivals):
+            column.reserve(items)
+
     def stats(self, qs=(50, 95, 99)) -> dict:
         """The numbers in the readout (warm-up excluded); see :func:`latency_stats`."""
-        return latency_stats(self._tot.view()[:, 0], self._ok_arrivals.view()[:, 0], self.t_start, qs)
+        return latency_stats(self._tot.view()[:, 0], self._ok_arrivals.view()[:, 0], self.t_start, qs,
+                             self._kept_sorted())
+
+    def _kept_sorted(self) -> np.ndarray:
+        """The totals after the first WARMUP_MAX OK items, ascending; the items that came since the last call
+        are merged in (a stable sort of a sorted run and a short one is about one merge)."""
+        start = WARMUP_MAX + len(self._sorted)
+        if self._tot.n > start:
+            merged = np.concatenate([self._sorted, self._tot.view()[start:, 0]])
+            merged.sort(kind="stable")
+            self._sorted = merged
+        return self._sorted
 
     def mark(self, result_index: int | None) -> None:
         """Show where the selected item lies on the latency plot."""
@@ -276,7 +335,7 @@ class LatencyView(QWidget):
         if few != self._symbols:
             self._symbols = few
             self.curve.setSymbol("o" if few else None)
-        self.curve.setData(x[warm:], y[warm:])
+        self.curve.setData(*self._line_points(x[warm:], y[warm:]))
         self.warm_curve.setData(x[:warm], y[:warm])
         kept = y[warm:]
         s = self.stats((50, 95, 99, 99.5))
@@ -285,7 +344,13 @@ class LatencyView(QWidget):
             lo, hi = float(kept.min()), s["p99.5"]
             if hi <= lo:
                 hi = lo + 1e-3
-            counts, edges = np.histogram(np.clip(kept, lo, hi), bins=bins, range=(lo, hi))
+            if len(self._sorted) == kept.size:  # bins counted by binary search in the sorted totals (stats made it)
+                edges = np.linspace(lo, hi, bins + 1)
+                at = np.searchsorted(self._sorted, edges)
+                at[-1] = kept.size  # the last bin holds its right edge, and what lies beyond (clipped to it)
+                counts = np.diff(at)
+            else:
+                counts, edges = np.histogram(np.clip(kept, lo, hi), bins=bins, range=(lo, hi))
             self.hist_curve.setData(edges, counts)
             means = (self._stage_sum - self._stage.view()[:warm].sum(axis=0)) / kept.size
         else:
@@ -306,6 +371,25 @@ class LatencyView(QWidget):
                 f"mean {fmt.ms(s['mean'])} ms · <b>{fmt.rate(s['items_per_s'])}</b> items"
                 f"<br><span style='font-size:small'>{fmt.plural(s['n'], 'scored item')}; "
                 f"the first {fmt.plural(s['warmup'], 'item')} excluded as warm-up (grey points)</span>")
+
+    def _line_points(self, x: np.ndarray, y: np.ndarray):
+        """The curve's points: all of them, or their peak envelope when there are many in view (zoomed in, the
+        envelope is made of the items in view only, so they show one by one again)."""
+        if len(x) <= 2 * self.ENVELOPE_BINS:
+            return x, y
+        vb = self.series.vb
+        if not vb.autoRangeEnabled()[0]:
+            x0, x1 = vb.viewRange()[0]
+            lo = max(0, int(np.searchsorted(x, x0)) - 1)
+            hi = min(len(x), int(np.searchsorted(x, x1)) + 1)
+            if hi - lo <= 2 * self.ENVELOPE_BINS:
+                return x[lo:hi], y[lo:hi]
+            x, y = x[lo:hi], y[lo:hi]
+        return peak_envelope(x, y, self.ENVELOPE_BINS)
+
+    def _on_x_range_changed(self, *_):
+        if not self.series.vb.autoRangeEnabled()[0] and len(self._tot.view()) > 2 * self.ENVELOPE_BINS:
+            self._dirty = True  # zoomed or panned by the user: the envelope of what is now in view
 
     def _on_scene_clicked(self, event):
         vb = self.series.vb
