@@ -668,7 +668,7 @@ class MainWindow(QMainWindow):
         t0 = time.perf_counter()
         self.latency.reset(t0)
         worker = BatchWorker(self.engine, self.queue.model.items, top_k=self.settings.top_k,
-                             service=self.scoring, record=True)
+                             service=self.scoring, record=True, wait_for_ack=True)
         worker.t_start = t0
         self._run_extra = {i.path: self._table_columns[i.path] for i in worker.items if i.path in self._table_columns}
         self._update_columns_label()
@@ -850,6 +850,8 @@ class MainWindow(QMainWindow):
     def _on_opened_results(self, batch):
         if self._is_current_open():
             self._show_batch(batch, None)  # no arrival times: items/s stays out of the latency readout
+            # the reader sends the next chunk once this one is painted (posted paints run before a 0 ms timer)
+            QTimer.singleShot(0, self._open_worker.acknowledge)
 
     @Slot(int, int)
     def _on_open_progress(self, done, total):
@@ -963,7 +965,7 @@ class MainWindow(QMainWindow):
     def _start_resumed(self, plan, offset: int) -> BatchWorker:
         t0 = time.perf_counter()
         worker = BatchWorker(self.engine, plan.items, top_k=self.settings.top_k, service=self.scoring,
-                             record=True, resume_run=plan.run.id)
+                             record=True, resume_run=plan.run.id, wait_for_ack=True)
         worker.t_start = t0
         self._shown_run = None
         self._run_extra = {i.path: self._table_columns[i.path] for i in worker.items if i.path in self._table_columns}

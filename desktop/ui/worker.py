@@ -194,8 +194,13 @@ class BatchWorker(Worker):
                 self.run_id, self.total = msg[1], msg[2]
             elif kind == "batch":
                 _, batch, produced, self.done, self.total = msg
+                self._ack.clear()
                 self.signals.yielded.emit((batch, produced))
                 self.signals.progress.emit(self.done, self.total)
+                if self.wait_for_ack and not self.should_stop():
+                    # the next message is read once the window has shown this one: unpickling a chunk
+                    # while the window appends the last makes both wait for the interpreter lock
+                    self._ack.wait(self.ack_timeout_s)
             elif kind == "finished":
                 summary = dict(msg[1])
             elif kind == "error":

@@ -4,11 +4,12 @@ deleted, resumed and checked against the audit trail, every database access on a
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QThreadPool, Signal
 from PySide6.QtGui import QAction, QColor, QFontMetrics, QGuiApplication, QKeySequence, QPalette
 from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QHeaderView, QInputDialog,
                                QLabel, QLineEdit, QMessageBox, QPushButton, QStackedWidget, QTableView,
@@ -227,50 +228,35 @@ def prepare_resume(path, run_id) -> ResumePlan:
 
 
 class RecordsWorker(Worker):
-    """Read a stored run's chunks and emit them as ResultBatch columns, as scoring does.
+    """Read a stored run's chunks on a pool thread and emit them as ResultBatch columns, as scoring does.
 
     ``yielded`` carries one ``ResultBatch`` (positions in run order), ``progress`` (done, total) and
     ``returned`` ``{"run": RunSummary, "done": int, "total": int, "cancelled": bool}``.
 
-    It runs on the GUI thread itself, one chunk per turn of the event loop, between which the
-    window paints and handles input: a chunk is read from its columns without a Python object
-    per row, and a second Python thread in the window's process would compete for the
-    interpreter lock with every call Qt makes into Python while painting.
+    A chunk is decoded from its columns (SQLite, ``np.load``, one JSON header) without a Python
+    object per row. The next chunk is read once the window has called :meth:`acknowledge` (it
+    has shown the last one; at most ``ack_timeout_s`` later): reading while the window appended
+    made both wait for the interpreter lock, and chained on the GUI thread, one chunk per turn of
+    the event loop, the reading starved the window's timers and paints (one tick in about 100 ms
+    while a million-row run opened).
     """
 
-    def __init__(self, store_path, run_id: str):
+    def __init__(self, store_path, run_id: str, ack_timeout_s: float = 0.5):
         super().__init__(name="open-run")
-        self.store_path, self.run_id = store_path, run_id
+        self.store_path, self.run_id, self.ack_timeout_s = store_path, run_id, ack_timeout_s
         self.resume: ResumePlan | None = None  # set by the window: score the rest once opened
-        self._steps_gen = None
+        self._ack = threading.Event()
+        self._ack.set()
 
-    def start(self, pool=None) -> "RecordsWorker":
-        from ..worker import _active, _active_lock
+    def acknowledge(self) -> None:
+        """Called by the window once it has shown a chunk: the next one may follow."""
+        self._ack.set()
 
-        with _active_lock:
-            _active.add(self)
-        self.signals.finished.connect(self._forget)
-        self._steps_gen = self._steps()
-        self.signals.started.emit()
-        QTimer.singleShot(0, self._step)
-        return self
+    def quit(self) -> None:
+        super().quit()
+        self._ack.set()
 
-    def _step(self) -> None:
-        try:
-            next(self._steps_gen)
-        except StopIteration as stop:
-            self._done.set()
-            self.signals.returned.emit(stop.value)
-            self.signals.finished.emit()
-            return
-        except BaseException as exc:  # noqa: BLE001 - everything reaches report_error
-            self._done.set()
-            self.signals.errored.emit(exc)
-            self.signals.finished.emit()
-            return
-        QTimer.singleShot(0, self._step)
-
-    def _steps(self):
+    def work(self):
         from desktop.engine.store import ResultStore
 
         store = ResultStore(self.store_path)
@@ -278,21 +264,23 @@ class RecordsWorker(Worker):
             run = store.run(self.run_id)
             total = run.ok + run.failed
             done = 0
-            for batch in store.batches(run.id):
-                if self.should_stop():
+            chunks = store.batches(run.id)
+            while not self.should_stop():
+                self._ack.wait(self.ack_timeout_s)
+                self._ack.clear()
+                batch = next(chunks, None)
+                if batch is None:
                     break
-                if len(batch):
-                    done += len(batch)
-                    self.signals.yielded.emit(batch)
-                    self.signals.progress.emit(done, max(total, done))
-                yield
+                if not len(batch):
+                    self._ack.set()
+                    continue
+                done += len(batch)
+                self.signals.yielded.emit(batch)
+                self.signals.progress.emit(done, max(total, done))
             self.signals.progress.emit(done, max(total, done))
             return {"run": run, "done": done, "total": max(total, done), "cancelled": self.should_stop()}
         finally:
             store.close()
-
-    def work(self):  # pragma: no cover - never run on a pool thread; see start()
-        raise RuntimeError("RecordsWorker runs on the GUI thread; call start()")
 
 
 # ====================================================================== the table of runs
