@@ -47,13 +47,19 @@ def shown(model, column=None):
     return [model.index(r, column).data() for r in range(model.rowCount())]
 
 
-def test_100k_rows_sorted_and_filtered_while_appending(qtbot):
-    model = ResultsModel()
+def sorted_view(qtbot, model, column):
+    """A shown table view over ``model``, sorted by ``column``, descending."""
     view = QTableView()
     qtbot.addWidget(view)
     view.setModel(model)
     view.setSortingEnabled(True)
-    view.sortByColumn(COL_SCORE, Qt.DescendingOrder)
+    view.sortByColumn(column, Qt.DescendingOrder)
+    return view
+
+
+def test_100k_rows_sorted_and_filtered_while_appending(qtbot):
+    model = ResultsModel()
+    view = sorted_view(qtbot, model, COL_SCORE)
     view.show()
     model.append(fake_batch(0, 50))
     view.selectionModel().setCurrentIndex(model.index(3, 0), QItemSelectionModel.ClearAndSelect |
@@ -95,11 +101,7 @@ def test_a_million_csv_rows_append_cheaply_while_sorted_and_filtered(qtbot):
     """Sixteen CSV chunks of 65,536 rows, sorted by latency (descending) and filtered: each append merges its
     rows into the order the table already has instead of sorting everything again."""
     model = ResultsModel()
-    view = QTableView()
-    qtbot.addWidget(view)
-    view.setModel(model)
-    view.setSortingEnabled(True)
-    view.sortByColumn(COL_LATENCY, Qt.DescendingOrder)
+    view = sorted_view(qtbot, model, COL_LATENCY)
     model.set_filter(text="rows.csv · row 1", status="ok")
     view.show()
     chunk, n = 65_536, 1_048_576
