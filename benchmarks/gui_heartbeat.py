@@ -58,6 +58,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="inferdesk-heartbeat-"))
     os.environ["INFERDESK_DATA_DIR"] = str(tmp / "data")  # before the window opens its history
+    os.environ["INFERDESK_CONFIG_DIR"] = str(tmp / "config")  # the audit anchors too, never the user's
 
     from PySide6.QtCore import Qt, QTimer
 

@@ -318,6 +318,11 @@ def run_child(argv: list[str], env: dict | None = None, cwd: Path = ROOT) -> dic
     return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "rc": rc, "error": tail[0] if tail else None}
 
 
+def _private(env: dict, folder: Path) -> dict:
+    """``env`` with InferDesk's history and audit anchors in ``folder``, never the user's."""
+    return dict(env, INFERDESK_DATA_DIR=str(folder), INFERDESK_CONFIG_DIR=str(folder / "config"))
+
+
 def compile_package() -> None:
     """Byte-compile ``desktop/`` as an installed app has it (pip and the packaged app ship .pyc files).
 
@@ -346,7 +351,7 @@ def measure_process(csv_path: Path, tmp: Path, repeats: int) -> dict:
         data = tmp / f"data_{i}"
         out = tmp / "ours_out.csv"
         ours.append(run_child([sys.executable, "-m", "desktop", "score", str(model), str(csv_path), "--format", "csv",
-                               "--out", str(out)], dict(env, INFERDESK_DATA_DIR=str(data))))
+                               "--out", str(out)], _private(env, data)))
         out.unlink(missing_ok=True)
         shutil.rmtree(data, ignore_errors=True)
     failed = next((r for r in plain + ours if r["rc"] != 0), None)
@@ -367,7 +372,7 @@ def measure_startup(tmp: Path, repeats: int) -> dict:
         data, out = tmp / f"startup_{i}", tmp / "startup_out.csv"
         runs.append(run_child([sys.executable, "-m", "desktop", "score", str(MODELS / "breast_cancer.onnx"),
                                str(ROOT / "resources" / "samples" / "breast_cancer.csv"), "--format", "csv",
-                               "--out", str(out)], dict(env, INFERDESK_DATA_DIR=str(data))))
+                               "--out", str(out)], _private(env, data)))
         shutil.rmtree(data, ignore_errors=True)
     if any(r["rc"] for r in runs):
         return {"error": next(r["error"] for r in runs if r["rc"])}

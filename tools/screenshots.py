@@ -41,6 +41,7 @@ def main(argv=None) -> int:
     app = create_app()
     tmp = Path(tempfile.mkdtemp(prefix="inferdesk-shots-"))
     os.environ["INFERDESK_DATA_DIR"] = str(tmp / "data")  # before the scoring process starts: it inherits it
+    os.environ["INFERDESK_CONFIG_DIR"] = str(tmp / "config")  # the audit anchors too, never the user's
     window = create_window(None, [], settings=Settings(), settings_file=tmp / "settings.json",
                            open_sample_if_empty=False, offer_resume=False)
     window.resize(width, height)
