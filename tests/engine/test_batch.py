@@ -225,19 +225,23 @@ def test_mixed_inputs_keep_input_order():
 def test_progress_and_cancellation():
     engine = Engine(MODELS / "digits.onnx")
     files = sorted((SAMPLES / "digits").glob("*.png")) * 3
-    seen = []
-    stop = {"now": False}
+    for batch_size in (1, None):  # one item a call, then batches as large as the decoding allows
+        seen = []
+        stop = {"now": False}
 
-    def progress(done, total):
-        seen.append((done, total))
-        if done >= 7:
-            stop["now"] = True
+        def progress(done, total):
+            seen.append((done, total))
+            if done >= 7:
+                stop["now"] = True
 
-    results = list(run_batch(engine, files, progress=progress, should_stop=lambda: stop["now"]))
-    # progress comes per batch; every item of the batch that reached 7 is delivered, nothing after it
-    assert seen[0] == (0, 30) and 7 <= seen[-1][0] < 30 and seen[-1][1] == 30
-    assert len(results) == seen[-1][0]
-    assert [r.index for r in results] == list(range(len(results)))
+        results = list(run_batch(engine, files, progress=progress, should_stop=lambda: stop["now"],
+                                 batch_size=batch_size))
+        # progress comes per batch; every item of the batch that reached 7 is delivered, nothing after it
+        assert seen[0] == (0, 30) and seen[-1][0] >= 7 and seen[-1][1] == 30
+        assert len(results) == seen[-1][0]
+        assert [r.index for r in results] == list(range(len(results)))
+        if batch_size == 1:
+            assert len(results) == 7
 
 
 def test_cancellation_inside_a_csv(tmp_path):
