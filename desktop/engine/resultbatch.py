@@ -492,12 +492,13 @@ class ResultBatch:
     # ------------------------------------------------------------------ audit
     def header_digest(self) -> str:
         """SHA-256 of what the batch's items share (sources, task, class names, shared outputs)."""
-        header, _ = self.to_payload()
-        shared = {k: hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest() + str(v.dtype) + str(v.shape)
-                  for k, v in self.shared.items()}
-        keep = {k: header[k] for k in ("task", "sources", "source_kinds", "source_sha256", "feature_names", "meta",
-                                       "maps", "output_names")}
-        keep["shared"] = shared
+        # the header's shared fields only: to_payload() would also copy every error, cell and pass-through text
+        keep = {"task": self.task, "sources": list(self.sources), "source_kinds": list(self.source_kinds),
+                "source_sha256": list(self.source_sha256), "feature_names": list(self.feature_names),
+                "meta": self.meta, "maps": {name: list(labels) for name, (labels, _) in self.maps.items()},
+                "output_names": list(self.output_names)}
+        keep["shared"] = {k: hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest() + str(v.dtype)
+                          + str(v.shape) for k, v in self.shared.items()}
         keep["columns"] = {k: [str(a.dtype), list(a.shape[1:])] for k, a in self._item_columns()}
         keep["ragged"] = sorted(k for k, a in self.outputs.items() if a.dtype == object)
         return hashlib.sha256(_canonical(keep).encode("utf-8")).hexdigest()

@@ -37,7 +37,7 @@ class Prediction(NamedTuple):
     score: float
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "index": self.index, "score": _finite(self.score)}
+        return {"label": self.label, "index": self.index, "score": finite(self.score)}
 
 
 class RowValues(Mapping):
@@ -126,7 +126,7 @@ class Result:
             "timings_ms": self.timings.to_dict(),
         }
         if self.values:
-            d["values"] = [_finite(v) for v in self.values]
+            d["values"] = [finite(v) for v in self.values]
         if self.saved_input is not None:
             d["saved_input"] = self.saved_input
         if self.passthrough:
@@ -138,9 +138,6 @@ def finite(v):
     """A float for JSON: NaN and infinities become None."""
     v = float(v)
     return v if math.isfinite(v) else None
-
-
-_finite = finite
 
 
 def short_number(value) -> str:
@@ -174,7 +171,7 @@ def to_jsonable(value):
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
     if isinstance(value, (float, np.floating)):
-        return _finite(value)
+        return finite(value)
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, np.bool_):

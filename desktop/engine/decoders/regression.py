@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import register
-from ..results import finite
+from ..results import finite, short_number
 
 MAX_VALUES = 1024
 
@@ -39,8 +39,6 @@ class RegressionDecoder:
         values = answer.get("values")
         if values is None or not values.shape[1]:
             return "—", None
-        from ..results import short_number
-
         row = values[i]
         text = ", ".join(short_number(v) for v in row[:3].tolist()) + ("…" if len(row) > 3 else "")
         return text, None
