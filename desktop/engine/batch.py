@@ -94,17 +94,24 @@ class _Run:
         return self.emit(self.failure(entry.item.path, entry.item.kind, message,
                                       timings=(entry.t_decode, entry.t_pre, 0.0, 0.0), sha=entry.sha))
 
-    def scored(self, block: OutputBlock, *, sources, kinds, shas, source, row, timings, **columns) -> ResultBatch:
-        """A batch of scored items from the outputs of their inference call (positions set by emit)."""
-        n = block.n
-        ok = columns.pop("ok", None)
+    def scored(self, block: OutputBlock | None, *, sources, kinds, shas, source, row, timings, ok=None,
+               **columns) -> ResultBatch:
+        """A batch of items with the outputs ``block`` of their inference call (None: nothing was scored).
+
+        ``ok`` defaults to every item scored; positions are set by :meth:`emit`.
+        """
+        n = len(row)
+        if block is None:
+            answer, meta, outputs, shared, maps = {}, {}, {}, {}, {}
+        else:
+            answer, meta = block.answer, block.meta
+            outputs = {k: v for k, v in block.tensors.items() if block.batched[k]}
+            shared = {k: v for k, v in block.tensors.items() if not block.batched[k]}
+            maps = {k: (labels, scores) for k, (labels, _, scores) in block.maps.items()}
         return ResultBatch(
             task=self.post.task, position=np.zeros(n, dtype=np.int64), source=source, row=row,
-            ok=np.ones(n, dtype=bool) if ok is None else ok, timings=timings, sources=sources, source_kinds=kinds, source_sha256=shas,
-            answer=block.answer, meta=block.meta,
-            outputs={k: v for k, v in block.tensors.items() if block.batched[k]},
-            shared={k: v for k, v in block.tensors.items() if not block.batched[k]},
-            maps={k: (labels, scores) for k, (labels, _, scores) in block.maps.items()},
+            ok=np.ones(n, dtype=bool) if ok is None else ok, timings=timings, sources=sources, source_kinds=kinds,
+            source_sha256=shas, answer=answer, meta=meta, outputs=outputs, shared=shared, maps=maps,
             output_names=self.post.names, **columns)
 
 
@@ -445,22 +452,15 @@ def _table_batch(run: _Run, item: InputItem, name: str, cols: tuple, sha: str | 
             cells[i] = dict(zip(cols, raw))
         timings[i, 2:] = 0.0
     passthrough = {k: list(v) for k, v in (getattr(chunk, "passthrough", None) or {}).items()}
-    common = dict(sources=[item.path], kinds=["table"], shas=[sha], source=np.zeros(n, dtype=np.int32),
-                  row=np.asarray(chunk.rows, dtype=np.int64), timings=timings)
-    if tb.outputs is None:
-        return ResultBatch(task=run.post.task, position=np.zeros(n, dtype=np.int64), source=common["source"],
-                           row=common["row"], ok=ok, timings=timings, sources=common["sources"],
-                           source_kinds=common["kinds"], source_sha256=common["shas"], errors=errors, cells=cells,
-                           features=chunk.values, feature_names=cols, passthrough=passthrough,
-                           output_names=run.post.names)
     block = tb.outputs
-    if len(ok_idx) < n:  # spread the scored rows' outputs over the whole chunk (failed rows: zeros)
+    if block is not None and len(ok_idx) < n:  # spread the scored rows' outputs over the chunk (failed rows: zeros)
         block.answer = {k: _spread(v, ok_idx, n) for k, v in block.answer.items()}
         block.tensors = {k: (_spread(v, ok_idx, n) if block.batched[k] else v) for k, v in block.tensors.items()}
         block.maps = {k: (labels, keys, _spread(s, ok_idx, n)) for k, (labels, keys, s) in block.maps.items()}
         block.n = n
-    return run.scored(block, **common, ok=ok, errors=errors, cells=cells, features=chunk.values,
-                      feature_names=cols, passthrough=passthrough)
+    return run.scored(block, sources=[item.path], kinds=["table"], shas=[sha], source=np.zeros(n, dtype=np.int32),
+                      row=np.asarray(chunk.rows, dtype=np.int64), timings=timings, ok=ok, errors=errors, cells=cells,
+                      features=chunk.values, feature_names=cols, passthrough=passthrough)
 
 
 def _spread(column: np.ndarray, where: np.ndarray, n: int) -> np.ndarray:
