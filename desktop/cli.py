@@ -217,22 +217,17 @@ class _Delivery:
 def _table_columns(engine, items) -> str:
     """' · data.csv: pass-through patient_id; ignored notes' for each CSV input ('' when none)."""
     from .engine.errors import InputError
-    from .engine.inputs.tabular import TableReader
 
-    columns = engine.profile.table.columns if engine.profile.table else None
     parts = []
     for item in items:
         if item.kind != "table":
             continue
         try:
-            reader = TableReader(item.path, columns, engine.n_features)
+            reader = engine.table_reader(item.path)  # the profile's table.passthrough, as the run reads it
         except (InputError, OSError):
             continue  # the run reports it
-        try:
-            kept = list(getattr(reader, "passthrough_columns", []))
-            ignored = list(getattr(reader, "ignored_columns", getattr(reader, "extra_columns", [])))
-        finally:
-            reader.close()
+        with reader:
+            kept, ignored = reader.passthrough_columns, reader.ignored_columns
         said = [f"{what} {_names(cols)}" for what, cols in (("pass-through", kept), ("ignored", ignored)) if cols]
         if said:
             parts.append(f"{os.path.basename(item.path)}: {'; '.join(said)}")

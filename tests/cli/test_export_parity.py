@@ -14,7 +14,6 @@ from onnx import TensorProto, helper
 
 from desktop.cli import main
 from desktop.engine import Engine, run_batch, writers
-from desktop.engine.inputs.tabular import TableReader
 from desktop.engine.store import ResultStore
 from desktop.ui.export import export as window_export
 from tests.conftest import MODELS, SAMPLES, make_model
@@ -111,10 +110,6 @@ def test_score_history_and_window_exports_agree(scenario, fmt, cancer_csv, digit
 
 
 def test_passthrough_columns_in_every_export(cancer_csv, tmp_path, capsys):
-    reader = TableReader(cancer_csv, list(Engine(MODELS / "breast_cancer.onnx").profile.table.columns), 30)
-    reader.close()
-    if not hasattr(reader, "passthrough_columns"):
-        pytest.skip("the CSV reader does not keep pass-through columns yet")
     model = MODELS / "breast_cancer.onnx"
     for fmt in ("csv", "jsonl", "json"):
         out = tmp_path / f"score.{fmt}"
@@ -255,3 +250,17 @@ def test_a_writing_process_started_for_a_model_that_cannot_load_ends_cleanly(can
     out = tmp_path / "out.csv"
     assert main(["score", str(bad), str(cancer_csv), "--format", "csv", "--out", str(out), "-q"]) == 2
     assert not out.exists() and "bad.onnx" in capsys.readouterr().err
+
+
+def test_header_line_follows_the_profiles_passthrough_choice(cancer_csv, tmp_path, capsys):
+    profile = json.loads((MODELS / "breast_cancer.profile.json").read_text())
+    profile["table"]["passthrough"] = ["patient_id"]
+    path = tmp_path / "keep_id.profile.json"
+    path.write_text(json.dumps(profile))
+    out = tmp_path / "out.csv"
+    main(["score", str(MODELS / "breast_cancer.onnx"), str(cancer_csv), "--profile", str(path), "--no-history",
+          "--format", "csv", "--out", str(out)])
+    header = capsys.readouterr().err.splitlines()[0]
+    assert "pass-through patient_id; ignored diagnosis" in header
+    columns = out.read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert "patient_id" in columns and "diagnosis" not in columns
