@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 from desktop.engine.errors import InputError
-from desktop.engine.inputs.tabular import TableReader
 
 
 def check_item(engine, item, columns: dict | None = None) -> str | None:
@@ -24,7 +23,7 @@ def check_item(engine, item, columns: dict | None = None) -> str | None:
         if profile.table is None and profile.image is not None:
             return f"{name}: this model takes images, not a table; drop image files instead"
         try:
-            reader = TableReader(item.path, profile.table.columns if profile.table else None, engine.n_features)
+            reader = engine.table_reader(item.path)  # as the run reads it, the profile's pass-through choice too
         except InputError as exc:
             return str(exc)
         reader.close()
