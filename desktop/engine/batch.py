@@ -54,6 +54,7 @@ class _Run:
         self.done = 0
         self.total = total
         self.last_infer_ms = 0.0
+        self.infer_calls = 0  # inference calls made on this thread so far
         self.batch_target = 1
         self.skip_rows: dict = {}
         self.hash_inputs = False
@@ -233,6 +234,7 @@ def _flush(run: _Run, batch: list[_Prepared]) -> Iterator[ResultBatch]:
         yield run.failed_image(batch[0], _inference_error(batch[0].item, exc))
         return
     run.last_infer_ms = t_infer / len(batch)
+    run.infer_calls += 1
     yield from _results(run, batch, raw, t_infer, feeds[engine.profile.input])
 
 
@@ -311,7 +313,9 @@ def _batched(run: _Run, entries: Iterable[_Prepared], batch_size: int | None) ->
             batch = []
             if not fixed and engine.batchable and run.last_infer_ms:
                 run.batch_target = _next_batch(run.last_infer_ms, entry.tensor.nbytes)
-            if pool_ok and run.batch_target == 1 and run.last_infer_ms >= BATCH_MIN_PAYOFF_MS:
+            # the first call is cold (a fast model's can pass 1 ms on a busy machine): a warm one decides
+            if (pool_ok and run.batch_target == 1 and run.infer_calls >= 2
+                    and run.last_infer_ms >= BATCH_MIN_PAYOFF_MS):
                 run.infer_in_pool = True
     if not run.stopped():
         yield from _flush(run, batch)
