@@ -15,7 +15,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/inferdesk
 
+# lint-imports checks the layers declared in pyproject.toml ([tool.importlinter]) before the tests run.
 test: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
 	QT_QPA_PLATFORM=offscreen timeout 2700 $(VENV)/bin/python -m pytest -q
 
 # Rebuild the sample models and inputs (needs scikit-learn, skl2onnx, scikit-image).

@@ -502,10 +502,9 @@ def main(argv=None) -> int:
             return cmd_history(args, sys.stdout, sys.stderr)
         if args.command == "audit":
             return cmd_audit(args, sys.stdout, sys.stderr)
-        if args.command == "gui":
-            from .ui.app import run_app
-
-            return run_app(args.model, args.inputs)
+        if args.command == "gui":  # the window is opened by desktop.__main__, which knows Qt; this module does not
+            sys.stderr.write("inferdesk: open the window with 'inferdesk gui' (python -m desktop gui)\n")
+            return 2
     except EngineError as exc:
         sys.stderr.write(f"inferdesk: {exc}\n")
         return 2

@@ -20,10 +20,10 @@ from desktop import __version__
 from desktop.engine import Engine, SessionSettings, available_providers, expand_inputs
 from desktop.settings import Settings, save_settings, settings_path
 
-from . import fmt
+from desktop.runs import fmt
 from .errors import report_error, reporter
 from .models import COL_INPUT, COL_LABEL, COL_LATENCY, COL_MESSAGE, COL_SCORE, COL_STATUS, ResultsModel
-from .queue_check import check_items
+from desktop.runs.queue_check import check_items
 from .widgets.detail import DetailPane
 from .widgets.history import (HistoryView, RecordsWorker, ResumeBanner, export_batches, prepare_resume,
                               run_provenance, run_title, unfinished_runs, when_text)

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication, QStyle
 
 from desktop.engine.resultbatch import NO_ROW, ResultBatch
 
-from . import fmt
+from desktop.runs import fmt
 
 RESULT_ROLE = Qt.UserRole + 1
 

@@ -15,7 +15,7 @@ from onnx import TensorProto, helper
 from desktop.cli import main
 from desktop.engine import Engine, run_batch, writers
 from desktop.engine.store import ResultStore
-from desktop.ui.export import export as window_export
+from desktop.runs.export import export as window_export
 from tests.conftest import MODELS, SAMPLES, make_model
 
 VARYING = ("exported_at", "exported_by", "file")  # what differs between two exports of one run

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QTableView
 
 from desktop.engine.resultbatch import NO_ROW, ResultBatch
 from desktop.engine.results import Result, Timings
-from desktop.ui import fmt
+from desktop.runs import fmt
 from desktop.ui.models import (COL_INDEX, COL_INPUT, COL_LABEL, COL_LATENCY, COL_MESSAGE, COL_PASSTHROUGH,
                                COL_SCORE, COL_STATUS, ResultsModel, _digits_start, _digits_within, _Strings)
 

@@ -13,7 +13,7 @@ from uihelpers import (CANCER_CSV, CANCER_MODEL, DIABETES_CSV, DIABETES_MODEL, D
 
 from desktop.engine import Engine, expand_inputs, inspect_model, run_batch
 from desktop.engine.errors import ModelError
-from desktop.ui import fmt
+from desktop.runs import fmt
 from desktop.ui.models import (COL_INPUT, COL_LABEL, COL_LATENCY, COL_MESSAGE, COL_PASSTHROUGH, COL_SCORE,
                                COL_STATUS)
 from desktop.ui.widgets.latency import latency_stats

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHeaderView, QLabel, Q
 
 from desktop.engine.results import tensor_summary
 
-from .. import fmt
+from desktop.runs import fmt
 from ..models import error_color
 
 

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QHeaderView, QI
 
 from desktop.engine.errors import EngineError
 
-from .. import fmt
+from desktop.runs import fmt
 from ..models import TitledColumns, error_color
 from ..worker import Worker
 from .panels import InlineMessage, _esc
@@ -158,7 +158,7 @@ def export_batches(batches, path, provenance: dict | None = None) -> int:
 
     The one call site of the export module for the window and the History tab.
     """
-    from ..export import export
+    from desktop.runs.export import export
 
     return export(list(batches), path, provenance=provenance)
 

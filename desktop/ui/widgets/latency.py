@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QGroup
 
 from desktop.engine.results import STAGES
 
-from .. import fmt
+from desktop.runs import fmt
 from .progress import ProgressStrip
 
 STAGE_NAMES = {"decode": "decode", "preprocess": "preprocess", "infer": "inference", "postprocess": "postprocess"}

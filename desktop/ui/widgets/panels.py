@@ -7,7 +7,7 @@ from PySide6.QtGui import QKeySequence, QPalette
 from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHBoxLayout, QLabel, QListView, QPushButton,
                                QSizePolicy, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
-from .. import fmt
+from desktop.runs import fmt
 from ..models import QueueModel, error_color
 
 

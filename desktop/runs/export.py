@@ -1,4 +1,4 @@
-"""The window's Export: the results table's batches to a file through desktop.engine.writers (no Qt)."""
+"""Export of result batches (the window's table, a run from History) to a file through desktop.engine.writers (no Qt)."""
 
 from __future__ import annotations
 

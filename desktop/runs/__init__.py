@@ -1,0 +1,7 @@
+"""The use cases of InferDesk, written once and shared by the command line and the window (no Qt).
+
+The layers, checked by import-linter (``[tool.importlinter]`` in pyproject.toml): ``desktop.ui``
+(the window) above ``desktop.runs`` (what a user does with runs: score, open, resume, export,
+rename, delete, verify, check a queue) above ``desktop.engine`` (models, inputs, scoring, the
+results store). Nothing below ``desktop.ui`` imports Qt.
+"""
