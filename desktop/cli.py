@@ -177,41 +177,11 @@ def cmd_info(args, out) -> int:
 PROCESS_WRITER_BYTES = 8 << 20
 
 
-class _Delivery:
-    """Batches go to the history database first, then to the output, in small groups.
-
-    A group is committed to the database before any of it is handed to the writer, so every
-    result a user can see in the output is already safe on disk, even if the process is
-    killed; groups close every 50 ms or 512 items (a CSV chunk is a group of its own). The
-    writer formats and writes on its own thread (BackgroundWriter), which owns the file.
-    """
-
-    INTERVAL_S = 0.05
-    GROUP = 512
-
-    def __init__(self, writer, recorder=None):
-        self.writer = writer
-        self.recorder = recorder
-        self.pending: list = []
-        self.items = 0
-        self.last = time.monotonic()
-
-    def add(self, batch) -> None:
-        if self.recorder is not None:
-            self.recorder.add_batch(batch)
-        self.pending.append(batch)
-        self.items += len(batch)
-        if self.items >= self.GROUP or time.monotonic() - self.last >= self.INTERVAL_S:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.recorder is not None:
-            self.recorder.commit()
-        for batch in self.pending:
-            self.writer.write(batch)
-        self.pending.clear()
-        self.items = 0
-        self.last = time.monotonic()
+#: delivery groups (desktop.engine.batch.group_batches): each is committed to the history database
+#: before any of it is handed to the writer, so every result a user can see in the output is already
+#: safe on disk, even if the process is killed; a CSV chunk is a group of its own
+DELIVERY_INTERVAL_S = 0.05
+DELIVERY_ITEMS = 512
 
 
 def _table_columns(engine, items) -> str:
@@ -262,7 +232,7 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
     import numpy as np
 
     from .engine import writers
-    from .engine.batch import run_batches
+    from .engine.batch import group_batches, run_batches
 
     total = sum(i.rows for i in items) - len(skip or ())
     if not args.quiet:
@@ -284,13 +254,15 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
     ok = failed = 0
     latencies = []
     t0 = time.perf_counter()
-    delivery = _Delivery(writer, recorder)
-    status = "cancelled"
-    try:
+
+    def scored():
+        """Each batch into the history (committed with its group) and the counts, as it arrives."""
+        nonlocal ok, failed
         for batch in run_batches(engine, items, top_k=args.top_k, save_inputs=getattr(args, "save_inputs", None),
                                  workers=getattr(args, "workers", None), skip=skip,
                                  hash_inputs=recorder is not None):
-            delivery.add(batch)
+            if recorder is not None:
+                recorder.add_batch(batch)
             n_ok = batch.n_ok
             ok += n_ok
             failed += len(batch) - n_ok
@@ -299,13 +271,20 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
             if n_ok < len(batch) and not args.quiet:
                 err.write("".join(f"failed: {batch.errors.get(i, 'not scored')}\n"
                                   for i in np.flatnonzero(~batch.ok).tolist()))
+            yield batch
+
+    status = "cancelled"
+    try:
+        # on Ctrl+C the group in progress still comes, committed and written, before the interrupt
+        for group in group_batches(scored(), DELIVERY_INTERVAL_S, DELIVERY_ITEMS):
+            if recorder is not None:
+                recorder.commit()  # on disk before any of it reaches the output
+            for batch in group:
+                writer.write(batch)  # formatted and written on the writer's thread (it owns the file)
         status = "finished"
     finally:
         try:
-            try:
-                delivery.flush()
-            finally:
-                writer.close()  # waits for the writer's thread, which owns the file until then
+            writer.close()  # waits for the writer's thread, which owns the file until then
         finally:
             if recorder is not None:
                 recorder.finish(status)

@@ -196,7 +196,7 @@ def _engine_for(job: Job, engines: dict):
 def _run_job(conn, stop, job: Job, engines: dict) -> None:
     import numpy as np
 
-    from .batch import run_batches
+    from .batch import group_batches, run_batches
     from .inputs import InputItem, expand_inputs
     from .resultbatch import ResultBatch
 
@@ -222,34 +222,34 @@ def _run_job(conn, stop, job: Job, engines: dict) -> None:
 
     _send(conn, ("started", recorder.run_id if recorder else None, state["total"]))
     t0 = time.perf_counter()
-    group: list = []  # (batch, produced) recorded but not sent yet
-    last = time.perf_counter()
     status = "cancelled"
 
-    def flush():
-        if recorder is not None:
-            recorder.commit()  # on disk before the window shows it
-        batch = ResultBatch.concat([b for b, _ in group])
-        produced = np.concatenate([np.full(len(b), t) for b, t in group])
-        _send(conn, ("batch", batch, produced, state["done"], state["total"]))
-        group.clear()
-
-    try:
+    def produced():
+        """(batch, when it came) as the engine makes them, each added to the history (committed with its group)."""
         for batch in run_batches(engine, items, top_k=job.top_k, should_stop=stop.is_set, progress=progress,
                                  workers=job.workers, skip=skip, hash_inputs=recorder is not None):
             if recorder is not None:
                 recorder.add_batch(batch)
-            now = time.perf_counter()
-            if len(batch):
-                group.append((batch, now))
-            if now - last >= GROUP_INTERVAL_S:
-                flush()
-                last = now
+            yield batch, time.perf_counter()
+
+    def send(group):
+        if recorder is not None:
+            recorder.commit()  # on disk before the window shows it
+        group = [(b, t) for b, t in group if len(b)]
+        if not group:
+            return
+        batch = ResultBatch.concat([b for b, _ in group])
+        times = np.concatenate([np.full(len(b), t) for b, t in group])
+        _send(conn, ("batch", batch, times, state["done"], state["total"]))
+
+    try:
+        # an error in the engine still sends the group in progress (already recorded) before it is reported
+        for group in group_batches(produced(), GROUP_INTERVAL_S, size=lambda pair: len(pair[0]),
+                                   clock=time.perf_counter):
+            send(group)
         if not stop.is_set():
             status = "finished"
     finally:
-        if group:
-            flush()
         if recorder is not None:
             recorder.finish(status)
         if store is not None:
