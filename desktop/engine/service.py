@@ -16,7 +16,8 @@ Messages from the child, as tuples:
         when the engine produced the item's batch (CLOCK_MONOTONIC / QPC, comparable across
         processes).
     ("finished", {"cancelled": bool, "done": int, "total": int, "seconds": float, "run_id": ...})
-    ("error", exception)        the job ended; EngineError for what the user can act on
+    ("error", exception)        the job ended; EngineError for what the user can act on, else a
+        RuntimeError("Type: message") carrying the child's traceback as a note and ``child_traceback``
 """
 
 from __future__ import annotations
@@ -166,9 +167,24 @@ def _serve(conn, stop) -> None:
         except EngineError as exc:
             _send(conn, ("error", exc))
         except BaseException as exc:  # noqa: BLE001 - reported to the window's error dialog
-            import traceback
+            _send(conn, ("error", _unexpected(exc)))
 
-            _send(conn, ("error", RuntimeError(f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")))
+
+def _unexpected(exc: BaseException) -> RuntimeError:
+    """What the window is sent for an exception the engine did not expect: one line for the message,
+    the child's traceback as a note (``__notes__``, shown by traceback.format_exception, so in an
+    error dialog's details) and as ``child_traceback``; both survive pickling."""
+    import traceback
+
+    error = RuntimeError(f"{type(exc).__name__}: {exc}")
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+    error.child_traceback = tb
+    note = f"In the scoring process:\n{tb}"
+    if hasattr(error, "add_note"):  # Python 3.11
+        error.add_note(note)
+    else:  # pragma: no cover - Python 3.10
+        error.__notes__ = [note]
+    return error
 
 
 def _send(conn, msg) -> None:
