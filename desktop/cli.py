@@ -177,41 +177,11 @@ def cmd_info(args, out) -> int:
 PROCESS_WRITER_BYTES = 8 << 20
 
 
-class _Delivery:
-    """Batches go to the history database first, then to the output, in small groups.
-
-    A group is committed to the database before any of it is handed to the writer, so every
-    result a user can see in the output is already safe on disk, even if the process is
-    killed; groups close every 50 ms or 512 items (a CSV chunk is a group of its own). The
-    writer formats and writes on its own thread (BackgroundWriter), which owns the file.
-    """
-
-    INTERVAL_S = 0.05
-    GROUP = 512
-
-    def __init__(self, writer, recorder=None):
-        self.writer = writer
-        self.recorder = recorder
-        self.pending: list = []
-        self.items = 0
-        self.last = time.monotonic()
-
-    def add(self, batch) -> None:
-        if self.recorder is not None:
-            self.recorder.add_batch(batch)
-        self.pending.append(batch)
-        self.items += len(batch)
-        if self.items >= self.GROUP or time.monotonic() - self.last >= self.INTERVAL_S:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.recorder is not None:
-            self.recorder.commit()
-        for batch in self.pending:
-            self.writer.write(batch)
-        self.pending.clear()
-        self.items = 0
-        self.last = time.monotonic()
+#: delivery groups (desktop.engine.batch.group_batches): each is committed to the history database
+#: before any of it is handed to the writer, so every result a user can see in the output is already
+#: safe on disk, even if the process is killed; a CSV chunk is a group of its own
+DELIVERY_INTERVAL_S = 0.05
+DELIVERY_ITEMS = 512
 
 
 def _table_columns(engine, items) -> str:
@@ -262,7 +232,7 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
     import numpy as np
 
     from .engine import writers
-    from .engine.batch import run_batches
+    from .engine.batch import group_batches, run_batches
 
     total = sum(i.rows for i in items) - len(skip or ())
     if not args.quiet:
@@ -284,13 +254,15 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
     ok = failed = 0
     latencies = []
     t0 = time.perf_counter()
-    delivery = _Delivery(writer, recorder)
-    status = "cancelled"
-    try:
+
+    def scored():
+        """Each batch into the history (committed with its group) and the counts, as it arrives."""
+        nonlocal ok, failed
         for batch in run_batches(engine, items, top_k=args.top_k, save_inputs=getattr(args, "save_inputs", None),
                                  workers=getattr(args, "workers", None), skip=skip,
                                  hash_inputs=recorder is not None):
-            delivery.add(batch)
+            if recorder is not None:
+                recorder.add_batch(batch)
             n_ok = batch.n_ok
             ok += n_ok
             failed += len(batch) - n_ok
@@ -299,13 +271,20 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
             if n_ok < len(batch) and not args.quiet:
                 err.write("".join(f"failed: {batch.errors.get(i, 'not scored')}\n"
                                   for i in np.flatnonzero(~batch.ok).tolist()))
+            yield batch
+
+    status = "cancelled"
+    try:
+        # on Ctrl+C the group in progress still comes, committed and written, before the interrupt
+        for group in group_batches(scored(), DELIVERY_INTERVAL_S, DELIVERY_ITEMS):
+            if recorder is not None:
+                recorder.commit()  # on disk before any of it reaches the output
+            for batch in group:
+                writer.write(batch)  # formatted and written on the writer's thread (it owns the file)
         status = "finished"
     finally:
         try:
-            try:
-                delivery.flush()
-            finally:
-                writer.close()  # waits for the writer's thread, which owns the file until then
+            writer.close()  # waits for the writer's thread, which owns the file until then
         finally:
             if recorder is not None:
                 recorder.finish(status)
@@ -370,84 +349,63 @@ def _start_and_score(args, out, err, started_at, early) -> int:
 
 
 def cmd_resume(args, out, err) -> int:
-    from .engine import Engine, SessionSettings, expand_inputs, writers
-    from .engine.profile import profile_from_dict
+    """``resume RUN``: the run's model as recorded scores what it left undone (refusals exit 2, via main)."""
+    from .engine import writers
     from .engine.store import ResultStore
+    from .runs.history import prepare_resume
 
+    plan = prepare_resume(args.run)
     store = ResultStore()
     try:
-        run = store.run(args.run)
-        meta = store.run_metadata(run.id)
-        model = meta["model"]["path"]
-        settings = SessionSettings(**meta["settings"])
-        engine = Engine(model, profile=profile_from_dict(meta["profile"]), settings=settings)
-        if engine.info.sha256 != meta["model"]["sha256"]:
-            err.write(f"inferdesk: {engine.info.file_name} changed since run {run.id} started "
-                      "(its SHA-256 differs); start a new run instead\n")
-            return 2
-        done = store.done_keys(run.id)
-        items = expand_inputs(list(meta["inputs"]))
-        recorder = store.resume_run(run.id)
+        recorder = store.resume_run(plan.run.id)
         args.format = getattr(args, "format", "jsonl")
-        prov = writers.run_provenance(meta, "inferdesk resume")
-        return _score(engine, items, args, out, err, prov, recorder, skip=done,
-                      label=f" left of run {run.id} ({len(done):,} already scored)")
+        prov = writers.run_provenance(plan.meta, "inferdesk resume")
+        return _score(plan.engine, plan.items, args, out, err, prov, recorder, skip=plan.done,
+                      label=f" left of run {plan.run.id} ({len(plan.done):,} already scored)")
     finally:
         store.close()
 
 
 def cmd_history(args, out, err) -> int:
-    from .engine.store import ResultStore
+    from .runs import history
 
-    with ResultStore() as store:
-        if args.action in (None, "list"):
-            runs = store.runs(args.limit)
-            if args.json:
-                out.write(json.dumps([r.to_dict() for r in runs], indent=2) + "\n")
-                return 0
-            if not runs:
-                out.write(f"No runs yet. Results are kept in {store.path}\n")
-                return 0
-            out.write(f"{'run':<12}  {'started (UTC)':<19}  {'status':<11}  {'ok':>7}  {'failed':>6}  model / name\n")
-            for r in runs:
-                out.write(f"{r.id:<12}  {r.started_at[:19].replace('T', ' '):<19}  {r.status:<11}  {r.ok:>7,}  "
-                          f"{r.failed:>6,}  {r.title}\n")
+    if args.action in (None, "list"):
+        runs = history.list_runs(args.limit)
+        if args.json:
+            out.write(json.dumps([r.to_dict() for r in runs], indent=2) + "\n")
             return 0
-        if not args.run:
-            err.write(f"inferdesk: 'history {args.action}' needs a run id (see 'inferdesk history')\n")
-            return 2
-        if args.action == "show":
-            meta = store.run_metadata(args.run)
-            meta["summary"] = store.run(args.run).to_dict()
-            out.write(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+        if not runs:
+            out.write(f"No runs yet. Results are kept in {history.default_store_path()}\n")
             return 0
-        if args.action == "export":
-            from .engine import writers
-
-            run = store.run(args.run)
-            prov = writers.run_provenance(store.run_metadata(run.id), "inferdesk history export")
-            writers.export(store.batches(run.id), args.out or out, args.format, prov)
-            store.note_export(run.id, args.out or "<stdout>", args.format)
-            return 0
-        if args.action == "rename":
-            if not args.name:
-                err.write("inferdesk: 'history rename' needs the new name\n")
-                return 2
-            store.rename(store.run(args.run).id, args.name)
-            return 0
-        if args.action == "delete":
-            run = store.run(args.run)
-            store.delete(run.id)
-            err.write(f"deleted run {run.id} ({run.ok + run.failed:,} results); the audit trail records it\n")
-            return 0
+        out.write(f"{'run':<12}  {'started (UTC)':<19}  {'status':<11}  {'ok':>7}  {'failed':>6}  model / name\n")
+        for r in runs:
+            out.write(f"{r.id:<12}  {r.started_at[:19].replace('T', ' '):<19}  {r.status:<11}  {r.ok:>7,}  "
+                      f"{r.failed:>6,}  {r.title}\n")
+        return 0
+    if not args.run:
+        err.write(f"inferdesk: 'history {args.action}' needs a run id (see 'inferdesk history')\n")
+        return 2
+    if args.action == "show":
+        out.write(json.dumps(history.show_run(args.run), indent=2, ensure_ascii=False) + "\n")
+        return 0
+    if args.action == "export":
+        history.export_run(args.run, args.out or out, fmt=args.format, exported_by="inferdesk history export")
+        return 0
+    if args.action == "rename":
+        history.rename_run(args.run, args.name or "")  # an empty name is refused: exit 2, via main
+        return 0
+    if args.action == "delete":
+        run = history.delete_run(args.run)
+        err.write(f"deleted run {run.id} ({run.ok + run.failed:,} results); the audit trail records it\n")
+        return 0
     return 2
 
 
 def cmd_audit(args, out, err) -> int:
     """``audit verify``: 0 intact, 1 broken, damaged or missing; a newer store's message exits 2 (via main)."""
-    from .engine.store import verify_store
+    from .runs.history import verify
 
-    report = verify_store()
+    report = verify()
     out.write(report.text() + "\n")
     for warning in report.warnings:
         err.write(f"warning: {warning}\n")

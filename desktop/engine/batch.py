@@ -595,3 +595,50 @@ def run_batches(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callab
     if group:
         yield from flush()
 
+
+
+def group_batches(batches: Iterable, interval_s: float, max_items: int | None = None, *,
+                  size: Callable = len, clock: Callable[[], float] = time.monotonic) -> Iterator[list]:
+    """Consecutive batches in delivery groups: what a caller commits to the history, then hands on, together.
+
+    Each batch joins the group in progress as it arrives; the group is closed and yielded
+    when ``interval_s`` has passed since the last group closed (the time is read as each
+    batch arrives) or when it holds ``max_items`` items or more. What is left is yielded at
+    the end. The command line (50 ms or 512 items) and the scoring process (25 ms) group
+    their batches with it.
+
+    If ``batches`` raises (Ctrl+C in the command line), the group in progress is yielded
+    first and the exception is raised on the next call: what was scored before it is still
+    delivered.
+
+    Parameters
+    ----------
+    batches
+        ResultBatch objects (or anything ``size`` measures, e.g. ``(batch, time)`` pairs).
+    interval_s
+        The longest a batch waits in a group, measured from when the last group closed.
+    max_items
+        Close a group once it holds this many items (None: time only).
+    size
+        The items of one element (``len`` of a batch).
+    clock
+        Seconds, monotonic (``time.monotonic``; tests pass their own).
+    """
+    group: list = []
+    items = 0
+    last = clock()
+    try:
+        for batch in batches:
+            group.append(batch)
+            items += size(batch)
+            now = clock()
+            if now - last >= interval_s or (max_items is not None and items >= max_items):
+                done, group, items, last = group, [], 0, now
+                yield done
+    except BaseException as exc:  # KeyboardInterrupt too; GeneratorExit (closed early) only comes at a yield
+        if group and not isinstance(exc, GeneratorExit):
+            done, group = group, []
+            yield done
+        raise
+    if group:
+        yield group

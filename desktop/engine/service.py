@@ -16,7 +16,8 @@ Messages from the child, as tuples:
         when the engine produced the item's batch (CLOCK_MONOTONIC / QPC, comparable across
         processes).
     ("finished", {"cancelled": bool, "done": int, "total": int, "seconds": float, "run_id": ...})
-    ("error", exception)        the job ended; EngineError for what the user can act on
+    ("error", exception)        the job ended; EngineError for what the user can act on, else a
+        RuntimeError("Type: message") carrying the child's traceback as a note and ``child_traceback``
 """
 
 from __future__ import annotations
@@ -166,9 +167,24 @@ def _serve(conn, stop) -> None:
         except EngineError as exc:
             _send(conn, ("error", exc))
         except BaseException as exc:  # noqa: BLE001 - reported to the window's error dialog
-            import traceback
+            _send(conn, ("error", _unexpected(exc)))
 
-            _send(conn, ("error", RuntimeError(f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")))
+
+def _unexpected(exc: BaseException) -> RuntimeError:
+    """What the window is sent for an exception the engine did not expect: one line for the message,
+    the child's traceback as a note (``__notes__``, shown by traceback.format_exception, so in an
+    error dialog's details) and as ``child_traceback``; both survive pickling."""
+    import traceback
+
+    error = RuntimeError(f"{type(exc).__name__}: {exc}")
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+    error.child_traceback = tb
+    note = f"In the scoring process:\n{tb}"
+    if hasattr(error, "add_note"):  # Python 3.11
+        error.add_note(note)
+    else:  # pragma: no cover - Python 3.10
+        error.__notes__ = [note]
+    return error
 
 
 def _send(conn, msg) -> None:
@@ -196,7 +212,7 @@ def _engine_for(job: Job, engines: dict):
 def _run_job(conn, stop, job: Job, engines: dict) -> None:
     import numpy as np
 
-    from .batch import run_batches
+    from .batch import group_batches, run_batches
     from .inputs import InputItem, expand_inputs
     from .resultbatch import ResultBatch
 
@@ -222,34 +238,34 @@ def _run_job(conn, stop, job: Job, engines: dict) -> None:
 
     _send(conn, ("started", recorder.run_id if recorder else None, state["total"]))
     t0 = time.perf_counter()
-    group: list = []  # (batch, produced) recorded but not sent yet
-    last = time.perf_counter()
     status = "cancelled"
 
-    def flush():
-        if recorder is not None:
-            recorder.commit()  # on disk before the window shows it
-        batch = ResultBatch.concat([b for b, _ in group])
-        produced = np.concatenate([np.full(len(b), t) for b, t in group])
-        _send(conn, ("batch", batch, produced, state["done"], state["total"]))
-        group.clear()
-
-    try:
+    def produced():
+        """(batch, when it came) as the engine makes them, each added to the history (committed with its group)."""
         for batch in run_batches(engine, items, top_k=job.top_k, should_stop=stop.is_set, progress=progress,
                                  workers=job.workers, skip=skip, hash_inputs=recorder is not None):
             if recorder is not None:
                 recorder.add_batch(batch)
-            now = time.perf_counter()
-            if len(batch):
-                group.append((batch, now))
-            if now - last >= GROUP_INTERVAL_S:
-                flush()
-                last = now
+            yield batch, time.perf_counter()
+
+    def send(group):
+        if recorder is not None:
+            recorder.commit()  # on disk before the window shows it
+        group = [(b, t) for b, t in group if len(b)]
+        if not group:
+            return
+        batch = ResultBatch.concat([b for b, _ in group])
+        times = np.concatenate([np.full(len(b), t) for b, t in group])
+        _send(conn, ("batch", batch, times, state["done"], state["total"]))
+
+    try:
+        # an error in the engine still sends the group in progress (already recorded) before it is reported
+        for group in group_batches(produced(), GROUP_INTERVAL_S, size=lambda pair: len(pair[0]),
+                                   clock=time.perf_counter):
+            send(group)
         if not stop.is_set():
             status = "finished"
     finally:
-        if group:
-            flush()
         if recorder is not None:
             recorder.finish(status)
         if store is not None:

@@ -4,4 +4,8 @@ The layers, checked by import-linter (``[tool.importlinter]`` in pyproject.toml)
 (the window) above ``desktop.runs`` (what a user does with runs: score, open, resume, export,
 rename, delete, verify, check a queue) above ``desktop.engine`` (models, inputs, scoring, the
 results store). Nothing below ``desktop.ui`` imports Qt.
+
+``history``: recorded runs (list, show, open, resume, export, rename, delete, verify) and the
+words for a run; ``pacing``: the reader of a past run paced by the window; ``export``: the
+window's table to a file; ``queue_check``: what a model cannot take; ``fmt``: numbers.
 """

@@ -97,3 +97,25 @@ def test_a_dead_child_is_reported_and_replaced(service):
     assert msgs[-1][0] in ("finished", "error")
     _, results = _collect(service, _job(engine, [SAMPLES / "digits"], record=False))
     assert len(results) == 10
+
+
+def test_an_unexpected_error_is_one_line_with_the_childs_traceback_as_a_note(service):
+    import pickle
+    import traceback
+
+    engine = Engine(MODELS / "digits.onnx")
+    job = _job(engine, [SAMPLES / "digits"], record=False)
+    job.settings = {"no_such_setting": 1}  # SessionSettings(**settings) fails in the child: not an EngineError
+    msgs = list(service.run(job))
+    kind, exc = msgs[-1]
+    assert kind == "error" and type(exc) is RuntimeError and not isinstance(exc, EngineError)
+    assert str(exc).startswith("TypeError: ") and "no_such_setting" in str(exc)
+    assert "\n" not in str(exc) and "Traceback" not in str(exc)  # the message a user reads
+    assert exc.child_traceback.startswith("Traceback (most recent call last):")
+    assert "_engine_for" in exc.child_traceback and exc.child_traceback.rstrip().endswith(str(exc))
+    [note] = exc.__notes__
+    assert note.startswith("In the scoring process:\nTraceback") and "_engine_for" in note
+    details = "".join(traceback.format_exception(exc))  # what an error dialog's details show
+    assert "_engine_for" in details
+    again = pickle.loads(pickle.dumps(exc))
+    assert again.__notes__ == exc.__notes__ and again.child_traceback == exc.child_traceback

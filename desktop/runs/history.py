@@ -1,0 +1,351 @@
+"""What a user does with recorded runs, written once for the command line and the window (no Qt).
+
+List, show, open, resume, export, rename, delete and verify the runs kept in the results
+store (:mod:`desktop.engine.store`), and the words the window and ``inferdesk history`` use
+for a run. Every function opens a ResultStore connection of its own and closes it before it
+returns, so each may run on any thread (the window calls them on its workers); ``store_path``
+None is the default database, ``ResultStore()``'s. A refusal raises :class:`RunRefused` (an
+EngineError): one message, which the command line prints after ``inferdesk:`` (exit code 2)
+and the window shows where the action was asked for.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from desktop.engine.errors import EngineError
+
+from . import fmt
+
+
+class RunRefused(EngineError):
+    """What was asked of a recorded run cannot be done; the message says why and what to do instead."""
+
+
+# ====================================================================== words for a run
+def default_store_path() -> Path:
+    """Where ``ResultStore()`` keeps its database (``$INFERDESK_DATA_DIR`` honoured)."""
+    from desktop.engine.store import default_data_dir
+
+    return default_data_dir() / "results.sqlite3"
+
+
+def local_time(iso: str | None) -> datetime | None:
+    """A stored UTC timestamp as an aware datetime in this computer's time zone."""
+    if not iso:
+        return None
+    try:
+        return datetime.fromisoformat(iso).astimezone()
+    except ValueError:
+        return None
+
+
+def when_text(iso: str | None, now: datetime | None = None) -> str:
+    """'Today 14:22', 'Yesterday 09:05', '3 May 14:22', '3 May 2023 14:22' (local time)."""
+    dt = local_time(iso)
+    if dt is None:
+        return iso or ""
+    now = now or datetime.now().astimezone()
+    hm = dt.strftime("%H:%M")
+    if dt.date() == now.date():
+        return f"Today {hm}"
+    if dt.date() == (now - timedelta(days=1)).date():
+        return f"Yesterday {hm}"
+    if dt.year == now.year:
+        return f"{dt.day} {dt:%b} {hm}"
+    return f"{dt.day} {dt:%b %Y} {hm}"
+
+
+def inputs_text(inputs) -> str:
+    """What was scored, short: 'scan.png', 'digits/ · 10 files', 'a.csv, b.csv', 'a.png + 3 more'."""
+    inputs = [str(p) for p in inputs]
+    if not inputs:
+        return "—"
+    if len(inputs) == 1:
+        p = Path(inputs[0])
+        return f"{p.name}/" if p.is_dir() else p.name
+    parents = {str(Path(p).parent) for p in inputs}
+    if len(parents) == 1:
+        folder = Path(next(iter(parents))).name or next(iter(parents))
+        return f"{folder}/ · {fmt.plural(len(inputs), 'file')}"
+    if len(inputs) == 2:
+        return ", ".join(Path(p).name for p in inputs)
+    return f"{Path(inputs[0]).name} + {fmt.count(len(inputs) - 1)} more"
+
+
+def progress_text(run) -> str:
+    """'4 of 10 items' (or '4 items' when the run did not know its total)."""
+    done = run.ok + run.failed
+    if run.total:
+        return f"{fmt.count(done)} of {fmt.plural(run.total, 'item')}"
+    return fmt.plural(done, "item")
+
+
+def run_title(run) -> str:
+    """The run's name, or its model and start time."""
+    return run.name or f"{run.model_name} · {when_text(run.started_at)}"
+
+
+# ====================================================================== the store, one connection per call
+def _store(store_path=None, readonly: bool = False):
+    from desktop.engine.store import ResultStore
+
+    return ResultStore(store_path, readonly=readonly)
+
+
+def list_runs(limit: int = 50, *, store_path=None) -> list:
+    """Past runs (RunSummary), newest first, at most ``limit`` (deleted ones left out)."""
+    with _store(store_path) as store:
+        return store.runs(limit)
+
+
+def unfinished_runs(*, store_path=None) -> list:
+    """The interrupted runs (RunSummary), newest first: they can be resumed."""
+    with _store(store_path) as store:
+        return store.unfinished()
+
+
+def show_run(run_ref: str, *, store_path=None) -> dict:
+    """Everything the run recorded when it started, with its current ``summary`` (``inferdesk history show``)."""
+    with _store(store_path) as store:
+        run = store.run(run_ref)
+        meta = store.run_metadata(run.id)
+        meta["summary"] = run.to_dict()
+        return meta
+
+
+# ====================================================================== open a past run
+@dataclass
+class OpenStep:
+    """One stored chunk of the run being opened: its results (positions in run order) and the count so far."""
+
+    batch: object  # ResultBatch
+    done: int
+    total: int
+
+
+@dataclass
+class RunOpened:
+    """The end of opening a run (``open_run``'s return value)."""
+
+    run: object  # RunSummary
+    done: int
+    total: int
+    cancelled: bool
+
+
+def open_run(run_ref: str, *, store_path=None, should_stop=None, pace=None):
+    """Read a recorded run's results, one stored chunk at a time: a generator of :class:`OpenStep`.
+
+    Each non-empty chunk is one step, a ResultBatch decoded from its columns (SQLite,
+    ``np.load``, one JSON header) without a Python object per row. The generator returns
+    (``StopIteration.value``) a :class:`RunOpened`.
+
+    Parameters
+    ----------
+    run_ref
+        The run's id, or its first characters.
+    should_stop
+        Checked before each chunk; once it returns True no more are read (``cancelled``).
+    pace
+        An object with ``wait()`` (a :class:`desktop.runs.pacing.Pacer`), called right after
+        each step is yielded: the window reads the next chunk only once it has shown the last.
+    """
+    stop = should_stop or (lambda: False)
+    store = _store(store_path)
+    chunks = None
+    try:
+        run = store.run(run_ref)
+        total = run.ok + run.failed
+        done = 0
+        chunks = store.batches(run.id)
+        while not stop():
+            batch = next(chunks, None)
+            if batch is None:
+                break
+            if not len(batch):
+                continue
+            done += len(batch)
+            yield OpenStep(batch, done, max(total, done))
+            if pace is not None:
+                pace.wait()
+        return RunOpened(run, done, max(total, done), cancelled=bool(stop()))
+    finally:
+        if chunks is not None:
+            chunks.close()
+        store.close()
+
+
+# ====================================================================== resume an interrupted run
+@dataclass
+class ResumePlan:
+    """What resuming an interrupted run needs; score ``items`` with ``engine``, skipping ``done``."""
+
+    run: object  # RunSummary
+    meta: dict  # store.run_metadata()
+    engine: object  # the run's model with its recorded profile and settings
+    items: list  # the run's recorded inputs, expanded
+    done: set  # (input, row) of what already has a result (store.done_keys)
+
+
+def _changed(name: str, recorded: str, now: str) -> RunRefused:
+    return RunRefused(f"Cannot resume: {name} has changed since this run scored with it (SHA-256 was "
+                      f"{recorded[:12]}…, is now {now[:12]}…). Resuming would mix two models' results "
+                      "in one run; score the inputs again as a new run instead.")
+
+
+def prepare_resume(run_ref: str, *, store_path=None) -> ResumePlan:
+    """Load an interrupted run's model as it was recorded, and what it has done already.
+
+    Raises
+    ------
+    RunRefused
+        The run finished already, or its model file is gone, cannot be read, or has a
+        SHA-256 other than the recorded one.
+    EngineError
+        The run is not in the history (StoreError), or its model cannot be loaded (ModelError).
+    """
+    from desktop.engine import Engine, SessionSettings, expand_inputs
+    from desktop.engine.model import sha256_file
+    from desktop.engine.profile import profile_from_dict
+
+    with _store(store_path) as store:
+        run = store.run(run_ref)
+        meta = store.run_metadata(run.id)
+        if run.status == "finished":
+            raise RunRefused(f"The run {run_title(run)} has finished already; there is nothing left to score.")
+        model = meta["model"]
+        model_path = model["path"]
+        name = os.path.basename(model_path)
+        if not os.path.isfile(model_path):
+            raise RunRefused(f"Cannot resume: the model file {model_path} is no longer there. Put it back, "
+                             "or score the inputs again as a new run.")
+        try:
+            sha = sha256_file(model_path)
+        except OSError as exc:
+            raise RunRefused(f"Cannot resume: the model file {model_path} cannot be read "
+                             f"({exc.strerror or exc}).") from exc
+        if sha != model["sha256"]:
+            raise _changed(name, model["sha256"], sha)
+        engine = Engine(model_path, profile=profile_from_dict(meta["profile"]),
+                        settings=SessionSettings(**meta["settings"]))
+        if engine.info.sha256 != model["sha256"]:  # replaced while it loaded
+            raise _changed(name, model["sha256"], engine.info.sha256)
+        engine.profile_source = f"as recorded with run {run.id}"
+        items = expand_inputs([str(p) for p in meta.get("inputs") or []])
+        done = store.done_keys(run.id)
+    return ResumePlan(run, meta, engine, items, done)
+
+
+# ====================================================================== export
+@dataclass
+class Exported:
+    """What an export wrote: ``n`` results to ``path`` ('<stdout>' for a stream)."""
+
+    n: int
+    path: str
+
+
+def export_run(run_ref: str, target, *, fmt: str | None = None, store_path=None,
+               exported_by: str = "InferDesk window") -> Exported:
+    """Write all of a run's results, in run order, with the run's provenance, and note the export in the trail.
+
+    ``target`` is a path (a ``<path>.provenance.json`` sidecar beside csv and jsonl) or an
+    open text stream (standard output: no sidecar). The format is ``fmt``, else the path's
+    extension (:func:`desktop.engine.writers.format_for`; jsonl for a stream). The trail
+    records it unless the store is open for reading only (a folder that cannot be written).
+    """
+    from desktop.engine import writers
+
+    stream = hasattr(target, "write")
+    if not stream:
+        target = os.fspath(target)
+    fmt = fmt or ("jsonl" if stream else writers.format_for(target))
+    where = "<stdout>" if stream else str(target)
+    with _store(store_path) as store:
+        run = store.run(run_ref)
+        prov = writers.run_provenance(store.run_metadata(run.id), exported_by)
+        with closing(store.batches(run.id)) as batches:
+            n = writers.export(batches, target, fmt, prov)
+        store.note_export(run.id, where, fmt)
+    return Exported(n, where)
+
+
+def export_results(batches, path, provenance: dict | None = None) -> int:
+    """Write results (the window's table: ResultBatch or Result objects, in its order) to ``path``.
+
+    The format follows the extension; returns the number of results written. See
+    :func:`desktop.runs.export.export`, which this is.
+    """
+    from .export import export
+
+    return export(batches, path, provenance=provenance)
+
+
+def results_provenance(run_id: str | None, engine=None, *, store_path=None,
+                       exported_by: str = "InferDesk window") -> dict | None:
+    """Where exported results come from: the recorded run's provenance when ``run_id`` is in a readable
+    history; else what ``engine`` tells (model, profile; ``run_id`` kept); else None (unknown)."""
+    from desktop.engine import writers
+    from desktop.engine.store import StoreError
+
+    if run_id:
+        try:
+            with _store(store_path, readonly=True) as store:
+                return writers.run_provenance(store.run_metadata(run_id), exported_by)
+        except StoreError:
+            pass  # not recorded (or the store cannot be read): say what is known
+    if engine is None:
+        return None
+    return writers.engine_provenance(engine, None, exported_by, run_id=run_id)
+
+
+def note_export(run_id: str, path, *, store_path=None) -> bool:
+    """Record in the trail that run ``run_id``'s results were exported to ``path`` (format from its extension).
+
+    False when the store is open for reading only (nothing recorded); StoreError propagates.
+    """
+    ext = os.path.splitext(str(path))[1].lower().lstrip(".")
+    with _store(store_path) as store:
+        return store.note_export(run_id, str(path), "csv" if ext in ("csv", "tsv") else ext or "json")
+
+
+# ====================================================================== rename, delete, verify
+def rename_run(run_ref: str, name: str, *, store_path=None):
+    """Give a run a name (stripped); returns its RunSummary. An empty name is refused."""
+    name = (name or "").strip()
+    if not name:
+        raise RunRefused("A run's name cannot be empty.")
+    with _store(store_path) as store:
+        run_id = store.run(run_ref).id
+        store.rename(run_id, name)
+        return store.run(run_id)
+
+
+def delete_run(run_ref: str, *, store_path=None):
+    """Delete a run's results and output files; returns the RunSummary it had.
+
+    The audit trail keeps the run's start record and records the deletion (when, by whom).
+    A run that is still being scored is refused.
+    """
+    with _store(store_path) as store:
+        run = store.run(run_ref)
+        if run.status == "running":
+            raise RunRefused(f"The run {run_title(run)} is still running; wait until it has finished, or cancel "
+                             "it, before deleting it.")
+        store.delete(run.id)
+        return run
+
+
+def verify(*, store_path=None):
+    """Check the results database against its audit trail (``verify_store``): a VerifyReport.
+
+    A missing or damaged database is a failed report; one made by a newer InferDesk raises StoreError.
+    """
+    from desktop.engine.store import verify_store
+
+    return verify_store(store_path)
