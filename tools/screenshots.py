@@ -129,23 +129,22 @@ def main(argv=None) -> int:
     shoot("benchmark-tab.png")
 
     # 6. History: the runs above, one named, one interrupted (as if InferDesk had been killed), the banner
-    import sqlite3
+    import subprocess
 
-    from desktop.engine import Engine, run_batch
     from desktop.engine.store import ResultStore
 
-    engine = Engine(resource_path("models/digits.onnx"))
+    # a process that records four results and dies without finishing, as a killed InferDesk would
+    crash = (f"import os; from desktop.engine import Engine, run_batch; from desktop.engine.store import ResultStore\n"
+             f"engine = Engine({str(resource_path('models/digits.onnx'))!r}); store = ResultStore()\n"
+             f"rec = store.start_run(engine, [{str(photos)!r}], total={len(files)})\n"
+             f"for n, r in enumerate(run_batch(engine, [{str(photos)!r}])):\n"
+             f"    if n == 4: break\n"
+             f"    rec.add(r)\n"
+             f"rec.commit(); os._exit(1)\n")
+    subprocess.run([sys.executable, "-c", crash], check=False)
     with ResultStore() as store:
-        rec = store.start_run(engine, [str(photos)], total=len(files))
-        for n, r in enumerate(run_batch(engine, [str(photos)])):
-            if n == 4:
-                break
-            rec.add(r)
-        rec.commit()
         first = store.runs()[-1]
         store.rename(first.id, "Ward 3 screening")
-    with sqlite3.connect(str(store.path)) as db:
-        db.execute("UPDATE runs SET pid=2147483646 WHERE id=?", (rec.run_id,))
     wait_for(window.resume_checked, start=window.offer_resume)
     window.tabs.setCurrentWidget(window.history)
     wait_for(window.history.runs_loaded, start=window.history.refresh)

@@ -54,11 +54,21 @@ def generated_feeds(engine, batch: int = 1, seed: int = 0) -> dict:
     return engine.table_feeds(rng.standard_normal((batch, n)))
 
 
-def bench(engine, runs: int = 100, warmup: int = 10, batch: int = 1, on_run=None, should_stop=None) -> BenchReport:
+def bench(engine, runs: int = 100, warmup: int = 10, batch: int = 1, should_stop=None) -> BenchReport:
     """Run the model ``warmup + runs`` times on one generated input and time each run.
 
-    ``on_run(i, ms)`` is called after each timed run; ``should_stop()`` ends early.
+    ``should_stop()`` ends early; :func:`iter_bench` yields each run's time as it is measured.
     """
+    steps = iter_bench(engine, runs=runs, warmup=warmup, batch=batch, should_stop=should_stop)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def iter_bench(engine, runs: int = 100, warmup: int = 10, batch: int = 1, should_stop=None):
+    """A generator of ``(run index, ms)`` for each timed run; it returns the BenchReport."""
     if not engine.batchable:
         batch = 1
     feeds = generated_feeds(engine, batch)
@@ -74,6 +84,5 @@ def bench(engine, runs: int = 100, warmup: int = 10, batch: int = 1, on_run=None
         session.run(None, feeds)
         ms = (time.perf_counter() - t0) * 1e3
         report.latencies_ms.append(ms)
-        if on_run:
-            on_run(i, ms)
+        yield i, ms
     return report

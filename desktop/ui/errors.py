@@ -1,24 +1,31 @@
-"""One error path: engine errors become an inline message where they happened; anything else a dialog.
+"""One error path: expected errors become an inline message where they happened; anything else a dialog.
 
-``report_error(exc, inline=...)`` is the single entry. The worker's ``errored`` signal,
-``sys.excepthook`` and ``threading.excepthook`` all lead to it (as napari's
-``NotificationManager.install_hooks`` does); exceptions raised on other threads are
-carried to the GUI thread by a queued signal before any widget is touched.
+``report_error(exc, inline=...)`` is the single entry; ``refuse(text, inline)`` is the same for
+a refusal the window words itself. Both dispatch to the Qt-free
+:data:`desktop.runs.notifications.notifications`, as the jobs' ``errored``, ``sys.excepthook``
+and ``threading.excepthook`` do. The :class:`ErrorReporter` subscribes and shows each one on
+the GUI thread (superqt's ``ensure_main_thread``), as napari's Qt side subscribes to its
+``NotificationManager``. A window attaches itself (:func:`attach_window`) to receive the
+expected errors that have no panel of their own, and to parent the dialogs.
+
+Expected errors are EngineError (written for the user) and OSError (a file that cannot be read
+or written: the message names it). A traceback is only ever in a dialog's details.
 """
 
 from __future__ import annotations
 
-import sys
-import threading
 import traceback
 from typing import Callable
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QPushButton,
                                QVBoxLayout, QWidget)
 
+from superqt.utils import ensure_main_thread
+
 from desktop.engine.errors import EngineError
+from desktop.runs.notifications import Notification, notifications, user_message
 
 InlineTarget = Callable[[str], None]
 
@@ -37,7 +44,8 @@ class ErrorDialog(QDialog):
         self.details = format_exception(exc)
         layout = QVBoxLayout(self)
         intro = QLabel(
-            f"<b>InferDesk hit an unexpected problem:</b> {_escape(type(exc).__name__)}: {_escape(str(exc))}"
+            f"<b>InferDesk hit an unexpected problem:</b> {_escape(type(exc).__name__)}: "
+            f"{_escape(user_message(exc))}"
             "<br>Your work is still open. Copy the details below if you report this."
         )
         intro.setWordWrap(True)
@@ -68,38 +76,35 @@ def _escape(text: str) -> str:
 
 
 class ErrorReporter(QObject):
-    """Routes errors to an inline target or a dialog, always on the GUI thread."""
+    """Shows the dispatched notifications: inline when expected and there is a target, else a dialog."""
 
-    _incoming = Signal(object, object)  # (exception, inline target or None), from any thread
     reported = Signal(object, bool)  # (exception, shown inline): for tests and the status bar
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.fallback_inline: InlineTarget | None = None  # where engine errors go without a target
-        self.dialog_parent: QWidget | None = None
+        self.hosts: list[tuple[QWidget, InlineTarget]] = []  # attached windows, the newest last
         self.dialogs: list[ErrorDialog] = []
-        self._incoming.connect(self._show, Qt.QueuedConnection)
+        self._unsubscribe = notifications.subscribe(self._receive)
+        self.destroyed.connect(self._unsubscribe)
 
-    def report(self, exc: BaseException, inline: InlineTarget | None = None) -> None:
-        """Show ``exc``: inline when it is an EngineError, else in a dialog. Safe from any thread."""
-        if QThread.currentThread() is self.thread():
-            self._show(exc, inline)
-        else:
-            self._incoming.emit(exc, inline)
+    def _receive(self, note: Notification) -> None:  # any thread
+        self._show(note)
 
-    def _show(self, exc, inline):
-        if isinstance(exc, EngineError):
-            target = inline or self.fallback_inline
+    @ensure_main_thread
+    def _show(self, note: Notification) -> None:
+        host, fallback = self.hosts[-1] if self.hosts else (None, None)
+        if note.expected:
+            target = note.inline or fallback
             if target is not None:
-                target(str(exc))
-                self.reported.emit(exc, True)
+                target(note.message)
+                self.reported.emit(note.exc, True)
                 return
-        dialog = ErrorDialog(exc, self.dialog_parent)
+        dialog = ErrorDialog(note.exc, host)
         dialog.setAttribute(Qt.WA_DeleteOnClose)
         self.dialogs.append(dialog)
         dialog.finished.connect(lambda _=0, d=dialog: self.dialogs.remove(d) if d in self.dialogs else None)
         dialog.show()  # not exec(): the event loop keeps running and the app stays usable
-        self.reported.emit(exc, False)
+        self.reported.emit(note.exc, False)
 
 
 _reporter: ErrorReporter | None = None
@@ -119,41 +124,38 @@ def _clear_reporter(*_):
     _reporter = None
 
 
+def attach_window(window: QWidget, fallback: InlineTarget):
+    """Let ``window`` take expected errors that have no panel of their own (and parent dialogs).
+
+    Returns the function that detaches it (the window calls it when it closes).
+    """
+    rep = reporter()
+    host = (window, fallback)
+    rep.hosts.append(host)
+
+    def detach():
+        if host in rep.hosts:
+            rep.hosts.remove(host)
+
+    return detach
+
+
 def report_error(exc: BaseException, inline: InlineTarget | None = None) -> None:
     """The one way to show an error. See the module docstring."""
-    reporter().report(exc, inline)
+    reporter()  # subscribed before the first dispatch
+    notifications.dispatch(exc, inline)
 
 
-class _Hooks:
-    previous: tuple | None = None
+def refuse(text: str, inline: InlineTarget | None = None) -> None:
+    """Tell the user why something cannot be done now, where they asked (an expected error of the window's)."""
+    report_error(EngineError(text), inline)
 
 
 def install_hooks() -> None:
-    """Send uncaught exceptions (main thread and other threads) to :func:`report_error`."""
-    if _Hooks.previous is not None:
-        return
-    _Hooks.previous = (sys.excepthook, threading.excepthook)
-    rep = reporter()
-
-    def excepthook(exc_type, exc, tb):
-        if issubclass(exc_type, KeyboardInterrupt):
-            QApplication.quit()
-            return
-        if exc.__traceback__ is None:
-            exc = exc.with_traceback(tb)
-        sys.__stderr__ and sys.__stderr__.write(format_exception(exc))
-        rep.report(exc)
-
-    def thread_hook(args):
-        if args.exc_value is not None:
-            rep.report(args.exc_value.with_traceback(args.exc_traceback))
-
-    sys.excepthook = excepthook
-    threading.excepthook = thread_hook
+    """Send uncaught exceptions (main thread and other threads) to the notifications, so to a dialog."""
+    reporter()
+    notifications.install_hooks(on_interrupt=QApplication.quit)
 
 
 def uninstall_hooks() -> None:
-    if _Hooks.previous is None:
-        return
-    sys.excepthook, threading.excepthook = _Hooks.previous
-    _Hooks.previous = None
+    notifications.uninstall_hooks()

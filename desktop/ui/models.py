@@ -318,7 +318,7 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
 
     def reserve(self, rows: int) -> None:
         """Make room for ``rows`` results in all, when a run says how many it will have: growing a column by
-        copying half a million rows at once held the window for about 160 ms."""
+        copying half a million rows at once held the window for a visible moment."""
         for column in (self._pos, self._ok, self._src, self._row, self._label, self._score, self._value0,
                        self._total, self._err, self._order):
             column.reserve(rows)

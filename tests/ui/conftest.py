@@ -31,9 +31,9 @@ def settings_file(tmp_path, monkeypatch):
 
 
 def _busy_threads():
-    from desktop.ui.worker import active_workers
+    from desktop.ui.jobs import active_jobs
 
-    running = [w.name for w in active_workers()]
+    running = [job.slot for job in active_jobs()]
     decode = [t.name for t in threading.enumerate() if t.name.startswith("inferdesk-decode") and t.is_alive()]
     return running, decode
 

@@ -114,7 +114,7 @@ def test_scored_run_is_listed_and_reopens_into_the_table(qtbot, window, scans):
     got = [r.to_json() for r in window.results.results]
     assert got == _records(run_id) == live
     assert [r.index for r in window.results.results] == list(range(11))
-    assert window.results.rowCount() == 11 and window.results_stack.currentIndex() == 1
+    assert window.results.rowCount() == 11 and window.results_tab.stack.currentIndex() == 1
     assert "from History" in window.run_label.text() and "digits.onnx" in window.run_label.text()
     assert window.selected_result() is window.results.results[0]
     assert window.detail.result is window.results.results[0] and window.detail.image.has_image()
@@ -122,7 +122,7 @@ def test_scored_run_is_listed_and_reopens_into_the_table(qtbot, window, scans):
     qtbot.keyClick(window.table, Qt.Key_Down)
     assert window.detail.result is window.results.results[1]
     assert window.latency.stats()["n"] == 10 - 1  # 10 OK, one warm-up excluded
-    assert "10 OK · 1 failed" in window.counts_label.text()
+    assert "10 OK · 1 failed" in window.results_tab.counts_label.text()
 
 
 def test_rename_and_delete(qtbot, window):
@@ -180,7 +180,7 @@ def test_export_from_history_writes_what_the_table_export_writes(qtbot, window, 
         assert window.export_to(table_file) == 11
         with qtbot.waitSignal(history.task_done, timeout=5000) as blocker:
             history.export_run(run_id, history_file)
-        assert blocker.args == ["export", (11, str(history_file))]
+        assert blocker.args[0] == "export" and (blocker.args[1].n, blocker.args[1].path) == (11, str(history_file))
         if ext == "json":  # the same document but for the time of the export
             table_doc, history_doc = (json.loads(f.read_text(encoding="utf-8")) for f in (table_file, history_file))
             for doc in (table_doc, history_doc):
@@ -314,12 +314,12 @@ def test_a_large_run_opens_in_groups(qtbot, window):
                 rec.commit()
         rec.finish()
     groups = []
+    window.controller.results_arrived.connect(lambda batch, _produced: groups.append(len(batch)))
     with qtbot.waitSignal(window.run_opened, timeout=20000):
-        worker = window.open_run(rec.run_id)
-        worker.signals.yielded.connect(lambda g: groups.append(len(g)))
+        window.open_run(rec.run_id)
     assert len(groups) > 1 and sum(groups) == n
     assert len(window.results.results) == n and window.results.n_failed == n // 100
-    assert "19,800 OK · 200 failed" in window.counts_label.text()
+    assert "19,800 OK · 200 failed" in window.results_tab.counts_label.text()
 
 
 def test_runs_model_is_readable():

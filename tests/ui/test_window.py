@@ -37,9 +37,9 @@ def test_empty_window_teaches(window):
     assert window.engine is None
     assert not window.run_button.isEnabled()
     assert "Load a model first" in window.run_button.toolTip()
-    assert window.results_stack.currentIndex() == 0
-    assert "Drop an <b>.onnx</b> model here" in window.empty_label.text()
-    assert window.empty_sample_button.isVisible()
+    assert window.results_tab.stack.currentIndex() == 0
+    assert "Drop an <b>.onnx</b> model here" in window.results_tab.empty_label.text()
+    assert window.results_tab.empty_sample_button.isVisible()
 
 
 def test_drop_model_and_inputs_then_run_matches_engine(qtbot, window):
@@ -122,23 +122,22 @@ def test_click_on_latency_plot_selects_row(qtbot, window):
 
 def test_cancel_mid_run(qtbot, window, many_digits):
     load(qtbot, window, DIGITS_MODEL, [many_digits])
-    window._run_worker = None
     cancelled = []
 
-    def on_first_group(_group):
+    def on_first_group(_batch, _produced):
         if not cancelled:
             cancelled.append(True)
             window.act_cancel.trigger()  # Esc
 
+    window.controller.results_arrived.connect(on_first_group)
     with qtbot.waitSignal(window.run_finished, timeout=60000) as blocker:
-        worker = window.start_run()
-        worker.signals.yielded.connect(on_first_group)
+        job = window.start_run()
     summary = blocker.args[0]
     assert summary["cancelled"] is True
     n = len(window.results.results)
     assert 0 < n < 2000
     assert [r.index for r in window.results.results] == list(range(n))
-    assert not worker.is_running
+    assert job.finished and not job.worker.is_running
     assert window.cancel_button.isEnabled() is False
     assert window.run_button.text().startswith("Run")
 
@@ -152,14 +151,14 @@ def test_new_run_cancels_the_old_one(qtbot, window, many_digits):
     assert blocker.args[0]["cancelled"] is False
     assert len(window.results.results) == 2000
     assert [r.index for r in window.results.results] == list(range(2000))
-    qtbot.waitUntil(lambda: not first.is_running and not second.is_running, timeout=10000)
+    qtbot.waitUntil(lambda: first.finished and second.finished, timeout=10000)
 
 
 def test_closing_waits_for_the_worker(qtbot, window, many_digits):
     load(qtbot, window, DIGITS_MODEL, [many_digits])
-    worker = window.start_run()
+    job = window.start_run()
     window.close()
-    assert not worker.is_running
+    assert not job.worker.is_running
     assert window.pool.activeThreadCount() == 0
 
 
@@ -187,16 +186,16 @@ def test_corrupt_input_is_flagged_and_fails_alone(qtbot, window, tmp_path):
     assert window.results.index(row, COL_INPUT).data(Qt.ForegroundRole) is not None
     assert window.results.index(0, COL_INPUT).data(Qt.ForegroundRole) is None
     # filter by status
-    window.status_filter.setCurrentIndex(window.status_filter.findData("failed"))
+    window.results_tab.status_filter.setCurrentIndex(window.results_tab.status_filter.findData("failed"))
     assert window.results.rowCount() == 1 and window.results.result_at(0) is failed[0]
-    window.status_filter.setCurrentIndex(window.status_filter.findData("ok"))
+    window.results_tab.status_filter.setCurrentIndex(window.results_tab.status_filter.findData("ok"))
     assert window.results.rowCount() == 10
-    window.status_filter.setCurrentIndex(0)
-    window.filter_edit.setText("digit_3")
+    window.results_tab.status_filter.setCurrentIndex(0)
+    window.results_tab.filter_edit.setText("digit_3")
     assert window.results.rowCount() == 1
-    assert "showing 1 of 11" in window.counts_label.text()
+    assert "showing 1 of 11" in window.results_tab.counts_label.text()
     # the detail shows the failure distinctly
-    window.filter_edit.setText("")
+    window.results_tab.filter_edit.setText("")
     window.select_result(failed[0].index)
     assert window.detail.error.isVisible() and "Failed" in window.detail.error.text()
 
@@ -209,7 +208,7 @@ def test_export_holds_what_the_table_shows(qtbot, window, tmp_path):
     run(qtbot, window)
     # sort by score, descending, and hide one row with the filter: the export follows the table
     window.table.sortByColumn(COL_SCORE, Qt.DescendingOrder)
-    window.filter_edit.setText("digit_")
+    window.results_tab.filter_edit.setText("digit_")
     shown = window.results.visible_results()
     assert len(shown) == 10
     assert [r.top_score for r in shown] == sorted((r.top_score for r in shown), reverse=True)
@@ -239,7 +238,7 @@ def test_export_holds_what_the_table_shows(qtbot, window, tmp_path):
         assert row["ok"] == "true"
         assert float(row["total_ms"]) == pytest.approx(r.timings.total, abs=1e-3)
     # everything, failures included
-    window.filter_edit.setText("")
+    window.results_tab.filter_edit.setText("")
     window.export_to(cs)
     with open(cs, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
@@ -269,10 +268,10 @@ def test_csv_columns_that_are_not_features_are_named_and_passed_through(qtbot, w
     """breast_cancer.csv has patient_id and diagnosis besides the 30 features: the window says what became of
     them, and shows the pass-through ones beside each row (table and detail pane) when the engine carries them."""
     load(qtbot, window, CANCER_MODEL, [CANCER_CSV])
-    assert not window.columns_label.isVisible()
+    assert not window.results_tab.columns_label.isVisible()
     run(qtbot, window)
-    text = window.columns_label.text()
-    assert window.columns_label.isVisible()
+    text = window.results_tab.columns_label.text()
+    assert window.results_tab.columns_label.isVisible()
     passed = window.results.passthrough_names
     if passed:  # the engine passes a CSV's other columns through (by default all of them)
         assert set(passed) == {"patient_id", "diagnosis"} and "passed through" in text and "ignored" not in text
@@ -296,18 +295,18 @@ def test_pass_through_values_in_the_table_label_and_detail(qtbot, window, tmp_pa
     path = str(tmp_path / "ward3.csv")
     results = [Result(i, path, i + 1, True, top=(Prediction("benign", 0, 0.9),), kind="table",
                       passthrough={"patient_id": f"P-{i:04d}", "visit": f"2024-03-{i + 1:02d}"}) for i in range(3)]
-    window._run_extra = {path: ["patient_id", "visit", "site"]}  # as the queue check found them
-    window._show_batch(ResultBatch.from_results(results, "classification"), None)
+    window.results_tab.clear({path: ["patient_id", "visit", "site"]})  # as the queue check found them
+    window.results_tab.add(ResultBatch.from_results(results, "classification"))
     assert window.results.columns[4:6] == ("patient_id", "visit")
     assert _cell(window, 2, 4) == "P-0002" and _cell(window, 2, 5) == "2024-03-03"
-    assert window.columns_label.isVisible()
-    assert window.columns_label.text() == ("CSV columns passed through (in the table and exports): patient_id, "
+    assert window.results_tab.columns_label.isVisible()
+    assert window.results_tab.columns_label.text() == ("CSV columns passed through (in the table and exports): patient_id, "
                                            "visit · ignored: site")
     window.select_result(1)
     pane = window.detail.passthrough
     assert pane.isVisible() and [(pane.item(r, 0).text(), pane.item(r, 1).text()) for r in range(2)] == \
         [("patient_id", "P-0001"), ("visit", "2024-03-02")]
-    window.filter_edit.setText("p-0002")
+    window.results_tab.filter_edit.setText("p-0002")
     assert window.results.rowCount() == 1 and window.results.result_at(0).index == 2
 
 

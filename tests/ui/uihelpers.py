@@ -39,7 +39,7 @@ def load(qtbot, window, model, inputs=()):
     """Drop a model (and inputs) on the window and wait until the model is loaded and the queue checked."""
     with qtbot.waitSignal(window.model_loaded, timeout=20000):
         drop(window, [model, *inputs])
-    qtbot.waitUntil(lambda: window._check_worker is None, timeout=20000)
+    qtbot.waitUntil(lambda: not window.controller.jobs.busy("check"), timeout=20000)
 
 
 def run(qtbot, window, timeout=60000):

@@ -1,29 +1,33 @@
 """The History tab and the resume banner: past runs from the results store, opened, exported, renamed,
-deleted, resumed and checked against the audit trail, every database access on a worker."""
+deleted, resumed and checked against the audit trail.
+
+Every use case is :mod:`desktop.runs.history`'s (the command line calls the same functions), run
+as a job on a worker; this module only shows runs and asks for them. It never opens the store.
+"""
 
 from __future__ import annotations
 
 import os
-import threading
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QThreadPool, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QFontMetrics, QGuiApplication, QKeySequence, QPalette
 from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QHeaderView, QInputDialog,
                                QLabel, QLineEdit, QMessageBox, QPushButton, QStackedWidget, QTableView,
                                QVBoxLayout, QWidget)
 
-from desktop.engine.errors import EngineError
-
 from desktop.runs import fmt
+from desktop.runs import history as runs
+from desktop.runs.history import default_store_path, inputs_text, local_time, progress_text, run_title, when_text
+
+from ..errors import report_error
+from ..jobs import Jobs
 from ..models import TitledColumns, error_color
-from ..worker import Worker
 from .panels import InlineMessage, _esc
 from .tables import empty_state, setup_table
 
 RUN_LIMIT = 1000  # runs listed; older ones stay in the database and in `inferdesk history`
+LIST = "history-list"  # the slot of the job reading the list
 COLUMNS = ("Started", "Run", "Inputs", "Status", "OK", "Failed")
 COL_STARTED, COL_RUN, COL_INPUTS, COL_STATUS, COL_OK, COL_FAILED = range(len(COLUMNS))
 COLUMN_TIPS = (
@@ -36,70 +40,6 @@ COLUMN_TIPS = (
 )
 STATUS_TEXT = {"finished": "✔ finished", "cancelled": "cancelled", "interrupted": "⚠ interrupted",
                "running": "● running"}
-
-
-# ====================================================================== words for a run (no Qt)
-def default_store_path() -> Path:
-    """Where ``ResultStore()`` keeps its database (``$INFERDESK_DATA_DIR`` honoured)."""
-    from desktop.engine.store import default_data_dir
-
-    return default_data_dir() / "results.sqlite3"
-
-
-def local_time(iso: str | None) -> datetime | None:
-    """A stored UTC timestamp as an aware datetime in this computer's time zone."""
-    if not iso:
-        return None
-    try:
-        return datetime.fromisoformat(iso).astimezone()
-    except ValueError:
-        return None
-
-
-def when_text(iso: str | None, now: datetime | None = None) -> str:
-    """'Today 14:22', 'Yesterday 09:05', '3 May 14:22', '3 May 2023 14:22' (local time)."""
-    dt = local_time(iso)
-    if dt is None:
-        return iso or ""
-    now = now or datetime.now().astimezone()
-    hm = dt.strftime("%H:%M")
-    if dt.date() == now.date():
-        return f"Today {hm}"
-    if dt.date() == (now - timedelta(days=1)).date():
-        return f"Yesterday {hm}"
-    if dt.year == now.year:
-        return f"{dt.day} {dt:%b} {hm}"
-    return f"{dt.day} {dt:%b %Y} {hm}"
-
-
-def inputs_text(inputs) -> str:
-    """What was scored, short: 'scan.png', 'digits/ · 10 files', 'a.csv, b.csv', 'a.png + 3 more'."""
-    inputs = [str(p) for p in inputs]
-    if not inputs:
-        return "—"
-    if len(inputs) == 1:
-        p = Path(inputs[0])
-        return f"{p.name}/" if p.is_dir() else p.name
-    parents = {str(Path(p).parent) for p in inputs}
-    if len(parents) == 1:
-        folder = Path(next(iter(parents))).name or next(iter(parents))
-        return f"{folder}/ · {fmt.plural(len(inputs), 'file')}"
-    if len(inputs) == 2:
-        return ", ".join(Path(p).name for p in inputs)
-    return f"{Path(inputs[0]).name} + {fmt.count(len(inputs) - 1)} more"
-
-
-def progress_text(run) -> str:
-    """'4 of 10 items' (or '4 items' when the run did not know its total)."""
-    done = run.ok + run.failed
-    if run.total:
-        return f"{fmt.count(done)} of {fmt.plural(run.total, 'item')}"
-    return fmt.plural(done, "item")
-
-
-def run_title(run) -> str:
-    """The run's name, or its model and start time."""
-    return run.name or f"{run.model_name} · {when_text(run.started_at)}"
 
 
 def _short_path(path) -> str:
@@ -116,171 +56,6 @@ def warning_color(palette: QPalette | None = None) -> QColor:
     palette = palette or QApplication.palette()
     dark = palette.color(QPalette.Base).lightness() < 128
     return QColor("#ffb74d") if dark else QColor("#a15c00")
-
-
-# ====================================================================== work done off the GUI thread
-def _with_store(path, op, *args):
-    """Open the database (a connection of this thread's own), run ``op(store, *args)``, close it."""
-    from desktop.engine.store import ResultStore
-
-    store = ResultStore(path)
-    try:
-        return op(store, *args)
-    finally:
-        store.close()
-
-
-def unfinished_runs(path) -> list:
-    """The interrupted runs, newest first (``ResultStore.unfinished``), read with a connection of its own."""
-    return _with_store(path, lambda store: store.unfinished())
-
-
-def _list_runs(store, limit):
-    return store.runs(limit)
-
-
-def _rename(store, run_id, name):
-    store.rename(run_id, name)
-    return run_id
-
-
-def _delete(store, run_id):
-    store.delete(run_id)
-    return run_id
-
-
-def _verify(store):
-    return store.verify()
-
-
-def export_batches(batches, path, provenance: dict | None = None) -> int:
-    """Write ResultBatches (in their order) to ``path``, the format from its extension; returns the item count.
-
-    The one call site of the export module for the window and the History tab.
-    """
-    from desktop.runs.export import export
-
-    return export(list(batches), path, provenance=provenance)
-
-
-def run_provenance(store, run_id: str, exported_by: str = "InferDesk window") -> dict:
-    """Where a recorded run's export comes from: run id and start, model file and SHA-256, profile hash, app version."""
-    from desktop.engine.writers import run_provenance as from_metadata
-
-    return from_metadata(store.run_metadata(run_id), exported_by)
-
-
-def _export(store, run_id, target):
-    n = export_batches(store.batches(run_id), target, run_provenance(store, run_id))
-    ext = os.path.splitext(str(target))[1].lower().lstrip(".") or "json"
-    store.note_export(run_id, str(target), "csv" if ext in ("csv", "tsv") else ext)
-    return n
-
-
-@dataclass
-class ResumePlan:
-    """What resuming an interrupted run needs, prepared on a worker."""
-
-    run: object  # RunSummary
-    meta: dict  # store.run_metadata()
-    engine: object  # the run's model with its recorded profile and settings
-    items: list  # the run's recorded inputs, expanded
-
-
-def prepare_resume(path, run_id) -> ResumePlan:
-    """Load an interrupted run's model as it was recorded; refuse when the model file changed.
-
-    Raises
-    ------
-    EngineError
-        The run finished already, its model file is gone, or its SHA-256 differs from the recorded one.
-    """
-    from desktop.engine import Engine, SessionSettings, expand_inputs
-    from desktop.engine.model import sha256_file
-    from desktop.engine.profile import profile_from_dict
-
-    def read(store):
-        return store.run(run_id), store.run_metadata(run_id)
-
-    run, meta = _with_store(path, read)
-    if run.status == "finished":
-        raise EngineError(f"The run {run_title(run)} has finished already; there is nothing left to score.")
-    model = meta["model"]
-    model_path = model["path"]
-    name = os.path.basename(model_path)
-    if not os.path.isfile(model_path):
-        raise EngineError(f"Cannot resume: the model file {model_path} is no longer there. Put it back, "
-                          "or score the inputs again as a new run.")
-    try:
-        sha = sha256_file(model_path)
-    except OSError as exc:
-        raise EngineError(f"Cannot resume: the model file {model_path} cannot be read "
-                          f"({exc.strerror or exc}).") from exc
-    if sha != model["sha256"]:
-        raise EngineError(f"Cannot resume: {name} has changed since this run scored with it (SHA-256 was "
-                          f"{model['sha256'][:12]}…, is now {sha[:12]}…). Resuming would mix two models' results "
-                          "in one run; score the inputs again as a new run instead.")
-    engine = Engine(model_path, profile=profile_from_dict(meta["profile"]),
-                    settings=SessionSettings(**meta["settings"]))
-    engine.profile_source = f"as recorded with run {run.id}"
-    items = expand_inputs([str(p) for p in meta.get("inputs") or []])
-    return ResumePlan(run, meta, engine, items)
-
-
-class RecordsWorker(Worker):
-    """Read a stored run's chunks on a pool thread and emit them as ResultBatch columns, as scoring does.
-
-    ``yielded`` carries one ``ResultBatch`` (positions in run order), ``progress`` (done, total) and
-    ``returned`` ``{"run": RunSummary, "done": int, "total": int, "cancelled": bool}``.
-
-    A chunk is decoded from its columns (SQLite, ``np.load``, one JSON header) without a Python
-    object per row. The next chunk is read once the window has called :meth:`acknowledge` (it
-    has shown the last one; at most ``ack_timeout_s`` later): reading while the window appended
-    made both wait for the interpreter lock, and chained on the GUI thread, one chunk per turn of
-    the event loop, the reading starved the window's timers and paints (one tick in about 100 ms
-    while a million-row run opened).
-    """
-
-    def __init__(self, store_path, run_id: str, ack_timeout_s: float = 0.5):
-        super().__init__(name="open-run")
-        self.store_path, self.run_id, self.ack_timeout_s = store_path, run_id, ack_timeout_s
-        self.resume: ResumePlan | None = None  # set by the window: score the rest once opened
-        self._ack = threading.Event()
-        self._ack.set()
-
-    def acknowledge(self) -> None:
-        """Called by the window once it has shown a chunk: the next one may follow."""
-        self._ack.set()
-
-    def quit(self) -> None:
-        super().quit()
-        self._ack.set()
-
-    def work(self):
-        from desktop.engine.store import ResultStore
-
-        store = ResultStore(self.store_path)
-        try:
-            run = store.run(self.run_id)
-            total = run.ok + run.failed
-            done = 0
-            chunks = store.batches(run.id)
-            while not self.should_stop():
-                self._ack.wait(self.ack_timeout_s)
-                self._ack.clear()
-                batch = next(chunks, None)
-                if batch is None:
-                    break
-                if not len(batch):
-                    self._ack.set()
-                    continue
-                done += len(batch)
-                self.signals.yielded.emit(batch)
-                self.signals.progress.emit(done, max(total, done))
-            self.signals.progress.emit(done, max(total, done))
-            return {"run": run, "done": done, "total": max(total, done), "cancelled": self.should_stop()}
-        finally:
-            store.close()
 
 
 # ====================================================================== the table of runs
@@ -387,8 +162,8 @@ class HistoryView(QWidget):
     ----------
     store_path
         The results database (default: where ``ResultStore()`` keeps it).
-    start
-        Starts a Worker (the window passes its own, so closing waits for them); default: the global pool.
+    jobs
+        Where its work runs (the window passes its own, so closing waits for it); default: its own.
     """
 
     open_requested = Signal(str)  # run id: show its results in the Results tab
@@ -396,12 +171,10 @@ class HistoryView(QWidget):
     runs_loaded = Signal()  # the list is up to date
     task_done = Signal(str, object)  # (what: 'rename' | 'delete' | 'export' | 'verify', its return value)
 
-    def __init__(self, store_path=None, start=None, parent=None):
+    def __init__(self, store_path=None, jobs: Jobs | None = None, parent=None):
         super().__init__(parent)
         self.store_path = Path(store_path) if store_path else default_store_path()
-        self._start = start or (lambda w: w.start(QThreadPool.globalInstance()))
-        self._list_worker: Worker | None = None
-        self._tasks: list[Worker] = []
+        self.jobs = jobs if jobs is not None else Jobs(self)
         self._pending_select: str | None = None
         self._loaded_once = False
         self.model = RunsModel(self)
@@ -500,38 +273,29 @@ class HistoryView(QWidget):
         return act
 
     # ------------------------------------------------------------------ the list
-    def refresh(self) -> Worker:
+    def refresh(self):
         """Read the runs again, on a worker (the inputs of a large history take a while to parse)."""
-        if self._list_worker is not None:
-            self._list_worker.quit()
-        worker = Worker(_with_store, self.store_path, _list_runs, RUN_LIMIT, name="history")
-        worker.signals.returned.connect(self._on_runs_listed)
-        worker.signals.errored.connect(self._on_list_failed)
-        self._list_worker = worker
-        self._start(worker)
-        return worker
+        return self.jobs.start(LIST, runs.list_runs, RUN_LIMIT, store_path=self.store_path,
+                               on_returned=self._on_runs_listed, on_errored=self._on_list_failed)
 
-    def _on_runs_listed(self, runs):
-        if self._list_worker is None or self.sender() is not self._list_worker.signals:
-            return
-        self._list_worker = None
+    def _listing(self) -> bool:
+        return self.jobs.busy(LIST)
+
+    def _on_runs_listed(self, runs_):
         self._loaded_once = True
         keep = self._pending_select or (self.selected_run().id if self.selected_run() else None)
-        self.model.set_runs(runs)
-        self.stack.setCurrentIndex(1 if runs else 0)
+        self.model.set_runs(runs_)
+        self.stack.setCurrentIndex(1 if runs_ else 0)
         self._pending_select = None
-        if keep is not None and not self.select_run(keep) and runs:
-            self.select_run(runs[0].id)
-        elif keep is None and runs:
-            self.select_run(runs[0].id)
+        if keep is not None and not self.select_run(keep) and runs_:
+            self.select_run(runs_[0].id)
+        elif keep is None and runs_:
+            self.select_run(runs_[0].id)
         self._update_summary()
         self._update_buttons()
         self.runs_loaded.emit()
 
     def _on_list_failed(self, exc):
-        if self._list_worker is None or self.sender() is not self._list_worker.signals:
-            return
-        self._list_worker = None
         self._report(exc)
         self.runs_loaded.emit()
 
@@ -550,7 +314,7 @@ class HistoryView(QWidget):
 
     def showEvent(self, event):
         super().showEvent(event)
-        if self._list_worker is None:
+        if not self._listing():
             self.refresh()
 
     def selected_run(self):
@@ -561,7 +325,7 @@ class HistoryView(QWidget):
         """Select a run by id; if the list is still loading, select it once loaded."""
         row = self.model.row_of(run_id)
         if row is None:
-            if self._list_worker is not None or not self._loaded_once:
+            if self._listing() or not self._loaded_once:
                 self._pending_select = run_id
             return False
         from PySide6.QtCore import QItemSelectionModel
@@ -599,37 +363,17 @@ class HistoryView(QWidget):
         self.act_copy.setEnabled(has)
 
     # ------------------------------------------------------------------ actions
-    def _task(self, what: str, fn, *args, busy: str = "") -> Worker:
-        worker = Worker(_with_store, self.store_path, fn, *args, name=f"history-{what}")
-        worker.what = what
-        # bound methods of this widget: delivered on the GUI thread (queued), unlike a bare lambda
-        worker.signals.returned.connect(self._on_task_returned)
-        worker.signals.errored.connect(self._on_task_failed)
-        worker.signals.finished.connect(self._on_task_finished)
-        self._tasks.append(worker)
+    def _task(self, what: str, fn, *args, busy: str = ""):
+        """Run a use case of desktop.runs.history on a worker; its verdict is shown above the list."""
         if busy:
             self.message.show_info(busy)
-        self._start(worker)
-        return worker
+        return self.jobs.start(f"history-{what}", fn, *args, store_path=self.store_path,
+                               on_returned=lambda value: self._on_task_done(what, value),
+                               on_errored=lambda exc: self._on_task_failed(what, exc))
 
-    def _task_of_sender(self):
-        return next((w for w in self._tasks if w.signals is self.sender()), None)
-
-    def _on_task_returned(self, value):
-        worker = self._task_of_sender()
-        if worker is not None:
-            self._on_task_done(worker.what, value)
-
-    def _on_task_failed(self, exc):
-        worker = self._task_of_sender()
+    def _on_task_failed(self, what, exc):
         self._report(exc)
-        if worker is not None:
-            self.task_done.emit(worker.what, exc)
-
-    def _on_task_finished(self):
-        worker = self._task_of_sender()
-        if worker is not None:
-            self._tasks.remove(worker)
+        self.task_done.emit(what, exc)
 
     def _on_task_done(self, what, value):
         if what == "verify":
@@ -638,8 +382,7 @@ class HistoryView(QWidget):
             else:
                 self.message.show_error(value.text())
         elif what == "export":
-            n, path = value
-            self.message.show_info(f"Exported {fmt.plural(n, 'result')} to {path}")
+            self.message.show_info(f"Exported {fmt.plural(value.n, 'result')} to {value.path}")
         elif what == "delete":
             self.message.show_info("Run deleted; the audit trail keeps a record that it existed.")
             self.refresh()
@@ -649,8 +392,6 @@ class HistoryView(QWidget):
         self.task_done.emit(what, value)
 
     def _report(self, exc):
-        from ..errors import report_error
-
         report_error(exc, inline=self.message.show_error)
 
     def open_selected(self):
@@ -685,13 +426,9 @@ class HistoryView(QWidget):
         self.rename_box = dialog
         return dialog
 
-    def rename_run(self, run_id: str, name: str) -> Worker | None:
-        name = name.strip()
-        if not name:
-            self.message.show_error("A run's name cannot be empty.")
-            return None
+    def rename_run(self, run_id: str, name: str):
         self._pending_select = run_id
-        return self._task("rename", _rename, run_id, name)
+        return self._task("rename", runs.rename_run, run_id, name)
 
     def delete_dialog(self) -> QMessageBox | None:
         run = self.selected_run()
@@ -712,8 +449,8 @@ class HistoryView(QWidget):
         self.delete_box = box
         return box
 
-    def delete_run(self, run_id: str) -> Worker:
-        return self._task("delete", _delete, run_id, busy="Deleting…")
+    def delete_run(self, run_id: str):
+        return self._task("delete", runs.delete_run, run_id, busy="Deleting…")
 
     def export_dialog(self):
         run = self.selected_run()
@@ -729,17 +466,13 @@ class HistoryView(QWidget):
             self.last_export_dir = os.path.dirname(path)
             self.export_run(run.id, path)
 
-    def export_run(self, run_id: str, path) -> Worker:
+    def export_run(self, run_id: str, path):
         """Write a run's results (all, in run order) as the table's export does, and note it in the trail."""
-        return self._task("export", _export_to, run_id, str(path), busy="Exporting…")
+        return self._task("export", runs.export_run, run_id, str(path), busy="Exporting…")
 
-    def verify(self) -> Worker:
+    def verify(self):
         """Check the audit trail on a worker; the verdict is shown above the list."""
-        return self._task("verify", _verify, busy="Checking the audit trail…")
-
-
-def _export_to(store, run_id, path):
-    return _export(store, run_id, path), path
+        return self._task("verify", runs.verify, busy="Checking the audit trail…")
 
 
 # ====================================================================== the resume banner

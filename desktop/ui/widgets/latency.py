@@ -74,9 +74,9 @@ class _SolidGridAxis(pg.AxisItem):
     """An axis whose grid lines are drawn in solid colours, blended with the background beforehand.
 
     pyqtgraph draws the grid as translucent tick lines, and Qt's raster engine draws a
-    translucent line about twenty times slower than an opaque one: the Latency tab's grid took
-    35 ms of a 38 ms repaint (1200×700), long enough to stall the window when it was resized
-    during a run. The lines keep their colour on the background and are drawn behind the data.
+    translucent line far slower than an opaque one: the grid was most of the Latency tab's
+    repaint, long enough to stall the window when it was resized during a run. The lines keep
+    their colour on the background and are drawn behind the data.
     """
 
     def __init__(self, orientation: str, background: QColor):

@@ -17,6 +17,7 @@ from desktop.engine.profile import (ANCHORS, CAFFE_MEAN_BGR, COLORS, DTYPES, IMA
                                     INTERPOLATIONS, LAYOUTS, RESIZE_MODES, TASKS, check_profile,
                                     profile_from_dict, save_profile, sidecar_paths)
 
+from ..errors import report_error
 from .detail import ScaledImage, array_to_qimage
 from .panels import InlineMessage
 
@@ -406,7 +407,7 @@ class ProfileEditor(QDialog):
             profile = self.build_profile()
             self._check_fit(profile)
         except EngineError as exc:
-            self.message.show_error(str(exc))
+            report_error(exc, inline=self.message.show_error)
             self.save_button.setEnabled(False)
             self.apply_button.setEnabled(False)
             self.words.setText("")
@@ -477,13 +478,13 @@ class ProfileEditor(QDialog):
         try:
             profile = self.build_profile()
         except EngineError as exc:
-            self.message.show_error(str(exc))
+            report_error(exc, inline=self.message.show_error)
             return
         path = sidecar_for(self.engine.model_path)
         try:
             save_profile(profile, path)
-        except OSError as exc:
-            self.message.show_error(f"Cannot save the profile beside the model ({path}): {exc.strerror or exc}")
+        except OSError as exc:  # the message names the file; the dialog stays open
+            report_error(exc, inline=self.message.show_error)
             return
         self.saved.emit(profile, path)
         self.accept()
@@ -492,7 +493,7 @@ class ProfileEditor(QDialog):
         try:
             profile = self.build_profile()
         except EngineError as exc:
-            self.message.show_error(str(exc))
+            report_error(exc, inline=self.message.show_error)
             return
         self.applied.emit(profile)
         self.accept()

@@ -1,0 +1,71 @@
+"""Scoring a queue for the window: a job for the scoring process, relayed as steps (no Qt).
+
+The window's run goes through :class:`desktop.engine.service.ScoringProcess`, so the window's
+process keeps its interpreter lock for painting; the child records every batch in the history
+before sending it. :func:`score_in_child` turns the child's messages into what the window shows.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class RunStarted:
+    """The run has begun: its id in the history (None when not recorded) and how many items it will score."""
+
+    run_id: str | None
+    total: int
+
+
+@dataclass
+class RunStep:
+    """Results that arrived: a ResultBatch, each item's ``perf_counter()`` arrival, and the progress."""
+
+    batch: object
+    produced: object
+    done: int
+    total: int
+
+
+def score_in_child(service, engine, items, *, top_k: int = 5, workers: int | None = None, record: bool = True,
+                   resume_run: str | None = None, store_path: str | None = None, pace=None):
+    """Score ``items`` in the scoring process; yields RunStarted then RunSteps, returns the run's summary.
+
+    The summary is ``{"cancelled", "done", "total", "seconds", "run_id"}``. Cancelling is
+    ``service.cancel()``: the child stops between items and still sends its summary. With
+    ``pace`` (a Pacer) the next message is read once the window has shown the last: unpickling
+    a chunk while the window appends the previous one makes both wait for the interpreter lock.
+
+    Raises
+    ------
+    EngineError
+        What the child refused (the model, an input); the results recorded so far are kept.
+    """
+    from desktop.engine.service import Job
+
+    job = Job(engine.model_path, engine.profile.to_dict(), engine.settings.to_dict(), list(items),
+              top_k=top_k, workers=workers, record=record, resume_run=resume_run, store_path=store_path)
+    t0 = time.perf_counter()
+    run_id, done, total = resume_run, 0, sum(i.rows for i in job.items)
+    summary = None
+    for msg in service.run(job):
+        kind = msg[0]
+        if kind == "started":
+            run_id, total = msg[1], msg[2]
+            yield RunStarted(run_id, total)
+        elif kind == "batch":
+            _, batch, produced, done, total = msg
+            yield RunStep(batch, produced, done, total)
+            if pace is not None:
+                pace.wait()
+        elif kind == "finished":
+            summary = dict(msg[1])
+        elif kind == "error":
+            raise msg[1]
+    if summary is None:
+        summary = {"cancelled": True, "done": done, "total": total}
+    summary["seconds"] = time.perf_counter() - t0
+    summary["run_id"] = run_id
+    return summary

@@ -1,0 +1,61 @@
+"""The About box and the status bar's line on what runs the model (a part of MainWindow)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QIcon
+from PySide6.QtWidgets import QMessageBox
+
+from desktop import __version__
+
+
+def versions() -> dict:
+    """Versions shown in the About box."""
+    import platform
+
+    import onnxruntime
+    import pyqtgraph
+    import PySide6
+    from PySide6.QtCore import qVersion
+
+    return {"InferDesk": __version__, "onnxruntime": onnxruntime.__version__, "Qt": qVersion(),
+            "PySide6": PySide6.__version__, "pyqtgraph": pyqtgraph.__version__,
+            "Python": platform.python_version()}
+
+
+class AboutMixin:
+    """MainWindow's About box and status line."""
+
+    def _update_status_info(self):
+        import onnxruntime
+
+        s = self.settings
+        provider = (self.engine.provider if self.engine else (s.provider or "best available"))
+        parts = [f"onnxruntime {onnxruntime.__version__}", provider.replace("ExecutionProvider", ""),
+                 f"threads {s.threads or 'automatic'}", f"optimisation {s.opt_level}", f"top-{s.top_k}"]
+        if self.engine is not None:
+            parts.append(f"profile: {self.engine.profile_source}")
+        self.status_info.setText(" · ".join(parts))
+
+    def about_text(self) -> str:
+        rows = "".join(f"<tr><td>{k}</td><td>&nbsp;&nbsp;{val}</td></tr>" for k, val in versions().items())
+        return (f"<h3>InferDesk {__version__}</h3><p>Score images and tables with an ONNX model on your own "
+                f"workstation. Nothing leaves this computer.</p><table>{rows}</table>")
+
+    def about(self):
+        from desktop.resources import icon_path
+
+        box = QMessageBox(self)
+        box.setWindowTitle("About InferDesk")
+        box.setTextFormat(Qt.RichText)
+        box.setText(self.about_text())
+        png = icon_path("png")
+        if png.is_file():
+            box.setIconPixmap(QIcon(str(png)).pixmap(64, 64))
+        box.setAttribute(Qt.WA_DeleteOnClose)
+        box.open()
+        self.about_box = box
+        return box
+
+    def open_settings_folder(self):
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.settings_file.parent)))

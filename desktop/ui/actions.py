@@ -1,0 +1,90 @@
+"""The window's menus and keyboard shortcuts; every action calls a method of the window."""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtGui import QAction, QKeySequence
+
+
+def _action(window, text, slot, shortcut=None, tip="", menu=None) -> QAction:
+    act = QAction(text, window)
+    if shortcut is not None:
+        act.setShortcut(QKeySequence(shortcut))
+    act.setToolTip(tip or text)
+    act.setStatusTip(tip or text)
+    act.triggered.connect(slot)
+    if menu is not None:
+        menu.addAction(act)
+    window.addAction(act)
+    return act
+
+
+def build_actions(w) -> None:
+    """The File, Edit, Run, View and Help menus of MainWindow ``w``; sets its ``act_*`` attributes."""
+    mb = w.menuBar()
+    m = mb.addMenu("&File")
+    w.act_open = _action(w, "&Open Model…", w.open_model_dialog, QKeySequence.Open, "Open an .onnx model file", m)
+    w.recent_menu = m.addMenu("Open &Recent")
+    w.recent_menu.setToolTipsVisible(True)
+    _action(w, "Open the &Sample", w.open_sample, None,
+            "Load the bundled digit classifier and queue its sample images", m)
+    m.addSeparator()
+    w.act_add = _action(w, "&Add Inputs…", w.add_inputs_dialog, "Ctrl+I",
+                        "Add images, DICOM or CSV files to the queue", m)
+    _action(w, "Add &Folder…", w.add_folder_dialog, "Ctrl+Shift+I", "Add every image in a folder", m)
+    m.addSeparator()
+    w.act_export = _action(w, "&Export Results…", w.export_dialog, "Ctrl+E",
+                           "Save the results shown in the table as CSV or JSON", m)
+    m.addSeparator()
+    _action(w, "&Quit", w.close, QKeySequence.Quit, "Close InferDesk", m)
+
+    m = mb.addMenu("&Edit")
+    w.act_paste = _action(w, "&Paste File Paths", w.paste_paths, QKeySequence.Paste,
+                          "Add the files whose paths are on the clipboard", m)
+    _action(w, "&Remove Selected Inputs", w.queue.remove_selected, None,
+            "Remove the selected inputs from the queue (Delete in the queue)", m)
+    _action(w, "&Clear Queue", w.queue.clear, None, "Empty the input queue", m)
+    m.addSeparator()
+    w.act_filter = _action(w, "&Filter Results", w.focus_filter, QKeySequence.Find,
+                           "Type to filter the results table", m)
+    m.addSeparator()
+    w.act_profile = _action(w, "Pre&processing…", w.edit_profile, "Ctrl+P",
+                            "Edit how inputs are turned into the model's input", m)
+    preferences = (QKeySequence.Preferences if not QKeySequence(QKeySequence.Preferences).isEmpty() else "Ctrl+,")
+    _action(w, "&Settings…", w.settings_dialog, preferences,
+            "Execution provider, threads, optimisation, labels per result", m)
+
+    m = mb.addMenu("&Run")
+    w.act_run = _action(w, "&Run", w.start_run, "Ctrl+R", "Score the queue", m)
+    w.act_cancel = _action(w, "&Cancel", w.cancel, "Esc", "Stop after the current item", m)
+    m.addSeparator()
+    w.act_bench = _action(w, "&Benchmark", w.bench_from_menu, "Ctrl+B",
+                          "Time the model alone with the Benchmark tab's settings", m)
+
+    m = mb.addMenu("&View")
+    for n, name in enumerate(("Results", "Latency", "Benchmark", "History")):
+        _action(w, f"&{name}", lambda _=False, n=n: w.tabs.setCurrentIndex(n), f"Ctrl+{n + 1}",
+                f"Show the {name} tab", m)
+
+    m = mb.addMenu("&Help")
+    _action(w, "&About InferDesk", w.about, None, "Versions of InferDesk, onnxruntime and Qt", m)
+    _action(w, "&Open Settings Folder", w.open_settings_folder, None, "Show where preferences are kept", m)
+    for menu in mb.findChildren(type(w.recent_menu)):
+        menu.setToolTipsVisible(True)
+    w.model_panel.recent_button.setMenu(w.recent_menu)
+
+
+def rebuild_recent(w) -> None:
+    """The Open Recent menu from the settings' existing recent models."""
+    w.recent_menu.clear()
+    recent = w.settings.existing_recent()
+    for n, path in enumerate(recent):
+        act = w.recent_menu.addAction(f"&{n + 1}  {os.path.basename(path)}")
+        act.setToolTip(path)
+        act.setStatusTip(path)
+        act.triggered.connect(lambda _=False, p=path: w.load_model(p))
+    if not recent:
+        act = w.recent_menu.addAction("No recent models")
+        act.setEnabled(False)
+    w.model_panel.recent_button.setEnabled(bool(recent))

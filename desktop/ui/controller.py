@@ -1,0 +1,266 @@
+"""What the window is doing and what it shows, apart from the widgets that show it.
+
+:class:`WindowController` holds the window's state: the loaded model, the background jobs (one
+per slot, :mod:`desktop.ui.jobs`), the queue check, and :class:`Shown`, which run, model and
+columns the results table belongs to. It starts every use case through the Qt-free layers
+(``desktop.runs``, ``desktop.engine``) and reports through signals; the window observes them
+and updates its widgets. It creates no widget.
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from desktop.engine import Engine
+from desktop.engine.service import ScoringProcess
+from desktop.runs import history as runs
+from desktop.runs.bench import bench_settings
+from desktop.runs.queue_check import check_items
+from desktop.runs.scoring import RunStarted, score_in_child
+
+#: the slots of the window's jobs: a job started in a slot cancels and disconnects the one there
+LOAD, CHECK, RUN, OPEN, RESUME, BENCH, UNFINISHED = "load", "check", "run", "open", "resume", "bench", "unfinished"
+
+
+@dataclass
+class Shown:
+    """Whose results the table holds: the run, the model that scored them, and the CSV columns around them."""
+
+    source: str = "empty"  # "empty" | "live" (being scored now) | "history" (opened from History)
+    run_id: str | None = None  # the recorded run, once known
+    run: object = None  # the RunSummary of a run opened from History
+    model_sha256: str | None = None  # the model that produced them
+    extra_columns: dict = field(default_factory=dict)  # CSV path -> its columns that are not model features
+    summary: dict | None = None  # the run's summary once it ended
+    offset: int = 0  # a resumed run continues the numbering of the results already shown
+    total: int = 0
+
+
+class WindowController(QObject):
+    """The window's model of what is loaded, running and shown. See the module docstring."""
+
+    model_loading = Signal(str)  # the model's file name: loading began
+    engine_changed = Signal(object, str)  # the Engine now loaded, and how: "loaded", "profile" or "resumed"
+    model_refused = Signal(object)  # the exception that stopped a model from loading
+    queue_checked = Signal(object)  # {queue position: reason} for the queue as it is now
+    shown_changed = Signal(object)  # Shown: the table was cleared for these results
+    results_arrived = Signal(object, object)  # (ResultBatch, arrival times or None), in run order
+    progress = Signal(int, int)  # done, total of the run or the opening
+    run_ended = Signal(object)  # the summary dict (cancelled, done, total, seconds, run_id; failed when it broke)
+    run_failed = Signal(object)  # the exception that ended the run
+    run_opened = Signal(object)  # {"run", "done", "total", "cancelled"}: a past run is shown
+    open_failed = Signal(object)  # the exception that stopped a past run from opening
+    resume_ready = Signal(object)  # the ResumePlan: its model is loaded; its results so far are opened next
+    resume_refused = Signal(object)  # the exception that stopped a resume (its message says why)
+    unfinished_found = Signal(object)  # list of RunSummary
+    bench_points = Signal(object)  # [(config index, run index, ms), ...]
+    bench_ended = Signal(object)  # [(label, BenchReport)], or None when it failed
+    bench_failed = Signal(object)
+    busy_changed = Signal()  # a job started or ended
+
+    def __init__(self, settings, store_path=None, parent: QObject | None = None):
+        from .jobs import Jobs
+
+        super().__init__(parent)
+        self.settings = settings
+        self.store_path = Path(store_path) if store_path else runs.default_store_path()
+        self.jobs = Jobs(self)
+        self.jobs.changed.connect(self.busy_changed)
+        self.scoring = ScoringProcess()  # runs the batches, so this process keeps its interpreter lock
+        self.engine: Engine | None = None
+        self.shown = Shown()
+        self.table_columns: dict = {}  # CSV path -> columns that are not model features (the queue check)
+        self.t_start: float | None = None
+
+    # ================================================================== state
+    def is_running(self) -> bool:
+        return self.jobs.busy(RUN)
+
+    def is_opening(self) -> bool:
+        return self.jobs.busy(OPEN)
+
+    def is_loading(self) -> bool:
+        return self.jobs.busy(LOAD)
+
+    def is_benching(self) -> bool:
+        return self.jobs.busy(BENCH)
+
+    def shown_engine(self):
+        """The engine to show the table's results through: None for a past run of another model."""
+        engine = self.engine
+        if self.shown.source == "history" and (engine is None or engine.info.sha256 != self.shown.model_sha256):
+            return None
+        return engine
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Cancel all background work and wait for it; False if something is still running."""
+        ok = self.jobs.shutdown(timeout_ms)
+        self.scoring.close()
+        return ok
+
+    # ================================================================== the model
+    def load_model(self, path: str, session_settings):
+        """Load a model off the GUI thread; ``engine_changed`` or ``model_refused`` follows."""
+        import os
+
+        self.cancel()
+        self.model_loading.emit(os.path.basename(path))
+        return self.jobs.start(LOAD, Engine, str(path), settings=session_settings,
+                               on_returned=self._on_model_loaded, on_errored=self.model_refused.emit)
+
+    def _on_model_loaded(self, engine) -> None:
+        self.set_engine(engine, "loaded")
+        self.scoring.start()  # warm up the scoring process while the user looks at the model card
+
+    def set_engine(self, engine, how: str = "profile") -> None:
+        self.engine = engine
+        self.engine_changed.emit(engine, how)
+
+    # ================================================================== the queue
+    def check_queue(self, items) -> None:
+        """Flag the queued inputs the model cannot take (CSV and image headers are read on a worker)."""
+        items = list(items)
+        if self.engine is None or not items:
+            self.jobs.cancel(CHECK)
+            self.queue_checked.emit({})
+            return
+        self.jobs.start(CHECK, check_items, self.engine, items, on_returned=self._on_queue_checked)
+
+    def _on_queue_checked(self, checked) -> None:
+        problems, self.table_columns = checked
+        self.queue_checked.emit(problems)
+
+    # ================================================================== scoring
+    def start_run(self, items, top_k: int, resume=None, offset: int = 0):
+        """Score ``items`` in the scoring process; a run already going is cancelled first."""
+        # Objects alive now (Qt wrappers, modules, earlier results) need no more scanning by the
+        # cycle collector: frozen, its full collections while results stream in stay short
+        gc.freeze()
+        items = list(items)
+        self.jobs.cancel(RUN)
+        self.jobs.cancel(OPEN)
+        self.t_start = time.perf_counter()
+        extra = {i.path: self.table_columns[i.path] for i in items if i.path in self.table_columns}
+        if resume is None:
+            self.shown = Shown("live", model_sha256=self.engine.info.sha256, extra_columns=extra,
+                               total=sum(i.rows for i in items))
+        else:  # the results recorded so far are in the table already: keep them, continue the numbering
+            self.shown = Shown("live", run_id=resume.run.id, model_sha256=self.engine.info.sha256,
+                               extra_columns=extra, offset=offset, total=offset + sum(i.rows for i in items))
+        self.shown_changed.emit(self.shown)
+        job = self.jobs.start(RUN, score_in_child, self.scoring, self.engine, items, top_k=top_k, record=True,
+                              resume_run=resume.run.id if resume is not None else None,
+                              store_path=str(self.store_path), paced=True, pace_timeout_s=0.25,
+                              on_cancel=self.scoring.cancel, on_yielded=self._on_run_step,
+                              on_returned=self._on_run_returned, on_errored=self._on_run_failed,
+                              on_finished=self._on_run_finished)
+        job.data["resumed"] = resume is not None
+        return job
+
+    def _on_run_step(self, step) -> None:
+        if isinstance(step, RunStarted):
+            self.shown.run_id = step.run_id or self.shown.run_id
+            return
+        batch = step.batch
+        if self.shown.offset:
+            batch = copy.copy(batch)
+            batch.position = batch.position + self.shown.offset
+        self.results_arrived.emit(batch, step.produced)
+        self.progress.emit(step.done, step.total)
+
+    def _on_run_returned(self, summary) -> None:
+        self.shown.summary = summary
+        if summary.get("run_id"):
+            self.shown.run_id = summary["run_id"]
+
+    def _on_run_failed(self, exc) -> None:
+        self.run_failed.emit(exc)
+
+    def _on_run_finished(self) -> None:
+        summary = self.shown.summary or {"cancelled": True, "done": 0, "total": self.shown.total,
+                                         "seconds": 0.0, "failed": True}
+        summary = dict(summary, resumed=bool(self.shown.offset))
+        self.run_ended.emit(summary)
+
+    def cancel(self) -> None:
+        """Stop the run, the opening of a past run and a benchmark, between items."""
+        self.jobs.stop(RUN)
+        self.jobs.cancel(OPEN)
+        self.jobs.stop(BENCH)
+
+    # ================================================================== past runs
+    def open_run(self, run_id: str, resume=None):
+        """Show a recorded run's results: cleared now, then read on a worker and added chunk by chunk."""
+        self.jobs.cancel(OPEN)
+        self.shown = Shown("history", run_id=run_id)
+        self.shown_changed.emit(self.shown)
+        job = self.jobs.start(OPEN, runs.open_run, run_id, store_path=self.store_path, paced=True,
+                              on_yielded=self._on_open_step, on_returned=self._on_run_opened,
+                              on_errored=self.open_failed.emit)
+        job.data["resume"] = resume
+        return job
+
+    def _on_open_step(self, step) -> None:
+        self.results_arrived.emit(step.batch, None)  # no arrival times: items/s stays out of the readout
+        self.progress.emit(step.done, step.total)
+
+    def _on_run_opened(self, opened) -> None:
+        job = self.jobs.current(OPEN)
+        resume = job.data.get("resume") if job is not None else None
+        run = opened.run
+        self.shown.run, self.shown.model_sha256 = run, run.model_sha256
+        self.shown.summary = {"cancelled": run.status != "finished", "done": opened.done, "total": opened.done,
+                              "seconds": 0.0, "run_id": run.id, "reopened": True}
+        self.run_opened.emit({"run": run, "done": opened.done, "total": opened.total,
+                              "cancelled": opened.cancelled})
+        if resume is not None and not opened.cancelled:
+            self.start_run(resume.items, self.settings.top_k, resume=resume, offset=opened.done)
+
+    def resume_run(self, run_id: str):
+        """Take up an interrupted run: its model as recorded, its results so far, then only what is left."""
+        return self.jobs.start(RESUME, runs.prepare_resume, run_id, store_path=self.store_path,
+                               on_returned=self._on_resume_ready, on_errored=self.resume_refused.emit)
+
+    def _on_resume_ready(self, plan) -> None:
+        self.jobs.cancel(LOAD)  # a model still loading would replace the run's model
+        self.set_engine(plan.engine, "resumed")
+        self.scoring.start()
+        self.resume_ready.emit(plan)
+        self.open_run(plan.run.id, resume=plan)
+
+    def offer_resume(self):
+        """Look for interrupted runs on a worker; ``unfinished_found`` follows (empty when it failed)."""
+        def failed(exc):
+            from .errors import report_error
+
+            report_error(exc)
+            self.unfinished_found.emit([])
+
+        return self.jobs.start(UNFINISHED, runs.unfinished_runs, store_path=self.store_path,
+                               on_returned=self.unfinished_found.emit, on_errored=failed)
+
+    # ================================================================== benchmark
+    def start_bench(self, configs, runs_: int, warmup: int):
+        return self.jobs.start(BENCH, bench_settings, self.engine, list(configs), runs=runs_, warmup=warmup,
+                               on_yielded=self.bench_points.emit, on_returned=self.bench_ended.emit,
+                               on_errored=self._on_bench_failed)
+
+    def _on_bench_failed(self, exc) -> None:
+        self.bench_failed.emit(exc)
+        self.bench_ended.emit(None)
+
+    # ================================================================== exporting what is shown
+    def provenance(self) -> dict | None:
+        """Where the table's results come from (run, model, profile, app version), for an export's header."""
+        return runs.results_provenance(self.shown.run_id, self.engine, store_path=self.store_path)
+
+    def note_export(self, path) -> None:
+        """Record an export of the shown run's results in its audit trail, once the run is not going."""
+        if self.shown.run_id and not self.is_running():
+            runs.note_export(self.shown.run_id, path, store_path=self.store_path)

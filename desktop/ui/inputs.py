@@ -1,0 +1,84 @@
+"""Adding inputs to the window: the file dialogs, drag and drop, and pasted paths (a part of MainWindow)."""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QFileDialog
+
+from desktop.engine import expand_inputs
+
+MODEL_EXTENSIONS = (".onnx", ".ort")
+
+
+class InputsMixin:
+    """MainWindow's ways of taking files: a dropped or pasted model is loaded, everything else is queued."""
+
+    def add_inputs_dialog(self):
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Add inputs", self.settings.last_input_dir or "",
+            "Images, DICOM and CSV (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif *.dcm *.csv *.tsv);;"
+            "All files (*)")
+        if paths:
+            self.settings.last_input_dir = os.path.dirname(paths[0])
+            self.add_inputs(paths)
+
+    def add_folder_dialog(self):
+        path = QFileDialog.getExistingDirectory(self, "Add a folder of images", self.settings.last_input_dir or "")
+        if path:
+            self.settings.last_input_dir = path
+            self.add_inputs([path])
+
+    def add_inputs(self, paths) -> None:
+        """Add files and folders to the queue (folders expand to their images, CSVs count their rows)."""
+        paths = [str(p) for p in paths]
+        if paths:
+            self.queue.add_items(expand_inputs(paths))
+
+    def open_paths(self, paths) -> None:
+        """What a drop or a paste does: a model is loaded, everything else is queued."""
+        paths = [str(p) for p in paths]
+        models = [p for p in paths if p.lower().endswith(MODEL_EXTENSIONS) and os.path.isfile(p)]
+        others = [p for p in paths if p not in models]
+        if models:
+            self.load_model(models[0])
+            if len(models) > 1:
+                self.statusBar().showMessage(f"Loaded {os.path.basename(models[0])}; one model at a time", 8000)
+        if others:
+            self.add_inputs(others)
+
+    def paste_paths(self):
+        mime = QGuiApplication.clipboard().mimeData()
+        paths = _paths_from_mime(mime)
+        if not paths and mime is not None and mime.hasText():
+            paths = [line.strip().strip('"') for line in mime.text().splitlines() if line.strip()]
+            paths = [p[7:] if p.startswith("file://") else p for p in paths]
+        if paths:
+            self.open_paths(paths)
+        else:
+            self.statusBar().showMessage("The clipboard holds no file paths", 5000)
+
+    def dragEnterEvent(self, event):
+        if _paths_from_mime(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event):
+        if _paths_from_mime(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event):
+        paths = _paths_from_mime(event.mimeData())
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.open_paths(paths)
+
+
+def _paths_from_mime(mime) -> list[str]:
+    if mime is None or not mime.hasUrls():
+        return []
+    return [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]

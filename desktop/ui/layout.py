@@ -1,0 +1,122 @@
+"""The window's widgets and where they sit: model and queue left, the tabs centre, the detail right."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
+
+from .results_tab import ResultsTab
+from .widgets.detail import DetailPane
+from .widgets.history import HistoryView, ResumeBanner
+from .widgets.latency import BenchmarkView, LatencyView
+from .widgets.panels import InlineMessage, ModelPanel, QueuePanel
+from .widgets.progress import ProgressStrip
+
+
+def build_layout(w) -> None:
+    """Create MainWindow ``w``'s widgets, connect their requests to its methods and lay them out."""
+    w.model_panel = ModelPanel()
+    w.model_panel.open_requested.connect(w.open_model_dialog)
+    w.model_panel.sample_requested.connect(w.open_sample)
+    w.model_panel.edit_profile_requested.connect(w.edit_profile)
+    w.queue = QueuePanel()
+    w.queue.add_requested.connect(w.add_inputs_dialog)
+    w.queue.changed.connect(w._on_queue_changed)
+    w.left_splitter = left = QSplitter(Qt.Vertical)
+    left.addWidget(_padded(w.model_panel))
+    left.addWidget(_padded(w.queue))
+    left.setStretchFactor(0, 3)
+    left.setStretchFactor(1, 2)
+    left.setChildrenCollapsible(False)
+
+    centre = QWidget()
+    cl = QVBoxLayout(centre)
+    cl.setContentsMargins(6, 6, 6, 0)
+    bar = QHBoxLayout()
+    w.run_button = QPushButton("Run  ▶")
+    w.run_button.setObjectName("runButton")
+    f = w.run_button.font()
+    f.setBold(True)
+    f.setPointSizeF(f.pointSizeF() * 1.1)
+    w.run_button.setFont(f)
+    w.run_button.setMinimumWidth(110)
+    w.run_button.setDefault(True)
+    w.run_button.clicked.connect(w.start_run)
+    w.cancel_button = QPushButton("Cancel")
+    w.cancel_button.setToolTip("Stop scoring after the current item (Esc)")
+    w.cancel_button.clicked.connect(w.cancel)
+    w.progress = ProgressStrip()
+    w.progress.setToolTip("Items scored so far")
+    w.progress_label = QLabel()
+    w.progress_label.setToolTip("Items done · items per second · time left")
+    w.progress_label.setMinimumWidth(230)
+    for widget, stretch in ((w.run_button, 0), (w.cancel_button, 0), (w.progress, 1),
+                            (w.progress_label, 0)):
+        bar.addWidget(widget, stretch)
+    cl.addLayout(bar)
+
+    w.tabs = QTabWidget()
+    w.tabs.setDocumentMode(True)
+    cl.addWidget(w.tabs, 1)
+    w.results_tab = ResultsTab()
+    w.results_tab.sample_requested.connect(w.open_sample)
+    w.results_tab.current_changed.connect(w._show_detail)
+    w.results, w.table = w.results_tab.model, w.results_tab.table
+    w.tabs.addTab(w.results_tab, "Results")
+    w.tabs.setTabToolTip(0, "The results table (Ctrl+1)")
+    w.latency = LatencyView()
+    w.latency.item_clicked.connect(w.select_result)
+    w.tabs.addTab(w.latency, "Latency")
+    w.tabs.setTabToolTip(1, "Latency per item while scoring (Ctrl+2)")
+    w.bench_view = BenchmarkView(w.providers)
+    w.bench_view.start_requested.connect(w.start_bench)
+    w.bench_view.cancel_requested.connect(w.cancel_bench)
+    w.bench_message = InlineMessage()
+    w.bench_view.layout().insertWidget(1, w.bench_message)
+    w.tabs.addTab(w.bench_view, "Benchmark")
+    w.tabs.setTabToolTip(2, "Time the model alone and compare settings (Ctrl+3)")
+    w.history = HistoryView(w.controller.store_path, jobs=w.controller.jobs)
+    w.history.open_requested.connect(w.open_run)
+    w.history.resume_requested.connect(w.resume_run)
+    w.tabs.addTab(w.history, "History")
+    w.tabs.setTabToolTip(3, "Past runs: open, export, rename, delete, resume; check the audit trail (Ctrl+4)")
+
+    w.detail = DetailPane()
+    w.detail.setMinimumWidth(260)
+    centre.setMinimumWidth(420)
+    left.setMinimumWidth(240)
+    w.splitter = QSplitter(Qt.Horizontal)
+    for n, (widget, stretch) in enumerate(((left, 0), (centre, 1), (w.detail, 0))):
+        w.splitter.addWidget(widget)
+        w.splitter.setStretchFactor(n, stretch)
+    w.splitter.setChildrenCollapsible(False)
+    w.splitter.setSizes([300, 640, 320])
+    w.banner = ResumeBanner()
+    w.banner.resume_requested.connect(w.resume_run)
+    w.banner.show_requested.connect(w.show_in_history)
+    host = QWidget()
+    hl = QVBoxLayout(host)
+    hl.setContentsMargins(0, 0, 0, 0)
+    hl.setSpacing(0)
+    hl.addWidget(w.banner)  # hidden unless a run can be resumed: then it takes no room
+    hl.addWidget(w.splitter, 1)
+    w.setCentralWidget(host)
+
+    sb = w.statusBar()
+    w.status_error = InlineMessage()
+    sb.addWidget(w.status_error, 1)
+    w.run_label = QLabel()
+    w.run_label.setToolTip("Which run the Results tab shows")
+    sb.addPermanentWidget(w.run_label)
+    w.status_info = QLabel()
+    w.status_info.setToolTip("What runs the model")
+    sb.addPermanentWidget(w.status_info)
+    w._update_status_info()
+
+
+def _padded(widget: QWidget) -> QWidget:
+    host = QWidget()
+    lay = QVBoxLayout(host)
+    lay.setContentsMargins(8, 8, 4, 4)
+    lay.addWidget(widget)
+    return host

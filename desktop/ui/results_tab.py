@@ -1,0 +1,184 @@
+"""The Results tab: the filter, the counts, the CSV columns line and the table of results (or the empty state)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal, Slot
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QStackedWidget, QTableView,
+                               QVBoxLayout, QWidget)
+
+from desktop.runs import fmt
+
+from .models import COL_INPUT, COL_LABEL, COL_LATENCY, COL_MESSAGE, COL_SCORE, COL_STATUS, ResultsModel
+from .widgets.tables import empty_state, setup_table
+
+STATUS_CHOICES = (("All results", "all"), ("Scored", "ok"), ("Failed", "failed"))
+
+
+class ResultsTab(QWidget):
+    """The results of the shown run, one row per image or CSV row, filtered and sorted by the user."""
+
+    current_changed = Signal(object)  # the Result now selected, or None
+    sample_requested = Signal()  # the empty state's "Open the sample model"
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.extra_columns: dict = {}  # CSV path -> its columns that are not model features, for the run shown
+        self._selected_first = False
+        rl = QVBoxLayout(self)
+        rl.setContentsMargins(0, 6, 0, 0)
+        filt = QHBoxLayout()
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("Filter by file name, label or message (Ctrl+F)")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.setToolTip("Show only the results whose input, label or message contains this text")
+        self.filter_edit.textChanged.connect(self._on_filter_changed)
+        self.status_filter = QComboBox()
+        for text, key in STATUS_CHOICES:
+            self.status_filter.addItem(text, key)
+        self.status_filter.setToolTip("Show all results, only the scored ones, or only the failed ones")
+        self.status_filter.currentIndexChanged.connect(self._on_filter_changed)
+        self.counts_label = QLabel()
+        self.counts_label.setToolTip("How many results there are, and how many the filter shows")
+        filt.addWidget(self.filter_edit, 1)
+        filt.addWidget(self.status_filter)
+        filt.addWidget(self.counts_label)
+        rl.addLayout(filt)
+        self.columns_label = QLabel()
+        self.columns_label.setObjectName("columnsLabel")
+        self.columns_label.setWordWrap(True)
+        self.columns_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        small = self.columns_label.font()
+        small.setPointSizeF(small.pointSizeF() * 0.9)
+        self.columns_label.setFont(small)
+        self.columns_label.setToolTip("The CSV columns that are not model features: shown beside each row and kept "
+                                      "in exports (passed through), or left out (ignored)")
+        self.columns_label.setVisible(False)
+        rl.addWidget(self.columns_label)
+        self.stack = QStackedWidget()
+        rl.addWidget(self.stack, 1)
+        self.empty_sample_button = QPushButton("Open the sample model")
+        self.empty_sample_button.setToolTip("Load the bundled digit classifier and queue its sample images")
+        self.empty_sample_button.clicked.connect(self.sample_requested)
+        empty, self.empty_label = empty_state(1.25, self.empty_sample_button)
+        self.stack.addWidget(empty)
+        self.model = ResultsModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSortingEnabled(True)
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.AscendingOrder)
+        setup_table(self.table, "One row per image or CSV row; click a column title to sort. ↑/↓ move the detail.")
+        self.table.setTextElideMode(Qt.ElideMiddle)  # "screening_w…csv · row 5" keeps the row number in sight
+        hh = self.table.horizontalHeader()
+        hh.setStretchLastSection(True)
+        em = self.fontMetrics().horizontalAdvance("m")
+        for col, width in ((0, 4), (COL_INPUT, 14), (COL_LABEL, 8), (COL_SCORE, 6), (COL_STATUS, 6),
+                           (COL_LATENCY, 8), (COL_MESSAGE, 16)):
+            self.table.setColumnWidth(col, width * em)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_row_changed)
+        self.model.columnsInserted.connect(self._on_result_columns_inserted)
+        self.stack.addWidget(self.table)
+
+    # ------------------------------------------------------------------ filling
+    def clear(self, extra_columns: dict | None = None) -> None:
+        self.model.clear()
+        self.extra_columns = dict(extra_columns or {})
+        self._selected_first = False
+        self.update_columns_label()
+        self.update_counts()
+
+    def show_table(self) -> None:
+        self.stack.setCurrentIndex(1)
+
+    def show_empty(self, html: str, offer_sample: bool) -> None:
+        self.stack.setCurrentIndex(0)
+        self.empty_label.setText(html)
+        self.empty_sample_button.setVisible(offer_sample)
+
+    def add(self, batch) -> None:
+        """Add a batch to the table; select the first row once there is one."""
+        had = self.model.passthrough_names, self.model.total
+        self.model.append(batch)
+        self.update_counts()
+        if self.model.passthrough_names != had[0] or not had[1]:
+            self.update_columns_label()
+        if not self._selected_first and self.model.rowCount() and not self.table.selectionModel().hasSelection():
+            self._selected_first = True
+            self.table.selectionModel().setCurrentIndex(
+                self.model.index(0, 0), QItemSelectionModel.ClearAndSelect | QItemSelectionModel.Rows)
+
+    # ------------------------------------------------------------------ selection
+    @Slot(int)
+    def select_result(self, result_index: int) -> bool:
+        """Select the table row of the Result with this index (from a click on the latency plot)."""
+        row = self.model.row_of_index(result_index)
+        if row is None:
+            return False
+        ix = self.model.index(row, 0)
+        self.table.selectionModel().setCurrentIndex(ix, QItemSelectionModel.ClearAndSelect | QItemSelectionModel.Rows)
+        self.table.scrollTo(ix)
+        return True
+
+    def selected_result(self):
+        ix = self.table.selectionModel().currentIndex()
+        return self.model.result_at(ix.row()) if ix.isValid() else None
+
+    def refresh_current(self) -> None:
+        """Show the selected result again (the engine it is shown through may have changed)."""
+        self.current_changed.emit(self.selected_result())
+
+    def focus_filter(self) -> None:
+        self.filter_edit.setFocus()
+        self.filter_edit.selectAll()
+
+    @Slot()
+    def _on_current_row_changed(self, current, _previous=None):
+        self.current_changed.emit(self.model.result_at(current.row()) if current.isValid() else None)
+
+    # ------------------------------------------------------------------ words around the table
+    def _on_filter_changed(self, *_):
+        self.model.set_filter(self.filter_edit.text(), self.status_filter.currentData())
+        self.update_counts()
+
+    @Slot(QModelIndex, int, int)
+    def _on_result_columns_inserted(self, _parent, first, last):
+        em = self.fontMetrics().horizontalAdvance("m")
+        for col in range(first, last + 1):
+            self.table.setColumnWidth(col, 10 * em)
+
+    def update_counts(self) -> None:
+        total, shown = self.model.total, self.model.rowCount()
+        if not total:
+            self.counts_label.setText("")
+            return
+        text = f"{fmt.count(self.model.n_ok)} OK · {fmt.count(self.model.n_failed)} failed"
+        if shown != total:
+            text = f"showing {fmt.count(shown)} of {fmt.count(total)} · " + text
+        self.counts_label.setText(text)
+
+    def update_columns_label(self) -> None:
+        """Say which CSV columns travel with their rows and which were left out (as ``inferdesk score`` does)."""
+        passed = list(self.model.passthrough_names)
+        ignored = []
+        if self.model.total:  # what was passed through is known once rows arrived
+            ignored = list(dict.fromkeys(c for cols in self.extra_columns.values() for c in cols if c not in passed))
+        if not passed and not ignored:
+            self.columns_label.setVisible(False)
+            return
+
+        def names(cols, limit=8):
+            shown = ", ".join(cols[:limit])
+            return shown + (f" and {fmt.count(len(cols) - limit)} more" if len(cols) > limit else "")
+
+        parts = []
+        if passed:
+            parts.append(f"CSV columns passed through (in the table and exports): {names(passed)}")
+        if ignored:
+            parts.append(f"{'ignored' if passed else 'CSV columns ignored (not model features)'}: {names(ignored)}")
+        self.columns_label.setText(" · ".join(parts))
+        tip = []
+        if passed:
+            tip.append("Passed through, not model features:\n  " + "\n  ".join(passed))
+        if ignored:
+            tip.append("Ignored, not model features:\n  " + "\n  ".join(ignored))
+        self.columns_label.setToolTip("\n".join(tip))
+        self.columns_label.setVisible(True)
