@@ -189,9 +189,9 @@ class WindowController(QObject):
         self.run_ended.emit(summary)
 
     def cancel(self) -> None:
-        """Stop the run, the opening of a past run and a benchmark, between items."""
+        """Stop the run, the opening of a past run and a benchmark, between items (their summaries still come)."""
         self.jobs.stop(RUN)
-        self.jobs.cancel(OPEN)
+        self.jobs.stop(OPEN)  # what was read stays shown; a resume waiting for it does not start
         self.jobs.stop(BENCH)
 
     # ================================================================== past runs

@@ -331,7 +331,11 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
 
     def _on_run_opened(self, info) -> None:
         run = info["run"]
-        self.progress_label.setText(f"{fmt.plural(info['done'], 'result')} · {run.status}, opened from History")
+        if info["cancelled"]:
+            self.progress_label.setText(f"{fmt.count(info['done'])} of {fmt.plural(info['total'], 'result')} shown · "
+                                        "opening cancelled")
+        else:
+            self.progress_label.setText(f"{fmt.plural(info['done'], 'result')} · {run.status}, opened from History")
         shown = f"Showing {run_title(run)}"
         if run.name:
             shown += f" ({run.model_name}, {when_text(run.started_at)})"

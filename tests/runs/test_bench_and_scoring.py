@@ -15,19 +15,10 @@ DIGITS = ROOT / "models" / "digits.onnx"
 DIGITS_DIR = ROOT / "resources" / "samples" / "digits"
 
 
-def _drain(gen):
-    yielded = []
-    while True:
-        try:
-            yielded.append(next(gen))
-        except StopIteration as done:
-            return yielded, done.value
-
-
-def test_bench_settings_times_each_setting_and_groups_the_points():
+def test_bench_settings_times_each_setting_and_groups_the_points(drive):
     engine = Engine(DIGITS)
     configs = [("one thread", SessionSettings(None, 1, "all")), ("no optimisation", SessionSettings(None, 1, "disable"))]
-    groups, reports = _drain(bench_settings(engine, configs, runs=30, warmup=2, interval_s=3600))
+    groups, reports = drive(bench_settings(engine, configs, runs=30, warmup=2, interval_s=3600))
     assert [label for label, _ in reports] == ["one thread", "no optimisation"]
     assert all(len(r.latencies_ms) == 30 for _, r in reports)
     assert len(groups) == 2  # one group per setting with a long interval: points are grouped, not sent one by one
@@ -36,7 +27,7 @@ def test_bench_settings_times_each_setting_and_groups_the_points():
     assert [ms for _, _, ms in points[:30]] == reports[0][1].latencies_ms
 
 
-def test_bench_settings_stops_when_asked():
+def test_bench_settings_stops_when_asked(drive):
     engine = Engine(DIGITS)
     calls = {"n": 0}
 
@@ -44,7 +35,7 @@ def test_bench_settings_stops_when_asked():
         calls["n"] += 1
         return calls["n"] > 5
 
-    _, reports = _drain(bench_settings(engine, [("a", SessionSettings()), ("b", SessionSettings())], runs=1000,
+    _, reports = drive(bench_settings(engine, [("a", SessionSettings()), ("b", SessionSettings())], runs=1000,
                                        warmup=0, should_stop=should_stop))
     assert len(reports) == 1 and 0 < len(reports[0][1].latencies_ms) < 1000
 
@@ -58,13 +49,13 @@ class _Pace:
         return True
 
 
-def test_score_in_child_records_the_run_and_reports_each_step(tmp_path):
+def test_score_in_child_records_the_run_and_reports_each_step(tmp_path, drive):
     engine = Engine(DIGITS)
     items = expand_inputs([str(DIGITS_DIR)])
     service = ScoringProcess()
     pace = _Pace()
     try:
-        steps, summary = _drain(score_in_child(service, engine, items, top_k=3, store_path=str(tmp_path / "r.sqlite3"),
+        steps, summary = drive(score_in_child(service, engine, items, top_k=3, store_path=str(tmp_path / "r.sqlite3"),
                                                pace=pace))
     finally:
         service.close()

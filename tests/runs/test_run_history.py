@@ -54,15 +54,6 @@ def _record(model, inputs, *, store_path=None, stop_after=None, finish=True, **o
     return rec.run_id
 
 
-def _drive(gen):
-    """All the steps of a generator, and what it returned."""
-    steps = []
-    while True:
-        try:
-            steps.append(next(gen))
-        except StopIteration as end:
-            return steps, end.value
-
 
 def _trail(kind, run_id, store_path=None):
     path = store_path or history.default_store_path()
@@ -125,18 +116,18 @@ def test_show_run_is_the_start_record_and_the_summary(capsys):
     assert json.loads(capsys.readouterr().out) == shown
 
 
-def test_an_unknown_run_is_a_store_error():
+def test_an_unknown_run_is_a_store_error(drive):
     _record(MODELS / "breast_cancer.onnx", [CSV])
     with pytest.raises(StoreError, match="No run 'zzz' in the history"):
         show_run("zzz")
     with pytest.raises(StoreError, match="No run 'zzz' in the history"):
-        _drive(open_run("zzz"))
+        drive(open_run("zzz"))
 
 
 # ====================================================================== open a past run
-def test_open_run_yields_each_stored_chunk_in_run_order_and_returns_the_run():
+def test_open_run_yields_each_stored_chunk_in_run_order_and_returns_the_run(drive):
     run_id = _record(MODELS / "breast_cancer.onnx", [CSV], chunk_rows=6)  # chunks of 6, 6, 6, 2
-    steps, opened = _drive(open_run(run_id))
+    steps, opened = drive(open_run(run_id))
     assert all(isinstance(s, OpenStep) for s in steps)
     assert [len(s.batch) for s in steps] == [6, 6, 6, 2]
     assert [s.done for s in steps] == [6, 12, 18, 20] and {s.total for s in steps} == {20}
@@ -346,9 +337,9 @@ def test_the_cli_exports_through_the_runs_layer(tmp_path, capsys):
                                                                                   (str(out), "csv")]
 
 
-def test_export_results_writes_the_windows_table_as_history_export_does(tmp_path):
+def test_export_results_writes_the_windows_table_as_history_export_does(tmp_path, drive):
     run_id = _record(MODELS / "breast_cancer.onnx", [CSV], chunk_rows=6)
-    table = [s.batch for s in _drive(open_run(run_id))[0]]
+    table = [s.batch for s in drive(open_run(run_id))[0]]
     prov = results_provenance(run_id)
     assert export_results(table, tmp_path / "table.csv", prov) == 20
     export_run(run_id, tmp_path / "run.csv")

@@ -322,6 +322,26 @@ def test_a_large_run_opens_in_groups(qtbot, window):
     assert "19,800 OK · 200 failed" in window.results_tab.counts_label.text()
 
 
+def test_cancelling_the_opening_keeps_what_was_read(qtbot, window):
+    n = 20000
+    engine = Engine(DIGITS_MODEL)
+    with ResultStore() as store:
+        rec = store.start_run(engine, ["/data/scans"], total=n)
+        for i in range(n):
+            rec.add(Result(i, f"/data/scans/img_{i:05d}.png", None, True, timings=Timings(0.1, 0.2, 1.5, 0.05)))
+            if i % 2000 == 1999:
+                rec.commit()
+        rec.finish()
+    window.controller.results_arrived.connect(lambda *_: window.cancel() if window.cancel_button.isEnabled() else None)
+    with qtbot.waitSignal(window.run_opened, timeout=20000) as blocker:
+        window.open_run(rec.run_id)
+    info = blocker.args[0]
+    assert info["cancelled"] is True and 0 < info["done"] < n
+    assert len(window.results.results) == info["done"]
+    assert "opening cancelled" in window.progress_label.text()
+    assert not window.cancel_button.isEnabled()
+
+
 def test_runs_model_is_readable():
     from desktop.engine.store import RunSummary
 
