@@ -45,8 +45,9 @@ def score_in_child(service, engine, items, *, top_k: int = 5, workers: int | Non
     """
     from desktop.engine.service import Job
 
-    job = Job(engine.model_path, engine.profile.to_dict(), engine.settings.to_dict(), list(items),
-              top_k=top_k, workers=workers, record=record, resume_run=resume_run, store_path=store_path)
+    job = Job(model=engine.model_path, profile=engine.profile.to_dict(), settings=engine.settings.to_dict(),
+              items=list(items), top_k=top_k, workers=workers, record=record, resume_run=resume_run,
+              store_path=store_path)
     t0 = time.perf_counter()
     run_id, done, total = resume_run, 0, sum(i.rows for i in job.items)
     summary = None

@@ -346,8 +346,9 @@ def test_runs_model_is_readable():
     from desktop.engine.store import RunSummary
 
     def summary(status, ok, failed, total, inputs):
-        return RunSummary("abc123", None, "2024-03-05T08:09:10.000+00:00", None, status, "cancer.onnx",
-                          "/m/cancer.onnx", "f" * 64, "CPUExecutionProvider", tuple(inputs), total, ok, failed)
+        return RunSummary(id="abc123", name=None, started_at="2024-03-05T08:09:10.000+00:00", finished_at=None,
+                          status=status, model_name="cancer.onnx", model_path="/m/cancer.onnx", model_sha256="f" * 64,
+                          provider="CPUExecutionProvider", inputs=tuple(inputs), total=total, ok=ok, failed=failed)
 
     model = RunsModel()
     model.set_runs([summary("finished", 12345, 1002, 13347, ["/d/rows.csv"]),
