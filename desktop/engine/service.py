@@ -54,6 +54,7 @@ class ScoringProcess:
         self._conn = None
         self._proc = None
         self._stop = self._ctx.Event()
+        self._closing = self._ctx.Event()  # the window is closing: a job stopped now was interrupted, not cancelled
         self._lock = threading.Lock()  # held for a whole job: the pipe carries one job's messages
 
     @property
@@ -66,19 +67,30 @@ class ScoringProcess:
             return
         parent, child = self._ctx.Pipe()
         self._conn = parent
-        self._proc = self._ctx.Process(target=_serve, args=(child, self._stop), daemon=True,
+        self._proc = self._ctx.Process(target=_serve, args=(child, self._stop, self._closing), daemon=True,
                                        name="inferdesk-scoring")
         self._proc.start()
         child.close()
 
     def cancel(self) -> None:
-        """Ask the running job to stop between items."""
+        """Ask the running job to stop between items; its run is recorded as cancelled."""
+        self._stop.set()
+
+    def interrupt(self) -> None:
+        """Stop the running job because the app is closing: its run is left unfinished, to be resumed.
+
+        The user did not cancel it, so it is not recorded as cancelled: the run keeps its
+        "running" status, which reads as interrupted once this process has gone, and the next
+        start offers to resume it.
+        """
+        self._closing.set()
         self._stop.set()
 
     def run(self, job: Job, poll_s: float = 0.1):
         """Send a job and yield the child's messages until the job ends."""
         with self._lock:
             self._stop.clear()
+            self._closing.clear()
             self.start()
             try:
                 self._conn.send(job)
@@ -148,7 +160,7 @@ def _lower_priority() -> None:
         pass
 
 
-def _serve(conn, stop) -> None:
+def _serve(conn, stop, closing=None) -> None:
     """The child's loop: one job at a time until it receives None or the pipe closes."""
     from .errors import EngineError
 
@@ -163,7 +175,7 @@ def _serve(conn, stop) -> None:
         if job is None:
             return
         try:
-            _run_job(conn, stop, job, engines)
+            _run_job(conn, stop, job, engines, closing)
         except EngineError as exc:
             _send(conn, ("error", exc))
         except BaseException as exc:  # noqa: BLE001 - reported to the window's error dialog
@@ -209,7 +221,7 @@ def _engine_for(job: Job, engines: dict):
     return engines[key]
 
 
-def _run_job(conn, stop, job: Job, engines: dict) -> None:
+def _run_job(conn, stop, job: Job, engines: dict, closing=None) -> None:
     import numpy as np
 
     from .batch import group_batches, run_batches
@@ -265,11 +277,16 @@ def _run_job(conn, stop, job: Job, engines: dict) -> None:
             send(group)
         if not stop.is_set():
             status = "finished"
+        elif closing is not None and closing.is_set():
+            status = "interrupted"
     finally:
         if recorder is not None:
-            recorder.finish(status)
+            if status == "interrupted":
+                recorder.commit()  # kept, and left "running": read as interrupted once this process ends
+            else:
+                recorder.finish(status)
         if store is not None:
             store.close()
-    _send(conn, ("finished", {"cancelled": status == "cancelled", "done": state["done"], "total": state["total"],
+    _send(conn, ("finished", {"cancelled": status != "finished", "interrupted": status == "interrupted", "done": state["done"], "total": state["total"],
                               "seconds": time.perf_counter() - t0,
                               "run_id": recorder.run_id if recorder else None}))

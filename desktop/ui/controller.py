@@ -99,7 +99,12 @@ class WindowController(QObject):
         return engine
 
     def shutdown(self, timeout_ms: int = 30000) -> bool:
-        """Cancel all background work and wait for it; False if something is still running."""
+        """Stop all background work and wait for it; False if something is still running.
+
+        A run going now is interrupted, not cancelled: it stays resumable, and the next start offers it.
+        """
+        if self.is_running():
+            self.scoring.interrupt()
         ok = self.jobs.shutdown(timeout_ms)
         self.scoring.close()
         return ok

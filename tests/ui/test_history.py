@@ -266,6 +266,25 @@ def test_interrupted_run_is_offered_and_resumed(qtbot, settings_file):
         window.close()
 
 
+def test_closing_the_window_mid_run_leaves_the_run_to_resume(qtbot, settings_file, many_digits):
+    """Closing is not cancelling: the run is recorded as interrupted, and the next start offers it."""
+    window = _new_window(qtbot, settings_file, offer_resume=False)
+    load(qtbot, window, DIGITS_MODEL, [many_digits])
+    seen = []
+    window.controller.results_arrived.connect(lambda batch, _produced: seen.append(len(batch)))
+    window.start_run()
+    qtbot.waitUntil(lambda: sum(seen) > 0, timeout=30000)
+    window.close()
+    with ResultStore() as store:
+        [run] = store.runs()
+    assert run.status == "interrupted" and 0 < run.ok < 2000
+    again = _new_window(qtbot, settings_file)
+    try:
+        assert again.banner.isVisible() and again.banner.run.id == run.id
+    finally:
+        again.close()
+
+
 def test_resume_is_refused_when_the_model_changed(qtbot, settings_file, tmp_path):
     model = tmp_path / "digits.onnx"
     shutil.copyfile(DIGITS_MODEL, model)
