@@ -92,9 +92,13 @@ class WindowController(QObject):
         return self.jobs.busy(BENCH)
 
     def shown_engine(self):
-        """The engine to show the table's results through: None for a past run of another model."""
+        """The engine to show the table's results through: None when another model produced them.
+
+        A model loaded after a run, or a past run of another model opened from History, must not
+        show those results through its own preprocessing and labels.
+        """
         engine = self.engine
-        if self.shown.source == "history" and (engine is None or engine.info.sha256 != self.shown.model_sha256):
+        if engine is None or (self.shown.model_sha256 is not None and engine.info.sha256 != self.shown.model_sha256):
             return None
         return engine
 

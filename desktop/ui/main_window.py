@@ -155,6 +155,7 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         self._update_status_info()
         self.controller.check_queue(self.queue.model.items)
         self._update_actions()
+        self.results_tab.refresh_current()  # the selected result, through this model only if it produced it
         if how == "loaded":
             self.settings.add_recent(engine.model_path)
             actions.rebuild_recent(self)

@@ -505,3 +505,16 @@ def test_latency_numbers_at_a_million_items_match_numpy(qtbot):
     assert np.array_equal(view.hist_curve.getOriginalDataset()[1], counts)
     xs, ys = view.curve.getOriginalDataset()
     assert len(xs) <= 2 * view.ENVELOPE_BINS + 2 and ys.max() == kept.max() and ys.min() == kept.min()
+
+
+def test_results_of_another_model_are_not_shown_through_the_new_one(qtbot, window):
+    load(qtbot, window, DIGITS_MODEL, [DIGITS_DIR])
+    run(qtbot, window)
+    window.select_result(3)
+    assert window.detail.engine is window.engine  # the model that scored them
+    with qtbot.waitSignal(window.model_loaded, timeout=20000):
+        window.load_model(CANCER_MODEL)
+    assert window.detail.result is window.selected_result() and window.detail.result is not None
+    assert window.detail.engine is None  # digits' results are not read through the cancer model
+    window.select_result(4)
+    assert window.detail.engine is None
