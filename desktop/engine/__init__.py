@@ -1,7 +1,7 @@
 """The scoring engine: models, profiles, inputs, sessions and results. It never imports Qt."""
 
 from .batch import default_workers, run_batch, run_batches
-from .core import Engine, load_engine
+from .core import Engine
 from .errors import Cancelled, EngineError, InputError, ModelError, ProfileError
 from .inputs import InputItem, expand_inputs
 from .model import ModelInfo, TensorSpec, inspect_model
@@ -13,6 +13,6 @@ from .session import SessionSettings, available_providers
 __all__ = [
     "Cancelled", "Engine", "EngineError", "InputError", "InputItem", "ModelError", "ModelInfo", "Prediction",
     "Profile", "ProfileError", "Result", "SessionSettings", "TensorSpec", "Timings", "available_providers",
-    "default_profile", "default_workers", "expand_inputs", "inspect_model", "load_engine", "load_profile",
+    "default_profile", "default_workers", "expand_inputs", "inspect_model", "load_profile",
     "ResultBatch", "resolve_profile", "run_batch", "run_batches", "save_profile",
 ]

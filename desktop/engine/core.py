@@ -222,9 +222,3 @@ def _explain_run_error(exc: Exception) -> str:
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     first = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", first)
     return f"inference failed: {first[:300]}"
-
-
-def load_engine(model_path, profile_path=None, settings=None) -> Engine:
-    """Convenience: inspect, resolve the profile and open a session, raising EngineError subclasses."""
-    return Engine(model_path, profile=profile_path, settings=settings)
-

@@ -101,11 +101,6 @@ def _folder_items(folder: Path) -> list[InputItem]:
     return sorted(items, key=lambda i: natural_key(str(Path(i.path).relative_to(folder))))
 
 
-def _folder_files(folder: Path) -> list[Path]:
-    """The images and DICOM files a folder holds (links leaving it left out); see _folder_scan."""
-    return _folder_scan(folder)[0]
-
-
 def expand_inputs(paths, count_rows: bool = True) -> list[InputItem]:
     """Turn what the user gave (files, folders) into items, in order.
 
