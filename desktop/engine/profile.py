@@ -127,10 +127,6 @@ class Profile:
     table: TableSpec | None = None
     extra: dict = field(default_factory=dict, compare=False)  # unknown top-level keys starting with "x-"
 
-    @property
-    def kind(self) -> str:
-        return "image" if self.image else "table" if self.table else "none"
-
     def to_dict(self) -> dict:
         d: dict = {"input": self.input, "task": self.task}
         if self.labels:
@@ -579,8 +575,6 @@ def check_profile(profile: Profile, info) -> Profile:
                     f"Profile colour {profile.image.color} gives {profile.image.channels} channel(s), "
                     f"but model input '{spec.name}' ({spec.shape_text}, {profile.image.layout}) takes {c}"
                 )
-            if profile.image.resize is None and profile.image.crop is None:
-                pass  # images must then already have the model's size; checked per item
             if all(isinstance(d, int) and d > 0 for d in dims):  # the model's own size, however it is fed
                 check_item_size(dims, _work_dtype(spec.elem_type),
                                 f"{info.file_name}: model input '{spec.name}' is {spec.shape_text}")

@@ -188,8 +188,8 @@ def _pid_alive(pid: int | None) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OSError):
-        return True
+    except OSError:  # PermissionError: it runs, as another user
+        pass
     return True
 
 
@@ -653,8 +653,7 @@ class ResultStore:
             self._append_many(cur, [("resume", run_id, None, payload)])
 
         self._write(write)
-        task = self.run_metadata(run_id).get("profile", {}).get("task", "raw")
-        return RunRecorder(self, run_id, self._next_position(run_id), task=task)
+        return RunRecorder(self, run_id, self._next_position(run_id), task=self._task(run_id))
 
     def _next_position(self, run_id: str) -> int:
         with self._lock, self._errors():
@@ -678,7 +677,7 @@ class ResultStore:
                 shas = [self._write_blob(np.asarray(a[i])) if batch.ok[i] else None for i in range(len(batch))]
                 files[name] = {"dtype": str(a.dtype), "shape": list(a.shape[1:]), "ragged": a.dtype == object,
                                "sha256": shas}
-            batch = _with(batch, outputs=outputs)
+            batch = batch.replace(outputs=outputs)
         items, digest = chunk_digests(batch, files)
         return _Chunk(batch, files, batch.to_bytes(), items.astype("<u8").tobytes(), digest)
 
@@ -843,7 +842,8 @@ class ResultStore:
             yield db
         finally:
             try:
-                db.execute("ROLLBACK") if db.in_transaction else None
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 db.close()
             except sqlite3.Error:
                 pass
@@ -897,7 +897,7 @@ class ResultStore:
             outputs = dict(batch.outputs)
             for name, spec in json.loads(files).items():
                 outputs[name] = self._load_dense(run_id, batch, name, spec)
-            batch = _with(batch, outputs=outputs)
+            batch = batch.replace(outputs=outputs)
         return batch
 
     def _load_dense(self, run_id: str, batch, name: str, spec: dict) -> np.ndarray:
@@ -1396,11 +1396,6 @@ _COLUMN_NAMES = {"model_path": "model path", "model_name": "model name", "model_
                  "ok": "ok count", "failed": "failed count", "pid": "process id", "deleted": "deleted flag"}
 
 
-def _with(batch, **changes):
-    """The same batch with some columns replaced; the others are shared, not copied."""
-    return batch.replace(**changes)
-
-
 def _same_header(a, b) -> bool:
     """Whether two batches can share a chunk: the same task, and the same decoder facts (class names...)
     where both have them (a batch of one failed item has none)."""
@@ -1501,8 +1496,8 @@ class RunRecorder:
             b = ResultBatch.concat(group) if len(group) > 1 else group[0]
             shas = tuple(sha or self._input_hash(path) for path, sha in zip(b.sources, b.source_sha256))
             n = len(b)
-            pieces.append(_with(b, position=np.arange(self.next_index, self.next_index + n, dtype=np.int64),
-                                source_sha256=shas, features=None, feature_names=()))
+            pieces.append(b.replace(position=np.arange(self.next_index, self.next_index + n, dtype=np.int64),
+                                    source_sha256=shas, features=None, feature_names=()))
             self.next_index += n
         return pieces
 
