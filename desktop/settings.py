@@ -12,11 +12,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .engine.profile import atomic_write_text
+from .engine.session import OPT_LEVELS
 
 SCHEMA_VERSION = 2
 ENV_VAR = "INFERDESK_SETTINGS"
 MAX_RECENT = 8
-OPT_LEVELS = ("disable", "basic", "extended", "all")
 
 
 @dataclass
