@@ -1,7 +1,8 @@
 """User preferences as a dataclass saved to JSON (no Qt): provider, threads, optimisation, top-k, recent models.
 
-Window geometry and pane sizes are not preferences; the window keeps them apart
-(``desktop/ui/state.py``). Settings are loaded once at start-up and passed down.
+Window geometry and pane sizes are not preferences; the window keeps them apart, in
+``window-state.ini`` beside the settings file (``desktop/ui/window_state.py``). Settings are
+loaded once at start-up and passed down.
 """
 
 from __future__ import annotations
