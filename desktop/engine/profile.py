@@ -286,7 +286,7 @@ def _parse_resize(raw, where="image.resize") -> Resize | None:
     _unknown(pad, ("anchor", "value"), where + ".pad.")
     anchor = _choice(pad.get("anchor", "center"), ANCHORS, f"{where}.pad.anchor", _ANCHOR_ALIASES)
     value = _numbers(pad.get("value", 0), f"{where}.pad.value")
-    return Resize(mode, size, shorter, interp, anchor, value)
+    return Resize(mode=mode, size=size, shorter=shorter, interpolation=interp, pad_anchor=anchor, pad_value=value)
 
 
 def _parse_image(raw) -> ImageSpec:
@@ -311,7 +311,7 @@ def _parse_image(raw) -> ImageSpec:
             )
     if resize and len(resize.pad_value) not in (1, channels):
         raise ProfileError(f"Profile: image.resize.pad.value has {len(resize.pad_value)} values; give 1 or {channels}")
-    return ImageSpec(color, layout, dtype, resize, crop, scale, mean, std)
+    return ImageSpec(color=color, layout=layout, dtype=dtype, resize=resize, crop=crop, scale=scale, mean=mean, std=std)
 
 
 def _parse_passthrough(value, columns) -> bool | tuple:
@@ -364,11 +364,11 @@ def profile_from_dict(raw) -> Profile:
             if dup:
                 raise ProfileError(f"Profile: table.columns lists {', '.join(dup)} more than once")
             cols = tuple(cols)
-        table = TableSpec(cols, _parse_passthrough(t.get("passthrough", True), cols))
+        table = TableSpec(columns=cols, passthrough=_parse_passthrough(t.get("passthrough", True), cols))
     if image and table:
         raise ProfileError("Profile: give either image or table, not both")
     extra = {k: v for k, v in raw.items() if str(k).startswith("x-")}
-    return Profile(inp, task, tuple(str(x) for x in labels), image, table, extra)
+    return Profile(input=inp, task=task, labels=tuple(str(x) for x in labels), image=image, table=table, extra=extra)
 
 
 def profile_from_json(text: str, source: str = "profile") -> Profile:
@@ -477,10 +477,10 @@ def default_profile(info) -> Profile:
             color="L" if c == 1 else "RGB",
             layout=layout,
             dtype=dtype,
-            resize=Resize("stretch", (width, height)),
+            resize=Resize(mode="stretch", size=(width, height)),
             scale=scale,
         )
-        return Profile(spec.name, task, labels, image, None)
+        return Profile(input=spec.name, task=task, labels=labels, image=image)
     if rank <= 2:
         names = None
         raw_names = info.metadata.get("feature_names") or info.metadata.get("columns")
@@ -492,8 +492,8 @@ def default_profile(info) -> Profile:
             len(s.shape) == 2 and s.shape[-1] == 1 for s in info.inputs
         ):
             names = tuple(s.name for s in info.inputs)
-        return Profile(spec.name, task, labels, None, TableSpec(names))
-    return Profile(spec.name, task, labels, None, None)
+        return Profile(input=spec.name, task=task, labels=labels, table=TableSpec(columns=names))
+    return Profile(input=spec.name, task=task, labels=labels)
 
 
 def resolve_profile(model_path, info, explicit: str | os.PathLike | None = None) -> tuple[Profile, str]:

@@ -183,9 +183,11 @@ class ResultBatch:
             features = self.cells[i]
         extra = ({name: col[i] for name, col in self.passthrough.items()}
                  if self.passthrough and self.row[i] != NO_ROW else None)
-        return Result(int(self.position[i]), self.input_of(i), self.row_of(i), ok, self.errors.get(i),
-                      self.item_outputs(i), top, values, Timings(*self.timings[i].tolist()), self.kind_of(i),
-                      self.saved_input.get(i), features, self.sha256_of(i), extra)
+        return Result(index=int(self.position[i]), input=self.input_of(i), row=self.row_of(i), ok=ok,
+                      error=self.errors.get(i), outputs=self.item_outputs(i), top=top, values=values,
+                      timings=Timings(*self.timings[i].tolist()), kind=self.kind_of(i),
+                      saved_input=self.saved_input.get(i), features=features, input_sha256=self.sha256_of(i),
+                      passthrough=extra)
 
     def results(self) -> list[Result]:
         from .postprocess import no_cycle_collection

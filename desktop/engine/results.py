@@ -228,9 +228,11 @@ def result_from_record(record: dict, index: int = 0) -> Result:
     values = tuple(float("nan") if v is None else float(v) for v in record.get("values") or ())
     kind = "table" if record.get("row") is not None else "image"
     passthrough = record.get("passthrough")
-    return Result(index, record["input"], record.get("row"), bool(record.get("ok")), record.get("error"), outputs,
-                  top, values, timings, kind, record.get("saved_input"), None, record.get("input_sha256"),
-                  {str(k): "" if v is None else str(v) for k, v in passthrough.items()} if passthrough else None)
+    return Result(index=index, input=record["input"], row=record.get("row"), ok=bool(record.get("ok")),
+                  error=record.get("error"), outputs=outputs, top=top, values=values, timings=timings, kind=kind,
+                  saved_input=record.get("saved_input"), input_sha256=record.get("input_sha256"),
+                  passthrough={str(k): "" if v is None else str(v) for k, v in passthrough.items()}
+                  if passthrough else None)
 
 
 def _looks_float(value) -> bool:

@@ -59,7 +59,7 @@ import threading
 import urllib.parse
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -798,8 +798,9 @@ class ResultStore:
          ok, failed, pid, host) = row
         if status == "running" and host == socket.gethostname() and not _pid_alive(pid):
             status = "interrupted"
-        return RunSummary(rid, name, started, finished, status, model_name, model_path, model_sha, provider,
-                          tuple(json.loads(inputs or "[]")), total or 0, ok, failed)
+        return RunSummary(id=rid, name=name, started_at=started, finished_at=finished, status=status,
+                          model_name=model_name, model_path=model_path, model_sha256=model_sha, provider=provider,
+                          inputs=tuple(json.loads(inputs or "[]")), total=total or 0, ok=ok, failed=failed)
 
     _COLS = ("id, name, started_at, finished_at, status, model_name, model_path, model_sha256, provider, "
              "inputs, total, ok, failed, pid, host")
@@ -991,17 +992,19 @@ class ResultStore:
         with self._snapshot() as db:
             problem = _quick_check(db)
             if problem:
-                return VerifyReport(False, 0, GENESIS, None, _damaged_message(self.path, problem), "damaged")
+                return VerifyReport(ok=False, checked=0, head=GENESIS, reason=_damaged_message(self.path, problem),
+                                    state="damaged")
             try:
                 report, tail = _Verifier(self, db, anchor).run()
             except sqlite3.DatabaseError as exc:
                 if _is_damage(exc):
-                    return VerifyReport(False, 0, GENESIS, None, _damaged_message(self.path, str(exc)), "damaged")
+                    return VerifyReport(ok=False, checked=0, head=GENESIS, state="damaged",
+                                        reason=_damaged_message(self.path, str(exc)))
                 raise StoreError(f"The results database {self.path} could not be read: {exc}") from exc
         if report.ok and update_anchor and tail is not None:
             warning = _save_anchor(self.path, tail)
             if warning:
-                report = VerifyReport(**{**report.__dict__, "warnings": report.warnings + (warning,)})
+                report = replace(report, warnings=report.warnings + (warning,))
         return report
 
 
@@ -1025,11 +1028,12 @@ def verify_store(path=None, update_anchor: bool = True) -> VerifyReport:
     if not path.is_file():
         seen = (f"; the last check, on {anchor.get('at', '?')[:19].replace('T', ' ')}, saw {anchor['seq']:,} "
                 "records there: it was deleted or moved") if anchor else ""
-        return VerifyReport(False, 0, GENESIS, None, f"no results database at {path}{seen}", "missing")
+        return VerifyReport(ok=False, checked=0, head=GENESIS, reason=f"no results database at {path}{seen}",
+                            state="missing")
     try:
         store = ResultStore(path, readonly=True)
     except StoreDamaged as exc:
-        return VerifyReport(False, 0, GENESIS, None, str(exc), "damaged")
+        return VerifyReport(ok=False, checked=0, head=GENESIS, reason=str(exc), state="damaged")
     with store:
         version = store._meta.get("schema_version", "1")
         if not version.isdigit() or int(version) > SCHEMA_VERSION:
@@ -1116,10 +1120,10 @@ class _Verifier:
         ordered = self.problems.ordered()
         tail = {"store_id": self.meta.get("store_id"), "seq": last_seq, "head": prev, "at": _now(), "by": "verify"}
         if not ordered:
-            return VerifyReport(True, n, prev, warnings=tuple(warnings)), (tail if last_seq else None)
+            return VerifyReport(ok=True, checked=n, head=prev, warnings=tuple(warnings)), (tail if last_seq else None)
         (seq, reason) = ordered[0]
-        return VerifyReport(False, n, prev, seq, reason, "broken", tuple(warnings), tuple(ordered),
-                            self.problems.count), None
+        return VerifyReport(ok=False, checked=n, head=prev, broken_seq=seq, reason=reason, state="broken",
+                            warnings=tuple(warnings), problems=tuple(ordered), n_problems=self.problems.count), None
 
     # ------------------------------------------------------------------ the trail's records
     def _apply(self, seq, kind, run_id, ref, payload) -> None:

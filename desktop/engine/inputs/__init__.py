@@ -73,9 +73,9 @@ def _folder_scan(folder: Path) -> tuple[list[Path], list[InputItem]]:
                 target = _target(sub)
                 if not _inside(target, root):
                     refused.append(InputItem(
-                        str(sub), "invalid", 1,
-                        f"{d}: a link to the folder {target or '(a loop)'}, outside {folder.name}; not followed "
-                        "(add that folder itself to score it)"))
+                        path=str(sub), kind="invalid",
+                        problem=f"{d}: a link to the folder {target or '(a loop)'}, outside {folder.name}; "
+                                "not followed (add that folder itself to score it)"))
         for name in files:
             if name.startswith("."):
                 continue
@@ -85,9 +85,9 @@ def _folder_scan(folder: Path) -> tuple[list[Path], list[InputItem]]:
                     target = _target(path)
                     if not _inside(target, root):
                         refused.append(InputItem(
-                            str(path), "invalid", 1,
-                            f"{name}: a link to {target or '(a loop)'}, outside {folder.name}; not read "
-                            "(add that file itself to score it)"))
+                            path=str(path), kind="invalid",
+                            problem=f"{name}: a link to {target or '(a loop)'}, outside {folder.name}; not read "
+                                    "(add that file itself to score it)"))
                         continue
                 found.append(path)
     key = lambda p: natural_key(str(Path(p).relative_to(folder)))  # noqa: E731
@@ -97,7 +97,7 @@ def _folder_scan(folder: Path) -> tuple[list[Path], list[InputItem]]:
 def _folder_items(folder: Path) -> list[InputItem]:
     """A folder's items in natural order: its images and DICOM files, and its refused links in place."""
     files, refused = _folder_scan(folder)
-    items = [InputItem(str(f), kind_of(f)) for f in files] + refused
+    items = [InputItem(path=str(f), kind=kind_of(f)) for f in files] + refused
     return sorted(items, key=lambda i: natural_key(str(Path(i.path).relative_to(folder))))
 
 
@@ -117,23 +117,25 @@ def expand_inputs(paths, count_rows: bool = True) -> list[InputItem]:
         if p.is_dir():
             found = _folder_items(p)
             if not found:
-                items.append(InputItem(str(p), "invalid", 1, f"Folder {p.name} holds no supported images"))
+                items.append(InputItem(path=str(p), kind="invalid",
+                                       problem=f"Folder {p.name} holds no supported images"))
             items.extend(found)
             continue
         if not p.exists():
-            items.append(InputItem(str(p), "invalid", 1, f"File not found: {p}"))
+            items.append(InputItem(path=str(p), kind="invalid", problem=f"File not found: {p}"))
             continue
         kind = kind_of(p)
         if kind is None:
             items.append(InputItem(
-                str(p), "invalid", 1,
-                f"{p.name}: not a supported input; use images ({', '.join(e[1:] for e in IMAGE_EXTENSIONS[:4])}, "
-                "TIFF, WebP, GIF), DICOM (.dcm) or CSV files",
+                path=str(p), kind="invalid",
+                problem=f"{p.name}: not a supported input; use images "
+                        f"({', '.join(e[1:] for e in IMAGE_EXTENSIONS[:4])}, TIFF, WebP, GIF), "
+                        "DICOM (.dcm) or CSV files",
             ))
             continue
         if kind == "table":
             rows = _count(p) if count_rows else 1
-            items.append(InputItem(str(p), kind, max(rows, 1)))
+            items.append(InputItem(path=str(p), kind=kind, rows=max(rows, 1)))
         else:
-            items.append(InputItem(str(p), kind))
+            items.append(InputItem(path=str(p), kind=kind))
     return items

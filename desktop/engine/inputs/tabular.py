@@ -480,7 +480,8 @@ class TableReader:
                 for i in np.flatnonzero(bad):
                     errors[i], cells[i] = self._diagnose(rows[i], first + int(where[i]))
                     values[i] = 0.0
-                yield TableChunk(rows, values, errors, cells, self._pandas_passthrough(df, keep))
+                yield TableChunk(rows=rows, values=values, errors=errors, cells=cells,
+                                 passthrough=self._pandas_passthrough(df, keep))
 
     def _pandas_passthrough(self, df, keep: np.ndarray) -> dict:
         """The pass-through columns of a frame (read as text) for its kept rows: name -> list of str."""
@@ -614,7 +615,7 @@ class TableReader:
             cells = {i: texts[i] for i, e in enumerate(errors) if e is not None}
             passthrough = {name: [r[k].strip() if k < len(r) else "" for r in records]
                            for name, k in zip(self.passthrough_columns, self.passthrough_indices)}
-            yield TableChunk(rows, values, errors, cells, passthrough)
+            yield TableChunk(rows=rows, values=values, errors=errors, cells=cells, passthrough=passthrough)
 
     def _parse(self, rows, lines, texts, errors) -> np.ndarray:
         n_features = len(self.indices)
