@@ -57,7 +57,7 @@ class TensorSpec:
         return self.type.startswith("seq(map(")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelInfo:
     """Everything a user wants to know about a model file before scoring with it."""
 

@@ -61,7 +61,7 @@ class Resize:
         return d
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ImageSpec:
     """Image preprocessing: ``x = (pixel * scale - mean) / std`` per channel, after colour and resize."""
 

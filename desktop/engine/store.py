@@ -221,7 +221,7 @@ class RunSummary:
         return d
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class VerifyReport:
     """What ``verify`` found.
 
