@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from .errors import InputError, ModelError
+from .inputs import InputKind
 from .inputs.images import decode_dicom, decode_image
 from .inputs.tabular import TableReader
 from .model import ModelInfo, inspect_model
@@ -124,10 +125,10 @@ class Engine:
                 "settings": self.settings.to_dict()}
 
     # ------------------------------------------------------------------ stages
-    def load_image(self, path: str, kind: str = "image"):
+    def load_image(self, path: str, kind: InputKind = InputKind.IMAGE):
         """Decode one image file: (PIL image, milliseconds)."""
         t0 = time.perf_counter()
-        img = decode_dicom(path) if kind == "dicom" else decode_image(path)
+        img = decode_dicom(path) if kind == InputKind.DICOM else decode_image(path)
         return img, (time.perf_counter() - t0) * 1e3
 
     def preprocess(self, img) -> tuple[np.ndarray, float]:

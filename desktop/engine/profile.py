@@ -9,16 +9,36 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from pathlib import Path
 
 from .errors import ProfileError
+
+
+class Task(str, Enum):
+    """How a model's answer is read: the profile's ``task``, and what the decoders register by.
+
+    Valued by its text and a ``str`` itself, so a profile file, the JSON, the store and code
+    comparing with ``"classification"`` see the same text as before. Tasks without a decoder
+    of their own (detection, segmentation) keep the raw tensors.
+    """
+
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+    DETECTION = "detection"
+    SEGMENTATION = "segmentation"
+    RAW = "raw"
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
 
 #: the largest tensor one item may need, checked before anything that size is allocated
 MAX_ITEM_BYTES = 1 << 30
 ITEMSIZE = {"float32": 4, "float16": 2, "uint8": 1, "float": 4, "double": 8, "int64": 8, "int32": 4, "int8": 1,
             "bool": 1}
 
-TASKS = ("classification", "regression", "detection", "segmentation", "raw")
+TASKS = tuple(t.value for t in Task)  # the texts a profile may give, in the order messages list them
 COLORS = ("RGB", "BGR", "L")
 LAYOUTS = ("NCHW", "NHWC")
 DTYPES = ("float32", "float16", "uint8")
@@ -121,7 +141,7 @@ class Profile:
     """Everything needed to feed a model and read its answer; saved as JSON beside the model."""
 
     input: str | None = None
-    task: str = "raw"
+    task: Task = Task.RAW
     labels: tuple = ()
     image: ImageSpec | None = None
     table: TableSpec | None = None
@@ -340,7 +360,8 @@ def profile_from_dict(raw) -> Profile:
     inp = raw.get("input")
     if inp is not None and not isinstance(inp, str):
         raise ProfileError(f"Profile: input must be the name of a model input (got {inp!r})")
-    task = _choice(raw.get("task", "raw"), TASKS, "task", {"classify": "classification", "regress": "regression"})
+    task = Task(_choice(raw.get("task", Task.RAW), TASKS, "task",
+                        {"classify": Task.CLASSIFICATION, "regress": Task.REGRESSION}))
     labels = raw.get("labels") or []
     if isinstance(labels, dict):
         try:
@@ -437,20 +458,20 @@ def sidecar_paths(model_path: str | os.PathLike) -> list[Path]:
 
 # --------------------------------------------------------------------------- defaults
 
-def _guess_task(info, labels) -> str:
+def _guess_task(info, labels) -> Task:
     outs = info.outputs
     if any(o.is_zipmap for o in outs) or labels:
-        return "classification"
+        return Task.CLASSIFICATION
     tensors = [o for o in outs if o.is_tensor]
     if tensors:
         o = tensors[0]
         if len(o.shape) == 2 and o.shape[-1] == 1:
-            return "regression"
+            return Task.REGRESSION
         if len(o.shape) == 1 and o.elem_type in ("float", "double"):
-            return "regression"
+            return Task.REGRESSION
         if len(o.shape) == 2 and isinstance(o.shape[-1], int) and o.shape[-1] > 1 and o.elem_type in ("float", "float16", "double"):
-            return "classification"
-    return "raw"
+            return Task.CLASSIFICATION
+    return Task.RAW
 
 
 def default_profile(info) -> Profile:

@@ -85,7 +85,7 @@ class ResultBatch:
         return len(self.position)
 
     def __repr__(self) -> str:
-        return (f"ResultBatch({len(self)} items, task={self.task!r}, ok={int(self.ok.sum())}, "
+        return (f"ResultBatch({len(self)} items, task={str(self.task)!r}, ok={int(self.ok.sum())}, "
                 f"positions {self.position[:1].tolist()}…{self.position[-1:].tolist()})")
 
     @property

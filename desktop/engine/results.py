@@ -9,6 +9,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .inputs import InputKind
+
 STAGES = ("decode", "preprocess", "infer", "postprocess")
 
 
@@ -93,7 +95,7 @@ class Result:
     top: tuple = ()  # Prediction, best first
     values: tuple = ()  # regression values
     timings: Timings = Timings()
-    kind: str = "image"
+    kind: InputKind = InputKind.IMAGE
     saved_input: str | None = None
     features: Mapping | None = None  # CSV row: column -> value (or the raw text when the row failed)
     input_sha256: str | None = None  # the input file's SHA-256, when the run records it
@@ -226,7 +228,7 @@ def result_from_record(record: dict, index: int = 0) -> Result:
     top = tuple(Prediction(str(p["label"]), int(p["index"]), float("nan") if p["score"] is None else float(p["score"]))
                 for p in record.get("top") or ())
     values = tuple(float("nan") if v is None else float(v) for v in record.get("values") or ())
-    kind = "table" if record.get("row") is not None else "image"
+    kind = InputKind.TABLE if record.get("row") is not None else InputKind.IMAGE
     passthrough = record.get("passthrough")
     return Result(index=index, input=record["input"], row=record.get("row"), ok=bool(record.get("ok")),
                   error=record.get("error"), outputs=outputs, top=top, values=values, timings=timings, kind=kind,

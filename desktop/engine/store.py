@@ -67,6 +67,7 @@ import numpy as np
 
 from .. import __version__
 from .errors import EngineError
+from .profile import Task
 
 SCHEMA_VERSION = 2
 GENESIS = "0" * 64
@@ -883,8 +884,9 @@ class ResultStore:
                     for k, first, data, files in rows:
                         yield self._load_chunk(rid, k, first, data, files)
 
-    def _task(self, run_id: str) -> str:
-        return self.run_metadata(run_id).get("profile", {}).get("task", "raw")
+    def _task(self, run_id: str) -> Task | str:
+        """The run's task as its start record has it (text, as the profile's JSON does)."""
+        return self.run_metadata(run_id).get("profile", {}).get("task", Task.RAW)
 
     def _load_chunk(self, run_id: str, k: int, first: int, data: bytes, files: str | None):
         from .resultbatch import ResultBatch
@@ -1426,7 +1428,7 @@ class RunRecorder:
     ``next_index``, so a resumed run continues its numbering.
     """
 
-    def __init__(self, store: ResultStore, run_id: str, next_index: int = 0, task: str = "raw"):
+    def __init__(self, store: ResultStore, run_id: str, next_index: int = 0, task: Task | str = Task.RAW):
         self.store = store
         self.run_id = run_id
         self.next_index = next_index

@@ -16,15 +16,17 @@ from typing import Protocol
 
 import numpy as np
 
+from ..profile import Task
+
 _DECODERS: dict = {}
-_BUILTIN = ("classification", "regression", "raw")
+_BUILTIN = (Task.CLASSIFICATION, Task.REGRESSION, Task.RAW)  # each decoded by the module of its name here
 _loaded = False
 
 
 class Decoder(Protocol):
     """What a task's decoder provides. ``answer`` is the dict of columns that :meth:`decode` made."""
 
-    task: str
+    task: Task
 
     def decode(self, block, n: int) -> dict[str, np.ndarray]:
         """Answer columns (axis 0: the ``n`` items) from an OutputBlock of ``n`` items."""
@@ -45,16 +47,16 @@ def register(decoder_cls):
     return decoder_cls
 
 
-def decoder_for(task: str):
+def decoder_for(task: Task | str):
     """The decoder registered for ``task``; tasks without one of their own keep raw tensors."""
     global _loaded
     if not _loaded:
         for name in _BUILTIN:
             importlib.import_module(f"{__name__}.{name}")
         _loaded = True
-    return _DECODERS.get(task) or _DECODERS["raw"]
+    return _DECODERS.get(task) or _DECODERS[Task.RAW]
 
 
 def tasks() -> list[str]:
-    decoder_for("raw")
+    decoder_for(Task.RAW)
     return sorted(_DECODERS)

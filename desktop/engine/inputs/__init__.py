@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from enum import Enum
 from pathlib import Path
 from typing import NamedTuple
 
@@ -11,6 +12,23 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".tif", ".t
 DICOM_EXTENSIONS = (".dcm", ".dicom")
 TABLE_EXTENSIONS = (".csv", ".tsv")
 SUPPORTED_EXTENSIONS = IMAGE_EXTENSIONS + DICOM_EXTENSIONS + TABLE_EXTENSIONS
+
+
+class InputKind(str, Enum):
+    """What an input is (``InputItem.kind``, ``Result.kind``, a ResultBatch's ``source_kinds``).
+
+    Valued by its text and a ``str`` itself, so it equals, hashes, formats and is written to
+    JSON and the store as that text: code comparing with ``"image"`` keeps working.
+    """
+
+    IMAGE = "image"
+    DICOM = "dicom"
+    TABLE = "table"  # a CSV or TSV file, one result per data row
+    TENSOR = "tensor"  # an already-made input tensor (batch.run_tensors)
+    INVALID = "invalid"  # cannot be scored; ``InputItem.problem`` says why
+
+    __str__ = str.__str__
+    __format__ = str.__format__
 
 
 class InputItem(NamedTuple):
@@ -21,19 +39,19 @@ class InputItem(NamedTuple):
     """
 
     path: str
-    kind: str  # "image" | "dicom" | "table" | "invalid"
+    kind: InputKind
     rows: int = 1  # results this item will give (CSV data rows; 1 otherwise)
     problem: str | None = None  # why it cannot be scored, known before scoring
 
 
-def kind_of(path: str | os.PathLike) -> str | None:
+def kind_of(path: str | os.PathLike) -> InputKind | None:
     ext = os.path.splitext(str(path))[1].lower()
     if ext in IMAGE_EXTENSIONS:
-        return "image"
+        return InputKind.IMAGE
     if ext in DICOM_EXTENSIONS:
-        return "dicom"
+        return InputKind.DICOM
     if ext in TABLE_EXTENSIONS:
-        return "table"
+        return InputKind.TABLE
     return None
 
 
@@ -73,19 +91,19 @@ def _folder_scan(folder: Path) -> tuple[list[Path], list[InputItem]]:
                 target = _target(sub)
                 if not _inside(target, root):
                     refused.append(InputItem(
-                        path=str(sub), kind="invalid",
+                        path=str(sub), kind=InputKind.INVALID,
                         problem=f"{d}: a link to the folder {target or '(a loop)'}, outside {folder.name}; "
                                 "not followed (add that folder itself to score it)"))
         for name in files:
             if name.startswith("."):
                 continue
-            if kind_of(name) in ("image", "dicom"):
+            if kind_of(name) in (InputKind.IMAGE, InputKind.DICOM):
                 path = base / name
                 if path.is_symlink():
                     target = _target(path)
                     if not _inside(target, root):
                         refused.append(InputItem(
-                            path=str(path), kind="invalid",
+                            path=str(path), kind=InputKind.INVALID,
                             problem=f"{name}: a link to {target or '(a loop)'}, outside {folder.name}; not read "
                                     "(add that file itself to score it)"))
                         continue
@@ -117,23 +135,23 @@ def expand_inputs(paths, count_rows: bool = True) -> list[InputItem]:
         if p.is_dir():
             found = _folder_items(p)
             if not found:
-                items.append(InputItem(path=str(p), kind="invalid",
+                items.append(InputItem(path=str(p), kind=InputKind.INVALID,
                                        problem=f"Folder {p.name} holds no supported images"))
             items.extend(found)
             continue
         if not p.exists():
-            items.append(InputItem(path=str(p), kind="invalid", problem=f"File not found: {p}"))
+            items.append(InputItem(path=str(p), kind=InputKind.INVALID, problem=f"File not found: {p}"))
             continue
         kind = kind_of(p)
         if kind is None:
             items.append(InputItem(
-                path=str(p), kind="invalid",
+                path=str(p), kind=InputKind.INVALID,
                 problem=f"{p.name}: not a supported input; use images "
                         f"({', '.join(e[1:] for e in IMAGE_EXTENSIONS[:4])}, TIFF, WebP, GIF), "
                         "DICOM (.dcm) or CSV files",
             ))
             continue
-        if kind == "table":
+        if kind == InputKind.TABLE:
             rows = _count(p) if count_rows else 1
             items.append(InputItem(path=str(p), kind=kind, rows=max(rows, 1)))
         else:
