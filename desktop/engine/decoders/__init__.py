@@ -55,8 +55,3 @@ def decoder_for(task: Task | str):
             importlib.import_module(f"{__name__}.{name}")
         _loaded = True
     return _DECODERS.get(task) or _DECODERS[Task.RAW]
-
-
-def tasks() -> list[str]:
-    decoder_for(Task.RAW)
-    return sorted(_DECODERS)
