@@ -198,8 +198,8 @@ def _expose_zipmap_inputs(model_path: str) -> tuple[bytes | None, dict]:
 
     scikit-learn classifiers converted by skl2onnx end in a ZipMap that turns each row of
     probabilities into a Python dict; onnxruntime builds those dicts one by one. Asking for the
-    tensor in front of it instead (onnxruntime then skips the ZipMap) gives the same numbers,
-    about twice as fast for large CSVs; the results still show ``{label: score}``.
+    tensor in front of it instead (onnxruntime then skips the ZipMap) gives the same numbers
+    without a dict per row; the results still show ``{label: score}``.
     """
     model = read_model(model_path)
     outputs = {o.name for o in model.outputs}

@@ -558,7 +558,7 @@ class ResultBatch:
         """A 64-bit checksum of each item's content (uint64, n): names the item that changed.
 
         Vectorised (a keyed multiply-and-add over each column's bytes as 64-bit words, then a
-        mixing step), so a million items take milliseconds. It locates; :meth:`content_digest`,
+        mixing step), so no Python code runs per item. It locates; :meth:`content_digest`,
         a SHA-256 over all the bytes, is what makes a chunk tamper-evident.
         """
         return self._item_digests(self._parts(), self._text_columns())

@@ -46,8 +46,8 @@ class RowValues(Mapping):
     """A scored CSV row's values by column name: a read-only view of the parsed chunk.
 
     One per row, so it holds only references (the chunk's columns, shared, and this row of its
-    float array) instead of a dict of Python floats: 100,000 rows of 30 columns take the
-    table's 24 MB rather than about 200 MB, and cost a fraction of a microsecond each.
+    float array) instead of a dict of Python floats: the rows of a large CSV share the parsed
+    table's memory rather than each holding its values again, and one is made without a loop.
     """
 
     __slots__ = ("_names", "_where", "_values")
@@ -82,8 +82,9 @@ class Result:
     or a ``{label: score}`` dict for scikit-learn's ZipMap probability outputs.
 
     Treat a Result as read-only once made (derive changed copies with ``dataclasses.replace``).
-    It is not frozen because a frozen dataclass sets each field through ``object.__setattr__``:
-    about 2 µs an item, as much as a small model's whole inference (benchmarks/throughput.py).
+    It is not frozen because a frozen dataclass sets each field through ``object.__setattr__``,
+    a cost paid again for every row of a large CSV (benchmarks/throughput.py's csv line times
+    the results made one per row).
     """
 
     index: int  # position in the run, from 0

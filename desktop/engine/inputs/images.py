@@ -95,8 +95,7 @@ def decode_image(path: str | os.PathLike) -> Image.Image:
     except MemoryError as exc:
         raise InputError(f"{name}: not enough memory to decode this image") from exc
     try:
-        # in place: without an orientation tag this is a no-op, where the default returns a copy
-        # (about 0.6 ms for a camera JPEG)
+        # in place: without an orientation tag this is a no-op, where the default copies every image
         ImageOps.exif_transpose(img, in_place=True)
     except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the image
         pass

@@ -352,10 +352,10 @@ class TableReader:
     def chunks(self, size: int = 4096):
         """Yield TableChunk objects of up to ``size`` rows, in file order.
 
-        pandas' C parser reads a file over SMALL_FILE_BYTES (several times faster than the csv
-        module); a line it cannot take (more cells than the header, or text that is not
-        in the file's encoding) hands the rest of the file to the csv module, which gives
-        each such row its own message.
+        pandas' C parser reads a file over SMALL_FILE_BYTES (it parses the numbers in C, where the
+        csv module makes a Python string of every cell); a line it cannot take (more cells than
+        the header, or text that is not in the file's encoding) hands the rest of the file to the
+        csv module, which gives each such row its own message.
         """
         done = 0
         if self._long_lines():
@@ -423,8 +423,8 @@ class TableReader:
         # Every column is read (no usecols) and index_col=False: a row with more cells than the
         # header then stops pandas (an error, or a ParserWarning made one) instead of being cut
         # silently, and the csv module, which refuses such rows one by one, takes over.
-        # A file up to WHOLE_READ_BYTES is read in one call (pandas' chunked reader takes about
-        # twice as long) and handed out in slices; a larger one is read chunk by chunk.
+        # A file up to WHOLE_READ_BYTES is read in one call (faster than pandas' chunked reader)
+        # and handed out in slices; a larger one is read chunk by chunk.
         whole = os.path.getsize(self.path) <= WHOLE_READ_BYTES
         try:
             with warnings.catch_warnings():
