@@ -21,6 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .decoders import decoder_for
+from .postprocess import no_cycle_collection
 from .results import STAGES, Prediction, Result, RowValues, Timings, finite, to_jsonable
 
 NO_ROW = -1  # the ``row`` of an image: it has no CSV row
@@ -190,8 +191,6 @@ class ResultBatch:
                       passthrough=extra)
 
     def results(self) -> list[Result]:
-        from .postprocess import no_cycle_collection
-
         with no_cycle_collection():
             return [self.result(i) for i in range(len(self))]
 

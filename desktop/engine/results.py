@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -112,8 +113,6 @@ class Result:
 
     @property
     def display_name(self) -> str:
-        import os
-
         name = os.path.basename(self.input)
         return f"{name} · row {self.row}" if self.row is not None else name
 

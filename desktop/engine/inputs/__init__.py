@@ -8,6 +8,8 @@ from enum import Enum
 from pathlib import Path
 from typing import NamedTuple
 
+from .tabular import count_rows as _count_rows
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".gif")
 DICOM_EXTENSIONS = (".dcm", ".dicom")
 TABLE_EXTENSIONS = (".csv", ".tsv")
@@ -127,8 +129,6 @@ def expand_inputs(paths, count_rows: bool = True) -> list[InputItem]:
     CSV files are taken only when named directly. Paths that cannot be read, and files
     of unsupported types named directly, become ``invalid`` items carrying the reason.
     """
-    from .tabular import count_rows as _count
-
     items: list[InputItem] = []
     for raw in paths:
         p = Path(raw)
@@ -152,7 +152,7 @@ def expand_inputs(paths, count_rows: bool = True) -> list[InputItem]:
             ))
             continue
         if kind == InputKind.TABLE:
-            rows = _count(p) if count_rows else 1
+            rows = _count_rows(p) if count_rows else 1
             items.append(InputItem(path=str(p), kind=kind, rows=max(rows, 1)))
         else:
             items.append(InputItem(path=str(p), kind=kind))

@@ -8,6 +8,7 @@ import io
 import os
 import queue
 import threading
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -415,8 +416,6 @@ class TableReader:
                 skip -= 1
 
     def _pandas_chunks(self, size: int):
-        import warnings
-
         pd = _pandas()
         order = self.indices
         features = set(order)
@@ -701,6 +700,8 @@ class _Ahead:
 
 
 def _pandas():
+    """pandas, imported when a file over SMALL_FILE_BYTES is first opened: a small CSV, and a command
+    that reads none (``inferdesk info``), never pay for its import."""
     try:
         import pandas
     except ImportError:  # pragma: no cover - pandas is a dependency, but the csv module suffices
