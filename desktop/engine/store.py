@@ -67,7 +67,10 @@ import numpy as np
 
 from .. import __version__
 from .errors import EngineError
-from .profile import Task
+from .model import sha256_file
+from .profile import Task, atomic_write
+from .resultbatch import ResultBatch, row_checksums
+from .results import result_from_record
 
 SCHEMA_VERSION = 2
 GENESIS = "0" * 64
@@ -322,8 +325,6 @@ def _save_anchor(path, entry: dict) -> str | None:
 
 def _write_private(path: Path, data: bytes, sync: bool = False) -> None:
     """Write ``data`` to ``path`` atomically (a temporary file renamed over it), readable by the owner only."""
-    from .profile import atomic_write
-
     atomic_write(path, data, private=True, sync=sync)
 
 
@@ -335,8 +336,6 @@ def chunk_digests(batch, files: dict | None = None) -> tuple[np.ndarray, str]:
     with them, each item's file hashes join its row, and the files' names, types and
     shapes join the header.
     """
-    from .resultbatch import row_checksums
-
     items, content = batch.digests()
     if not files:
         return items, content
@@ -611,7 +610,7 @@ class ResultStore:
 
     def start_run(self, engine, inputs, name: str | None = None, total: int | None = None) -> "RunRecorder":
         """Record a new run of ``engine`` over ``inputs`` and return its recorder."""
-        import onnxruntime
+        import onnxruntime  # once a run starts: the history commands that only read never import it
 
         run_id = uuid.uuid4().hex[:12]
         meta = {
@@ -861,9 +860,6 @@ class ResultStore:
         with self._snapshot() as db:
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if "results" in tables:
-                from .resultbatch import ResultBatch
-                from .results import result_from_record
-
                 group: list = []
                 with self._errors():
                     for idx, record, sha in db.execute("SELECT idx, record, input_sha256 FROM results "
@@ -889,8 +885,6 @@ class ResultStore:
         return self.run_metadata(run_id).get("profile", {}).get("task", Task.RAW)
 
     def _load_chunk(self, run_id: str, k: int, first: int, data: bytes, files: str | None):
-        from .resultbatch import ResultBatch
-
         try:
             batch = ResultBatch.from_bytes(data)
         except Exception as exc:  # noqa: BLE001 - any decoding failure means the same thing to a user
@@ -1445,8 +1439,6 @@ class RunRecorder:
             return None
         key = (path, st.st_size, st.st_mtime_ns)
         if key not in self._hashes:
-            from .model import sha256_file
-
             try:
                 self._hashes = {k: v for k, v in self._hashes.items() if k[0] != path}
                 self._hashes[key] = sha256_file(path)
@@ -1466,15 +1458,11 @@ class RunRecorder:
 
     def _take_results(self) -> None:
         if self._results:
-            from .resultbatch import ResultBatch
-
             results, self._results = self._results, []
             self._pending.append(ResultBatch.from_results(results, self.task))
 
     def _pieces(self, batches: list) -> list:
         """The batches grouped into chunks of at most CHUNK_ITEMS items, numbered from ``next_index``."""
-        from .resultbatch import ResultBatch
-
         groups: list = [[]]
         size = 0
         header = None  # the task and class names of the group being filled
