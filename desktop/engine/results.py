@@ -1,4 +1,4 @@
-"""What scoring produces: one Result per image or CSV row, with its outputs, top-k, error and timings."""
+"""One item's result: Result, the row view of a ResultBatch (outputs, top-k, error, timings), and its helpers."""
 
 from __future__ import annotations
 

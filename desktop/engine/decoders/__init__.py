@@ -1,12 +1,13 @@
 """Per-task decoders: a model's raw outputs for a batch become the answer columns of a ResultBatch.
 
-Each task (the profile's ``task``) has one decoder module that registers itself here with
-:func:`register`. A decoder turns the outputs of one inference call (or one CSV chunk),
-already read column-wise by :class:`~desktop.engine.postprocess.OutputBlock`, into numpy
-columns with one row per item, and says how one row reads: its part of the ``jsonl``
-record, its flat CSV cells and the short text the results table shows. A new task
-(detection, segmentation, heat maps) is one new module in this package; nothing else
-needs to change.
+A task (the profile's ``task``, a :class:`~desktop.engine.profile.Task`) with a decoder of its
+own has one module here that registers itself with :func:`register`; the others (detection,
+segmentation for now) get the raw decoder. A decoder turns the outputs of one inference call
+(or one CSV chunk), already read column-wise by :class:`~desktop.engine.postprocess.OutputBlock`,
+into numpy columns with one row per item, and says how one row reads: its part of the
+``jsonl`` record, its flat CSV cells and the short text the results table shows. A new task's
+decoder (detection, segmentation) is one new module in this package, named in ``_BUILTIN``; a
+task not yet in ``Task`` (heat maps) is a new member there too.
 """
 
 from __future__ import annotations
