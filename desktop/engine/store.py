@@ -197,7 +197,7 @@ def _pid_alive(pid: int | None) -> bool:
     return True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunSummary:
     """One run as the History view and ``inferdesk history`` list it."""
 

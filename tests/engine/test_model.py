@@ -185,7 +185,7 @@ def test_to_dict_is_json_ready(digits_model):
 
 
 @pytest.mark.parametrize("cls", ["desktop.engine.model:ModelInfo", "desktop.engine.profile:ImageSpec",
-                                 "desktop.engine.store:VerifyReport"])
+                                 "desktop.engine.store:VerifyReport", "desktop.engine.store:RunSummary"])
 def test_records_of_many_fields_are_made_by_keyword_only(cls):
     import importlib
 
