@@ -1,7 +1,8 @@
 """User preferences as a dataclass saved to JSON (no Qt): provider, threads, optimisation, top-k, recent models.
 
-Window geometry and pane sizes are not preferences; the window keeps them apart
-(``desktop/ui/state.py``). Settings are loaded once at start-up and passed down.
+Window geometry and pane sizes are not preferences; the window keeps them apart, in
+``window-state.ini`` beside the settings file (``desktop/ui/window_state.py``). Settings are
+loaded once at start-up and passed down.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .engine.profile import atomic_write_text
+from .engine.session import OPT_LEVELS
 
 SCHEMA_VERSION = 2
 ENV_VAR = "INFERDESK_SETTINGS"
 MAX_RECENT = 8
-OPT_LEVELS = ("disable", "basic", "extended", "all")
 
 
 @dataclass

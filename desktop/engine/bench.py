@@ -75,8 +75,8 @@ def iter_bench(engine, runs: int = 100, warmup: int = 10, batch: int = 1, should
     session = engine.session
     for _ in range(warmup):
         session.run(None, feeds)
-    report = BenchReport(engine.info.file_name, engine.provider, engine.settings.to_dict(),
-                         list(next(iter(feeds.values())).shape), batch, warmup)
+    report = BenchReport(model=engine.info.file_name, provider=engine.provider, settings=engine.settings.to_dict(),
+                         input_shape=list(next(iter(feeds.values())).shape), batch=batch, warmup=warmup)
     for i in range(runs):
         if should_stop and should_stop():
             break

@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from .errors import InputError, ModelError
+from .inputs import InputKind
 from .inputs.images import decode_dicom, decode_image
 from .inputs.tabular import TableReader
 from .model import ModelInfo, inspect_model
@@ -124,10 +125,10 @@ class Engine:
                 "settings": self.settings.to_dict()}
 
     # ------------------------------------------------------------------ stages
-    def load_image(self, path: str, kind: str = "image"):
+    def load_image(self, path: str, kind: InputKind = InputKind.IMAGE):
         """Decode one image file: (PIL image, milliseconds)."""
         t0 = time.perf_counter()
-        img = decode_dicom(path) if kind == "dicom" else decode_image(path)
+        img = decode_dicom(path) if kind == InputKind.DICOM else decode_image(path)
         return img, (time.perf_counter() - t0) * 1e3
 
     def preprocess(self, img) -> tuple[np.ndarray, float]:
@@ -197,8 +198,8 @@ def _expose_zipmap_inputs(model_path: str) -> tuple[bytes | None, dict]:
 
     scikit-learn classifiers converted by skl2onnx end in a ZipMap that turns each row of
     probabilities into a Python dict; onnxruntime builds those dicts one by one. Asking for the
-    tensor in front of it instead (onnxruntime then skips the ZipMap) gives the same numbers,
-    about twice as fast for large CSVs; the results still show ``{label: score}``.
+    tensor in front of it instead (onnxruntime then skips the ZipMap) gives the same numbers
+    without a dict per row; the results still show ``{label: score}``.
     """
     model = read_model(model_path)
     outputs = {o.name for o in model.outputs}
@@ -222,9 +223,3 @@ def _explain_run_error(exc: Exception) -> str:
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     first = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", first)
     return f"inference failed: {first[:300]}"
-
-
-def load_engine(model_path, profile_path=None, settings=None) -> Engine:
-    """Convenience: inspect, resolve the profile and open a session, raising EngineError subclasses."""
-    return Engine(model_path, profile=profile_path, settings=settings)
-

@@ -57,7 +57,7 @@ class TensorSpec:
         return self.type.startswith("seq(map(")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelInfo:
     """Everything a user wants to know about a model file before scoring with it."""
 
@@ -259,9 +259,9 @@ def inspect_model(path: str | os.PathLike) -> ModelInfo:
     external = _check_external_data(model.tensors, p.resolve().parent, p.name)
 
     # old exporters list weights as inputs
-    inputs = [TensorSpec(vi.name, vi.type, vi.shape, vi.elem_type) for vi in model.inputs
+    inputs = [TensorSpec(name=vi.name, type=vi.type, shape=vi.shape, elem_type=vi.elem_type) for vi in model.inputs
               if vi.name not in model.initializer_names]
-    outputs = [TensorSpec(vi.name, vi.type, vi.shape, vi.elem_type) for vi in model.outputs]
+    outputs = [TensorSpec(name=vi.name, type=vi.type, shape=vi.shape, elem_type=vi.elem_type) for vi in model.outputs]
     if not inputs:
         raise ModelError(f"{p.name} declares no inputs, so there is nothing to feed it")
 

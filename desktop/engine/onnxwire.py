@@ -1,11 +1,11 @@
 """Read what InferDesk needs from an ONNX file straight from the protobuf wire format, without importing onnx.
 
-``import onnx`` costs more than half a second (most of it ml_dtypes), longer than scoring a small
-CSV. The parts of ``ModelProto`` that inspection and the ZipMap shortcut need are few: versions,
-metadata, the graph's inputs and outputs, every tensor's data location, and ZipMap nodes. They are
-read here field by field; the tensors' weights are skipped by their length, never copied. Unknown
-fields are skipped as protobuf does, and anything that is not valid wire format raises WireError.
-Field numbers are those of onnx/onnx.proto.
+Importing ``onnx`` (most of it ml_dtypes) takes longer than scoring a small CSV, whose start-up
+benchmarks/throughput.py times. The parts of ``ModelProto`` that inspection and the ZipMap
+shortcut need are few: versions, metadata, the graph's inputs and outputs, every tensor's data
+location, and ZipMap nodes. They are read here field by field; the tensors' weights are skipped
+by their length, never copied. Unknown fields are skipped as protobuf does, and anything that is
+not valid wire format raises WireError. Field numbers are those of onnx/onnx.proto.
 """
 
 from __future__ import annotations

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import gc
+from operator import itemgetter
 
 import numpy as np
 
 from .decoders import decoder_for
 from .decoders.classification import looks_like_probabilities, softmax  # noqa: F401 - re-exported
-
 
 
 @contextlib.contextmanager
@@ -53,8 +53,6 @@ def _map_scores(maps: list, keys: list) -> np.ndarray:
             return flat.reshape(n, k)
         except ValueError:
             pass
-    from operator import itemgetter
-
     get = itemgetter(*keys)
     return np.array([get(d) for d in maps], dtype=np.float64).reshape(n, k)
 
@@ -113,8 +111,6 @@ class Postprocessor:
     def block(self, raw: list, n: int) -> "OutputBlock":
         """Read a whole batch of ``n`` items at once (vectorised top-k and values)."""
         return OutputBlock(self, raw, n)
-
-
 
 
 class OutputBlock:

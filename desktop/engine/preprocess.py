@@ -113,7 +113,7 @@ def normalise(arr: np.ndarray, spec: ImageSpec) -> np.ndarray:
     scale = np.float32(spec.scale)
     if spec.dtype == "float32" and arr.dtype == np.float32:
         # the same float32 operations in the same order, written straight into the output's
-        # layout with no temporaries (about 0.5 ms less for a 224×224 RGB image)
+        # layout: no temporary arrays are made for each image
         if spec.layout == "NCHW":
             x = np.empty((arr.shape[2], arr.shape[0], arr.shape[1]), dtype=np.float32)
             np.multiply(arr.transpose(2, 0, 1), scale, out=x)

@@ -9,16 +9,36 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from pathlib import Path
 
 from .errors import ProfileError
+
+
+class Task(str, Enum):
+    """How a model's answer is read: the profile's ``task``, and what the decoders register by.
+
+    Valued by its text and a ``str`` itself, so a profile file, the JSON, the store and code
+    comparing with ``"classification"`` see the same text as before. Tasks without a decoder
+    of their own (detection, segmentation) keep the raw tensors.
+    """
+
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+    DETECTION = "detection"
+    SEGMENTATION = "segmentation"
+    RAW = "raw"
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
 
 #: the largest tensor one item may need, checked before anything that size is allocated
 MAX_ITEM_BYTES = 1 << 30
 ITEMSIZE = {"float32": 4, "float16": 2, "uint8": 1, "float": 4, "double": 8, "int64": 8, "int32": 4, "int8": 1,
             "bool": 1}
 
-TASKS = ("classification", "regression", "detection", "segmentation", "raw")
+TASKS = tuple(t.value for t in Task)  # the texts a profile may give, in the order messages list them
 COLORS = ("RGB", "BGR", "L")
 LAYOUTS = ("NCHW", "NHWC")
 DTYPES = ("float32", "float16", "uint8")
@@ -61,7 +81,7 @@ class Resize:
         return d
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ImageSpec:
     """Image preprocessing: ``x = (pixel * scale - mean) / std`` per channel, after colour and resize."""
 
@@ -121,15 +141,11 @@ class Profile:
     """Everything needed to feed a model and read its answer; saved as JSON beside the model."""
 
     input: str | None = None
-    task: str = "raw"
+    task: Task = Task.RAW
     labels: tuple = ()
     image: ImageSpec | None = None
     table: TableSpec | None = None
     extra: dict = field(default_factory=dict, compare=False)  # unknown top-level keys starting with "x-"
-
-    @property
-    def kind(self) -> str:
-        return "image" if self.image else "table" if self.table else "none"
 
     def to_dict(self) -> dict:
         d: dict = {"input": self.input, "task": self.task}
@@ -290,7 +306,7 @@ def _parse_resize(raw, where="image.resize") -> Resize | None:
     _unknown(pad, ("anchor", "value"), where + ".pad.")
     anchor = _choice(pad.get("anchor", "center"), ANCHORS, f"{where}.pad.anchor", _ANCHOR_ALIASES)
     value = _numbers(pad.get("value", 0), f"{where}.pad.value")
-    return Resize(mode, size, shorter, interp, anchor, value)
+    return Resize(mode=mode, size=size, shorter=shorter, interpolation=interp, pad_anchor=anchor, pad_value=value)
 
 
 def _parse_image(raw) -> ImageSpec:
@@ -315,7 +331,7 @@ def _parse_image(raw) -> ImageSpec:
             )
     if resize and len(resize.pad_value) not in (1, channels):
         raise ProfileError(f"Profile: image.resize.pad.value has {len(resize.pad_value)} values; give 1 or {channels}")
-    return ImageSpec(color, layout, dtype, resize, crop, scale, mean, std)
+    return ImageSpec(color=color, layout=layout, dtype=dtype, resize=resize, crop=crop, scale=scale, mean=mean, std=std)
 
 
 def _parse_passthrough(value, columns) -> bool | tuple:
@@ -344,7 +360,8 @@ def profile_from_dict(raw) -> Profile:
     inp = raw.get("input")
     if inp is not None and not isinstance(inp, str):
         raise ProfileError(f"Profile: input must be the name of a model input (got {inp!r})")
-    task = _choice(raw.get("task", "raw"), TASKS, "task", {"classify": "classification", "regress": "regression"})
+    task = Task(_choice(raw.get("task", Task.RAW), TASKS, "task",
+                        {"classify": Task.CLASSIFICATION, "regress": Task.REGRESSION}))
     labels = raw.get("labels") or []
     if isinstance(labels, dict):
         try:
@@ -368,11 +385,11 @@ def profile_from_dict(raw) -> Profile:
             if dup:
                 raise ProfileError(f"Profile: table.columns lists {', '.join(dup)} more than once")
             cols = tuple(cols)
-        table = TableSpec(cols, _parse_passthrough(t.get("passthrough", True), cols))
+        table = TableSpec(columns=cols, passthrough=_parse_passthrough(t.get("passthrough", True), cols))
     if image and table:
         raise ProfileError("Profile: give either image or table, not both")
     extra = {k: v for k, v in raw.items() if str(k).startswith("x-")}
-    return Profile(inp, task, tuple(str(x) for x in labels), image, table, extra)
+    return Profile(input=inp, task=task, labels=tuple(str(x) for x in labels), image=image, table=table, extra=extra)
 
 
 def profile_from_json(text: str, source: str = "profile") -> Profile:
@@ -441,20 +458,20 @@ def sidecar_paths(model_path: str | os.PathLike) -> list[Path]:
 
 # --------------------------------------------------------------------------- defaults
 
-def _guess_task(info, labels) -> str:
+def _guess_task(info, labels) -> Task:
     outs = info.outputs
     if any(o.is_zipmap for o in outs) or labels:
-        return "classification"
+        return Task.CLASSIFICATION
     tensors = [o for o in outs if o.is_tensor]
     if tensors:
         o = tensors[0]
         if len(o.shape) == 2 and o.shape[-1] == 1:
-            return "regression"
+            return Task.REGRESSION
         if len(o.shape) == 1 and o.elem_type in ("float", "double"):
-            return "regression"
+            return Task.REGRESSION
         if len(o.shape) == 2 and isinstance(o.shape[-1], int) and o.shape[-1] > 1 and o.elem_type in ("float", "float16", "double"):
-            return "classification"
-    return "raw"
+            return Task.CLASSIFICATION
+    return Task.RAW
 
 
 def default_profile(info) -> Profile:
@@ -481,10 +498,10 @@ def default_profile(info) -> Profile:
             color="L" if c == 1 else "RGB",
             layout=layout,
             dtype=dtype,
-            resize=Resize("stretch", (width, height)),
+            resize=Resize(mode="stretch", size=(width, height)),
             scale=scale,
         )
-        return Profile(spec.name, task, labels, image, None)
+        return Profile(input=spec.name, task=task, labels=labels, image=image)
     if rank <= 2:
         names = None
         raw_names = info.metadata.get("feature_names") or info.metadata.get("columns")
@@ -496,8 +513,8 @@ def default_profile(info) -> Profile:
             len(s.shape) == 2 and s.shape[-1] == 1 for s in info.inputs
         ):
             names = tuple(s.name for s in info.inputs)
-        return Profile(spec.name, task, labels, None, TableSpec(names))
-    return Profile(spec.name, task, labels, None, None)
+        return Profile(input=spec.name, task=task, labels=labels, table=TableSpec(columns=names))
+    return Profile(input=spec.name, task=task, labels=labels)
 
 
 def resolve_profile(model_path, info, explicit: str | os.PathLike | None = None) -> tuple[Profile, str]:
@@ -579,8 +596,6 @@ def check_profile(profile: Profile, info) -> Profile:
                     f"Profile colour {profile.image.color} gives {profile.image.channels} channel(s), "
                     f"but model input '{spec.name}' ({spec.shape_text}, {profile.image.layout}) takes {c}"
                 )
-            if profile.image.resize is None and profile.image.crop is None:
-                pass  # images must then already have the model's size; checked per item
             if all(isinstance(d, int) and d > 0 for d in dims):  # the model's own size, however it is fed
                 check_item_size(dims, _work_dtype(spec.elem_type),
                                 f"{info.file_name}: model input '{spec.name}' is {spec.shape_text}")

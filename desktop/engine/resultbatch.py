@@ -21,6 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .decoders import decoder_for
+from .postprocess import no_cycle_collection
 from .results import STAGES, Prediction, Result, RowValues, Timings, finite, to_jsonable
 
 NO_ROW = -1  # the ``row`` of an image: it has no CSV row
@@ -85,7 +86,7 @@ class ResultBatch:
         return len(self.position)
 
     def __repr__(self) -> str:
-        return (f"ResultBatch({len(self)} items, task={self.task!r}, ok={int(self.ok.sum())}, "
+        return (f"ResultBatch({len(self)} items, task={str(self.task)!r}, ok={int(self.ok.sum())}, "
                 f"positions {self.position[:1].tolist()}…{self.position[-1:].tolist()})")
 
     @property
@@ -183,13 +184,13 @@ class ResultBatch:
             features = self.cells[i]
         extra = ({name: col[i] for name, col in self.passthrough.items()}
                  if self.passthrough and self.row[i] != NO_ROW else None)
-        return Result(int(self.position[i]), self.input_of(i), self.row_of(i), ok, self.errors.get(i),
-                      self.item_outputs(i), top, values, Timings(*self.timings[i].tolist()), self.kind_of(i),
-                      self.saved_input.get(i), features, self.sha256_of(i), extra)
+        return Result(index=int(self.position[i]), input=self.input_of(i), row=self.row_of(i), ok=ok,
+                      error=self.errors.get(i), outputs=self.item_outputs(i), top=top, values=values,
+                      timings=Timings(*self.timings[i].tolist()), kind=self.kind_of(i),
+                      saved_input=self.saved_input.get(i), features=features, input_sha256=self.sha256_of(i),
+                      passthrough=extra)
 
     def results(self) -> list[Result]:
-        from .postprocess import no_cycle_collection
-
         with no_cycle_collection():
             return [self.result(i) for i in range(len(self))]
 
@@ -556,7 +557,7 @@ class ResultBatch:
         """A 64-bit checksum of each item's content (uint64, n): names the item that changed.
 
         Vectorised (a keyed multiply-and-add over each column's bytes as 64-bit words, then a
-        mixing step), so a million items take milliseconds. It locates; :meth:`content_digest`,
+        mixing step), so no Python code runs per item. It locates; :meth:`content_digest`,
         a SHA-256 over all the bytes, is what makes a chunk tamper-evident.
         """
         return self._item_digests(self._parts(), self._text_columns())

@@ -1,13 +1,16 @@
-"""What scoring produces: one Result per image or CSV row, with its outputs, top-k, error and timings."""
+"""One item's result: Result, the row view of a ResultBatch (outputs, top-k, error, timings), and its helpers."""
 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
+
+from .inputs import InputKind
 
 STAGES = ("decode", "preprocess", "infer", "postprocess")
 
@@ -44,8 +47,8 @@ class RowValues(Mapping):
     """A scored CSV row's values by column name: a read-only view of the parsed chunk.
 
     One per row, so it holds only references (the chunk's columns, shared, and this row of its
-    float array) instead of a dict of Python floats: 100,000 rows of 30 columns take the
-    table's 24 MB rather than about 200 MB, and cost a fraction of a microsecond each.
+    float array) instead of a dict of Python floats: the rows of a large CSV share the parsed
+    table's memory rather than each holding its values again, and one is made without a loop.
     """
 
     __slots__ = ("_names", "_where", "_values")
@@ -80,8 +83,9 @@ class Result:
     or a ``{label: score}`` dict for scikit-learn's ZipMap probability outputs.
 
     Treat a Result as read-only once made (derive changed copies with ``dataclasses.replace``).
-    It is not frozen because a frozen dataclass sets each field through ``object.__setattr__``:
-    about 2 µs an item, as much as a small model's whole inference (benchmarks/throughput.py).
+    It is not frozen because a frozen dataclass sets each field through ``object.__setattr__``,
+    a cost paid again for every row of a large CSV (benchmarks/throughput.py's csv line times
+    the results made one per row).
     """
 
     index: int  # position in the run, from 0
@@ -93,7 +97,7 @@ class Result:
     top: tuple = ()  # Prediction, best first
     values: tuple = ()  # regression values
     timings: Timings = Timings()
-    kind: str = "image"
+    kind: InputKind = InputKind.IMAGE
     saved_input: str | None = None
     features: Mapping | None = None  # CSV row: column -> value (or the raw text when the row failed)
     input_sha256: str | None = None  # the input file's SHA-256, when the run records it
@@ -109,8 +113,6 @@ class Result:
 
     @property
     def display_name(self) -> str:
-        import os
-
         name = os.path.basename(self.input)
         return f"{name} · row {self.row}" if self.row is not None else name
 
@@ -226,11 +228,13 @@ def result_from_record(record: dict, index: int = 0) -> Result:
     top = tuple(Prediction(str(p["label"]), int(p["index"]), float("nan") if p["score"] is None else float(p["score"]))
                 for p in record.get("top") or ())
     values = tuple(float("nan") if v is None else float(v) for v in record.get("values") or ())
-    kind = "table" if record.get("row") is not None else "image"
+    kind = InputKind.TABLE if record.get("row") is not None else InputKind.IMAGE
     passthrough = record.get("passthrough")
-    return Result(index, record["input"], record.get("row"), bool(record.get("ok")), record.get("error"), outputs,
-                  top, values, timings, kind, record.get("saved_input"), None, record.get("input_sha256"),
-                  {str(k): "" if v is None else str(v) for k, v in passthrough.items()} if passthrough else None)
+    return Result(index=index, input=record["input"], row=record.get("row"), ok=bool(record.get("ok")),
+                  error=record.get("error"), outputs=outputs, top=top, values=values, timings=timings, kind=kind,
+                  saved_input=record.get("saved_input"), input_sha256=record.get("input_sha256"),
+                  passthrough={str(k): "" if v is None else str(v) for k, v in passthrough.items()}
+                  if passthrough else None)
 
 
 def _looks_float(value) -> bool:

@@ -59,7 +59,7 @@ import threading
 import urllib.parse
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -67,6 +67,10 @@ import numpy as np
 
 from .. import __version__
 from .errors import EngineError
+from .model import sha256_file
+from .profile import Task, atomic_write
+from .resultbatch import ResultBatch, row_checksums
+from .results import result_from_record
 
 SCHEMA_VERSION = 2
 GENESIS = "0" * 64
@@ -188,12 +192,12 @@ def _pid_alive(pid: int | None) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OSError):
-        return True
+    except OSError:  # PermissionError: it runs, as another user
+        pass
     return True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunSummary:
     """One run as the History view and ``inferdesk history`` list it."""
 
@@ -221,7 +225,7 @@ class RunSummary:
         return d
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class VerifyReport:
     """What ``verify`` found.
 
@@ -321,8 +325,6 @@ def _save_anchor(path, entry: dict) -> str | None:
 
 def _write_private(path: Path, data: bytes, sync: bool = False) -> None:
     """Write ``data`` to ``path`` atomically (a temporary file renamed over it), readable by the owner only."""
-    from .profile import atomic_write
-
     atomic_write(path, data, private=True, sync=sync)
 
 
@@ -334,8 +336,6 @@ def chunk_digests(batch, files: dict | None = None) -> tuple[np.ndarray, str]:
     with them, each item's file hashes join its row, and the files' names, types and
     shapes join the header.
     """
-    from .resultbatch import row_checksums
-
     items, content = batch.digests()
     if not files:
         return items, content
@@ -610,7 +610,7 @@ class ResultStore:
 
     def start_run(self, engine, inputs, name: str | None = None, total: int | None = None) -> "RunRecorder":
         """Record a new run of ``engine`` over ``inputs`` and return its recorder."""
-        import onnxruntime
+        import onnxruntime  # once a run starts: the history commands that only read never import it
 
         run_id = uuid.uuid4().hex[:12]
         meta = {
@@ -653,8 +653,7 @@ class ResultStore:
             self._append_many(cur, [("resume", run_id, None, payload)])
 
         self._write(write)
-        task = self.run_metadata(run_id).get("profile", {}).get("task", "raw")
-        return RunRecorder(self, run_id, self._next_position(run_id), task=task)
+        return RunRecorder(self, run_id, self._next_position(run_id), task=self._task(run_id))
 
     def _next_position(self, run_id: str) -> int:
         with self._lock, self._errors():
@@ -678,7 +677,7 @@ class ResultStore:
                 shas = [self._write_blob(np.asarray(a[i])) if batch.ok[i] else None for i in range(len(batch))]
                 files[name] = {"dtype": str(a.dtype), "shape": list(a.shape[1:]), "ragged": a.dtype == object,
                                "sha256": shas}
-            batch = _with(batch, outputs=outputs)
+            batch = batch.replace(outputs=outputs)
         items, digest = chunk_digests(batch, files)
         return _Chunk(batch, files, batch.to_bytes(), items.astype("<u8").tobytes(), digest)
 
@@ -799,8 +798,9 @@ class ResultStore:
          ok, failed, pid, host) = row
         if status == "running" and host == socket.gethostname() and not _pid_alive(pid):
             status = "interrupted"
-        return RunSummary(rid, name, started, finished, status, model_name, model_path, model_sha, provider,
-                          tuple(json.loads(inputs or "[]")), total or 0, ok, failed)
+        return RunSummary(id=rid, name=name, started_at=started, finished_at=finished, status=status,
+                          model_name=model_name, model_path=model_path, model_sha256=model_sha, provider=provider,
+                          inputs=tuple(json.loads(inputs or "[]")), total=total or 0, ok=ok, failed=failed)
 
     _COLS = ("id, name, started_at, finished_at, status, model_name, model_path, model_sha256, provider, "
              "inputs, total, ok, failed, pid, host")
@@ -843,7 +843,8 @@ class ResultStore:
             yield db
         finally:
             try:
-                db.execute("ROLLBACK") if db.in_transaction else None
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 db.close()
             except sqlite3.Error:
                 pass
@@ -859,9 +860,6 @@ class ResultStore:
         with self._snapshot() as db:
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if "results" in tables:
-                from .resultbatch import ResultBatch
-                from .results import result_from_record
-
                 group: list = []
                 with self._errors():
                     for idx, record, sha in db.execute("SELECT idx, record, input_sha256 FROM results "
@@ -882,12 +880,11 @@ class ResultStore:
                     for k, first, data, files in rows:
                         yield self._load_chunk(rid, k, first, data, files)
 
-    def _task(self, run_id: str) -> str:
-        return self.run_metadata(run_id).get("profile", {}).get("task", "raw")
+    def _task(self, run_id: str) -> Task | str:
+        """The run's task as its start record has it (text, as the profile's JSON does)."""
+        return self.run_metadata(run_id).get("profile", {}).get("task", Task.RAW)
 
     def _load_chunk(self, run_id: str, k: int, first: int, data: bytes, files: str | None):
-        from .resultbatch import ResultBatch
-
         try:
             batch = ResultBatch.from_bytes(data)
         except Exception as exc:  # noqa: BLE001 - any decoding failure means the same thing to a user
@@ -897,7 +894,7 @@ class ResultStore:
             outputs = dict(batch.outputs)
             for name, spec in json.loads(files).items():
                 outputs[name] = self._load_dense(run_id, batch, name, spec)
-            batch = _with(batch, outputs=outputs)
+            batch = batch.replace(outputs=outputs)
         return batch
 
     def _load_dense(self, run_id: str, batch, name: str, spec: dict) -> np.ndarray:
@@ -991,17 +988,19 @@ class ResultStore:
         with self._snapshot() as db:
             problem = _quick_check(db)
             if problem:
-                return VerifyReport(False, 0, GENESIS, None, _damaged_message(self.path, problem), "damaged")
+                return VerifyReport(ok=False, checked=0, head=GENESIS, reason=_damaged_message(self.path, problem),
+                                    state="damaged")
             try:
                 report, tail = _Verifier(self, db, anchor).run()
             except sqlite3.DatabaseError as exc:
                 if _is_damage(exc):
-                    return VerifyReport(False, 0, GENESIS, None, _damaged_message(self.path, str(exc)), "damaged")
+                    return VerifyReport(ok=False, checked=0, head=GENESIS, state="damaged",
+                                        reason=_damaged_message(self.path, str(exc)))
                 raise StoreError(f"The results database {self.path} could not be read: {exc}") from exc
         if report.ok and update_anchor and tail is not None:
             warning = _save_anchor(self.path, tail)
             if warning:
-                report = VerifyReport(**{**report.__dict__, "warnings": report.warnings + (warning,)})
+                report = replace(report, warnings=report.warnings + (warning,))
         return report
 
 
@@ -1025,11 +1024,12 @@ def verify_store(path=None, update_anchor: bool = True) -> VerifyReport:
     if not path.is_file():
         seen = (f"; the last check, on {anchor.get('at', '?')[:19].replace('T', ' ')}, saw {anchor['seq']:,} "
                 "records there: it was deleted or moved") if anchor else ""
-        return VerifyReport(False, 0, GENESIS, None, f"no results database at {path}{seen}", "missing")
+        return VerifyReport(ok=False, checked=0, head=GENESIS, reason=f"no results database at {path}{seen}",
+                            state="missing")
     try:
         store = ResultStore(path, readonly=True)
     except StoreDamaged as exc:
-        return VerifyReport(False, 0, GENESIS, None, str(exc), "damaged")
+        return VerifyReport(ok=False, checked=0, head=GENESIS, reason=str(exc), state="damaged")
     with store:
         version = store._meta.get("schema_version", "1")
         if not version.isdigit() or int(version) > SCHEMA_VERSION:
@@ -1116,10 +1116,10 @@ class _Verifier:
         ordered = self.problems.ordered()
         tail = {"store_id": self.meta.get("store_id"), "seq": last_seq, "head": prev, "at": _now(), "by": "verify"}
         if not ordered:
-            return VerifyReport(True, n, prev, warnings=tuple(warnings)), (tail if last_seq else None)
+            return VerifyReport(ok=True, checked=n, head=prev, warnings=tuple(warnings)), (tail if last_seq else None)
         (seq, reason) = ordered[0]
-        return VerifyReport(False, n, prev, seq, reason, "broken", tuple(warnings), tuple(ordered),
-                            self.problems.count), None
+        return VerifyReport(ok=False, checked=n, head=prev, broken_seq=seq, reason=reason, state="broken",
+                            warnings=tuple(warnings), problems=tuple(ordered), n_problems=self.problems.count), None
 
     # ------------------------------------------------------------------ the trail's records
     def _apply(self, seq, kind, run_id, ref, payload) -> None:
@@ -1396,11 +1396,6 @@ _COLUMN_NAMES = {"model_path": "model path", "model_name": "model name", "model_
                  "ok": "ok count", "failed": "failed count", "pid": "process id", "deleted": "deleted flag"}
 
 
-def _with(batch, **changes):
-    """The same batch with some columns replaced; the others are shared, not copied."""
-    return batch.replace(**changes)
-
-
 def _same_header(a, b) -> bool:
     """Whether two batches can share a chunk: the same task, and the same decoder facts (class names...)
     where both have them (a batch of one failed item has none)."""
@@ -1427,7 +1422,7 @@ class RunRecorder:
     ``next_index``, so a resumed run continues its numbering.
     """
 
-    def __init__(self, store: ResultStore, run_id: str, next_index: int = 0, task: str = "raw"):
+    def __init__(self, store: ResultStore, run_id: str, next_index: int = 0, task: Task | str = Task.RAW):
         self.store = store
         self.run_id = run_id
         self.next_index = next_index
@@ -1444,8 +1439,6 @@ class RunRecorder:
             return None
         key = (path, st.st_size, st.st_mtime_ns)
         if key not in self._hashes:
-            from .model import sha256_file
-
             try:
                 self._hashes = {k: v for k, v in self._hashes.items() if k[0] != path}
                 self._hashes[key] = sha256_file(path)
@@ -1465,15 +1458,11 @@ class RunRecorder:
 
     def _take_results(self) -> None:
         if self._results:
-            from .resultbatch import ResultBatch
-
             results, self._results = self._results, []
             self._pending.append(ResultBatch.from_results(results, self.task))
 
     def _pieces(self, batches: list) -> list:
         """The batches grouped into chunks of at most CHUNK_ITEMS items, numbered from ``next_index``."""
-        from .resultbatch import ResultBatch
-
         groups: list = [[]]
         size = 0
         header = None  # the task and class names of the group being filled
@@ -1501,8 +1490,8 @@ class RunRecorder:
             b = ResultBatch.concat(group) if len(group) > 1 else group[0]
             shas = tuple(sha or self._input_hash(path) for path, sha in zip(b.sources, b.source_sha256))
             n = len(b)
-            pieces.append(_with(b, position=np.arange(self.next_index, self.next_index + n, dtype=np.int64),
-                                source_sha256=shas, features=None, feature_names=()))
+            pieces.append(b.replace(position=np.arange(self.next_index, self.next_index + n, dtype=np.int64),
+                                    source_sha256=shas, features=None, feature_names=()))
             self.next_index += n
         return pieces
 

@@ -291,8 +291,8 @@ class ProcessWriter:
 
     The CLI's main thread scores and records while a reader thread parses the next CSV chunk;
     formatting a million rows of text in a third thread of the same process made all three
-    take turns on one interpreter lock. Batches cross a pipe as numpy columns (pickled in a
-    few milliseconds each); the pipe's buffer bounds how far scoring runs ahead. Same
+    take turns on one interpreter lock. Batches cross a pipe as numpy columns (pickled whole,
+    not item by item); the pipe's buffer bounds how far scoring runs ahead. Same
     interface as :class:`BackgroundWriter`: what the child met (a full disk) is raised by
     a later ``write`` or by ``close``.
 
@@ -367,7 +367,7 @@ class ProcessWriter:
 
     def write(self, batch) -> None:
         self._check()
-        self._send(batch.without_features())  # a CSV's values are not written: a third of the bytes
+        self._send(batch.without_features())  # a CSV's values are not written, so they are not sent
 
     def close(self) -> None:
         if self._proc is None:

@@ -182,3 +182,13 @@ def test_to_dict_is_json_ready(digits_model):
 
     d = inspect_model(digits_model).to_dict()
     assert json.loads(json.dumps(d))["inputs"][0]["shape"] == ["batch", 1, 16, 16]
+
+
+@pytest.mark.parametrize("cls", ["desktop.engine.model:ModelInfo", "desktop.engine.profile:ImageSpec",
+                                 "desktop.engine.store:VerifyReport", "desktop.engine.store:RunSummary"])
+def test_records_of_many_fields_are_made_by_keyword_only(cls):
+    import importlib
+
+    module, name = cls.split(":")
+    with pytest.raises(TypeError, match="positional"):
+        getattr(importlib.import_module(module), name)("a")

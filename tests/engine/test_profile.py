@@ -40,7 +40,7 @@ def test_the_issue_example_parses():
 
 def test_table_example_parses():
     p = profile_from_dict({"input": "x", "task": "regression", "table": {"columns": ["age", "bmi"]}})
-    assert p.table.columns == ("age", "bmi") and p.kind == "table"
+    assert p.table.columns == ("age", "bmi") and p.image is None
 
 
 @pytest.mark.parametrize("mode", ["stretch", "shorter-side", "fit", "height"])

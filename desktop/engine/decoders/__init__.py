@@ -1,12 +1,13 @@
 """Per-task decoders: a model's raw outputs for a batch become the answer columns of a ResultBatch.
 
-Each task (the profile's ``task``) has one decoder module that registers itself here with
-:func:`register`. A decoder turns the outputs of one inference call (or one CSV chunk),
-already read column-wise by :class:`~desktop.engine.postprocess.OutputBlock`, into numpy
-columns with one row per item, and says how one row reads: its part of the ``jsonl``
-record, its flat CSV cells and the short text the results table shows. A new task
-(detection, segmentation, heat maps) is one new module in this package; nothing else
-needs to change.
+A task (the profile's ``task``, a :class:`~desktop.engine.profile.Task`) with a decoder of its
+own has one module here that registers itself with :func:`register`; the others (detection,
+segmentation for now) get the raw decoder. A decoder turns the outputs of one inference call
+(or one CSV chunk), already read column-wise by :class:`~desktop.engine.postprocess.OutputBlock`,
+into numpy columns with one row per item, and says how one row reads: its part of the
+``jsonl`` record, its flat CSV cells and the short text the results table shows. A new task's
+decoder (detection, segmentation) is one new module in this package, named in ``_BUILTIN``; a
+task not yet in ``Task`` (heat maps) is a new member there too.
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ from typing import Protocol
 
 import numpy as np
 
+from ..profile import Task
+
 _DECODERS: dict = {}
-_BUILTIN = ("classification", "regression", "raw")
+_BUILTIN = (Task.CLASSIFICATION, Task.REGRESSION, Task.RAW)  # each decoded by the module of its name here
 _loaded = False
 
 
 class Decoder(Protocol):
     """What a task's decoder provides. ``answer`` is the dict of columns that :meth:`decode` made."""
 
-    task: str
+    task: Task
 
     def decode(self, block, n: int) -> dict[str, np.ndarray]:
         """Answer columns (axis 0: the ``n`` items) from an OutputBlock of ``n`` items."""
@@ -45,16 +48,11 @@ def register(decoder_cls):
     return decoder_cls
 
 
-def decoder_for(task: str):
+def decoder_for(task: Task | str):
     """The decoder registered for ``task``; tasks without one of their own keep raw tensors."""
     global _loaded
     if not _loaded:
         for name in _BUILTIN:
             importlib.import_module(f"{__name__}.{name}")
         _loaded = True
-    return _DECODERS.get(task) or _DECODERS["raw"]
-
-
-def tasks() -> list[str]:
-    decoder_for("raw")
-    return sorted(_DECODERS)
+    return _DECODERS.get(task) or _DECODERS[Task.RAW]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import register
+from ..profile import Task
 from ..results import finite
 
 _PROB_TOLERANCE = 1e-3
@@ -63,7 +64,7 @@ class ClassificationDecoder:
     """Answer columns: ``top_col`` (n, k) the column of each of the k best classes, best first, and
     ``top_score`` (n, k). The meta ``labels`` and ``indices`` name each column's class and index."""
 
-    task = "classification"
+    task = Task.CLASSIFICATION
 
     def decode(self, block, n: int) -> dict:
         found = class_scores(block, n)

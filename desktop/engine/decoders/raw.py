@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from . import register
+from ..profile import Task
 
 
 @register
 class RawDecoder:
-    task = "raw"
+    task = Task.RAW
 
     def decode(self, block, n: int) -> dict:
         return {}

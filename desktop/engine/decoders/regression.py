@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import register
+from ..profile import Task
 from ..results import finite, short_number
 
 MAX_VALUES = 1024
@@ -12,7 +13,7 @@ MAX_VALUES = 1024
 
 @register
 class RegressionDecoder:
-    task = "regression"
+    task = Task.REGRESSION
 
     def decode(self, block, n: int) -> dict:
         name = block.post.value_output

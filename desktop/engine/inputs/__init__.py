@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+from enum import Enum
 from pathlib import Path
 from typing import NamedTuple
+
+from .tabular import count_rows as _count_rows
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".gif")
 DICOM_EXTENSIONS = (".dcm", ".dicom")
@@ -13,27 +16,44 @@ TABLE_EXTENSIONS = (".csv", ".tsv")
 SUPPORTED_EXTENSIONS = IMAGE_EXTENSIONS + DICOM_EXTENSIONS + TABLE_EXTENSIONS
 
 
+class InputKind(str, Enum):
+    """What an input is (``InputItem.kind``, ``Result.kind``, a ResultBatch's ``source_kinds``).
+
+    Valued by its text and a ``str`` itself, so it equals, hashes, formats and is written to
+    JSON and the store as that text: code comparing with ``"image"`` keeps working.
+    """
+
+    IMAGE = "image"
+    DICOM = "dicom"
+    TABLE = "table"  # a CSV or TSV file, one result per data row
+    TENSOR = "tensor"  # an already-made input tensor (batch.run_tensors)
+    INVALID = "invalid"  # cannot be scored; ``InputItem.problem`` says why
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+
 class InputItem(NamedTuple):
     """One thing the user gave: an image, a DICOM file or a table file (with its row count).
 
     A NamedTuple, not a frozen dataclass: folders of many thousands of files make one each,
-    and a frozen dataclass costs three times as much to make.
+    and a tuple is made without a frozen dataclass's ``object.__setattr__`` for every field.
     """
 
     path: str
-    kind: str  # "image" | "dicom" | "table" | "invalid"
+    kind: InputKind
     rows: int = 1  # results this item will give (CSV data rows; 1 otherwise)
     problem: str | None = None  # why it cannot be scored, known before scoring
 
 
-def kind_of(path: str | os.PathLike) -> str | None:
+def kind_of(path: str | os.PathLike) -> InputKind | None:
     ext = os.path.splitext(str(path))[1].lower()
     if ext in IMAGE_EXTENSIONS:
-        return "image"
+        return InputKind.IMAGE
     if ext in DICOM_EXTENSIONS:
-        return "dicom"
+        return InputKind.DICOM
     if ext in TABLE_EXTENSIONS:
-        return "table"
+        return InputKind.TABLE
     return None
 
 
@@ -73,21 +93,21 @@ def _folder_scan(folder: Path) -> tuple[list[Path], list[InputItem]]:
                 target = _target(sub)
                 if not _inside(target, root):
                     refused.append(InputItem(
-                        str(sub), "invalid", 1,
-                        f"{d}: a link to the folder {target or '(a loop)'}, outside {folder.name}; not followed "
-                        "(add that folder itself to score it)"))
+                        path=str(sub), kind=InputKind.INVALID,
+                        problem=f"{d}: a link to the folder {target or '(a loop)'}, outside {folder.name}; "
+                                "not followed (add that folder itself to score it)"))
         for name in files:
             if name.startswith("."):
                 continue
-            if kind_of(name) in ("image", "dicom"):
+            if kind_of(name) in (InputKind.IMAGE, InputKind.DICOM):
                 path = base / name
                 if path.is_symlink():
                     target = _target(path)
                     if not _inside(target, root):
                         refused.append(InputItem(
-                            str(path), "invalid", 1,
-                            f"{name}: a link to {target or '(a loop)'}, outside {folder.name}; not read "
-                            "(add that file itself to score it)"))
+                            path=str(path), kind=InputKind.INVALID,
+                            problem=f"{name}: a link to {target or '(a loop)'}, outside {folder.name}; not read "
+                                    "(add that file itself to score it)"))
                         continue
                 found.append(path)
     key = lambda p: natural_key(str(Path(p).relative_to(folder)))  # noqa: E731
@@ -97,13 +117,8 @@ def _folder_scan(folder: Path) -> tuple[list[Path], list[InputItem]]:
 def _folder_items(folder: Path) -> list[InputItem]:
     """A folder's items in natural order: its images and DICOM files, and its refused links in place."""
     files, refused = _folder_scan(folder)
-    items = [InputItem(str(f), kind_of(f)) for f in files] + refused
+    items = [InputItem(path=str(f), kind=kind_of(f)) for f in files] + refused
     return sorted(items, key=lambda i: natural_key(str(Path(i.path).relative_to(folder))))
-
-
-def _folder_files(folder: Path) -> list[Path]:
-    """The images and DICOM files a folder holds (links leaving it left out); see _folder_scan."""
-    return _folder_scan(folder)[0]
 
 
 def expand_inputs(paths, count_rows: bool = True) -> list[InputItem]:
@@ -114,31 +129,31 @@ def expand_inputs(paths, count_rows: bool = True) -> list[InputItem]:
     CSV files are taken only when named directly. Paths that cannot be read, and files
     of unsupported types named directly, become ``invalid`` items carrying the reason.
     """
-    from .tabular import count_rows as _count
-
     items: list[InputItem] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
             found = _folder_items(p)
             if not found:
-                items.append(InputItem(str(p), "invalid", 1, f"Folder {p.name} holds no supported images"))
+                items.append(InputItem(path=str(p), kind=InputKind.INVALID,
+                                       problem=f"Folder {p.name} holds no supported images"))
             items.extend(found)
             continue
         if not p.exists():
-            items.append(InputItem(str(p), "invalid", 1, f"File not found: {p}"))
+            items.append(InputItem(path=str(p), kind=InputKind.INVALID, problem=f"File not found: {p}"))
             continue
         kind = kind_of(p)
         if kind is None:
             items.append(InputItem(
-                str(p), "invalid", 1,
-                f"{p.name}: not a supported input; use images ({', '.join(e[1:] for e in IMAGE_EXTENSIONS[:4])}, "
-                "TIFF, WebP, GIF), DICOM (.dcm) or CSV files",
+                path=str(p), kind=InputKind.INVALID,
+                problem=f"{p.name}: not a supported input; use images "
+                        f"({', '.join(e[1:] for e in IMAGE_EXTENSIONS[:4])}, TIFF, WebP, GIF), "
+                        "DICOM (.dcm) or CSV files",
             ))
             continue
-        if kind == "table":
-            rows = _count(p) if count_rows else 1
-            items.append(InputItem(str(p), kind, max(rows, 1)))
+        if kind == InputKind.TABLE:
+            rows = _count_rows(p) if count_rows else 1
+            items.append(InputItem(path=str(p), kind=kind, rows=max(rows, 1)))
         else:
-            items.append(InputItem(str(p), kind))
+            items.append(InputItem(path=str(p), kind=kind))
     return items

@@ -95,8 +95,7 @@ def decode_image(path: str | os.PathLike) -> Image.Image:
     except MemoryError as exc:
         raise InputError(f"{name}: not enough memory to decode this image") from exc
     try:
-        # in place: without an orientation tag this is a no-op, where the default returns a copy
-        # (about 0.6 ms for a camera JPEG)
+        # in place: without an orientation tag this is a no-op, where the default copies every image
         ImageOps.exif_transpose(img, in_place=True)
     except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the image
         pass
@@ -114,7 +113,7 @@ def _int_tag(ds, keyword: str, default: int) -> int:
 def decode_dicom(path: str | os.PathLike) -> Image.Image:
     """Read a DICOM file's first frame, apply its rescale and window, and return an L/F/RGB image."""
     name = _name(path)
-    try:
+    try:  # imported with the first DICOM file: the many runs and commands that read none never pay for it
         import pydicom
         from pydicom.errors import InvalidDicomError
     except ImportError as exc:  # pragma: no cover - pydicom is a dependency
@@ -165,11 +164,11 @@ def _dicom_image(ds, name: str) -> Image.Image:
         raise InputError(f"{name}: the DICOM pixel data has no usable image (shape {pixels.shape})")
     if pixels.ndim == 3:
         if photometric.startswith("YBR"):
-            from pydicom.pixels import convert_color_space
+            from pydicom.pixels import convert_color_space  # lazily, as pydicom itself (decode_dicom)
 
             pixels = convert_color_space(pixels, photometric, "RGB")
         return Image.fromarray(np.ascontiguousarray(pixels[..., :3]).astype(np.uint8), mode="RGB")
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut  # lazily, as pydicom itself (decode_dicom)
 
     values = apply_modality_lut(pixels, ds).astype(np.float64)
     lo, hi = float(np.min(values)), float(np.max(values))

@@ -8,6 +8,7 @@ import io
 import os
 import queue
 import threading
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -352,10 +353,10 @@ class TableReader:
     def chunks(self, size: int = 4096):
         """Yield TableChunk objects of up to ``size`` rows, in file order.
 
-        pandas' C parser reads a file over SMALL_FILE_BYTES (several times faster than the csv
-        module); a line it cannot take (more cells than the header, or text that is not
-        in the file's encoding) hands the rest of the file to the csv module, which gives
-        each such row its own message.
+        pandas' C parser reads a file over SMALL_FILE_BYTES (it parses the numbers in C, where the
+        csv module makes a Python string of every cell); a line it cannot take (more cells than
+        the header, or text that is not in the file's encoding) hands the rest of the file to the
+        csv module, which gives each such row its own message.
         """
         done = 0
         if self._long_lines():
@@ -415,16 +416,14 @@ class TableReader:
                 skip -= 1
 
     def _pandas_chunks(self, size: int):
-        import warnings
-
         pd = _pandas()
         order = self.indices
         features = set(order)
         # Every column is read (no usecols) and index_col=False: a row with more cells than the
         # header then stops pandas (an error, or a ParserWarning made one) instead of being cut
         # silently, and the csv module, which refuses such rows one by one, takes over.
-        # A file up to WHOLE_READ_BYTES is read in one call (pandas' chunked reader takes about
-        # twice as long) and handed out in slices; a larger one is read chunk by chunk.
+        # A file up to WHOLE_READ_BYTES is read in one call (faster than pandas' chunked reader)
+        # and handed out in slices; a larger one is read chunk by chunk.
         whole = os.path.getsize(self.path) <= WHOLE_READ_BYTES
         try:
             with warnings.catch_warnings():
@@ -480,7 +479,8 @@ class TableReader:
                 for i in np.flatnonzero(bad):
                     errors[i], cells[i] = self._diagnose(rows[i], first + int(where[i]))
                     values[i] = 0.0
-                yield TableChunk(rows, values, errors, cells, self._pandas_passthrough(df, keep))
+                yield TableChunk(rows=rows, values=values, errors=errors, cells=cells,
+                                 passthrough=self._pandas_passthrough(df, keep))
 
     def _pandas_passthrough(self, df, keep: np.ndarray) -> dict:
         """The pass-through columns of a frame (read as text) for its kept rows: name -> list of str."""
@@ -614,7 +614,7 @@ class TableReader:
             cells = {i: texts[i] for i, e in enumerate(errors) if e is not None}
             passthrough = {name: [r[k].strip() if k < len(r) else "" for r in records]
                            for name, k in zip(self.passthrough_columns, self.passthrough_indices)}
-            yield TableChunk(rows, values, errors, cells, passthrough)
+            yield TableChunk(rows=rows, values=values, errors=errors, cells=cells, passthrough=passthrough)
 
     def _parse(self, rows, lines, texts, errors) -> np.ndarray:
         n_features = len(self.indices)
@@ -700,6 +700,8 @@ class _Ahead:
 
 
 def _pandas():
+    """pandas, imported when a file over SMALL_FILE_BYTES is first opened: a small CSV, and a command
+    that reads none (``inferdesk info``), never pay for its import."""
     try:
         import pandas
     except ImportError:  # pragma: no cover - pandas is a dependency, but the csv module suffices
