@@ -187,10 +187,11 @@ DELIVERY_ITEMS = 512
 def _table_columns(engine, items) -> str:
     """' · data.csv: pass-through patient_id; ignored notes' for each CSV input ('' when none)."""
     from .engine.errors import InputError
+    from .engine.inputs import InputKind
 
     parts = []
     for item in items:
-        if item.kind != "table":
+        if item.kind != InputKind.TABLE:
             continue
         try:
             reader = engine.table_reader(item.path)  # the profile's table.passthrough, as the run reads it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from desktop.engine import writers
+from desktop.engine.profile import Task
 from desktop.engine.resultbatch import ResultBatch
 
 
@@ -37,6 +38,6 @@ def export(batches, path, provenance: dict | None = None) -> int:
 
 
 def _batch_of_results(results) -> ResultBatch:
-    task = ("classification" if any(r.top for r in results) else
-            "regression" if any(r.values for r in results) else "raw")
+    task = (Task.CLASSIFICATION if any(r.top for r in results) else
+            Task.REGRESSION if any(r.values for r in results) else Task.RAW)
     return ResultBatch.from_results(results, task)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from desktop.engine.errors import InputError
+from desktop.engine.inputs import InputKind
 
 
 def check_item(engine, item, columns: dict | None = None) -> str | None:
@@ -16,10 +17,10 @@ def check_item(engine, item, columns: dict | None = None) -> str | None:
     the file's columns that are not model features.
     """
     name = os.path.basename(item.path)
-    if item.kind == "invalid":
+    if item.kind == InputKind.INVALID:
         return item.problem or f"{name}: not a supported input"
     profile = engine.profile
-    if item.kind == "table":
+    if item.kind == InputKind.TABLE:
         if profile.table is None and profile.image is not None:
             return f"{name}: this model takes images, not a table; drop image files instead"
         try:
@@ -32,7 +33,7 @@ def check_item(engine, item, columns: dict | None = None) -> str | None:
         return None
     if profile.image is None:
         return f"{name}: this model takes a table, not an image; drop a CSV file, or set an image profile"
-    if item.kind == "image":
+    if item.kind == InputKind.IMAGE:
         from PIL import Image, UnidentifiedImageError
 
         try:

@@ -15,7 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QTimer, Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QMainWindow
 
-from desktop.engine import SessionSettings, available_providers
+from desktop.engine import InputKind, SessionSettings, available_providers
 from desktop.runs import fmt
 from desktop.runs.history import export_results, run_title, when_text
 from desktop.settings import Settings, save_settings, settings_path
@@ -178,8 +178,8 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         from .widgets.profile_editor import ProfileEditor
 
         items = self.queue.model.items
-        images = [i.path for i in items if i.kind in ("image", "dicom")]
-        tables = [i.path for i in items if i.kind == "table"]
+        images = [i.path for i in items if i.kind in (InputKind.IMAGE, InputKind.DICOM)]
+        tables = [i.path for i in items if i.kind == InputKind.TABLE]
         dialog = ProfileEditor(self.engine, images, tables, self)
         dialog.setAttribute(Qt.WA_DeleteOnClose)
         dialog.saved.connect(lambda profile, path: self._apply_profile(profile, f"sidecar {os.path.basename(path)}",

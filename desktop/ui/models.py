@@ -13,6 +13,7 @@ from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex,
 from PySide6.QtGui import QColor, QFont, QImageReader, QPalette, QPixmap
 from PySide6.QtWidgets import QApplication, QStyle
 
+from desktop.engine.inputs import InputKind
 from desktop.engine.resultbatch import NO_ROW, ResultBatch
 
 from desktop.runs import fmt
@@ -813,8 +814,9 @@ class QueueModel(QAbstractListModel):
         problem = self.problems.get(index.row()) or item.problem
         name = os.path.basename(item.path.rstrip("/\\")) or item.path
         if role == Qt.DisplayRole:
-            detail = f"CSV · {fmt.plural(item.rows, 'row')}" if item.kind == "table" else {
-                "image": "image", "dicom": "DICOM", "invalid": "cannot be used"}.get(item.kind, item.kind)
+            detail = f"CSV · {fmt.plural(item.rows, 'row')}" if item.kind == InputKind.TABLE else {
+                InputKind.IMAGE: "image", InputKind.DICOM: "DICOM", InputKind.INVALID: "cannot be used"}.get(
+                item.kind, str(item.kind))
             if problem:
                 detail = "⚠ " + problem
             return f"{name}\n{detail}"
@@ -823,7 +825,7 @@ class QueueModel(QAbstractListModel):
         if role == Qt.ForegroundRole and problem:
             return error_color()
         if role == Qt.DecorationRole:
-            if item.kind == "image":
+            if item.kind == InputKind.IMAGE:
                 pix = self._thumbnail(item.path)
                 return pix if pix is not None else self._icons["invalid"]
             return self._icons.get(item.kind, self._icons["invalid"])

@@ -8,6 +8,7 @@ from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPalette, QPix
 from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHeaderView, QLabel, QScrollArea, QSizePolicy,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from desktop.engine.inputs import InputKind
 from desktop.engine.results import tensor_summary
 
 from desktop.runs import fmt
@@ -281,7 +282,7 @@ class DetailPane(QScrollArea):
                              f" + inference {t.infer:.4f} + postprocess {t.postprocess:.4f}")
 
     def _show_image(self, result, engine):
-        is_image = result.kind in ("image", "dicom")
+        is_image = result.kind in (InputKind.IMAGE, InputKind.DICOM)
         self.image.setVisible(is_image)
         if not is_image:
             self.image.set_image(None)

@@ -7,7 +7,9 @@ from PySide6.QtGui import QKeySequence, QPalette
 from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHBoxLayout, QLabel, QListView, QPushButton,
                                QSizePolicy, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
+from desktop.engine.inputs import InputKind
 from desktop.runs import fmt
+
 from ..models import QueueModel, error_color
 
 
@@ -261,7 +263,7 @@ class QueuePanel(QWidget):
             self.summary.setVisible(False)
             return
         text = fmt.plural(total, "item") + " to score"
-        tables = sum(1 for i in self.model.items if i.kind == "table")
+        tables = sum(1 for i in self.model.items if i.kind == InputKind.TABLE)
         if tables:
             text += f" ({fmt.plural(tables, 'CSV file')})"
         if problems:
