@@ -320,8 +320,8 @@ def test_no_banner_without_interrupted_runs_or_when_turned_off(qtbot, settings_f
     window.close()
 
 
-def test_a_large_run_opens_in_groups(qtbot, window):
-    n = 20000
+def _large_run(n: int, chunk: int) -> str:
+    """A finished run of ``n`` recorded results (one in a hundred failed), committed every ``chunk``."""
     engine = Engine(DIGITS_MODEL)
     with ResultStore() as store:
         rec = store.start_run(engine, ["/data/scans"], total=n)
@@ -329,13 +329,19 @@ def test_a_large_run_opens_in_groups(qtbot, window):
             ok = i % 100 != 7
             rec.add(Result(i, f"/data/scans/img_{i:05d}.png", None, ok, None if ok else "truncated PNG file",
                            timings=Timings(0.1, 0.2, 1.5 + (i % 13) / 10, 0.05)))
-            if i % 5000 == 4999:
+            if i % chunk == chunk - 1:
                 rec.commit()
         rec.finish()
+    return rec.run_id
+
+
+def test_a_large_run_opens_in_groups(qtbot, window):
+    n = 20000
+    run_id = _large_run(n, 5000)
     groups = []
     window.controller.results_arrived.connect(lambda batch, _produced: groups.append(len(batch)))
     with qtbot.waitSignal(window.run_opened, timeout=20000):
-        window.open_run(rec.run_id)
+        window.open_run(run_id)
     assert len(groups) > 1 and sum(groups) == n
     assert len(window.results.results) == n and window.results.n_failed == n // 100
     assert "19,800 OK · 200 failed" in window.results_tab.counts_label.text()
@@ -343,17 +349,10 @@ def test_a_large_run_opens_in_groups(qtbot, window):
 
 def test_cancelling_the_opening_keeps_what_was_read(qtbot, window):
     n = 20000
-    engine = Engine(DIGITS_MODEL)
-    with ResultStore() as store:
-        rec = store.start_run(engine, ["/data/scans"], total=n)
-        for i in range(n):
-            rec.add(Result(i, f"/data/scans/img_{i:05d}.png", None, True, timings=Timings(0.1, 0.2, 1.5, 0.05)))
-            if i % 2000 == 1999:
-                rec.commit()
-        rec.finish()
+    run_id = _large_run(n, 2000)
     window.controller.results_arrived.connect(lambda *_: window.cancel() if window.cancel_button.isEnabled() else None)
     with qtbot.waitSignal(window.run_opened, timeout=20000) as blocker:
-        window.open_run(rec.run_id)
+        window.open_run(run_id)
     info = blocker.args[0]
     assert info["cancelled"] is True and 0 < info["done"] < n
     assert len(window.results.results) == info["done"]
