@@ -186,8 +186,11 @@ def _is_damage(exc: sqlite3.Error) -> bool:
 
 
 def _pid_alive(pid: int | None) -> bool:
+    """Whether a process with this id runs on this computer (the writer of a run still 'running')."""
     if not pid:
         return False
+    if os.name == "nt":  # pragma: no cover - Windows: os.kill(pid, 0) would send it CTRL_C_EVENT
+        return _pid_alive_windows(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -195,6 +198,23 @@ def _pid_alive(pid: int | None) -> bool:
     except OSError:  # PermissionError: it runs, as another user
         pass
     return True
+
+
+def _pid_alive_windows(pid: int) -> bool:  # pragma: no cover - Windows only
+    import ctypes
+
+    PROCESS_QUERY_LIMITED_INFORMATION, STILL_ACTIVE, ERROR_ACCESS_DENIED = 0x1000, 259, 5
+    kernel32 = ctypes.windll.kernel32
+    handle = kernel32.OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
+    if not handle:
+        return kernel32.GetLastError() == ERROR_ACCESS_DENIED  # it runs, as another user
+    try:
+        code = ctypes.c_ulong()
+        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+            return True
+        return code.value == STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(handle)
 
 
 @dataclass(frozen=True, kw_only=True)
