@@ -246,9 +246,7 @@ class TableReader:
                 self._open("strict")
                 self.header = [f"column {i + 1}" for i in range(len(header))]
                 self._no_header = True
-                idx = list(range(len(header)))
-            else:
-                idx = list(range(len(header)))
+            idx = list(range(len(header)))
             if n_features is not None:
                 idx = idx[:n_features]
             if n_features is not None and len(idx) < n_features:
