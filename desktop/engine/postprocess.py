@@ -9,7 +9,6 @@ from operator import itemgetter
 import numpy as np
 
 from .decoders import decoder_for
-from .decoders.classification import looks_like_probabilities, softmax  # noqa: F401 - re-exported
 
 
 @contextlib.contextmanager

@@ -1419,8 +1419,6 @@ _COLUMN_NAMES = {"model_path": "model path", "model_name": "model name", "model_
 def _same_header(a, b) -> bool:
     """Whether two batches can share a chunk: the same task, and the same decoder facts (class names...)
     where both have them (a batch of one failed item has none)."""
-    if a is None:
-        return True
     try:
         return a.task == b.task and (not a.meta or not b.meta or bool(a.meta == b.meta))
     except (ValueError, TypeError):  # arrays inside: compare no further

@@ -12,7 +12,7 @@ from PIL import Image
 from desktop.engine import Engine, expand_inputs, run_batch
 from desktop.engine.inputs.images import decode_image
 from desktop.engine.inputs.tabular import read_table
-from desktop.engine.postprocess import looks_like_probabilities, softmax
+from desktop.engine.decoders.classification import looks_like_probabilities, softmax
 from desktop.engine.preprocess import preprocess_image
 from tests.conftest import MODELS, SAMPLES, image_logits_model, table_model
 

@@ -121,7 +121,7 @@ def _folder_items(folder: Path) -> list[InputItem]:
     return sorted(items, key=lambda i: natural_key(str(Path(i.path).relative_to(folder))))
 
 
-def expand_inputs(paths, count_rows: bool = True) -> list[InputItem]:
+def expand_inputs(paths) -> list[InputItem]:
     """Turn what the user gave (files, folders) into items, in order.
 
     Folders expand to the images and DICOM files inside them (recursively, natural sort),
@@ -152,8 +152,7 @@ def expand_inputs(paths, count_rows: bool = True) -> list[InputItem]:
             ))
             continue
         if kind == InputKind.TABLE:
-            rows = _count_rows(p) if count_rows else 1
-            items.append(InputItem(path=str(p), kind=kind, rows=max(rows, 1)))
+            items.append(InputItem(path=str(p), kind=kind, rows=max(_count_rows(p), 1)))
         else:
             items.append(InputItem(path=str(p), kind=kind))
     return items
