@@ -313,7 +313,7 @@ def _batched(run: _Run, entries: Iterable[_Prepared], batch_size: int | None) ->
             batch = []
             if not fixed and engine.batchable and run.last_infer_ms:
                 run.batch_target = _next_batch(run.last_infer_ms, entry.tensor.nbytes)
-            # the first call is cold (a fast model's can pass 1 ms on a busy machine): a warm one decides
+            # the first call is cold (a fast model's can look slow on a busy machine): a warm one decides
             if (pool_ok and run.batch_target == 1 and run.infer_calls >= 2
                     and run.last_infer_ms >= BATCH_MIN_PAYOFF_MS):
                 run.infer_in_pool = True
@@ -338,7 +338,7 @@ def run_tensors(engine, tensors: Iterable[np.ndarray], *, top_k: int = 5, batch_
     yield from _batched(run, entries, batch_size)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TableBlock:
     """One chunk of CSV rows, scored: parsed values, per-row errors and the outputs of the valid rows."""
 
@@ -378,7 +378,8 @@ def table_blocks(engine, reader: TableReader, chunk_rows: int = 65536, post=None
                 t_post = (time.perf_counter() - t2) * 1e3 / len(ok)
             except InputError as exc:
                 error = str(exc)
-        yield TableBlock(chunk, ok, outputs, error, t_decode, t_pre, t_infer, t_post)
+        yield TableBlock(chunk=chunk, ok=ok, outputs=outputs, error=error, t_decode=t_decode, t_pre=t_pre,
+                         t_infer=t_infer, t_post=t_post)
 
 
 def _score_table(run: _Run, item: InputItem, chunk_rows: int) -> Iterator[ResultBatch]:
@@ -546,9 +547,9 @@ def run_batches(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callab
         CSV rows parsed and scored together.
     batch_size
         Images stacked per inference call when the model's batch axis is symbolic; None
-        chooses it from measured inference time (for models under 1 ms per item: calls of
-        about 40 ms, at most 256 items and 16 MB, sent early when the next image is not
-        decoded yet; slower models one item per call, and on the CPU
+        chooses it from measured inference time (for fast models: calls of about
+        BATCH_TARGET_MS, at most MAX_BATCH items and MAX_BATCH_BYTES, sent early when the next
+        image is not decoded yet; slower models one item per call, and on the CPU
         provider those calls are made by the decode threads, several items at once).
     skip
         ``(input, row)`` pairs that already have a result (row None for images): they are
