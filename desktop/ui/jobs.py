@@ -79,10 +79,6 @@ class Job:
         if self.on_cancel is not None and not self.finished:
             self.on_cancel()
 
-    @property
-    def name(self) -> str:
-        return self.slot
-
 
 class _Relay(QObject):
     """Lives on the GUI thread: the worker's signals reach the handlers through it (queued)."""
@@ -209,8 +205,6 @@ class Jobs(QObject):
     def busy(self, slot: str) -> bool:
         return slot in self._slots
 
-    def busy_any(self) -> bool:
-        return any(not job.finished for job in self._mine)
 
     # ------------------------------------------------------------------ inside
     @staticmethod
