@@ -7,6 +7,7 @@ import csv
 import io
 import os
 import queue
+import re
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -123,6 +124,18 @@ def _csv_problem(exc: Exception) -> str:
     if "field larger than field limit" in text:
         return f"a cell is longer than {FIELD_LIMIT:,} characters"
     return text
+
+
+#: a number as pandas' C parser reads one: ASCII digits, a point, an exponent (cells are stripped first)
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+#: what both readers take for NaN or an infinity: refused as "not a finite number"
+_NOT_FINITE = re.compile(r"[+-]?(?:inf|infinity|nan)", re.ASCII | re.IGNORECASE)
+
+
+def _plain(text: str) -> bool:
+    """No underscore and no digit other than 0-9: numpy's float parser reads '1_000' and '٣.٥', pandas'
+    does not, so the csv-module reader refuses them too."""
+    return text.isascii() and "_" not in text
 
 
 def _is_number(text: str, decimal_comma: bool = False) -> bool:
@@ -336,17 +349,29 @@ class TableReader:
         self.close()
 
     def _cell_error(self, row: int, line: int, cells: list) -> str:
+        """The message for a row that did not parse: its first cell that is not a usable number, by column."""
         for col, cell in zip(self.columns, cells):
-            text = cell.strip()
-            if not text:
-                return f"row {row} (line {line}): column '{col}' is empty"
-            if not _is_number(text, self.decimal_comma):
-                shown = text if len(text) <= 40 else text[:37] + "..."
-                return f"row {row} (line {line}): column '{col}' is not a number: '{shown}'"
-            value = float(text.replace(",", ".") if self.decimal_comma else text)
-            if not np.isfinite(value):
-                return f"row {row} (line {line}): column '{col}' is not a finite number: '{text}'"
+            problem = self._cell_problem(cell)
+            if problem:
+                return f"row {row} (line {line}): column '{col}' {problem}"
         return f"row {row} (line {line}): cannot read the values"
+
+    def _cell_problem(self, cell: str) -> str | None:
+        """What is wrong with one numeric cell ('is empty', 'is not a number: ...'), or None."""
+        text = cell.strip()
+        if not text:
+            return "is empty"
+        number = text.replace(",", ".") if self.decimal_comma else text
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        if _NOT_FINITE.fullmatch(number):
+            return f"is not a finite number: '{shown}'"
+        if not _NUMBER.fullmatch(number):
+            if any(c.isdigit() and not c.isascii() for c in text):
+                return f"is not a number: '{shown}' (write numbers with the digits 0-9)"
+            return f"is not a number: '{shown}'"
+        if not np.isfinite(float(number)):  # 1e400: beyond even float64
+            return f"is not a finite number: '{shown}'"
+        return None
 
     def chunks(self, size: int = 4096):
         """Yield TableChunk objects of up to ``size`` rows, in file order.
@@ -625,22 +650,22 @@ class TableReader:
             block = [[c.replace(",", ".") for c in cells] for cells in block]
         try:
             parsed = np.array(block, dtype=np.float64).reshape(len(ok), n_features)
-            finite = np.isfinite(parsed).all(axis=1)
-            values[ok] = np.where(finite[:, None], parsed, 0.0)
-            bad = [ok[j] for j in np.flatnonzero(~finite)]
+            fit = np.isfinite(parsed).all(axis=1)
         except ValueError:
-            bad = []
-            for j, i in enumerate(ok):
+            parsed = np.zeros((len(ok), n_features), dtype=np.float64)
+            fit = np.zeros(len(ok), dtype=bool)
+            for j, cells in enumerate(block):
                 try:
-                    v = np.array(block[j], dtype=np.float64)
-                    if not np.isfinite(v).all():
-                        raise ValueError
-                    values[i] = v
+                    parsed[j] = np.array(cells, dtype=np.float64)
                 except ValueError:
-                    bad.append(i)
-        for i in bad:
+                    continue
+                fit[j] = np.isfinite(parsed[j]).all()
+        if not _plain("".join(map("".join, block))):  # the rare case: which rows?
+            fit &= [_plain("".join(cells)) for cells in block]
+        values[ok] = np.where(fit[:, None], parsed, 0.0)
+        for j in np.flatnonzero(~fit):
+            i = ok[j]
             errors[i] = self._cell_error(rows[i], lines[i], texts[i])
-            values[i] = 0.0
         return values
 
 
