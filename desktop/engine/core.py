@@ -21,7 +21,7 @@ from .session import SessionSettings, create_session
 _NP_TYPES = {
     "float": np.float32, "float32": np.float32, "double": np.float64, "float64": np.float64,
     "float16": np.float16, "int64": np.int64, "int32": np.int32, "uint8": np.uint8, "int8": np.int8,
-    "bool": np.bool_,
+    "bool": np.bool_, "int16": np.int16, "uint16": np.uint16, "uint32": np.uint32, "uint64": np.uint64,
 }
 
 
@@ -67,7 +67,7 @@ class Engine:
         self.provider = providers[0] if providers else "unknown"
         self.input_spec = self.info.input(self.profile.input)
         self._check_other_inputs()
-        self._dtype = _NP_TYPES.get(self.input_spec.elem_type or "float", np.float32)
+        self._dtype = _input_type(self.input_spec)
         self.output_names = [o.name for o in self.info.outputs]
 
     # ------------------------------------------------------------------ facts
@@ -148,14 +148,24 @@ class Engine:
         """A CSV file opened for this model: its feature columns and pass-through columns from the profile."""
         table = self.profile.table
         return TableReader(path, table.columns if table else None, self.n_features,
-                           passthrough=table.passthrough if table else True)
+                           passthrough=table.passthrough if table else True, types=self.table_types)
+
+    @property
+    def table_types(self):
+        """The numpy type the feature columns are fed as: one per column (one input each), or one for all.
+
+        The table reader refuses a row with a value its type cannot hold, before it is converted.
+        """
+        names = self.table_inputs
+        if names:
+            return [_input_type(self.info.input(name)) for name in names]
+        return self._dtype
 
     def table_feeds(self, values: np.ndarray) -> dict:
         """Feeds for a block of table rows (n, features) in model feature order."""
         names = self.table_inputs
         if names:
-            return {name: values[:, j:j + 1].astype(_NP_TYPES.get(self.info.input(name).elem_type or "float",
-                                                                  np.float32))
+            return {name: values[:, j:j + 1].astype(_input_type(self.info.input(name)))
                     for j, name in enumerate(names)}
         x = values.astype(self._dtype)
         if len(self.input_spec.shape) == 1:
@@ -191,6 +201,10 @@ class Engine:
         engine = Engine(self.model_path, profile=profile, settings=self.settings, session=self.session, info=self.info)
         engine._zipmaps, engine._run_names = self._zipmaps, self._run_names  # the session was made for them
         return engine
+
+
+def _input_type(spec) -> type:
+    return _NP_TYPES.get(spec.elem_type or "float", np.float32)
 
 
 def _expose_zipmap_inputs(model_path: str) -> tuple[bytes | None, dict]:

@@ -452,8 +452,45 @@ def build_corpus(folder=None, long_line: bool = False) -> dict:
         out[group] = root / group
         out.update(builder(root / group))
     out.update(build_links(root / "links", root / "outside"))
+    out.update(build_input_models(root / "input_models"))
     if long_line:
         out["csv/long_line.csv"] = write_long_line_csv(root / "csv" / "long_line.csv")
+    return out
+
+
+# --------------------------------------------------------------------------- input types
+
+#: CSVs for the input-type models, ``input_models/<name>``: values an input's type cannot hold, text columns
+INPUT_CSVS = {
+    # for models/sum3.onnx (float32): 1e39 would become infinity, 3e38 stays finite
+    "float_range.csv": "a,b,c\n1,2,3\n1e39,0,0\n4,5,6\n-3e38,0,0\n0,-1e39,0\n",
+    # for int_sum.onnx (int64)
+    "int_values.csv": ("a,b,c\n1,2,3\n71.7,0,0\n9223372036854775813,0,0\n1e30,0,0\n-5,0.0,7\n"
+                       "9007199254740993,0,0\n4,5,6\n"),
+}
+
+
+def _int_sum_model():
+    """features int64 [N, 3] -> their sum as float [N, 1] (Cast, then ReduceSum over the features)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    axes = numpy_helper.from_array(np.array([1], dtype=np.int64), "axes")
+    nodes = [helper.make_node("Cast", ["features"], ["as_float"], to=TensorProto.FLOAT),
+             helper.make_node("ReduceSum", ["as_float", "axes"], ["total"], keepdims=1)]
+    return _model(nodes, [("features", TensorProto.INT64, ["N", 3])], [("total", TensorProto.FLOAT, ["N", 1])],
+                  [axes])
+
+
+def build_input_models(folder: Path) -> dict:
+    """Models whose inputs are not float32 (``input_models/int_sum.onnx``...) and the CSVs that test them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {"input_models": folder}
+    out["input_models/int_sum.onnx"] = _save(_int_sum_model(), folder / "int_sum.onnx")
+    (folder / "int_sum.profile.json").write_text(json.dumps(
+        {"input": "features", "task": "regression", "table": {"columns": ["a", "b", "c"]}}), encoding="utf-8")
+    for name, text in INPUT_CSVS.items():
+        out[f"input_models/{name}"] = folder / name
+        out[f"input_models/{name}"].write_bytes(text.encode("utf-8"))
     return out
 
 

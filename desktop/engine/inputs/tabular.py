@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import math
 import os
 import queue
 import re
@@ -138,6 +139,38 @@ def _plain(text: str) -> bool:
     return text.isascii() and "_" not in text
 
 
+#: whole numbers for an integer input are read as float64, exact up to this size; larger ones are refused
+EXACT_INT = 2 ** 53 - 1
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    """What the columns feeding one input type may hold: numbers from ``low`` to ``high``, whole or not."""
+
+    dtype: np.dtype
+    low: float
+    high: float
+    whole: bool
+
+
+def _bounds(dtype) -> _Bounds | None:
+    """The bounds for a column feeding an input of ``dtype``; None when any finite float64 fits."""
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        if dt.itemsize >= 8:
+            return None
+        info = np.finfo(dt)
+        # half-way from the largest finite value to the next power of two is where rounding gives infinity
+        top = float(np.nextafter(2.0 ** info.maxexp * (1 - 2.0 ** -(info.nmant + 2)), 0))
+        return _Bounds(dt, -top, top, False)
+    if dt.kind == "b":
+        return _Bounds(dt, 0.0, 1.0, True)
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        return _Bounds(dt, float(max(int(info.min), -EXACT_INT)), float(min(int(info.max), EXACT_INT)), True)
+    return None
+
+
 def _is_number(text: str, decimal_comma: bool = False) -> bool:
     t = text.strip()
     if decimal_comma:
@@ -177,6 +210,11 @@ class TableReader:
         The columns that are not model features and travel with each row as text
         (``TableChunk.passthrough``): True for all of them, False for none, or a list of names
         (matched as feature names are; a name the file lacks is refused).
+    types
+        The numpy type of the model input that the features feed: one for all of them, or one per
+        feature column. A row with a value that type cannot hold (beyond float32's range, a
+        fraction or an out-of-range number for an integer type) is refused, naming the value.
+        None: any finite number.
 
     Attributes
     ----------
@@ -190,7 +228,7 @@ class TableReader:
         Every named non-feature column: the two lists above together.
     """
 
-    def __init__(self, path, columns=None, n_features: int | None = None, passthrough=True):
+    def __init__(self, path, columns=None, n_features: int | None = None, passthrough=True, types=None):
         self.path = str(path)
         self.name = _name(path)
         try:
@@ -235,6 +273,7 @@ class TableReader:
         self._ahead: _Ahead | None = None
         self._resolve(columns, n_features)
         self._choose_passthrough(passthrough)
+        self._set_types(types)
         self._use_pandas = size > SMALL_FILE_BYTES and _pandas() is not None  # imported now, not in the first chunk
 
     def _open(self, errors: str) -> None:
@@ -334,6 +373,44 @@ class TableReader:
         self.ignored_columns = [h for i, h in named if i not in kept]
         self.extra_columns = [h for _, h in named]
 
+    def _set_types(self, types) -> None:
+        """The bounds of each feature column, and the checks grouped by bounds (columns None: all of them)."""
+        n = len(self.indices)
+        if types is None or isinstance(types, (str, type, np.dtype)):
+            types = [types] * n
+        elif len(types) != n:
+            self.close()
+            raise ValueError(f"{len(types)} input types for {n} feature columns")
+        self._bounds = [None if t is None else _bounds(t) for t in types]
+        groups: dict = {}
+        for j, b in enumerate(self._bounds):
+            if b is not None:
+                groups.setdefault(b, []).append(j)
+        self._checks = [(None if len(cols) == n else np.array(cols, dtype=np.intp), b) for b, cols in groups.items()]
+
+    def _unfit(self, values: np.ndarray) -> np.ndarray:
+        """Which rows of an (n, features) float64 block hold a value the model cannot take: NaN, an
+        infinity, or one beyond what its input type holds.
+
+        A block whose smallest and largest values are finite and within every float type's range
+        (the usual case) costs two reductions and no temporary array.
+        """
+        n = len(values)
+        if not values.size:
+            return np.zeros(n, dtype=bool)
+        low, high = values.min(), values.max()  # NaN if any value is NaN
+        if (np.isfinite(low) and np.isfinite(high)
+                and all(not b.whole and b.low <= low and high <= b.high for _, b in self._checks)):
+            return np.zeros(n, dtype=bool)
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(values).all(axis=1)
+            for cols, b in self._checks:
+                part = values if cols is None else values[:, cols]
+                bad |= ((part < b.low) | (part > b.high)).any(axis=1)
+                if b.whole:
+                    bad |= (part != np.floor(part)).any(axis=1)
+        return bad
+
     def close(self):
         ahead, self._ahead = getattr(self, "_ahead", None), None
         if ahead is not None:
@@ -350,13 +427,13 @@ class TableReader:
 
     def _cell_error(self, row: int, line: int, cells: list) -> str:
         """The message for a row that did not parse: its first cell that is not a usable number, by column."""
-        for col, cell in zip(self.columns, cells):
-            problem = self._cell_problem(cell)
+        for col, cell, bounds in zip(self.columns, cells, self._bounds):
+            problem = self._cell_problem(cell, bounds)
             if problem:
                 return f"row {row} (line {line}): column '{col}' {problem}"
         return f"row {row} (line {line}): cannot read the values"
 
-    def _cell_problem(self, cell: str) -> str | None:
+    def _cell_problem(self, cell: str, bounds: _Bounds | None = None) -> str | None:
         """What is wrong with one numeric cell ('is empty', 'is not a number: ...'), or None."""
         text = cell.strip()
         if not text:
@@ -369,9 +446,25 @@ class TableReader:
             if any(c.isdigit() and not c.isascii() for c in text):
                 return f"is not a number: '{shown}' (write numbers with the digits 0-9)"
             return f"is not a number: '{shown}'"
-        if not np.isfinite(float(number)):  # 1e400: beyond even float64
+        value = float(number)
+        if not math.isfinite(value):  # 1e400: beyond even float64
             return f"is not a finite number: '{shown}'"
-        return None
+        if bounds is None:
+            return None
+        name = bounds.dtype.name
+        if bounds.whole and value != math.floor(value):
+            return f"is '{shown}', not a whole number (the model's input is {name})"
+        if bounds.low <= value <= bounds.high:
+            return None
+        if not bounds.whole:
+            return f"is '{shown}', beyond the range of the model's {name} input (±{bounds.high:.7g})"
+        info = np.iinfo(bounds.dtype) if bounds.dtype.kind != "b" else None
+        exact = int(number) if "." not in number and "e" not in number.lower() else value
+        if info is not None and info.min <= exact <= info.max:
+            return (f"is '{shown}', too large to be read exactly (whole numbers up to ±{EXACT_INT:,} "
+                    f"for the model's {name} input)")
+        span = "0 to 1" if info is None else f"{info.min} to {info.max}"
+        return f"is '{shown}', outside the range of the model's {name} input ({span})"
 
     def chunks(self, size: int = 4096):
         """Yield TableChunk objects of up to ``size`` rows, in file order.
@@ -483,7 +576,7 @@ class TableReader:
                 values = self._numbers(df, order)
                 first = seen
                 seen += n
-                bad = ~np.isfinite(values).all(axis=1)
+                bad = self._unfit(values)
                 keep = np.ones(n, dtype=bool)
                 for i in np.flatnonzero(np.isnan(values).all(axis=1)):
                     keep[i] = not self._blank_line(first + i)  # a line of bare delimiters: no data
@@ -650,7 +743,7 @@ class TableReader:
             block = [[c.replace(",", ".") for c in cells] for cells in block]
         try:
             parsed = np.array(block, dtype=np.float64).reshape(len(ok), n_features)
-            fit = np.isfinite(parsed).all(axis=1)
+            fit = ~self._unfit(parsed)
         except ValueError:
             parsed = np.zeros((len(ok), n_features), dtype=np.float64)
             fit = np.zeros(len(ok), dtype=bool)
@@ -659,7 +752,7 @@ class TableReader:
                     parsed[j] = np.array(cells, dtype=np.float64)
                 except ValueError:
                     continue
-                fit[j] = np.isfinite(parsed[j]).all()
+                fit[j] = not self._unfit(parsed[j:j + 1])[0]
         if not _plain("".join(map("".join, block))):  # the rare case: which rows?
             fit &= [_plain("".join(cells)) for cells in block]
         values[ok] = np.where(fit[:, None], parsed, 0.0)
@@ -758,9 +851,9 @@ def _data_line_offsets(path, skip_header: bool) -> list[tuple[int, int]]:
     return out
 
 
-def read_table(path, columns=None, n_features=None) -> tuple[list, np.ndarray, list]:
+def read_table(path, columns=None, n_features=None, types=None) -> tuple[list, np.ndarray, list]:
     """Read a whole table at once: (row numbers, values, errors). Convenience for small files and tests."""
-    with TableReader(path, columns, n_features) as reader:
+    with TableReader(path, columns, n_features, types=types) as reader:
         n_columns = len(reader.columns)
         rows, blocks, errors = [], [], []
         for chunk in reader.chunks():
