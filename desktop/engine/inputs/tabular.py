@@ -533,23 +533,35 @@ class TableReader:
 
     def _pandas_chunks(self, size: int):
         pd = _pandas()
-        order = self.indices
-        features = set(order)
-        # Every column is read (no usecols) and index_col=False: a row with more cells than the
-        # header then stops pandas (an error, or a ParserWarning made one) instead of being cut
+        features = set(self.indices)
+        needed = sorted(features | set(self.passthrough_indices))
+        # Usually every column is read (no usecols) with index_col=False: a row with more cells than
+        # the header then stops pandas (an error, or a ParserWarning made one) instead of being cut
         # silently, and the csv module, which refuses such rows one by one, takes over.
+        # When most columns are neither features nor passed through (a wide file), only the needed
+        # ones are read, so memory follows them rather than the file's width; pandas then cuts long
+        # rows without a word, so the lines with more delimiters than the header are found first
+        # (_crowded_lines) and each is looked at again.
         # A file up to WHOLE_READ_BYTES is read in one call (faster than pandas' chunked reader)
         # and handed out in slices; a larger one is read chunk by chunk.
+        crowded = None
+        if 2 * len(needed) <= len(self.header):
+            crowded = self._crowded_rows()
+            at = {k: i for i, k in enumerate(needed)}  # a file column -> its position in the frame
+        else:
+            needed, at = None, {k: k for k in range(len(self.header))}
+        order = [at[k] for k in self.indices]
+        kept = [at[k] for k in self.passthrough_indices]
         whole = os.path.getsize(self.path) <= WHOLE_READ_BYTES
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", pd.errors.ParserWarning)
                 reader = pd.read_csv(
                     self.path, sep=self.delimiter, header=None if self._no_header else 0, index_col=False,
-                    chunksize=None if whole else size, encoding=self.encoding,
+                    usecols=needed, chunksize=None if whole else size, encoding=self.encoding,
                     decimal="," if self.decimal_comma else ".", keep_default_na=False, na_values=[""],
                     # the other columns as text: kept as written, and cheaper than guessing their type
-                    dtype={i: str for i in range(len(self.header)) if i not in features} or None,
+                    dtype={i: str for i in (needed or range(len(self.header))) if i not in features} or None,
                     skip_blank_lines=True, engine="c", skipinitialspace=True, encoding_errors="strict",
                 )
         except (ValueError, pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError,
@@ -592,17 +604,47 @@ class TableReader:
                 row += m
                 errors: list = [None] * m
                 cells: dict = {}
-                for i in np.flatnonzero(bad):
-                    errors[i], cells[i] = self._diagnose(rows[i], first + int(where[i]))
-                    values[i] = 0.0
+                check = bad
+                if crowded is not None and len(crowded):
+                    check = bad.copy()
+                    check[np.isin(first + where, crowded)] = True
+                for i in np.flatnonzero(check):
+                    error, texts = self._diagnose(rows[i], first + int(where[i]), bool(bad[i]))
+                    if error is not None:  # None: a long line whose extra cells are empty
+                        errors[i], cells[i] = error, texts
+                        values[i] = 0.0
                 yield TableChunk(rows=rows, values=values, errors=errors, cells=cells,
-                                 passthrough=self._pandas_passthrough(df, keep))
+                                 passthrough=self._pandas_passthrough(df, keep, kept))
 
-    def _pandas_passthrough(self, df, keep: np.ndarray) -> dict:
+    def _crowded_rows(self) -> np.ndarray:
+        """pandas' data-line indices of the lines with more delimiters than the header has (sorted).
+
+        Raises _Fallback when a line is not always a record (a quote character, a lone carriage
+        return): the csv module then reads the file, keeping the needed cells only.
+        """
+        try:
+            lines = _crowded_lines(self.path, self.delimiter, len(self.header) - 1)
+        except OSError as exc:
+            raise InputError(f"{self.name}: cannot read the file ({exc.strerror or exc})") from exc
+        if lines is None:
+            raise _Fallback
+        if not lines:
+            return np.zeros(0, dtype=np.int64)
+        if self._offsets is None:
+            self._offsets = _data_line_offsets(self.path, skip_header=not self._no_header)
+        numbers = np.array([number for number, _ in self._offsets], dtype=np.int64)
+        lines = np.asarray(lines, dtype=np.int64)
+        found = np.searchsorted(numbers, lines)
+        inside = found < len(numbers)
+        data = np.zeros(len(lines), dtype=bool)  # a crowded line above the header is no data line
+        data[inside] = numbers[found[inside]] == lines[inside]
+        return found[data]
+
+    def _pandas_passthrough(self, df, keep: np.ndarray, positions: list) -> dict:
         """The pass-through columns of a frame (read as text) for its kept rows: name -> list of str."""
         out = {}
         every = keep.all()
-        for name, k in zip(self.passthrough_columns, self.passthrough_indices):
+        for name, k in zip(self.passthrough_columns, positions):
             texts = df.iloc[:, k].to_numpy(dtype=object, na_value="")
             out[name] = list(map(str.strip, texts if every else texts[keep]))
         return out
@@ -645,8 +687,12 @@ class TableReader:
         found = self._line(index)
         return found is not None and not found[1].strip().replace(self.delimiter, "").strip()
 
-    def _diagnose(self, row: int, index: int) -> tuple[str, list]:
-        """The message for one bad data row, read again from its line (the rare path)."""
+    def _diagnose(self, row: int, index: int, unfit: bool = True) -> tuple[str | None, list]:
+        """The message for one bad data row, read again from its line (the rare path).
+
+        ``unfit``: its values did not parse. A row read from a line with more delimiters than the
+        header, whose values did parse, gets None when its extra cells are empty.
+        """
         found = self._line(index)
         if found is None:
             return f"row {row}: cannot read the values", [""] * len(self.indices)
@@ -661,7 +707,14 @@ class TableReader:
             return (f"row {row} (line {line_no}): has {len(record)} cells, the header has {len(self.header)}",
                     [record[i] if i < len(record) else "" for i in self.indices])
         texts = [record[i] for i in self.indices]
-        return self._cell_error(row, line_no, texts), texts
+        if _extra_cells(record, len(self.header)):
+            return self._extra_message(row, line_no, len(record)), texts
+        return (self._cell_error(row, line_no, texts) if unfit else None), texts
+
+    def _extra_message(self, row: int, line: int, n_cells: int) -> str:
+        hint = (" (a decimal comma in a comma-separated file?)" if self.delimiter == ","
+                else " (a separator inside an unquoted value?)")
+        return f"row {row} (line {line}): has {n_cells} cells, the header has {len(self.header)}{hint}"
 
     def _csv_chunks(self, size: int, start_row: int = 0):
         """The csv-module reader: slower, takes anything; row numbers continue after ``start_row``."""
@@ -670,7 +723,7 @@ class TableReader:
         need = max(self.indices) + 1 if self.indices else 0
         while True:
             rows, lines, texts, errors = [], [], [], []
-            records = []  # each row's cells (the pass-through columns are taken from them), or () when unread
+            kept = []  # each row's pass-through cells, or () when unread: no more of a wide row is held
             while len(rows) < size:
                 first = self._reader.line_num + 1  # the line this record starts on
                 try:
@@ -681,7 +734,7 @@ class TableReader:
                     row += 1
                     rows.append(row)
                     lines.append(self._reader.line_num)
-                    records.append(())
+                    kept.append(())
                     texts.append([""] * len(self.indices))
                     errors.append(f"row {row} (line {self._reader.line_num}): the CSV line cannot be read "
                                   f"({_csv_problem(exc)})")
@@ -699,12 +752,12 @@ class TableReader:
                 rows.append(row)
                 lines.append(line)
                 if record == [_LONG_LINE] and line in self._too_long:
-                    records.append(())
+                    kept.append(())
                     texts.append([""] * len(self.indices))
                     errors.append(f"row {row} (line {line}): the line is {self._too_long[line]:,} characters long, "
                                   f"over the {LINE_LIMIT:,}-character limit for one row; not read")
                     continue
-                records.append(record)
+                kept.append([record[k] if k < len(record) else "" for k in self.passthrough_indices])
                 if len(record) < need:
                     texts.append([record[i] if i < len(record) else "" for i in self.indices])
                     if line > first and any("\n" in c or "\r" in c for c in record):  # a quote left open
@@ -715,12 +768,10 @@ class TableReader:
                     else:
                         errors.append(f"row {row} (line {line}): has {len(record)} cells, the header has {n_cols}")
                     continue
-                if len(record) > n_cols and any(c.strip() for c in record[n_cols:]):
+                if _extra_cells(record, n_cols):
                     # more values than column names: which value belongs to which column is a guess
                     texts.append([record[i] for i in self.indices])
-                    hint = (" (a decimal comma in a comma-separated file?)" if self.delimiter == ","
-                            else " (a separator inside an unquoted value?)")
-                    errors.append(f"row {row} (line {line}): has {len(record)} cells, the header has {n_cols}{hint}")
+                    errors.append(self._extra_message(row, line, len(record)))
                     continue
                 texts.append([record[i] for i in self.indices])
                 errors.append(None)
@@ -728,8 +779,8 @@ class TableReader:
                 return
             values = self._parse(rows, lines, texts, errors)
             cells = {i: texts[i] for i, e in enumerate(errors) if e is not None}
-            passthrough = {name: [r[k].strip() if k < len(r) else "" for r in records]
-                           for name, k in zip(self.passthrough_columns, self.passthrough_indices)}
+            passthrough = {name: [r[j].strip() if r else "" for r in kept]
+                           for j, name in enumerate(self.passthrough_columns)}
             yield TableChunk(rows=rows, values=values, errors=errors, cells=cells, passthrough=passthrough)
 
     def _parse(self, rows, lines, texts, errors) -> np.ndarray:
@@ -828,6 +879,50 @@ def _pandas():
 def _fold(name: str) -> str:
     """A column name compared ignoring case and runs of white space."""
     return " ".join(name.lower().split())
+
+
+def _extra_cells(record: list, n_cols: int) -> bool:
+    """More non-empty cells than the header has columns (trailing empty cells are harmless)."""
+    return len(record) > n_cols and any(c.strip() for c in record[n_cols:])
+
+
+def _crowded_lines(path, delimiter: str, limit: int, block: int = 1 << 20) -> list[int] | None:
+    """The numbers (1-based) of the lines holding more than ``limit`` delimiters, read in blocks.
+
+    None when the file holds a quote character or a carriage return not followed by a line feed:
+    a record may then span lines, or a delimiter be inside a cell, and lines say nothing sure.
+    """
+    sep, sep_byte = delimiter.encode(), ord(delimiter)
+    found: list = []
+    line = 1  # the line the block starts in
+    carry = 0  # delimiters of that line in the blocks before
+    cr_last = False  # the block before ended with a carriage return
+    with open(path, "rb") as fh:
+        while chunk := fh.read(block):
+            if b'"' in chunk or (cr_last and not chunk.startswith(b"\n")):
+                return None
+            lone = chunk.count(b"\r") - chunk.count(b"\r\n") - chunk.endswith(b"\r")
+            if lone:
+                return None
+            cr_last = chunk.endswith(b"\r")
+            raw = np.frombuffer(chunk, dtype=np.uint8)
+            ends = np.flatnonzero(raw == 10)
+            if not len(ends):
+                carry += chunk.count(sep)
+                continue
+            if len(chunk) >= 256 * len(ends):  # long lines (a wide file): bytes.count, line by line
+                starts = [0, *(ends[:-1] + 1).tolist()]
+                per_line = np.array([chunk.count(sep, a, b) for a, b in zip(starts, ends.tolist())], dtype=np.int64)
+            else:  # short ones: summed by numpy
+                per_line = np.add.reduceat(raw[:ends[-1] + 1] == sep_byte, np.concatenate(([0], ends[:-1] + 1)),
+                                           dtype=np.int64)
+            per_line[0] += carry
+            found += (line + np.flatnonzero(per_line > limit)).tolist()
+            line += len(ends)
+            carry = chunk.count(sep, int(ends[-1]) + 1)
+    if carry > limit:
+        found.append(line)
+    return found
 
 
 def _blank(record: list) -> bool:
