@@ -15,13 +15,14 @@ from .model import ModelInfo, inspect_model
 from .onnxwire import read_model, with_float_outputs
 from .postprocess import Postprocessor, ZipMapScores
 from .preprocess import preprocess_image
-from .profile import Profile, check_profile, resolve_profile
+from .profile import Profile, check_profile, fed_inputs, resolve_profile
 from .session import SessionSettings, create_session
 
 _NP_TYPES = {
     "float": np.float32, "float32": np.float32, "double": np.float64, "float64": np.float64,
     "float16": np.float16, "int64": np.int64, "int32": np.int32, "uint8": np.uint8, "int8": np.int8,
     "bool": np.bool_, "int16": np.int16, "uint16": np.uint16, "uint32": np.uint32, "uint64": np.uint64,
+    "object": np.object_, "string": np.object_,  # a string tensor: fed an object array of str
 }
 
 
@@ -68,6 +69,7 @@ class Engine:
         self.input_spec = self.info.input(self.profile.input)
         self._check_other_inputs()
         self._dtype = _input_type(self.input_spec)
+        self._fed = self._table_input_order()
         self.output_names = [o.name for o in self.info.outputs]
 
     # ------------------------------------------------------------------ facts
@@ -110,6 +112,14 @@ class Engine:
         if self.profile.table and self.profile.table.columns:
             return len(self.profile.table.columns)
         return None
+
+    def _table_input_order(self) -> list[str] | None:
+        """For a model with one input per feature: the input each table column feeds, in column order
+        (by name, see profile.fed_inputs)."""
+        if not self.table_inputs:
+            return None
+        table = self.profile.table
+        return [spec.name for spec in fed_inputs(table.columns if table else None, self.info.inputs)]
 
     def _check_other_inputs(self):
         others = [s.name for s in self.info.inputs if s.name != self.profile.input]
@@ -154,20 +164,33 @@ class Engine:
     def table_types(self):
         """The numpy type the feature columns are fed as: one per column (one input each), or one for all.
 
-        The table reader refuses a row with a value its type cannot hold, before it is converted.
+        The table reader refuses a row with a value its type cannot hold, before it is converted,
+        and reads a column that feeds a string input as text.
         """
-        names = self.table_inputs
-        if names:
-            return [_input_type(self.info.input(name)) for name in names]
+        if self._fed:
+            return [_input_type(self.info.input(name)) for name in self._fed]
         return self._dtype
 
-    def table_feeds(self, values: np.ndarray) -> dict:
-        """Feeds for a block of table rows (n, features) in model feature order."""
-        names = self.table_inputs
-        if names:
-            return {name: values[:, j:j + 1].astype(_input_type(self.info.input(name)))
-                    for j, name in enumerate(names)}
-        x = values.astype(self._dtype)
+    def table_feeds(self, values: np.ndarray, texts: dict | None = None) -> dict:
+        """Feeds for a block of table rows (n, features) in model feature order.
+
+        ``texts`` holds the columns read as text (feature index -> object array of str, as
+        ``TableChunk.texts``), for string inputs; without it they are fed empty strings (a
+        benchmark's generated rows).
+        """
+        texts = texts or {}
+
+        def column(j: int, dtype) -> np.ndarray:
+            if dtype is np.object_:
+                return texts[j] if j in texts else np.full(len(values), "", dtype=object)
+            return values[:, j].astype(dtype)
+
+        if self._fed:
+            return {name: column(j, _input_type(self.info.input(name)))[:, None] for j, name in enumerate(self._fed)}
+        if self._dtype is np.object_:
+            x = np.stack([column(j, np.object_) for j in range(values.shape[1])], axis=1)
+        else:
+            x = values.astype(self._dtype)
         if len(self.input_spec.shape) == 1:
             x = x[:, 0]
         return {self.profile.input: x}

@@ -96,3 +96,56 @@ def test_a_bad_value_among_many_rows_is_found(tmp_path, monkeypatch):
     assert [i for i, e in enumerate(errors) if e] == [12345]
     assert errors[12345] == ("row 12346 (line 12347): column 'b' is '1e39', beyond the range of the model's float32 "
                              "input (±3.402824e+38)")
+
+
+# --------------------------------------------------------------------------- 11: columns read as text
+
+def _chunks(path, columns, types, passthrough=True):
+    from desktop.engine.inputs.tabular import TableReader
+
+    with TableReader(path, columns, passthrough=passthrough, types=types) as reader:
+        return list(reader.chunks())
+
+
+def test_text_columns_are_read_as_written_and_an_empty_one_refuses_its_row(tmp_path, reader_path):
+    p = _write(tmp_path, "id,sex,age,ward\nP1,M,50, ICU \nP2,,40,A\n,,,\nP3,F,x,B\nP4,F,30,\n\nP5,007,1e39,B\n")
+    [chunk] = _chunks(p, ["ward", "age", "sex"], [object, np.float32, object])
+    assert chunk.rows == [1, 2, 3, 4, 5]
+    assert chunk.errors == [None, "row 2 (line 3): column 'sex' is empty",
+                            "row 3 (line 5): column 'age' is not a number: 'x'",
+                            "row 4 (line 6): column 'ward' is empty",
+                            "row 5 (line 8): column 'age' is '1e39', beyond the range of the model's float32 input "
+                            "(±3.402824e+38)"]
+    assert chunk.texts[0][0] == "ICU" and chunk.texts[2][0] == "M"
+    assert chunk.values[0, 1] == 50 and np.isnan(chunk.values[0, [0, 2]]).all()  # no number in a text column
+    assert not chunk.values[1:].any()  # failed rows hold zeros
+    assert chunk.passthrough == {"id": ["P1", "P2", "P3", "P4", "P5"]}
+
+
+def test_a_table_of_text_columns_only(tmp_path, reader_path):
+    p = _write(tmp_path, "a,b\nx,y\n,\n 1 ,2.50\nz,\n")
+    [chunk] = _chunks(p, ["a", "b"], object)
+    assert chunk.rows == [1, 2, 3] and chunk.errors == [None, None, "row 3 (line 5): column 'b' is empty"]
+    assert chunk.texts[0][:2].tolist() == ["x", "1"] and chunk.texts[1][:2].tolist() == ["y", "2.50"]
+
+
+def test_both_readers_give_the_same_text_chunk(tmp_path, monkeypatch):
+    text = "k,a,b,c\n" + "".join(f"K{i},{'MF'[i % 2]},{i * 0.5},{'' if i % 11 == 0 else 'w' + str(i % 3)}\n"
+                                 for i in range(3000))
+    p = _write(tmp_path, text)
+    got = []
+    for use_pandas in (True, False):
+        with monkeypatch.context() as m:
+            if use_pandas:
+                m.setattr(tabular, "SMALL_FILE_BYTES", 0)
+            else:
+                m.setattr(tabular, "_pandas", lambda: None)
+            [chunk] = _chunks(p, ["a", "b", "c"], [object, np.float32, object])
+        got.append(chunk)
+    fast, slow = got
+    assert fast.rows == slow.rows and fast.errors == slow.errors and fast.passthrough == slow.passthrough
+    np.testing.assert_array_equal(fast.values, slow.values)
+    assert fast.texts.keys() == slow.texts.keys() == {0, 2}
+    ok = [i for i, e in enumerate(fast.errors) if e is None]
+    for j in (0, 2):
+        assert fast.texts[j][ok].tolist() == slow.texts[j][ok].tolist()

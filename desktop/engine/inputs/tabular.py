@@ -187,11 +187,14 @@ class TableChunk:
     """Consecutive rows of a table: their numbers, parsed values and per-row errors."""
 
     rows: list  # 1-based data row numbers
-    values: np.ndarray  # (len(rows), n_features) float64; rows with an error hold zeros
+    #: (len(rows), n_features) float64; a text column holds NaN; rows with an error hold zeros
+    values: np.ndarray
     errors: list  # None or a message, per row
     cells: dict = field(default_factory=dict)  # chunk index -> raw cell text of the used columns, failed rows only
     #: pass-through column name -> the text of its cell in every row (failed rows too), file order
     passthrough: dict = field(default_factory=dict)
+    #: feature index -> its cells (stripped) as an object array of str, for the columns read as text
+    texts: dict = field(default_factory=dict)
 
 
 class TableReader:
@@ -214,7 +217,8 @@ class TableReader:
         The numpy type of the model input that the features feed: one for all of them, or one per
         feature column. A row with a value that type cannot hold (beyond float32's range, a
         fraction or an out-of-range number for an integer type) is refused, naming the value.
-        None: any finite number.
+        None: any finite number. ``object`` (a string input): the column is read as text
+        (``TableChunk.texts``), its cells stripped; an empty one refuses its row.
 
     Attributes
     ----------
@@ -374,23 +378,35 @@ class TableReader:
         self.extra_columns = [h for _, h in named]
 
     def _set_types(self, types) -> None:
-        """The bounds of each feature column, and the checks grouped by bounds (columns None: all of them)."""
+        """Which feature columns are text, the bounds of the others, and the checks grouped by bounds.
+
+        The checks' columns count among the numeric columns only (None: all of them).
+        """
         n = len(self.indices)
         if types is None or isinstance(types, (str, type, np.dtype)):
             types = [types] * n
         elif len(types) != n:
             self.close()
             raise ValueError(f"{len(types)} input types for {n} feature columns")
-        self._bounds = [None if t is None else _bounds(t) for t in types]
+        types = [None if t is None else np.dtype(t) for t in types]
+        self.text_features = [j for j, t in enumerate(types) if t is not None and t.kind in "OSU"]
+        numeric = [j for j in range(n) if j not in self.text_features]
+        self._numeric = np.array(numeric, dtype=np.intp) if self.text_features else None
+        self._bounds = [None if t is None or j in self.text_features else _bounds(t) for j, t in enumerate(types)]
         groups: dict = {}
-        for j, b in enumerate(self._bounds):
-            if b is not None:
-                groups.setdefault(b, []).append(j)
-        self._checks = [(None if len(cols) == n else np.array(cols, dtype=np.intp), b) for b, cols in groups.items()]
+        for p, j in enumerate(numeric):
+            if self._bounds[j] is not None:
+                groups.setdefault(self._bounds[j], []).append(p)
+        self._checks = [(None if len(cols) == len(numeric) else np.array(cols, dtype=np.intp), b)
+                        for b, cols in groups.items()]
 
     def _unfit(self, values: np.ndarray) -> np.ndarray:
         """Which rows of an (n, features) float64 block hold a value the model cannot take: NaN, an
-        infinity, or one beyond what its input type holds.
+        infinity, or one beyond what its input type holds (the text columns are not looked at)."""
+        return self._unfit_numbers(values if self._numeric is None else values[:, self._numeric])
+
+    def _unfit_numbers(self, values: np.ndarray) -> np.ndarray:
+        """:meth:`_unfit` for a block of the numeric feature columns alone.
 
         A block whose smallest and largest values are finite and within every float type's range
         (the usual case) costs two reductions and no temporary array.
@@ -427,8 +443,11 @@ class TableReader:
 
     def _cell_error(self, row: int, line: int, cells: list) -> str:
         """The message for a row that did not parse: its first cell that is not a usable number, by column."""
-        for col, cell, bounds in zip(self.columns, cells, self._bounds):
-            problem = self._cell_problem(cell, bounds)
+        for j, (col, cell) in enumerate(zip(self.columns, cells)):
+            if j in self.text_features:
+                problem = None if cell.strip() else "is empty"
+            else:
+                problem = self._cell_problem(cell, self._bounds[j])
             if problem:
                 return f"row {row} (line {line}): column '{col}' {problem}"
         return f"row {row} (line {line}): cannot read the values"
@@ -552,6 +571,7 @@ class TableReader:
             needed, at = None, {k: k for k in range(len(self.header))}
         order = [at[k] for k in self.indices]
         kept = [at[k] for k in self.passthrough_indices]
+        text = {self.indices[j] for j in self.text_features}  # file columns read as text for the model
         whole = os.path.getsize(self.path) <= WHOLE_READ_BYTES
         try:
             with warnings.catch_warnings():
@@ -561,7 +581,8 @@ class TableReader:
                     usecols=needed, chunksize=None if whole else size, encoding=self.encoding,
                     decimal="," if self.decimal_comma else ".", keep_default_na=False, na_values=[""],
                     # the other columns as text: kept as written, and cheaper than guessing their type
-                    dtype={i: str for i in (needed or range(len(self.header))) if i not in features} or None,
+                    dtype={i: str for i in (needed or range(len(self.header))) if i not in features or i in text}
+                    or None,
                     skip_blank_lines=True, engine="c", skipinitialspace=True, encoding_errors="strict",
                 )
         except (ValueError, pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError,
@@ -586,14 +607,21 @@ class TableReader:
                 if n == 0:
                     continue
                 values = self._numbers(df, order)
+                words = self._pandas_texts(df, order)
                 first = seen
                 seen += n
                 bad = self._unfit(values)
+                empty = np.isnan(values if self._numeric is None else values[:, self._numeric]).all(axis=1)
+                for cells in words.values():
+                    blank = cells == ""
+                    bad |= blank
+                    empty &= blank
                 keep = np.ones(n, dtype=bool)
-                for i in np.flatnonzero(np.isnan(values).all(axis=1)):
+                for i in np.flatnonzero(empty):
                     keep[i] = not self._blank_line(first + i)  # a line of bare delimiters: no data
                 if not keep.all():
                     values, bad = values[keep], bad[keep]
+                    words = {j: cells[keep] for j, cells in words.items()}
                     where = np.flatnonzero(keep)
                 else:
                     where = np.arange(n)
@@ -614,7 +642,7 @@ class TableReader:
                         errors[i], cells[i] = error, texts
                         values[i] = 0.0
                 yield TableChunk(rows=rows, values=values, errors=errors, cells=cells,
-                                 passthrough=self._pandas_passthrough(df, keep, kept))
+                                 passthrough=self._pandas_passthrough(df, keep, kept), texts=words)
 
     def _crowded_rows(self) -> np.ndarray:
         """pandas' data-line indices of the lines with more delimiters than the header has (sorted).
@@ -649,10 +677,16 @@ class TableReader:
             out[name] = list(map(str.strip, texts if every else texts[keep]))
         return out
 
+    def _pandas_texts(self, df, order: list) -> dict:
+        """The text feature columns of a frame: feature index -> object array of stripped str ("" when empty)."""
+        return {j: df.iloc[:, order[j]].str.strip().to_numpy(dtype=object, na_value="") for j in self.text_features}
+
     def _numbers(self, df, order: list) -> np.ndarray:
-        """The model's columns of a pandas frame as an (n, features) float64 array; NaN where not a number."""
+        """The model's columns of a pandas frame as an (n, features) float64 array; NaN where not a number
+        (and in the text columns)."""
         pd = _pandas()
-        if all(df.dtypes.iloc[k].kind in "fiu" for k in order):  # the usual case: one copy in row order
+        if not self.text_features and all(df.dtypes.iloc[k].kind in "fiu" for k in order):
+            # the usual case: one copy in row order
             values = df.iloc[:, order].to_numpy(dtype=np.float64)
             # a view of pandas' own block may be read-only (copy-on-write); bad rows are zeroed later
             return values if values.flags.c_contiguous and values.flags.writeable else np.array(values, order="C")
@@ -660,7 +694,9 @@ class TableReader:
         by_column = np.empty((len(order), len(df)), dtype=np.float64)
         for j, k in enumerate(order):
             col = df.iloc[:, k]
-            if col.dtype.kind in "fiu":
+            if j in self.text_features:
+                by_column[j] = np.nan
+            elif col.dtype.kind in "fiu":
                 by_column[j] = col.to_numpy(dtype=np.float64)
             elif col.dtype.kind == "b":
                 by_column[j] = np.nan  # True/False are not numbers; each row says so
@@ -777,40 +813,52 @@ class TableReader:
                 errors.append(None)
             if not rows:
                 return
-            values = self._parse(rows, lines, texts, errors)
+            values, words = self._parse(rows, lines, texts, errors)
             cells = {i: texts[i] for i, e in enumerate(errors) if e is not None}
             passthrough = {name: [r[j].strip() if r else "" for r in kept]
                            for j, name in enumerate(self.passthrough_columns)}
-            yield TableChunk(rows=rows, values=values, errors=errors, cells=cells, passthrough=passthrough)
+            yield TableChunk(rows=rows, values=values, errors=errors, cells=cells, passthrough=passthrough,
+                             texts=words)
 
-    def _parse(self, rows, lines, texts, errors) -> np.ndarray:
+    def _parse(self, rows, lines, texts, errors) -> tuple[np.ndarray, dict]:
+        """The rows' values (see TableChunk.values) and text columns; a row's message set in ``errors``."""
         n_features = len(self.indices)
         values = np.zeros((len(rows), n_features), dtype=np.float64)
+        words = {j: np.array([cells[j].strip() for cells in texts], dtype=object) for j in self.text_features}
         ok = [i for i, e in enumerate(errors) if e is None]
         if not ok:
-            return values
-        block = [texts[i] for i in ok]
+            return values, words
+        numeric = None if self._numeric is None else self._numeric.tolist()
+        block = [texts[i] for i in ok] if numeric is None else [[texts[i][j] for j in numeric] for i in ok]
+        width = n_features if numeric is None else len(numeric)
         if self.decimal_comma:
             block = [[c.replace(",", ".") for c in cells] for cells in block]
         try:
-            parsed = np.array(block, dtype=np.float64).reshape(len(ok), n_features)
-            fit = ~self._unfit(parsed)
+            parsed = np.array(block, dtype=np.float64).reshape(len(ok), width)
+            fit = ~self._unfit_numbers(parsed)
         except ValueError:
-            parsed = np.zeros((len(ok), n_features), dtype=np.float64)
+            parsed = np.zeros((len(ok), width), dtype=np.float64)
             fit = np.zeros(len(ok), dtype=bool)
             for j, cells in enumerate(block):
                 try:
                     parsed[j] = np.array(cells, dtype=np.float64)
                 except ValueError:
                     continue
-                fit[j] = not self._unfit(parsed[j:j + 1])[0]
+                fit[j] = not self._unfit_numbers(parsed[j:j + 1])[0]
         if not _plain("".join(map("".join, block))):  # the rare case: which rows?
             fit &= [_plain("".join(cells)) for cells in block]
-        values[ok] = np.where(fit[:, None], parsed, 0.0)
+        for cells in words.values():
+            fit &= cells[ok] != ""
+        parsed[~fit] = 0.0
+        if numeric is None:
+            values[ok] = parsed
+        else:
+            values[np.ix_(ok, numeric)] = parsed
+            values[np.ix_(np.asarray(ok)[fit], self.text_features)] = np.nan
         for j in np.flatnonzero(~fit):
             i = ok[j]
             errors[i] = self._cell_error(rows[i], lines[i], texts[i])
-        return values
+        return values, words
 
 
 class _Fallback(Exception):
