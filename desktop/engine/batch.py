@@ -25,7 +25,7 @@ import numpy as np
 from .errors import InputError
 from .inputs import InputItem, expand_inputs
 from .inputs.tabular import TableChunk, TableReader
-from .postprocess import OutputBlock, ZipMapScores
+from .postprocess import OutputBlock, stack_items
 from .resultbatch import NO_ROW, ResultBatch
 from .results import Result
 
@@ -106,8 +106,7 @@ class _Run:
             answer, meta, outputs, shared, maps = {}, {}, {}, {}, {}
         else:
             answer, meta = block.answer, block.meta
-            outputs = {k: v for k, v in block.tensors.items() if block.batched[k]}
-            shared = {k: v for k, v in block.tensors.items() if not block.batched[k]}
+            outputs, shared = block.tensors, {}  # every output has a row per item (OutputBlock)
             maps = {k: (labels, scores) for k, (labels, _, scores) in block.maps.items()}
         return ResultBatch(
             task=self.post.task, position=np.zeros(n, dtype=np.int64), source=source, row=row,
@@ -225,7 +224,16 @@ def _flush(run: _Run, batch: list[_Prepared]) -> Iterator[ResultBatch]:
         return
     try:
         feeds = engine.image_feeds([entry.tensor for entry in batch])
-        raw, t_infer = engine.run(feeds)
+        if len(batch) == 1:
+            raw, t_infer = engine.run(feeds)
+        else:
+            stacked = engine.run_stacked(feeds, len(batch), lambda: engine.image_feeds([batch[0].tensor]))
+            if stacked is None:  # the outputs do not keep one row per item: one call each
+                run.batch_target = 1
+                for entry in batch:
+                    yield from _flush(run, [entry])
+                return
+            raw, t_infer = stacked
     except InputError as exc:
         if len(batch) > 1:
             for entry in batch:
@@ -460,7 +468,7 @@ def _table_batch(run: _Run, item: InputItem, name: str, cols: tuple, sha: str | 
     block = tb.outputs
     if block is not None and len(ok_idx) < n:  # spread the scored rows' outputs over the chunk (failed rows: zeros)
         block.answer = {k: _spread(v, ok_idx, n) for k, v in block.answer.items()}
-        block.tensors = {k: (_spread(v, ok_idx, n) if block.batched[k] else v) for k, v in block.tensors.items()}
+        block.tensors = {k: _spread(v, ok_idx, n) for k, v in block.tensors.items()}
         block.maps = {k: (labels, keys, _spread(s, ok_idx, n)) for k, (labels, keys, s) in block.maps.items()}
         block.n = n
     return run.scored(block, sources=[item.path], kinds=["table"], shas=[sha], source=np.zeros(n, dtype=np.int32),
@@ -475,22 +483,19 @@ def _spread(column: np.ndarray, where: np.ndarray, n: int) -> np.ndarray:
 
 
 def _run_rows(engine, block: np.ndarray):
-    """Score table rows: the whole block at once when the batch axis is free, else one by one."""
-    if engine.batchable or len(block) == 1:
+    """Score table rows: the whole block at once when its outputs split per row, else one by one."""
+    if len(block) == 1:
         return engine.run(engine.table_feeds(block))
+    if engine.batchable:
+        stacked = engine.run_stacked(engine.table_feeds(block), len(block), lambda: engine.table_feeds(block[:1]))
+        if stacked is not None:
+            return stacked
     outs, total = [], 0.0
     for r in range(len(block)):
         raw, t = engine.run(engine.table_feeds(block[r:r + 1]))
         outs.append(raw)
         total += t
-    merged = []
-    for k in range(len(outs[0])):
-        parts = [o[k] for o in outs]
-        if isinstance(parts[0], ZipMapScores):
-            merged.append(ZipMapScores(parts[0].keys, np.concatenate([p.scores for p in parts])))
-        else:
-            merged.append(sum(parts, []) if isinstance(parts[0], list) else np.concatenate(parts))
-    return merged, total
+    return stack_items(outs), total
 
 
 def default_workers() -> int:

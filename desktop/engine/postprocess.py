@@ -112,13 +112,52 @@ class Postprocessor:
         return OutputBlock(self, raw, n)
 
 
+def one_item(value):
+    """The output of a call that scored one item, as a column of one row.
+
+    An output whose first axis has length 1 is taken to be that row already (a [1, K] score); any
+    other output (a scalar, the batch on another axis, an axis in front of it) is all the item's
+    own, and gets the row axis in front. ZipMap outputs are lists of rows as they are.
+    """
+    if isinstance(value, (ZipMapScores, list)):
+        return value
+    arr = np.asarray(value)
+    return arr if arr.ndim >= 1 and arr.shape[0] == 1 else arr[None]
+
+
+def stack_items(outputs: list[list]) -> list:
+    """The outputs of several one-item calls (each a list in the model's output order) as columns of rows."""
+    merged = []
+    for parts in zip(*outputs):
+        parts = [one_item(p) for p in parts]
+        first = parts[0]
+        if isinstance(first, ZipMapScores):
+            merged.append(ZipMapScores(first.keys, np.concatenate([p.scores for p in parts])))
+        elif isinstance(first, list):
+            merged.append([row for p in parts for row in p])
+        elif all(p.shape[1:] == first.shape[1:] for p in parts):
+            merged.append(np.concatenate(parts))
+        else:  # the items' outputs differ in shape (a symbolic size): one array per item
+            column = np.empty(len(parts), dtype=object)
+            for i, p in enumerate(parts):
+                column[i] = p[0]
+            merged.append(column)
+    return merged
+
+
 class OutputBlock:
     """The outputs of one batch, read column-wise, and the task's answer columns decoded from them.
 
-    ``tensors`` holds each tensor output with the batch axis first (or shared by the batch,
-    without it: ``batched`` says which); ``maps`` each ZipMap output as (label names, class
-    keys, scores (n, K)). ``answer`` is the decoder's dict of columns, ``meta`` its
-    per-model facts (class names...), the same for every batch of a run.
+    ``tensors`` holds each tensor output as a column of ``n`` rows, one per item: an array with
+    the items on its first axis (``batched`` True), or when the items' outputs differ in shape an
+    object array of one array per item (``batched`` False: no decoder reads those). ``maps``
+    holds each ZipMap output as (label names, class keys, scores (n, K)). ``answer`` is the
+    decoder's dict of columns, ``meta`` its per-model facts (class names...), the same for
+    every batch of a run.
+
+    ``raw`` are the outputs of one call for ``n`` items stacked (which Engine.run_stacked has
+    checked split per item), of a call for one item, or several such calls put together by
+    :func:`stack_items`.
     """
 
     def __init__(self, post: Postprocessor, raw: list, n: int):
@@ -128,16 +167,25 @@ class OutputBlock:
         self.batched: dict = {}
         self.maps: dict = {}
         for name, value in zip(post.names, raw):
+            if n == 1:
+                value = one_item(value)
             if isinstance(value, ZipMapScores):
                 scores = value.scores.reshape(len(value.scores), -1).astype(np.float64)
-                self.maps[name] = ([post.label(k) for k in value.keys], value.keys, scores)
+                self.maps[name] = ([post.label(k) for k in value.keys], value.keys, _rows_of(scores, n, name))
             elif isinstance(value, list):
                 keys = list(value[0].keys()) if value and isinstance(value[0], dict) else []
                 scores = _map_scores(value, keys)
-                self.maps[name] = ([post.label(k) for k in keys], keys, scores)
+                self.maps[name] = ([post.label(k) for k in keys], keys, _rows_of(scores, n, name))
             else:
-                arr = np.asarray(value)
+                arr = _rows_of(np.asarray(value), n, name)
                 self.tensors[name] = arr
-                self.batched[name] = arr.ndim >= 1 and arr.shape[0] == n
+                self.batched[name] = arr.dtype != object
         self.answer = post.decoder.decode(self, n)
         self.meta = self.answer.pop("_meta", {})
+
+
+def _rows_of(column: np.ndarray, n: int, name: str) -> np.ndarray:
+    if column.ndim == 0 or column.shape[0] != n:
+        raise ValueError(f"output '{name}' has {column.shape[:1] or 'no'} rows for {n} items; "
+                         "stacked outputs are split per item only after Engine.run_stacked has checked them")
+    return column
