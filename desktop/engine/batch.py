@@ -262,9 +262,12 @@ def _results(run: _Run, batch: list[_Prepared], raw: list, t_infer: float, x: np
     if run.save_dir:
         for i, entry in enumerate(batch):
             saved[i] = run.save(x[i:i + 1] if engine.has_batch_axis else x, run.index + i, entry.item.path, None)
+    ok = np.ones(n, dtype=bool)
+    ok[list(block.errors)] = False
+    errors = {i: f"{os.path.basename(batch[i].item.path)}: {message}" for i, message in block.errors.items()}
     yield run.emit(run.scored(block, sources=[e.item.path for e in batch], kinds=[e.item.kind for e in batch],
                               shas=[e.sha for e in batch], source=np.arange(n), row=np.full(n, NO_ROW),
-                              timings=timings, saved_input=saved))
+                              timings=timings, ok=ok, errors=errors, saved_input=saved))
 
 
 def _next_batch(per_item_ms: float, item_bytes: int = 0) -> int:
@@ -454,13 +457,21 @@ def _table_batch(run: _Run, item: InputItem, name: str, cols: tuple, sha: str | 
     timings = np.empty((n, 4), dtype=np.float64)
     timings[:] = (tb.t_decode, tb.t_pre, tb.t_infer, tb.t_post)  # shared: rows were scored together
     ok = np.zeros(n, dtype=bool)
+    errors, cells = {}, {}
     if tb.outputs is not None:
         ok[ok_idx] = True
-    errors, cells = {}, {}
+        for j, message in tb.outputs.errors.items():  # scored, but the model's answer is not a number
+            i = int(ok_idx[j])
+            ok[i] = False
+            errors[i] = f"{name}: row {chunk.rows[i]}: {message}"
     for i in np.flatnonzero(~ok).tolist():
+        raw = chunk.cells.get(i) if isinstance(chunk.cells, dict) else (chunk.cells[i] if chunk.cells else None)
+        if i in errors:  # scored: its parsed values are what the model saw
+            cells[i] = dict(zip(cols, map(str, raw))) if raw is not None else dict(
+                zip(cols, map(repr, chunk.values[i].tolist())))
+            continue
         error = chunk.errors[i] or tb.error or "not scored"
         errors[i] = error if error.startswith(name) else f"{name}: {error}"
-        raw = chunk.cells.get(i) if isinstance(chunk.cells, dict) else (chunk.cells[i] if chunk.cells else None)
         if raw is not None:
             cells[i] = dict(zip(cols, raw))
         timings[i, 2:] = 0.0

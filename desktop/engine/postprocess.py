@@ -180,8 +180,49 @@ class OutputBlock:
                 arr = _rows_of(np.asarray(value), n, name)
                 self.tensors[name] = arr
                 self.batched[name] = arr.dtype != object
+        self.errors = self._non_finite()
         self.answer = post.decoder.decode(self, n)
         self.meta = self.answer.pop("_meta", {})
+
+    def _non_finite(self) -> dict[int, str]:
+        """Items with a NaN or an infinity in an output, each with what it got; their rows are zeroed.
+
+        Such an item has no answer to give (its top score or value would be NaN, shown as an empty
+        cell and marked ok), and a NaN would reach the history's JSON: it is failed, with the first
+        output (in the model's order) that shows it, and the batch goes on.
+        """
+        errors: dict[int, str] = {}
+        columns = [(name, self.tensors[name]) for name in self.post.names if name in self.tensors]
+        columns += [(name, self.maps[name][2]) for name in self.post.names if name in self.maps]
+        for name, column in columns:
+            if column.dtype == object:  # one array per item
+                rows = [np.asarray(item) for item in column]
+                bad = [i for i, a in enumerate(rows) if a.dtype.kind in "fc" and not np.isfinite(a).all()]
+                nan = [i for i in bad if np.isnan(rows[i]).any()]
+            else:
+                if column.dtype.kind not in "fc" or np.isfinite(column).all():
+                    continue
+                flat = column.reshape(self.n, -1)
+                bad = np.flatnonzero(~np.isfinite(flat).all(axis=1)).tolist()
+                nan = np.flatnonzero(np.isnan(flat).any(axis=1)).tolist()
+            nan_set = set(nan)
+            for i in bad:
+                what = "NaN" if i in nan_set else "infinite values"
+                errors.setdefault(i, f"the model returned {what} for output '{name}'")
+        if errors:
+            failed = np.fromiter(errors, dtype=np.int64)
+            for name, column in list(self.tensors.items()):
+                if column.dtype == object:
+                    for i in failed.tolist():
+                        column[i] = np.zeros_like(np.asarray(column[i]))
+                else:
+                    self.tensors[name] = column = column.copy()
+                    column[failed] = 0
+            for name, (labels, keys, scores) in list(self.maps.items()):
+                scores = scores.copy()
+                scores[failed] = 0
+                self.maps[name] = (labels, keys, scores)
+        return errors
 
 
 def _rows_of(column: np.ndarray, n: int, name: str) -> np.ndarray:

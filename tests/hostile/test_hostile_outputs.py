@@ -116,3 +116,76 @@ def test_a_zipmap_still_gives_one_map_per_row(corpus, tmp_path):
         assert set(probs) == {"low", "middle", "high"} and sum(probs.values()) == pytest.approx(1, abs=1e-5)
         assert record["top"][0]["label"] == max(probs, key=probs.get)
         assert record == _alone(engine, record, tmp_path)
+
+
+# =========================================================================== NaN and infinities
+
+LOG_EXPECTED = {2: "log_rows.csv: row 2: the model returned infinite values for output 'y'",
+                4: "log_rows.csv: row 4: the model returned NaN for output 'y'"}
+
+
+def _check_log_records(records):
+    assert [r["row"] for r in records] == [1, 2, 3, 4, 5]
+    for record, features in zip(records, LOG_ROWS):
+        if record["row"] in LOG_EXPECTED:
+            assert not record["ok"] and record["error"] == LOG_EXPECTED[record["row"]]
+            assert record["outputs"] == {} and "values" not in record
+        else:
+            assert record["ok"] and record["error"] is None
+            assert record["values"] == pytest.approx(np.log(features).tolist())
+
+
+def test_nan_and_infinite_outputs_fail_their_row_and_the_rest_score(corpus):
+    engine = Engine(corpus["outputs/log.onnx"])
+    batches = list(run_batches(engine, [corpus["outputs/log_rows.csv"]]))
+    _check_log_records([b.record(i) for b in batches for i in range(len(b))])
+    for batch in batches:  # nothing that is not a number is left anywhere in the batch
+        for column in [*batch.outputs.values(), *batch.answer.values()]:
+            assert np.isfinite(column).all()
+        restored = type(batch).from_bytes(batch.to_bytes())
+        assert [restored.record(i) for i in range(len(restored))] == [batch.record(i) for i in range(len(batch))]
+    records = list(r.to_json() for r in run_batch(Engine(corpus["outputs/divide.onnx"]),
+                                                     [corpus["outputs/divide_rows.csv"]]))
+    assert [r["ok"] for r in records] == [True, False, True]
+    assert records[1]["error"] == "divide_rows.csv: row 2: the model returned infinite values for output 'y'"
+    assert [r["values"] for r in (records[0], records[2])] == [[0.5], [0.25]]
+
+
+def test_a_nan_image_fails_alone(tmp_path):
+    from onnx import TensorProto, helper
+    from PIL import Image
+
+    from tests.conftest import make_model
+
+    model = make_model(tmp_path / "log_colour.onnx",
+                       [helper.make_node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=0),
+                        helper.make_node("Log", ["m"], ["scores"])],
+                       [("x", TensorProto.FLOAT, ["N", 3, 8, 8])], [("scores", TensorProto.FLOAT, ["N", 3])])
+    for name, colour in (("a_grey.png", (100, 100, 100)), ("b_red.png", (255, 0, 0)), ("c_grey.png", (50, 50, 50))):
+        Image.new("RGB", (8, 8), colour).save(tmp_path / name)
+    engine = Engine(model)
+    for batch_size in (None, 1, 3):
+        results = list(run_batch(engine, sorted(tmp_path.glob("*.png")), batch_size=batch_size))
+        assert [r.ok for r in results] == [True, False, True]
+        assert results[1].error == "b_red.png: the model returned infinite values for output 'scores'"
+        assert results[0].top and results[2].top
+
+
+@pytest.mark.parametrize("history", [True, False])
+def test_nan_rows_on_the_command_line_exit_1_and_the_run_finishes(corpus, history, tmp_path, capsys):
+    args = ["score", str(corpus["outputs/log.onnx"]), str(corpus["outputs/log_rows.csv"])]
+    assert main(args + ([] if history else ["--no-history"])) == 1
+    out, err = capsys.readouterr()
+    _check_log_records([json.loads(line) for line in out.splitlines()])
+    assert "3 scored, 2 failed" in err
+    if not history:
+        return
+    from desktop.engine.store import ResultStore
+
+    with ResultStore() as store:
+        [run] = store.runs()
+        assert run.status == "finished" and (run.ok, run.failed) == (3, 2)
+        _check_log_records(list(store.records(run.id)))
+        assert store.verify().ok
+    assert main(["history", "export", run.id, "--out", str(tmp_path / "again.jsonl")]) == 0
+    _check_log_records([json.loads(line) for line in (tmp_path / "again.jsonl").read_text().splitlines()])
