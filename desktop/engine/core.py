@@ -14,7 +14,7 @@ from .inputs.images import decode_dicom, decode_image
 from .inputs.tabular import TableReader
 from .model import ModelInfo, inspect_model
 from .onnxwire import read_model, with_float_outputs
-from .postprocess import Postprocessor, ZipMapScores
+from .postprocess import Postprocessor, TensorSequence, ZipMapScores
 from .preprocess import preprocess_image
 from .profile import Profile, check_profile, resolve_profile
 from .session import SessionSettings, create_session
@@ -73,7 +73,12 @@ class Engine:
         # whether every output's first axis is the batch axis, so stacked items' outputs can be split
         # per item: True (declared so, or seen), False (seen not to be: one item per call), None (not known
         # yet: the first stacked call is checked against its first item alone)
-        self.splits_batches: bool | None = True if _declares_batch_first(self.info, self._fed_inputs()) else None
+        # (a tensor sequence is one item's whatever the batch: it never splits)
+        self._sequences = {i: _NP_TYPES.get(o.type[len("seq(tensor("):-2], np.float32)
+                           for i, o in enumerate(self.info.outputs) if o.type.startswith("seq(tensor(")}
+        self.splits_batches: bool | None = (
+            False if any(not (o.is_tensor or o.is_zipmap) for o in self.info.outputs)
+            else True if _declares_batch_first(self.info, self._fed_inputs()) else None)
 
     # ------------------------------------------------------------------ facts
     @property
@@ -191,6 +196,9 @@ class Engine:
         if self._zipmaps:
             out = [ZipMapScores(self._zipmaps[o.name][1], value) if o.name in self._zipmaps else value
                    for o, value in zip(self.info.outputs, out)]
+        if self._sequences:
+            out = [TensorSequence(value, self._sequences[i]) if i in self._sequences and isinstance(value, list)
+                   else value for i, value in enumerate(out)]
         return out, (time.perf_counter() - t0) * 1e3
 
     def run_stacked(self, feeds: dict, n: int, first: Callable[[], dict]) -> tuple[list, float] | None:

@@ -41,6 +41,24 @@ class ZipMapScores:
         return len(self.scores)
 
 
+class TensorSequence:
+    """One item's seq(tensor) output (SequenceConstruct, SplitToSequence...): its tensors, in order."""
+
+    __slots__ = ("tensors", "dtype")
+
+    def __init__(self, tensors: list, dtype=np.float32):
+        self.tensors = [np.asarray(t) for t in tensors]
+        self.dtype = dtype
+
+    def stacked(self) -> np.ndarray | None:
+        """The tensors as one array, the sequence on its first axis; None when their shapes differ."""
+        if not self.tensors:
+            return np.zeros((0,), dtype=self.dtype)
+        if any(t.shape != self.tensors[0].shape for t in self.tensors[1:]):
+            return None
+        return np.stack(self.tensors)
+
+
 def _map_scores(maps: list, keys: list) -> np.ndarray:
     """(n, K) scores from ZipMap's list of {class: score} dicts, all with the classes ``keys``."""
     n, k = len(maps), len(keys)
@@ -119,6 +137,8 @@ def one_item(value):
     other output (a scalar, the batch on another axis, an axis in front of it) is all the item's
     own, and gets the row axis in front. ZipMap outputs are lists of rows as they are.
     """
+    if isinstance(value, TensorSequence):
+        return [value]
     if isinstance(value, (ZipMapScores, list)):
         return value
     arr = np.asarray(value)
@@ -166,10 +186,15 @@ class OutputBlock:
         self.tensors: dict = {}
         self.batched: dict = {}
         self.maps: dict = {}
+        problems: dict[int, str] = {}
         for name, value in zip(post.names, raw):
             if n == 1:
                 value = one_item(value)
-            if isinstance(value, ZipMapScores):
+            if isinstance(value, list) and value and isinstance(value[0], TensorSequence):
+                arr = _sequence_column(value, name, problems)
+                self.tensors[name] = _rows_of(arr, n, name)
+                self.batched[name] = arr.dtype != object
+            elif isinstance(value, ZipMapScores):
                 scores = value.scores.reshape(len(value.scores), -1).astype(np.float64)
                 self.maps[name] = ([post.label(k) for k in value.keys], value.keys, _rows_of(scores, n, name))
             elif isinstance(value, list):
@@ -180,18 +205,18 @@ class OutputBlock:
                 arr = _rows_of(np.asarray(value), n, name)
                 self.tensors[name] = arr
                 self.batched[name] = arr.dtype != object
-        self.errors = self._non_finite()
+        self.errors = self._failed(problems)
         self.answer = post.decoder.decode(self, n)
         self.meta = self.answer.pop("_meta", {})
 
-    def _non_finite(self) -> dict[int, str]:
-        """Items with a NaN or an infinity in an output, each with what it got; their rows are zeroed.
+    def _failed(self, errors: dict[int, str]) -> dict[int, str]:
+        """The items that fail, each with what it got: ``errors`` (outputs that cannot be kept) and those with
+        a NaN or an infinity in an output. Their rows are zeroed.
 
-        Such an item has no answer to give (its top score or value would be NaN, shown as an empty
-        cell and marked ok), and a NaN would reach the history's JSON: it is failed, with the first
-        output (in the model's order) that shows it, and the batch goes on.
+        An item with a NaN has no answer to give (its top score or value would be NaN, shown as an
+        empty cell and marked ok), and a NaN would reach the history's JSON: it is failed, with the
+        first output (in the model's order) that shows it, and the batch goes on.
         """
-        errors: dict[int, str] = {}
         columns = [(name, self.tensors[name]) for name in self.post.names if name in self.tensors]
         columns += [(name, self.maps[name][2]) for name in self.post.names if name in self.maps]
         for name, column in columns:
@@ -223,6 +248,30 @@ class OutputBlock:
                 scores[failed] = 0
                 self.maps[name] = (labels, keys, scores)
         return errors
+
+
+def _sequence_column(sequences: list, name: str, problems: dict) -> np.ndarray:
+    """A seq(tensor) output's column: each item's tensors stacked (k, ...), the sequence being its first axis.
+
+    An item whose tensors differ in shape cannot be one array (nor kept in the history's files):
+    it fails, saying so, with an empty row.
+    """
+    rows = []
+    for i, seq in enumerate(sequences):
+        arr = seq.stacked()
+        if arr is None:
+            shapes = ", ".join(str(list(t.shape)) for t in seq.tensors[:4]) + (", …" if len(seq.tensors) > 4 else "")
+            problems.setdefault(i, f"the model returned a sequence of tensors of different shapes for output "
+                                   f"'{name}' ({shapes}); InferDesk keeps a sequence only when its tensors share "
+                                   "a shape")
+            arr = np.zeros((0,), dtype=seq.dtype)
+        rows.append(arr)
+    if all(r.shape == rows[0].shape for r in rows[1:]):
+        return np.stack(rows)
+    column = np.empty(len(rows), dtype=object)
+    for i, r in enumerate(rows):
+        column[i] = r
+    return column
 
 
 def _rows_of(column: np.ndarray, n: int, name: str) -> np.ndarray:

@@ -489,6 +489,7 @@ def build_output_models(folder: Path) -> dict:
     divide.onnx                              1 / a: infinite where a is 0 (log_rows.csv has none; rows.csv none)
     sequence.onnx                            seq(tensor(float)): SequenceConstruct(features, 2 * features), and
                                              the sum of the features as a plain tensor
+    sequence_ragged.onnx                     SequenceConstruct(features, their sum): tensors of two shapes
     zipmap.onnx                              a classifier ending in a ZipMap, its label with no declared size
     rows.csv, log_rows.csv, divide_rows.csv  the tables; images/ five 8 × 8 images of different colours
     """
@@ -531,8 +532,13 @@ def build_output_models(folder: Path) -> dict:
                  [("total", TensorProto.FLOAT, ["N", 1])], [two, w])
     seq.graph.output.insert(0, helper.make_tensor_sequence_value_info("pair", TensorProto.FLOAT, None))
     put("sequence.onnx", seq, "regression")
+    ragged = _model([helper.make_node("MatMul", ["features", "w"], ["total"]),
+                     helper.make_node("SequenceConstruct", ["features", "total"], ["pair"])], features,
+                    [("total", TensorProto.FLOAT, ["N", 1])], [w])
+    ragged.graph.output.insert(0, helper.make_tensor_sequence_value_info("pair", TensorProto.FLOAT, None))
+    put("sequence_ragged.onnx", ragged, "regression")
 
-    weights = numpy_helper.from_array(np.array([[1, 0, -1], [0, 1, 0], [-1, 0, 1]], dtype=np.float32), "wz")
+    weights = numpy_helper.from_array(np.array([[1, 0, -1], [0, 1, 0], [-1, 0, 1.5]], dtype=np.float32), "wz")
     zipmap = _model([helper.make_node("MatMul", ["features", "wz"], ["logits"]),
                      helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
                      helper.make_node("ArgMax", ["probabilities"], ["label"], axis=1, keepdims=0),

@@ -189,3 +189,40 @@ def test_nan_rows_on_the_command_line_exit_1_and_the_run_finishes(corpus, histor
         assert store.verify().ok
     assert main(["history", "export", run.id, "--out", str(tmp_path / "again.jsonl")]) == 0
     _check_log_records([json.loads(line) for line in (tmp_path / "again.jsonl").read_text().splitlines()])
+
+
+# =========================================================================== tensor sequences
+
+def test_a_tensor_sequence_is_kept_each_tensor_as_a_list(corpus, tmp_path):
+    engine = Engine(corpus["outputs/sequence.onnx"])
+    assert engine.splits_batches is False  # a sequence is one call's, whatever the batch: one row a call
+    records = _records(engine, [corpus["outputs/rows.csv"]])
+    assert all(r["ok"] for r in records)
+    for record, row in zip(records, OUTPUT_ROWS):
+        # each tensor of the sequence as the model gave it for this row alone: [1, 3]
+        assert record["outputs"]["pair"] == [[list(row)], [[2 * v for v in row]]]
+        assert record["outputs"]["total"] == [sum(row)] and record["values"] == [sum(row)]
+        assert record == _alone(engine, record, tmp_path)
+
+
+def test_a_tensor_sequence_goes_through_the_history_and_the_csv(corpus, tmp_path, capsys):
+    from desktop.engine.store import ResultStore
+
+    args = ["score", str(corpus["outputs/sequence.onnx"]), str(corpus["outputs/rows.csv"])]
+    assert main(args) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    with ResultStore() as store:
+        [run] = store.runs()
+        assert list(store.records(run.id)) == printed
+    assert main(args + ["--format", "csv", "--no-history", "-q"]) == 0
+    header, first = capsys.readouterr().out.splitlines()[:2]
+    assert '"pair[0,0,0]","pair[0,0,1]","pair[0,0,2]","pair[1,0,0]"' in header
+    assert ",1.0,2.0,3.0,2.0,4.0,6.0," in first
+
+
+def test_a_sequence_of_tensors_of_different_shapes_fails_each_item_saying_so(corpus):
+    records = _records(Engine(corpus["outputs/sequence_ragged.onnx"]), [corpus["outputs/rows.csv"]])
+    assert [r["ok"] for r in records] == [False] * 5
+    assert records[0]["error"] == ("rows.csv: row 1: the model returned a sequence of tensors of different shapes "
+                                   "for output 'pair' ([1, 3], [1, 1]); InferDesk keeps a sequence only when its "
+                                   "tensors share a shape")
