@@ -191,9 +191,9 @@ class OutputBlock:
             if n == 1:
                 value = one_item(value)
             if isinstance(value, list) and value and isinstance(value[0], TensorSequence):
-                arr = _sequence_column(value, name, problems)
-                self.tensors[name] = _rows_of(arr, n, name)
-                self.batched[name] = arr.dtype != object
+                arr = _rows_of(_sequence_column(value, name, problems), n, name)
+                self.tensors[name] = arr
+                self.batched[name] = not _ragged(arr)
             elif isinstance(value, ZipMapScores):
                 scores = value.scores.reshape(len(value.scores), -1).astype(np.float64)
                 self.maps[name] = ([post.label(k) for k in value.keys], value.keys, _rows_of(scores, n, name))
@@ -204,7 +204,7 @@ class OutputBlock:
             else:
                 arr = _rows_of(np.asarray(value), n, name)
                 self.tensors[name] = arr
-                self.batched[name] = arr.dtype != object
+                self.batched[name] = not _ragged(arr)
         self.errors = self._failed(problems)
         self.answer = post.decoder.decode(self, n)
         self.meta = self.answer.pop("_meta", {})
@@ -220,11 +220,10 @@ class OutputBlock:
         columns = [(name, self.tensors[name]) for name in self.post.names if name in self.tensors]
         columns += [(name, self.maps[name][2]) for name in self.post.names if name in self.maps]
         for name, column in columns:
-            if column.dtype == object:  # one array per item
-                rows = [np.asarray(item) for item in column]
-                bad = [i for i, a in enumerate(rows) if a.dtype.kind in "fc" and not np.isfinite(a).all()]
-                nan = [i for i in bad if np.isnan(rows[i]).any()]
-            else:
+            if _ragged(column):  # one array per item
+                bad = [i for i, a in enumerate(column) if a.dtype.kind in "fc" and not np.isfinite(a).all()]
+                nan = [i for i in bad if np.isnan(column[i]).any()]
+            else:  # (text is kept in object arrays too, and is never a NaN)
                 if column.dtype.kind not in "fc" or np.isfinite(column).all():
                     continue
                 flat = column.reshape(self.n, -1)
@@ -237,17 +236,24 @@ class OutputBlock:
         if errors:
             failed = np.fromiter(errors, dtype=np.int64)
             for name, column in list(self.tensors.items()):
-                if column.dtype == object:
+                if column.dtype.kind not in "fciub" and not _ragged(column):
+                    continue  # text: nothing to zero
+                self.tensors[name] = column = column.copy()
+                if _ragged(column):
                     for i in failed.tolist():
-                        column[i] = np.zeros_like(np.asarray(column[i]))
+                        column[i] = np.zeros_like(column[i])
                 else:
-                    self.tensors[name] = column = column.copy()
                     column[failed] = 0
             for name, (labels, keys, scores) in list(self.maps.items()):
                 scores = scores.copy()
                 scores[failed] = 0
                 self.maps[name] = (labels, keys, scores)
         return errors
+
+
+def _ragged(column: np.ndarray) -> bool:
+    """True for a column of one array per item (made when the items' outputs differ in shape)."""
+    return column.dtype == object and column.ndim == 1 and len(column) > 0 and isinstance(column[0], np.ndarray)
 
 
 def _sequence_column(sequences: list, name: str, problems: dict) -> np.ndarray:

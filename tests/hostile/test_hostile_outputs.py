@@ -82,6 +82,25 @@ def test_an_image_holds_its_own_outputs_when_the_batch_is_not_on_the_first_axis(
         assert record == _alone(engine, record, tmp_path)
 
 
+def test_outputs_of_a_different_size_for_each_row_are_kept_per_row(tmp_path, capsys):
+    from onnx import TensorProto, helper
+
+    from tests.conftest import make_model
+
+    # NonZero of a [1, 3] row gives [2, k], the coordinates of its k nonzero values; k differs per row
+    model = make_model(tmp_path / "nonzero.onnx", [helper.make_node("NonZero", ["features"], ["where"])],
+                       [("features", TensorProto.FLOAT, ["N", 3])], [("where", TensorProto.INT64, [2, "k"])])
+    table = tmp_path / "rows.csv"
+    table.write_text("a,b,c\n1,0,2\n0,0,3\n1,1,1\n")
+    assert main(["score", str(model), str(table), "-q"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["outputs"]["where"] for r in records] == [[[0, 0], [0, 2]], [[0], [2]], [[0, 0, 0], [0, 1, 2]]]
+    from desktop.engine.store import ResultStore
+
+    with ResultStore() as store:
+        assert list(store.records(store.runs()[0].id)) == records
+
+
 def test_the_batch_axis_is_checked_once_per_engine(corpus):
     engine = Engine(corpus["outputs/transposed.onnx"])
     assert engine.splits_batches is None  # declared [3, N]: not the input's batch axis first
