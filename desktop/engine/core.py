@@ -70,12 +70,13 @@ class Engine:
         self._check_other_inputs()
         self._dtype = _NP_TYPES.get(self.input_spec.elem_type or "float", np.float32)
         self.output_names = [o.name for o in self.info.outputs]
-        # whether every output's first axis is the batch axis, so stacked items' outputs can be split
-        # per item: True (declared so, or seen), False (seen not to be: one item per call), None (not known
-        # yet: the first stacked call is checked against its first item alone)
-        # (a tensor sequence is one item's whatever the batch: it never splits)
+        # the seq(tensor) outputs, by position, with their element type (for an empty sequence)
         self._sequences = {i: _NP_TYPES.get(o.type[len("seq(tensor("):-2], np.float32)
                            for i, o in enumerate(self.info.outputs) if o.type.startswith("seq(tensor(")}
+        # whether every output's first axis is the batch axis, so stacked items' outputs can be split
+        # per item: True (declared so, or seen), False (seen not to be, or an output that is neither a
+        # tensor nor a ZipMap, such as a tensor sequence: one item per call), None (not known yet: the
+        # first stacked call is checked against its first item alone)
         self.splits_batches: bool | None = (
             False if any(not (o.is_tensor or o.is_zipmap) for o in self.info.outputs)
             else True if _declares_batch_first(self.info, self._fed_inputs()) else None)

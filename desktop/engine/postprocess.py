@@ -217,8 +217,8 @@ class OutputBlock:
         empty cell and marked ok), and a NaN would reach the history's JSON: it is failed, with the
         first output (in the model's order) that shows it, and the batch goes on.
         """
-        columns = [(name, self.tensors[name]) for name in self.post.names if name in self.tensors]
-        columns += [(name, self.maps[name][2]) for name in self.post.names if name in self.maps]
+        columns = [(name, self.tensors[name] if name in self.tensors else self.maps[name][2])
+                   for name in self.post.names if name in self.tensors or name in self.maps]
         for name, column in columns:
             if _ragged(column):  # one array per item
                 bad = [i for i, a in enumerate(column) if a.dtype.kind in "fc" and not np.isfinite(a).all()]
@@ -282,6 +282,6 @@ def _sequence_column(sequences: list, name: str, problems: dict) -> np.ndarray:
 
 def _rows_of(column: np.ndarray, n: int, name: str) -> np.ndarray:
     if column.ndim == 0 or column.shape[0] != n:
-        raise ValueError(f"output '{name}' has {column.shape[:1] or 'no'} rows for {n} items; "
+        raise ValueError(f"output '{name}' has {column.shape[0] if column.ndim else 'no'} rows for {n} items; "
                          "stacked outputs are split per item only after Engine.run_stacked has checked them")
     return column
