@@ -25,7 +25,7 @@ import numpy as np
 from .errors import InputError
 from .inputs import InputItem, expand_inputs
 from .inputs.tabular import TableChunk, TableReader
-from .postprocess import OutputBlock, ZipMapScores
+from .postprocess import OutputBlock, stack_items
 from .resultbatch import NO_ROW, ResultBatch
 from .results import Result
 
@@ -106,8 +106,7 @@ class _Run:
             answer, meta, outputs, shared, maps = {}, {}, {}, {}, {}
         else:
             answer, meta = block.answer, block.meta
-            outputs = {k: v for k, v in block.tensors.items() if block.batched[k]}
-            shared = {k: v for k, v in block.tensors.items() if not block.batched[k]}
+            outputs, shared = block.tensors, {}  # every output has a row per item (OutputBlock)
             maps = {k: (labels, scores) for k, (labels, _, scores) in block.maps.items()}
         return ResultBatch(
             task=self.post.task, position=np.zeros(n, dtype=np.int64), source=source, row=row,
@@ -225,7 +224,16 @@ def _flush(run: _Run, batch: list[_Prepared]) -> Iterator[ResultBatch]:
         return
     try:
         feeds = engine.image_feeds([entry.tensor for entry in batch])
-        raw, t_infer = engine.run(feeds)
+        if len(batch) == 1:
+            raw, t_infer = engine.run(feeds)
+        else:
+            stacked = engine.run_stacked(feeds, len(batch), lambda: engine.image_feeds([batch[0].tensor]))
+            if stacked is None:  # the outputs do not keep one row per item: one call each
+                run.batch_target = 1
+                for entry in batch:
+                    yield from _flush(run, [entry])
+                return
+            raw, t_infer = stacked
     except InputError as exc:
         if len(batch) > 1:
             for entry in batch:
@@ -254,9 +262,12 @@ def _results(run: _Run, batch: list[_Prepared], raw: list, t_infer: float, x: np
     if run.save_dir:
         for i, entry in enumerate(batch):
             saved[i] = run.save(x[i:i + 1] if engine.has_batch_axis else x, run.index + i, entry.item.path, None)
+    ok = np.ones(n, dtype=bool)
+    ok[list(block.errors)] = False
+    errors = {i: f"{os.path.basename(batch[i].item.path)}: {message}" for i, message in block.errors.items()}
     yield run.emit(run.scored(block, sources=[e.item.path for e in batch], kinds=[e.item.kind for e in batch],
                               shas=[e.sha for e in batch], source=np.arange(n), row=np.full(n, NO_ROW),
-                              timings=timings, saved_input=saved))
+                              timings=timings, ok=ok, errors=errors, saved_input=saved))
 
 
 def _next_batch(per_item_ms: float, item_bytes: int = 0) -> int:
@@ -450,13 +461,21 @@ def _table_batch(run: _Run, item: InputItem, name: str, cols: tuple, sha: str | 
     timings = np.empty((n, 4), dtype=np.float64)
     timings[:] = (tb.t_decode, tb.t_pre, tb.t_infer, tb.t_post)  # shared: rows were scored together
     ok = np.zeros(n, dtype=bool)
+    errors, cells = {}, {}
     if tb.outputs is not None:
         ok[ok_idx] = True
-    errors, cells = {}, {}
+        for j, message in tb.outputs.errors.items():  # scored, but the model's answer is not a number
+            i = int(ok_idx[j])
+            ok[i] = False
+            errors[i] = f"{name}: row {chunk.rows[i]}: {message}"
     for i in np.flatnonzero(~ok).tolist():
+        raw = chunk.cells.get(i) if isinstance(chunk.cells, dict) else (chunk.cells[i] if chunk.cells else None)
+        if i in errors:  # scored: its parsed values are what the model saw
+            cells[i] = dict(zip(cols, map(str, raw))) if raw is not None else dict(
+                zip(cols, map(repr, chunk.values[i].tolist())))
+            continue
         error = chunk.errors[i] or tb.error or "not scored"
         errors[i] = error if error.startswith(name) else f"{name}: {error}"
-        raw = chunk.cells.get(i) if isinstance(chunk.cells, dict) else (chunk.cells[i] if chunk.cells else None)
         if raw is not None:
             cells[i] = dict(zip(cols, raw))
         timings[i, 2:] = 0.0
@@ -464,7 +483,7 @@ def _table_batch(run: _Run, item: InputItem, name: str, cols: tuple, sha: str | 
     block = tb.outputs
     if block is not None and len(ok_idx) < n:  # spread the scored rows' outputs over the chunk (failed rows: zeros)
         block.answer = {k: _spread(v, ok_idx, n) for k, v in block.answer.items()}
-        block.tensors = {k: (_spread(v, ok_idx, n) if block.batched[k] else v) for k, v in block.tensors.items()}
+        block.tensors = {k: _spread(v, ok_idx, n) for k, v in block.tensors.items()}
         block.maps = {k: (labels, keys, _spread(s, ok_idx, n)) for k, (labels, keys, s) in block.maps.items()}
         block.n = n
     return run.scored(block, sources=[item.path], kinds=["table"], shas=[sha], source=np.zeros(n, dtype=np.int32),
@@ -479,22 +498,20 @@ def _spread(column: np.ndarray, where: np.ndarray, n: int) -> np.ndarray:
 
 
 def _run_rows(engine, block: np.ndarray, texts: dict):
-    """Score table rows: the whole block at once when the batch axis is free, else one by one."""
-    if engine.batchable or len(block) == 1:
+    """Score table rows: the whole block at once when its outputs split per row, else one by one."""
+    if len(block) == 1:
         return engine.run(engine.table_feeds(block, texts))
+    if engine.batchable:
+        stacked = engine.run_stacked(engine.table_feeds(block, texts), len(block),
+                                     lambda: engine.table_feeds(block[:1], {j: cells[:1] for j, cells in texts.items()}))
+        if stacked is not None:
+            return stacked
     outs, total = [], 0.0
     for r in range(len(block)):
         raw, t = engine.run(engine.table_feeds(block[r:r + 1], {j: cells[r:r + 1] for j, cells in texts.items()}))
         outs.append(raw)
         total += t
-    merged = []
-    for k in range(len(outs[0])):
-        parts = [o[k] for o in outs]
-        if isinstance(parts[0], ZipMapScores):
-            merged.append(ZipMapScores(parts[0].keys, np.concatenate([p.scores for p in parts])))
-        else:
-            merged.append(sum(parts, []) if isinstance(parts[0], list) else np.concatenate(parts))
-    return merged, total
+    return stack_items(outs), total
 
 
 def default_workers() -> int:

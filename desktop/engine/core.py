@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -13,7 +14,7 @@ from .inputs.images import decode_dicom, decode_image
 from .inputs.tabular import TableReader
 from .model import ModelInfo, inspect_model
 from .onnxwire import read_model, with_float_outputs
-from .postprocess import Postprocessor, ZipMapScores
+from .postprocess import Postprocessor, TensorSequence, ZipMapScores
 from .preprocess import preprocess_image
 from .profile import Profile, check_profile, fed_inputs, resolve_profile
 from .session import SessionSettings, create_session
@@ -71,13 +72,28 @@ class Engine:
         self._dtype = _input_type(self.input_spec)
         self._fed = self._table_input_order()
         self.output_names = [o.name for o in self.info.outputs]
+        # the seq(tensor) outputs, by position, with their element type (for an empty sequence)
+        self._sequences = {i: _NP_TYPES.get(o.type[len("seq(tensor("):-2], np.float32)
+                           for i, o in enumerate(self.info.outputs) if o.type.startswith("seq(tensor(")}
+        # whether every output's first axis is the batch axis, so stacked items' outputs can be split
+        # per item: True (declared so, or seen), False (seen not to be, or an output that is neither a
+        # tensor nor a ZipMap, such as a tensor sequence: one item per call), None (not known yet: the
+        # first stacked call is checked against its first item alone)
+        self.splits_batches: bool | None = (
+            False if any(not (o.is_tensor or o.is_zipmap) for o in self.info.outputs)
+            else True if _declares_batch_first(self.info, self._fed_inputs()) else None)
 
     # ------------------------------------------------------------------ facts
     @property
     def batchable(self) -> bool:
-        """True when the input's first dimension is symbolic, so items can be stacked."""
+        """True when items can be stacked in one call: the input's first dimension is symbolic, and the
+        outputs have not been seen to keep the batch anywhere but on their first axis."""
         shape = self.input_spec.shape
-        return bool(shape) and not (isinstance(shape[0], int) and shape[0] > 0)
+        return bool(shape) and not (isinstance(shape[0], int) and shape[0] > 0) and self.splits_batches is not False
+
+    def _fed_inputs(self) -> list:
+        names = self.table_inputs or [self.profile.input]
+        return [self.info.input(name) for name in names]
 
     @property
     def concurrent_runs(self) -> bool:
@@ -214,7 +230,31 @@ class Engine:
         if self._zipmaps:
             out = [ZipMapScores(self._zipmaps[o.name][1], value) if o.name in self._zipmaps else value
                    for o, value in zip(self.info.outputs, out)]
+        if self._sequences:
+            out = [TensorSequence(value, self._sequences[i]) if i in self._sequences and isinstance(value, list)
+                   else value for i, value in enumerate(out)]
         return out, (time.perf_counter() - t0) * 1e3
+
+    def run_stacked(self, feeds: dict, n: int, first: Callable[[], dict]) -> tuple[list, float] | None:
+        """session.run on ``n`` items stacked on the batch axis, when its outputs split per item.
+
+        Returns (outputs, milliseconds) when every output has the items on its first axis, one
+        row each; None when the outputs cannot be split so (the caller scores the items one by
+        one: a row that held other items' values would give one patient's record another's data).
+        The first time a model's outputs have no declared batch axis, its first item is scored
+        alone too (``first()`` gives its feeds) and the verdict is kept: the outputs split when
+        each has one more row for the stacked items than for the item alone, and the item's row
+        is the same both ways. A declared batch axis is believed, and each call's rows counted.
+        """
+        if self.splits_batches is False:
+            return None
+        alone = self.run(first())[0] if self.splits_batches is None else None
+        out, ms = self.run(feeds)
+        if alone is not None:
+            self.splits_batches = _split_per_item(alone, out, n)
+        elif not all(_rows(value) == n for value in out):
+            self.splits_batches = False
+        return (out, ms) if self.splits_batches else None
 
     def postprocessor(self, top_k: int = 5) -> Postprocessor:
         return Postprocessor(self.info, self.profile, top_k)
@@ -223,7 +263,57 @@ class Engine:
         """The same session with another profile (after editing it), without reloading the model."""
         engine = Engine(self.model_path, profile=profile, settings=self.settings, session=self.session, info=self.info)
         engine._zipmaps, engine._run_names = self._zipmaps, self._run_names  # the session was made for them
+        engine.splits_batches = self.splits_batches  # a fact of the model, not of the profile
         return engine
+
+
+def _declares_batch_first(info: ModelInfo, fed: list) -> bool:
+    """True when each output declares as its first dimension, and only there, the fed inputs' batch symbol."""
+    symbols = {spec.shape[0] if spec.shape else None for spec in fed}
+    if len(symbols) != 1:
+        return False
+    symbol = symbols.pop()
+    if not isinstance(symbol, str):  # fixed, or anonymous (None): nothing to match an output's dimension to
+        return False
+    return all(o.is_tensor and o.rank_known and o.shape and o.shape[0] == symbol and symbol not in o.shape[1:]
+               for o in info.outputs)
+
+
+def _rows(value) -> int | None:
+    """The length of an output's first axis (a ZipMap's number of maps); None for a scalar."""
+    if isinstance(value, (ZipMapScores, list)):
+        return len(value)
+    shape = np.shape(value)
+    return shape[0] if shape else None
+
+
+def _split_per_item(alone: list, stacked: list, n: int) -> bool:
+    """Whether ``stacked`` (the outputs of n items, the first of them the item of ``alone``) splits per item."""
+    for a, b in zip(alone, stacked):
+        if _rows(a) != 1 or _rows(b) != n:
+            return False
+        if isinstance(a, ZipMapScores) and isinstance(b, ZipMapScores):
+            if a.keys != b.keys or not _close(a.scores[0], b.scores[0]):
+                return False
+        elif isinstance(a, list) or isinstance(b, list):  # ZipMap dicts (the sequence of tensors never splits)
+            if not (a and b and isinstance(a[0], dict) and isinstance(b[0], dict) and list(a[0]) == list(b[0])
+                    and _close(np.fromiter(a[0].values(), float), np.fromiter(b[0].values(), float))):
+                return False
+        elif np.shape(a)[1:] != np.shape(b)[1:] or not _close(np.asarray(a)[0], np.asarray(b)[0]):
+            return False
+    return True
+
+
+def _close(a: np.ndarray, b: np.ndarray) -> bool:
+    """The same item's outputs from two calls: equal, or for floats close (batched kernels may round otherwise)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return False
+    if a.dtype.kind not in "fc" and b.dtype.kind not in "fc":
+        return bool(np.array_equal(a, b))
+    finite = np.abs(a[np.isfinite(a)]) if a.dtype.kind in "fc" else np.abs(a)
+    scale = float(finite.max()) if finite.size else 1.0
+    return bool(np.allclose(a, b, rtol=1e-3, atol=1e-5 * max(scale, 1.0), equal_nan=True))
 
 
 def _input_type(spec) -> type:

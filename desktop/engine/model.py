@@ -39,13 +39,17 @@ class TensorSpec:
     type: str  # e.g. "tensor(float)", "seq(map(int64,tensor(float)))"
     shape: tuple  # ints for fixed dims, strings for symbolic ones, None when unknown
     elem_type: str | None = None  # "float", "int64"... for tensors, else None
+    rank_known: bool = True  # False for a tensor declared with no shape at all (``shape`` is then ``()``)
 
     @property
     def shape_text(self) -> str:
-        if not self.shape and self.type.startswith("tensor"):
-            return "scalar"
+        """'[N, 3]', 'scalar' (declared rank 0), 'unknown rank' (no shape declared), or '—' (not a tensor)."""
         if not self.type.startswith("tensor"):
             return "—"
+        if not self.rank_known:
+            return "unknown rank"
+        if not self.shape:
+            return "scalar"
         return "[" + ", ".join("?" if d is None else str(d) for d in self.shape) + "]"
 
     @property
@@ -89,6 +93,11 @@ class ModelInfo:
         d["labels"] = list(self.labels)
         d["external_data"] = list(self.external_data)
         return d
+
+
+def _spec(vi) -> TensorSpec:
+    """The TensorSpec of a graph input or output as onnxwire reads it."""
+    return TensorSpec(name=vi.name, type=vi.type, shape=vi.shape, elem_type=vi.elem_type, rank_known=vi.rank_known)
 
 
 def _spec_dict(spec: TensorSpec) -> dict:
@@ -259,9 +268,8 @@ def inspect_model(path: str | os.PathLike) -> ModelInfo:
     external = _check_external_data(model.tensors, p.resolve().parent, p.name)
 
     # old exporters list weights as inputs
-    inputs = [TensorSpec(name=vi.name, type=vi.type, shape=vi.shape, elem_type=vi.elem_type) for vi in model.inputs
-              if vi.name not in model.initializer_names]
-    outputs = [TensorSpec(name=vi.name, type=vi.type, shape=vi.shape, elem_type=vi.elem_type) for vi in model.outputs]
+    inputs = [_spec(vi) for vi in model.inputs if vi.name not in model.initializer_names]
+    outputs = [_spec(vi) for vi in model.outputs]
     if not inputs:
         raise ModelError(f"{p.name} declares no inputs, so there is nothing to feed it")
 

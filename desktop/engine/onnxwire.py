@@ -40,6 +40,7 @@ class ValueInfo:
     type: str
     shape: tuple
     elem_type: str | None
+    rank_known: bool = True  # False for a tensor declared without a shape (``shape`` is then ``()``)
 
 
 @dataclass
@@ -223,7 +224,8 @@ def _type(buf, span, depth: int) -> tuple[str, tuple, str | None]:
     return found
 
 
-def _tensor_type(buf, span, depth: int) -> tuple[str, tuple, str | None]:
+def _tensor_type(buf, span, depth: int) -> tuple[str, tuple | None, str | None]:
+    """(type text, dims or None when no shape is declared, element type) of a TensorTypeProto."""
     elem_type, shape_span = 0, None
     for number, wire, v in _fields(buf, *span, depth):
         if wire == 0 and number == 1:
@@ -247,7 +249,7 @@ def _tensor_type(buf, span, depth: int) -> tuple[str, tuple, str | None]:
                 elif n == 2 and w == 2:
                     dim = _text(buf, x)
             dims.append(dim)
-    return f"tensor({elem})", tuple(dims), elem
+    return f"tensor({elem})", tuple(dims) if shape_span is not None else None, elem
 
 
 def _value_info(buf, span, depth: int) -> ValueInfo:
@@ -258,7 +260,7 @@ def _value_info(buf, span, depth: int) -> ValueInfo:
         elif wire == 2 and number == 2:
             type_span = v
     text, shape, elem = _type(buf, type_span, depth + 1) if type_span else ("unknown", (), None)
-    return ValueInfo(name, text, shape, elem)
+    return ValueInfo(name, text, () if shape is None else shape, elem, rank_known=shape is not None)
 
 
 def _tensor(buf, span, depth: int) -> TensorRef:

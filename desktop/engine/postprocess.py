@@ -41,6 +41,24 @@ class ZipMapScores:
         return len(self.scores)
 
 
+class TensorSequence:
+    """One item's seq(tensor) output (SequenceConstruct, SplitToSequence...): its tensors, in order."""
+
+    __slots__ = ("tensors", "dtype")
+
+    def __init__(self, tensors: list, dtype=np.float32):
+        self.tensors = [np.asarray(t) for t in tensors]
+        self.dtype = dtype
+
+    def stacked(self) -> np.ndarray | None:
+        """The tensors as one array, the sequence on its first axis; None when their shapes differ."""
+        if not self.tensors:
+            return np.zeros((0,), dtype=self.dtype)
+        if any(t.shape != self.tensors[0].shape for t in self.tensors[1:]):
+            return None
+        return np.stack(self.tensors)
+
+
 def _map_scores(maps: list, keys: list) -> np.ndarray:
     """(n, K) scores from ZipMap's list of {class: score} dicts, all with the classes ``keys``."""
     n, k = len(maps), len(keys)
@@ -112,13 +130,54 @@ class Postprocessor:
         return OutputBlock(self, raw, n)
 
 
+def one_item(value):
+    """The output of a call that scored one item, as a column of one row.
+
+    An output whose first axis has length 1 is taken to be that row already (a [1, K] score); any
+    other output (a scalar, the batch on another axis, an axis in front of it) is all the item's
+    own, and gets the row axis in front. ZipMap outputs are lists of rows as they are.
+    """
+    if isinstance(value, TensorSequence):
+        return [value]
+    if isinstance(value, (ZipMapScores, list)):
+        return value
+    arr = np.asarray(value)
+    return arr if arr.ndim >= 1 and arr.shape[0] == 1 else arr[None]
+
+
+def stack_items(outputs: list[list]) -> list:
+    """The outputs of several one-item calls (each a list in the model's output order) as columns of rows."""
+    merged = []
+    for parts in zip(*outputs):
+        parts = [one_item(p) for p in parts]
+        first = parts[0]
+        if isinstance(first, ZipMapScores):
+            merged.append(ZipMapScores(first.keys, np.concatenate([p.scores for p in parts])))
+        elif isinstance(first, list):
+            merged.append([row for p in parts for row in p])
+        elif all(p.shape[1:] == first.shape[1:] for p in parts):
+            merged.append(np.concatenate(parts))
+        else:  # the items' outputs differ in shape (a symbolic size): one array per item
+            column = np.empty(len(parts), dtype=object)
+            for i, p in enumerate(parts):
+                column[i] = p[0]
+            merged.append(column)
+    return merged
+
+
 class OutputBlock:
     """The outputs of one batch, read column-wise, and the task's answer columns decoded from them.
 
-    ``tensors`` holds each tensor output with the batch axis first (or shared by the batch,
-    without it: ``batched`` says which); ``maps`` each ZipMap output as (label names, class
-    keys, scores (n, K)). ``answer`` is the decoder's dict of columns, ``meta`` its
-    per-model facts (class names...), the same for every batch of a run.
+    ``tensors`` holds each tensor output as a column of ``n`` rows, one per item: an array with
+    the items on its first axis (``batched`` True), or when the items' outputs differ in shape an
+    object array of one array per item (``batched`` False: no decoder reads those). ``maps``
+    holds each ZipMap output as (label names, class keys, scores (n, K)). ``answer`` is the
+    decoder's dict of columns, ``meta`` its per-model facts (class names...), the same for
+    every batch of a run.
+
+    ``raw`` are the outputs of one call for ``n`` items stacked (which Engine.run_stacked has
+    checked split per item), of a call for one item, or several such calls put together by
+    :func:`stack_items`.
     """
 
     def __init__(self, post: Postprocessor, raw: list, n: int):
@@ -127,17 +186,102 @@ class OutputBlock:
         self.tensors: dict = {}
         self.batched: dict = {}
         self.maps: dict = {}
+        problems: dict[int, str] = {}
         for name, value in zip(post.names, raw):
-            if isinstance(value, ZipMapScores):
+            if n == 1:
+                value = one_item(value)
+            if isinstance(value, list) and value and isinstance(value[0], TensorSequence):
+                arr = _rows_of(_sequence_column(value, name, problems), n, name)
+                self.tensors[name] = arr
+                self.batched[name] = not _ragged(arr)
+            elif isinstance(value, ZipMapScores):
                 scores = value.scores.reshape(len(value.scores), -1).astype(np.float64)
-                self.maps[name] = ([post.label(k) for k in value.keys], value.keys, scores)
+                self.maps[name] = ([post.label(k) for k in value.keys], value.keys, _rows_of(scores, n, name))
             elif isinstance(value, list):
                 keys = list(value[0].keys()) if value and isinstance(value[0], dict) else []
                 scores = _map_scores(value, keys)
-                self.maps[name] = ([post.label(k) for k in keys], keys, scores)
+                self.maps[name] = ([post.label(k) for k in keys], keys, _rows_of(scores, n, name))
             else:
-                arr = np.asarray(value)
+                arr = _rows_of(np.asarray(value), n, name)
                 self.tensors[name] = arr
-                self.batched[name] = arr.ndim >= 1 and arr.shape[0] == n
+                self.batched[name] = not _ragged(arr)
+        self.errors = self._failed(problems)
         self.answer = post.decoder.decode(self, n)
         self.meta = self.answer.pop("_meta", {})
+
+    def _failed(self, errors: dict[int, str]) -> dict[int, str]:
+        """The items that fail, each with what it got: ``errors`` (outputs that cannot be kept) and those with
+        a NaN or an infinity in an output. Their rows are zeroed.
+
+        An item with a NaN has no answer to give (its top score or value would be NaN, shown as an
+        empty cell and marked ok), and a NaN would reach the history's JSON: it is failed, with the
+        first output (in the model's order) that shows it, and the batch goes on.
+        """
+        columns = [(name, self.tensors[name] if name in self.tensors else self.maps[name][2])
+                   for name in self.post.names if name in self.tensors or name in self.maps]
+        for name, column in columns:
+            if _ragged(column):  # one array per item
+                bad = [i for i, a in enumerate(column) if a.dtype.kind in "fc" and not np.isfinite(a).all()]
+                nan = [i for i in bad if np.isnan(column[i]).any()]
+            else:  # (text is kept in object arrays too, and is never a NaN)
+                if column.dtype.kind not in "fc" or np.isfinite(column).all():
+                    continue
+                flat = column.reshape(self.n, -1)
+                bad = np.flatnonzero(~np.isfinite(flat).all(axis=1)).tolist()
+                nan = np.flatnonzero(np.isnan(flat).any(axis=1)).tolist()
+            nan_set = set(nan)
+            for i in bad:
+                what = "NaN" if i in nan_set else "infinite values"
+                errors.setdefault(i, f"the model returned {what} for output '{name}'")
+        if errors:
+            failed = np.fromiter(errors, dtype=np.int64)
+            for name, column in list(self.tensors.items()):
+                if column.dtype.kind not in "fciub" and not _ragged(column):
+                    continue  # text: nothing to zero
+                self.tensors[name] = column = column.copy()
+                if _ragged(column):
+                    for i in failed.tolist():
+                        column[i] = np.zeros_like(column[i])
+                else:
+                    column[failed] = 0
+            for name, (labels, keys, scores) in list(self.maps.items()):
+                scores = scores.copy()
+                scores[failed] = 0
+                self.maps[name] = (labels, keys, scores)
+        return errors
+
+
+def _ragged(column: np.ndarray) -> bool:
+    """True for a column of one array per item (made when the items' outputs differ in shape)."""
+    return column.dtype == object and column.ndim == 1 and len(column) > 0 and isinstance(column[0], np.ndarray)
+
+
+def _sequence_column(sequences: list, name: str, problems: dict) -> np.ndarray:
+    """A seq(tensor) output's column: each item's tensors stacked (k, ...), the sequence being its first axis.
+
+    An item whose tensors differ in shape cannot be one array (nor kept in the history's files):
+    it fails, saying so, with an empty row.
+    """
+    rows = []
+    for i, seq in enumerate(sequences):
+        arr = seq.stacked()
+        if arr is None:
+            shapes = ", ".join(str(list(t.shape)) for t in seq.tensors[:4]) + (", …" if len(seq.tensors) > 4 else "")
+            problems.setdefault(i, f"the model returned a sequence of tensors of different shapes for output "
+                                   f"'{name}' ({shapes}); InferDesk keeps a sequence only when its tensors share "
+                                   "a shape")
+            arr = np.zeros((0,), dtype=seq.dtype)
+        rows.append(arr)
+    if all(r.shape == rows[0].shape for r in rows[1:]):
+        return np.stack(rows)
+    column = np.empty(len(rows), dtype=object)
+    for i, r in enumerate(rows):
+        column[i] = r
+    return column
+
+
+def _rows_of(column: np.ndarray, n: int, name: str) -> np.ndarray:
+    if column.ndim == 0 or column.shape[0] != n:
+        raise ValueError(f"output '{name}' has {column.shape[0] if column.ndim else 'no'} rows for {n} items; "
+                         "stacked outputs are split per item only after Engine.run_stacked has checked them")
+    return column

@@ -46,7 +46,8 @@ class ResultBatch:
     Per item, sparse: ``errors`` and ``saved_input`` (dicts by row of the batch), ``cells``
     (a failed CSV row's raw text by column). Per source: ``sources``, ``source_kinds``,
     ``source_sha256``. Per batch: ``task``, ``meta`` (the decoder's facts, such as class
-    names), ``shared`` (outputs without a batch axis), ``output_names`` (the model's order).
+    names), ``shared`` (outputs without a batch axis: kept for runs stored before every output got a row
+    per item; the engine no longer makes them), ``output_names`` (the model's order).
     """
 
     __slots__ = ("task", "position", "source", "row", "ok", "timings", "errors", "sources", "source_kinds",

@@ -358,7 +358,12 @@ def test_zipmap_is_read_from_the_tensor_in_front_of_it():
     spy.run = run
     engine.session = spy
     results = list(run_batch(engine, [SAMPLES / "breast_cancer.csv"]))
-    assert names == [["output_label", "probabilities"]]  # onnxruntime skips building 20 dicts
+    # onnxruntime skips building 20 dicts; the first row is also scored alone, once per engine,
+    # since skl2onnx declares no batch axis to prove the 20 rows' outputs split per row
+    assert names == [["output_label", "probabilities"]] * 2 and spy.batches == [1, 20]
+    assert engine.splits_batches is True
+    list(run_batch(engine, [SAMPLES / "breast_cancer.csv"]))
+    assert spy.batches == [1, 20, 20]
     plain = ort.InferenceSession(str(MODELS / "breast_cancer.onnx"), providers=["CPUExecutionProvider"])
     _, values, _ = read_table(SAMPLES / "breast_cancer.csv", engine.profile.table.columns)
     _, maps = plain.run(None, {"features": values.astype(np.float32)})

@@ -452,6 +452,7 @@ def build_corpus(folder=None, long_line: bool = False) -> dict:
         out[group] = root / group
         out.update(builder(root / group))
     out.update(build_links(root / "links", root / "outside"))
+    out.update(build_output_models(root / "outputs"))
     out.update(build_input_models(root / "input_models"))
     if long_line:
         out["csv/long_line.csv"] = write_long_line_csv(root / "csv" / "long_line.csv")
@@ -547,3 +548,103 @@ if __name__ == "__main__":  # pragma: no cover - a convenience for looking at th
     for key, path in sorted(built.items(), key=lambda kv: str(kv[0])):
         size = path.stat().st_size if path.is_file() else 0
         print(f"{key:40} {size:>12,}  {path}")
+
+
+# --------------------------------------------------------------------------- model outputs
+
+#: the rows every output model scores (a, b, c): distinct, so a row holding another row's values shows
+OUTPUT_ROWS = [(1.0, 2.0, 3.0), (4.0, 5.0, 6.0), (7.0, 8.0, 9.0), (10.0, 11.0, 12.0), (13.0, 14.0, 15.0)]
+#: rows for log.onnx: row 2 has a zero (log gives -inf), row 4 a negative value (NaN); the others score
+LOG_ROWS = [(1.0, 2.0, 3.0), (4.0, 0.0, 6.0), (7.0, 8.0, 9.0), (-1.0, 2.0, 3.0), (5.0, 6.0, 7.0)]
+
+
+def _table_profile(path: Path, task: str = "regression") -> None:
+    path.with_name(path.stem + ".profile.json").write_text(json.dumps(
+        {"input": "features", "task": task, "table": {"columns": ["a", "b", "c"]}}), encoding="utf-8")
+
+
+def build_output_models(folder: Path) -> dict:
+    """Models whose outputs are hard to split per item, and the inputs they score (``outputs/...``).
+
+    transposed.onnx / transposed_image.onnx  the batch on the last axis (Transpose: declared [3, N])
+    unsqueezed.onnx / unsqueezed_image.onnx  an axis put in front of the batch (Unsqueeze at 0), no
+                                             declared shape
+    log.onnx                                 log of each feature: NaN or -inf on some rows (log_rows.csv)
+    divide.onnx                              1 / a: infinite where a is 0 (log_rows.csv has none; rows.csv none)
+    sequence.onnx                            seq(tensor(float)): SequenceConstruct(features, 2 * features), and
+                                             the sum of the features as a plain tensor
+    sequence_ragged.onnx                     SequenceConstruct(features, their sum): tensors of two shapes
+    zipmap.onnx                              a classifier ending in a ZipMap, its label with no declared size
+    rows.csv, log_rows.csv, divide_rows.csv  the tables; images/ five 8 × 8 images of different colours
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {"outputs": folder}
+    features = [("features", TensorProto.FLOAT, ["N", 3])]
+    image = [("x", TensorProto.FLOAT, ["N", 3, 8, 8])]
+    axes0 = numpy_helper.from_array(np.array([0], dtype=np.int64), "axes0")
+    mean = helper.make_node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=0)
+
+    def put(name, model, profile_task=None):
+        path = _save(model, folder / name)
+        if profile_task:
+            _table_profile(path, profile_task)
+        out[f"outputs/{name}"] = path
+
+    put("transposed.onnx", _model([helper.make_node("Transpose", ["features"], ["y"], perm=[1, 0])], features,
+                                  [("y", TensorProto.FLOAT, [3, "N"])]), "regression")
+    put("unsqueezed.onnx", _model([helper.make_node("Unsqueeze", ["features", "axes0"], ["y"])], features,
+                                  [("y", TensorProto.FLOAT, None)], [axes0]), "regression")
+    put("transposed_image.onnx", _model([mean, helper.make_node("Transpose", ["m"], ["y"], perm=[1, 0])], image,
+                                        [("y", TensorProto.FLOAT, [3, "N"])]))
+    put("unsqueezed_image.onnx", _model([mean, helper.make_node("Unsqueeze", ["m", "axes0"], ["y"])], image,
+                                        [("y", TensorProto.FLOAT, None)], [axes0]))
+    put("log.onnx", _model([helper.make_node("Log", ["features"], ["y"])], features,
+                           [("y", TensorProto.FLOAT, ["N", 3])]), "regression")
+    one = numpy_helper.from_array(np.ones((1, 1), dtype=np.float32), "one")
+    first = numpy_helper.from_array(np.array([0], dtype=np.int64), "first")
+    put("divide.onnx", _model([helper.make_node("Gather", ["features", "first"], ["a"], axis=1),
+                               helper.make_node("Div", ["one", "a"], ["y"])], features,
+                              [("y", TensorProto.FLOAT, ["N", 1])], [one, first]), "regression")
+
+    two = numpy_helper.from_array(np.array(2.0, dtype=np.float32), "two")
+    w = numpy_helper.from_array(np.ones((3, 1), dtype=np.float32), "w")
+    seq = _model([helper.make_node("Mul", ["features", "two"], ["doubled"]),
+                  helper.make_node("SequenceConstruct", ["features", "doubled"], ["pair"]),
+                  helper.make_node("MatMul", ["features", "w"], ["total"])], features,
+                 [("total", TensorProto.FLOAT, ["N", 1])], [two, w])
+    seq.graph.output.insert(0, helper.make_tensor_sequence_value_info("pair", TensorProto.FLOAT, None))
+    put("sequence.onnx", seq, "regression")
+    ragged = _model([helper.make_node("MatMul", ["features", "w"], ["total"]),
+                     helper.make_node("SequenceConstruct", ["features", "total"], ["pair"])], features,
+                    [("total", TensorProto.FLOAT, ["N", 1])], [w])
+    ragged.graph.output.insert(0, helper.make_tensor_sequence_value_info("pair", TensorProto.FLOAT, None))
+    put("sequence_ragged.onnx", ragged, "regression")
+
+    weights = numpy_helper.from_array(np.array([[1, 0, -1], [0, 1, 0], [-1, 0, 1.5]], dtype=np.float32), "wz")
+    zipmap = _model([helper.make_node("MatMul", ["features", "wz"], ["logits"]),
+                     helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+                     helper.make_node("ArgMax", ["probabilities"], ["label"], axis=1, keepdims=0),
+                     helper.make_node("ZipMap", ["probabilities"], ["output_probability"],
+                                      classlabels_int64s=[0, 1, 2], domain="ai.onnx.ml")], features,
+                    [("label", TensorProto.INT64, [None])], [weights], domain_opsets={"ai.onnx.ml": 1},
+                    metadata={"labels": '["low", "middle", "high"]'})
+    zipmap.graph.output.append(helper.make_value_info(
+        "output_probability", helper.make_sequence_type_proto(
+            helper.make_map_type_proto(TensorProto.INT64, helper.make_tensor_type_proto(TensorProto.FLOAT, [])))))
+    put("zipmap.onnx", zipmap, "classification")
+
+    for name, rows in (("rows.csv", OUTPUT_ROWS), ("log_rows.csv", LOG_ROWS),
+                       ("divide_rows.csv", [(2.0, 1.0, 1.0), (0.0, 1.0, 1.0), (4.0, 1.0, 1.0)])):
+        (folder / name).write_text("a,b,c\n" + "".join(",".join(f"{v:g}" for v in r) + "\n" for r in rows),
+                                   encoding="utf-8")
+        out[f"outputs/{name}"] = folder / name
+    images = folder / "images"
+    images.mkdir(exist_ok=True)
+    for k, colour in enumerate((RED, GREEN, BLUE, (200, 120, 40), (30, 160, 220))):
+        path = images / f"colour_{k}.png"
+        path.write_bytes(_png_bytes(Image.new("RGB", (8, 8), colour)))
+        out[f"outputs/images/{path.name}"] = path
+    out["outputs/images"] = images
+    return out
