@@ -380,9 +380,10 @@ def table_blocks(engine, reader: TableReader, chunk_rows: int = 65536, post=None
         if ok:
             t1 = time.perf_counter()
             values = chunk.values if len(ok) == n else chunk.values[ok]
+            texts = chunk.texts if len(ok) == n else {j: cells[ok] for j, cells in chunk.texts.items()}
             t_pre = (time.perf_counter() - t1) * 1e3 / n
             try:
-                raw, t_infer = _run_rows(engine, values)
+                raw, t_infer = _run_rows(engine, values, texts)
                 t_infer /= len(ok)
                 t2 = time.perf_counter()
                 outputs = post.block(raw, len(ok))
@@ -432,8 +433,11 @@ def _score_table(run: _Run, item: InputItem, chunk_rows: int) -> Iterator[Result
                 if not len(batch):
                     continue
             if run.save_dir:
+                at = {r: j for j, r in enumerate(tb.chunk.rows)} if tb.chunk.texts else {}
                 for i in np.flatnonzero(batch.ok).tolist():
-                    feeds = engine.table_feeds(batch.features[i:i + 1])
+                    j = at.get(int(batch.row[i]), 0)
+                    feeds = engine.table_feeds(batch.features[i:i + 1],
+                                               {k: cells[j:j + 1] for k, cells in tb.chunk.texts.items()})
                     batch.saved_input[i] = run.save(feeds[engine.profile.input] if len(feeds) == 1 else
                                                     np.concatenate(list(feeds.values()), axis=1),
                                                     run.index + i, item.path, int(batch.row[i]))
@@ -493,17 +497,18 @@ def _spread(column: np.ndarray, where: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def _run_rows(engine, block: np.ndarray):
+def _run_rows(engine, block: np.ndarray, texts: dict):
     """Score table rows: the whole block at once when its outputs split per row, else one by one."""
     if len(block) == 1:
-        return engine.run(engine.table_feeds(block))
+        return engine.run(engine.table_feeds(block, texts))
     if engine.batchable:
-        stacked = engine.run_stacked(engine.table_feeds(block), len(block), lambda: engine.table_feeds(block[:1]))
+        stacked = engine.run_stacked(engine.table_feeds(block, texts), len(block),
+                                     lambda: engine.table_feeds(block[:1], {j: cells[:1] for j, cells in texts.items()}))
         if stacked is not None:
             return stacked
     outs, total = [], 0.0
     for r in range(len(block)):
-        raw, t = engine.run(engine.table_feeds(block[r:r + 1]))
+        raw, t = engine.run(engine.table_feeds(block[r:r + 1], {j: cells[r:r + 1] for j, cells in texts.items()}))
         outs.append(raw)
         total += t
     return stack_items(outs), total

@@ -16,13 +16,14 @@ from .model import ModelInfo, inspect_model
 from .onnxwire import read_model, with_float_outputs
 from .postprocess import Postprocessor, TensorSequence, ZipMapScores
 from .preprocess import preprocess_image
-from .profile import Profile, check_profile, resolve_profile
+from .profile import Profile, check_profile, fed_inputs, resolve_profile
 from .session import SessionSettings, create_session
 
 _NP_TYPES = {
     "float": np.float32, "float32": np.float32, "double": np.float64, "float64": np.float64,
     "float16": np.float16, "int64": np.int64, "int32": np.int32, "uint8": np.uint8, "int8": np.int8,
-    "bool": np.bool_,
+    "bool": np.bool_, "int16": np.int16, "uint16": np.uint16, "uint32": np.uint32, "uint64": np.uint64,
+    "object": np.object_, "string": np.object_,  # a string tensor: fed an object array of str
 }
 
 
@@ -68,7 +69,8 @@ class Engine:
         self.provider = providers[0] if providers else "unknown"
         self.input_spec = self.info.input(self.profile.input)
         self._check_other_inputs()
-        self._dtype = _NP_TYPES.get(self.input_spec.elem_type or "float", np.float32)
+        self._dtype = _input_type(self.input_spec)
+        self._fed = self._table_input_order()
         self.output_names = [o.name for o in self.info.outputs]
         # the seq(tensor) outputs, by position, with their element type (for an empty sequence)
         self._sequences = {i: _NP_TYPES.get(o.type[len("seq(tensor("):-2], np.float32)
@@ -127,6 +129,14 @@ class Engine:
             return len(self.profile.table.columns)
         return None
 
+    def _table_input_order(self) -> list[str] | None:
+        """For a model with one input per feature: the input each table column feeds, in column order
+        (by name, see profile.fed_inputs)."""
+        if not self.table_inputs:
+            return None
+        table = self.profile.table
+        return [spec.name for spec in fed_inputs(table.columns if table else None, self.info.inputs)]
+
     def _check_other_inputs(self):
         others = [s.name for s in self.info.inputs if s.name != self.profile.input]
         if others and not self.table_inputs:
@@ -164,16 +174,39 @@ class Engine:
         """A CSV file opened for this model: its feature columns and pass-through columns from the profile."""
         table = self.profile.table
         return TableReader(path, table.columns if table else None, self.n_features,
-                           passthrough=table.passthrough if table else True)
+                           passthrough=table.passthrough if table else True, types=self.table_types)
 
-    def table_feeds(self, values: np.ndarray) -> dict:
-        """Feeds for a block of table rows (n, features) in model feature order."""
-        names = self.table_inputs
-        if names:
-            return {name: values[:, j:j + 1].astype(_NP_TYPES.get(self.info.input(name).elem_type or "float",
-                                                                  np.float32))
-                    for j, name in enumerate(names)}
-        x = values.astype(self._dtype)
+    @property
+    def table_types(self):
+        """The numpy type the feature columns are fed as: one per column (one input each), or one for all.
+
+        The table reader refuses a row with a value its type cannot hold, before it is converted,
+        and reads a column that feeds a string input as text.
+        """
+        if self._fed:
+            return [_input_type(self.info.input(name)) for name in self._fed]
+        return self._dtype
+
+    def table_feeds(self, values: np.ndarray, texts: dict | None = None) -> dict:
+        """Feeds for a block of table rows (n, features) in model feature order.
+
+        ``texts`` holds the columns read as text (feature index -> object array of str, as
+        ``TableChunk.texts``), for string inputs; without it they are fed empty strings (a
+        benchmark's generated rows).
+        """
+        texts = texts or {}
+
+        def column(j: int, dtype) -> np.ndarray:
+            if dtype is np.object_:
+                return texts[j] if j in texts else np.full(len(values), "", dtype=object)
+            return values[:, j].astype(dtype)
+
+        if self._fed:
+            return {name: column(j, _input_type(self.info.input(name)))[:, None] for j, name in enumerate(self._fed)}
+        if self._dtype is np.object_:
+            x = np.stack([column(j, np.object_) for j in range(values.shape[1])], axis=1)
+        else:
+            x = values.astype(self._dtype)
         if len(self.input_spec.shape) == 1:
             x = x[:, 0]
         return {self.profile.input: x}
@@ -281,6 +314,10 @@ def _close(a: np.ndarray, b: np.ndarray) -> bool:
     finite = np.abs(a[np.isfinite(a)]) if a.dtype.kind in "fc" else np.abs(a)
     scale = float(finite.max()) if finite.size else 1.0
     return bool(np.allclose(a, b, rtol=1e-3, atol=1e-5 * max(scale, 1.0), equal_nan=True))
+
+
+def _input_type(spec) -> type:
+    return _NP_TYPES.get(spec.elem_type or "float", np.float32)
 
 
 def _expose_zipmap_inputs(model_path: str) -> tuple[bytes | None, dict]:

@@ -128,6 +128,9 @@ class TableSpec:
 
     columns: tuple | None = None
     passthrough: bool | tuple = True
+    #: set by check_profile, never saved: for a model with one input per column, each column's
+    #: (input name, element type) in column order, which describe() tells
+    fed: tuple = field(default=(), compare=False, repr=False)
 
     def to_dict(self) -> dict:
         d: dict = {"columns": list(self.columns) if self.columns is not None else None}
@@ -173,11 +176,31 @@ class Profile:
         if self.image:
             return describe_image(self.image)
         if self.table:
-            cols = self.table.columns
-            if cols is None:
-                return "table: the first numeric CSV columns, in file order"
-            return f"table: {len(cols)} CSV column{'s' if len(cols) != 1 else ''} matched by name"
+            return describe_table(self.table)
         return "no preprocessing (raw tensor)"
+
+
+_TEXT_TYPES = ("object", "string")
+_WHOLE_TYPES = ("int64", "int32", "int16", "int8", "uint64", "uint32", "uint16", "uint8", "bool")
+
+
+def describe_table(spec: TableSpec) -> str:
+    """'table: 4 CSV columns matched by name, one model input each (sex, ward as text)'."""
+    cols, fed = spec.columns, spec.fed
+    if cols is None:
+        text = (f"table: the first {len(fed)} CSV columns, in file order" if fed else
+                "table: the first numeric CSV columns, in file order")
+        cols = tuple(f"column {j + 1}" for j in range(len(fed)))
+    else:
+        text = f"table: {len(cols)} CSV column{'s' if len(cols) != 1 else ''} matched by name"
+    if not fed:
+        return text
+    text += ", one model input each"
+    named = [(c, t) for c, (_, t) in zip(cols, fed)]
+    kinds = [(", ".join(c for c, t in named if t in _TEXT_TYPES), "as text"),
+             (", ".join(c for c, t in named if t in _WHOLE_TYPES), "as whole numbers")]
+    said = "; ".join(f"{c} {how}" for c, how in kinds if c)
+    return text + (f" ({said})" if said else "")
 
 
 def _close(a, b, tol=1e-3) -> bool:
@@ -609,12 +632,48 @@ def check_profile(profile: Profile, info) -> Profile:
         if image.crop:
             w, h = image.crop
             check_item_size((channels, h, w), "float32", f"Profile crops images to {w:,}×{h:,}")
+    multi = len(info.inputs) > 1 and all(len(s.shape) == 2 and s.shape[-1] == 1 for s in info.inputs)
     if profile.table and profile.table.columns is not None and spec.shape and len(spec.shape) == 2:
         n = spec.shape[1]
-        multi = len(info.inputs) > 1 and all(len(s.shape) == 2 and s.shape[-1] == 1 for s in info.inputs)
         if isinstance(n, int) and n != len(profile.table.columns) and not multi:
             raise ProfileError(
                 f"Profile lists {len(profile.table.columns)} table columns, but model input "
                 f"'{spec.name}' takes {n} features"
             )
+        if multi and len(profile.table.columns) != len(info.inputs):
+            raise ProfileError(
+                f"Profile lists {len(profile.table.columns)} table columns, but the model takes "
+                f"{len(info.inputs)} inputs of one column each ({', '.join(names)})"
+            )
+    if profile.table and multi:
+        profile = replace(profile, table=replace(profile.table, fed=_fed_inputs(profile.table.columns, info.inputs)))
     return profile
+
+
+def _fold(name: str) -> str:
+    return " ".join(name.lower().split())
+
+
+def fed_inputs(columns, inputs) -> list:
+    """The model input (a TensorSpec) each table column feeds, for a model with one input per column.
+
+    Matched by name (exact, then ignoring case and runs of spaces); the columns that name no
+    input feed the inputs left over, in the model's order (by position, as a profile naming its
+    CSV's own columns did). ``columns`` None: by position.
+    """
+    if columns is None or len(columns) != len(inputs):
+        return list(inputs)
+    fed: list = [None] * len(columns)
+    free = list(inputs)
+    for key in (lambda name: name, _fold):
+        for j, col in enumerate(columns):
+            match = next((s for s in free if fed[j] is None and key(s.name) == key(col)), None)
+            if match is not None:
+                fed[j] = match
+                free.remove(match)
+    rest = iter(free)
+    return [s if s is not None else next(rest) for s in fed]
+
+
+def _fed_inputs(columns, inputs) -> tuple:
+    return tuple((s.name, s.elem_type) for s in fed_inputs(columns, inputs))

@@ -453,8 +453,92 @@ def build_corpus(folder=None, long_line: bool = False) -> dict:
         out.update(builder(root / group))
     out.update(build_links(root / "links", root / "outside"))
     out.update(build_output_models(root / "outputs"))
+    out.update(build_input_models(root / "input_models"))
     if long_line:
         out["csv/long_line.csv"] = write_long_line_csv(root / "csv" / "long_line.csv")
+    return out
+
+
+# --------------------------------------------------------------------------- input types
+
+#: CSVs for the input-type models, ``input_models/<name>``: values an input's type cannot hold, text columns
+INPUT_CSVS = {
+    # for models/sum3.onnx (float32): 1e39 would become infinity, 3e38 stays finite
+    "float_range.csv": "a,b,c\n1,2,3\n1e39,0,0\n4,5,6\n-3e38,0,0\n0,-1e39,0\n",
+    # for int_sum.onnx (int64)
+    "int_values.csv": ("a,b,c\n1,2,3\n71.7,0,0\n9223372036854775813,0,0\n1e30,0,0\n-5,0.0,7\n"
+                       "9007199254740993,0,0\n4,5,6\n"),
+    # for categorical.onnx: its inputs' names in another order and case, an id, empty and odd cells
+    "patients.csv": ("id,Ward,visits,sex,age\nP1,ICU,2,M,50\nP2,A,0,F,61.5\nP3,B,1,,40\nP4,ICU,3,M,\n"
+                     "P5,A,1.5,F,30\nP6, B ,1,M,45\nP7,Z,1,F,45\nP8,A,2,M,abc\n"),
+}
+
+#: categorical.onnx: what its graph computes, for the tests to compare with
+CATEGORICAL = {
+    "sex": ["F", "M"], "ward": ["A", "B", "ICU"],  # one-hot, in this order; an unknown value is all zeros
+    "offset": [50.0, 2.0], "scale": [0.1, 0.5],  # (age, visits) scaled as (x - offset) * scale
+    "weights": [0.4, -0.3, 0.2, -0.5, 0.9, 0.7, -0.6], "bias": -0.1,  # sex, ward, age, visits
+}
+
+
+def _int_sum_model():
+    """features int64 [N, 3] -> their sum as float [N, 1] (Cast, then ReduceSum over the features)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    axes = numpy_helper.from_array(np.array([1], dtype=np.int64), "axes")
+    nodes = [helper.make_node("Cast", ["features"], ["as_float"], to=TensorProto.FLOAT),
+             helper.make_node("ReduceSum", ["as_float", "axes"], ["total"], keepdims=1)]
+    return _model(nodes, [("features", TensorProto.INT64, ["N", 3])], [("total", TensorProto.FLOAT, ["N", 1])],
+                  [axes])
+
+
+def _categorical_model():
+    """A scikit-learn ColumnTransformer pipeline as skl2onnx exports it, one input per column: sex and
+    ward (string [N, 1]) one-hot encoded, age (float) and visits (int64, cast) scaled, then a logistic
+    regression (LinearClassifier, ZipMap) giving output_label and output_probability ({0: p, 1: p})."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    c = CATEGORICAL
+    w, b = list(c["weights"]), c["bias"]
+    shape = numpy_helper.from_array(np.array([-1, len(c["sex"]) + len(c["ward"])], dtype=np.int64), "shape")
+    ml = "ai.onnx.ml"
+    nodes = [
+        helper.make_node("Cast", ["visits"], ["visits_float"], to=TensorProto.FLOAT),
+        helper.make_node("Concat", ["age", "visits_float"], ["numbers"], axis=1),
+        helper.make_node("Scaler", ["numbers"], ["scaled"], domain=ml, offset=c["offset"], scale=c["scale"]),
+        helper.make_node("OneHotEncoder", ["sex"], ["sex_hot"], domain=ml, cats_strings=c["sex"], zeros=1),
+        helper.make_node("OneHotEncoder", ["ward"], ["ward_hot"], domain=ml, cats_strings=c["ward"], zeros=1),
+        helper.make_node("Concat", ["sex_hot", "ward_hot"], ["hot"], axis=-1),
+        helper.make_node("Reshape", ["hot", "shape"], ["categories"]),
+        helper.make_node("Concat", ["categories", "scaled"], ["features"], axis=1),
+        helper.make_node("LinearClassifier", ["features"], ["label", "probabilities"], domain=ml,
+                         classlabels_ints=[0, 1], coefficients=[-x for x in w] + w, intercepts=[-b, b],
+                         multi_class=0, post_transform="LOGISTIC"),
+        helper.make_node("Cast", ["label"], ["output_label"], to=TensorProto.INT64),
+        helper.make_node("ZipMap", ["probabilities"], ["output_probability"], domain=ml, classlabels_int64s=[0, 1]),
+    ]
+    inputs = [("age", TensorProto.FLOAT, [None, 1]), ("sex", TensorProto.STRING, [None, 1]),
+              ("ward", TensorProto.STRING, [None, 1]), ("visits", TensorProto.INT64, [None, 1])]
+    model = _model(nodes, inputs, [("output_label", TensorProto.INT64, [None])], [shape], opset=17,
+                   domain_opsets={ml: 1})
+    probability = helper.make_value_info(
+        "output_probability", helper.make_sequence_type_proto(helper.make_map_type_proto(
+            TensorProto.INT64, helper.make_tensor_type_proto(TensorProto.FLOAT, []))))
+    model.graph.output.append(probability)
+    return model
+
+
+def build_input_models(folder: Path) -> dict:
+    """Models whose inputs are not float32 (``input_models/int_sum.onnx``...) and the CSVs that test them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {"input_models": folder}
+    out["input_models/int_sum.onnx"] = _save(_int_sum_model(), folder / "int_sum.onnx")
+    (folder / "int_sum.profile.json").write_text(json.dumps(
+        {"input": "features", "task": "regression", "table": {"columns": ["a", "b", "c"]}}), encoding="utf-8")
+    out["input_models/categorical.onnx"] = _save(_categorical_model(), folder / "categorical.onnx")
+    for name, text in INPUT_CSVS.items():
+        out[f"input_models/{name}"] = folder / name
+        out[f"input_models/{name}"].write_bytes(text.encode("utf-8"))
     return out
 
 

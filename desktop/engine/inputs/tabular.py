@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import math
 import os
 import queue
+import re
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -125,6 +127,50 @@ def _csv_problem(exc: Exception) -> str:
     return text
 
 
+#: a number as pandas' C parser reads one: ASCII digits, a point, an exponent (cells are stripped first)
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+#: what both readers take for NaN or an infinity: refused as "not a finite number"
+_NOT_FINITE = re.compile(r"[+-]?(?:inf|infinity|nan)", re.ASCII | re.IGNORECASE)
+
+
+def _plain(text: str) -> bool:
+    """No underscore and no digit other than 0-9: numpy's float parser reads '1_000' and '٣.٥', pandas'
+    does not, so the csv-module reader refuses them too."""
+    return text.isascii() and "_" not in text
+
+
+#: whole numbers for an integer input are read as float64, exact up to this size; larger ones are refused
+EXACT_INT = 2 ** 53 - 1
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    """What the columns feeding one input type may hold: numbers from ``low`` to ``high``, whole or not."""
+
+    dtype: np.dtype
+    low: float
+    high: float
+    whole: bool
+
+
+def _bounds(dtype) -> _Bounds | None:
+    """The bounds for a column feeding an input of ``dtype``; None when any finite float64 fits."""
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        if dt.itemsize >= 8:
+            return None
+        info = np.finfo(dt)
+        # half-way from the largest finite value to the next power of two is where rounding gives infinity
+        top = float(np.nextafter(2.0 ** info.maxexp * (1 - 2.0 ** -(info.nmant + 2)), 0))
+        return _Bounds(dt, -top, top, False)
+    if dt.kind == "b":
+        return _Bounds(dt, 0.0, 1.0, True)
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        return _Bounds(dt, float(max(int(info.min), -EXACT_INT)), float(min(int(info.max), EXACT_INT)), True)
+    return None
+
+
 def _is_number(text: str, decimal_comma: bool = False) -> bool:
     t = text.strip()
     if decimal_comma:
@@ -141,11 +187,14 @@ class TableChunk:
     """Consecutive rows of a table: their numbers, parsed values and per-row errors."""
 
     rows: list  # 1-based data row numbers
-    values: np.ndarray  # (len(rows), n_features) float64; rows with an error hold zeros
+    #: (len(rows), n_features) float64; a text column holds NaN; rows with an error hold zeros
+    values: np.ndarray
     errors: list  # None or a message, per row
     cells: dict = field(default_factory=dict)  # chunk index -> raw cell text of the used columns, failed rows only
     #: pass-through column name -> the text of its cell in every row (failed rows too), file order
     passthrough: dict = field(default_factory=dict)
+    #: feature index -> its cells (stripped) as an object array of str, for the columns read as text
+    texts: dict = field(default_factory=dict)
 
 
 class TableReader:
@@ -164,6 +213,12 @@ class TableReader:
         The columns that are not model features and travel with each row as text
         (``TableChunk.passthrough``): True for all of them, False for none, or a list of names
         (matched as feature names are; a name the file lacks is refused).
+    types
+        The numpy type of the model input that the features feed: one for all of them, or one per
+        feature column. A row with a value that type cannot hold (beyond float32's range, a
+        fraction or an out-of-range number for an integer type) is refused, naming the value.
+        None: any finite number. ``object`` (a string input): the column is read as text
+        (``TableChunk.texts``), its cells stripped; an empty one refuses its row.
 
     Attributes
     ----------
@@ -177,7 +232,7 @@ class TableReader:
         Every named non-feature column: the two lists above together.
     """
 
-    def __init__(self, path, columns=None, n_features: int | None = None, passthrough=True):
+    def __init__(self, path, columns=None, n_features: int | None = None, passthrough=True, types=None):
         self.path = str(path)
         self.name = _name(path)
         try:
@@ -222,6 +277,7 @@ class TableReader:
         self._ahead: _Ahead | None = None
         self._resolve(columns, n_features)
         self._choose_passthrough(passthrough)
+        self._set_types(types)
         self._use_pandas = size > SMALL_FILE_BYTES and _pandas() is not None  # imported now, not in the first chunk
 
     def _open(self, errors: str) -> None:
@@ -321,6 +377,56 @@ class TableReader:
         self.ignored_columns = [h for i, h in named if i not in kept]
         self.extra_columns = [h for _, h in named]
 
+    def _set_types(self, types) -> None:
+        """Which feature columns are text, the bounds of the others, and the checks grouped by bounds.
+
+        The checks' columns count among the numeric columns only (None: all of them).
+        """
+        n = len(self.indices)
+        if types is None or isinstance(types, (str, type, np.dtype)):
+            types = [types] * n
+        elif len(types) != n:
+            self.close()
+            raise ValueError(f"{len(types)} input types for {n} feature columns")
+        types = [None if t is None else np.dtype(t) for t in types]
+        self.text_features = [j for j, t in enumerate(types) if t is not None and t.kind in "OSU"]
+        numeric = [j for j in range(n) if j not in self.text_features]
+        self._numeric = np.array(numeric, dtype=np.intp) if self.text_features else None
+        self._bounds = [None if t is None or j in self.text_features else _bounds(t) for j, t in enumerate(types)]
+        groups: dict = {}
+        for p, j in enumerate(numeric):
+            if self._bounds[j] is not None:
+                groups.setdefault(self._bounds[j], []).append(p)
+        self._checks = [(None if len(cols) == len(numeric) else np.array(cols, dtype=np.intp), b)
+                        for b, cols in groups.items()]
+
+    def _unfit(self, values: np.ndarray) -> np.ndarray:
+        """Which rows of an (n, features) float64 block hold a value the model cannot take: NaN, an
+        infinity, or one beyond what its input type holds (the text columns are not looked at)."""
+        return self._unfit_numbers(values if self._numeric is None else values[:, self._numeric])
+
+    def _unfit_numbers(self, values: np.ndarray) -> np.ndarray:
+        """:meth:`_unfit` for a block of the numeric feature columns alone.
+
+        A block whose smallest and largest values are finite and within every float type's range
+        (the usual case) costs two reductions and no temporary array.
+        """
+        n = len(values)
+        if not values.size:
+            return np.zeros(n, dtype=bool)
+        low, high = values.min(), values.max()  # NaN if any value is NaN
+        if (np.isfinite(low) and np.isfinite(high)
+                and all(not b.whole and b.low <= low and high <= b.high for _, b in self._checks)):
+            return np.zeros(n, dtype=bool)
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(values).all(axis=1)
+            for cols, b in self._checks:
+                part = values if cols is None else values[:, cols]
+                bad |= ((part < b.low) | (part > b.high)).any(axis=1)
+                if b.whole:
+                    bad |= (part != np.floor(part)).any(axis=1)
+        return bad
+
     def close(self):
         ahead, self._ahead = getattr(self, "_ahead", None), None
         if ahead is not None:
@@ -336,17 +442,48 @@ class TableReader:
         self.close()
 
     def _cell_error(self, row: int, line: int, cells: list) -> str:
-        for col, cell in zip(self.columns, cells):
-            text = cell.strip()
-            if not text:
-                return f"row {row} (line {line}): column '{col}' is empty"
-            if not _is_number(text, self.decimal_comma):
-                shown = text if len(text) <= 40 else text[:37] + "..."
-                return f"row {row} (line {line}): column '{col}' is not a number: '{shown}'"
-            value = float(text.replace(",", ".") if self.decimal_comma else text)
-            if not np.isfinite(value):
-                return f"row {row} (line {line}): column '{col}' is not a finite number: '{text}'"
+        """The message for a row that did not parse: its first cell that is not a usable number, by column."""
+        for j, (col, cell) in enumerate(zip(self.columns, cells)):
+            if j in self.text_features:
+                problem = None if cell.strip() else "is empty"
+            else:
+                problem = self._cell_problem(cell, self._bounds[j])
+            if problem:
+                return f"row {row} (line {line}): column '{col}' {problem}"
         return f"row {row} (line {line}): cannot read the values"
+
+    def _cell_problem(self, cell: str, bounds: _Bounds | None = None) -> str | None:
+        """What is wrong with one numeric cell ('is empty', 'is not a number: ...'), or None."""
+        text = cell.strip()
+        if not text:
+            return "is empty"
+        number = text.replace(",", ".") if self.decimal_comma else text
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        if _NOT_FINITE.fullmatch(number):
+            return f"is not a finite number: '{shown}'"
+        if not _NUMBER.fullmatch(number):
+            if any(c.isdigit() and not c.isascii() for c in text):
+                return f"is not a number: '{shown}' (write numbers with the digits 0-9)"
+            return f"is not a number: '{shown}'"
+        value = float(number)
+        if not math.isfinite(value):  # 1e400: beyond even float64
+            return f"is not a finite number: '{shown}'"
+        if bounds is None:
+            return None
+        name = bounds.dtype.name
+        if bounds.whole and value != math.floor(value):
+            return f"is '{shown}', not a whole number (the model's input is {name})"
+        if bounds.low <= value <= bounds.high:
+            return None
+        if not bounds.whole:
+            return f"is '{shown}', beyond the range of the model's {name} input (±{bounds.high:.7g})"
+        info = np.iinfo(bounds.dtype) if bounds.dtype.kind != "b" else None
+        exact = int(number) if "." not in number and "e" not in number.lower() else value
+        if info is not None and info.min <= exact <= info.max:
+            return (f"is '{shown}', too large to be read exactly (whole numbers up to ±{EXACT_INT:,} "
+                    f"for the model's {name} input)")
+        span = "0 to 1" if info is None else f"{info.min} to {info.max}"
+        return f"is '{shown}', outside the range of the model's {name} input ({span})"
 
     def chunks(self, size: int = 4096):
         """Yield TableChunk objects of up to ``size`` rows, in file order.
@@ -415,23 +552,37 @@ class TableReader:
 
     def _pandas_chunks(self, size: int):
         pd = _pandas()
-        order = self.indices
-        features = set(order)
-        # Every column is read (no usecols) and index_col=False: a row with more cells than the
-        # header then stops pandas (an error, or a ParserWarning made one) instead of being cut
+        features = set(self.indices)
+        needed = sorted(features | set(self.passthrough_indices))
+        # Usually every column is read (no usecols) with index_col=False: a row with more cells than
+        # the header then stops pandas (an error, or a ParserWarning made one) instead of being cut
         # silently, and the csv module, which refuses such rows one by one, takes over.
+        # When most columns are neither features nor passed through (a wide file), only the needed
+        # ones are read, so memory follows them rather than the file's width; pandas then cuts long
+        # rows without a word, so the lines with more delimiters than the header are found first
+        # (_crowded_lines) and each is looked at again.
         # A file up to WHOLE_READ_BYTES is read in one call (faster than pandas' chunked reader)
         # and handed out in slices; a larger one is read chunk by chunk.
+        crowded = None
+        if 2 * len(needed) <= len(self.header):
+            crowded = self._crowded_rows()
+            at = {k: i for i, k in enumerate(needed)}  # a file column -> its position in the frame
+        else:
+            needed, at = None, {k: k for k in range(len(self.header))}
+        order = [at[k] for k in self.indices]
+        kept = [at[k] for k in self.passthrough_indices]
+        text = {self.indices[j] for j in self.text_features}  # file columns read as text for the model
         whole = os.path.getsize(self.path) <= WHOLE_READ_BYTES
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", pd.errors.ParserWarning)
                 reader = pd.read_csv(
                     self.path, sep=self.delimiter, header=None if self._no_header else 0, index_col=False,
-                    chunksize=None if whole else size, encoding=self.encoding,
+                    usecols=needed, chunksize=None if whole else size, encoding=self.encoding,
                     decimal="," if self.decimal_comma else ".", keep_default_na=False, na_values=[""],
                     # the other columns as text: kept as written, and cheaper than guessing their type
-                    dtype={i: str for i in range(len(self.header)) if i not in features} or None,
+                    dtype={i: str for i in (needed or range(len(self.header))) if i not in features or i in text}
+                    or None,
                     skip_blank_lines=True, engine="c", skipinitialspace=True, encoding_errors="strict",
                 )
         except (ValueError, pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError,
@@ -456,14 +607,21 @@ class TableReader:
                 if n == 0:
                     continue
                 values = self._numbers(df, order)
+                words = self._pandas_texts(df, order)
                 first = seen
                 seen += n
-                bad = ~np.isfinite(values).all(axis=1)
+                bad = self._unfit(values)
+                empty = np.isnan(values if self._numeric is None else values[:, self._numeric]).all(axis=1)
+                for cells in words.values():
+                    blank = cells == ""
+                    bad |= blank
+                    empty &= blank
                 keep = np.ones(n, dtype=bool)
-                for i in np.flatnonzero(np.isnan(values).all(axis=1)):
+                for i in np.flatnonzero(empty):
                     keep[i] = not self._blank_line(first + i)  # a line of bare delimiters: no data
                 if not keep.all():
                     values, bad = values[keep], bad[keep]
+                    words = {j: cells[keep] for j, cells in words.items()}
                     where = np.flatnonzero(keep)
                 else:
                     where = np.arange(n)
@@ -474,25 +632,61 @@ class TableReader:
                 row += m
                 errors: list = [None] * m
                 cells: dict = {}
-                for i in np.flatnonzero(bad):
-                    errors[i], cells[i] = self._diagnose(rows[i], first + int(where[i]))
-                    values[i] = 0.0
+                check = bad
+                if crowded is not None and len(crowded):
+                    check = bad.copy()
+                    check[np.isin(first + where, crowded)] = True
+                for i in np.flatnonzero(check):
+                    error, texts = self._diagnose(rows[i], first + int(where[i]), bool(bad[i]))
+                    if error is not None:  # None: a long line whose extra cells are empty
+                        errors[i], cells[i] = error, texts
+                        values[i] = 0.0
                 yield TableChunk(rows=rows, values=values, errors=errors, cells=cells,
-                                 passthrough=self._pandas_passthrough(df, keep))
+                                 passthrough=self._pandas_passthrough(df, keep, kept), texts=words)
 
-    def _pandas_passthrough(self, df, keep: np.ndarray) -> dict:
+    def _crowded_rows(self) -> np.ndarray:
+        """pandas' data-line indices of the lines with more delimiters than the header has (sorted).
+
+        Raises _Fallback when a line is not always a record (a quote character, a lone carriage
+        return): the csv module then reads the file, keeping the needed cells only.
+        """
+        try:
+            lines = _crowded_lines(self.path, self.delimiter, len(self.header) - 1)
+        except OSError as exc:
+            raise InputError(f"{self.name}: cannot read the file ({exc.strerror or exc})") from exc
+        if lines is None:
+            raise _Fallback
+        if not lines:
+            return np.zeros(0, dtype=np.int64)
+        if self._offsets is None:
+            self._offsets = _data_line_offsets(self.path, skip_header=not self._no_header)
+        numbers = np.array([number for number, _ in self._offsets], dtype=np.int64)
+        lines = np.asarray(lines, dtype=np.int64)
+        found = np.searchsorted(numbers, lines)
+        inside = found < len(numbers)
+        data = np.zeros(len(lines), dtype=bool)  # a crowded line above the header is no data line
+        data[inside] = numbers[found[inside]] == lines[inside]
+        return found[data]
+
+    def _pandas_passthrough(self, df, keep: np.ndarray, positions: list) -> dict:
         """The pass-through columns of a frame (read as text) for its kept rows: name -> list of str."""
         out = {}
         every = keep.all()
-        for name, k in zip(self.passthrough_columns, self.passthrough_indices):
+        for name, k in zip(self.passthrough_columns, positions):
             texts = df.iloc[:, k].to_numpy(dtype=object, na_value="")
             out[name] = list(map(str.strip, texts if every else texts[keep]))
         return out
 
+    def _pandas_texts(self, df, order: list) -> dict:
+        """The text feature columns of a frame: feature index -> object array of stripped str ("" when empty)."""
+        return {j: df.iloc[:, order[j]].str.strip().to_numpy(dtype=object, na_value="") for j in self.text_features}
+
     def _numbers(self, df, order: list) -> np.ndarray:
-        """The model's columns of a pandas frame as an (n, features) float64 array; NaN where not a number."""
+        """The model's columns of a pandas frame as an (n, features) float64 array; NaN where not a number
+        (and in the text columns)."""
         pd = _pandas()
-        if all(df.dtypes.iloc[k].kind in "fiu" for k in order):  # the usual case: one copy in row order
+        if not self.text_features and all(df.dtypes.iloc[k].kind in "fiu" for k in order):
+            # the usual case: one copy in row order
             values = df.iloc[:, order].to_numpy(dtype=np.float64)
             # a view of pandas' own block may be read-only (copy-on-write); bad rows are zeroed later
             return values if values.flags.c_contiguous and values.flags.writeable else np.array(values, order="C")
@@ -500,7 +694,9 @@ class TableReader:
         by_column = np.empty((len(order), len(df)), dtype=np.float64)
         for j, k in enumerate(order):
             col = df.iloc[:, k]
-            if col.dtype.kind in "fiu":
+            if j in self.text_features:
+                by_column[j] = np.nan
+            elif col.dtype.kind in "fiu":
                 by_column[j] = col.to_numpy(dtype=np.float64)
             elif col.dtype.kind == "b":
                 by_column[j] = np.nan  # True/False are not numbers; each row says so
@@ -527,8 +723,12 @@ class TableReader:
         found = self._line(index)
         return found is not None and not found[1].strip().replace(self.delimiter, "").strip()
 
-    def _diagnose(self, row: int, index: int) -> tuple[str, list]:
-        """The message for one bad data row, read again from its line (the rare path)."""
+    def _diagnose(self, row: int, index: int, unfit: bool = True) -> tuple[str | None, list]:
+        """The message for one bad data row, read again from its line (the rare path).
+
+        ``unfit``: its values did not parse. A row read from a line with more delimiters than the
+        header, whose values did parse, gets None when its extra cells are empty.
+        """
         found = self._line(index)
         if found is None:
             return f"row {row}: cannot read the values", [""] * len(self.indices)
@@ -543,7 +743,14 @@ class TableReader:
             return (f"row {row} (line {line_no}): has {len(record)} cells, the header has {len(self.header)}",
                     [record[i] if i < len(record) else "" for i in self.indices])
         texts = [record[i] for i in self.indices]
-        return self._cell_error(row, line_no, texts), texts
+        if _extra_cells(record, len(self.header)):
+            return self._extra_message(row, line_no, len(record)), texts
+        return (self._cell_error(row, line_no, texts) if unfit else None), texts
+
+    def _extra_message(self, row: int, line: int, n_cells: int) -> str:
+        hint = (" (a decimal comma in a comma-separated file?)" if self.delimiter == ","
+                else " (a separator inside an unquoted value?)")
+        return f"row {row} (line {line}): has {n_cells} cells, the header has {len(self.header)}{hint}"
 
     def _csv_chunks(self, size: int, start_row: int = 0):
         """The csv-module reader: slower, takes anything; row numbers continue after ``start_row``."""
@@ -552,7 +759,7 @@ class TableReader:
         need = max(self.indices) + 1 if self.indices else 0
         while True:
             rows, lines, texts, errors = [], [], [], []
-            records = []  # each row's cells (the pass-through columns are taken from them), or () when unread
+            kept = []  # each row's pass-through cells, or () when unread: no more of a wide row is held
             while len(rows) < size:
                 first = self._reader.line_num + 1  # the line this record starts on
                 try:
@@ -563,7 +770,7 @@ class TableReader:
                     row += 1
                     rows.append(row)
                     lines.append(self._reader.line_num)
-                    records.append(())
+                    kept.append(())
                     texts.append([""] * len(self.indices))
                     errors.append(f"row {row} (line {self._reader.line_num}): the CSV line cannot be read "
                                   f"({_csv_problem(exc)})")
@@ -581,12 +788,12 @@ class TableReader:
                 rows.append(row)
                 lines.append(line)
                 if record == [_LONG_LINE] and line in self._too_long:
-                    records.append(())
+                    kept.append(())
                     texts.append([""] * len(self.indices))
                     errors.append(f"row {row} (line {line}): the line is {self._too_long[line]:,} characters long, "
                                   f"over the {LINE_LIMIT:,}-character limit for one row; not read")
                     continue
-                records.append(record)
+                kept.append([record[k] if k < len(record) else "" for k in self.passthrough_indices])
                 if len(record) < need:
                     texts.append([record[i] if i < len(record) else "" for i in self.indices])
                     if line > first and any("\n" in c or "\r" in c for c in record):  # a quote left open
@@ -597,51 +804,61 @@ class TableReader:
                     else:
                         errors.append(f"row {row} (line {line}): has {len(record)} cells, the header has {n_cols}")
                     continue
-                if len(record) > n_cols and any(c.strip() for c in record[n_cols:]):
+                if _extra_cells(record, n_cols):
                     # more values than column names: which value belongs to which column is a guess
                     texts.append([record[i] for i in self.indices])
-                    hint = (" (a decimal comma in a comma-separated file?)" if self.delimiter == ","
-                            else " (a separator inside an unquoted value?)")
-                    errors.append(f"row {row} (line {line}): has {len(record)} cells, the header has {n_cols}{hint}")
+                    errors.append(self._extra_message(row, line, len(record)))
                     continue
                 texts.append([record[i] for i in self.indices])
                 errors.append(None)
             if not rows:
                 return
-            values = self._parse(rows, lines, texts, errors)
+            values, words = self._parse(rows, lines, texts, errors)
             cells = {i: texts[i] for i, e in enumerate(errors) if e is not None}
-            passthrough = {name: [r[k].strip() if k < len(r) else "" for r in records]
-                           for name, k in zip(self.passthrough_columns, self.passthrough_indices)}
-            yield TableChunk(rows=rows, values=values, errors=errors, cells=cells, passthrough=passthrough)
+            passthrough = {name: [r[j].strip() if r else "" for r in kept]
+                           for j, name in enumerate(self.passthrough_columns)}
+            yield TableChunk(rows=rows, values=values, errors=errors, cells=cells, passthrough=passthrough,
+                             texts=words)
 
-    def _parse(self, rows, lines, texts, errors) -> np.ndarray:
+    def _parse(self, rows, lines, texts, errors) -> tuple[np.ndarray, dict]:
+        """The rows' values (see TableChunk.values) and text columns; a row's message set in ``errors``."""
         n_features = len(self.indices)
         values = np.zeros((len(rows), n_features), dtype=np.float64)
+        words = {j: np.array([cells[j].strip() for cells in texts], dtype=object) for j in self.text_features}
         ok = [i for i, e in enumerate(errors) if e is None]
         if not ok:
-            return values
-        block = [texts[i] for i in ok]
+            return values, words
+        numeric = None if self._numeric is None else self._numeric.tolist()
+        block = [texts[i] for i in ok] if numeric is None else [[texts[i][j] for j in numeric] for i in ok]
+        width = n_features if numeric is None else len(numeric)
         if self.decimal_comma:
             block = [[c.replace(",", ".") for c in cells] for cells in block]
         try:
-            parsed = np.array(block, dtype=np.float64).reshape(len(ok), n_features)
-            finite = np.isfinite(parsed).all(axis=1)
-            values[ok] = np.where(finite[:, None], parsed, 0.0)
-            bad = [ok[j] for j in np.flatnonzero(~finite)]
+            parsed = np.array(block, dtype=np.float64).reshape(len(ok), width)
+            fit = ~self._unfit_numbers(parsed)
         except ValueError:
-            bad = []
-            for j, i in enumerate(ok):
+            parsed = np.zeros((len(ok), width), dtype=np.float64)
+            fit = np.zeros(len(ok), dtype=bool)
+            for j, cells in enumerate(block):
                 try:
-                    v = np.array(block[j], dtype=np.float64)
-                    if not np.isfinite(v).all():
-                        raise ValueError
-                    values[i] = v
+                    parsed[j] = np.array(cells, dtype=np.float64)
                 except ValueError:
-                    bad.append(i)
-        for i in bad:
+                    continue
+                fit[j] = not self._unfit_numbers(parsed[j:j + 1])[0]
+        if not _plain("".join(map("".join, block))):  # the rare case: which rows?
+            fit &= [_plain("".join(cells)) for cells in block]
+        for cells in words.values():
+            fit &= cells[ok] != ""
+        parsed[~fit] = 0.0
+        if numeric is None:
+            values[ok] = parsed
+        else:
+            values[np.ix_(ok, numeric)] = parsed
+            values[np.ix_(np.asarray(ok)[fit], self.text_features)] = np.nan
+        for j in np.flatnonzero(~fit):
+            i = ok[j]
             errors[i] = self._cell_error(rows[i], lines[i], texts[i])
-            values[i] = 0.0
-        return values
+        return values, words
 
 
 class _Fallback(Exception):
@@ -712,6 +929,50 @@ def _fold(name: str) -> str:
     return " ".join(name.lower().split())
 
 
+def _extra_cells(record: list, n_cols: int) -> bool:
+    """More non-empty cells than the header has columns (trailing empty cells are harmless)."""
+    return len(record) > n_cols and any(c.strip() for c in record[n_cols:])
+
+
+def _crowded_lines(path, delimiter: str, limit: int, block: int = 1 << 20) -> list[int] | None:
+    """The numbers (1-based) of the lines holding more than ``limit`` delimiters, read in blocks.
+
+    None when the file holds a quote character or a carriage return not followed by a line feed:
+    a record may then span lines, or a delimiter be inside a cell, and lines say nothing sure.
+    """
+    sep, sep_byte = delimiter.encode(), ord(delimiter)
+    found: list = []
+    line = 1  # the line the block starts in
+    carry = 0  # delimiters of that line in the blocks before
+    cr_last = False  # the block before ended with a carriage return
+    with open(path, "rb") as fh:
+        while chunk := fh.read(block):
+            if b'"' in chunk or (cr_last and not chunk.startswith(b"\n")):
+                return None
+            lone = chunk.count(b"\r") - chunk.count(b"\r\n") - chunk.endswith(b"\r")
+            if lone:
+                return None
+            cr_last = chunk.endswith(b"\r")
+            raw = np.frombuffer(chunk, dtype=np.uint8)
+            ends = np.flatnonzero(raw == 10)
+            if not len(ends):
+                carry += chunk.count(sep)
+                continue
+            if len(chunk) >= 256 * len(ends):  # long lines (a wide file): bytes.count, line by line
+                starts = [0, *(ends[:-1] + 1).tolist()]
+                per_line = np.array([chunk.count(sep, a, b) for a, b in zip(starts, ends.tolist())], dtype=np.int64)
+            else:  # short ones: summed by numpy
+                per_line = np.add.reduceat(raw[:ends[-1] + 1] == sep_byte, np.concatenate(([0], ends[:-1] + 1)),
+                                           dtype=np.int64)
+            per_line[0] += carry
+            found += (line + np.flatnonzero(per_line > limit)).tolist()
+            line += len(ends)
+            carry = chunk.count(sep, int(ends[-1]) + 1)
+    if carry > limit:
+        found.append(line)
+    return found
+
+
 def _blank(record: list) -> bool:
     """A line with no data: empty, spaces, or bare delimiters."""
     return not any(c.strip() for c in record)
@@ -733,9 +994,9 @@ def _data_line_offsets(path, skip_header: bool) -> list[tuple[int, int]]:
     return out
 
 
-def read_table(path, columns=None, n_features=None) -> tuple[list, np.ndarray, list]:
+def read_table(path, columns=None, n_features=None, types=None) -> tuple[list, np.ndarray, list]:
     """Read a whole table at once: (row numbers, values, errors). Convenience for small files and tests."""
-    with TableReader(path, columns, n_features) as reader:
+    with TableReader(path, columns, n_features, types=types) as reader:
         n_columns = len(reader.columns)
         rows, blocks, errors = [], [], []
         for chunk in reader.chunks():
