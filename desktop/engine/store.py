@@ -79,6 +79,7 @@ DENSE_ELEMENTS = 4096  # outputs with more elements per item than this go to fil
 FULL_CHECK_MAX_BYTES = 64 << 20  # opening for writing: a full quick_check up to this size, else meta, runs, ledger
 ANCHOR_FILE = "audit-anchors.json"
 _MAX_PROBLEMS = 50
+_HEX = "0123456789abcdef"  # the digits of a run's id (uuid4().hex)
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -804,9 +805,16 @@ class ResultStore:
 
     # ------------------------------------------------------------------ reading
     def _find(self, run_id: str) -> str:
+        """The full id of the one run whose id is, or begins with, ``run_id`` (hexadecimal, any case)."""
+        ref = str(run_id or "").strip().lower()
+        if not ref or any(c not in _HEX for c in ref):
+            raise StoreError(f"No run '{run_id}' in the history: a run's id is hexadecimal (0-9 and a-f), "
+                             "as 'inferdesk history' lists it")
+        # only hexadecimal digits get here; the LIKE wildcards are escaped all the same
+        pattern = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         with self._lock, self._errors():
-            rows = self._db.execute("SELECT id FROM runs WHERE (id=? OR id LIKE ?) AND deleted=0",
-                                    (run_id, f"{run_id}%")).fetchall()
+            rows = self._db.execute("SELECT id FROM runs WHERE (id=? OR id LIKE ? ESCAPE '\\') AND deleted=0",
+                                    (ref, pattern)).fetchall()
         if not rows:
             raise StoreError(f"No run '{run_id}' in the history")
         if len(rows) > 1:

@@ -422,6 +422,23 @@ def test_the_cli_delete_prints_the_deleted_runs_line(capsys):
         delete_run(run_id)
 
 
+@pytest.mark.parametrize("ref", ["%", "_", "%%", "a%", "_" * 12, " ", "", "../", "'; DROP TABLE runs; --"])
+def test_a_run_reference_that_is_not_hexadecimal_is_refused_and_deletes_nothing(ref, capsys):
+    run_id = _record(MODELS / "breast_cancer.onnx", [CSV])
+    with pytest.raises(StoreError, match="a run's id is hexadecimal"):
+        delete_run(ref)
+    assert main(["history", "delete", ref]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("inferdesk: ") and ("hexadecimal" in err or "needs a run id" in err)
+    assert [r.id for r in list_runs()] == [run_id] and _trail("delete", run_id) == []
+
+
+def test_a_hexadecimal_prefix_in_any_case_finds_its_run():
+    run_id = _record(MODELS / "breast_cancer.onnx", [CSV])
+    assert show_run(run_id[:4].upper())["id"] == run_id
+    assert show_run(f" {run_id} ")["id"] == run_id
+
+
 # ====================================================================== verify
 def test_verify_intact_broken_and_missing(tmp_path, capsys):
     run_id = _record(MODELS / "breast_cancer.onnx", [CSV])
