@@ -47,31 +47,78 @@ _WHITE[list(b" \t\n\r\x0b\x0c")] = True
 
 
 def count_rows(path: str | os.PathLike, block: int = 4 << 20) -> int:
-    """Number of non-blank lines after the header (the rows a table will give).
+    """Number of records after the header that hold something (the rows a table will give).
 
-    Finds line ends a block at a time with numpy; only a block in which some line starts with
-    white space is split to find the lines that hold nothing else. Memory stays at one block,
-    whatever the lines' lengths: of a line longer than a block only whether it holds anything
-    is kept.
+    A record ends at a line break outside double quotes: a quoted cell may hold line breaks,
+    as spreadsheets write multi-line cells. A quote opens a cell only where a cell begins (at
+    a line's start, after a delimiter, or right after the quote that closed the cell before,
+    which makes an escaped ``""``); one inside an unquoted cell is a character, as the csv
+    module reads it. Records that are blank (white space only) are not counted; where the
+    readers disagree (an empty quoted cell alone on its line), the count is the larger.
+    Reads a block at a time with numpy, whatever the lines' lengths; quotes are followed one
+    by one only in a block where some quote is not where a cell begins.
     """
+    starts_cell = np.zeros(256, dtype=bool)  # bytes after which a quote opens a cell
+    starts_cell[list(b"\n\r,;\t|")] = True
+
+    def quoted_bytes(raw, quoted: bool, before: int, closed_before: bool):
+        """(inside a quoted cell, per byte; quoted at the end; the last byte closed a quoted cell)."""
+        quote = raw == 34
+        parity = np.cumsum(quote, dtype=np.int32) + quoted
+        where = np.flatnonzero(quote)
+        opening = where[(parity[where] - 1) % 2 == 0]
+        prev = raw[opening - 1] if len(opening) else raw[:0]
+        if len(opening) and opening[0] == 0:
+            prev = prev.copy()
+            prev[0] = before
+        ok = starts_cell[prev] | (prev == 34)
+        if len(opening) and opening[0] == 0 and before == 34 and not closed_before:
+            ok[0] = False  # the byte before was a quote inside an unquoted cell, not a closing one
+        if ok.all():  # every quote opens or closes a cell (or escapes one): the count of quotes says it
+            inside = parity % 2 == 1
+            end_quoted = bool(inside[-1])
+            return inside, end_quoted, bool(quote[-1]) and not end_quoted
+        marks = np.zeros(len(raw) + 1, dtype=np.int8)  # +1 where a quoted cell opens, -1 where it closes
+        marks[0] = quoted
+        closed_at = -1 if closed_before else -2
+        for p in where.tolist():
+            if quoted:
+                quoted, closed_at = False, p
+                marks[p] -= 1
+            else:
+                b = int(raw[p - 1]) if p else before
+                if starts_cell[b] or (b == 34 and closed_at == p - 1):
+                    quoted = True
+                    marks[p] += 1
+        inside = np.cumsum(marks[:-1]) > 0
+        return inside, quoted, closed_at == len(raw) - 1
+
     n = 0
-    pending = False  # the line read so far (it began in an earlier block) holds something
+    held = False  # the record read so far (it began in an earlier block) holds something
+    quoted = False  # inside a quoted cell where the last block ended
+    before, closed_before = 10, False  # the last byte read, and whether it closed a quoted cell
     try:
         with open(path, "rb") as fh:
+            if fh.read(3) != b"\xef\xbb\xbf":  # a UTF-8 byte order mark is not part of the first cell
+                fh.seek(0)
             while chunk := fh.read(block):
                 raw = np.frombuffer(chunk, dtype=np.uint8)
-                ends = np.flatnonzero(raw == 10)
+                breaks = raw == 10
+                if quoted or b'"' in chunk:
+                    inside, quoted, closed_before = quoted_bytes(raw, quoted, before, closed_before)
+                    breaks &= ~inside
+                else:
+                    closed_before = False
+                before = int(raw[-1])
+                ends = np.flatnonzero(breaks)
+                solid = np.concatenate(([0], np.cumsum(~_WHITE[raw], dtype=np.int32)))
                 if not len(ends):
-                    pending = pending or not _WHITE[raw].all()
+                    held = held or bool(solid[-1])
                     continue
-                first = ends[0]
-                n += pending or not _WHITE[raw[:first]].all()
-                inner = len(ends) - 1  # lines wholly inside the block
-                if inner and _WHITE[raw[ends[:-1] + 1]].any():
-                    inner -= sum(1 for line in chunk[first + 1:ends[-1]].split(b"\n") if not line.strip())
-                n += inner
-                pending = not _WHITE[raw[ends[-1] + 1:]].all()
-            n += pending
+                full = solid[np.append(ends, len(raw))] - solid[np.concatenate(([0], ends + 1))] > 0
+                n += int(held or full[0]) + int(full[1:-1].sum())
+                held = bool(full[-1])
+            n += held
     except OSError:
         return 1
     return max(n - 1, 0)
