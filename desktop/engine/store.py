@@ -4,13 +4,18 @@ One database per user (``results.sqlite3`` in the platform's user data folder, o
 ``$INFERDESK_DATA_DIR``), in WAL mode so a killed process loses nothing that was committed.
 The file is created readable by its owner only (0600).
 
-Tables (schema 2)
+Tables (schema 3)
 -----------------
 meta     schema_version; store_id (random, made with the store); v2_from_seq (the first trail
-         record written by schema 2: older ones are checked by the schema 1 rules);
+         record written by schema 2 or later: older ones are checked by the schema 1 rules);
          ledger_next and ledger_head (the next sequence number and the newest hash).
-runs     one row per run: model, profile, settings, who, where, when, status, counts. Every
-         column is also in the trail, and ``verify`` recomputes each row from it.
+runs     one row per run: model, profile, settings, who, where, when, status, counts, and the
+         run's lock: the process scoring it (``pid``, ``host``, and ``pid_start``, when that
+         process started, so that a process given the same id later is not taken for it).
+         Every column is also in the trail, and ``verify`` recomputes each row from it.
+profiles each preprocessing profile once, as canonical JSON, keyed by its SHA-256 (which the
+         run's start record holds): a profile of a million labels is stored once, not per run.
+         Schema 3; runs recorded before keep theirs inside their start record.
 chunks   the results, one row per chunk of up to 65,536 items: the run, the chunk's number, its
          first position and size, how many items succeeded, the ResultBatch as an ``.npz`` blob
          (without the CSV rows' feature values), each item's 64-bit checksum
@@ -19,6 +24,11 @@ chunks   the results, one row per chunk of up to 65,536 items: the run, the chun
 results  schema 1's results, one JSON record per row; kept for runs a schema 1 release wrote.
 ledger   the audit trail: the store's creation or upgrade, every run start, chunk, finish,
          resume, rename, export and deletion, in order.
+
+A run is locked while its status is ``running`` and the process that holds it is alive (the
+same id and, on Linux, the same start time; a process on another computer cannot be checked
+and counts as alive): it cannot then be resumed or deleted, and a process whose run was
+deleted or taken over cannot add to it. Each check is made inside the write that depends on it.
 
 Dense outputs, whose per-item size exceeds ``DENSE_ELEMENTS`` elements (masks, detector
 grids), are written as one ``.npy`` file per item, named by the SHA-256 of its bytes, under
@@ -55,12 +65,14 @@ import os
 import platform
 import socket
 import sqlite3
+import sys
 import threading
 import urllib.parse
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +84,7 @@ from .profile import Task, atomic_write
 from .resultbatch import ResultBatch, row_checksums
 from .results import result_from_record
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 GENESIS = "0" * 64
 CHUNK_ITEMS = 65536  # items per chunk row at most
 DENSE_ELEMENTS = 4096  # outputs with more elements per item than this go to files
@@ -91,8 +103,9 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,
     model_name TEXT, model_path TEXT, model_sha256 TEXT, profile_sha256 TEXT, provider TEXT,
     inputs TEXT, total INTEGER, ok INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
-    pid INTEGER, host TEXT, deleted INTEGER NOT NULL DEFAULT 0
+    pid INTEGER, host TEXT, deleted INTEGER NOT NULL DEFAULT 0, pid_start TEXT
 );
+CREATE TABLE IF NOT EXISTS profiles (sha256 TEXT PRIMARY KEY, profile TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS ledger (
     seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, run_id TEXT NOT NULL, ref INTEGER, at TEXT NOT NULL,
     payload TEXT, content_hash TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL
@@ -106,7 +119,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 """
 
 _RUN_COLS = ("id", "name", "started_at", "finished_at", "status", "model_name", "model_path", "model_sha256",
-             "profile_sha256", "provider", "inputs", "total", "ok", "failed", "pid", "host", "deleted")
+             "profile_sha256", "provider", "inputs", "total", "ok", "failed", "pid", "host", "deleted", "pid_start")
 
 
 class StoreError(EngineError):
@@ -119,6 +132,10 @@ class StoreDamaged(StoreError):
 
 class StoreMissing(StoreError):
     """There is no results database where one was expected."""
+
+
+class RunBusy(StoreError):
+    """The run is still being scored by a live process: it cannot be resumed or deleted now."""
 
 
 def default_data_dir() -> Path:
@@ -199,6 +216,60 @@ def _pid_alive(pid: int | None) -> bool:
     except OSError:  # PermissionError: it runs, as another user
         pass
     return True
+
+
+@lru_cache(maxsize=1)
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+    except OSError:
+        return ""
+
+
+def _process_start(pid: int) -> str | None:
+    """When process ``pid`` started, as text that differs for a later process given the same id; None where unknown.
+
+    On Linux: the boot's id and field 22 of ``/proc/<pid>/stat`` (the start time, in clock ticks
+    after boot). Elsewhere None: liveness is then the process id alone.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_bytes()
+        ticks = stat[stat.rindex(b")") + 2:].split()[19]  # the fields after the name begin at field 3
+        return f"linux:{_boot_id()}:{int(ticks)}"
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@lru_cache(maxsize=4)
+def _own_start(pid: int) -> str | None:
+    """This process's start (cached by its id, which a fork changes)."""
+    return _process_start(pid)
+
+
+def _owner_alive(pid: int | None, host: str | None, started: str | None) -> bool:
+    """Whether the process that holds a run still runs: the same id alive and, where both are known, the same start.
+
+    A process on another computer cannot be checked; it counts as alive.
+    """
+    if not pid:
+        return False
+    if host != socket.gethostname():
+        return True
+    if not _pid_alive(pid):
+        return False
+    if started:
+        now = _own_start(pid) if pid == os.getpid() else _process_start(pid)
+        if now is not None and now != started:
+            return False  # the id was given to another process since
+    return True
+
+
+def _owner_text(run_id: str, pid, host) -> str:
+    where = ("this computer" if host == socket.gethostname()
+             else f"{host or 'another computer'} (InferDesk cannot tell from here whether it still runs)")
+    return f"The run {run_id} is still being scored, by process {pid} on {where}"
 
 
 def _pid_alive_windows(pid: int) -> bool:  # pragma: no cover - Windows only
@@ -417,6 +488,7 @@ class ResultStore:
                 self._open_for_writing()
             self._tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             self._meta = dict(self._db.execute("SELECT key, value FROM meta")) if "meta" in self._tables else {}
+            self._run_columns = {r[1] for r in self._db.execute("PRAGMA table_info(runs)")}
         except sqlite3.Error as exc:
             self._close_quietly()
             if _is_damage(exc):
@@ -525,21 +597,33 @@ class ResultStore:
         return bad[0] if bad else None
 
     def _create_or_upgrade(self, version: int) -> None:
-        """Make a new store (version 0) or add schema 2's tables to a schema 1 store, in one transaction."""
+        """Make a new store (version 0), or bring a schema 1 or 2 store to this schema, in one transaction.
+
+        From schema 1: the chunks table, the store's identity and the trail's bookkeeping. From
+        schema 1 or 2: the profiles table and the runs table's ``pid_start`` column (NULL for the
+        runs already there, as their trail records have none). The trail records the upgrade;
+        nothing recorded before is rewritten, so every older record still verifies.
+        """
         def write(cur):
             now = self._schema_version()
             if now >= SCHEMA_VERSION:  # another process did it first
                 return
             for statement in _TABLES.strip().split(";"):
                 if statement.strip():
-                    cur.execute(statement)
-            last = cur.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
-            next_seq = (last[0] + 1) if last else 1
-            store_id = uuid.uuid4().hex
-            for key, value in (("schema_version", str(SCHEMA_VERSION)), ("store_id", store_id),
-                               ("v2_from_seq", str(next_seq)), ("ledger_next", str(next_seq)),
-                               ("ledger_head", last[1] if last else GENESIS)):
-                cur.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+                    cur.execute(statement)  # IF NOT EXISTS: the tables an older store has stay as they are
+            if "pid_start" not in {r[1] for r in cur.execute("PRAGMA table_info(runs)")}:
+                cur.execute("ALTER TABLE runs ADD COLUMN pid_start TEXT")
+            if now >= 2:
+                store_id = cur.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()[0]
+                cur.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            else:
+                last = cur.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+                next_seq = (last[0] + 1) if last else 1
+                store_id = uuid.uuid4().hex
+                for key, value in (("schema_version", str(SCHEMA_VERSION)), ("store_id", store_id),
+                                   ("v2_from_seq", str(next_seq)), ("ledger_next", str(next_seq)),
+                                   ("ledger_head", last[1] if last else GENESIS)):
+                    cur.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
             payload = {"store_id": store_id, "schema_version": SCHEMA_VERSION, "by": _user(),
                        "inferdesk": __version__}
             payload["upgraded_from" if now else "created"] = now if now else _now()
@@ -645,32 +729,44 @@ class ResultStore:
                          "python": platform.python_version()},
             "os_user": _user(), "host": socket.gethostname(), "platform": platform.platform(),
             "inputs": [str(p) for p in inputs], "pid": os.getpid(), "total": total,
+            "pid_start": _own_start(os.getpid()),
         }
         text = _canonical(meta)
 
         def write(cur):
             cur.execute("INSERT INTO runs (id, name, started_at, status, model_name, model_path, model_sha256, "
-                        "profile_sha256, provider, inputs, total, pid, host) "
-                        "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "profile_sha256, provider, inputs, total, pid, host, pid_start) "
+                        "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (run_id, name, meta["started_at"], engine.info.file_name, engine.info.path,
                          engine.info.sha256, meta["profile_sha256"], engine.provider,
-                         json.dumps(meta["inputs"]), total, os.getpid(), meta["host"]))
+                         json.dumps(meta["inputs"]), total, meta["pid"], meta["host"], meta["pid_start"]))
             self._append_many(cur, [("run", run_id, None, text)])
 
         self._write(write)
         return RunRecorder(self, run_id, task=engine.profile.task)
 
     def resume_run(self, run_id: str) -> "RunRecorder":
-        """Take up an interrupted run again: later results join it."""
-        summary = self.run(run_id)
-        if summary.status == "finished":
-            raise StoreError(f"Run {run_id} already finished; nothing to resume")
-        run_id = summary.id
-        payload = _canonical({"resumed_at": _now(), "pid": os.getpid(), "host": socket.gethostname()})
+        """Take up an interrupted run again: later results join it, and this process holds its lock.
+
+        Raises RunBusy when the process that holds the run still runs, and StoreError when the
+        run finished; both are checked inside the write that takes the lock.
+        """
+        run_id = self._find(run_id)
+        pid, host, started = os.getpid(), socket.gethostname(), _own_start(os.getpid())
+        payload = _canonical({"resumed_at": _now(), "pid": pid, "host": host, "pid_start": started})
 
         def write(cur):
-            cur.execute("UPDATE runs SET status='running', pid=?, host=? WHERE id=?",
-                        (os.getpid(), socket.gethostname(), run_id))
+            status, owner, owner_host, owner_start, deleted = cur.execute(
+                "SELECT status, pid, host, pid_start, deleted FROM runs WHERE id=?", (run_id,)).fetchone()
+            if deleted:
+                raise StoreError(f"No run '{run_id}' in the history")
+            if status == "finished":
+                raise StoreError(f"Run {run_id} already finished; nothing to resume")
+            if status == "running" and _owner_alive(owner, owner_host, owner_start):
+                raise RunBusy(f"{_owner_text(run_id, owner, owner_host)}; wait until it has finished, or stop it, "
+                              "before resuming it")
+            cur.execute("UPDATE runs SET status='running', pid=?, host=?, pid_start=? WHERE id=?",
+                        (pid, host, started, run_id))
             self._append_many(cur, [("resume", run_id, None, payload)])
 
         self._write(write)
@@ -720,8 +816,21 @@ class ResultStore:
     def _blob_path(self, sha: str) -> Path:
         return self.blob_dir / sha[:2] / f"{sha}.npy"
 
+    def _check_holder(self, cur, run_id: str) -> None:
+        """Inside a write: refuse to record for a run that was deleted, or that another process now holds."""
+        row = cur.execute("SELECT deleted, pid, host, pid_start FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is None or row[0]:
+            raise StoreError(f"The run {run_id} was deleted while it was being scored; nothing more is recorded "
+                             "for it (score the inputs again as a new run to keep their results)")
+        _, pid, host, started = row
+        mine = _own_start(os.getpid())
+        if pid != os.getpid() or host != socket.gethostname() or (started and mine and started != mine):
+            raise StoreError(f"The run {run_id} was taken up by process {pid} on {host}; this process records "
+                             "nothing more for it")
+
     def _add_chunks(self, run_id: str, chunks: list) -> None:
         def write(cur):
+            self._check_holder(cur, run_id)
             k = cur.execute("SELECT COALESCE(MAX(chunk) + 1, 0) FROM chunks WHERE run_id=?", (run_id,)).fetchone()[0]
             rows, entries = [], []
             ok = n = 0
@@ -742,6 +851,7 @@ class ResultStore:
 
     def _finish(self, run_id: str, status: str) -> None:
         def write(cur):
+            self._check_holder(cur, run_id)
             ok, n = cur.execute("SELECT COALESCE(SUM(n_ok), 0), COALESCE(SUM(n_items), 0) FROM chunks "
                                 "WHERE run_id=?", (run_id,)).fetchone()
             if "results" in self._tables:
@@ -768,12 +878,20 @@ class ResultStore:
         self._write(write)
 
     def delete(self, run_id: str) -> None:
-        """Delete a run's results and unshared output files; the trail keeps its metadata and the deletion."""
+        """Delete a run's results and unshared output files; the trail keeps its metadata and the deletion.
+
+        Raises RunBusy, checked inside the deleting write, while a live process scores the run.
+        """
         run_id = self._find(run_id)
         payload = _canonical({"deleted_at": _now(), "by": _user()})
         shas: set = set()
 
         def write(cur):
+            status, pid, host, started = cur.execute("SELECT status, pid, host, pid_start FROM runs WHERE id=?",
+                                                     (run_id,)).fetchone()
+            if status == "running" and _owner_alive(pid, host, started):
+                raise RunBusy(f"{_owner_text(run_id, pid, host)}; wait until it has finished, or stop it, "
+                              "before deleting it")
             for (files,) in cur.execute("SELECT files FROM chunks WHERE run_id=? AND files IS NOT NULL", (run_id,)):
                 for f in json.loads(files).values():
                     shas.update(h for h in f["sha256"] if h)
@@ -823,27 +941,30 @@ class ResultStore:
 
     def _summary(self, row) -> RunSummary:
         (rid, name, started, finished, status, model_name, model_path, model_sha, provider, inputs, total,
-         ok, failed, pid, host) = row
-        if status == "running" and host == socket.gethostname() and not _pid_alive(pid):
+         ok, failed, pid, host, pid_start) = row
+        if status == "running" and not _owner_alive(pid, host, pid_start):
             status = "interrupted"
         return RunSummary(id=rid, name=name, started_at=started, finished_at=finished, status=status,
                           model_name=model_name, model_path=model_path, model_sha256=model_sha, provider=provider,
                           inputs=tuple(json.loads(inputs or "[]")), total=total or 0, ok=ok, failed=failed)
 
-    _COLS = ("id, name, started_at, finished_at, status, model_name, model_path, model_sha256, provider, "
-             "inputs, total, ok, failed, pid, host")
+    @property
+    def _summary_cols(self) -> str:
+        return ("id, name, started_at, finished_at, status, model_name, model_path, model_sha256, provider, "
+                "inputs, total, ok, failed, pid, host, "
+                + ("pid_start" if "pid_start" in self._run_columns else "NULL"))  # NULL: a store older than schema 3
 
     def runs(self, limit: int = 200) -> list[RunSummary]:
         """Past runs, newest first (deleted ones left out)."""
         with self._lock, self._errors():
-            rows = self._db.execute(f"SELECT {self._COLS} FROM runs WHERE deleted=0 "
+            rows = self._db.execute(f"SELECT {self._summary_cols} FROM runs WHERE deleted=0 "
                                     "ORDER BY started_at DESC LIMIT ?", (limit,)).fetchall()
         return [self._summary(r) for r in rows]
 
     def run(self, run_id: str) -> RunSummary:
         rid = self._find(run_id)
         with self._lock, self._errors():
-            row = self._db.execute(f"SELECT {self._COLS} FROM runs WHERE id=?", (rid,)).fetchone()
+            row = self._db.execute(f"SELECT {self._summary_cols} FROM runs WHERE id=?", (rid,)).fetchone()
         return self._summary(row)
 
     def run_metadata(self, run_id: str) -> dict:
@@ -1075,7 +1196,8 @@ class _RunState:
                        "finished_at": None, "status": "running", "model_name": model.get("file_name"),
                        "model_path": model.get("path"), "model_sha256": model.get("sha256"),
                        "profile_sha256": data.get("profile_sha256"), "provider": data.get("provider"),
-                       "inputs": data.get("inputs"), "pid": data.get("pid"), "host": data.get("host"), "deleted": 0}
+                       "inputs": data.get("inputs"), "pid": data.get("pid"), "host": data.get("host"), "deleted": 0,
+                       "pid_start": data.get("pid_start")}
         if "total" in data:  # schema 1 did not record it in the trail
             self.values["total"] = data["total"]
         self.where = {k: seq for k in self.values}
@@ -1193,7 +1315,7 @@ class _Verifier:
                 add(seq, f"the counts recorded when run {run_id} finished ({data.get('ok')} ok, {data.get('failed')} "
                          f"failed) disagree with its results ({state.ok} ok, {state.n - state.ok} failed)")
         elif kind == "resume":
-            state.set(seq, status="running", pid=data.get("pid"), host=data.get("host"))
+            state.set(seq, status="running", pid=data.get("pid"), host=data.get("host"), pid_start=data.get("pid_start"))
         elif kind == "rename":
             state.set(seq, name=data.get("name"))
         elif kind == "delete":
@@ -1358,7 +1480,9 @@ class _Verifier:
 
     def _check_runs(self) -> None:
         add = self.problems.add
-        table = {r[0]: dict(zip(_RUN_COLS, r)) for r in self.db.execute(f"SELECT {', '.join(_RUN_COLS)} FROM runs")}
+        present = {r[1] for r in self.db.execute("PRAGMA table_info(runs)")}
+        cols = [c for c in _RUN_COLS if c in present]  # a store older than schema 3 has no pid_start
+        table = {r[0]: dict(zip(cols, r)) for r in self.db.execute(f"SELECT {', '.join(cols)} FROM runs")}
         for run_id, state in self.runs.items():
             row = table.pop(run_id, None)
             if row is None:
@@ -1377,6 +1501,8 @@ class _Verifier:
                 expected["ok"], expected["failed"] = ok, n - ok
                 counts_seq = state.last_result_seq
             for col, want in expected.items():
+                if col not in row:
+                    continue
                 got = row[col]
                 if col == "inputs":
                     try:
@@ -1421,7 +1547,8 @@ class _Verifier:
 
 _COLUMN_NAMES = {"model_path": "model path", "model_name": "model name", "model_sha256": "model SHA-256",
                  "profile_sha256": "profile hash", "started_at": "start time", "finished_at": "end time",
-                 "ok": "ok count", "failed": "failed count", "pid": "process id", "deleted": "deleted flag"}
+                 "ok": "ok count", "failed": "failed count", "pid": "process id", "deleted": "deleted flag",
+                 "pid_start": "process start time"}
 
 
 def _same_header(a, b) -> bool:

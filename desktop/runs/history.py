@@ -218,6 +218,9 @@ def prepare_resume(run_ref: str, *, store_path=None) -> ResumePlan:
         meta = store.run_metadata(run.id)
         if run.status == "finished":
             raise RunRefused(f"The run {run_title(run)} has finished already; there is nothing left to score.")
+        if run.status == "running":  # its process still runs (store.resume_run checks again as it takes the run)
+            raise RunRefused(f"The run {run_title(run)} is still being scored, by another process; wait until it "
+                             "has finished, or stop it, before resuming it.")
         model = meta["model"]
         model_path = model["path"]
         name = os.path.basename(model_path)
