@@ -75,6 +75,7 @@ class ModelInfo:
     labels_source: str | None = None  # metadata key the labels came from
     description: str = ""
     external_data: tuple = ()  # relative paths of external tensor files
+    warnings: tuple = ()  # what may be wrong with the model though it loads (labels that do not fit its outputs)
 
     def input(self, name: str) -> TensorSpec:
         for spec in self.inputs:
@@ -88,6 +89,7 @@ class ModelInfo:
         d["outputs"] = [_spec_dict(s) for s in self.outputs]
         d["labels"] = list(self.labels)
         d["external_data"] = list(self.external_data)
+        d["warnings"] = list(self.warnings)
         return d
 
 
@@ -146,6 +148,22 @@ def parse_labels(raw: str) -> list[str]:
     if "," in text:
         return [part.strip() for part in text.split(",") if part.strip()]
     return [text]
+
+
+def label_mismatch(labels, outputs, source: str = "the profile") -> str | None:
+    """Why ``labels`` cannot name the classes of a model with these outputs, or None when they can (or it is unknown).
+
+    The classes are the last axis of the outputs shaped ``[N, classes]``; a model with none
+    such (a detector, a ZipMap, a symbolic axis) is not judged.
+    """
+    n = len(labels)
+    widths = {o.shape[-1]: o.name for o in outputs
+              if o.is_tensor and len(o.shape) == 2 and isinstance(o.shape[-1], int) and o.shape[-1] > 1}
+    if not n or not widths or n in widths:
+        return None
+    classes, name = min(widths.items())
+    return (f"{source} lists {n:,} label{'s' if n != 1 else ''}, but output '{name}' has {classes:,} classes: "
+            "the labels shown will not be this model's classes")
 
 
 def _sniff_non_onnx(head: bytes, size: int) -> str | None:
@@ -273,6 +291,7 @@ def inspect_model(path: str | os.PathLike) -> ModelInfo:
             labels = parse_labels(metadata[key])
             labels_source = key
             break
+    mismatch = label_mismatch(labels, outputs, f"the model's metadata '{labels_source}'") if labels else None
     producer = " ".join(x for x in (model.producer_name, model.producer_version) if x)
     opsets = {(domain or "ai.onnx"): int(version) for domain, version in model.opsets}
     description = metadata.get("description") or model.doc_string or model.graph_doc_string or ""
@@ -292,4 +311,5 @@ def inspect_model(path: str | os.PathLike) -> ModelInfo:
         labels_source=labels_source,
         description=description.strip(),
         external_data=external,
+        warnings=(mismatch,) if mismatch else (),
     )

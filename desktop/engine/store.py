@@ -731,9 +731,16 @@ class ResultStore:
             "inputs": [str(p) for p in inputs], "pid": os.getpid(), "total": total,
             "pid_start": _own_start(os.getpid()),
         }
-        text = _canonical(meta)
+        # the profile is kept once in the profiles table, by its hash, which the start record holds
+        # (a profile of a million labels would otherwise be copied into every run's record)
+        profile_text = _canonical(meta["profile"])
+        stored_apart = _sha(profile_text) == meta["profile_sha256"]
+        text = _canonical({k: v for k, v in meta.items() if k != "profile"} if stored_apart else meta)
 
         def write(cur):
+            if stored_apart:
+                cur.execute("INSERT OR IGNORE INTO profiles (sha256, profile) VALUES (?, ?)",
+                            (meta["profile_sha256"], profile_text))
             cur.execute("INSERT INTO runs (id, name, started_at, status, model_name, model_path, model_sha256, "
                         "profile_sha256, provider, inputs, total, pid, host, pid_start) "
                         "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -968,13 +975,32 @@ class ResultStore:
         return self._summary(row)
 
     def run_metadata(self, run_id: str) -> dict:
-        """Everything recorded when the run started (model, profile, versions, user, host...)."""
+        """Everything recorded when the run started (model, profile, versions, user, host...).
+
+        The profile comes from the profiles table when the start record holds only its hash
+        (schema 3), and is placed where it always was, just before ``profile_sha256``.
+        """
         rid = self._find(run_id)
         with self._lock, self._errors():
             row = self._db.execute("SELECT payload FROM ledger WHERE run_id=? AND kind='run'", (rid,)).fetchone()
-        if row is None:
-            raise StoreError(f"Run {rid} has no start record in the audit trail ('inferdesk audit verify' checks it)")
-        return json.loads(row[0])
+            if row is None:
+                raise StoreError(f"Run {rid} has no start record in the audit trail ('inferdesk audit verify' "
+                                 "checks it)")
+            meta = json.loads(row[0])
+            if "profile" in meta or "profile_sha256" not in meta:
+                return meta
+            found = self._db.execute("SELECT profile FROM profiles WHERE sha256=?",
+                                     (meta["profile_sha256"],)).fetchone() if "profiles" in self._tables else None
+        if found is None:
+            raise StoreError(f"The profile of run {rid} is missing from the database ('inferdesk audit verify' "
+                             "checks it)")
+        profile = json.loads(found[0])
+        out = {}
+        for key, value in meta.items():
+            if key == "profile_sha256":
+                out["profile"] = profile
+            out[key] = value
+        return out
 
     def unfinished(self) -> list[RunSummary]:
         """Runs whose process ended without finishing them: they can be resumed."""
@@ -1202,6 +1228,8 @@ class _RunState:
             self.values["total"] = data["total"]
         self.where = {k: seq for k in self.values}
         self.start_seq = seq
+        # schema 3 keeps the profile in the profiles table, by the hash the start record holds
+        self.profile_ref = data.get("profile_sha256") if "profile" not in data else None
         self.ok = self.n = 0  # from chunk records
         self.v1_entries = 0
         self.v1_ok = self.v1_n = 0  # from schema 1 result rows that match the trail
@@ -1261,6 +1289,7 @@ class _Verifier:
         self._check_tail(last_seq, prev)
         self._check_v1_results()
         self._check_runs()
+        self._check_profiles()
         self._check_stray_chunks()
         warnings = self._check_anchor(last_seq, anchor_hash)
         ordered = self.problems.ordered()
@@ -1515,6 +1544,25 @@ class _Verifier:
                              f"(the trail says {want!r}, the table {got!r})")
         for run_id in sorted(table):
             add(None, f"run {run_id} is not in the audit trail (inserted by hand)")
+
+    def _check_profiles(self) -> None:
+        """Each stored profile against its hash, and each run's profile present (schema 3)."""
+        users: dict = {}
+        for run_id, state in self.runs.items():
+            if state.profile_ref:
+                users.setdefault(state.profile_ref, []).append((state.start_seq, run_id))
+        stored = set()
+        if "profiles" in self.tables:
+            for sha, text in self.db.execute("SELECT sha256, profile FROM profiles"):
+                stored.add(sha)
+                if sha not in users:
+                    self.problems.add(None, f"the profile {sha[:12]}… is not in the audit trail (inserted by hand)")
+                elif not isinstance(text, str) or _sha(text) != sha:
+                    for seq, run_id in users[sha]:
+                        self.problems.add(seq, f"the profile of run {run_id} was edited in the profiles table")
+        for sha in sorted(set(users) - stored):
+            for seq, run_id in users[sha]:
+                self.problems.add(seq, f"the profile of run {run_id} is missing from the database")
 
     def _check_stray_chunks(self) -> None:
         if "chunks" not in self.tables:

@@ -87,3 +87,84 @@ def test_new_runs_in_an_upgraded_store_verify_with_the_old_ones(v2_path):
         assert store.verify().ok
     assert verify_store(v2_path).ok
     assert _db_value(v2_path, "SELECT pid_start FROM runs WHERE id=?", FINISHED) == (None,)
+
+
+# ---------------------------------------------------------------------- profiles, stored once by their hash
+def _many_labels_engine(tmp_path, n=300_000):
+    """The logits model (3 classes) with a profile of ``n`` labels, as a 50 MB labels metadata would give."""
+    from tests.conftest import image_logits_model
+
+    labels = [f"class number {i}" for i in range(n)]
+    path = image_logits_model(tmp_path / "many.onnx", metadata={"labels": json.dumps(labels)})
+    return Engine(path)
+
+
+def _score_run(store, engine, inputs):
+    rec = store.start_run(engine, inputs)
+    for batch in run_batches(engine, inputs, hash_inputs=True):
+        rec.add_batch(batch)
+    rec.finish()
+    return rec.run_id
+
+
+def test_a_profile_is_stored_once_however_many_runs_use_it(tmp_path):
+    engine = _many_labels_engine(tmp_path)
+    image = str(SAMPLES / "digits" / sorted(p.name for p in (SAMPLES / "digits").iterdir())[0])
+    path = tmp_path / "data" / "results.sqlite3"
+    with ResultStore(path) as store:
+        def size():
+            store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return path.stat().st_size
+
+        first = _score_run(store, engine, [image])
+        before = size()
+        ids = [first] + [_score_run(store, engine, [image]) for _ in range(3)]
+        grown = size() - before
+        assert store._db.execute("SELECT COUNT(*) FROM profiles").fetchone()[0] == 1
+        text = store._db.execute("SELECT profile FROM profiles").fetchone()[0]
+        assert len(text) > 5_000_000
+        assert grown < len(text) / 4  # three more runs did not copy it
+        for run_id in ids:
+            payload = store._db.execute("SELECT payload FROM ledger WHERE kind='run' AND run_id=?",
+                                        (run_id,)).fetchone()[0]
+            assert len(payload) < 5_000 and "class number" not in payload
+            meta = store.run_metadata(run_id)
+            assert meta["profile"] == engine.profile.to_dict()
+            assert list(meta).index("profile") + 1 == list(meta).index("profile_sha256")  # where it always was
+            assert meta["profile_sha256"] == engine.profile.sha256()
+        assert store.verify().ok
+
+
+def test_an_edited_removed_or_inserted_profile_is_caught_by_verify(tmp_path):
+    engine = Engine(MODELS / "digits.onnx")
+    path = tmp_path / "results.sqlite3"
+    with ResultStore(path) as store:
+        a = _score_run(store, engine, [str(SAMPLES / "digits")])
+        b = _score_run(store, engine, [str(SAMPLES / "digits")])
+    with sqlite3.connect(str(path)) as db:
+        db.execute("UPDATE profiles SET profile=replace(profile, '\"classification\"', '\"regression\"')")
+    problems = [reason for _, reason in verify_store(path).problems]
+    assert f"the profile of run {a} was edited in the profiles table" in problems
+    assert f"the profile of run {b} was edited in the profiles table" in problems
+    with sqlite3.connect(str(path)) as db:
+        db.execute("DELETE FROM profiles")
+        db.execute("INSERT INTO profiles VALUES (?, ?)", ("0" * 64, "{}"))
+    problems = [reason for _, reason in verify_store(path).problems]
+    assert f"the profile of run {a} is missing from the database" in problems
+    assert f"the profile {'0' * 12}… is not in the audit trail (inserted by hand)" in problems
+    with ResultStore(path, readonly=True) as store, pytest.raises(Exception, match="profile of run .* is missing"):
+        store.run_metadata(a)
+
+
+def test_labels_that_do_not_fit_the_models_output_are_warned_about(tmp_path):
+    from desktop.engine.model import label_mismatch
+
+    engine = _many_labels_engine(tmp_path, n=1_000)
+    assert engine.info.warnings == ("the model's metadata 'labels' lists 1,000 labels, but output 'scores' has 3 "
+                                    "classes: the labels shown will not be this model's classes",)
+    assert engine.info.to_dict()["warnings"] == list(engine.info.warnings)
+    assert Engine(MODELS / "digits.onnx").info.warnings == ()  # 10 labels, 10 classes
+    outputs = Engine(MODELS / "digits.onnx").info.outputs
+    assert label_mismatch(["a"] * 10, outputs) is None and label_mismatch([], outputs) is None
+    assert label_mismatch(["a"] * 3, outputs).startswith("the profile lists 3 labels, but output 'logits' has 10")
+    assert label_mismatch(["a"] * 3, Engine(MODELS / "breast_cancer.onnx").info.outputs) is None  # ZipMap: unknown
