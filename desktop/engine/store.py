@@ -714,13 +714,18 @@ class ResultStore:
                                      "at": _now(), "by": "write"})
 
     def start_run(self, engine, inputs, name: str | None = None, total: int | None = None) -> "RunRecorder":
-        """Record a new run of ``engine`` over ``inputs`` and return its recorder."""
+        """Record a new run of ``engine`` over ``inputs`` and return its recorder.
+
+        The inputs and the model are recorded by absolute path (as are the results' inputs), so
+        the run can be resumed and read from any folder.
+        """
         import onnxruntime  # once a run starts: the history commands that only read never import it
 
         run_id = uuid.uuid4().hex[:12]
+        model_path = os.path.abspath(engine.info.path)
         meta = {
             "id": run_id, "name": name, "started_at": _now(),
-            "model": {"file_name": engine.info.file_name, "path": engine.info.path,
+            "model": {"file_name": engine.info.file_name, "path": model_path,
                       "sha256": engine.info.sha256, "size_bytes": engine.info.size_bytes},
             "profile": engine.profile.to_dict(), "profile_sha256": engine.profile.sha256(),
             "profile_source": engine.profile_source, "provider": engine.provider,
@@ -728,7 +733,7 @@ class ResultStore:
             "versions": {"inferdesk": __version__, "onnxruntime": onnxruntime.__version__,
                          "python": platform.python_version()},
             "os_user": _user(), "host": socket.gethostname(), "platform": platform.platform(),
-            "inputs": [str(p) for p in inputs], "pid": os.getpid(), "total": total,
+            "inputs": [os.path.abspath(p) for p in inputs], "pid": os.getpid(), "total": total,
             "pid_start": _own_start(os.getpid()),
         }
         # the profile is kept once in the profiles table, by its hash, which the start record holds
@@ -744,7 +749,7 @@ class ResultStore:
             cur.execute("INSERT INTO runs (id, name, started_at, status, model_name, model_path, model_sha256, "
                         "profile_sha256, provider, inputs, total, pid, host, pid_start) "
                         "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (run_id, name, meta["started_at"], engine.info.file_name, engine.info.path,
+                        (run_id, name, meta["started_at"], engine.info.file_name, model_path,
                          engine.info.sha256, meta["profile_sha256"], engine.provider,
                          json.dumps(meta["inputs"]), total, meta["pid"], meta["host"], meta["pid_start"]))
             self._append_many(cur, [("run", run_id, None, text)])
@@ -790,7 +795,14 @@ class ResultStore:
         return n
 
     def _prepare_chunk(self, batch) -> _Chunk:
-        """Take dense outputs out to files, encode the batch, and compute what the trail records."""
+        """Take dense outputs out to files, encode the batch, and compute what the trail records.
+
+        Inputs are kept by absolute path (from the folder this process runs in), as the run's
+        inputs are: a run started with relative paths resumes, and its results read, from anywhere.
+        """
+        sources = tuple(os.path.abspath(p) if p else p for p in batch.sources)
+        if sources != tuple(batch.sources):
+            batch = batch.replace(sources=sources)
         files = None
         dense = [name for name, a in batch.outputs.items() if len(batch) and _dense(a)]
         if dense:

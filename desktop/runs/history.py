@@ -201,10 +201,15 @@ def _changed(name: str, recorded: str, now: str) -> RunRefused:
 def prepare_resume(run_ref: str, *, store_path=None) -> ResumePlan:
     """Load an interrupted run's model as it was recorded, and what it has done already.
 
+    The run's inputs are taken as recorded: by absolute path (runs recorded before paths were
+    made absolute are read from the current folder). ``done`` holds only what belongs to these
+    inputs, so what is left is never less than nothing.
+
     Raises
     ------
     RunRefused
-        The run finished already, or its model file is gone, cannot be read, or has a
+        The run finished already, or is still being scored by a live process; one of its
+        inputs is no longer there; or its model file is gone, cannot be read, or has a
         SHA-256 other than the recorded one.
     EngineError
         The run is not in the history (StoreError), or its model cannot be loaded (ModelError).
@@ -221,6 +226,8 @@ def prepare_resume(run_ref: str, *, store_path=None) -> ResumePlan:
         if run.status == "running":  # its process still runs (store.resume_run checks again as it takes the run)
             raise RunRefused(f"The run {run_title(run)} is still being scored, by another process; wait until it "
                              "has finished, or stop it, before resuming it.")
+        inputs = [os.path.abspath(p) for p in meta.get("inputs") or []]
+        _check_inputs_present(meta.get("inputs") or [])
         model = meta["model"]
         model_path = model["path"]
         name = os.path.basename(model_path)
@@ -239,9 +246,28 @@ def prepare_resume(run_ref: str, *, store_path=None) -> ResumePlan:
         if engine.info.sha256 != model["sha256"]:  # replaced while it loaded
             raise _changed(name, model["sha256"], engine.info.sha256)
         engine.profile_source = f"as recorded with run {run.id}"
-        items = expand_inputs([str(p) for p in meta.get("inputs") or []])
-        done = store.done_keys(run.id)
+        items = expand_inputs(inputs)
+        paths = {item.path for item in items}
+        # keys of the results recorded relative to the folder the run started in (before paths were absolute)
+        # are made absolute from this one, where the relative inputs were found
+        done = {(p, row) for p, row in ((os.path.abspath(p), row) for p, row in store.done_keys(run.id))
+                if p in paths}
     return ResumePlan(run, meta, engine, items, done)
+
+
+def _check_inputs_present(recorded: list) -> None:
+    """Refuse to resume when an input the run was started on is gone (it would be one failure, and the run finished)."""
+    missing = [str(p) for p in recorded if not os.path.exists(p)]
+    if not missing:
+        return
+    first = missing[0]
+    more = f" (and {fmt.plural(len(missing) - 1, 'other input')})" if len(missing) > 1 else ""
+    where = ("" if os.path.isabs(first) else
+             f"; the run recorded it relative to the folder it was started in, and this is {os.getcwd()}: "
+             "resume it from that folder")
+    raise RunRefused(f"Cannot resume: the input {first}{more} that this run was started on is no longer "
+                     f"there{where}. Put it back, or score what is there as a new run; the run stays as it "
+                     "was, unfinished.")
 
 
 # ====================================================================== export

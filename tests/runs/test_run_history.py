@@ -276,6 +276,54 @@ def test_the_cli_resumes_with_the_plan_and_scores_only_the_rest(interrupted, tmp
     assert verify().ok
 
 
+def test_a_run_started_with_relative_paths_resumes_from_another_folder(tmp_path, monkeypatch, model_copy, capsys):
+    work = tmp_path / "work"
+    shutil.copytree(DIGITS, work / "scans")
+    monkeypatch.chdir(work)
+    run_id = _record(model_copy, ["scans"], stop_after=4, batch_size=1, workers=0)
+    with ResultStore() as store:
+        assert store.run_metadata(run_id)["inputs"] == [str(work / "scans")]  # recorded absolute
+        assert {p for p, _ in store.done_keys(run_id)} <= {str(p) for p in (work / "scans").iterdir()}
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    out = tmp_path / "rest.jsonl"
+    assert main(["resume", run_id, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"6 items left of run {run_id} (4 already scored)" in err
+    assert len(out.read_text().splitlines()) == 6
+    with ResultStore() as store:
+        run = store.run(run_id)
+        assert run.status == "finished" and (run.ok, run.failed) == (10, 0)
+        inputs = sorted(r["input"] for r in store.records(run_id))
+    assert inputs == sorted(str(p) for p in (work / "scans").iterdir())  # each once, by absolute path
+    assert verify().ok
+
+
+def test_resume_refuses_a_run_whose_input_is_gone_and_leaves_it_unfinished(tmp_path, model_copy, capsys):
+    scans = tmp_path / "scans"
+    shutil.copytree(DIGITS, scans)
+    run_id = _record(model_copy, [scans], stop_after=4, batch_size=1, workers=0)
+    shutil.rmtree(scans)
+    text = _refusal(prepare_resume, run_id)
+    assert text == (f"Cannot resume: the input {scans} that this run was started on is no longer there. Put it "
+                    "back, or score what is there as a new run; the run stays as it was, unfinished.")
+    assert main(["resume", run_id]) == 2
+    assert capsys.readouterr().err == f"inferdesk: {text}\n"
+    with ResultStore() as store:
+        run = store.run(run_id)
+        assert run.status == "interrupted" and run.ok + run.failed == 4  # not finished with one failure
+    assert [r.id for r in unfinished_runs()] == [run_id]
+
+
+def test_a_missing_input_recorded_relative_says_which_folder_to_resume_from(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RunRefused) as info:
+        history._check_inputs_present(["scans", "notes.csv", str(CSV)])
+    assert str(info.value).startswith(f"Cannot resume: the input scans (and 1 other input) that this run was started "
+                                      f"on is no longer there; the run recorded it relative to the folder it was "
+                                      f"started in, and this is {tmp_path}: resume it from that folder.")
+
+
 # ====================================================================== export
 @pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
 def test_export_run_writes_every_result_with_the_runs_provenance_and_the_trail_notes_it(fmt, tmp_path):
