@@ -1,4 +1,4 @@
-"""Load and inspect an ONNX model file: inputs, outputs, metadata, labels, checksum."""
+"""Load and inspect an ONNX model file: inputs, outputs, metadata, labels, checksums."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ class ModelInfo:
     path: str
     file_name: str
     size_bytes: int
-    sha256: str
+    sha256: str  # of the .onnx file alone, as a file manager or sha256sum shows it
     ir_version: int
     producer: str
     opsets: dict = field(default_factory=dict)  # domain -> version ("" is ai.onnx)
@@ -76,6 +76,9 @@ class ModelInfo:
     description: str = ""
     external_data: tuple = ()  # relative paths of external tensor files
     warnings: tuple = ()  # what may be wrong with the model though it loads (labels that do not fit its outputs)
+    #: the model with its weights: ``sha256`` when it has no external data, else model_identity()'s hash of
+    #: the .onnx file's and each external data file's; what a run records and a resume compares
+    weights_sha256: str = ""
 
     def input(self, name: str) -> TensorSpec:
         for spec in self.inputs:
@@ -114,6 +117,20 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def model_identity(onnx_sha256: str, folder: str | os.PathLike, external: tuple) -> str:
+    """SHA-256 of a model with its weights: two models that differ only in an external data file differ here.
+
+    Without external data it is the .onnx file's own SHA-256. With it, the SHA-256 of the text
+    ``onnx <sha256 of the .onnx file>`` then ``<location> <sha256 of that file>`` for each
+    external data file, one per line in the order the model names them (``external`` are those
+    locations, relative to ``folder``, the model's real folder).
+    """
+    if not external:
+        return onnx_sha256
+    lines = [f"onnx {onnx_sha256}"] + [f"{loc} {sha256_file(Path(folder) / loc)}" for loc in external]
+    return hashlib.sha256(("\n".join(lines) + "\n").encode("utf-8")).hexdigest()
 
 
 def parse_labels(raw: str) -> list[str]:
@@ -296,11 +313,17 @@ def inspect_model(path: str | os.PathLike) -> ModelInfo:
     opsets = {(domain or "ai.onnx"): int(version) for domain, version in model.opsets}
     description = metadata.get("description") or model.doc_string or model.graph_doc_string or ""
 
+    sha = sha256_file(p)
+    try:
+        weights = model_identity(sha, p.resolve().parent, external)
+    except OSError as exc:
+        raise ModelError(f"Cannot read the external data of model file {p.name}: {exc.strerror or exc}") from exc
     return ModelInfo(
         path=str(p.resolve()),
         file_name=p.name,
         size_bytes=size,
-        sha256=sha256_file(p),
+        sha256=sha,
+        weights_sha256=weights,
         ir_version=model.ir_version,
         producer=producer,
         opsets=opsets,

@@ -726,7 +726,9 @@ class ResultStore:
         meta = {
             "id": run_id, "name": name, "started_at": _now(),
             "model": {"file_name": engine.info.file_name, "path": model_path,
-                      "sha256": engine.info.sha256, "size_bytes": engine.info.size_bytes},
+                      "sha256": engine.info.sha256, "size_bytes": engine.info.size_bytes,
+                      "weights_sha256": engine.info.weights_sha256 or engine.info.sha256,
+                      "external_data": list(engine.info.external_data)},
             "profile": engine.profile.to_dict(), "profile_sha256": engine.profile.sha256(),
             "profile_source": engine.profile_source, "provider": engine.provider,
             "settings": engine.settings.to_dict(),
@@ -1134,6 +1136,32 @@ class ResultStore:
                             d = batch.record(i)
                             d["input_sha256"] = batch.sha256_of(i)
                             yield d
+
+    def input_hashes(self, run_id: str) -> dict:
+        """{input: the SHA-256s its results recorded} for every input of the run with a recorded hash (a CSV: the file's)."""
+        rid = self._find(run_id)
+        hashes: dict = {}
+        with self._snapshot() as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            with self._errors():
+                if "results" in tables:
+                    for path, sha in db.execute("SELECT DISTINCT input, input_sha256 FROM results WHERE run_id=? "
+                                                "AND input_sha256 IS NOT NULL", (rid,)):
+                        hashes.setdefault(path, set()).add(sha)
+                if "chunks" in tables:
+                    for k, first, data in db.execute("SELECT chunk, first_position, data FROM chunks WHERE run_id=?",
+                                                     (rid,)):
+                        try:
+                            with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                                header = json.loads(z["__header__"].tobytes().decode("utf-8"))
+                        except Exception as exc:  # noqa: BLE001
+                            raise StoreError(f"Chunk {k} of run {rid} (results from {first}) cannot be read: it "
+                                             "was edited or damaged ('inferdesk audit verify' checks the store)"
+                                             ) from exc
+                        for path, sha in zip(header["sources"], header["source_sha256"]):
+                            if sha:
+                                hashes.setdefault(path, set()).add(sha)
+        return hashes
 
     def done_keys(self, run_id: str) -> set:
         """(input, row) of every input that already has a result in this run (row None for images)."""

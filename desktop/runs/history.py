@@ -192,10 +192,20 @@ class ResumePlan:
     done: set  # (input, row) of what already has a result (store.done_keys)
 
 
-def _changed(name: str, recorded: str, now: str) -> RunRefused:
-    return RunRefused(f"Cannot resume: {name} has changed since this run scored with it (SHA-256 was "
+def _changed(name: str, recorded: str, now: str, what: str = "") -> RunRefused:
+    return RunRefused(f"Cannot resume: {name}{what} has changed since this run scored with it (SHA-256 was "
                       f"{recorded[:12]}…, is now {now[:12]}…). Resuming would mix two models' results "
                       "in one run; score the inputs again as a new run instead.")
+
+
+def _input_changed(path: str, recorded: str, now: str) -> RunRefused:
+    return RunRefused(f"Cannot resume: the input {path} has changed since this run scored it (SHA-256 was "
+                      f"{recorded[:12]}…, is now {now[:12]}…). Resuming would mix two versions of it in one run; "
+                      "score it again as a new run instead.")
+
+
+#: threads that hash the inputs a run has results for, before it is resumed (hashlib releases the GIL)
+HASH_THREADS = 8
 
 
 def prepare_resume(run_ref: str, *, store_path=None) -> ResumePlan:
@@ -203,14 +213,17 @@ def prepare_resume(run_ref: str, *, store_path=None) -> ResumePlan:
 
     The run's inputs are taken as recorded: by absolute path (runs recorded before paths were
     made absolute are read from the current folder). ``done`` holds only what belongs to these
-    inputs, so what is left is never less than nothing.
+    inputs, so what is left is never less than nothing. Every input the run has results for
+    is hashed again and compared with the SHA-256 its results recorded (for a CSV, the
+    file's), and the model with its external data with the recorded ``weights_sha256``.
 
     Raises
     ------
     RunRefused
         The run finished already, or is still being scored by a live process; one of its
-        inputs is no longer there; or its model file is gone, cannot be read, or has a
-        SHA-256 other than the recorded one.
+        inputs is no longer there, cannot be read, or has changed; or its model file is gone,
+        cannot be read, or has a SHA-256 other than the recorded one, or its external data
+        files have changed.
     EngineError
         The run is not in the history (StoreError), or its model cannot be loaded (ModelError).
     """
@@ -245,6 +258,11 @@ def prepare_resume(run_ref: str, *, store_path=None) -> ResumePlan:
                         settings=SessionSettings(**meta["settings"]))
         if engine.info.sha256 != model["sha256"]:  # replaced while it loaded
             raise _changed(name, model["sha256"], engine.info.sha256)
+        recorded = model.get("weights_sha256")  # None for a run recorded before weights were hashed
+        if recorded and engine.info.weights_sha256 != recorded:
+            files = ", ".join(engine.info.external_data) or "none now"
+            raise _changed(name, recorded, engine.info.weights_sha256,
+                           f" with its weights (external data: {files})")
         engine.profile_source = f"as recorded with run {run.id}"
         items = expand_inputs(inputs)
         paths = {item.path for item in items}
@@ -252,7 +270,38 @@ def prepare_resume(run_ref: str, *, store_path=None) -> ResumePlan:
         # are made absolute from this one, where the relative inputs were found
         done = {(p, row) for p, row in ((os.path.abspath(p), row) for p, row in store.done_keys(run.id))
                 if p in paths}
+        recorded_inputs = store.input_hashes(run.id)
+    _check_input_hashes({os.path.abspath(p): shas for p, shas in recorded_inputs.items()})
     return ResumePlan(run, meta, engine, items, done)
+
+
+def _check_input_hashes(recorded: dict) -> None:
+    """Refuse when an input the run has results for now has another SHA-256 (a CSV replaced, a scan overwritten).
+
+    An input no longer there is left alone: its results are recorded with its hash, and
+    nothing of it is scored again.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from desktop.engine.model import sha256_file
+
+    paths = sorted(p for p in recorded if os.path.isfile(p))
+
+    def now(path):
+        try:
+            return sha256_file(path), None
+        except OSError as exc:
+            return None, exc
+
+    pool = ThreadPoolExecutor(max_workers=HASH_THREADS, thread_name_prefix="inferdesk-resume-hash")
+    try:
+        for path, (sha, exc) in zip(paths, pool.map(now, paths)):
+            if exc is not None:
+                raise RunRefused(f"Cannot resume: the input {path} cannot be read ({exc.strerror or exc}).") from exc
+            if sha not in recorded[path]:
+                raise _input_changed(path, min(recorded[path]), sha)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # after a refusal, the files not yet begun are not read
 
 
 def _check_inputs_present(recorded: list) -> None:

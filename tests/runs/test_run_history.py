@@ -324,6 +324,85 @@ def test_a_missing_input_recorded_relative_says_which_folder_to_resume_from(tmp_
                                       f"started in, and this is {tmp_path}: resume it from that folder.")
 
 
+def test_resume_refuses_a_csv_replaced_since_the_run_scored_part_of_it(tmp_path, capsys):
+    from desktop.engine.model import sha256_file
+
+    table = tmp_path / "patients.csv"
+    shutil.copyfile(CSV, table)
+    run_id = _record(MODELS / "breast_cancer.onnx", [table], stop_after=2, chunk_rows=6)
+    recorded = sha256_file(table)
+    lines = table.read_text(encoding="utf-8").splitlines(keepends=True)
+    table.write_text("".join(lines[:1] + lines[:0:-1]), encoding="utf-8")  # the same rows, in another order
+    now = sha256_file(table)
+    text = _refusal(prepare_resume, run_id)
+    assert text == (f"Cannot resume: the input {table} has changed since this run scored it (SHA-256 was "
+                    f"{recorded[:12]}…, is now {now[:12]}…). Resuming would mix two versions of it in one run; "
+                    "score it again as a new run instead.")
+    assert main(["resume", run_id, "-q"]) == 2
+    assert capsys.readouterr().err == f"inferdesk: {text}\n"
+    with ResultStore() as store:
+        run = store.run(run_id)
+        assert run.status == "interrupted" and run.ok + run.failed == 12  # nothing was added
+    shutil.copyfile(CSV, table)  # put back as it was: the run resumes
+    assert len(prepare_resume(run_id).done) == 12
+
+
+def test_resume_refuses_an_image_overwritten_since_it_was_scored(tmp_path, model_copy):
+    scans = tmp_path / "scans"
+    shutil.copytree(DIGITS, scans)
+    run_id = _record(model_copy, [scans], stop_after=4, batch_size=1, workers=0)
+    with ResultStore() as store:
+        done = sorted(p for p, _ in store.done_keys(run_id))
+    shutil.copyfile(sorted(scans.iterdir())[-1], done[0])  # a scored scan replaced by another
+    assert _refusal(prepare_resume, run_id).startswith(f"Cannot resume: the input {done[0]} has changed since")
+
+
+def _external_model(folder, weights):
+    """The sum model with its weights in weights.bin beside it (as large models keep theirs)."""
+    import numpy as np
+
+    from tests.hostile.build_corpus import _save, _sum_model
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = _save(_sum_model(external="weights.bin"), folder / "model.onnx")
+    (folder / "weights.bin").write_bytes(np.asarray(weights, dtype=np.float32).tobytes())
+    (folder / "model.profile.json").write_text(json.dumps(
+        {"input": "features", "task": "regression", "table": {"columns": ["a", "b", "c"]}}), encoding="utf-8")
+    return path
+
+
+def test_a_models_identity_covers_its_external_data_and_resume_compares_it(tmp_path, capsys):
+    from desktop.engine.model import model_identity, sha256_file
+
+    table = tmp_path / "abc.csv"
+    table.write_text("a,b,c\n" + "".join(f"{i},{i},{i}\n" for i in range(12)), encoding="utf-8")
+    one = _external_model(tmp_path / "one", [1, 1, 1])
+    two = _external_model(tmp_path / "two", [2, 2, 2])
+    e1, e2 = Engine(one), Engine(two)
+    assert e1.info.sha256 == e2.info.sha256 == sha256_file(one)  # the .onnx files are the same ...
+    assert e1.info.weights_sha256 != e2.info.weights_sha256  # ... the models are not
+    assert e1.info.weights_sha256 == model_identity(e1.info.sha256, one.parent, ("weights.bin",))
+    assert Engine(MODELS / "digits.onnx").info.weights_sha256 == sha256_file(MODELS / "digits.onnx")
+    assert main(["info", str(one), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["sha256"] == e1.info.sha256 and shown["weights_sha256"] == e1.info.weights_sha256
+    runs = [_record(e, [table], stop_after=1, chunk_rows=4) for e in (e1, e2)]
+    with ResultStore() as store:
+        models = [store.run_metadata(r)["model"] for r in runs]
+    assert models[0]["sha256"] == models[1]["sha256"]
+    assert [m["weights_sha256"] for m in models] == [e1.info.weights_sha256, e2.info.weights_sha256]
+    assert models[0]["external_data"] == ["weights.bin"]
+    (one.parent / "weights.bin").write_bytes((two.parent / "weights.bin").read_bytes())  # new weights, same .onnx
+    text = _refusal(prepare_resume, runs[0])
+    assert text == (f"Cannot resume: model.onnx with its weights (external data: weights.bin) has changed since this "
+                    f"run scored with it (SHA-256 was {e1.info.weights_sha256[:12]}…, is now "
+                    f"{e2.info.weights_sha256[:12]}…). Resuming would mix two models' results in one run; score the "
+                    "inputs again as a new run instead.")
+    assert main(["resume", runs[0], "-q"]) == 2
+    assert capsys.readouterr().err == f"inferdesk: {text}\n"
+    assert len(prepare_resume(runs[1]).done) == 4  # the other run's weights are as they were
+
+
 # ====================================================================== export
 @pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
 def test_export_run_writes_every_result_with_the_runs_provenance_and_the_trail_notes_it(fmt, tmp_path):
