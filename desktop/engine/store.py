@@ -713,11 +713,15 @@ class ResultStore:
             _save_anchor(self.path, {"store_id": store_id[0] if store_id else None, "seq": tail[0], "head": tail[1],
                                      "at": _now(), "by": "write"})
 
-    def start_run(self, engine, inputs, name: str | None = None, total: int | None = None) -> "RunRecorder":
+    def start_run(self, engine, inputs, name: str | None = None, total: int | None = None,
+                  output: dict | None = None) -> "RunRecorder":
         """Record a new run of ``engine`` over ``inputs`` and return its recorder.
 
         The inputs and the model are recorded by absolute path (as are the results' inputs), so
-        the run can be resumed and read from any folder.
+        the run can be resumed and read from any folder. ``output`` is how the results are
+        written (``format``, ``top_k``, ``out``, ``workers``, ``save_inputs``: what the command line
+        or the window was given), recorded as the start record's ``output`` so that a resume
+        writes the rest the same way; ``out`` and ``save_inputs`` are made absolute.
         """
         import onnxruntime  # once a run starts: the history commands that only read never import it
 
@@ -738,6 +742,9 @@ class ResultStore:
             "inputs": [os.path.abspath(p) for p in inputs], "pid": os.getpid(), "total": total,
             "pid_start": _own_start(os.getpid()),
         }
+        if output is not None:
+            meta["output"] = {k: (os.path.abspath(v) if k in ("out", "save_inputs") and v else v)
+                              for k, v in output.items()}
         # the profile is kept once in the profiles table, by its hash, which the start record holds
         # (a profile of a million labels would otherwise be copied into every run's record)
         profile_text = _canonical(meta["profile"])

@@ -190,6 +190,7 @@ class ResumePlan:
     engine: object  # the run's model with its recorded profile and settings
     items: list  # the run's recorded inputs, expanded
     done: set  # (input, row) of what already has a result (store.done_keys)
+    warnings: tuple = ()  # what may be wrong though it can resume (labels that do not fit the model's output)
 
 
 def _changed(name: str, recorded: str, now: str, what: str = "") -> RunRefused:
@@ -228,7 +229,7 @@ def prepare_resume(run_ref: str, *, store_path=None) -> ResumePlan:
         The run is not in the history (StoreError), or its model cannot be loaded (ModelError).
     """
     from desktop.engine import Engine, SessionSettings, expand_inputs
-    from desktop.engine.model import sha256_file
+    from desktop.engine.model import label_mismatch, sha256_file
     from desktop.engine.profile import profile_from_dict
 
     with _store(store_path) as store:
@@ -272,7 +273,62 @@ def prepare_resume(run_ref: str, *, store_path=None) -> ResumePlan:
                 if p in paths}
         recorded_inputs = store.input_hashes(run.id)
     _check_input_hashes({os.path.abspath(p): shas for p, shas in recorded_inputs.items()})
-    return ResumePlan(run, meta, engine, items, done)
+    warnings = list(engine.info.warnings)
+    if not warnings:
+        mismatch = label_mismatch(engine.profile.labels, engine.info.outputs, "the run's profile")
+        warnings += [mismatch] if mismatch else []
+    return ResumePlan(run, meta, engine, items, done, tuple(warnings))
+
+
+#: the formats ``inferdesk resume`` can append in (a JSON array cannot be appended to)
+RESUME_FORMATS = ("jsonl", "csv")
+
+
+@dataclass
+class ResumeOutput:
+    """How a resume writes the rest of a run: the run's recorded settings unless others were given."""
+
+    format: str
+    top_k: int
+    out: str | None
+    workers: int | None
+    save_inputs: str | None
+    notes: tuple = ()  # where the resume writes otherwise than the run did
+
+
+def resume_output(meta: dict, *, top_k: int | None = None, fmt: str | None = None,
+                  out: str | None = None) -> ResumeOutput:
+    """The output settings of resuming the run whose metadata is ``meta`` (``store.run_metadata``).
+
+    What is not given is the run's own (``meta["output"]``, recorded at its start; a run
+    recorded before that has none: top 5, jsonl; a run written as json, which cannot be
+    appended to, goes on as jsonl). A ``top_k`` other than the run's is refused: the run's
+    results would have two shapes. A format other than the run's is noted, and refused when
+    ``out`` is the file the run wrote (one file, two formats). The run's ``out`` is not taken
+    by default (the rest goes where it is asked, standard output by default, as before); a
+    note says where the run wrote.
+    """
+    recorded = meta.get("output") or {}
+    notes = []
+    own_k = recorded.get("top_k")
+    if top_k is None:
+        top_k = own_k or 5
+    elif own_k is not None and top_k != own_k:
+        raise RunRefused(f"Cannot resume with --top-k {top_k}: the run was scored with --top-k {own_k}, and its "
+                         "results would have two shapes. Leave --top-k out to use the run's own.")
+    own_fmt, own_out = recorded.get("format"), recorded.get("out")
+    same_file = bool(out and own_out and os.path.abspath(out) == own_out)
+    if fmt is None:
+        fmt = own_fmt if own_fmt in RESUME_FORMATS else "jsonl"
+    if own_fmt and fmt != own_fmt:
+        fixed = "" if own_fmt in RESUME_FORMATS else ", which cannot be appended to"
+        if same_file:
+            raise RunRefused(f"Cannot append {fmt} to {out}: the run wrote it as {own_fmt}{fixed}. Write the rest to "
+                             f"another file{'' if fixed else ', or leave --format out'}.")
+        notes.append(f"the run wrote {own_fmt}{fixed}; the rest is written as {fmt}")
+    if out is None and own_out:
+        notes.append(f"the run wrote its results to {own_out}; add --out {own_out} to append the rest there")
+    return ResumeOutput(fmt, top_k, out, recorded.get("workers"), recorded.get("save_inputs"), tuple(notes))
 
 
 def _check_input_hashes(recorded: dict) -> None:

@@ -403,6 +403,83 @@ def test_a_models_identity_covers_its_external_data_and_resume_compares_it(tmp_p
     assert len(prepare_resume(runs[1]).done) == 4  # the other run's weights are as they were
 
 
+def _interrupted_score(monkeypatch, argv, after=4):
+    """``inferdesk score ARGV``, interrupted (Ctrl+C) after ``after`` items; returns its run id."""
+    import numpy as np
+
+    import desktop.engine.batch as batch_module
+
+    real = batch_module.run_batches
+
+    def interrupted(*args, **kwargs):
+        n = 0
+        for batch in real(*args, **kwargs):
+            for i in range(len(batch)):  # one item at a time, so that the interruption falls between items
+                if n == after:
+                    raise KeyboardInterrupt
+                n += 1
+                yield batch.take(np.arange(i, i + 1))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(batch_module, "run_batches", interrupted)
+        assert main(["score", *argv, "-q", "--workers", "0"]) == 130
+    [run] = list_runs(1)
+    assert run.status == "cancelled" and run.ok + run.failed == after
+    return run.id
+
+
+def test_score_records_its_output_settings_and_resume_restores_them(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "scores.jsonl"
+    run_id = _interrupted_score(monkeypatch, [str(MODELS / "digits.onnx"), str(DIGITS), "--top-k", "1",
+                                              "--out", str(out)])
+    assert show_run(run_id)["output"] == {"format": "jsonl", "top_k": 1, "out": str(out), "workers": 0,
+                                         "save_inputs": None}
+    capsys.readouterr()
+    assert main(["resume", run_id]) == 0  # no --top-k, no --format: the run's own
+    captured = capsys.readouterr()
+    rest = [json.loads(line) for line in captured.out.splitlines()]
+    assert len(rest) == 6 and all(len(r["top"]) == 1 for r in rest)  # 1 label, as the run had, not 5
+    assert f"note: the run wrote its results to {out}; add --out {out} to append the rest there" in captured.err
+    with ResultStore() as store:
+        assert all(len(r["top"]) == 1 for r in store.records(run_id))
+
+
+def test_resume_refuses_another_top_k_and_another_format_into_the_runs_file(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "scores.csv"
+    run_id = _interrupted_score(monkeypatch, [str(MODELS / "digits.onnx"), str(DIGITS), "--top-k", "2",
+                                              "--format", "csv", "--out", str(out)])
+    capsys.readouterr()
+    assert main(["resume", run_id, "--top-k", "5"]) == 2
+    assert capsys.readouterr().err == (f"inferdesk: Cannot resume with --top-k 5: the run was scored with --top-k 2, "
+                                       "and its results would have two shapes. Leave --top-k out to use the run's "
+                                       "own.\n")
+    assert main(["resume", run_id, "--format", "jsonl", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"inferdesk: Cannot append jsonl to {out}: the run wrote it as csv. Write the "
+                                       "rest to another file, or leave --format out.\n")
+    with ResultStore() as store:
+        assert store.run(run_id).ok == 4  # neither refusal scored anything
+    assert main(["resume", run_id, "--top-k", "2", "--out", str(out)]) == 0  # the run's own settings, given
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("input,row,ok,") and len(lines) == 1 + 10  # one header, then every row as csv
+
+
+def test_resume_output_defaults_and_notes():
+    from desktop.runs.history import resume_output
+
+    old = resume_output({})  # a run recorded before output settings were
+    assert (old.format, old.top_k, old.out, old.workers, old.save_inputs, old.notes) == ("jsonl", 5, None, None,
+                                                                                         None, ())
+    meta = {"output": {"format": "json", "top_k": 3, "out": "/data/all.json", "workers": 2, "save_inputs": "/t"}}
+    got = resume_output(meta, fmt=None, out="/data/rest.jsonl")
+    assert (got.format, got.top_k, got.workers, got.save_inputs) == ("jsonl", 3, 2, "/t")
+    assert got.notes == ("the run wrote json, which cannot be appended to; the rest is written as jsonl",)
+    with pytest.raises(RunRefused, match="Cannot append jsonl to /data/all.json: the run wrote it as json, which "
+                                         "cannot be appended to. Write the rest to another file."):
+        resume_output(meta, out="/data/all.json")
+    assert resume_output(meta, fmt="csv", top_k=3).notes[0] == "the run wrote json, which cannot be appended to; " \
+                                                                "the rest is written as csv"
+
+
 # ====================================================================== export
 @pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
 def test_export_run_writes_every_result_with_the_runs_provenance_and_the_trail_notes_it(fmt, tmp_path):
