@@ -55,43 +55,41 @@ def count_rows(path: str | os.PathLike, block: int = 4 << 20) -> int:
     which makes an escaped ``""``); one inside an unquoted cell is a character, as the csv
     module reads it. Records that are blank (white space only) are not counted; where the
     readers disagree (an empty quoted cell alone on its line), the count is the larger.
-    Reads a block at a time with numpy, whatever the lines' lengths; quotes are followed one
-    by one only in a block where some quote is not where a cell begins.
+    Reads a block at a time with numpy and holds a few flags per byte of it, whatever the
+    lines' lengths; quotes are followed one by one only in a block where some quote is not
+    where a cell begins.
     """
     starts_cell = np.zeros(256, dtype=bool)  # bytes after which a quote opens a cell
     starts_cell[list(b"\n\r,;\t|")] = True
 
-    def quoted_bytes(raw, quoted: bool, before: int, closed_before: bool):
-        """(inside a quoted cell, per byte; quoted at the end; the last byte closed a quoted cell)."""
-        quote = raw == 34
-        parity = np.cumsum(quote, dtype=np.int32) + quoted
-        where = np.flatnonzero(quote)
-        opening = where[(parity[where] - 1) % 2 == 0]
-        prev = raw[opening - 1] if len(opening) else raw[:0]
+    def quoted_breaks(raw, breaks, quoted: bool, before: int, closed_before: bool):
+        """(each line break inside a quoted cell?, quoted at the block's end, its last byte closed a cell)."""
+        quotes = np.flatnonzero(raw == 34)
+        opening = quotes[(np.arange(len(quotes)) + quoted) % 2 == 0]  # by the count of quotes before each
+        prev = raw[opening - 1]
         if len(opening) and opening[0] == 0:
-            prev = prev.copy()
             prev[0] = before
-        ok = starts_cell[prev] | (prev == 34)
+        ok = starts_cell[prev] | (prev == 34)  # after a quote: it closed a cell (the count says so), "" escapes
         if len(opening) and opening[0] == 0 and before == 34 and not closed_before:
-            ok[0] = False  # the byte before was a quote inside an unquoted cell, not a closing one
-        if ok.all():  # every quote opens or closes a cell (or escapes one): the count of quotes says it
-            inside = parity % 2 == 1
-            end_quoted = bool(inside[-1])
-            return inside, end_quoted, bool(quote[-1]) and not end_quoted
-        marks = np.zeros(len(raw) + 1, dtype=np.int8)  # +1 where a quoted cell opens, -1 where it closes
-        marks[0] = quoted
-        closed_at = -1 if closed_before else -2
-        for p in where.tolist():
+            ok[0] = False  # the quote before was a character inside an unquoted cell
+        if ok.all():  # every quote opens, closes or escapes: the count of quotes before a break says it
+            end_quoted = bool((len(quotes) + quoted) % 2)
+            closed = bool(len(quotes)) and quotes[-1] == len(raw) - 1 and not end_quoted
+            return (np.searchsorted(quotes, breaks) + quoted) % 2 == 1, end_quoted, closed
+        opens, closes = ([-1] if quoted else []), []
+        for p in quotes.tolist():
             if quoted:
-                quoted, closed_at = False, p
-                marks[p] -= 1
+                quoted = False
+                closes.append(p)
             else:
                 b = int(raw[p - 1]) if p else before
-                if starts_cell[b] or (b == 34 and closed_at == p - 1):
+                if starts_cell[b] or (b == 34 and ((closes and closes[-1] == p - 1) or (p == 0 and closed_before))):
                     quoted = True
-                    marks[p] += 1
-        inside = np.cumsum(marks[:-1]) > 0
-        return inside, quoted, closed_at == len(raw) - 1
+                    opens.append(p)
+        last = np.searchsorted(np.asarray(opens, dtype=np.int64), breaks) - 1  # the cell opened last before each
+        closes_after = np.asarray(closes + [len(raw)], dtype=np.int64)
+        inside = (last >= 0) & (closes_after[np.maximum(last, 0)] > breaks)
+        return inside, quoted, bool(closes) and closes[-1] == len(raw) - 1
 
     n = 0
     held = False  # the record read so far (it began in an earlier block) holds something
@@ -103,21 +101,24 @@ def count_rows(path: str | os.PathLike, block: int = 4 << 20) -> int:
                 fh.seek(0)
             while chunk := fh.read(block):
                 raw = np.frombuffer(chunk, dtype=np.uint8)
-                breaks = raw == 10
+                ends = np.flatnonzero(raw == 10)
                 if quoted or b'"' in chunk:
-                    inside, quoted, closed_before = quoted_bytes(raw, quoted, before, closed_before)
-                    breaks &= ~inside
+                    inside, quoted, closed_before = quoted_breaks(raw, ends, quoted, before, closed_before)
+                    ends = ends[~inside]
                 else:
                     closed_before = False
                 before = int(raw[-1])
-                ends = np.flatnonzero(breaks)
-                solid = np.concatenate(([0], np.cumsum(~_WHITE[raw], dtype=np.int32)))
+                solid = ~_WHITE[raw]
                 if not len(ends):
-                    held = held or bool(solid[-1])
+                    held = held or bool(solid.any())
                     continue
-                full = solid[np.append(ends, len(raw))] - solid[np.concatenate(([0], ends + 1))] > 0
-                n += int(held or full[0]) + int(full[1:-1].sum())
-                held = bool(full[-1])
+                # whether each record holds something: the records start at 0 and after each end (a record's
+                # own line break is white, so each piece up to the next start says it)
+                starts = np.concatenate(([0], ends + 1))
+                tail = starts[-1] < len(raw)
+                full = np.logical_or.reduceat(solid, starts if tail else starts[:-1])
+                n += int(held or full[0]) + int(full[1:len(ends)].sum())
+                held = bool(tail and full[-1])
             n += held
     except OSError:
         return 1
