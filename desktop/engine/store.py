@@ -1145,7 +1145,7 @@ class ResultStore:
                             yield d
 
     def input_hashes(self, run_id: str) -> dict:
-        """{input: the SHA-256s its results recorded} for every input of the run with a recorded hash (a CSV: the file's)."""
+        """{input: the SHA-256s its results recorded}, for each input of the run with a hash (a CSV: the file's)."""
         rid = self._find(run_id)
         hashes: dict = {}
         with self._snapshot() as db:
@@ -1391,7 +1391,8 @@ class _Verifier:
                 add(seq, f"the counts recorded when run {run_id} finished ({data.get('ok')} ok, {data.get('failed')} "
                          f"failed) disagree with its results ({state.ok} ok, {state.n - state.ok} failed)")
         elif kind == "resume":
-            state.set(seq, status="running", pid=data.get("pid"), host=data.get("host"), pid_start=data.get("pid_start"))
+            state.set(seq, status="running", pid=data.get("pid"), host=data.get("host"),
+                      pid_start=data.get("pid_start"))
         elif kind == "rename":
             state.set(seq, name=data.get("name"))
         elif kind == "delete":
