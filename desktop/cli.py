@@ -73,9 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("resume", help="score what an interrupted run left undone")
     p.add_argument("run", help="the run's id (see 'inferdesk history')")
-    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    p.add_argument("--format", choices=("jsonl", "csv"), default=None,
+                   help="default: the run's own (a different one is noted; appending it to the run's file is refused)")
     p.add_argument("--out", help="append results to this file instead of standard output")
-    p.add_argument("--top-k", type=_positive, default=5)
+    p.add_argument("--top-k", type=_positive, default=None,
+                   help="default: the run's own (another value is refused: one run, one shape of results)")
     p.add_argument("--quiet", "-q", action="store_true")
 
     p = sub.add_parser("history", help="list, export, rename or delete past runs")
@@ -337,7 +339,9 @@ def _start_and_score(args, out, err, started_at, early) -> int:
         for run in store.unfinished()[:3]:
             err.write(f"note: run {run.id} ({run.model_name}, {run.ok + run.failed:,} of {run.total:,} scored) "
                       f"was interrupted; 'inferdesk resume {run.id}' scores the rest\n")
-    recorder = store.start_run(engine, args.inputs, total=sum(i.rows for i in items)) if store else None
+    recorder = store.start_run(engine, args.inputs, total=sum(i.rows for i in items),
+                               output={"format": args.format, "top_k": args.top_k, "out": args.out,
+                                       "workers": args.workers, "save_inputs": args.save_inputs}) if store else None
     try:
         if recorder is not None:
             prov = writers.run_provenance(store.run_metadata(recorder.run_id), "inferdesk score")
@@ -353,13 +357,18 @@ def cmd_resume(args, out, err) -> int:
     """``resume RUN``: the run's model as recorded scores what it left undone (refusals exit 2, via main)."""
     from .engine import writers
     from .engine.store import ResultStore
-    from .runs.history import prepare_resume
+    from .runs.history import prepare_resume, resume_output
 
     plan = prepare_resume(args.run)
+    # the run's own output settings, unless given; a --top-k other than the run's is refused (exit 2)
+    output = resume_output(plan.meta, top_k=args.top_k, fmt=args.format, out=args.out)
+    args.format, args.top_k, args.workers, args.save_inputs = (output.format, output.top_k, output.workers,
+                                                               output.save_inputs)
+    if not args.quiet:
+        err.write("".join(f"warning: {w}\n" for w in plan.warnings) + "".join(f"note: {n}\n" for n in output.notes))
     store = ResultStore()
     try:
         recorder = store.resume_run(plan.run.id)
-        args.format = getattr(args, "format", "jsonl")
         prov = writers.run_provenance(plan.meta, "inferdesk resume")
         return _score(plan.engine, plan.items, args, out, err, prov, recorder, skip=plan.done,
                       label=f" left of run {plan.run.id} ({len(plan.done):,} already scored)")

@@ -1,4 +1,4 @@
-"""Load and inspect an ONNX model file: inputs, outputs, metadata, labels, checksum."""
+"""Load and inspect an ONNX model file: inputs, outputs, metadata, labels, checksums."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ class ModelInfo:
     path: str
     file_name: str
     size_bytes: int
-    sha256: str
+    sha256: str  # of the .onnx file alone, as a file manager or sha256sum shows it
     ir_version: int
     producer: str
     opsets: dict = field(default_factory=dict)  # domain -> version ("" is ai.onnx)
@@ -79,6 +79,10 @@ class ModelInfo:
     labels_source: str | None = None  # metadata key the labels came from
     description: str = ""
     external_data: tuple = ()  # relative paths of external tensor files
+    warnings: tuple = ()  # what may be wrong with the model though it loads (labels that do not fit its outputs)
+    #: the model with its weights: ``sha256`` when it has no external data, else model_identity()'s hash of
+    #: the .onnx file's and each external data file's; what a run records and a resume compares
+    weights_sha256: str = ""
 
     def input(self, name: str) -> TensorSpec:
         for spec in self.inputs:
@@ -92,6 +96,7 @@ class ModelInfo:
         d["outputs"] = [_spec_dict(s) for s in self.outputs]
         d["labels"] = list(self.labels)
         d["external_data"] = list(self.external_data)
+        d["warnings"] = list(self.warnings)
         return d
 
 
@@ -121,6 +126,20 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def model_identity(onnx_sha256: str, folder: str | os.PathLike, external: tuple) -> str:
+    """SHA-256 of a model with its weights: two models that differ only in an external data file differ here.
+
+    Without external data it is the .onnx file's own SHA-256. With it, the SHA-256 of the text
+    ``onnx <sha256 of the .onnx file>`` then ``<location> <sha256 of that file>`` for each
+    external data file, one per line in the order the model names them (``external`` are those
+    locations, relative to ``folder``, the model's real folder).
+    """
+    if not external:
+        return onnx_sha256
+    lines = [f"onnx {onnx_sha256}"] + [f"{loc} {sha256_file(Path(folder) / loc)}" for loc in external]
+    return hashlib.sha256(("\n".join(lines) + "\n").encode("utf-8")).hexdigest()
 
 
 def parse_labels(raw: str) -> list[str]:
@@ -155,6 +174,22 @@ def parse_labels(raw: str) -> list[str]:
     if "," in text:
         return [part.strip() for part in text.split(",") if part.strip()]
     return [text]
+
+
+def label_mismatch(labels, outputs, source: str = "the profile") -> str | None:
+    """Why ``labels`` cannot name the classes of a model with these outputs, or None when they can (or it is unknown).
+
+    The classes are the last axis of the outputs shaped ``[N, classes]``; a model with none
+    such (a detector, a ZipMap, a symbolic axis) is not judged.
+    """
+    n = len(labels)
+    widths = {o.shape[-1]: o.name for o in outputs
+              if o.is_tensor and len(o.shape) == 2 and isinstance(o.shape[-1], int) and o.shape[-1] > 1}
+    if not n or not widths or n in widths:
+        return None
+    classes, name = min(widths.items())
+    return (f"{source} lists {n:,} label{'s' if n != 1 else ''}, but output '{name}' has {classes:,} classes: "
+            "the labels shown will not be this model's classes")
 
 
 def _sniff_non_onnx(head: bytes, size: int) -> str | None:
@@ -281,15 +316,22 @@ def inspect_model(path: str | os.PathLike) -> ModelInfo:
             labels = parse_labels(metadata[key])
             labels_source = key
             break
+    mismatch = label_mismatch(labels, outputs, f"the model's metadata '{labels_source}'") if labels else None
     producer = " ".join(x for x in (model.producer_name, model.producer_version) if x)
     opsets = {(domain or "ai.onnx"): int(version) for domain, version in model.opsets}
     description = metadata.get("description") or model.doc_string or model.graph_doc_string or ""
 
+    sha = sha256_file(p)
+    try:
+        weights = model_identity(sha, p.resolve().parent, external)
+    except OSError as exc:
+        raise ModelError(f"Cannot read the external data of model file {p.name}: {exc.strerror or exc}") from exc
     return ModelInfo(
         path=str(p.resolve()),
         file_name=p.name,
         size_bytes=size,
-        sha256=sha256_file(p),
+        sha256=sha,
+        weights_sha256=weights,
         ir_version=model.ir_version,
         producer=producer,
         opsets=opsets,
@@ -300,4 +342,5 @@ def inspect_model(path: str | os.PathLike) -> ModelInfo:
         labels_source=labels_source,
         description=description.strip(),
         external_data=external,
+        warnings=(mismatch,) if mismatch else (),
     )

@@ -242,7 +242,8 @@ def _run_job(conn, stop, job: Job, engines: dict, closing=None) -> None:
             skip = store.done_keys(job.resume_run)
             recorder = store.resume_run(job.resume_run)
         else:
-            recorder = store.start_run(engine, [i.path for i in items], total=sum(i.rows for i in items))
+            recorder = store.start_run(engine, [i.path for i in items], total=sum(i.rows for i in items),
+                                       output={"top_k": job.top_k, "workers": job.workers})
     state = {"done": 0, "total": sum(i.rows for i in items) - len(skip or ())}
 
     def progress(done, total):

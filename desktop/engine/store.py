@@ -4,13 +4,18 @@ One database per user (``results.sqlite3`` in the platform's user data folder, o
 ``$INFERDESK_DATA_DIR``), in WAL mode so a killed process loses nothing that was committed.
 The file is created readable by its owner only (0600).
 
-Tables (schema 2)
+Tables (schema 3)
 -----------------
 meta     schema_version; store_id (random, made with the store); v2_from_seq (the first trail
-         record written by schema 2: older ones are checked by the schema 1 rules);
+         record written by schema 2 or later: older ones are checked by the schema 1 rules);
          ledger_next and ledger_head (the next sequence number and the newest hash).
-runs     one row per run: model, profile, settings, who, where, when, status, counts. Every
-         column is also in the trail, and ``verify`` recomputes each row from it.
+runs     one row per run: model, profile, settings, who, where, when, status, counts, and the
+         run's lock: the process scoring it (``pid``, ``host``, and ``pid_start``, when that
+         process started, so that a process given the same id later is not taken for it).
+         Every column is also in the trail, and ``verify`` recomputes each row from it.
+profiles each preprocessing profile once, as canonical JSON, keyed by its SHA-256 (which the
+         run's start record holds): a profile of a million labels is stored once, not per run.
+         Schema 3; runs recorded before keep theirs inside their start record.
 chunks   the results, one row per chunk of up to 65,536 items: the run, the chunk's number, its
          first position and size, how many items succeeded, the ResultBatch as an ``.npz`` blob
          (without the CSV rows' feature values), each item's 64-bit checksum
@@ -19,6 +24,11 @@ chunks   the results, one row per chunk of up to 65,536 items: the run, the chun
 results  schema 1's results, one JSON record per row; kept for runs a schema 1 release wrote.
 ledger   the audit trail: the store's creation or upgrade, every run start, chunk, finish,
          resume, rename, export and deletion, in order.
+
+A run is locked while its status is ``running`` and the process that holds it is alive (the
+same id and, on Linux, the same start time; a process on another computer cannot be checked
+and counts as alive): it cannot then be resumed or deleted, and a process whose run was
+deleted or taken over cannot add to it. Each check is made inside the write that depends on it.
 
 Dense outputs, whose per-item size exceeds ``DENSE_ELEMENTS`` elements (masks, detector
 grids), are written as one ``.npy`` file per item, named by the SHA-256 of its bytes, under
@@ -55,12 +65,14 @@ import os
 import platform
 import socket
 import sqlite3
+import sys
 import threading
 import urllib.parse
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -72,13 +84,14 @@ from .profile import Task, atomic_write
 from .resultbatch import ResultBatch, row_checksums
 from .results import result_from_record
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 GENESIS = "0" * 64
 CHUNK_ITEMS = 65536  # items per chunk row at most
 DENSE_ELEMENTS = 4096  # outputs with more elements per item than this go to files
 FULL_CHECK_MAX_BYTES = 64 << 20  # opening for writing: a full quick_check up to this size, else meta, runs, ledger
 ANCHOR_FILE = "audit-anchors.json"
 _MAX_PROBLEMS = 50
+_HEX = "0123456789abcdef"  # the digits of a run's id (uuid4().hex)
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -90,8 +103,9 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,
     model_name TEXT, model_path TEXT, model_sha256 TEXT, profile_sha256 TEXT, provider TEXT,
     inputs TEXT, total INTEGER, ok INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
-    pid INTEGER, host TEXT, deleted INTEGER NOT NULL DEFAULT 0
+    pid INTEGER, host TEXT, deleted INTEGER NOT NULL DEFAULT 0, pid_start TEXT
 );
+CREATE TABLE IF NOT EXISTS profiles (sha256 TEXT PRIMARY KEY, profile TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS ledger (
     seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, run_id TEXT NOT NULL, ref INTEGER, at TEXT NOT NULL,
     payload TEXT, content_hash TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL
@@ -105,7 +119,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 """
 
 _RUN_COLS = ("id", "name", "started_at", "finished_at", "status", "model_name", "model_path", "model_sha256",
-             "profile_sha256", "provider", "inputs", "total", "ok", "failed", "pid", "host", "deleted")
+             "profile_sha256", "provider", "inputs", "total", "ok", "failed", "pid", "host", "deleted", "pid_start")
 
 
 class StoreError(EngineError):
@@ -118,6 +132,10 @@ class StoreDamaged(StoreError):
 
 class StoreMissing(StoreError):
     """There is no results database where one was expected."""
+
+
+class RunBusy(StoreError):
+    """The run is still being scored by a live process: it cannot be resumed or deleted now."""
 
 
 def default_data_dir() -> Path:
@@ -198,6 +216,60 @@ def _pid_alive(pid: int | None) -> bool:
     except OSError:  # PermissionError: it runs, as another user
         pass
     return True
+
+
+@lru_cache(maxsize=1)
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+    except OSError:
+        return ""
+
+
+def _process_start(pid: int) -> str | None:
+    """When process ``pid`` started, as text that differs for a later process given the same id; None where unknown.
+
+    On Linux: the boot's id and field 22 of ``/proc/<pid>/stat`` (the start time, in clock ticks
+    after boot). Elsewhere None: liveness is then the process id alone.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_bytes()
+        ticks = stat[stat.rindex(b")") + 2:].split()[19]  # the fields after the name begin at field 3
+        return f"linux:{_boot_id()}:{int(ticks)}"
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@lru_cache(maxsize=4)
+def _own_start(pid: int) -> str | None:
+    """This process's start (cached by its id, which a fork changes)."""
+    return _process_start(pid)
+
+
+def _owner_alive(pid: int | None, host: str | None, started: str | None) -> bool:
+    """Whether the process that holds a run still runs: the same id alive and, where both are known, the same start.
+
+    A process on another computer cannot be checked; it counts as alive.
+    """
+    if not pid:
+        return False
+    if host != socket.gethostname():
+        return True
+    if not _pid_alive(pid):
+        return False
+    if started:
+        now = _own_start(pid) if pid == os.getpid() else _process_start(pid)
+        if now is not None and now != started:
+            return False  # the id was given to another process since
+    return True
+
+
+def _owner_text(run_id: str, pid, host) -> str:
+    where = ("this computer" if host == socket.gethostname()
+             else f"{host or 'another computer'} (InferDesk cannot tell from here whether it still runs)")
+    return f"The run {run_id} is still being scored, by process {pid} on {where}"
 
 
 def _pid_alive_windows(pid: int) -> bool:  # pragma: no cover - Windows only
@@ -416,6 +488,7 @@ class ResultStore:
                 self._open_for_writing()
             self._tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             self._meta = dict(self._db.execute("SELECT key, value FROM meta")) if "meta" in self._tables else {}
+            self._run_columns = {r[1] for r in self._db.execute("PRAGMA table_info(runs)")}
         except sqlite3.Error as exc:
             self._close_quietly()
             if _is_damage(exc):
@@ -524,21 +597,33 @@ class ResultStore:
         return bad[0] if bad else None
 
     def _create_or_upgrade(self, version: int) -> None:
-        """Make a new store (version 0) or add schema 2's tables to a schema 1 store, in one transaction."""
+        """Make a new store (version 0), or bring a schema 1 or 2 store to this schema, in one transaction.
+
+        From schema 1: the chunks table, the store's identity and the trail's bookkeeping. From
+        schema 1 or 2: the profiles table and the runs table's ``pid_start`` column (NULL for the
+        runs already there, as their trail records have none). The trail records the upgrade;
+        nothing recorded before is rewritten, so every older record still verifies.
+        """
         def write(cur):
             now = self._schema_version()
             if now >= SCHEMA_VERSION:  # another process did it first
                 return
             for statement in _TABLES.strip().split(";"):
                 if statement.strip():
-                    cur.execute(statement)
-            last = cur.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
-            next_seq = (last[0] + 1) if last else 1
-            store_id = uuid.uuid4().hex
-            for key, value in (("schema_version", str(SCHEMA_VERSION)), ("store_id", store_id),
-                               ("v2_from_seq", str(next_seq)), ("ledger_next", str(next_seq)),
-                               ("ledger_head", last[1] if last else GENESIS)):
-                cur.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+                    cur.execute(statement)  # IF NOT EXISTS: the tables an older store has stay as they are
+            if "pid_start" not in {r[1] for r in cur.execute("PRAGMA table_info(runs)")}:
+                cur.execute("ALTER TABLE runs ADD COLUMN pid_start TEXT")
+            if now >= 2:
+                store_id = cur.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()[0]
+                cur.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            else:
+                last = cur.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+                next_seq = (last[0] + 1) if last else 1
+                store_id = uuid.uuid4().hex
+                for key, value in (("schema_version", str(SCHEMA_VERSION)), ("store_id", store_id),
+                                   ("v2_from_seq", str(next_seq)), ("ledger_next", str(next_seq)),
+                                   ("ledger_head", last[1] if last else GENESIS)):
+                    cur.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
             payload = {"store_id": store_id, "schema_version": SCHEMA_VERSION, "by": _user(),
                        "inferdesk": __version__}
             payload["upgraded_from" if now else "created"] = now if now else _now()
@@ -628,48 +713,81 @@ class ResultStore:
             _save_anchor(self.path, {"store_id": store_id[0] if store_id else None, "seq": tail[0], "head": tail[1],
                                      "at": _now(), "by": "write"})
 
-    def start_run(self, engine, inputs, name: str | None = None, total: int | None = None) -> "RunRecorder":
-        """Record a new run of ``engine`` over ``inputs`` and return its recorder."""
+    def start_run(self, engine, inputs, name: str | None = None, total: int | None = None,
+                  output: dict | None = None) -> "RunRecorder":
+        """Record a new run of ``engine`` over ``inputs`` and return its recorder.
+
+        The inputs and the model are recorded by absolute path (as are the results' inputs), so
+        the run can be resumed and read from any folder. ``output`` is how the results are
+        written (``format``, ``top_k``, ``out``, ``workers``, ``save_inputs``: what the command line
+        or the window was given), recorded as the start record's ``output`` so that a resume
+        writes the rest the same way; ``out`` and ``save_inputs`` are made absolute.
+        """
         import onnxruntime  # once a run starts: the history commands that only read never import it
 
         run_id = uuid.uuid4().hex[:12]
+        model_path = os.path.abspath(engine.info.path)
         meta = {
             "id": run_id, "name": name, "started_at": _now(),
-            "model": {"file_name": engine.info.file_name, "path": engine.info.path,
-                      "sha256": engine.info.sha256, "size_bytes": engine.info.size_bytes},
+            "model": {"file_name": engine.info.file_name, "path": model_path,
+                      "sha256": engine.info.sha256, "size_bytes": engine.info.size_bytes,
+                      "weights_sha256": engine.info.weights_sha256 or engine.info.sha256,
+                      "external_data": list(engine.info.external_data)},
             "profile": engine.profile.to_dict(), "profile_sha256": engine.profile.sha256(),
             "profile_source": engine.profile_source, "provider": engine.provider,
             "settings": engine.settings.to_dict(),
             "versions": {"inferdesk": __version__, "onnxruntime": onnxruntime.__version__,
                          "python": platform.python_version()},
             "os_user": _user(), "host": socket.gethostname(), "platform": platform.platform(),
-            "inputs": [str(p) for p in inputs], "pid": os.getpid(), "total": total,
+            "inputs": [os.path.abspath(p) for p in inputs], "pid": os.getpid(), "total": total,
+            "pid_start": _own_start(os.getpid()),
         }
-        text = _canonical(meta)
+        if output is not None:
+            meta["output"] = {k: (os.path.abspath(v) if k in ("out", "save_inputs") and v else v)
+                              for k, v in output.items()}
+        # the profile is kept once in the profiles table, by its hash, which the start record holds
+        # (a profile of a million labels would otherwise be copied into every run's record)
+        profile_text = _canonical(meta["profile"])
+        stored_apart = _sha(profile_text) == meta["profile_sha256"]
+        text = _canonical({k: v for k, v in meta.items() if k != "profile"} if stored_apart else meta)
 
         def write(cur):
+            if stored_apart:
+                cur.execute("INSERT OR IGNORE INTO profiles (sha256, profile) VALUES (?, ?)",
+                            (meta["profile_sha256"], profile_text))
             cur.execute("INSERT INTO runs (id, name, started_at, status, model_name, model_path, model_sha256, "
-                        "profile_sha256, provider, inputs, total, pid, host) "
-                        "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (run_id, name, meta["started_at"], engine.info.file_name, engine.info.path,
+                        "profile_sha256, provider, inputs, total, pid, host, pid_start) "
+                        "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (run_id, name, meta["started_at"], engine.info.file_name, model_path,
                          engine.info.sha256, meta["profile_sha256"], engine.provider,
-                         json.dumps(meta["inputs"]), total, os.getpid(), meta["host"]))
+                         json.dumps(meta["inputs"]), total, meta["pid"], meta["host"], meta["pid_start"]))
             self._append_many(cur, [("run", run_id, None, text)])
 
         self._write(write)
         return RunRecorder(self, run_id, task=engine.profile.task)
 
     def resume_run(self, run_id: str) -> "RunRecorder":
-        """Take up an interrupted run again: later results join it."""
-        summary = self.run(run_id)
-        if summary.status == "finished":
-            raise StoreError(f"Run {run_id} already finished; nothing to resume")
-        run_id = summary.id
-        payload = _canonical({"resumed_at": _now(), "pid": os.getpid(), "host": socket.gethostname()})
+        """Take up an interrupted run again: later results join it, and this process holds its lock.
+
+        Raises RunBusy when the process that holds the run still runs, and StoreError when the
+        run finished; both are checked inside the write that takes the lock.
+        """
+        run_id = self._find(run_id)
+        pid, host, started = os.getpid(), socket.gethostname(), _own_start(os.getpid())
+        payload = _canonical({"resumed_at": _now(), "pid": pid, "host": host, "pid_start": started})
 
         def write(cur):
-            cur.execute("UPDATE runs SET status='running', pid=?, host=? WHERE id=?",
-                        (os.getpid(), socket.gethostname(), run_id))
+            status, owner, owner_host, owner_start, deleted = cur.execute(
+                "SELECT status, pid, host, pid_start, deleted FROM runs WHERE id=?", (run_id,)).fetchone()
+            if deleted:
+                raise StoreError(f"No run '{run_id}' in the history")
+            if status == "finished":
+                raise StoreError(f"Run {run_id} already finished; nothing to resume")
+            if status == "running" and _owner_alive(owner, owner_host, owner_start):
+                raise RunBusy(f"{_owner_text(run_id, owner, owner_host)}; wait until it has finished, or stop it, "
+                              "before resuming it")
+            cur.execute("UPDATE runs SET status='running', pid=?, host=?, pid_start=? WHERE id=?",
+                        (pid, host, started, run_id))
             self._append_many(cur, [("resume", run_id, None, payload)])
 
         self._write(write)
@@ -686,7 +804,14 @@ class ResultStore:
         return n
 
     def _prepare_chunk(self, batch) -> _Chunk:
-        """Take dense outputs out to files, encode the batch, and compute what the trail records."""
+        """Take dense outputs out to files, encode the batch, and compute what the trail records.
+
+        Inputs are kept by absolute path (from the folder this process runs in), as the run's
+        inputs are: a run started with relative paths resumes, and its results read, from anywhere.
+        """
+        sources = tuple(os.path.abspath(p) if p else p for p in batch.sources)
+        if sources != tuple(batch.sources):
+            batch = batch.replace(sources=sources)
         files = None
         dense = [name for name, a in batch.outputs.items() if len(batch) and _dense(a)]
         if dense:
@@ -719,8 +844,21 @@ class ResultStore:
     def _blob_path(self, sha: str) -> Path:
         return self.blob_dir / sha[:2] / f"{sha}.npy"
 
+    def _check_holder(self, cur, run_id: str) -> None:
+        """Inside a write: refuse to record for a run that was deleted, or that another process now holds."""
+        row = cur.execute("SELECT deleted, pid, host, pid_start FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is None or row[0]:
+            raise StoreError(f"The run {run_id} was deleted while it was being scored; nothing more is recorded "
+                             "for it (score the inputs again as a new run to keep their results)")
+        _, pid, host, started = row
+        mine = _own_start(os.getpid())
+        if pid != os.getpid() or host != socket.gethostname() or (started and mine and started != mine):
+            raise StoreError(f"The run {run_id} was taken up by process {pid} on {host}; this process records "
+                             "nothing more for it")
+
     def _add_chunks(self, run_id: str, chunks: list) -> None:
         def write(cur):
+            self._check_holder(cur, run_id)
             k = cur.execute("SELECT COALESCE(MAX(chunk) + 1, 0) FROM chunks WHERE run_id=?", (run_id,)).fetchone()[0]
             rows, entries = [], []
             ok = n = 0
@@ -741,6 +879,7 @@ class ResultStore:
 
     def _finish(self, run_id: str, status: str) -> None:
         def write(cur):
+            self._check_holder(cur, run_id)
             ok, n = cur.execute("SELECT COALESCE(SUM(n_ok), 0), COALESCE(SUM(n_items), 0) FROM chunks "
                                 "WHERE run_id=?", (run_id,)).fetchone()
             if "results" in self._tables:
@@ -767,12 +906,20 @@ class ResultStore:
         self._write(write)
 
     def delete(self, run_id: str) -> None:
-        """Delete a run's results and unshared output files; the trail keeps its metadata and the deletion."""
+        """Delete a run's results and unshared output files; the trail keeps its metadata and the deletion.
+
+        Raises RunBusy, checked inside the deleting write, while a live process scores the run.
+        """
         run_id = self._find(run_id)
         payload = _canonical({"deleted_at": _now(), "by": _user()})
         shas: set = set()
 
         def write(cur):
+            status, pid, host, started = cur.execute("SELECT status, pid, host, pid_start FROM runs WHERE id=?",
+                                                     (run_id,)).fetchone()
+            if status == "running" and _owner_alive(pid, host, started):
+                raise RunBusy(f"{_owner_text(run_id, pid, host)}; wait until it has finished, or stop it, "
+                              "before deleting it")
             for (files,) in cur.execute("SELECT files FROM chunks WHERE run_id=? AND files IS NOT NULL", (run_id,)):
                 for f in json.loads(files).values():
                     shas.update(h for h in f["sha256"] if h)
@@ -804,9 +951,16 @@ class ResultStore:
 
     # ------------------------------------------------------------------ reading
     def _find(self, run_id: str) -> str:
+        """The full id of the one run whose id is, or begins with, ``run_id`` (hexadecimal, any case)."""
+        ref = str(run_id or "").strip().lower()
+        if not ref or any(c not in _HEX for c in ref):
+            raise StoreError(f"No run '{run_id}' in the history: a run's id is hexadecimal (0-9 and a-f), "
+                             "as 'inferdesk history' lists it")
+        # only hexadecimal digits get here; the LIKE wildcards are escaped all the same
+        pattern = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         with self._lock, self._errors():
-            rows = self._db.execute("SELECT id FROM runs WHERE (id=? OR id LIKE ?) AND deleted=0",
-                                    (run_id, f"{run_id}%")).fetchall()
+            rows = self._db.execute("SELECT id FROM runs WHERE (id=? OR id LIKE ? ESCAPE '\\') AND deleted=0",
+                                    (ref, pattern)).fetchall()
         if not rows:
             raise StoreError(f"No run '{run_id}' in the history")
         if len(rows) > 1:
@@ -815,37 +969,59 @@ class ResultStore:
 
     def _summary(self, row) -> RunSummary:
         (rid, name, started, finished, status, model_name, model_path, model_sha, provider, inputs, total,
-         ok, failed, pid, host) = row
-        if status == "running" and host == socket.gethostname() and not _pid_alive(pid):
+         ok, failed, pid, host, pid_start) = row
+        if status == "running" and not _owner_alive(pid, host, pid_start):
             status = "interrupted"
         return RunSummary(id=rid, name=name, started_at=started, finished_at=finished, status=status,
                           model_name=model_name, model_path=model_path, model_sha256=model_sha, provider=provider,
                           inputs=tuple(json.loads(inputs or "[]")), total=total or 0, ok=ok, failed=failed)
 
-    _COLS = ("id, name, started_at, finished_at, status, model_name, model_path, model_sha256, provider, "
-             "inputs, total, ok, failed, pid, host")
+    @property
+    def _summary_cols(self) -> str:
+        return ("id, name, started_at, finished_at, status, model_name, model_path, model_sha256, provider, "
+                "inputs, total, ok, failed, pid, host, "
+                + ("pid_start" if "pid_start" in self._run_columns else "NULL"))  # NULL: a store older than schema 3
 
     def runs(self, limit: int = 200) -> list[RunSummary]:
         """Past runs, newest first (deleted ones left out)."""
         with self._lock, self._errors():
-            rows = self._db.execute(f"SELECT {self._COLS} FROM runs WHERE deleted=0 "
+            rows = self._db.execute(f"SELECT {self._summary_cols} FROM runs WHERE deleted=0 "
                                     "ORDER BY started_at DESC LIMIT ?", (limit,)).fetchall()
         return [self._summary(r) for r in rows]
 
     def run(self, run_id: str) -> RunSummary:
         rid = self._find(run_id)
         with self._lock, self._errors():
-            row = self._db.execute(f"SELECT {self._COLS} FROM runs WHERE id=?", (rid,)).fetchone()
+            row = self._db.execute(f"SELECT {self._summary_cols} FROM runs WHERE id=?", (rid,)).fetchone()
         return self._summary(row)
 
     def run_metadata(self, run_id: str) -> dict:
-        """Everything recorded when the run started (model, profile, versions, user, host...)."""
+        """Everything recorded when the run started (model, profile, versions, user, host...).
+
+        The profile comes from the profiles table when the start record holds only its hash
+        (schema 3), and is placed where it always was, just before ``profile_sha256``.
+        """
         rid = self._find(run_id)
         with self._lock, self._errors():
             row = self._db.execute("SELECT payload FROM ledger WHERE run_id=? AND kind='run'", (rid,)).fetchone()
-        if row is None:
-            raise StoreError(f"Run {rid} has no start record in the audit trail ('inferdesk audit verify' checks it)")
-        return json.loads(row[0])
+            if row is None:
+                raise StoreError(f"Run {rid} has no start record in the audit trail ('inferdesk audit verify' "
+                                 "checks it)")
+            meta = json.loads(row[0])
+            if "profile" in meta or "profile_sha256" not in meta:
+                return meta
+            found = self._db.execute("SELECT profile FROM profiles WHERE sha256=?",
+                                     (meta["profile_sha256"],)).fetchone() if "profiles" in self._tables else None
+        if found is None:
+            raise StoreError(f"The profile of run {rid} is missing from the database ('inferdesk audit verify' "
+                             "checks it)")
+        profile = json.loads(found[0])
+        out = {}
+        for key, value in meta.items():
+            if key == "profile_sha256":
+                out["profile"] = profile
+            out[key] = value
+        return out
 
     def unfinished(self) -> list[RunSummary]:
         """Runs whose process ended without finishing them: they can be resumed."""
@@ -968,6 +1144,32 @@ class ResultStore:
                             d["input_sha256"] = batch.sha256_of(i)
                             yield d
 
+    def input_hashes(self, run_id: str) -> dict:
+        """{input: the SHA-256s its results recorded}, for each input of the run with a hash (a CSV: the file's)."""
+        rid = self._find(run_id)
+        hashes: dict = {}
+        with self._snapshot() as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            with self._errors():
+                if "results" in tables:
+                    for path, sha in db.execute("SELECT DISTINCT input, input_sha256 FROM results WHERE run_id=? "
+                                                "AND input_sha256 IS NOT NULL", (rid,)):
+                        hashes.setdefault(path, set()).add(sha)
+                if "chunks" in tables:
+                    for k, first, data in db.execute("SELECT chunk, first_position, data FROM chunks WHERE run_id=?",
+                                                     (rid,)):
+                        try:
+                            with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                                header = json.loads(z["__header__"].tobytes().decode("utf-8"))
+                        except Exception as exc:  # noqa: BLE001
+                            raise StoreError(f"Chunk {k} of run {rid} (results from {first}) cannot be read: it "
+                                             "was edited or damaged ('inferdesk audit verify' checks the store)"
+                                             ) from exc
+                        for path, sha in zip(header["sources"], header["source_sha256"]):
+                            if sha:
+                                hashes.setdefault(path, set()).add(sha)
+        return hashes
+
     def done_keys(self, run_id: str) -> set:
         """(input, row) of every input that already has a result in this run (row None for images)."""
         rid = self._find(run_id)
@@ -1067,11 +1269,14 @@ class _RunState:
                        "finished_at": None, "status": "running", "model_name": model.get("file_name"),
                        "model_path": model.get("path"), "model_sha256": model.get("sha256"),
                        "profile_sha256": data.get("profile_sha256"), "provider": data.get("provider"),
-                       "inputs": data.get("inputs"), "pid": data.get("pid"), "host": data.get("host"), "deleted": 0}
+                       "inputs": data.get("inputs"), "pid": data.get("pid"), "host": data.get("host"), "deleted": 0,
+                       "pid_start": data.get("pid_start")}
         if "total" in data:  # schema 1 did not record it in the trail
             self.values["total"] = data["total"]
         self.where = {k: seq for k in self.values}
         self.start_seq = seq
+        # schema 3 keeps the profile in the profiles table, by the hash the start record holds
+        self.profile_ref = data.get("profile_sha256") if "profile" not in data else None
         self.ok = self.n = 0  # from chunk records
         self.v1_entries = 0
         self.v1_ok = self.v1_n = 0  # from schema 1 result rows that match the trail
@@ -1131,6 +1336,7 @@ class _Verifier:
         self._check_tail(last_seq, prev)
         self._check_v1_results()
         self._check_runs()
+        self._check_profiles()
         self._check_stray_chunks()
         warnings = self._check_anchor(last_seq, anchor_hash)
         ordered = self.problems.ordered()
@@ -1185,7 +1391,8 @@ class _Verifier:
                 add(seq, f"the counts recorded when run {run_id} finished ({data.get('ok')} ok, {data.get('failed')} "
                          f"failed) disagree with its results ({state.ok} ok, {state.n - state.ok} failed)")
         elif kind == "resume":
-            state.set(seq, status="running", pid=data.get("pid"), host=data.get("host"))
+            state.set(seq, status="running", pid=data.get("pid"), host=data.get("host"),
+                      pid_start=data.get("pid_start"))
         elif kind == "rename":
             state.set(seq, name=data.get("name"))
         elif kind == "delete":
@@ -1350,7 +1557,9 @@ class _Verifier:
 
     def _check_runs(self) -> None:
         add = self.problems.add
-        table = {r[0]: dict(zip(_RUN_COLS, r)) for r in self.db.execute(f"SELECT {', '.join(_RUN_COLS)} FROM runs")}
+        present = {r[1] for r in self.db.execute("PRAGMA table_info(runs)")}
+        cols = [c for c in _RUN_COLS if c in present]  # a store older than schema 3 has no pid_start
+        table = {r[0]: dict(zip(cols, r)) for r in self.db.execute(f"SELECT {', '.join(cols)} FROM runs")}
         for run_id, state in self.runs.items():
             row = table.pop(run_id, None)
             if row is None:
@@ -1369,6 +1578,8 @@ class _Verifier:
                 expected["ok"], expected["failed"] = ok, n - ok
                 counts_seq = state.last_result_seq
             for col, want in expected.items():
+                if col not in row:
+                    continue
                 got = row[col]
                 if col == "inputs":
                     try:
@@ -1381,6 +1592,25 @@ class _Verifier:
                              f"(the trail says {want!r}, the table {got!r})")
         for run_id in sorted(table):
             add(None, f"run {run_id} is not in the audit trail (inserted by hand)")
+
+    def _check_profiles(self) -> None:
+        """Each stored profile against its hash, and each run's profile present (schema 3)."""
+        users: dict = {}
+        for run_id, state in self.runs.items():
+            if state.profile_ref:
+                users.setdefault(state.profile_ref, []).append((state.start_seq, run_id))
+        stored = set()
+        if "profiles" in self.tables:
+            for sha, text in self.db.execute("SELECT sha256, profile FROM profiles"):
+                stored.add(sha)
+                if sha not in users:
+                    self.problems.add(None, f"the profile {sha[:12]}… is not in the audit trail (inserted by hand)")
+                elif not isinstance(text, str) or _sha(text) != sha:
+                    for seq, run_id in users[sha]:
+                        self.problems.add(seq, f"the profile of run {run_id} was edited in the profiles table")
+        for sha in sorted(set(users) - stored):
+            for seq, run_id in users[sha]:
+                self.problems.add(seq, f"the profile of run {run_id} is missing from the database")
 
     def _check_stray_chunks(self) -> None:
         if "chunks" not in self.tables:
@@ -1413,7 +1643,8 @@ class _Verifier:
 
 _COLUMN_NAMES = {"model_path": "model path", "model_name": "model name", "model_sha256": "model SHA-256",
                  "profile_sha256": "profile hash", "started_at": "start time", "finished_at": "end time",
-                 "ok": "ok count", "failed": "failed count", "pid": "process id", "deleted": "deleted flag"}
+                 "ok": "ok count", "failed": "failed count", "pid": "process id", "deleted": "deleted flag",
+                 "pid_start": "process start time"}
 
 
 def _same_header(a, b) -> bool:

@@ -190,27 +190,46 @@ class ResumePlan:
     engine: object  # the run's model with its recorded profile and settings
     items: list  # the run's recorded inputs, expanded
     done: set  # (input, row) of what already has a result (store.done_keys)
+    warnings: tuple = ()  # what may be wrong though it can resume (labels that do not fit the model's output)
 
 
-def _changed(name: str, recorded: str, now: str) -> RunRefused:
-    return RunRefused(f"Cannot resume: {name} has changed since this run scored with it (SHA-256 was "
+def _changed(name: str, recorded: str, now: str, what: str = "") -> RunRefused:
+    return RunRefused(f"Cannot resume: {name}{what} has changed since this run scored with it (SHA-256 was "
                       f"{recorded[:12]}…, is now {now[:12]}…). Resuming would mix two models' results "
                       "in one run; score the inputs again as a new run instead.")
+
+
+def _input_changed(path: str, recorded: str, now: str) -> RunRefused:
+    return RunRefused(f"Cannot resume: the input {path} has changed since this run scored it (SHA-256 was "
+                      f"{recorded[:12]}…, is now {now[:12]}…). Resuming would mix two versions of it in one run; "
+                      "score it again as a new run instead.")
+
+
+#: threads that hash the inputs a run has results for, before it is resumed (hashlib releases the GIL)
+HASH_THREADS = 8
 
 
 def prepare_resume(run_ref: str, *, store_path=None) -> ResumePlan:
     """Load an interrupted run's model as it was recorded, and what it has done already.
 
+    The run's inputs are taken as recorded: by absolute path (runs recorded before paths were
+    made absolute are read from the current folder). ``done`` holds only what belongs to these
+    inputs, so what is left is never less than nothing. Every input the run has results for
+    is hashed again and compared with the SHA-256 its results recorded (for a CSV, the
+    file's), and the model with its external data with the recorded ``weights_sha256``.
+
     Raises
     ------
     RunRefused
-        The run finished already, or its model file is gone, cannot be read, or has a
-        SHA-256 other than the recorded one.
+        The run finished already, or is still being scored by a live process; one of its
+        inputs is no longer there, cannot be read, or has changed; or its model file is gone,
+        cannot be read, or has a SHA-256 other than the recorded one, or its external data
+        files have changed.
     EngineError
         The run is not in the history (StoreError), or its model cannot be loaded (ModelError).
     """
     from desktop.engine import Engine, SessionSettings, expand_inputs
-    from desktop.engine.model import sha256_file
+    from desktop.engine.model import label_mismatch, sha256_file
     from desktop.engine.profile import profile_from_dict
 
     with _store(store_path) as store:
@@ -218,6 +237,11 @@ def prepare_resume(run_ref: str, *, store_path=None) -> ResumePlan:
         meta = store.run_metadata(run.id)
         if run.status == "finished":
             raise RunRefused(f"The run {run_title(run)} has finished already; there is nothing left to score.")
+        if run.status == "running":  # its process still runs (store.resume_run checks again as it takes the run)
+            raise RunRefused(f"The run {run_title(run)} is still being scored, by another process; wait until it "
+                             "has finished, or stop it, before resuming it.")
+        inputs = [os.path.abspath(p) for p in meta.get("inputs") or []]
+        _check_inputs_present(meta.get("inputs") or [])
         model = meta["model"]
         model_path = model["path"]
         name = os.path.basename(model_path)
@@ -235,10 +259,120 @@ def prepare_resume(run_ref: str, *, store_path=None) -> ResumePlan:
                         settings=SessionSettings(**meta["settings"]))
         if engine.info.sha256 != model["sha256"]:  # replaced while it loaded
             raise _changed(name, model["sha256"], engine.info.sha256)
+        recorded = model.get("weights_sha256")  # None for a run recorded before weights were hashed
+        if recorded and engine.info.weights_sha256 != recorded:
+            files = ", ".join(engine.info.external_data) or "none now"
+            raise _changed(name, recorded, engine.info.weights_sha256,
+                           f" with its weights (external data: {files})")
         engine.profile_source = f"as recorded with run {run.id}"
-        items = expand_inputs([str(p) for p in meta.get("inputs") or []])
-        done = store.done_keys(run.id)
-    return ResumePlan(run, meta, engine, items, done)
+        items = expand_inputs(inputs)
+        paths = {item.path for item in items}
+        # keys of the results recorded relative to the folder the run started in (before paths were absolute)
+        # are made absolute from this one, where the relative inputs were found
+        done = {(p, row) for p, row in ((os.path.abspath(p), row) for p, row in store.done_keys(run.id))
+                if p in paths}
+        recorded_inputs = store.input_hashes(run.id)
+    _check_input_hashes({os.path.abspath(p): shas for p, shas in recorded_inputs.items()})
+    warnings = list(engine.info.warnings)
+    if not warnings:
+        mismatch = label_mismatch(engine.profile.labels, engine.info.outputs, "the run's profile")
+        warnings += [mismatch] if mismatch else []
+    return ResumePlan(run, meta, engine, items, done, tuple(warnings))
+
+
+#: the formats ``inferdesk resume`` can append in (a JSON array cannot be appended to)
+RESUME_FORMATS = ("jsonl", "csv")
+
+
+@dataclass
+class ResumeOutput:
+    """How a resume writes the rest of a run: the run's recorded settings unless others were given."""
+
+    format: str
+    top_k: int
+    out: str | None
+    workers: int | None
+    save_inputs: str | None
+    notes: tuple = ()  # where the resume writes otherwise than the run did
+
+
+def resume_output(meta: dict, *, top_k: int | None = None, fmt: str | None = None,
+                  out: str | None = None) -> ResumeOutput:
+    """The output settings of resuming the run whose metadata is ``meta`` (``store.run_metadata``).
+
+    What is not given is the run's own (``meta["output"]``, recorded at its start; a run
+    recorded before that has none: top 5, jsonl; a run written as json, which cannot be
+    appended to, goes on as jsonl). A ``top_k`` other than the run's is refused: the run's
+    results would have two shapes. A format other than the run's is noted, and refused when
+    ``out`` is the file the run wrote (one file, two formats). The run's ``out`` is not taken
+    by default (the rest goes where it is asked, standard output by default, as before); a
+    note says where the run wrote.
+    """
+    recorded = meta.get("output") or {}
+    notes = []
+    own_k = recorded.get("top_k")
+    if top_k is None:
+        top_k = own_k or 5
+    elif own_k is not None and top_k != own_k:
+        raise RunRefused(f"Cannot resume with --top-k {top_k}: the run was scored with --top-k {own_k}, and its "
+                         "results would have two shapes. Leave --top-k out to use the run's own.")
+    own_fmt, own_out = recorded.get("format"), recorded.get("out")
+    same_file = bool(out and own_out and os.path.abspath(out) == own_out)
+    if fmt is None:
+        fmt = own_fmt if own_fmt in RESUME_FORMATS else "jsonl"
+    if own_fmt and fmt != own_fmt:
+        fixed = "" if own_fmt in RESUME_FORMATS else ", which cannot be appended to"
+        if same_file:
+            raise RunRefused(f"Cannot append {fmt} to {out}: the run wrote it as {own_fmt}{fixed}. Write the rest to "
+                             f"another file{'' if fixed else ', or leave --format out'}.")
+        notes.append(f"the run wrote {own_fmt}{fixed}; the rest is written as {fmt}")
+    if out is None and own_out:
+        notes.append(f"the run wrote its results to {own_out}; add --out {own_out} to append the rest there")
+    return ResumeOutput(fmt, top_k, out, recorded.get("workers"), recorded.get("save_inputs"), tuple(notes))
+
+
+def _check_input_hashes(recorded: dict) -> None:
+    """Refuse when an input the run has results for now has another SHA-256 (a CSV replaced, a scan overwritten).
+
+    An input no longer there is left alone: its results are recorded with its hash, and
+    nothing of it is scored again.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from desktop.engine.model import sha256_file
+
+    paths = sorted(p for p in recorded if os.path.isfile(p))
+
+    def now(path):
+        try:
+            return sha256_file(path), None
+        except OSError as exc:
+            return None, exc
+
+    pool = ThreadPoolExecutor(max_workers=HASH_THREADS, thread_name_prefix="inferdesk-resume-hash")
+    try:
+        for path, (sha, exc) in zip(paths, pool.map(now, paths)):
+            if exc is not None:
+                raise RunRefused(f"Cannot resume: the input {path} cannot be read ({exc.strerror or exc}).") from exc
+            if sha not in recorded[path]:
+                raise _input_changed(path, min(recorded[path]), sha)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # after a refusal, the files not yet begun are not read
+
+
+def _check_inputs_present(recorded: list) -> None:
+    """Refuse to resume when an input the run was started on is gone (it would be one failure, and the run finished)."""
+    missing = [str(p) for p in recorded if not os.path.exists(p)]
+    if not missing:
+        return
+    first = missing[0]
+    more = f" (and {fmt.plural(len(missing) - 1, 'other input')})" if len(missing) > 1 else ""
+    where = ("" if os.path.isabs(first) else
+             f"; the run recorded it relative to the folder it was started in, and this is {os.getcwd()}: "
+             "resume it from that folder")
+    raise RunRefused(f"Cannot resume: the input {first}{more} that this run was started on is no longer "
+                     f"there{where}. Put it back, or score what is there as a new run; the run stays as it "
+                     "was, unfinished.")
 
 
 # ====================================================================== export

@@ -621,6 +621,24 @@ def test_property_helper_lets_other_exceptions_through():
         _assert_only_input_errors(boom, None)
 
 
+def test_count_rows_counts_records_so_a_quoted_line_break_is_not_a_row(tmp_path):
+    """20 records whose notes span two lines each (40 lines) are 20 rows, as the run scores them."""
+    from desktop.engine.inputs.tabular import count_rows
+
+    p = tmp_path / "notes.csv"
+    p.write_text("a,b,note\n" + "".join(f'{i},{i},"first line\nsecond ""quoted"" line"\n' for i in range(20)),
+                 encoding="utf-8", newline="")
+    rows, _, errors = read_table(p, ["a", "b"])
+    assert len(rows) == 20 and errors == [None] * 20
+    assert [count_rows(p, block) for block in (1, 2, 5, 64, 1 << 22)] == [20] * 5
+    assert expand_inputs([p])[0].rows == 20
+    # a quote inside an unquoted cell is a character: the line break after it ends the record
+    stray = tmp_path / "stray.csv"
+    stray.write_bytes(b'\xef\xbb\xbf"a","b"\n1,12" screen\n2,"two\r\nlines"\n3,x""y\n\n  \n4,""\n')
+    assert len(read_table(stray, ["a"])[0]) == 4
+    assert [count_rows(stray, block) for block in (1, 2, 3, 7, 1 << 22)] == [4] * 5
+
+
 def test_count_rows_counts_lines_that_hold_something_whatever_the_block_size(tmp_path):
     """Row counting reads in blocks; a line cut by a block's end, or blank but for spaces, counts right."""
     import random

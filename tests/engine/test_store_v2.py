@@ -16,7 +16,7 @@ from desktop.engine import Engine, run_batch, run_batches
 from desktop.engine import store as store_module
 from desktop.engine.resultbatch import ResultBatch
 from desktop.cli import main
-from desktop.engine.store import ResultStore, StoreError, chunk_digests, verify_store
+from desktop.engine.store import SCHEMA_VERSION, ResultStore, StoreError, chunk_digests, verify_store
 from tests.conftest import MODELS, SAMPLES, make_model
 from tests.engine.test_store import _chunk_of, _chunk_seq, _db, _edit_chunk
 
@@ -661,10 +661,10 @@ def test_audit_verify_on_the_command_line(store, two_runs, monkeypatch, capsys):
 def test_a_store_from_a_newer_version_opens_read_only(store, two_runs, monkeypatch, capsys):
     a, _ = two_runs
     with _db(store) as db:
-        db.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
+        db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION + 1),))
         count = db.execute("SELECT COUNT(*) FROM ledger").fetchone()[0]
     newer = ResultStore(store.path)
-    assert newer.readonly and "made by a newer InferDesk (store schema 3" in newer.notice
+    assert newer.readonly and f"made by a newer InferDesk (store schema {SCHEMA_VERSION + 1}" in newer.notice
     assert [r.id for r in newer.runs()] == [two_runs[1], a]
     with pytest.raises(StoreError, match="newer InferDesk"):
         newer.start_run(Engine(MODELS / "digits.onnx"), [DIGITS])
@@ -678,7 +678,7 @@ def test_a_store_from_a_newer_version_opens_read_only(store, two_runs, monkeypat
         verify_store(store.path)
     monkeypatch.setenv("INFERDESK_DATA_DIR", str(store.path.parent))
     assert main(["audit", "verify"]) == 2
-    assert "was made by a newer InferDesk (store schema 3)" in capsys.readouterr().err
+    assert f"was made by a newer InferDesk (store schema {SCHEMA_VERSION + 1})" in capsys.readouterr().err
 
 
 def test_the_database_and_its_files_are_created_private(tmp_path):

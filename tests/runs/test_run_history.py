@@ -276,6 +276,210 @@ def test_the_cli_resumes_with_the_plan_and_scores_only_the_rest(interrupted, tmp
     assert verify().ok
 
 
+def test_a_run_started_with_relative_paths_resumes_from_another_folder(tmp_path, monkeypatch, model_copy, capsys):
+    work = tmp_path / "work"
+    shutil.copytree(DIGITS, work / "scans")
+    monkeypatch.chdir(work)
+    run_id = _record(model_copy, ["scans"], stop_after=4, batch_size=1, workers=0)
+    with ResultStore() as store:
+        assert store.run_metadata(run_id)["inputs"] == [str(work / "scans")]  # recorded absolute
+        assert {p for p, _ in store.done_keys(run_id)} <= {str(p) for p in (work / "scans").iterdir()}
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    out = tmp_path / "rest.jsonl"
+    assert main(["resume", run_id, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"6 items left of run {run_id} (4 already scored)" in err
+    assert len(out.read_text().splitlines()) == 6
+    with ResultStore() as store:
+        run = store.run(run_id)
+        assert run.status == "finished" and (run.ok, run.failed) == (10, 0)
+        inputs = sorted(r["input"] for r in store.records(run_id))
+    assert inputs == sorted(str(p) for p in (work / "scans").iterdir())  # each once, by absolute path
+    assert verify().ok
+
+
+def test_resume_refuses_a_run_whose_input_is_gone_and_leaves_it_unfinished(tmp_path, model_copy, capsys):
+    scans = tmp_path / "scans"
+    shutil.copytree(DIGITS, scans)
+    run_id = _record(model_copy, [scans], stop_after=4, batch_size=1, workers=0)
+    shutil.rmtree(scans)
+    text = _refusal(prepare_resume, run_id)
+    assert text == (f"Cannot resume: the input {scans} that this run was started on is no longer there. Put it "
+                    "back, or score what is there as a new run; the run stays as it was, unfinished.")
+    assert main(["resume", run_id]) == 2
+    assert capsys.readouterr().err == f"inferdesk: {text}\n"
+    with ResultStore() as store:
+        run = store.run(run_id)
+        assert run.status == "interrupted" and run.ok + run.failed == 4  # not finished with one failure
+    assert [r.id for r in unfinished_runs()] == [run_id]
+
+
+def test_a_missing_input_recorded_relative_says_which_folder_to_resume_from(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RunRefused) as info:
+        history._check_inputs_present(["scans", "notes.csv", str(CSV)])
+    assert str(info.value).startswith(f"Cannot resume: the input scans (and 1 other input) that this run was started "
+                                      f"on is no longer there; the run recorded it relative to the folder it was "
+                                      f"started in, and this is {tmp_path}: resume it from that folder.")
+
+
+def test_resume_refuses_a_csv_replaced_since_the_run_scored_part_of_it(tmp_path, capsys):
+    from desktop.engine.model import sha256_file
+
+    table = tmp_path / "patients.csv"
+    shutil.copyfile(CSV, table)
+    run_id = _record(MODELS / "breast_cancer.onnx", [table], stop_after=2, chunk_rows=6)
+    recorded = sha256_file(table)
+    lines = table.read_text(encoding="utf-8").splitlines(keepends=True)
+    table.write_text("".join(lines[:1] + lines[:0:-1]), encoding="utf-8")  # the same rows, in another order
+    now = sha256_file(table)
+    text = _refusal(prepare_resume, run_id)
+    assert text == (f"Cannot resume: the input {table} has changed since this run scored it (SHA-256 was "
+                    f"{recorded[:12]}…, is now {now[:12]}…). Resuming would mix two versions of it in one run; "
+                    "score it again as a new run instead.")
+    assert main(["resume", run_id, "-q"]) == 2
+    assert capsys.readouterr().err == f"inferdesk: {text}\n"
+    with ResultStore() as store:
+        run = store.run(run_id)
+        assert run.status == "interrupted" and run.ok + run.failed == 12  # nothing was added
+    shutil.copyfile(CSV, table)  # put back as it was: the run resumes
+    assert len(prepare_resume(run_id).done) == 12
+
+
+def test_resume_refuses_an_image_overwritten_since_it_was_scored(tmp_path, model_copy):
+    scans = tmp_path / "scans"
+    shutil.copytree(DIGITS, scans)
+    run_id = _record(model_copy, [scans], stop_after=4, batch_size=1, workers=0)
+    with ResultStore() as store:
+        done = sorted(p for p, _ in store.done_keys(run_id))
+    shutil.copyfile(sorted(scans.iterdir())[-1], done[0])  # a scored scan replaced by another
+    assert _refusal(prepare_resume, run_id).startswith(f"Cannot resume: the input {done[0]} has changed since")
+
+
+def _external_model(folder, weights):
+    """The sum model with its weights in weights.bin beside it (as large models keep theirs)."""
+    import numpy as np
+
+    from tests.hostile.build_corpus import _save, _sum_model
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = _save(_sum_model(external="weights.bin"), folder / "model.onnx")
+    (folder / "weights.bin").write_bytes(np.asarray(weights, dtype=np.float32).tobytes())
+    (folder / "model.profile.json").write_text(json.dumps(
+        {"input": "features", "task": "regression", "table": {"columns": ["a", "b", "c"]}}), encoding="utf-8")
+    return path
+
+
+def test_a_models_identity_covers_its_external_data_and_resume_compares_it(tmp_path, capsys):
+    from desktop.engine.model import model_identity, sha256_file
+
+    table = tmp_path / "abc.csv"
+    table.write_text("a,b,c\n" + "".join(f"{i},{i},{i}\n" for i in range(12)), encoding="utf-8")
+    one = _external_model(tmp_path / "one", [1, 1, 1])
+    two = _external_model(tmp_path / "two", [2, 2, 2])
+    e1, e2 = Engine(one), Engine(two)
+    assert e1.info.sha256 == e2.info.sha256 == sha256_file(one)  # the .onnx files are the same ...
+    assert e1.info.weights_sha256 != e2.info.weights_sha256  # ... the models are not
+    assert e1.info.weights_sha256 == model_identity(e1.info.sha256, one.parent, ("weights.bin",))
+    assert Engine(MODELS / "digits.onnx").info.weights_sha256 == sha256_file(MODELS / "digits.onnx")
+    assert main(["info", str(one), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["sha256"] == e1.info.sha256 and shown["weights_sha256"] == e1.info.weights_sha256
+    runs = [_record(e, [table], stop_after=1, chunk_rows=4) for e in (e1, e2)]
+    with ResultStore() as store:
+        models = [store.run_metadata(r)["model"] for r in runs]
+    assert models[0]["sha256"] == models[1]["sha256"]
+    assert [m["weights_sha256"] for m in models] == [e1.info.weights_sha256, e2.info.weights_sha256]
+    assert models[0]["external_data"] == ["weights.bin"]
+    (one.parent / "weights.bin").write_bytes((two.parent / "weights.bin").read_bytes())  # new weights, same .onnx
+    text = _refusal(prepare_resume, runs[0])
+    assert text == (f"Cannot resume: model.onnx with its weights (external data: weights.bin) has changed since this "
+                    f"run scored with it (SHA-256 was {e1.info.weights_sha256[:12]}…, is now "
+                    f"{e2.info.weights_sha256[:12]}…). Resuming would mix two models' results in one run; score the "
+                    "inputs again as a new run instead.")
+    assert main(["resume", runs[0], "-q"]) == 2
+    assert capsys.readouterr().err == f"inferdesk: {text}\n"
+    assert len(prepare_resume(runs[1]).done) == 4  # the other run's weights are as they were
+
+
+def _interrupted_score(monkeypatch, argv, after=4):
+    """``inferdesk score ARGV``, interrupted (Ctrl+C) after ``after`` items; returns its run id."""
+    import numpy as np
+
+    import desktop.engine.batch as batch_module
+
+    real = batch_module.run_batches
+
+    def interrupted(*args, **kwargs):
+        n = 0
+        for batch in real(*args, **kwargs):
+            for i in range(len(batch)):  # one item at a time, so that the interruption falls between items
+                if n == after:
+                    raise KeyboardInterrupt
+                n += 1
+                yield batch.take(np.arange(i, i + 1))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(batch_module, "run_batches", interrupted)
+        assert main(["score", *argv, "-q", "--workers", "0"]) == 130
+    [run] = list_runs(1)
+    assert run.status == "cancelled" and run.ok + run.failed == after
+    return run.id
+
+
+def test_score_records_its_output_settings_and_resume_restores_them(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "scores.jsonl"
+    run_id = _interrupted_score(monkeypatch, [str(MODELS / "digits.onnx"), str(DIGITS), "--top-k", "1",
+                                              "--out", str(out)])
+    assert show_run(run_id)["output"] == {"format": "jsonl", "top_k": 1, "out": str(out), "workers": 0,
+                                         "save_inputs": None}
+    capsys.readouterr()
+    assert main(["resume", run_id]) == 0  # no --top-k, no --format: the run's own
+    captured = capsys.readouterr()
+    rest = [json.loads(line) for line in captured.out.splitlines()]
+    assert len(rest) == 6 and all(len(r["top"]) == 1 for r in rest)  # 1 label, as the run had, not 5
+    assert f"note: the run wrote its results to {out}; add --out {out} to append the rest there" in captured.err
+    with ResultStore() as store:
+        assert all(len(r["top"]) == 1 for r in store.records(run_id))
+
+
+def test_resume_refuses_another_top_k_and_another_format_into_the_runs_file(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "scores.csv"
+    run_id = _interrupted_score(monkeypatch, [str(MODELS / "digits.onnx"), str(DIGITS), "--top-k", "2",
+                                              "--format", "csv", "--out", str(out)])
+    capsys.readouterr()
+    assert main(["resume", run_id, "--top-k", "5"]) == 2
+    assert capsys.readouterr().err == (f"inferdesk: Cannot resume with --top-k 5: the run was scored with --top-k 2, "
+                                       "and its results would have two shapes. Leave --top-k out to use the run's "
+                                       "own.\n")
+    assert main(["resume", run_id, "--format", "jsonl", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"inferdesk: Cannot append jsonl to {out}: the run wrote it as csv. Write the "
+                                       "rest to another file, or leave --format out.\n")
+    with ResultStore() as store:
+        assert store.run(run_id).ok == 4  # neither refusal scored anything
+    assert main(["resume", run_id, "--top-k", "2", "--out", str(out)]) == 0  # the run's own settings, given
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("input,row,ok,") and len(lines) == 1 + 10  # one header, then every row as csv
+
+
+def test_resume_output_defaults_and_notes():
+    from desktop.runs.history import resume_output
+
+    old = resume_output({})  # a run recorded before output settings were
+    assert (old.format, old.top_k, old.out, old.workers, old.save_inputs, old.notes) == ("jsonl", 5, None, None,
+                                                                                         None, ())
+    meta = {"output": {"format": "json", "top_k": 3, "out": "/data/all.json", "workers": 2, "save_inputs": "/t"}}
+    got = resume_output(meta, fmt=None, out="/data/rest.jsonl")
+    assert (got.format, got.top_k, got.workers, got.save_inputs) == ("jsonl", 3, 2, "/t")
+    assert got.notes == ("the run wrote json, which cannot be appended to; the rest is written as jsonl",)
+    with pytest.raises(RunRefused, match="Cannot append jsonl to /data/all.json: the run wrote it as json, which "
+                                         "cannot be appended to. Write the rest to another file."):
+        resume_output(meta, out="/data/all.json")
+    assert resume_output(meta, fmt="csv", top_k=3).notes[0] == "the run wrote json, which cannot be appended to; " \
+                                                                "the rest is written as csv"
+
+
 # ====================================================================== export
 @pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
 def test_export_run_writes_every_result_with_the_runs_provenance_and_the_trail_notes_it(fmt, tmp_path):
@@ -420,6 +624,23 @@ def test_the_cli_delete_prints_the_deleted_runs_line(capsys):
     assert capsys.readouterr().err == f"deleted run {run_id} (20 results); the audit trail records it\n"
     with pytest.raises(StoreError, match="No run"):
         delete_run(run_id)
+
+
+@pytest.mark.parametrize("ref", ["%", "_", "%%", "a%", "_" * 12, " ", "", "../", "'; DROP TABLE runs; --"])
+def test_a_run_reference_that_is_not_hexadecimal_is_refused_and_deletes_nothing(ref, capsys):
+    run_id = _record(MODELS / "breast_cancer.onnx", [CSV])
+    with pytest.raises(StoreError, match="a run's id is hexadecimal"):
+        delete_run(ref)
+    assert main(["history", "delete", ref]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("inferdesk: ") and ("hexadecimal" in err or "needs a run id" in err)
+    assert [r.id for r in list_runs()] == [run_id] and _trail("delete", run_id) == []
+
+
+def test_a_hexadecimal_prefix_in_any_case_finds_its_run():
+    run_id = _record(MODELS / "breast_cancer.onnx", [CSV])
+    assert show_run(run_id[:4].upper())["id"] == run_id
+    assert show_run(f" {run_id} ")["id"] == run_id
 
 
 # ====================================================================== verify

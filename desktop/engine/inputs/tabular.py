@@ -49,31 +49,79 @@ _WHITE[list(b" \t\n\r\x0b\x0c")] = True
 
 
 def count_rows(path: str | os.PathLike, block: int = 4 << 20) -> int:
-    """Number of non-blank lines after the header (the rows a table will give).
+    """Number of records after the header that hold something (the rows a table will give).
 
-    Finds line ends a block at a time with numpy; only a block in which some line starts with
-    white space is split to find the lines that hold nothing else. Memory stays at one block,
-    whatever the lines' lengths: of a line longer than a block only whether it holds anything
-    is kept.
+    A record ends at a line break outside double quotes: a quoted cell may hold line breaks,
+    as spreadsheets write multi-line cells. A quote opens a cell only where a cell begins (at
+    a line's start, after a delimiter, or right after the quote that closed the cell before,
+    which makes an escaped ``""``); one inside an unquoted cell is a character, as the csv
+    module reads it. Records that are blank (white space only) are not counted; where the
+    readers disagree (an empty quoted cell alone on its line), the count is the larger.
+    Reads a block at a time with numpy and holds a few flags per byte of it, whatever the
+    lines' lengths; quotes are followed one by one only in a block where some quote is not
+    where a cell begins.
     """
+    starts_cell = np.zeros(256, dtype=bool)  # bytes after which a quote opens a cell
+    starts_cell[list(b"\n\r,;\t|")] = True
+
+    def quoted_breaks(raw, breaks, quoted: bool, before: int, closed_before: bool):
+        """(each line break inside a quoted cell?, quoted at the block's end, its last byte closed a cell)."""
+        quotes = np.flatnonzero(raw == 34)
+        opening = quotes[(np.arange(len(quotes)) + quoted) % 2 == 0]  # by the count of quotes before each
+        prev = raw[opening - 1]
+        if len(opening) and opening[0] == 0:
+            prev[0] = before
+        ok = starts_cell[prev] | (prev == 34)  # after a quote: it closed a cell (the count says so), "" escapes
+        if len(opening) and opening[0] == 0 and before == 34 and not closed_before:
+            ok[0] = False  # the quote before was a character inside an unquoted cell
+        if ok.all():  # every quote opens, closes or escapes: the count of quotes before a break says it
+            end_quoted = bool((len(quotes) + quoted) % 2)
+            closed = bool(len(quotes)) and quotes[-1] == len(raw) - 1 and not end_quoted
+            return (np.searchsorted(quotes, breaks) + quoted) % 2 == 1, end_quoted, closed
+        opens, closes = ([-1] if quoted else []), []
+        for p in quotes.tolist():
+            if quoted:
+                quoted = False
+                closes.append(p)
+            else:
+                b = int(raw[p - 1]) if p else before
+                if starts_cell[b] or (b == 34 and ((closes and closes[-1] == p - 1) or (p == 0 and closed_before))):
+                    quoted = True
+                    opens.append(p)
+        last = np.searchsorted(np.asarray(opens, dtype=np.int64), breaks) - 1  # the cell opened last before each
+        closes_after = np.asarray(closes + [len(raw)], dtype=np.int64)
+        inside = (last >= 0) & (closes_after[np.maximum(last, 0)] > breaks)
+        return inside, quoted, bool(closes) and closes[-1] == len(raw) - 1
+
     n = 0
-    pending = False  # the line read so far (it began in an earlier block) holds something
+    held = False  # the record read so far (it began in an earlier block) holds something
+    quoted = False  # inside a quoted cell where the last block ended
+    before, closed_before = 10, False  # the last byte read, and whether it closed a quoted cell
     try:
         with open(path, "rb") as fh:
+            if fh.read(3) != b"\xef\xbb\xbf":  # a UTF-8 byte order mark is not part of the first cell
+                fh.seek(0)
             while chunk := fh.read(block):
                 raw = np.frombuffer(chunk, dtype=np.uint8)
                 ends = np.flatnonzero(raw == 10)
+                if quoted or b'"' in chunk:
+                    inside, quoted, closed_before = quoted_breaks(raw, ends, quoted, before, closed_before)
+                    ends = ends[~inside]
+                else:
+                    closed_before = False
+                before = int(raw[-1])
+                solid = ~_WHITE[raw]
                 if not len(ends):
-                    pending = pending or not _WHITE[raw].all()
+                    held = held or bool(solid.any())
                     continue
-                first = ends[0]
-                n += pending or not _WHITE[raw[:first]].all()
-                inner = len(ends) - 1  # lines wholly inside the block
-                if inner and _WHITE[raw[ends[:-1] + 1]].any():
-                    inner -= sum(1 for line in chunk[first + 1:ends[-1]].split(b"\n") if not line.strip())
-                n += inner
-                pending = not _WHITE[raw[ends[-1] + 1:]].all()
-            n += pending
+                # whether each record holds something: the records start at 0 and after each end (a record's
+                # own line break is white, so each piece up to the next start says it)
+                starts = np.concatenate(([0], ends + 1))
+                tail = starts[-1] < len(raw)
+                full = np.logical_or.reduceat(solid, starts if tail else starts[:-1])
+                n += int(held or full[0]) + int(full[1:len(ends)].sum())
+                held = bool(tail and full[-1])
+            n += held
     except OSError:
         return 1
     return max(n - 1, 0)
