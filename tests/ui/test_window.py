@@ -518,3 +518,16 @@ def test_results_of_another_model_are_not_shown_through_the_new_one(qtbot, windo
     assert window.detail.engine is None  # digits' results are not read through the cancer model
     window.select_result(4)
     assert window.detail.engine is None
+
+
+def test_the_model_card_warns_when_labels_do_not_fit_the_outputs(qtbot):
+    from dataclasses import replace
+
+    from desktop.engine import Engine
+    from desktop.ui.widgets.panels import model_card_html
+
+    engine = Engine(DIGITS_MODEL)
+    assert "⚠" not in model_card_html(engine)
+    wrong = engine.with_profile(replace(engine.profile, labels=("cat", "dog", "bird")))
+    html = model_card_html(wrong)
+    assert "⚠" in html and "3 labels" in html and "10 classes" in html

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHBoxLayout, QLabel, Q
                                QSizePolicy, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
 from desktop.engine.inputs import InputKind
+from desktop.engine.model import label_mismatch
 from desktop.runs import fmt
 
 from ..models import QueueModel, error_color
@@ -164,6 +165,11 @@ def model_card_html(engine) -> str:
     else:
         shown = "<i>none</i>"
     provider = engine.provider.replace("ExecutionProvider", "")
+    warnings = list(info.warnings)
+    mismatch = label_mismatch(profile.labels, info.outputs) if profile.labels else None
+    if mismatch and mismatch not in warnings:
+        warnings.append(mismatch)
+    warned = "".join(f"<p style='color:{error_color().name()}'>⚠ {_esc(w)}</p>" for w in warnings)
     return (
         f"<p style='margin-bottom:2px'><b style='font-size:large'>{_esc(info.file_name)}</b></p>"
         f"<p style='margin-top:0'>{fmt.size(info.size_bytes)} · SHA-256 <tt>{info.sha256[:12]}</tt><br>"
@@ -172,7 +178,7 @@ def model_card_html(engine) -> str:
         f"<p style='margin-bottom:0'><b>Outputs</b></p>{_spec_rows(info.outputs)}"
         f"<p><b>Labels</b>: {shown}</p>"
         f"<p><b>Preprocessing</b>: {_esc(profile.describe())}<br>"
-        f"<span style='font-size:small'>profile: {_esc(engine.profile_source)}</span></p>"
+        f"<span style='font-size:small'>profile: {_esc(engine.profile_source)}</span></p>{warned}"
     )
 
 
