@@ -23,6 +23,7 @@ from typing import Callable, Iterable, Iterator, NamedTuple
 import numpy as np
 
 from .errors import InputError
+from .files import sha256_regular
 from .inputs import InputItem, expand_inputs
 from .inputs.tabular import TableChunk, TableReader
 from .postprocess import OutputBlock, ZipMapScores
@@ -168,18 +169,20 @@ def _hash_in_background(path: str):
     future: Future = Future()
 
     def work():
-        future.set_result(_file_sha256(path))
+        try:
+            future.set_result(_file_sha256(path))
+        except BaseException as exc:  # noqa: BLE001 - the waiting reader must never wait forever
+            future.set_exception(exc)
 
     threading.Thread(target=work, name="inferdesk-hash", daemon=True).start()
     return future
 
 
 def _file_sha256(path: str) -> str | None:
-    from .model import sha256_file
-
+    """The input's SHA-256; None when it cannot be read or is not a regular file (its reader then says why)."""
     try:
-        return sha256_file(path)
-    except OSError:
+        return sha256_regular(path)
+    except (OSError, InputError):
         return None
 
 

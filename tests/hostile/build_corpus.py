@@ -21,6 +21,7 @@ Layout::
     dicom/      a 3-frame DICOM and one whose header claims 65,535 × 65,535 pixels
     links/      a folder with symlinks leaving it (a file and a sub-folder), plus one inside it
     outside/    the files those links point to (never to be read through the links)
+    special/    FIFOs and links to /dev/zero (build_special_files)
 """
 
 from __future__ import annotations
@@ -452,8 +453,40 @@ def build_corpus(folder=None, long_line: bool = False) -> dict:
         out[group] = root / group
         out.update(builder(root / group))
     out.update(build_links(root / "links", root / "outside"))
+    out.update(build_special_files(root / "special"))
     if long_line:
         out["csv/long_line.csv"] = write_long_line_csv(root / "csv" / "long_line.csv")
+    return out
+
+
+# --------------------------------------------------------------------------- special files
+
+def build_special_files(folder: Path) -> dict:
+    """Files that are not regular files: reading one would block or never end.
+
+    ``special/`` holds, where the system allows: ``fifo.png``, ``fifo.csv`` and ``fifo.onnx``
+    (FIFOs: reading one blocks until something writes), ``zero.png``, ``zero.csv`` and
+    ``zero.onnx`` (links to ``/dev/zero``: read forever), and ``folder/`` with a FIFO and a
+    link to ``/dev/zero`` among two good images.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {"special": folder}
+    fifo = getattr(os, "mkfifo", None)
+    zero = "/dev/zero" if os.path.exists("/dev/zero") else None
+    inside = folder / "folder"
+    inside.mkdir(exist_ok=True)
+    (inside / "a_red.png").write_bytes(_png_bytes(Image.new("RGB", (8, 8), RED)))
+    (inside / "z_blue.png").write_bytes(_png_bytes(Image.new("RGB", (8, 8), BLUE)))
+    out.update({"special/folder": inside, "special/folder/a_red.png": inside / "a_red.png",
+                "special/folder/z_blue.png": inside / "z_blue.png"})
+    for name in ("fifo.png", "fifo.csv", "fifo.onnx", "folder/m_fifo.png"):
+        if fifo is not None:
+            fifo(folder / name)
+            out[f"special/{name}"] = folder / name
+    for name in ("zero.png", "zero.csv", "zero.onnx", "folder/n_zero.png"):
+        if zero and _symlink(zero, folder / name):
+            out[f"special/{name}"] = folder / name
+
     return out
 
 

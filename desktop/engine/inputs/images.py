@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InputError
+from ..files import open_regular
 
 # Pillow's decompression-bomb guard stays on: images over Image.MAX_IMAGE_PIXELS warn, over twice that fail.
 
@@ -43,7 +44,7 @@ def _header_size(path) -> tuple | None:
     """
     try:
         Image.init()
-        with open(path, "rb") as fp, warnings.catch_warnings():
+        with open_regular(path) as fp, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             prefix = fp.read(16)
             for fmt in Image.ID:
@@ -62,18 +63,33 @@ def _header_size(path) -> tuple | None:
 
 
 def decode_image(path: str | os.PathLike) -> Image.Image:
-    """Open an image file, apply its EXIF orientation, take its first frame; raise InputError if unreadable."""
+    """Open an image file, apply its EXIF orientation, take its first frame; raise InputError if unreadable.
+
+    The file is opened once, and refused unless it is a regular file (a FIFO or a device
+    would block or never end).
+    """
     name = _name(path)
     try:
-        size = os.path.getsize(path)
+        fh = open_regular(path, InputError, name)
     except OSError as exc:
         raise InputError(f"{name}: cannot read the file ({exc.strerror or exc})") from exc
-    if size == 0:
-        raise InputError(f"{name}: the file is empty (0 bytes)")
+    with fh:
+        return _decode_open_image(fh, path, name)
+
+
+def _decode_open_image(fh, path, name: str) -> Image.Image:
+    """The image in the open file ``fh`` (of ``path``, for messages), as :func:`decode_image` returns it."""
+    try:
+        head = fh.read(1)
+        if not head:
+            raise InputError(f"{name}: the file is empty (0 bytes)")
+        fh.seek(0)
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read the file ({exc.strerror or exc})") from exc
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(path)
+            img = Image.open(fh)
             try:
                 img.seek(0)
             except EOFError:
@@ -119,11 +135,21 @@ def decode_dicom(path: str | os.PathLike) -> Image.Image:
     except ImportError as exc:  # pragma: no cover - pydicom is a dependency
         raise InputError(f"{name}: reading DICOM needs the pydicom package") from exc
     try:
-        ds = pydicom.dcmread(str(path))
-    except InvalidDicomError as exc:
-        raise InputError(f"{name}: not a DICOM file (no DICM header)") from exc
-    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for broken files
-        raise InputError(f"{name}: the DICOM file is corrupt ({exc})") from exc
+        fh = open_regular(path, InputError, name)  # a FIFO or a device would block or never end
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read the file ({exc.strerror or exc})") from exc
+    with fh:
+        try:
+            ds = pydicom.dcmread(fh)
+        except InvalidDicomError as exc:
+            raise InputError(f"{name}: not a DICOM file (no DICM header)") from exc
+        except Exception as exc:  # noqa: BLE001 - pydicom raises many types for broken files
+            raise InputError(f"{name}: the DICOM file is corrupt ({exc})") from exc
+        return _decoded_dicom(ds, name)
+
+
+def _decoded_dicom(ds, name: str) -> Image.Image:
+    """:func:`_dicom_image`, with what a broken dataset raises turned into InputError."""
     try:
         return _dicom_image(ds, name)
     except InputError:
