@@ -1,7 +1,8 @@
-"""Inputs that would hang a run: refused quickly, each with its message, the rest scored.
+"""Inputs that would hang a run or take it many seconds: refused quickly, each with its message, the rest scored.
 
 A FIFO blocks its reader until something writes; ``/dev/zero`` (or a link to it named
-``x.png`` or ``x.csv``) reads forever. The corpus builds them (``build_special_files``). Anything that could hang
+``x.png`` or ``x.csv``) reads forever; a JPEG with 64 MB of EXIF segments takes Pillow
+tens of seconds. The corpus builds them (``build_special_files``). Anything that could hang
 runs in a subprocess or on a thread with a deadline, so a regression fails instead of
 stalling the suite.
 """
@@ -13,15 +14,17 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from desktop.engine import Engine, expand_inputs, run_batch
 from desktop.engine.errors import InputError
-from desktop.engine.inputs.images import decode_dicom, decode_image
+from desktop.engine.inputs.images import MAX_JPEG_SEGMENTS, decode_dicom, decode_image
 from desktop.engine.model import sha256_file
-from tests.hostile.conftest import ROOT
+from tests.hostile.build_corpus import write_app_segments_jpeg
+from tests.hostile.conftest import ROOT, peak_memory
 
 #: how long a refusal may take, in seconds, where the file would otherwise hang the run
 DEADLINE_S = 20
@@ -183,3 +186,56 @@ def test_a_model_that_is_not_a_regular_file_is_refused_in_one_line(corpus, key, 
 def test_info_on_dev_zero_says_what_it_is(tmp_path):
     proc = _cli("info", "/dev/zero")
     assert (proc.returncode, proc.stderr) == (2, "inferdesk: Model file zero: not a regular file (a character device)\n")
+
+
+# =========================================================================== JPEG metadata
+
+METADATA_CASES = {
+    "a_green.png": None,
+    "exif_64mb.jpg": "exif_64mb.jpg: the JPEG carries over 16 MB of metadata (EXIF and other APP segments) before "
+                     "its image data; refused",
+    "exif_many.jpg": f"exif_many.jpg: the JPEG has over {MAX_JPEG_SEGMENTS:,} segments of metadata and tables before "
+                     "its image data, far more than any camera or editor writes; refused",
+    "z_blue.png": None,
+}
+
+
+def test_a_jpeg_with_64_mb_of_exif_fails_fast_and_the_folder_is_scored(corpus):
+    engine = Engine(corpus["models/rgb.onnx"])
+    t0 = time.perf_counter()
+    results = _within(60, lambda: list(run_batch(engine, [corpus["special/metadata"]], workers=2)))
+    elapsed = time.perf_counter() - t0
+    assert [os.path.basename(r.input) for r in results] == list(METADATA_CASES)
+    for r in results:
+        assert r.error == METADATA_CASES[os.path.basename(r.input)]
+    assert [r.top[0].label for r in results if r.ok] == ["green", "blue"]
+    assert elapsed < 2.0, f"{elapsed:.1f} s"
+
+
+@pytest.mark.parametrize("name", ["exif_64mb.jpg", "exif_many.jpg"])
+def test_a_metadata_bomb_is_refused_before_pillow_parses_it(corpus, name):
+    t0 = time.perf_counter()
+    with pytest.raises(InputError) as err:
+        _within(60, decode_image, corpus[f"special/metadata/{name}"])
+    assert str(err.value) == METADATA_CASES[name]
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_a_metadata_bomb_costs_no_memory(corpus):
+    got = peak_memory(corpus["models/rgb.onnx"], corpus["images/good_green.png"],
+                      [corpus["special/metadata/exif_64mb.jpg"]])
+    assert [r["ok"] for r in got["results"]] == [False]
+    assert got["growth_mb"] < 20, got["growth_mb"]
+
+
+def test_a_jpeg_just_under_the_limits_still_decodes(tmp_path):
+    path = write_app_segments_jpeg(tmp_path / "big_exif.jpg", 200, 65533)  # 13 MB in 200 segments
+    img = decode_image(path)
+    assert img.size == (8, 8) and img.mode == "RGB"
+    for count in (MAX_JPEG_SEGMENTS - 20, MAX_JPEG_SEGMENTS + 1):  # a small JPEG of its own has about ten
+        path = write_app_segments_jpeg(tmp_path / f"n{count}.jpg", count, 16)
+        if count < MAX_JPEG_SEGMENTS:
+            assert decode_image(path).size == (8, 8)
+        else:
+            with pytest.raises(InputError, match="segments of metadata and tables"):
+                decode_image(path)

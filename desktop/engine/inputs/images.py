@@ -62,11 +62,59 @@ def _header_size(path) -> tuple | None:
     return None
 
 
+#: the most a JPEG may carry before its pixels: segments (EXIF, XMP, ICC, comments, tables) and
+#: bytes of metadata (APPn and COM segments). Cameras and editors write a few segments and
+#: well under a megabyte (EXIF fits one 64 kB segment; ICC profiles and extended XMP are split
+#: over several); Pillow's parsing time grows with the square of the segment count, so far
+#: more is refused before Pillow sees it
+MAX_JPEG_SEGMENTS = 512
+MAX_JPEG_METADATA_BYTES = 16 << 20
+
+
+def _check_jpeg_markers(fh, name: str) -> None:
+    """Walk a JPEG's segments up to its first scan, refusing one with more metadata than the limits.
+
+    Only the two-byte markers and lengths are read; the segments are skipped by seeking, so a
+    file of 64 MB of segments is walked in milliseconds. What is not a well-formed marker
+    ends the walk: Pillow then says what is wrong.
+    """
+    read, seek = fh.read, fh.seek
+    seek(2)
+    segments = metadata = 0
+    while True:
+        if read(1) != b"\xff":
+            return
+        marker = read(1)
+        while marker == b"\xff":  # fill bytes
+            marker = read(1)
+        if not marker:
+            return
+        code = marker[0]
+        if code in (0xDA, 0xD9):  # start of scan, end of image
+            return
+        if code in (0x00, 0x01) or 0xD0 <= code <= 0xD8:  # no length follows
+            continue
+        length = read(2)
+        if len(length) < 2:
+            return
+        n = (length[0] << 8) | length[1]
+        segments += 1
+        if 0xE0 <= code <= 0xEF or code == 0xFE:
+            metadata += n
+        if segments > MAX_JPEG_SEGMENTS:
+            raise InputError(f"{name}: the JPEG has over {MAX_JPEG_SEGMENTS:,} segments of metadata and tables "
+                             "before its image data, far more than any camera or editor writes; refused")
+        if metadata > MAX_JPEG_METADATA_BYTES:
+            raise InputError(f"{name}: the JPEG carries over {MAX_JPEG_METADATA_BYTES >> 20} MB of metadata (EXIF "
+                             "and other APP segments) before its image data; refused")
+        seek(n - 2, 1)
+
+
 def decode_image(path: str | os.PathLike) -> Image.Image:
     """Open an image file, apply its EXIF orientation, take its first frame; raise InputError if unreadable.
 
-    The file is opened once, and refused unless it is a regular file (a FIFO or a device
-    would block or never end).
+    The file is opened once, refused unless it is a regular file (a FIFO or a device would
+    block or never end), and a JPEG's segments are walked first (:data:`MAX_JPEG_SEGMENTS`).
     """
     name = _name(path)
     try:
@@ -80,9 +128,11 @@ def decode_image(path: str | os.PathLike) -> Image.Image:
 def _decode_open_image(fh, path, name: str) -> Image.Image:
     """The image in the open file ``fh`` (of ``path``, for messages), as :func:`decode_image` returns it."""
     try:
-        head = fh.read(1)
+        head = fh.read(3)
         if not head:
             raise InputError(f"{name}: the file is empty (0 bytes)")
+        if head == b"\xff\xd8\xff":  # a JPEG, whatever its name says: Pillow goes by the content too
+            _check_jpeg_markers(fh, name)
         fh.seek(0)
     except OSError as exc:
         raise InputError(f"{name}: cannot read the file ({exc.strerror or exc})") from exc
