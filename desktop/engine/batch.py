@@ -17,7 +17,7 @@ import re
 import time
 from collections import deque
 from dataclasses import dataclass
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout  # not the builtin before 3.11
 from typing import Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
@@ -204,6 +204,7 @@ def _prepared(run: _Run, items: list[InputItem], workers: int, depth: Callable[[
     window: deque = deque()
     source = iter(items)
     run.next_ready = lambda: bool(window) and window[0].done()
+    finished = False
     try:
         while True:
             while len(window) < depth():
@@ -212,13 +213,36 @@ def _prepared(run: _Run, items: list[InputItem], workers: int, depth: Callable[[
                     break
                 window.append(pool.submit(_prepare, run.engine, nxt, run.hash_inputs, run.infer_in_pool))
             if not window:
+                finished = True
                 return
-            yield window.popleft().result()
+            entry = _wait(run, window.popleft())
+            if entry is None:  # stopped while an item was still decoding
+                return
+            yield entry
     finally:
         run.next_ready = _always
         for fut in window:
             fut.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+        # a run that ends early (stopped, interrupted by Ctrl+C, closed) does not wait for the decodes
+        # still going: they finish on their own and are dropped. One that ends as usual has none left.
+        pool.shutdown(wait=finished, cancel_futures=True)
+
+
+#: how often a run waiting for a decode asks whether it should stop, in seconds
+STOP_POLL_S = 0.05
+
+
+def _wait(run: _Run, future) -> "_Prepared | None":
+    """The future's result, or None as soon as the run is stopped while it is not ready yet.
+
+    A decode cannot be interrupted, and one image can take seconds; the run need not wait for it.
+    """
+    while True:
+        try:
+            return future.result(timeout=STOP_POLL_S)
+        except FutureTimeout:
+            if run.stopped():
+                return None
 
 
 def _flush(run: _Run, batch: list[_Prepared]) -> Iterator[ResultBatch]:
@@ -582,7 +606,7 @@ def run_batches(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callab
     def flush():
         nonlocal group
         batch, group = group, []
-        return _score_images(run, batch, workers if len(batch) > 1 else 0, batch_size)
+        return _score_images(run, batch, min(workers, len(batch)), batch_size)  # one alone: still cancellable
 
     for item in items:
         if item.kind in ("image", "dicom"):

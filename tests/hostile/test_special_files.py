@@ -239,3 +239,58 @@ def test_a_jpeg_just_under_the_limits_still_decodes(tmp_path):
         else:
             with pytest.raises(InputError, match="segments of metadata and tables"):
                 decode_image(path)
+
+
+# =========================================================================== cancelling a slow decode
+
+@pytest.fixture
+def slow_decode(corpus):
+    """An engine whose decode of any file named ``slow*.png`` blocks until the test ends (at most 15 s)."""
+    engine = Engine(corpus["models/rgb.onnx"])
+    release = threading.Event()
+    started = threading.Event()
+    real = engine.load_image
+
+    def load_image(path, kind="image"):
+        if os.path.basename(path).startswith("slow"):
+            started.set()
+            release.wait(15)
+        return real(path, kind)
+
+    engine.load_image = load_image
+    yield engine, started
+    release.set()
+
+
+def _copies(corpus, tmp_path, names) -> list[Path]:
+    out = []
+    for name in names:
+        out.append(tmp_path / name)
+        out[-1].write_bytes(corpus["special/folder/a_red.png"].read_bytes())
+    return out
+
+
+@pytest.mark.parametrize("workers", [None, 2, 4])
+def test_cancel_during_a_slow_decode_returns_promptly(corpus, tmp_path, slow_decode, workers):
+    engine, started = slow_decode
+    files = _copies(corpus, tmp_path, ["a.png", "slow.png", "c.png", "d.png"])
+    stop = threading.Event()
+    threading.Thread(target=lambda: (started.wait(10), time.sleep(0.2), stop.set()), daemon=True).start()
+    t0 = time.perf_counter()
+    results = _within(30, lambda: list(run_batch(engine, files, workers=workers, should_stop=stop.is_set)))
+    elapsed = time.perf_counter() - t0
+    assert started.is_set() and stop.is_set()
+    assert elapsed < 2.0, f"{elapsed:.1f} s"
+    # nothing from the image still decoding or after it (the first comes unless the stop beat it)
+    assert [os.path.basename(r.input) for r in results] in ([], ["a.png"])
+
+
+def test_cancel_while_a_single_image_decodes_returns_promptly(corpus, tmp_path, slow_decode):
+    engine, started = slow_decode
+    [slow] = _copies(corpus, tmp_path, ["slow.png"])
+    stop = threading.Event()
+    threading.Thread(target=lambda: (started.wait(10), time.sleep(0.2), stop.set()), daemon=True).start()
+    t0 = time.perf_counter()
+    results = _within(30, lambda: list(run_batch(engine, [slow], should_stop=stop.is_set)))
+    assert time.perf_counter() - t0 < 2.0
+    assert results == []
