@@ -17,12 +17,13 @@ import re
 import time
 from collections import deque
 from dataclasses import dataclass
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout  # not the builtin before 3.11
 from typing import Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
 from .errors import InputError
+from .files import sha256_regular
 from .inputs import InputItem, expand_inputs
 from .inputs.tabular import TableChunk, TableReader
 from .postprocess import OutputBlock, stack_items
@@ -167,18 +168,20 @@ def _hash_in_background(path: str):
     future: Future = Future()
 
     def work():
-        future.set_result(_file_sha256(path))
+        try:
+            future.set_result(_file_sha256(path))
+        except BaseException as exc:  # noqa: BLE001 - the waiting reader must never wait forever
+            future.set_exception(exc)
 
     threading.Thread(target=work, name="inferdesk-hash", daemon=True).start()
     return future
 
 
 def _file_sha256(path: str) -> str | None:
-    from .model import sha256_file
-
+    """The input's SHA-256; None when it cannot be read or is not a regular file (its reader then says why)."""
     try:
-        return sha256_file(path)
-    except OSError:
+        return sha256_regular(path)
+    except (OSError, InputError):
         return None
 
 
@@ -200,6 +203,7 @@ def _prepared(run: _Run, items: list[InputItem], workers: int, depth: Callable[[
     window: deque = deque()
     source = iter(items)
     run.next_ready = lambda: bool(window) and window[0].done()
+    finished = False
     try:
         while True:
             while len(window) < depth():
@@ -208,13 +212,36 @@ def _prepared(run: _Run, items: list[InputItem], workers: int, depth: Callable[[
                     break
                 window.append(pool.submit(_prepare, run.engine, nxt, run.hash_inputs, run.infer_in_pool))
             if not window:
+                finished = True
                 return
-            yield window.popleft().result()
+            entry = _wait(run, window.popleft())
+            if entry is None:  # stopped while an item was still decoding
+                return
+            yield entry
     finally:
         run.next_ready = _always
         for fut in window:
             fut.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+        # a run that ends early (stopped, interrupted by Ctrl+C, closed) does not wait for the decodes
+        # still going: they finish on their own and are dropped. One that ends as usual has none left.
+        pool.shutdown(wait=finished, cancel_futures=True)
+
+
+#: how often a run waiting for a decode asks whether it should stop, in seconds
+STOP_POLL_S = 0.05
+
+
+def _wait(run: _Run, future) -> "_Prepared | None":
+    """The future's result, or None as soon as the run is stopped while it is not ready yet.
+
+    A decode cannot be interrupted, and one image can take seconds; the run need not wait for it.
+    """
+    while True:
+        try:
+            return future.result(timeout=STOP_POLL_S)
+        except FutureTimeout:
+            if run.stopped():
+                return None
 
 
 def _flush(run: _Run, batch: list[_Prepared]) -> Iterator[ResultBatch]:
@@ -600,7 +627,7 @@ def run_batches(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callab
     def flush():
         nonlocal group
         batch, group = group, []
-        return _score_images(run, batch, workers if len(batch) > 1 else 0, batch_size)
+        return _score_images(run, batch, min(workers, len(batch)), batch_size)  # one alone: still cancellable
 
     for item in items:
         if item.kind in ("image", "dicom"):

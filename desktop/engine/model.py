@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import ModelError
+from .files import require_regular_file
 from .onnxwire import WireError, read_model
 
 #: metadata keys that commonly hold class labels, in order of preference
@@ -121,6 +122,7 @@ def human_size(n: int) -> str:
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """Hex SHA-256 of a file, read in chunks."""
+    require_regular_file(path, OSError)  # a FIFO or /dev/zero would be read forever
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
@@ -273,6 +275,7 @@ def inspect_model(path: str | os.PathLike) -> ModelInfo:
         raise ModelError(f"Model file not found: {p}")
     if p.is_dir():
         raise ModelError(f"{p} is a folder, not a model file; choose the .onnx file inside it")
+    require_regular_file(p, ModelError, f"Model file {p.name}")  # a FIFO blocks, /dev/zero never ends
     size = p.stat().st_size
     if size == 0:
         raise ModelError(f"Model file {p.name} is empty (0 bytes)")

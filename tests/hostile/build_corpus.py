@@ -21,6 +21,7 @@ Layout::
     dicom/      a 3-frame DICOM and one whose header claims 65,535 × 65,535 pixels
     links/      a folder with symlinks leaving it (a file and a sub-folder), plus one inside it
     outside/    the files those links point to (never to be read through the links)
+    special/    FIFOs and links to /dev/zero, and JPEGs with absurd metadata (build_special_files)
 """
 
 from __future__ import annotations
@@ -454,6 +455,7 @@ def build_corpus(folder=None, long_line: bool = False) -> dict:
     out.update(build_links(root / "links", root / "outside"))
     out.update(build_output_models(root / "outputs"))
     out.update(build_input_models(root / "input_models"))
+    out.update(build_special_files(root / "special"))
     if long_line:
         out["csv/long_line.csv"] = write_long_line_csv(root / "csv" / "long_line.csv")
     return out
@@ -539,6 +541,66 @@ def build_input_models(folder: Path) -> dict:
     for name, text in INPUT_CSVS.items():
         out[f"input_models/{name}"] = folder / name
         out[f"input_models/{name}"].write_bytes(text.encode("utf-8"))
+    return out
+
+
+# --------------------------------------------------------------------------- special files, metadata bombs
+
+def write_app_segments_jpeg(path, count: int, size: int, image: Image.Image | None = None) -> Path:
+    """A valid JPEG with ``count`` APP1 EXIF segments of ``size`` bytes each between its SOI and the rest.
+
+    Pillow concatenates every EXIF segment into one bytes object as it parses them, so its
+    time grows with the square of their number; written a segment at a time.
+    """
+    base = _png_bytes(image or Image.new("RGB", (8, 8), RED), "JPEG", quality=95)
+    payload = b"Exif\0\0" + b"\0" * (size - 6)
+    segment = struct.pack(">BBH", 0xFF, 0xE1, size + 2) + payload
+    with open(path, "wb") as fh:
+        fh.write(base[:2])
+        per_write = max(1, (1 << 20) // len(segment))
+        for done in range(0, count, per_write):
+            fh.write(segment * min(per_write, count - done))
+        fh.write(base[2:])
+    return Path(path)
+
+
+def build_special_files(folder: Path) -> dict:
+    """Files that are not regular files, and JPEGs whose metadata would take Pillow many seconds.
+
+    ``special/`` holds, where the system allows: ``fifo.png``, ``fifo.csv`` and ``fifo.onnx``
+    (FIFOs: reading one blocks until something writes), ``zero.png``, ``zero.csv`` and
+    ``zero.onnx`` (links to ``/dev/zero``: read forever), and ``folder/`` with a FIFO and a
+    link to ``/dev/zero`` among two good images. ``special/metadata/`` is a folder of two
+    good images around ``exif_64mb.jpg`` (1,024 EXIF segments of 64 kB) and
+    ``exif_many.jpg`` (300,000 tiny ones).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {"special": folder}
+    fifo = getattr(os, "mkfifo", None)
+    zero = "/dev/zero" if os.path.exists("/dev/zero") else None
+    inside = folder / "folder"
+    inside.mkdir(exist_ok=True)
+    (inside / "a_red.png").write_bytes(_png_bytes(Image.new("RGB", (8, 8), RED)))
+    (inside / "z_blue.png").write_bytes(_png_bytes(Image.new("RGB", (8, 8), BLUE)))
+    out.update({"special/folder": inside, "special/folder/a_red.png": inside / "a_red.png",
+                "special/folder/z_blue.png": inside / "z_blue.png"})
+    for name in ("fifo.png", "fifo.csv", "fifo.onnx", "folder/m_fifo.png"):
+        if fifo is not None:
+            fifo(folder / name)
+            out[f"special/{name}"] = folder / name
+    for name in ("zero.png", "zero.csv", "zero.onnx", "folder/n_zero.png"):
+        if zero and _symlink(zero, folder / name):
+            out[f"special/{name}"] = folder / name
+
+    meta = folder / "metadata"
+    meta.mkdir(exist_ok=True)
+    (meta / "a_green.png").write_bytes(_png_bytes(Image.new("RGB", (8, 8), GREEN)))
+    write_app_segments_jpeg(meta / "exif_64mb.jpg", 1024, 65533)
+    write_app_segments_jpeg(meta / "exif_many.jpg", 300_000, 10)
+    (meta / "z_blue.png").write_bytes(_png_bytes(Image.new("RGB", (8, 8), BLUE)))
+    out["special/metadata"] = meta
+    for name in ("a_green.png", "exif_64mb.jpg", "exif_many.jpg", "z_blue.png"):
+        out[f"special/metadata/{name}"] = meta / name
     return out
 
 

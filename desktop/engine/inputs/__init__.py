@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from enum import Enum
 from pathlib import Path
 from typing import NamedTuple
 
+from ..files import regular_file_problem
 from .tabular import count_rows as _count_rows
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".gif")
@@ -75,41 +77,68 @@ def _target(link: Path) -> Path | None:
 
 
 def _folder_scan(folder: Path) -> tuple[list[Path], list[InputItem]]:
-    """The images and DICOM files in a folder, and the links leaving it (which are not read).
+    """The images and DICOM files in a folder, and the entries that are refused rather than read.
 
     A folder stands for what is inside it: a file reached through a symbolic link that
     resolves outside the folder is refused with a reason rather than read, and a linked
     sub-folder is not followed (one that leads outside is reported, so nothing goes missing
-    without a word). A link to a file inside the folder is read as usual.
+    without a word). A link to a file inside the folder is read as usual. An entry named as
+    an image that is not a regular file (a FIFO, a device, a socket) is refused too: reading
+    it would block or never end.
+
+    The walk uses ``os.scandir``, whose entries know their type from the listing itself:
+    a regular file costs no system call of its own; a link is followed with one ``stat``.
     """
     root = folder.resolve()
     found, refused = [], []
-    for where, dirs, files in os.walk(folder, followlinks=False):
-        base = Path(where)
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        for d in dirs:
-            sub = base / d
-            if sub.is_symlink():
+    pending = [str(folder)]
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as listing:
+                entries = list(listing)
+        except OSError:
+            continue  # an unreadable sub-folder is skipped, as os.walk does
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if not entry.is_symlink():
+                    pending.append(entry.path)
+                    continue
+                sub = Path(entry.path)
                 target = _target(sub)
                 if not _inside(target, root):
                     refused.append(InputItem(
                         path=str(sub), kind=InputKind.INVALID,
-                        problem=f"{d}: a link to the folder {target or '(a loop)'}, outside {folder.name}; "
+                        problem=f"{name}: a link to the folder {target or '(a loop)'}, outside {folder.name}; "
                                 "not followed (add that folder itself to score it)"))
-        for name in files:
-            if name.startswith("."):
                 continue
-            if kind_of(name) in (InputKind.IMAGE, InputKind.DICOM):
-                path = base / name
-                if path.is_symlink():
-                    target = _target(path)
-                    if not _inside(target, root):
-                        refused.append(InputItem(
-                            path=str(path), kind=InputKind.INVALID,
-                            problem=f"{name}: a link to {target or '(a loop)'}, outside {folder.name}; not read "
-                                    "(add that file itself to score it)"))
-                        continue
-                found.append(path)
+            if kind_of(name) not in (InputKind.IMAGE, InputKind.DICOM):
+                continue
+            path = Path(entry.path)  # normalised as the items' paths always were ("./a" is "a")
+            if entry.is_symlink():
+                target = _target(path)
+                if not _inside(target, root):
+                    refused.append(InputItem(
+                        path=str(path), kind=InputKind.INVALID,
+                        problem=f"{name}: a link to {target or '(a loop)'}, outside {folder.name}; not read "
+                                "(add that file itself to score it)"))
+                    continue
+            try:
+                regular = entry.is_file()  # the listing's type; one stat for a link
+            except OSError:
+                regular = True  # let the decoder say what is wrong with it
+            if not regular:
+                problem = regular_file_problem(path, name=name)
+                if problem:  # None: a broken link, which the decoder reports as a missing file
+                    refused.append(InputItem(path=str(path), kind=InputKind.INVALID, problem=problem))
+                    continue
+            found.append(path)
     key = lambda p: natural_key(str(Path(p).relative_to(folder)))  # noqa: E731
     return sorted(found, key=key), sorted(refused, key=lambda i: key(i.path))
 
@@ -125,22 +154,36 @@ def expand_inputs(paths) -> list[InputItem]:
     """Turn what the user gave (files, folders) into items, in order.
 
     Folders expand to the images and DICOM files inside them (recursively, natural sort),
-    with an ``invalid`` item in place of each symbolic link that leads out of the folder;
-    CSV files are taken only when named directly. Paths that cannot be read, and files
-    of unsupported types named directly, become ``invalid`` items carrying the reason.
+    with an ``invalid`` item in place of each symbolic link that leads out of the folder and
+    of each entry that is not a regular file; CSV files are taken only when named directly.
+    Paths that cannot be read, paths that are not regular files (a FIFO, a device such as
+    ``/dev/zero``, a socket: reading one would block or never end), and files of unsupported
+    types named directly, become ``invalid`` items carrying the reason.
     """
     items: list[InputItem] = []
     for raw in paths:
         p = Path(raw)
-        if p.is_dir():
+        try:
+            st = p.stat()  # one stat answers whether it exists, is a folder, is a regular file
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            st = None
+        except OSError as exc:  # no permission, a link loop
+            items.append(InputItem(path=str(p), kind=InputKind.INVALID,
+                                   problem=f"{p.name}: cannot read the file ({exc.strerror or exc})"))
+            continue
+        if st is not None and stat.S_ISDIR(st.st_mode):
             found = _folder_items(p)
             if not found:
                 items.append(InputItem(path=str(p), kind=InputKind.INVALID,
                                        problem=f"Folder {p.name} holds no supported images"))
             items.extend(found)
             continue
-        if not p.exists():
+        if st is None:
             items.append(InputItem(path=str(p), kind=InputKind.INVALID, problem=f"File not found: {p}"))
+            continue
+        problem = regular_file_problem(p, st)
+        if problem:
+            items.append(InputItem(path=str(p), kind=InputKind.INVALID, problem=problem))
             continue
         kind = kind_of(p)
         if kind is None:

@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InputError
+from ..files import open_regular
 
 # Pillow's decompression-bomb guard stays on: images over Image.MAX_IMAGE_PIXELS warn, over twice that fail.
 
@@ -43,7 +44,7 @@ def _header_size(path) -> tuple | None:
     """
     try:
         Image.init()
-        with open(path, "rb") as fp, warnings.catch_warnings():
+        with open_regular(path) as fp, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             prefix = fp.read(16)
             for fmt in Image.ID:
@@ -61,19 +62,84 @@ def _header_size(path) -> tuple | None:
     return None
 
 
+#: the most a JPEG may carry before its pixels: segments (EXIF, XMP, ICC, comments, tables) and
+#: bytes of metadata (APPn and COM segments). Cameras and editors write a few segments and
+#: well under a megabyte (EXIF fits one 64 kB segment; ICC profiles and extended XMP are split
+#: over several); Pillow's parsing time grows with the square of the segment count, so far
+#: more is refused before Pillow sees it
+MAX_JPEG_SEGMENTS = 512
+MAX_JPEG_METADATA_BYTES = 16 << 20
+
+
+def _check_jpeg_markers(fh, name: str) -> None:
+    """Walk a JPEG's segments up to its first scan, refusing one with more metadata than the limits.
+
+    Only the two-byte markers and lengths are read; the segments are skipped by seeking, so a
+    file of 64 MB of segments is walked in milliseconds. What is not a well-formed marker
+    ends the walk: Pillow then says what is wrong.
+    """
+    read, seek = fh.read, fh.seek
+    seek(2)
+    segments = metadata = 0
+    while True:
+        if read(1) != b"\xff":
+            return
+        marker = read(1)
+        while marker == b"\xff":  # fill bytes
+            marker = read(1)
+        if not marker:
+            return
+        code = marker[0]
+        if code in (0xDA, 0xD9):  # start of scan, end of image
+            return
+        if code in (0x00, 0x01) or 0xD0 <= code <= 0xD8:  # no length follows
+            continue
+        length = read(2)
+        if len(length) < 2:
+            return
+        n = (length[0] << 8) | length[1]
+        segments += 1
+        if 0xE0 <= code <= 0xEF or code == 0xFE:
+            metadata += n
+        if segments > MAX_JPEG_SEGMENTS:
+            raise InputError(f"{name}: the JPEG has over {MAX_JPEG_SEGMENTS:,} segments of metadata and tables "
+                             "before its image data, far more than any camera or editor writes; refused")
+        if metadata > MAX_JPEG_METADATA_BYTES:
+            raise InputError(f"{name}: the JPEG carries over {MAX_JPEG_METADATA_BYTES >> 20} MB of metadata (EXIF "
+                             "and other APP segments) before its image data; refused")
+        seek(n - 2, 1)
+
+
 def decode_image(path: str | os.PathLike) -> Image.Image:
-    """Open an image file, apply its EXIF orientation, take its first frame; raise InputError if unreadable."""
+    """Open an image file, apply its EXIF orientation, take its first frame; raise InputError if unreadable.
+
+    The file is opened once, refused unless it is a regular file (a FIFO or a device would
+    block or never end), and a JPEG's segments are walked first (:data:`MAX_JPEG_SEGMENTS`).
+    """
     name = _name(path)
     try:
-        size = os.path.getsize(path)
+        fh = open_regular(path, InputError, name)
     except OSError as exc:
         raise InputError(f"{name}: cannot read the file ({exc.strerror or exc})") from exc
-    if size == 0:
-        raise InputError(f"{name}: the file is empty (0 bytes)")
+    with fh:
+        return _decode_open_image(fh, path, name)
+
+
+def _decode_open_image(fh, path, name: str) -> Image.Image:
+    """The image in the open file ``fh`` (of ``path``, for messages), as :func:`decode_image` returns it."""
+    try:
+        head = fh.read(3)
+        if not head:
+            raise InputError(f"{name}: the file is empty (0 bytes)")
+        if head == b"\xff\xd8\xff":  # a JPEG, whatever its name says: Pillow goes by the content too
+            _check_jpeg_markers(fh, name)
+        fh.seek(0)
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read the file ({exc.strerror or exc})") from exc
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(path)
+            img = Image.open(fh)
             try:
                 img.seek(0)
             except EOFError:
@@ -119,11 +185,21 @@ def decode_dicom(path: str | os.PathLike) -> Image.Image:
     except ImportError as exc:  # pragma: no cover - pydicom is a dependency
         raise InputError(f"{name}: reading DICOM needs the pydicom package") from exc
     try:
-        ds = pydicom.dcmread(str(path))
-    except InvalidDicomError as exc:
-        raise InputError(f"{name}: not a DICOM file (no DICM header)") from exc
-    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for broken files
-        raise InputError(f"{name}: the DICOM file is corrupt ({exc})") from exc
+        fh = open_regular(path, InputError, name)  # a FIFO or a device would block or never end
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read the file ({exc.strerror or exc})") from exc
+    with fh:
+        try:
+            ds = pydicom.dcmread(fh)
+        except InvalidDicomError as exc:
+            raise InputError(f"{name}: not a DICOM file (no DICM header)") from exc
+        except Exception as exc:  # noqa: BLE001 - pydicom raises many types for broken files
+            raise InputError(f"{name}: the DICOM file is corrupt ({exc})") from exc
+        return _decoded_dicom(ds, name)
+
+
+def _decoded_dicom(ds, name: str) -> Image.Image:
+    """:func:`_dicom_image`, with what a broken dataset raises turned into InputError."""
     try:
         return _dicom_image(ds, name)
     except InputError:
