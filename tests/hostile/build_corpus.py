@@ -604,14 +604,6 @@ def build_special_files(folder: Path) -> dict:
     return out
 
 
-if __name__ == "__main__":  # pragma: no cover - a convenience for looking at the corpus by hand
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    built = build_corpus(args[0] if args else None, long_line="--long-line" in sys.argv)
-    for key, path in sorted(built.items(), key=lambda kv: str(kv[0])):
-        size = path.stat().st_size if path.is_file() else 0
-        print(f"{key:40} {size:>12,}  {path}")
-
-
 # --------------------------------------------------------------------------- model outputs
 
 #: the rows every output model scores (a, b, c): distinct, so a row holding another row's values shows
@@ -710,3 +702,11 @@ def build_output_models(folder: Path) -> dict:
         out[f"outputs/images/{path.name}"] = path
     out["outputs/images"] = images
     return out
+
+
+if __name__ == "__main__":  # pragma: no cover - a convenience for looking at the corpus by hand
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    built = build_corpus(args[0] if args else None, long_line="--long-line" in sys.argv)
+    for key, path in sorted(built.items(), key=lambda kv: str(kv[0])):
+        size = path.stat().st_size if path.is_file() else 0
+        print(f"{key:40} {size:>12,}  {path}")

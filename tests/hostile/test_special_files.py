@@ -154,6 +154,19 @@ def test_a_file_swapped_after_listing_is_refused_when_it_is_opened(corpus, tmp_p
 
 
 @needs_fifo
+def test_a_csv_swapped_for_a_fifo_after_listing_is_refused_when_it_is_opened(corpus, tmp_path):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a,b,c\n1,2,3\n", encoding="utf-8")
+    items = expand_inputs([rows])
+    assert [i.kind for i in items] == ["table"]
+    rows.unlink()
+    os.mkfifo(rows)
+    engine = Engine(corpus["models/sum3.onnx"])
+    results = _within(DEADLINE_S, lambda: list(run_batch(engine, items, hash_inputs=True)))
+    assert len(results) == 1 and not results[0].ok and "rows.csv: not a regular file (a FIFO)" in results[0].error
+
+
+@needs_fifo
 def test_decoders_and_hashing_refuse_a_fifo_without_blocking(tmp_path):
     for name in ("pipe.png", "pipe.dcm"):
         os.mkfifo(tmp_path / name)

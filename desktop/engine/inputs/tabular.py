@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
+from ..files import open_regular
 
 _SAMPLE = 64 * 1024
 FIELD_LIMIT = 1 << 20  # one cell may hold at most 1 MiB of text
@@ -284,8 +285,8 @@ class TableReader:
         self.path = str(path)
         self.name = _name(path)
         try:
-            size = os.path.getsize(path)
-            with open(path, "rb") as fh:
+            with open_regular(path, InputError, self.name) as fh:  # a FIFO swapped in after listing is refused
+                size = os.fstat(fh.fileno()).st_size
                 head = fh.read(_SAMPLE)
         except OSError as exc:
             raise InputError(f"{self.name}: cannot read the file ({exc.strerror or exc})") from exc
