@@ -89,6 +89,8 @@ GENESIS = "0" * 64
 CHUNK_ITEMS = 65536  # items per chunk row at most
 DENSE_ELEMENTS = 4096  # outputs with more elements per item than this go to files
 FULL_CHECK_MAX_BYTES = 64 << 20  # opening for writing: a full quick_check up to this size, else meta, runs, ledger
+#: how long a write waits for another program's lock on the database before it fails (StoreError)
+BUSY_TIMEOUT_S = 30.0
 ANCHOR_FILE = "audit-anchors.json"
 _MAX_PROBLEMS = 50
 _HEX = "0123456789abcdef"  # the digits of a run's id (uuid4().hex)
@@ -511,7 +513,8 @@ class ResultStore:
         if not self.path.is_file():
             raise StoreMissing(f"No results database at {self.path}")
         uri = "file:" + urllib.parse.quote(str(self.path.resolve())) + "?mode=ro"
-        db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, timeout=30)
+        db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None,
+                             timeout=BUSY_TIMEOUT_S)
         try:
             db.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return db
@@ -545,7 +548,8 @@ class ResultStore:
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             except FileExistsError:
                 pass
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None,
+                                   timeout=BUSY_TIMEOUT_S)
         version = self._schema_version()
         if version > SCHEMA_VERSION:
             self._fall_back_to_reading(
@@ -1745,18 +1749,29 @@ class RunRecorder:
         return pieces
 
     def commit(self) -> None:
-        """Write what was added; after this returns, a killed process keeps those results."""
+        """Write what was added; after this returns, a killed process keeps those results.
+
+        The results stay pending until their write has succeeded: when it fails (a full disk,
+        the database locked by another program for longer than its busy timeout) they are
+        still pending, with their numbering, and the error (StoreError) is raised. A caller
+        that shows results only after ``commit`` returns has then shown none of them.
+        """
         self._take_results()
         if not self._pending:
             return
-        batches, self._pending = self._pending, []
         start = self.next_index
         try:
-            chunks = [self.store._prepare_chunk(b) for b in self._pieces(batches)]
+            chunks = [self.store._prepare_chunk(b) for b in self._pieces(self._pending)]
             self.store._add_chunks(self.run_id, chunks)
         except BaseException:
             self.next_index = start
             raise
+        self._pending = []
+
+    @property
+    def pending(self) -> int:
+        """The items added and not yet committed."""
+        return sum(len(b) for b in self._pending) + len(self._results)
 
     def finish(self, status: str = "finished") -> None:
         self.commit()
