@@ -1160,15 +1160,7 @@ class ResultStore:
                                                 "AND input_sha256 IS NOT NULL", (rid,)):
                         hashes.setdefault(path, set()).add(sha)
                 if "chunks" in tables:
-                    for k, first, data in db.execute("SELECT chunk, first_position, data FROM chunks WHERE run_id=?",
-                                                     (rid,)):
-                        try:
-                            with np.load(io.BytesIO(data), allow_pickle=False) as z:
-                                header = json.loads(z["__header__"].tobytes().decode("utf-8"))
-                        except Exception as exc:  # noqa: BLE001
-                            raise StoreError(f"Chunk {k} of run {rid} (results from {first}) cannot be read: it "
-                                             "was edited or damaged ('inferdesk audit verify' checks the store)"
-                                             ) from exc
+                    for header, _ in _chunk_headers(db, rid):
                         for path, sha in zip(header["sources"], header["source_sha256"]):
                             if sha:
                                 hashes.setdefault(path, set()).add(sha)
@@ -1184,16 +1176,7 @@ class ResultStore:
                 if "results" in tables:
                     keys.update(db.execute("SELECT input, row FROM results WHERE run_id=?", (rid,)))
                 if "chunks" in tables:
-                    for k, first, data in db.execute("SELECT chunk, first_position, data FROM chunks WHERE run_id=?",
-                                                     (rid,)):
-                        try:
-                            with np.load(io.BytesIO(data), allow_pickle=False) as z:
-                                header = json.loads(z["__header__"].tobytes().decode("utf-8"))
-                                source, row = z["source"], z["row"]
-                        except Exception as exc:  # noqa: BLE001
-                            raise StoreError(f"Chunk {k} of run {rid} (results from {first}) cannot be read: it "
-                                             "was edited or damaged ('inferdesk audit verify' checks the store)"
-                                             ) from exc
+                    for header, (source, row) in _chunk_headers(db, rid, ("source", "row")):
                         sources = header["sources"]
                         for s in np.unique(source).tolist():
                             rows = row[source == s].tolist()
@@ -1649,6 +1632,25 @@ _COLUMN_NAMES = {"model_path": "model path", "model_name": "model name", "model_
                  "profile_sha256": "profile hash", "started_at": "start time", "finished_at": "end time",
                  "ok": "ok count", "failed": "failed count", "pid": "process id", "deleted": "deleted flag",
                  "pid_start": "process start time"}
+
+
+def _chunk_headers(db, rid: str, arrays: tuple = ()):
+    """Each stored chunk of run ``rid``: its JSON header and the named columns, read without building a batch.
+
+    Raises
+    ------
+    StoreError
+        A chunk that cannot be read (edited or damaged), named by its number and first result.
+    """
+    for k, first, data in db.execute("SELECT chunk, first_position, data FROM chunks WHERE run_id=?", (rid,)):
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                header = json.loads(z["__header__"].tobytes().decode("utf-8"))
+                columns = tuple(z[name] for name in arrays)
+        except Exception as exc:  # noqa: BLE001 - any damage reads as one message
+            raise StoreError(f"Chunk {k} of run {rid} (results from {first}) cannot be read: it was edited or "
+                             "damaged ('inferdesk audit verify' checks the store)") from exc
+        yield header, columns
 
 
 def _same_header(a, b) -> bool:
