@@ -169,7 +169,6 @@ class WindowController(QObject):
                               on_cancel=self.scoring.cancel, on_yielded=self._on_run_step,
                               on_returned=self._on_run_returned, on_errored=self._on_run_failed,
                               on_finished=self._on_run_finished)
-        job.data["resumed"] = resume is not None
         return job
 
     def _on_run_step(self, step) -> None:
@@ -210,18 +209,16 @@ class WindowController(QObject):
         self.shown = Shown("history", run_id=run_id)
         self.shown_changed.emit(self.shown)
         job = self.jobs.start(OPEN, runs.open_run, run_id, store_path=self.store_path, paced=True,
-                              on_yielded=self._on_open_step, on_returned=self._on_run_opened,
+                              on_yielded=self._on_open_step,
+                              on_returned=lambda opened: self._on_run_opened(opened, resume),
                               on_errored=self.open_failed.emit)
-        job.data["resume"] = resume
         return job
 
     def _on_open_step(self, step) -> None:
         self.results_arrived.emit(step.batch, None)  # no arrival times: items/s stays out of the readout
         self.progress.emit(step.done, step.total)
 
-    def _on_run_opened(self, opened) -> None:
-        job = self.jobs.current(OPEN)
-        resume = job.data.get("resume") if job is not None else None
+    def _on_run_opened(self, opened, resume=None) -> None:
         run = opened.run
         self.shown.run, self.shown.model_sha256 = run, run.model_sha256
         self.shown.summary = {"cancelled": run.status != "finished", "done": opened.done, "total": opened.done,

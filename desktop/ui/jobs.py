@@ -4,7 +4,8 @@ Every job is a generator function from the Qt-free layers (``desktop.runs``, ``d
 run on a thread pool by :class:`superqt.utils.GeneratorWorker`; a plain function is run as a
 one-step generator. What it yields reaches ``on_yielded`` on the GUI thread, its return value
 ``on_returned``, an exception ``on_errored`` (default: :func:`report_error`), and ``on_finished``
-comes last.
+comes last. The slot is free (``busy`` is False) before ``on_returned`` or ``on_errored`` runs,
+so what a handler shows does not depend on whether ``finished`` has arrived yet.
 
 A job is started in a named *slot* ("run", "load", "check", ...). As Orange's
 ``ConcurrentMixin.start`` does, starting a job in a slot cancels the job already there **and
@@ -64,7 +65,6 @@ class Job:
     pacer: Pacer | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     finished: bool = False
-    data: dict = field(default_factory=dict)  # what the starter wants back with the result (a snapshot)
 
     def should_stop(self) -> bool:
         return self.stop.is_set()
@@ -88,6 +88,7 @@ class _Relay(QObject):
         self.handlers = handlers
         self.pacer = pacer
         self.ended = ended  # the bookkeeping of Jobs: called first when the work ends, connected or not
+        self.released: Callable[[], None] = lambda: None  # frees the slot: called before the outcome's handler
 
     @Slot(object)
     def yielded(self, value):
@@ -99,12 +100,14 @@ class _Relay(QObject):
 
     @Slot(object)
     def returned(self, value):
+        self.released()  # the work has an outcome: its handler sees the slot free, as the window will
         handler = self.handlers.get("returned")
         if handler is not None:
             handler(value)
 
     @Slot(object)
     def errored(self, exc):
+        self.released()
         handler = self.handlers.get("errored", report_error)
         handler(exc)
 
@@ -131,7 +134,7 @@ class Jobs(QObject):
     # ------------------------------------------------------------------ starting
     def start(self, slot: str, fn: Callable, *args, on_yielded=None, on_returned=None, on_errored=None,
               on_finished=None, on_cancel=None, paced: bool = False, pace_timeout_s: float = 0.5,
-              data: dict | None = None, **kwargs) -> Job:
+              **kwargs) -> Job:
         """Run ``fn(*args, **kwargs)`` in ``slot``, cancelling and disconnecting the job there first.
 
         ``fn`` gets ``should_stop`` (a callable) when it has that parameter, and ``pace`` (a
@@ -153,8 +156,9 @@ class Jobs(QObject):
         handlers = {k: v for k, v in (("yielded", on_yielded), ("returned", on_returned),
                                       ("errored", on_errored), ("finished", on_finished)) if v is not None}
         relay = _Relay(handlers, pacer, lambda: None, self)
-        job = Job(slot, worker, relay, on_cancel=on_cancel, pacer=pacer, stop=job_stop, data=dict(data or {}))
+        job = Job(slot, worker, relay, on_cancel=on_cancel, pacer=pacer, stop=job_stop)
         relay.ended = lambda: self._forget(job)
+        relay.released = lambda: self._release(job)
         s = worker.signals
         s.yielded.connect(relay.yielded)
         s.returned.connect(relay.returned)
@@ -218,14 +222,20 @@ class Jobs(QObject):
             except (RuntimeError, TypeError):  # already disconnected
                 pass
 
+    def _release(self, job: Job) -> None:
+        """The job has returned or raised: its slot is free (its thread may still be ending)."""
+        if self._slots.get(job.slot) is job:
+            del self._slots[job.slot]
+            self.changed.emit()
+
     def _forget(self, job: Job) -> None:
         job.finished = True
         self._mine.discard(job)
         with _alive_lock:
             _alive.discard(job)
+        job.relay.deleteLater()
         if self._slots.get(job.slot) is job:
             del self._slots[job.slot]
-        job.relay.deleteLater()
         self.changed.emit()
 
 

@@ -41,6 +41,21 @@ def test_a_job_yields_in_order_then_returns_then_finishes(qtbot, jobs):
     assert not jobs.busy("count") and not active_jobs()
 
 
+def test_the_outcome_handlers_see_the_slot_free(qtbot, jobs):
+    """What the window shows on a result (buttons, labels) must not depend on whether the
+    worker's ``finished`` has been handled yet: the slot is free once the outcome arrives."""
+    seen = []
+
+    def boom():
+        raise ValueError("bad")
+
+    with qtbot.waitCallback(timeout=10000) as done:
+        jobs.start("a", _count, 3, on_returned=lambda v: seen.append(("returned", jobs.busy("a"))), on_finished=done)
+    with qtbot.waitCallback(timeout=10000) as done:
+        jobs.start("b", boom, on_errored=lambda e: seen.append(("errored", jobs.busy("b"))), on_finished=done)
+    assert seen == [("returned", False), ("errored", False)]
+
+
 def test_a_plain_function_is_a_job_too(qtbot, jobs):
     with qtbot.waitCallback(timeout=10000) as returned:
         jobs.start("sum", sum, [1, 2, 3], on_returned=returned)
