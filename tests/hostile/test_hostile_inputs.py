@@ -246,6 +246,26 @@ def test_bad_images_do_not_stop_the_batch(image_results):
     assert [r.index for r in image_results] == list(range(len(image_results)))  # in order, none lost
 
 
+def test_a_tiff_whose_strip_offsets_are_a_fraction_is_refused_by_name(tmp_path):
+    """A fuzzed TIFF (found by test_fuzz) gave its StripOffsets as a RATIONAL: Pillow raised TypeError,
+    which is no image error it documents; it is an unreadable image like any other."""
+    import struct
+
+    buf = io.BytesIO()
+    Image.new("L", (20, 12), 90).save(buf, "TIFF")
+    data = bytearray(buf.getvalue())
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    for k in range(struct.unpack_from("<H", data, ifd)[0]):
+        entry = ifd + 2 + 12 * k
+        if struct.unpack_from("<H", data, entry)[0] == 273:  # StripOffsets: LONG made RATIONAL, pointing at 8 bytes
+            struct.pack_into("<HHII", data, entry, 273, 5, 1, 8)
+    path = tmp_path / "fraction.tif"
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError) as info:
+        decode_image(path)
+    assert str(info.value).startswith("fraction.tif: the image data is corrupt (")
+
+
 def test_multiframe_dicom_gives_its_first_frame(corpus):
     img = decode_dicom(corpus["dicom/multiframe.dcm"])
     row = np.asarray(img)[0]

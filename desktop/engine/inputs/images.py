@@ -160,6 +160,10 @@ def _decode_open_image(fh, path, name: str) -> Image.Image:
         raise InputError(f"{name}: the image data is corrupt ({msg})") from exc
     except MemoryError as exc:
         raise InputError(f"{name}: not enough memory to decode this image") from exc
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Pillow's parsers raise TypeError, KeyError, struct.error... on broken files
+        raise InputError(f"{name}: the image data is corrupt ({type(exc).__name__}: {exc})") from exc
     try:
         # in place: without an orientation tag this is a no-op, where the default copies every image
         ImageOps.exif_transpose(img, in_place=True)
