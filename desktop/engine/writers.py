@@ -25,6 +25,16 @@ Provenance (run id and start, model file and SHA-256, profile hash, app version,
 is the ``json`` header block; for ``csv`` and ``jsonl`` written to a file it is a sidecar,
 ``<file>.provenance.json``, next to it (none for standard output).
 
+Safety of what is written:
+
+- A file is written under a temporary name in its folder and renamed over the file asked for
+  only once it is complete (:class:`AtomicFile`), the sidecar too: a kill or a full disk never
+  leaves half a file where a good one was. A failed write removes the temporary file.
+- :func:`check_output` refuses a path that is, or is a link to, a file the run reads (an
+  input, the model and its external data) or the results database (its ``-wal``, ``-shm`` and
+  ``blobs/``); :func:`export` always checks, the command line checks before it scores.
+- An I/O error raised while writing names the file (``OSError.filename``).
+
 CSV cells are made a column at a time: numbers are formatted from numpy columns, a column
 that repeats one value along a batch (a CSV chunk's shared timings, the input's path) is
 formatted once per run of equal values, a float column equal in places to one already
@@ -37,12 +47,16 @@ from __future__ import annotations
 import json
 import os
 import queue
+import secrets
+import shutil
+import stat
 import threading
 from datetime import datetime, timezone
 
 import numpy as np
 
 from .. import __version__
+from .errors import EngineError
 
 FORMATS = ("jsonl", "json", "csv")
 HEAD_COLUMNS = ("input", "row", "ok", "error")
@@ -54,6 +68,191 @@ MAX_FLAT = 32  # outputs of more values per item are summarised as '<dtype shape
 SIDECAR_SUFFIX = ".provenance.json"
 _PENDING_LIMIT = 65536  # failed items held back while waiting for a scored one to set the columns
 _NO_ROW = -1
+
+
+class OutputRefused(EngineError):
+    """An output path that would be written over something the run reads or the history keeps."""
+
+
+# ---------------------------------------------------------------------------------------- safe files
+def _named(exc, name):
+    """``exc`` with ``name`` as its file name when it is an OSError that names none (a write's ENOSPC)."""
+    if name and isinstance(exc, OSError) and not exc.filename:
+        try:
+            exc.filename = os.fspath(name)
+        except (AttributeError, TypeError):
+            pass
+    return exc
+
+
+def store_files(db_path) -> list:
+    """(path, what, is_folder) of the results database ``db_path``: the file, its journals, its blobs folder."""
+    db = os.fspath(db_path)
+    what = "the results database"
+    return ([(db, what, False)] + [(db + suffix, f"{what}'s {suffix[1:]} file", False)
+                                   for suffix in ("-wal", "-shm", "-journal")]
+            + [(os.path.join(os.path.dirname(db), "blobs"), f"{what}'s output files folder", True)])
+
+
+def _default_store():
+    from .store import default_path  # the store imports nothing of this module
+
+    try:
+        return default_path()
+    except Exception:  # noqa: BLE001 - no platform folder known: nothing more to protect
+        return None
+
+
+def _key(path) -> str:
+    return os.path.normcase(os.path.realpath(os.fspath(path)))
+
+
+def check_output(path, *, model=None, inputs=(), store=None) -> None:
+    """Refuse to write ``path`` (or its provenance sidecar) over what a run reads or the history keeps.
+
+    The protected files are the results database ``store`` and the default one
+    (``ResultStore()``'s, under ``$INFERDESK_DATA_DIR``) with their ``-wal``, ``-shm`` and
+    ``-journal`` files and anything under their ``blobs/`` folder; the model (``model``, a
+    ModelInfo), its external-data files and its profile sidecars; and ``inputs`` (the files a
+    run reads, folders expanded, and a profile given). A path is refused when it resolves to
+    one of them (``os.path.realpath``, symbolic links followed) or is the same file (the same
+    device and inode: a hard link). A folder, or a file in a folder that does not exist, is
+    refused too. Nothing is written here.
+
+    Raises
+    ------
+    OutputRefused
+        With one line naming the path and what it is.
+    """
+    out = os.fspath(path)
+    targets = [out, sidecar_path(out)]
+    protected = []  # (path, what, is_folder)
+    for db in {_key(p): p for p in (store, _default_store()) if p is not None}.values():
+        protected += store_files(db)
+    if model is not None:
+        from .profile import sidecar_paths
+
+        protected.append((model.path, "the model", False))
+        folder = os.path.dirname(os.path.realpath(model.path))
+        protected += [(os.path.join(folder, rel), "the model's external data", False) for rel in model.external_data]
+        protected += [(str(p), "the model's profile", False) for p in sidecar_paths(model.path)]
+    if os.path.isdir(out):
+        raise OutputRefused(f"Will not write results to {out}: it is a folder; name a file")
+    for target in targets:
+        real = _key(target)
+        try:
+            st = os.stat(target)
+        except OSError:
+            st = None
+        for p, what, is_folder in protected:
+            pk = _key(p)
+            if real == pk or (is_folder and real.startswith(pk.rstrip(os.sep) + os.sep)) or (
+                    st is not None and not is_folder and _same_file(st, p)):
+                inside = " (a file inside it)" if is_folder and real != pk else ""
+                raise OutputRefused(f"Will not write results to {target}: it is {what}, {p}{inside}; "
+                                    "choose another file")
+        if st is None:
+            continue  # a file that does not exist yet is none of the inputs
+        for p in inputs:
+            if _same_file(st, p):
+                raise OutputRefused(f"Will not write results to {target}: it is a file this run reads, "
+                                    f"{os.fspath(p)}; choose another file")
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise OutputRefused(f"Cannot write results to {out}: there is no folder {folder}")
+
+
+def _same_file(st, path) -> bool:
+    try:
+        other = os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino)
+
+
+class AtomicFile:
+    """A file made under a temporary name beside ``path`` and renamed over it when complete.
+
+    ``temp`` is created at once (empty, with the mode the file has, else the usual one);
+    write it, then :meth:`commit` (flushed to disk, then ``os.replace``) or :meth:`discard`
+    (removed). Until the commit, ``path`` keeps what it held: a killed process leaves only
+    the temporary file, ``.<name>.<random>.tmp``. A symbolic link is written through (its
+    target is replaced); a path that is not a regular file (``/dev/null``, a pipe) is written
+    directly, and ``regular`` is False.
+    """
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        target = os.path.realpath(self.path) if os.path.islink(self.path) else self.path
+        try:
+            st = os.stat(target)
+        except FileNotFoundError:
+            st = None
+        except OSError as exc:
+            raise _named(exc, self.path)
+        self.regular = st is None or stat.S_ISREG(st.st_mode)
+        self.target = target
+        self.done = False
+        if not self.regular:
+            self.temp = target
+            return
+        folder, name = os.path.split(target)
+        self.temp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        except OSError as exc:
+            exc.filename = self.path  # the folder is missing or cannot be written: say the file asked for
+            raise
+        try:
+            if st is not None:
+                os.chmod(self.temp, stat.S_IMODE(st.st_mode))
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def open(self):
+        """The temporary file as text (UTF-8, line ends as written)."""
+        try:
+            return open(self.temp, "w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise _named(exc, self.path)
+
+    def commit(self) -> None:
+        """Put the temporary file on disk and in place of ``path``."""
+        if self.done:
+            return
+        try:
+            if self.regular:
+                fd = os.open(self.temp, os.O_RDWR | getattr(os, "O_BINARY", 0))
+                try:
+                    os.fsync(fd)  # a full disk that only shows on flushing shows here, before the rename
+                finally:
+                    os.close(fd)
+                os.replace(self.temp, self.target)
+        except OSError as exc:
+            exc.filename, exc.filename2 = self.path, None
+            self.discard()
+            raise
+        self.done = True
+
+    def discard(self) -> None:
+        """Remove the temporary file; ``path`` is left as it was."""
+        self.done = True
+        if self.regular:
+            try:
+                os.unlink(self.temp)
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is None:
+            self.commit()
+        else:
+            self.discard()
 
 
 # ---------------------------------------------------------------------------------------- records
@@ -106,9 +305,9 @@ def sidecar_path(path) -> str:
 
 
 def write_sidecar(path, prov: dict, fmt: str, rows: int, columns=None, appended: bool = False) -> str:
-    """Write ``<path>.provenance.json`` for an export to ``path``; return the sidecar's path.
+    """Write ``<path>.provenance.json`` for an export to ``path`` (atomically); return the sidecar's path.
 
-    When rows were appended to an earlier export of the same run (``inferdesk resume --out``),
+    When rows were appended to an earlier export of the same run (``export(..., append=True)``),
     the row count adds to the one the sidecar already gave.
     """
     side = sidecar_path(path)
@@ -125,9 +324,13 @@ def write_sidecar(path, prov: dict, fmt: str, rows: int, columns=None, appended:
                 doc["first_exported_at"] = before.get("first_exported_at", before.get("exported_at"))
         except (OSError, ValueError):
             pass
-    with open(side, "w", encoding="utf-8", newline="\n") as fh:
-        json.dump(doc, fh, indent=1, ensure_ascii=False)
-        fh.write("\n")
+    with AtomicFile(side) as target:
+        try:
+            with open(target.temp, "w", encoding="utf-8", newline="\n") as fh:
+                json.dump(doc, fh, indent=1, ensure_ascii=False)
+                fh.write("\n")
+        except OSError as exc:
+            raise _named(exc, side)
     return side
 
 
@@ -228,12 +431,14 @@ class BackgroundWriter:
     the thread writes it and flushes the file. The file belongs to the thread until
     :meth:`close`, which waits for everything queued and closes the inner writer. What the
     thread met (a full disk, a closed pipe) is raised by every later ``write``, or by
-    ``close`` when no ``write`` has raised it yet.
+    ``close`` when no ``write`` has raised it yet; an OSError that names no file is given
+    ``name`` (the file the user asked for, or "standard output").
     """
 
-    def __init__(self, writer, fh, depth: int = 2):
+    def __init__(self, writer, fh, depth: int = 2, name: str | None = None):
         self.writer = writer
         self.fh = fh
+        self.name = name
         self._queue = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self._raised = False
@@ -271,7 +476,7 @@ class BackgroundWriter:
                 self.writer.write(batch)
                 self.fh.flush()
             except BaseException as exc:  # noqa: BLE001 - handed to the caller by write() and close()
-                self._error = exc
+                self._error = _named(exc, self.name)
 
     def close(self) -> None:
         if self._thread.is_alive():
@@ -282,8 +487,13 @@ class BackgroundWriter:
                 self._raised = True
                 raise self._error
             return
-        self.writer.close()
-        self.fh.flush()
+        try:
+            self.writer.close()
+            self.fh.flush()
+        except OSError as exc:
+            self._raised = True
+            self._error = _named(exc, self.name)
+            raise
 
 
 class ProcessWriter:
@@ -305,18 +515,22 @@ class ProcessWriter:
         The format, and the file the child opens (``"w"``, or ``"a"`` to append).
     provenance, delimiter, header
         As for :func:`open_writer`.
+    name
+        The file named by an OSError that names none (the child may write a temporary file
+        for it); default ``path``.
     """
 
     def __init__(self, fmt: str | None = None, path=None, mode: str = "w", provenance: dict | None = None, *,
-                 delimiter: str = ",", header: bool = True):
+                 delimiter: str = ",", header: bool = True, name=None):
         self.format = fmt
         self.rows = 0
         self.columns = None
         self._error: BaseException | None = None
         self._raised = False
         self._proc = None
+        self.name = None
         if fmt is not None:
-            self.open(fmt, path, mode, provenance, delimiter=delimiter, header=header)
+            self.open(fmt, path, mode, provenance, delimiter=delimiter, header=header, name=name)
 
     @classmethod
     def start(cls) -> "ProcessWriter":
@@ -335,11 +549,12 @@ class ProcessWriter:
         child.close()
 
     def open(self, fmt: str, path, mode: str = "w", provenance: dict | None = None, *, delimiter: str = ",",
-             header: bool = True) -> "ProcessWriter":
+             header: bool = True, name=None) -> "ProcessWriter":
         if self._proc is None:
             self._spawn()
         self.format = fmt
-        self._send(("open", fmt, os.fspath(path), mode, provenance, delimiter, header))
+        self.name = os.fspath(name if name is not None else path)
+        self._send(("open", fmt, os.fspath(path), mode, provenance, delimiter, header, self.name))
         return self
 
     def _check(self) -> None:
@@ -352,7 +567,7 @@ class ProcessWriter:
     def _take(self, msg) -> None:
         kind, *rest = msg
         if kind == "error":
-            self._error = rest[0]
+            self._error = _named(rest[0], self.name)
         elif kind == "done":
             self.rows, self.columns = rest
 
@@ -394,9 +609,22 @@ class ProcessWriter:
 
 
 def _write_in_child(conn) -> None:
-    """The writing process: open the file it is told, write each batch received, report rows and columns."""
+    """The writing process: open the file it is told, write each batch received, report rows and columns.
+
+    Ctrl+C and SIGTERM, which a terminal or a service manager sends to the whole process
+    group, are left to the parent: it finishes the run and closes the pipe, which ends this.
+    """
+    import signal
+
+    for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+        if sig is not None:
+            try:
+                signal.signal(sig, signal.SIG_IGN)
+            except (OSError, ValueError):
+                pass
     error = None
     writer = fh = None
+    name = None
     while True:
         try:
             msg = conn.recv()
@@ -405,28 +633,29 @@ def _write_in_child(conn) -> None:
         if msg is None:
             break
         if isinstance(msg, tuple) and msg and msg[0] == "open":
-            _, fmt, path, mode, provenance, delimiter, header = msg
+            _, fmt, path, mode, provenance, delimiter, header, name = msg
             try:
                 fh = open(path, mode, encoding="utf-8", newline="")
                 writer = open_writer(fmt, fh, provenance, delimiter=delimiter, header=header)
             except BaseException as exc:  # noqa: BLE001 - reported to the parent
-                error = exc
-                conn.send(("error", exc))
+                error = _named(exc, name)
+                conn.send(("error", error))
             continue
         if error is not None or writer is None:
             continue  # keep draining, so the parent never blocks on a full pipe
         try:
             writer.write(msg)
         except BaseException as exc:  # noqa: BLE001 - reported to the parent
-            error = exc
-            conn.send(("error", exc))
+            error = _named(exc, name)
+            conn.send(("error", error))
     try:
         if writer is not None and error is None:
             writer.close()
         if fh is not None:
             fh.close()
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
-        conn.send(("error", exc))
+        if error is None:
+            conn.send(("error", _named(exc, name)))
     conn.send(("done", writer.rows if writer is not None else 0, getattr(writer, "columns", None)))
 
 
@@ -455,12 +684,17 @@ def delimiter_for(path) -> str:
     return "\t" if os.fspath(path).lower().endswith(".tsv") else ","
 
 
-def export(batches, target, fmt: str | None = None, provenance: dict | None = None, append: bool = False) -> int:
+def export(batches, target, fmt: str | None = None, provenance: dict | None = None, append: bool = False, *,
+           protect=None) -> int:
     """Write ``batches`` (any iterable of ResultBatch) to a path or an open text file; return the items written.
 
     A path gets its format from ``fmt`` or its extension, and for csv and jsonl a provenance
     sidecar (``<path>.provenance.json``); an open file (standard output) gets no sidecar.
     ``append`` adds to an existing csv or jsonl file (a csv header is written only to an empty file).
+
+    A path is checked first (:func:`check_output`: never the results database, the default one
+    or ``protect``, a database path), then written through a temporary file renamed over it
+    once complete (:class:`AtomicFile`); an error leaves what was there.
     """
     prov = provenance if provenance is not None else provenance_unknown()
     if hasattr(target, "write"):
@@ -476,15 +710,22 @@ def export(batches, target, fmt: str | None = None, provenance: dict | None = No
     fmt = fmt or format_for(path)
     if append and fmt == "json":
         raise ValueError("a JSON document cannot be appended to; use jsonl or csv")
-    had_rows = append and os.path.exists(path) and os.path.getsize(path) > 0
-    with open(path, "a" if append else "w", encoding="utf-8", newline="") as fh:
-        writer = open_writer(fmt, fh, prov, delimiter=delimiter_for(path), header=not had_rows)
+    check_output(path, store=protect)
+    had_rows = append and os.path.isfile(path) and os.path.getsize(path) > 0
+    with AtomicFile(path) as out:
         try:
-            for batch in batches:
-                writer.write(batch)
-        finally:
-            writer.close()
-    if fmt != "json":
+            if had_rows and out.regular:
+                shutil.copyfile(path, out.temp)  # appended to a copy: the file is whole until the rename
+            with open(out.temp, "a" if had_rows else "w", encoding="utf-8", newline="") as fh:
+                writer = open_writer(fmt, fh, prov, delimiter=delimiter_for(path), header=not had_rows)
+                try:
+                    for batch in batches:
+                        writer.write(batch)
+                finally:
+                    writer.close()
+        except OSError as exc:
+            raise _named(exc, path)
+    if fmt != "json" and out.regular:
         write_sidecar(path, prov, fmt, writer.rows, getattr(writer, "columns", None), appended=had_rows)
     return writer.rows
 

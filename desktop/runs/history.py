@@ -404,7 +404,7 @@ def export_run(run_ref: str, target, *, fmt: str | None = None, store_path=None,
         run = store.run(run_ref)
         prov = writers.run_provenance(store.run_metadata(run.id), exported_by)
         with closing(store.batches(run.id)) as batches:
-            n = writers.export(batches, target, fmt, prov)
+            n = writers.export(batches, target, fmt, prov, protect=store.path)
         store.note_export(run.id, where, fmt)
     return Exported(n, where)
 

@@ -582,5 +582,10 @@ def test_a_scoring_session_reads_nothing_outside_the_given_paths(corpus, monkeyp
     secret = os.path.realpath(corpus["outside/secret.png"])
     private = os.path.realpath(corpus["outside/album/private.png"])
     assert secret not in spy.reads and private not in spy.reads
-    assert {os.path.realpath(p) for p in spy.writes} <= {os.path.realpath(out), os.path.realpath(sidecar_path(out))}
+    # the output and its sidecar, each through a temporary file beside it that is renamed into place
+    written = {os.path.realpath(p) for p in (out, sidecar_path(out))}
+    temps = {p for p in spy.writes if re.fullmatch(r"\.(results\.csv|results\.csv\.provenance\.json)\.[0-9a-f]{8}\.tmp",
+                                                  os.path.basename(p)) and os.path.dirname(p) == str(out.parent)}
+    assert {os.path.realpath(p) for p in spy.writes} - temps <= written
+    assert sorted(os.listdir(out.parent)) == ["results.csv", "results.csv.provenance.json"]  # no temporary file left
     assert spy.reads, "the spy saw nothing: it is not watching"
