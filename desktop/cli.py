@@ -5,10 +5,78 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 
 from . import __version__
+
+# ---------------------------------------------------------------------------------------- the terminal
+#: C0 (ESC, BEL, CR, LF...), DEL, C1 and the bidirectional overrides: escaped in data shown on a terminal
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+#: the same, but for results written to a terminal: their line ends (LF, CR LF) and tabs are kept
+_CONTROLS_IN_LINES = re.compile(r"\r(?!\n)|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match) -> str:
+    c = match.group()
+    return _SHORT.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+
+def _safe(text) -> str:
+    """Text from data (a run's name, a file name, a message naming one) as a terminal may show it.
+
+    Control characters are written as escapes (``\\x1b``, ``\\n``), so a name cannot set
+    the terminal's title, move its cursor or print a line of its own.
+    """
+    text = str(text)
+    return text if _CONTROLS.search(text) is None else _CONTROLS.sub(_escape, text)
+
+
+class _Output:
+    """Standard output as the writers see it: every write reaches it whole, or raises.
+
+    A write goes to the binary stream beneath, continued after a partial write: a text layer
+    over an unbuffered stream (``python -u``, ``PYTHONUNBUFFERED``) drops the rest of a partial
+    write to a pipe without a word, a closed pipe included. On a terminal, control characters
+    in the results are escaped (line ends and tabs kept).
+    """
+
+    def __init__(self, fh, terminal: bool = False):
+        self.fh = fh
+        self.terminal = terminal
+        self.raw = getattr(fh, "buffer", None)
+
+    def write(self, text: str):
+        if self.terminal and _CONTROLS_IN_LINES.search(text) is not None:
+            text = _CONTROLS_IN_LINES.sub(_escape, text)
+        if self.raw is None:
+            return self.fh.write(text)
+        self.fh.flush()  # what was written through the text layer goes first
+        data = memoryview(text.encode(getattr(self.fh, "encoding", None) or "utf-8",
+                                      getattr(self.fh, "errors", None) or "strict"))
+        while len(data):
+            n = self.raw.write(data)
+            if n is None:  # a non-blocking stream that is full: wait for it
+                time.sleep(0.01)
+                continue
+            data = data[n:]
+        return len(text)
+
+    def flush(self) -> None:
+        (self.raw if self.raw is not None else self.fh).flush()
+
+
+def _for_terminal(out):
+    """``out`` for results: an :class:`_Output`, escaping control characters when it is a terminal."""
+    try:
+        tty = out.isatty()
+    except (AttributeError, ValueError, OSError):
+        tty = False
+    return _Output(out, terminal=tty)
+
+
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", help="a profile JSON file to use instead of the model's own")
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    def formula_guard_arg(p):
+        p.add_argument("--no-formula-guard", action="store_true",
+                       help="csv: write text cells as they are; by default a cell a spreadsheet would run as a "
+                            "formula (starting with =, +, -, @, tab or CR, and not a number) gets a ' in front")
+
     def session_args(p):
         p.add_argument("--provider", help="execution provider, e.g. CPUExecutionProvider or cuda")
         p.add_argument("--threads", type=_non_negative, default=0, help="intra-op threads (0: automatic, the cores the decode threads leave)")
@@ -62,14 +135,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", help="a profile JSON file to use instead of the model's own")
     p.add_argument("--format", choices=("jsonl", "csv", "json"), default="jsonl")
     p.add_argument("--out", help="write results to this file instead of standard output (with a "
-                                 "<file>.provenance.json beside it for csv and jsonl)")
+                                 "<file>.provenance.json beside it for csv and jsonl); it is written under a "
+                                 "temporary name and renamed into place when complete, and never over an input, "
+                                 "the model or the history database")
     p.add_argument("--top-k", type=_positive, default=5)
     session_args(p)
-    p.add_argument("--save-inputs", metavar="DIR", help="write each item's model input tensor as .npy here")
+    p.add_argument("--save-inputs", metavar="DIR",
+                   help="write each item's model input tensor as .npy into DIR/<run id> (a folder of its own)")
     p.add_argument("--workers", type=_non_negative, help="decode threads ahead of inference (0: none)")
     p.add_argument("--quiet", "-q", action="store_true", help="no header or summary on standard error")
 
     p.add_argument("--no-history", action="store_true", help="do not keep these results in the history database")
+    formula_guard_arg(p)
 
     p = sub.add_parser("resume", help="score what an interrupted run left undone")
     p.add_argument("run", help="the run's id (see 'inferdesk history')")
@@ -79,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=_positive, default=None,
                    help="default: the run's own (another value is refused: one run, one shape of results)")
     p.add_argument("--quiet", "-q", action="store_true")
+    formula_guard_arg(p)
 
     p = sub.add_parser("history", help="list, export, rename or delete past runs")
     p.add_argument("action", nargs="?", choices=("list", "show", "export", "rename", "delete"), default="list")
@@ -88,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="export to this file (with a <file>.provenance.json beside it for csv and jsonl)")
     p.add_argument("--limit", type=_positive, default=50)
     p.add_argument("--json", action="store_true")
+    formula_guard_arg(p)
 
     p = sub.add_parser("audit", help="check the audit trail of the history database")
     p.add_argument("action", choices=("verify",))
@@ -121,7 +200,7 @@ def versions() -> dict:
 
 
 def cmd_info(args, out) -> int:
-    from .engine import inspect_model, resolve_profile
+    from .engine import inspect_model, resolve_profile, writers
     from .engine.model import human_size
     from .engine.errors import ProfileError
     from .engine.session import available_providers
@@ -140,9 +219,12 @@ def cmd_info(args, out) -> int:
         d["profile_error"] = problem
         d["profile_text"] = profile.describe() if profile else None
         d["providers_available"] = available_providers()
-        out.write(json.dumps(d, indent=2, ensure_ascii=False) + "\n")
+        out.write(writers.dumps(d, indent=2) + "\n")  # the model's metadata: no control character reaches a terminal
         return 2 if problem else 0
-    w = out.write
+
+    def w(line: str) -> None:
+        """One line of the description; what the model file says is escaped (its metadata is anyone's text)."""
+        out.write(_safe(line.rstrip("\n")) + "\n")
     w(f"Model       {info.file_name}  ({human_size(info.size_bytes)})\n")
     w(f"Path        {info.path}\n")
     w(f"SHA-256     {info.sha256}\n")
@@ -204,7 +286,7 @@ def _table_columns(engine, items) -> str:
         said = [f"{what} {_names(cols)}" for what, cols in (("pass-through", kept), ("ignored", ignored)) if cols]
         if said:
             parts.append(f"{os.path.basename(item.path)}: {'; '.join(said)}")
-    return "".join(f" · {p}" for p in parts)
+    return _safe("".join(f" · {p}" for p in parts))
 
 
 def _names(cols: list, shown: int = 6) -> str:
@@ -239,21 +321,23 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
 
     total = sum(i.rows for i in items) - len(skip or ())
     if not args.quiet:
-        err.write(f"inferdesk {__version__} · {engine.info.file_name} · {engine.provider} · "
-                  f"profile {engine.profile_source} · {total:,} item{'s' if total != 1 else ''}{label}"
+        err.write(f"inferdesk {__version__} · {_safe(engine.info.file_name)} · {engine.provider} · "
+                  f"profile {_safe(engine.profile_source)} · {total:,} item{'s' if total != 1 else ''}{_safe(label)}"
                   f"{_table_columns(engine, items)}\n")
         err.flush()
     appended = bool(skip) and bool(args.out) and os.path.isfile(args.out) and os.path.getsize(args.out) > 0
     delimiter = writers.delimiter_for(args.out) if args.out else ","
+    guard = not getattr(args, "no_formula_guard", False)
     fh = None
     if early is not None:
         # a large run: the text is made in a process of its own, in parallel with parsing and scoring
         writer = early.open(args.format, args.out, "a" if skip else "w", prov, header=not appended,
-                            delimiter=delimiter)
+                            delimiter=delimiter, formula_guard=guard)
     else:
-        fh = open(args.out, "a" if skip else "w", encoding="utf-8", newline="") if args.out else out
+        fh = (open(args.out, "a" if skip else "w", encoding="utf-8", newline="") if args.out
+              else _for_terminal(out))
         writer = writers.BackgroundWriter(writers.open_writer(args.format, fh, prov, header=not appended,
-                                                              delimiter=delimiter), fh)
+                                                              delimiter=delimiter, formula_guard=guard), fh)
     ok = failed = 0
     latencies = []
     t0 = time.perf_counter()
@@ -272,7 +356,7 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
             if n_ok:
                 latencies.append(batch.total_ms[batch.ok])
             if n_ok < len(batch) and not args.quiet:
-                err.write("".join(f"failed: {batch.errors.get(i, 'not scored')}\n"
+                err.write("".join(f"failed: {_safe(batch.errors.get(i, 'not scored'))}\n"
                                   for i in np.flatnonzero(~batch.ok).tolist()))
             yield batch
 
@@ -337,7 +421,7 @@ def _start_and_score(args, out, err, started_at, early) -> int:
     store = _open_store(args)
     if store and not args.quiet:
         for run in store.unfinished()[:3]:
-            err.write(f"note: run {run.id} ({run.model_name}, {run.ok + run.failed:,} of {run.total:,} scored) "
+            err.write(f"note: run {run.id} ({_safe(run.model_name)}, {run.ok + run.failed:,} of {run.total:,} scored) "
                       f"was interrupted; 'inferdesk resume {run.id}' scores the rest\n")
     recorder = store.start_run(engine, args.inputs, total=sum(i.rows for i in items),
                                output={"format": args.format, "top_k": args.top_k, "out": args.out,
@@ -385,28 +469,31 @@ def cmd_history(args, out, err) -> int:
             out.write(json.dumps([r.to_dict() for r in runs], indent=2) + "\n")
             return 0
         if not runs:
-            out.write(f"No runs yet. Results are kept in {history.default_store_path()}\n")
+            out.write(f"No runs yet. Results are kept in {_safe(history.default_store_path())}\n")
             return 0
         out.write(f"{'run':<12}  {'started (UTC)':<19}  {'status':<11}  {'ok':>7}  {'failed':>6}  model / name\n")
-        for r in runs:
-            out.write(f"{r.id:<12}  {r.started_at[:19].replace('T', ' '):<19}  {r.status:<11}  {r.ok:>7,}  "
-                      f"{r.failed:>6,}  {r.title}\n")
+        for r in runs:  # a name or a model file name is anyone's text: one row each, nothing for the terminal
+            out.write(f"{_safe(r.id):<12}  {_safe(r.started_at[:19].replace('T', ' ')):<19}  {_safe(r.status):<11}  "
+                      f"{r.ok:>7,}  {r.failed:>6,}  {_safe(r.title)}\n")
         return 0
     if not args.run:
         err.write(f"inferdesk: 'history {args.action}' needs a run id (see 'inferdesk history')\n")
         return 2
     if args.action == "show":
-        out.write(json.dumps(history.show_run(args.run), indent=2, ensure_ascii=False) + "\n")
+        from .engine.writers import dumps
+
+        out.write(dumps(history.show_run(args.run), indent=2) + "\n")  # every control character escaped
         return 0
     if args.action == "export":
-        history.export_run(args.run, args.out or out, fmt=args.format, exported_by="inferdesk history export")
+        history.export_run(args.run, args.out or _for_terminal(out), fmt=args.format,
+                           exported_by="inferdesk history export", formula_guard=not args.no_formula_guard)
         return 0
     if args.action == "rename":
         history.rename_run(args.run, args.name or "")  # an empty name is refused: exit 2, via main
         return 0
     if args.action == "delete":
         run = history.delete_run(args.run)
-        err.write(f"deleted run {run.id} ({run.ok + run.failed:,} results); the audit trail records it\n")
+        err.write(f"deleted run {_safe(run.id)} ({run.ok + run.failed:,} results); the audit trail records it\n")
         return 0
     return 2
 
@@ -416,9 +503,9 @@ def cmd_audit(args, out, err) -> int:
     from .runs.history import verify
 
     report = verify()
-    out.write(report.text() + "\n")
+    out.write("\n".join(_safe(line) for line in report.text().split("\n")) + "\n")
     for warning in report.warnings:
-        err.write(f"warning: {warning}\n")
+        err.write(f"warning: {_safe(warning)}\n")
     return 0 if report.ok else 1
 
 
@@ -433,7 +520,7 @@ def cmd_bench(args, out) -> int:
         out.write(json.dumps(report.to_dict(), indent=2) + "\n")
         return 0
     d = report.to_dict()
-    out.write(f"{engine.info.file_name} · {engine.provider} · threads {args.threads or 'auto'} · "
+    out.write(f"{_safe(engine.info.file_name)} · {engine.provider} · threads {args.threads or 'auto'} · "
               f"opt {args.opt_level} · input {d['input_shape']} · {args.runs} runs after {args.warmup} warm-up\n")
     out.write("  ".join(f"{k} {d[k]:.3f} ms" for k in ("p50", "p90", "p95", "p99", "mean")) + "\n")
     out.write(f"throughput {d['throughput']:.1f} items/s\n")
@@ -474,7 +561,7 @@ def main(argv=None) -> int:
             sys.stderr.write("inferdesk: open the window with 'inferdesk gui' (python -m desktop gui)\n")
             return 2
     except EngineError as exc:
-        sys.stderr.write(f"inferdesk: {exc}\n")
+        sys.stderr.write(f"inferdesk: {_safe(exc)}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("inferdesk: interrupted\n")

@@ -33,6 +33,12 @@ Safety of what is written:
 - :func:`check_output` refuses a path that is, or is a link to, a file the run reads (an
   input, the model and its external data) or the results database (its ``-wal``, ``-shm`` and
   ``blobs/``); :func:`export` always checks, the command line checks before it scores.
+- CSV text cells that a spreadsheet would run as a formula (beginning with ``=``, ``+``,
+  ``-``, ``@``, a tab or a carriage return, and not a number) get a ``'`` in front, as OWASP
+  advises against CSV injection; ``formula_guard=False`` writes them as they are. Numbers are
+  never changed.
+- JSON text escapes DEL and the C1 control characters (``\\u0085``) as well as C0, so a record
+  printed to a terminal cannot drive it; the values read back the same.
 - An I/O error raised while writing names the file (``OSError.filename``).
 
 CSV cells are made a column at a time: numbers are formatted from numpy columns, a column
@@ -47,6 +53,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import secrets
 import shutil
 import stat
@@ -255,6 +262,24 @@ class AtomicFile:
             self.discard()
 
 
+_JSON_CONTROLS = re.compile(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _json_safe(text: str) -> str:
+    """JSON text with DEL, the C1 controls, the line separators and the bidirectional overrides escaped.
+
+    ``json.dumps`` escapes only C0 (ESC included) unless it escapes everything beyond ASCII.
+    """
+    if _JSON_CONTROLS.search(text) is None:
+        return text
+    return _JSON_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def dumps(obj, **options) -> str:
+    """``json.dumps`` with ``ensure_ascii=False``, and DEL and the C1 controls escaped as well."""
+    return _json_safe(json.dumps(obj, ensure_ascii=False, **options))
+
+
 # ---------------------------------------------------------------------------------------- records
 def record(batch, i: int) -> dict:
     """Item ``i``'s jsonl record: :meth:`ResultBatch.record`, plus ``input_sha256`` when known."""
@@ -327,8 +352,7 @@ def write_sidecar(path, prov: dict, fmt: str, rows: int, columns=None, appended:
     with AtomicFile(side) as target:
         try:
             with open(target.temp, "w", encoding="utf-8", newline="\n") as fh:
-                json.dump(doc, fh, indent=1, ensure_ascii=False)
-                fh.write("\n")
+                fh.write(dumps(doc, indent=1) + "\n")
         except OSError as exc:
             raise _named(exc, side)
     return side
@@ -345,8 +369,8 @@ class JsonlWriter:
         self.rows = 0
 
     def write(self, batch) -> None:
-        dumps = json.dumps
-        self.fh.write("".join([dumps(rec, ensure_ascii=False) + "\n" for rec in records(batch)]))
+        to_json = json.dumps
+        self.fh.write(_json_safe("".join([to_json(rec, ensure_ascii=False) + "\n" for rec in records(batch)])))
         self.rows += len(batch)
 
     def close(self) -> None:
@@ -362,13 +386,13 @@ class JsonWriter:
         self.fh = fh
         self.rows = 0
         self.closed = False
-        fh.write('{"provenance": ' + json.dumps(provenance or {}, ensure_ascii=False) + ',\n "results": [')
+        fh.write('{"provenance": ' + dumps(provenance or {}) + ',\n "results": [')
 
     def write(self, batch) -> None:
-        dumps = json.dumps
-        parts = [(",\n  " if self.rows + k else "\n  ") + dumps(rec, ensure_ascii=False)
+        to_json = json.dumps
+        parts = [(",\n  " if self.rows + k else "\n  ") + to_json(rec, ensure_ascii=False)
                  for k, rec in enumerate(records(batch))]
-        self.fh.write("".join(parts))
+        self.fh.write(_json_safe("".join(parts)))
         self.rows += len(batch)
 
     def close(self) -> None:
@@ -378,15 +402,22 @@ class JsonWriter:
 
 
 class CsvWriter:
-    """CSV (or TSV with ``delimiter='\\t'``), columns decided by the first batch with a scored item."""
+    """CSV (or TSV with ``delimiter='\\t'``), columns decided by the first batch with a scored item.
+
+    ``formula_guard`` (the default) puts a ``'`` before each text cell, header names included,
+    that a spreadsheet would take for a formula (see :func:`guard_formulas`); numbers are
+    never changed.
+    """
 
     format = "csv"
 
-    def __init__(self, fh, delimiter: str = ",", header: bool = True, line_end: str = "\r\n"):
+    def __init__(self, fh, delimiter: str = ",", header: bool = True, line_end: str = "\r\n",
+                 formula_guard: bool = True):
         self.fh = fh
         self.delimiter = delimiter
         self.line_end = line_end
         self.header = header
+        self.formula_guard = formula_guard
         self.layout: _Layout | None = None
         self.rows = 0
         self._pending: list = []
@@ -414,13 +445,16 @@ class CsvWriter:
     def _start(self, batch) -> None:
         self.layout = _Layout(batch)
         if self.header:
-            self.fh.write(self.delimiter.join(_quoted(list(self.layout.names), self.delimiter)) + self.line_end)
+            names = list(self.layout.names)
+            if self.formula_guard:
+                names = guard_formulas(names)
+            self.fh.write(self.delimiter.join(_quoted(names, self.delimiter)) + self.line_end)
         pending, self._pending = self._pending, []
         for b in pending:
             self._emit(b)
 
     def _emit(self, batch) -> None:
-        self.fh.write(_BatchCells(batch, self.layout, self.delimiter).text(self.line_end))
+        self.fh.write(_BatchCells(batch, self.layout, self.delimiter, self.formula_guard).text(self.line_end))
         self.rows += len(batch)
 
 
@@ -513,7 +547,7 @@ class ProcessWriter:
     ----------
     fmt, path, mode
         The format, and the file the child opens (``"w"``, or ``"a"`` to append).
-    provenance, delimiter, header
+    provenance, delimiter, header, formula_guard
         As for :func:`open_writer`.
     name
         The file named by an OSError that names none (the child may write a temporary file
@@ -521,7 +555,7 @@ class ProcessWriter:
     """
 
     def __init__(self, fmt: str | None = None, path=None, mode: str = "w", provenance: dict | None = None, *,
-                 delimiter: str = ",", header: bool = True, name=None):
+                 delimiter: str = ",", header: bool = True, formula_guard: bool = True, name=None):
         self.format = fmt
         self.rows = 0
         self.columns = None
@@ -530,7 +564,8 @@ class ProcessWriter:
         self._proc = None
         self.name = None
         if fmt is not None:
-            self.open(fmt, path, mode, provenance, delimiter=delimiter, header=header, name=name)
+            self.open(fmt, path, mode, provenance, delimiter=delimiter, header=header, formula_guard=formula_guard,
+                      name=name)
 
     @classmethod
     def start(cls) -> "ProcessWriter":
@@ -549,12 +584,12 @@ class ProcessWriter:
         child.close()
 
     def open(self, fmt: str, path, mode: str = "w", provenance: dict | None = None, *, delimiter: str = ",",
-             header: bool = True, name=None) -> "ProcessWriter":
+             header: bool = True, formula_guard: bool = True, name=None) -> "ProcessWriter":
         if self._proc is None:
             self._spawn()
         self.format = fmt
         self.name = os.fspath(name if name is not None else path)
-        self._send(("open", fmt, os.fspath(path), mode, provenance, delimiter, header, self.name))
+        self._send(("open", fmt, os.fspath(path), mode, provenance, delimiter, header, formula_guard, self.name))
         return self
 
     def _check(self) -> None:
@@ -633,10 +668,11 @@ def _write_in_child(conn) -> None:
         if msg is None:
             break
         if isinstance(msg, tuple) and msg and msg[0] == "open":
-            _, fmt, path, mode, provenance, delimiter, header, name = msg
+            _, fmt, path, mode, provenance, delimiter, header, formula_guard, name = msg
             try:
                 fh = open(path, mode, encoding="utf-8", newline="")
-                writer = open_writer(fmt, fh, provenance, delimiter=delimiter, header=header)
+                writer = open_writer(fmt, fh, provenance, delimiter=delimiter, header=header,
+                                     formula_guard=formula_guard)
             except BaseException as exc:  # noqa: BLE001 - reported to the parent
                 error = _named(exc, name)
                 conn.send(("error", error))
@@ -659,14 +695,18 @@ def _write_in_child(conn) -> None:
     conn.send(("done", writer.rows if writer is not None else 0, getattr(writer, "columns", None)))
 
 
-def open_writer(fmt: str, fh, provenance: dict | None = None, *, delimiter: str = ",", header: bool = True):
-    """A writer of format ``fmt`` ('jsonl', 'json' or 'csv') on the open text file ``fh``."""
+def open_writer(fmt: str, fh, provenance: dict | None = None, *, delimiter: str = ",", header: bool = True,
+                formula_guard: bool = True):
+    """A writer of format ``fmt`` ('jsonl', 'json' or 'csv') on the open text file ``fh``.
+
+    ``formula_guard`` (csv): a ``'`` before text cells a spreadsheet would run as formulas.
+    """
     if fmt == "jsonl":
         return JsonlWriter(fh)
     if fmt == "json":
         return JsonWriter(fh, provenance)
     if fmt == "csv":
-        return CsvWriter(fh, delimiter=delimiter, header=header)
+        return CsvWriter(fh, delimiter=delimiter, header=header, formula_guard=formula_guard)
     raise ValueError(f"unknown format '{fmt}' (one of {', '.join(FORMATS)})")
 
 
@@ -685,7 +725,7 @@ def delimiter_for(path) -> str:
 
 
 def export(batches, target, fmt: str | None = None, provenance: dict | None = None, append: bool = False, *,
-           protect=None) -> int:
+           protect=None, formula_guard: bool = True) -> int:
     """Write ``batches`` (any iterable of ResultBatch) to a path or an open text file; return the items written.
 
     A path gets its format from ``fmt`` or its extension, and for csv and jsonl a provenance
@@ -694,12 +734,13 @@ def export(batches, target, fmt: str | None = None, provenance: dict | None = No
 
     A path is checked first (:func:`check_output`: never the results database, the default one
     or ``protect``, a database path), then written through a temporary file renamed over it
-    once complete (:class:`AtomicFile`); an error leaves what was there.
+    once complete (:class:`AtomicFile`); an error leaves what was there. ``formula_guard``:
+    see :class:`CsvWriter`.
     """
     prov = provenance if provenance is not None else provenance_unknown()
     if hasattr(target, "write"):
         fmt = fmt or "jsonl"
-        writer = open_writer(fmt, target, prov)
+        writer = open_writer(fmt, target, prov, formula_guard=formula_guard)
         try:
             for batch in batches:
                 writer.write(batch)
@@ -717,7 +758,8 @@ def export(batches, target, fmt: str | None = None, provenance: dict | None = No
             if had_rows and out.regular:
                 shutil.copyfile(path, out.temp)  # appended to a copy: the file is whole until the rename
             with open(out.temp, "a" if had_rows else "w", encoding="utf-8", newline="") as fh:
-                writer = open_writer(fmt, fh, prov, delimiter=delimiter_for(path), header=not had_rows)
+                writer = open_writer(fmt, fh, prov, delimiter=delimiter_for(path), header=not had_rows,
+                                     formula_guard=formula_guard)
                 try:
                     for batch in batches:
                         writer.write(batch)
@@ -872,6 +914,28 @@ def _run_texts(texts, starts, blank) -> list:
 
 
 _NEEDS_QUOTES = ('"', "\n", "\r")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_ANYWHERE = re.compile("\n[=+\\-@\t\r]")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def guard_formulas(texts: list) -> list:
+    """The cells with a ``'`` in front of each that a spreadsheet would run as a formula (OWASP's advice).
+
+    A cell is guarded when it begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+    return and is not a number: ``=HYPERLINK(...)`` becomes ``'=HYPERLINK(...)``, ``-1.5``
+    stays ``-1.5``. The list is returned as it is when no cell needs it.
+    """
+    if _FORMULA_ANYWHERE.search("\n" + "\n".join(texts)) is None:
+        return texts
+    return [("'" + t) if t[:1] in _FORMULA_START and not _is_number(t) else t for t in texts]
 
 
 def _quoted(texts: list, delimiter: str) -> list:
@@ -898,11 +962,12 @@ def _text(value) -> str:
 class _BatchCells:
     """One batch's CSV rows, made column by column."""
 
-    def __init__(self, batch, layout: _Layout, delimiter: str):
+    def __init__(self, batch, layout: _Layout, delimiter: str, formula_guard: bool = True):
         self.b = batch
         self.n = len(batch)
         self.layout = layout
         self.delim = delimiter
+        self.guard = guard_formulas if formula_guard else (lambda texts: texts)
         self.failed = None if batch.ok.all() else ~batch.ok  # rows whose answer and outputs stay empty
         self._floats: list = []  # (bits, texts) of the float columns made so far: equal values share text
 
@@ -970,7 +1035,7 @@ class _BatchCells:
         texts = values.tolist() if isinstance(values, np.ndarray) else list(values)
         if set(map(type, texts)) != {str}:  # bytes, numbers, None: converted one by one
             texts = [v if type(v) is str else _text(v) for v in texts]
-        texts = _quoted(texts, self.delim)
+        texts = _quoted(self.guard(texts), self.delim)
         if blank is not None:
             for i in np.flatnonzero(blank).tolist():
                 texts[i] = ""
@@ -994,7 +1059,7 @@ class _BatchCells:
     # ------------------------------------------------------------------ the row
     def by_source(self, texts_by_source: list):
         """A per-source text (the input's path, its hash) for every row."""
-        texts = _quoted(texts_by_source, self.delim)
+        texts = _quoted(self.guard(texts_by_source), self.delim)
         source = self.b.source
         starts = _few_runs(source)
         if starts is not None:
@@ -1007,7 +1072,7 @@ class _BatchCells:
         texts = [""] * self.n
         for i, v in d.items():
             texts[i] = str(v)
-        return _quoted(texts, self.delim)
+        return _quoted(self.guard(texts), self.delim)
 
     def head(self) -> list:
         b = self.b
@@ -1072,7 +1137,7 @@ class _BatchCells:
                 continue
             for j, v in enumerate(item.reshape(-1).tolist()):
                 cols[j][i] = _text(v)
-        return [_quoted(c, self.delim) for c in cols]
+        return [_quoted(self.guard(c), self.delim) for c in cols]
 
     def answer(self) -> list:
         have = dict(self.b.answer_columns()) if self.b.answer else {}

@@ -385,7 +385,7 @@ class Exported:
 
 
 def export_run(run_ref: str, target, *, fmt: str | None = None, store_path=None,
-               exported_by: str = "InferDesk window") -> Exported:
+               exported_by: str = "InferDesk window", formula_guard: bool = True) -> Exported:
     """Write all of a run's results, in run order, with the run's provenance, and note the export in the trail.
 
     ``target`` is a path (a ``<path>.provenance.json`` sidecar beside csv and jsonl) or an
@@ -404,7 +404,7 @@ def export_run(run_ref: str, target, *, fmt: str | None = None, store_path=None,
         run = store.run(run_ref)
         prov = writers.run_provenance(store.run_metadata(run.id), exported_by)
         with closing(store.batches(run.id)) as batches:
-            n = writers.export(batches, target, fmt, prov, protect=store.path)
+            n = writers.export(batches, target, fmt, prov, protect=store.path, formula_guard=formula_guard)
         store.note_export(run.id, where, fmt)
     return Exported(n, where)
 
