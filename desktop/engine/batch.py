@@ -79,11 +79,26 @@ class _Run:
         return batch
 
     def save(self, tensor: np.ndarray, position: int, path: str, row: int | None) -> str | None:
+        """Write the item's model input as ``<position>_<stem>[_row<n>].npy``; its absolute path.
+
+        A file is never written over: a name already taken (a folder used before, a resumed
+        run numbering from 0 again) gets ``-2``, ``-3``... so every record keeps pointing at
+        the tensor it was given.
+        """
         if not self.save_dir:
             return None
-        name = f"{position:06d}_{_safe_stem(path)}" + (f"_row{row}" if row is not None else "") + ".npy"
-        target = os.path.join(self.save_dir, name)
-        np.save(target, tensor)
+        name = f"{position:06d}_{_safe_stem(path)}" + (f"_row{row}" if row is not None else "")
+        target = os.path.join(self.save_dir, name + ".npy")
+        k = 1
+        while True:
+            try:
+                fh = open(target, "xb")
+                break
+            except FileExistsError:
+                k += 1
+                target = os.path.join(self.save_dir, f"{name}-{k}.npy")
+        with fh:
+            np.save(fh, tensor)
         return os.path.abspath(target)
 
     def failure(self, item_path: str, kind: str, message: str, row=None, timings=(0.0, 0.0, 0.0, 0.0),

@@ -99,7 +99,8 @@ def test_a_writer_names_the_file_in_the_errors_it_hands_back():
         for _ in range(10):
             w.write(cls_batch(SCORES))
         w.close()
-    assert caught.value.filename == "/data/out.jsonl" and "No space left on device: '/data/out.jsonl'" in str(caught.value)
+    assert caught.value.filename == "/data/out.jsonl"
+    assert "No space left on device: '/data/out.jsonl'" in str(caught.value)
     if os.path.exists("/dev/full"):
         p = writers.ProcessWriter("csv", "/dev/full", "w", name="/data/out.csv")
         with pytest.raises(OSError) as caught:
@@ -107,3 +108,16 @@ def test_a_writer_names_the_file_in_the_errors_it_hands_back():
                 p.write(cls_batch([[0.25, 0.75]] * 2000))
             p.close()
         assert caught.value.errno == errno.ENOSPC and caught.value.filename == "/data/out.csv"
+
+
+
+def test_a_batch_never_writes_over_a_saved_input(tmp_path):
+    from desktop.engine import Engine, run_batches
+
+    engine = Engine(MODELS / "digits.onnx")
+    image = SAMPLES / "digits" / "digit_0_386.png"
+    paths = []
+    for _ in range(2):  # the same folder twice: the same names at the same positions
+        for batch in run_batches(engine, [image], save_inputs=str(tmp_path)):
+            paths += list(batch.saved_input.values())
+    assert len(set(paths)) == 2 and all(os.path.isfile(p) for p in paths)
