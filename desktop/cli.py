@@ -6,8 +6,11 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
+import threading
 import time
+from contextlib import closing, contextmanager
 
 from . import __version__
 
@@ -77,6 +80,77 @@ def _for_terminal(out):
     return _Output(out, terminal=tty)
 
 
+# ---------------------------------------------------------------------------------------- signals
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: handled as Ctrl+C is (the run is recorded as cancelled), exit code 143."""
+
+
+class _Signals:
+    """SIGINT and SIGTERM while a command runs: raised as KeyboardInterrupt and Terminated.
+
+    Inside :meth:`held` a signal waits until the block has ended (a group is committed to the
+    history and handed to the output whole, or not at all; the end of a run is recorded whole),
+    and is raised then.
+    """
+
+    def __init__(self):
+        self.received = None  # the first signal's number, once one came
+        self._held = 0
+        self._pending = None
+        self._previous: dict = {}
+
+    def install(self) -> None:
+        self.received = self._pending = None
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+            if sig is None:
+                continue
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except (OSError, ValueError):
+                pass
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            try:
+                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass
+        self._previous = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.received is None:
+            self.received = signum
+        if self._held:
+            self._pending = signum
+            return
+        raise self._exception(signum)
+
+    @staticmethod
+    def _exception(signum) -> KeyboardInterrupt:
+        return Terminated() if signum == getattr(signal, "SIGTERM", None) else KeyboardInterrupt()
+
+    @contextmanager
+    def held(self):
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+        if not self._held and self._pending is not None:
+            signum, self._pending = self._pending, None
+            raise self._exception(signum)
+
+
+_signals = _Signals()
+
+
+def _stopped_by(exc: KeyboardInterrupt) -> tuple[str, int]:
+    """('interrupted (Ctrl+C)', 130) or ('terminated (SIGTERM)', 143)."""
+    if isinstance(exc, Terminated):
+        return "terminated (SIGTERM)", 143
+    return "interrupted (Ctrl+C)", 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -151,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("resume", help="score what an interrupted run left undone")
     p.add_argument("run", help="the run's id (see 'inferdesk history')")
     p.add_argument("--format", choices=("jsonl", "csv"), default=None,
-                   help="default: the run's own (a different one is noted; appending it to the run's file is refused)")
+                   help="default: the run's own (a different one is noted)")
     p.add_argument("--out", help="append results to this file instead of standard output")
     p.add_argument("--top-k", type=_positive, default=None,
                    help="default: the run's own (another value is refused: one run, one shape of results)")
@@ -312,82 +386,196 @@ def _early_writer(args, inputs):
     return writers.ProcessWriter.start()
 
 
-def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, label="", early=None) -> int:
-    """Score items into the output (and the history); the summary and exit code of score and resume."""
+def _check_out(args, engine, items, store=None) -> None:
+    """Refuse an ``--out`` that is a file the run reads (an input, the model, its data or profile) or the history."""
+    if not args.out:
+        return
+    from .engine import writers
+
+    reads = [item.path for item in items]
+    if getattr(args, "profile", None):
+        reads.append(args.profile)
+    writers.check_output(args.out, model=engine.info, inputs=reads, store=store.path if store is not None else None)
+
+
+def _inputs_folder(save_dir: str, recorder) -> str:
+    """``DIR/<run id>`` (``DIR/<UTC time>`` without the history): the folder of this run's ``--save-inputs``.
+
+    A folder of its own for each run, so that reusing DIR never writes over the files an
+    earlier run's records point to (within it, batch.py never writes over a file either).
+    """
+    if recorder is not None:
+        path = os.path.join(save_dir, recorder.run_id)
+        os.makedirs(path, exist_ok=True)  # a resumed run adds to its own folder
+        return path
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    k = 1
+    while True:
+        path = os.path.join(save_dir, stamp if k == 1 else f"{stamp}-{k}")
+        try:
+            os.makedirs(path)
+            return path
+        except FileExistsError:
+            k += 1
+
+
+def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, label="", early=None,
+           checked: bool = False) -> int:
+    """Score items into the output (and the history); the summary and exit code of score and resume.
+
+    Each delivery group is committed to the history and then handed to the output, with
+    Ctrl+C and SIGTERM held until both are done, so the output ends exactly where the history
+    ends whatever stops the run. ``--out`` is written under a temporary name and renamed into
+    place when the run ends (it is left as it was when writing it failed). A resume (``skip``)
+    into a file writes the run's stored results first: the file is the whole run.
+
+    The run is recorded as finished; as cancelled after Ctrl+C (exit 130), SIGTERM (143), a
+    closed pipe, an output that could not be written (2) or an error; or not at all when the
+    history itself could not be written (2): it is then read as interrupted, and resumable.
+    ``checked``: the caller has refused a bad ``--out`` already (:func:`_check_out`).
+    """
     import numpy as np
 
     from .engine import writers
     from .engine.batch import group_batches, run_batches
+    from .engine.store import StoreError
 
+    if not checked:
+        _check_out(args, engine, items, recorder.store if recorder is not None else None)
     total = sum(i.rows for i in items) - len(skip or ())
     if not args.quiet:
         err.write(f"inferdesk {__version__} · {_safe(engine.info.file_name)} · {engine.provider} · "
                   f"profile {_safe(engine.profile_source)} · {total:,} item{'s' if total != 1 else ''}{_safe(label)}"
                   f"{_table_columns(engine, items)}\n")
         err.flush()
-    appended = bool(skip) and bool(args.out) and os.path.isfile(args.out) and os.path.getsize(args.out) > 0
-    delimiter = writers.delimiter_for(args.out) if args.out else ","
+    whole = bool(args.out) and recorder is not None and skip is not None
     guard = not getattr(args, "no_formula_guard", False)
-    fh = None
-    if early is not None:
-        # a large run: the text is made in a process of its own, in parallel with parsing and scoring
-        writer = early.open(args.format, args.out, "a" if skip else "w", prov, header=not appended,
-                            delimiter=delimiter, formula_guard=guard)
-    else:
-        fh = (open(args.out, "a" if skip else "w", encoding="utf-8", newline="") if args.out
-              else _for_terminal(out))
-        writer = writers.BackgroundWriter(writers.open_writer(args.format, fh, prov, header=not appended,
-                                                              delimiter=delimiter, formula_guard=guard), fh)
+    delimiter = writers.delimiter_for(args.out) if args.out else ","
+    target = writers.AtomicFile(args.out) if args.out else None
+    fh = writer = groups = save = None
     ok = failed = 0
     latencies = []
+    status = "cancelled"  # what the history records at the end; None: nothing, it could not be written
+    stop = out_error = store_error = None
     t0 = time.perf_counter()
 
-    def scored():
-        """Each batch into the history (committed with its group) and the counts, as it arrives."""
-        nonlocal ok, failed
-        for batch in run_batches(engine, items, top_k=args.top_k, save_inputs=getattr(args, "save_inputs", None),
-                                 workers=getattr(args, "workers", None), skip=skip,
-                                 hash_inputs=recorder is not None):
-            if recorder is not None:
-                recorder.add_batch(batch)
-            n_ok = batch.n_ok
-            ok += n_ok
-            failed += len(batch) - n_ok
-            if n_ok:
-                latencies.append(batch.total_ms[batch.ok])
-            if n_ok < len(batch) and not args.quiet:
-                err.write("".join(f"failed: {_safe(batch.errors.get(i, 'not scored'))}\n"
-                                  for i in np.flatnonzero(~batch.ok).tolist()))
-            yield batch
+    def deliver(batches) -> None:
+        nonlocal out_error
+        for batch in batches:
+            try:
+                writer.write(batch)  # formatted and written on the writer's thread or process (it owns the file)
+            except BaseException as exc:
+                out_error = exc
+                raise
 
-    status = "cancelled"
     try:
+        if getattr(args, "save_inputs", None):
+            save = _inputs_folder(args.save_inputs, recorder)
+        if early is not None:
+            # a large run: the text is made in a process of its own, in parallel with parsing and scoring
+            writer = early.open(args.format, target.temp, "w", prov, delimiter=delimiter, formula_guard=guard,
+                                name=args.out)
+        else:
+            fh = target.open() if target is not None else _for_terminal(out)
+            writer = writers.BackgroundWriter(
+                writers.open_writer(args.format, fh, prov, delimiter=delimiter, formula_guard=guard), fh,
+                name=args.out or "standard output")
+        if whole:
+            with closing(recorder.store.batches(recorder.run_id)) as stored:
+                deliver(stored)  # what the run stored before, in run order, as 'history export' gives it
+        groups = group_batches(run_batches(engine, items, top_k=args.top_k, save_inputs=save,
+                                           workers=getattr(args, "workers", None), skip=skip,
+                                           hash_inputs=recorder is not None),
+                               DELIVERY_INTERVAL_S, DELIVERY_ITEMS)
         # on Ctrl+C the group in progress still comes, committed and written, before the interrupt
-        for group in group_batches(scored(), DELIVERY_INTERVAL_S, DELIVERY_ITEMS):
-            if recorder is not None:
-                recorder.commit()  # on disk before any of it reaches the output
-            for batch in group:
-                writer.write(batch)  # formatted and written on the writer's thread (it owns the file)
+        for group in groups:
+            with _signals.held():
+                if recorder is not None:
+                    for batch in group:
+                        recorder.add_batch(batch)
+                    recorder.commit()  # on disk before any of it reaches the output; if not, none of it does
+                deliver(group)
+                for batch in group:
+                    n_ok = batch.n_ok
+                    ok += n_ok
+                    failed += len(batch) - n_ok
+                    if n_ok:
+                        latencies.append(batch.total_ms[batch.ok])
+                    if n_ok < len(batch) and not args.quiet:
+                        err.write("".join(f"failed: {_safe(batch.errors.get(i, 'not scored'))}\n"
+                                          for i in np.flatnonzero(~batch.ok).tolist()))
         status = "finished"
-    finally:
-        try:
-            writer.close()  # waits for the writer's thread, which owns the file until then
-        finally:
-            if recorder is not None:
+    except StoreError as exc:
+        store_error, status = exc, None
+    except BaseException as exc:  # noqa: BLE001 - recorded, then reported or raised again below
+        stop = exc
+    with _signals.held():  # the end is recorded whole; a signal meanwhile is raised after it
+        if groups is not None:
+            groups.close()
+        if writer is not None:
+            try:
+                writer.close()  # waits for the writer, which owns the file until then
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                out_error = out_error or exc
+        if fh is not None and target is not None:
+            try:
+                fh.close()
+            except OSError as exc:
+                out_error = out_error or exc
+        if target is not None:
+            if writer is None or out_error is not None:
+                target.discard()  # the file asked for keeps what it had
+            else:
+                try:
+                    target.commit()
+                    if target.regular and args.format != "json":
+                        writers.write_sidecar(args.out, prov, args.format, writer.rows,
+                                              getattr(writer, "columns", None))
+                except OSError as exc:
+                    out_error = exc
+        if out_error is not None and status is not None:
+            status = "cancelled"  # not all of it reached the output
+        if recorder is not None and status is not None:
+            try:
                 recorder.finish(status)
-            if args.out:
-                if fh is not None:
-                    fh.close()
-                writers.write_sidecar(args.out, prov, args.format, writer.rows, getattr(writer, "columns", None),
-                                      appended=appended)
+            except StoreError as exc:
+                store_error = store_error or exc
+    n = ok + failed
+    run_id = recorder.run_id if recorder is not None else None
+    if store_error is not None:
+        where = f"in {_safe(args.out)}" if args.out else "in the output"
+        err.write(f"inferdesk: {_safe(store_error)} — the run stopped; the {n:,} results scored before are in "
+                  f"the history and {where}"
+                  + (f"; 'inferdesk resume {run_id}' scores the rest" if run_id else "") + "\n")
+        return 2
+    if isinstance(out_error, BrokenPipeError) or isinstance(stop, BrokenPipeError):
+        raise out_error if isinstance(out_error, BrokenPipeError) else stop  # main: quiet, exit 1
+    if out_error is not None:
+        name = getattr(out_error, "filename", None) or args.out or "standard output"
+        reason = getattr(out_error, "strerror", None) or out_error
+        err.write(f"inferdesk: cannot write {_safe(name)}: {_safe(reason)}"
+                  + (f"; {_safe(args.out)} is left as it was" if target is not None and target.regular else "")
+                  + (f"; the {n:,} results scored are in the history (run {run_id}, cancelled): "
+                     f"'inferdesk resume {run_id} --out FILE' writes the whole run" if run_id else "") + "\n")
+        return 2
+    if isinstance(stop, KeyboardInterrupt):
+        how, code = _stopped_by(stop)
+        kept = f", all of them in {_safe(args.out)}" if args.out else ""
+        err.write(f"inferdesk: {how}: " + (f"run {run_id} recorded as cancelled with {n:,} results{kept}; "
+                                           f"'inferdesk resume {run_id}' scores the rest" if run_id else
+                                           f"{n:,} results scored{kept}") + "\n")
+        return code
+    if stop is not None:
+        raise stop
     if not args.quiet:
         if latencies:
             p50, p95 = np.percentile(np.concatenate(latencies), (50, 95)).tolist()
         wall = time.perf_counter() - t0
         err.write(f"{ok:,} scored, {failed:,} failed in {wall:.2f} s"
                   + (f" · p50 {p50:.2f} ms, p95 {p95:.2f} ms per item" if latencies else "")
-                  + (f" · results in {args.out}" if args.out else "")
-                  + (f" · run {recorder.run_id} in the history" if recorder is not None else "") + "\n")
+                  + (f" · results in {_safe(args.out)}" if args.out else "")
+                  + (f" · inputs saved in {_safe(save)}" if save else "")
+                  + (f" · run {run_id} in the history" if run_id else "") + "\n")
     if ok == 0 and failed == 0:
         err.write("inferdesk: nothing to score\n")
         return 1
@@ -419,19 +607,20 @@ def _start_and_score(args, out, err, started_at, early) -> int:
     engine = Engine(args.model, profile=args.profile, settings=settings)
     items = expand_inputs(args.inputs)
     store = _open_store(args)
-    if store and not args.quiet:
-        for run in store.unfinished()[:3]:
-            err.write(f"note: run {run.id} ({_safe(run.model_name)}, {run.ok + run.failed:,} of {run.total:,} scored) "
-                      f"was interrupted; 'inferdesk resume {run.id}' scores the rest\n")
-    recorder = store.start_run(engine, args.inputs, total=sum(i.rows for i in items),
-                               output={"format": args.format, "top_k": args.top_k, "out": args.out,
-                                       "workers": args.workers, "save_inputs": args.save_inputs}) if store else None
     try:
+        _check_out(args, engine, items, store)  # before the run is recorded and anything is written
+        if store and not args.quiet:
+            for run in store.unfinished()[:3]:
+                err.write(f"note: run {run.id} ({_safe(run.model_name)}, {run.ok + run.failed:,} of {run.total:,} "
+                          f"scored) was interrupted; 'inferdesk resume {run.id}' scores the rest\n")
+        recorder = store.start_run(engine, args.inputs, total=sum(i.rows for i in items),
+                                   output={"format": args.format, "top_k": args.top_k, "out": args.out,
+                                           "workers": args.workers, "save_inputs": args.save_inputs}) if store else None
         if recorder is not None:
             prov = writers.run_provenance(store.run_metadata(recorder.run_id), "inferdesk score")
         else:
             prov = writers.engine_provenance(engine, started_at, "inferdesk score")
-        return _score(engine, items, args, out, err, prov, recorder, early=early)
+        return _score(engine, items, args, out, err, prov, recorder, early=early, checked=True)
     finally:
         if store:
             store.close()
@@ -529,6 +718,14 @@ def cmd_bench(args, out) -> int:
 
 def main(argv=None) -> int:
     """Run the command line; return the exit code (0 all scored, 1 some failed, 2 nothing could run)."""
+    _signals.install()
+    try:
+        return _main(argv)
+    finally:
+        _signals.restore()
+
+
+def _main(argv) -> int:
     from .engine.errors import EngineError
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -563,16 +760,18 @@ def main(argv=None) -> int:
     except EngineError as exc:
         sys.stderr.write(f"inferdesk: {_safe(exc)}\n")
         return 2
-    except KeyboardInterrupt:
-        sys.stderr.write("inferdesk: interrupted\n")
-        return 130
+    except KeyboardInterrupt as exc:
+        how, code = _stopped_by(exc)
+        sys.stderr.write(f"inferdesk: {how.split(' (')[0]}\n")
+        return code
     except BrokenPipeError:
         try:
             sys.stdout = open(os.devnull, "w")
         except OSError:
             pass
         return 1
-    except OSError as exc:  # e.g. --out in a folder that does not exist
-        sys.stderr.write(f"inferdesk: {exc.strerror or exc}: {exc.filename or ''}\n")
+    except OSError as exc:  # e.g. --out in a folder that cannot be written
+        name = exc.filename
+        sys.stderr.write(f"inferdesk: {_safe(exc.strerror or exc)}" + (f": {_safe(name)}" if name else "") + "\n")
         return 2
     return 2

@@ -301,12 +301,12 @@ def resume_output(meta: dict, *, top_k: int | None = None, fmt: str | None = Non
     """The output settings of resuming the run whose metadata is ``meta`` (``store.run_metadata``).
 
     What is not given is the run's own (``meta["output"]``, recorded at its start; a run
-    recorded before that has none: top 5, jsonl; a run written as json, which cannot be
-    appended to, goes on as jsonl). A ``top_k`` other than the run's is refused: the run's
-    results would have two shapes. A format other than the run's is noted, and refused when
-    ``out`` is the file the run wrote (one file, two formats). The run's ``out`` is not taken
-    by default (the rest goes where it is asked, standard output by default, as before); a
-    note says where the run wrote.
+    recorded before that has none: top 5, jsonl; a run written as json, which resume does
+    not write, goes on as jsonl). A ``top_k`` other than the run's is refused: the run's
+    results would have two shapes. A format other than the run's is noted: a file given as
+    ``out`` is written whole (the stored results, then the rest) in the one format. The run's
+    ``out`` is not taken by default (the rest goes where it is asked, standard output by default,
+    as before); a note says where the run wrote.
     """
     recorded = meta.get("output") or {}
     notes = []
@@ -317,17 +317,13 @@ def resume_output(meta: dict, *, top_k: int | None = None, fmt: str | None = Non
         raise RunRefused(f"Cannot resume with --top-k {top_k}: the run was scored with --top-k {own_k}, and its "
                          "results would have two shapes. Leave --top-k out to use the run's own.")
     own_fmt, own_out = recorded.get("format"), recorded.get("out")
-    same_file = bool(out and own_out and os.path.abspath(out) == own_out)
     if fmt is None:
         fmt = own_fmt if own_fmt in RESUME_FORMATS else "jsonl"
     if own_fmt and fmt != own_fmt:
-        fixed = "" if own_fmt in RESUME_FORMATS else ", which cannot be appended to"
-        if same_file:
-            raise RunRefused(f"Cannot append {fmt} to {out}: the run wrote it as {own_fmt}{fixed}. Write the rest to "
-                             f"another file{'' if fixed else ', or leave --format out'}.")
-        notes.append(f"the run wrote {own_fmt}{fixed}; the rest is written as {fmt}")
+        fixed = "" if own_fmt in RESUME_FORMATS else ", which resume does not write"
+        notes.append(f"the run wrote {own_fmt}{fixed}; {out or 'the rest'} is written {'whole ' if out else ''}as {fmt}")
     if out is None and own_out:
-        notes.append(f"the run wrote its results to {own_out}; add --out {own_out} to append the rest there")
+        notes.append(f"the run wrote its results to {own_out}; add --out {own_out} to write the whole run there")
     return ResumeOutput(fmt, top_k, out, recorded.get("workers"), recorded.get("save_inputs"), tuple(notes))
 
 

@@ -182,6 +182,47 @@ def test_help_documents_the_formula_guard(capsys):
 
 
 
+@pytest.fixture
+def many_images(tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(2000):
+        shutil.copyfile(SAMPLES / "digits" / "digit_0_386.png", folder / f"d_{i:04d}.png")
+    return folder
+
+
+
+@pytest.fixture
+def one_big_chunk(tmp_path):
+    lines = (SAMPLES / "breast_cancer.csv").read_text().splitlines(keepends=True)
+    path = tmp_path / "big.csv"
+    path.write_text(lines[0] + "".join(lines[1:]) * 400)  # 8,000 rows, one chunk: it all goes in one write
+    return path
+
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a closed pipe is EPIPE on POSIX")
+@pytest.mark.parametrize("what", ["many_images", "one_big_chunk"])
+def test_a_closed_pipe_ends_the_run_as_cancelled_and_quietly(what, request):
+    source = request.getfixturevalue(what)
+    model = MODELS / ("digits.onnx" if what == "many_images" else "breast_cancer.onnx")
+    proc = subprocess.Popen([sys.executable, "-m", "desktop", "score", str(model), str(source)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()  # as `| head -1` does
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1
+    assert json.loads(first)["ok"] and "Traceback" not in err and "Exception ignored" not in err, err
+    with ResultStore() as store:
+        [run] = store.runs()
+        assert run.status == "cancelled" and store.unfinished() == []
+    later = subprocess.run([sys.executable, "-m", "desktop", "score", str(MODELS / "digits.onnx"),
+                            str(SAMPLES / "digits"), "--out", os.devnull], cwd=ROOT, capture_output=True, text=True,
+                           timeout=120)
+    assert later.returncode == 0 and "note:" not in later.stderr and "interrupted" not in later.stderr
+
+
+
 def test_info_escapes_what_the_model_file_says(tmp_path, capsys):
     from tests.conftest import image_logits_model
 

@@ -269,7 +269,10 @@ def test_the_cli_resumes_with_the_plan_and_scores_only_the_rest(interrupted, tmp
     err = capsys.readouterr().err
     assert f"profile as recorded with run {interrupted}" in err
     assert f"6 items left of run {interrupted} (4 already scored)" in err
-    assert len(out.read_text().splitlines()) == 6
+    # a file gets the whole run: the 4 stored before, then the 6 scored now, as 'history export' writes it
+    assert len(out.read_text().splitlines()) == 10
+    export_run(interrupted, tmp_path / "export.jsonl")
+    assert _jsonl_records(out) == _jsonl_records(tmp_path / "export.jsonl")
     with ResultStore() as store:
         run = store.run(interrupted)
         assert run.status == "finished" and run.ok == 10
@@ -290,7 +293,7 @@ def test_a_run_started_with_relative_paths_resumes_from_another_folder(tmp_path,
     assert main(["resume", run_id, "--out", str(out)]) == 0
     err = capsys.readouterr().err
     assert f"6 items left of run {run_id} (4 already scored)" in err
-    assert len(out.read_text().splitlines()) == 6
+    assert len(out.read_text().splitlines()) == 10  # the whole run: the 4 stored before, then the 6 scored now
     with ResultStore() as store:
         run = store.run(run_id)
         assert run.status == "finished" and (run.ok, run.failed) == (10, 0)
@@ -439,12 +442,13 @@ def test_score_records_its_output_settings_and_resume_restores_them(tmp_path, mo
     captured = capsys.readouterr()
     rest = [json.loads(line) for line in captured.out.splitlines()]
     assert len(rest) == 6 and all(len(r["top"]) == 1 for r in rest)  # 1 label, as the run had, not 5
-    assert f"note: the run wrote its results to {out}; add --out {out} to append the rest there" in captured.err
+    assert f"note: the run wrote its results to {out}; add --out {out} to write the whole run there" in captured.err
     with ResultStore() as store:
         assert all(len(r["top"]) == 1 for r in store.records(run_id))
 
 
-def test_resume_refuses_another_top_k_and_another_format_into_the_runs_file(tmp_path, monkeypatch, capsys):
+def test_resume_refuses_another_top_k_and_rewrites_the_runs_file_whole_in_another_format(tmp_path, monkeypatch,
+                                                                                          capsys):
     out = tmp_path / "scores.csv"
     run_id = _interrupted_score(monkeypatch, [str(MODELS / "digits.onnx"), str(DIGITS), "--top-k", "2",
                                               "--format", "csv", "--out", str(out)])
@@ -453,14 +457,12 @@ def test_resume_refuses_another_top_k_and_another_format_into_the_runs_file(tmp_
     assert capsys.readouterr().err == (f"inferdesk: Cannot resume with --top-k 5: the run was scored with --top-k 2, "
                                        "and its results would have two shapes. Leave --top-k out to use the run's "
                                        "own.\n")
-    assert main(["resume", run_id, "--format", "jsonl", "--out", str(out)]) == 2
-    assert capsys.readouterr().err == (f"inferdesk: Cannot append jsonl to {out}: the run wrote it as csv. Write the "
-                                       "rest to another file, or leave --format out.\n")
     with ResultStore() as store:
-        assert store.run(run_id).ok == 4  # neither refusal scored anything
-    assert main(["resume", run_id, "--top-k", "2", "--out", str(out)]) == 0  # the run's own settings, given
-    lines = out.read_text(encoding="utf-8").splitlines()
-    assert lines[0].startswith("input,row,ok,") and len(lines) == 1 + 10  # one header, then every row as csv
+        assert store.run(run_id).ok == 4  # the refusal scored nothing
+    assert main(["resume", run_id, "--top-k", "2", "--format", "jsonl", "--out", str(out)]) == 0
+    assert f"note: the run wrote csv; {out} is written whole as jsonl" in capsys.readouterr().err
+    records = _jsonl_records(out)  # one format in the file: every result, the stored ones rewritten
+    assert len(records) == 10 and all(len(r["top"]) == 2 for r in records)
 
 
 def test_resume_output_defaults_and_notes():
@@ -472,12 +474,15 @@ def test_resume_output_defaults_and_notes():
     meta = {"output": {"format": "json", "top_k": 3, "out": "/data/all.json", "workers": 2, "save_inputs": "/t"}}
     got = resume_output(meta, fmt=None, out="/data/rest.jsonl")
     assert (got.format, got.top_k, got.workers, got.save_inputs) == ("jsonl", 3, 2, "/t")
-    assert got.notes == ("the run wrote json, which cannot be appended to; the rest is written as jsonl",)
-    with pytest.raises(RunRefused, match="Cannot append jsonl to /data/all.json: the run wrote it as json, which "
-                                         "cannot be appended to. Write the rest to another file."):
-        resume_output(meta, out="/data/all.json")
-    assert resume_output(meta, fmt="csv", top_k=3).notes[0] == "the run wrote json, which cannot be appended to; " \
+    assert got.notes == ("the run wrote json, which resume does not write; the rest is written as jsonl",)
+    assert resume_output(meta, out="/data/all.json").notes == (
+        "the run wrote json, which resume does not write; /data/all.json is written whole as jsonl",)
+    assert resume_output(meta, fmt="csv", top_k=3).notes[0] == "the run wrote json, which resume does not write; " \
                                                                 "the rest is written as csv"
+
+
+def _jsonl_records(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 # ====================================================================== export
