@@ -474,7 +474,7 @@ def test_resume_output_defaults_and_notes():
     meta = {"output": {"format": "json", "top_k": 3, "out": "/data/all.json", "workers": 2, "save_inputs": "/t"}}
     got = resume_output(meta, fmt=None, out="/data/rest.jsonl")
     assert (got.format, got.top_k, got.workers, got.save_inputs) == ("jsonl", 3, 2, "/t")
-    assert got.notes == ("the run wrote json, which resume does not write; the rest is written as jsonl",)
+    assert got.notes == ("the run wrote json, which resume does not write; /data/rest.jsonl is written whole as jsonl",)
     assert resume_output(meta, out="/data/all.json").notes == (
         "the run wrote json, which resume does not write; /data/all.json is written whole as jsonl",)
     assert resume_output(meta, fmt="csv", top_k=3).notes[0] == "the run wrote json, which resume does not write; " \
