@@ -58,6 +58,7 @@ import secrets
 import shutil
 import stat
 import threading
+import weakref
 from datetime import datetime, timezone
 
 import numpy as np
@@ -582,6 +583,19 @@ class ProcessWriter:
         self._proc = ctx.Process(target=_write_in_child, args=(child,), name="inferdesk-writer", daemon=True)
         self._proc.start()
         child.close()
+        _live_process_writers.add(self)
+        _end_writers_at_exit()
+
+    def _end(self) -> None:
+        """At exit, a writer never closed: its pipe is closed, so its process ends (it ignores SIGTERM)."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        self._conn.close()
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5)
 
     def open(self, fmt: str, path, mode: str = "w", provenance: dict | None = None, *, delimiter: str = ",",
              header: bool = True, formula_guard: bool = True, name=None) -> "ProcessWriter":
@@ -635,12 +649,32 @@ class ProcessWriter:
         finally:
             self._proc.join(10)
             if self._proc.is_alive():
-                self._proc.terminate()
+                self._proc.kill()  # it ignores SIGTERM (see _write_in_child)
+                self._proc.join(5)
             self._proc = None
             self._conn.close()
+            _live_process_writers.discard(self)
         if self._error is not None and not self._raised:
             self._raised = True
             raise self._error
+
+
+_live_process_writers: "weakref.WeakSet[ProcessWriter]" = weakref.WeakSet()
+_exit_hook = []
+
+
+def _end_writers_at_exit() -> None:
+    """Register, once, the exit hook that ends the processes of writers left open.
+
+    Registered after ``multiprocessing`` is imported, it runs before multiprocessing's own
+    exit hook (atexit runs last-registered first), which would SIGTERM each daemonic child and
+    then wait for it: ours ignore SIGTERM, and wait for their pipe to close.
+    """
+    if not _exit_hook:
+        import atexit
+
+        atexit.register(lambda: [w._end() for w in list(_live_process_writers)])
+        _exit_hook.append(True)
 
 
 def _write_in_child(conn) -> None:

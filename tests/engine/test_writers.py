@@ -339,12 +339,32 @@ def test_a_writing_process_writes_what_the_writer_thread_writes(tmp_path, fmt):
 def test_a_writing_process_reports_a_full_disk_and_a_missing_folder(tmp_path):
     full = writers.ProcessWriter("csv", "/dev/full", "w")
     with pytest.raises(OSError) as caught:
-        for _ in range(50):  # the error comes back with a later write, or at close
-            full.write(cls_batch([[0.25, 0.75]] * 2000))
-        full.close()
+        try:
+            for _ in range(50):  # the error comes back with a later write, or at close
+                full.write(cls_batch([[0.25, 0.75]] * 2000))
+        finally:
+            full.close()
     assert caught.value.errno == 28  # ENOSPC: no space left on device
     missing = writers.ProcessWriter("csv", tmp_path / "no" / "such" / "out.csv", "w")
     with pytest.raises(OSError) as caught:
-        missing.write(cls_batch([[0.25, 0.75]]))
-        missing.close()
+        try:
+            missing.write(cls_batch([[0.25, 0.75]]))
+        finally:
+            missing.close()
     assert "No such file or directory" in str(caught.value)
+
+
+def test_a_program_that_never_closes_its_writing_process_still_exits(tmp_path):
+    """The writing process ignores SIGTERM (the parent ends the run); multiprocessing's exit hook
+    sends SIGTERM to a daemonic child and then waits for it, so an unclosed writer hung the exit."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    script = ("from desktop.engine import writers\n"
+              f"w = writers.ProcessWriter('jsonl', {str(tmp_path / 'out.jsonl')!r}, 'w')\n"
+              "import time; time.sleep(3)\n"  # the child is running, and ignoring SIGTERM
+              "print('left open')\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == "left open\n", done.stderr
