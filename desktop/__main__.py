@@ -22,6 +22,14 @@ def versions() -> dict:
 
 
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl+C while the window's or the command line's modules load
+        sys.stderr.write("inferdesk: interrupted\n")
+        return 130
+
+
+def _main(argv) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--self-test"]:
         from .selftest import run_self_test

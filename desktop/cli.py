@@ -275,8 +275,8 @@ def versions() -> dict:
 
 def cmd_info(args, out) -> int:
     from .engine import inspect_model, resolve_profile, writers
-    from .engine.model import human_size
     from .engine.errors import ProfileError
+    from .engine.model import human_size, model_warnings
     from .engine.session import available_providers
 
     info = inspect_model(args.model)
@@ -293,6 +293,7 @@ def cmd_info(args, out) -> int:
         d["profile_error"] = problem
         d["profile_text"] = profile.describe() if profile else None
         d["providers_available"] = available_providers()
+        d["warnings"] = model_warnings(info, profile)
         out.write(writers.dumps(d, indent=2) + "\n")  # the model's metadata: no control character reaches a terminal
         return 2 if problem else 0
 
@@ -327,6 +328,8 @@ def cmd_info(args, out) -> int:
     if info.external_data:
         w(f"Ext. data   {', '.join(info.external_data)}\n")
     w(f"Providers   {', '.join(available_providers())}\n")
+    for i, warning in enumerate(model_warnings(info, profile)):
+        w(f"{'Warning' if i == 0 else '':<12}{warning}\n")
     return 2 if problem else 0
 
 
@@ -609,6 +612,8 @@ def _start_and_score(args, out, err, started_at, early) -> int:
     store = _open_store(args)
     try:
         _check_out(args, engine, items, store)  # before the run is recorded and anything is written
+        # what may be wrong with the model (labels that are not its classes) is said even with --quiet
+        err.write("".join(f"warning: {_safe(w)}\n" for w in engine.warnings))
         if store and not args.quiet:
             for run in store.unfinished()[:3]:
                 err.write(f"note: run {run.id} ({_safe(run.model_name)}, {run.ok + run.failed:,} of {run.total:,} "
@@ -637,13 +642,15 @@ def cmd_resume(args, out, err) -> int:
     output = resume_output(plan.meta, top_k=args.top_k, fmt=args.format, out=args.out)
     args.format, args.top_k, args.workers, args.save_inputs = (output.format, output.top_k, output.workers,
                                                                output.save_inputs)
+    err.write("".join(f"warning: {_safe(w)}\n" for w in plan.warnings))  # with --quiet too, as score does
     if not args.quiet:
-        err.write("".join(f"warning: {w}\n" for w in plan.warnings) + "".join(f"note: {n}\n" for n in output.notes))
+        err.write("".join(f"note: {_safe(n)}\n" for n in output.notes))
     store = ResultStore()
     try:
+        _check_out(args, plan.engine, plan.items, store)  # before the run is taken up: a refusal leaves it as it was
         recorder = store.resume_run(plan.run.id)
         prov = writers.run_provenance(plan.meta, "inferdesk resume")
-        return _score(plan.engine, plan.items, args, out, err, prov, recorder, skip=plan.done,
+        return _score(plan.engine, plan.items, args, out, err, prov, recorder, skip=plan.done, checked=True,
                       label=f" left of run {plan.run.id} ({len(plan.done):,} already scored)")
     finally:
         store.close()
@@ -717,12 +724,29 @@ def cmd_bench(args, out) -> int:
 
 
 def main(argv=None) -> int:
-    """Run the command line; return the exit code (0 all scored, 1 some failed, 2 nothing could run)."""
+    """Run the command line; return the exit code (0 all scored, 1 some failed, 2 nothing could run).
+
+    Ctrl+C (or SIGTERM) at any moment, imports included, ends it with one line and 130 (143).
+    A C extension whose initialisation the signal broke (onnxruntime's raises "ImportError:
+    initialization failed") counts as interrupted too.
+    """
     _signals.install()
     try:
         return _main(argv)
+    except KeyboardInterrupt as exc:  # before _main's own handling: at the first imports
+        return _say_stopped(exc)
+    except ImportError:
+        if _signals.received is None:
+            raise
+        return _say_stopped(_signals._exception(_signals.received))
     finally:
         _signals.restore()
+
+
+def _say_stopped(exc: KeyboardInterrupt) -> int:
+    how, code = _stopped_by(exc)
+    sys.stderr.write(f"inferdesk: {how.split(' (')[0]}\n")
+    return code
 
 
 def _main(argv) -> int:
@@ -761,9 +785,7 @@ def _main(argv) -> int:
         sys.stderr.write(f"inferdesk: {_safe(exc)}\n")
         return 2
     except KeyboardInterrupt as exc:
-        how, code = _stopped_by(exc)
-        sys.stderr.write(f"inferdesk: {how.split(' (')[0]}\n")
-        return code
+        return _say_stopped(exc)
     except BrokenPipeError:
         try:
             sys.stdout = open(os.devnull, "w")

@@ -37,6 +37,7 @@ class Settings:
     last_model_dir: str = ""
     last_input_dir: str = ""
     last_export_dir: str = ""
+    formula_guard: bool = True  # a ' before CSV cells a spreadsheet would run as formulas (=, +, -, @)
 
     def add_recent(self, model_path) -> None:
         """Put a model first in the recent list (absolute path, no duplicates, at most MAX_RECENT)."""

@@ -12,7 +12,7 @@ from .errors import InputError, ModelError
 from .inputs import InputKind
 from .inputs.images import decode_dicom, decode_image
 from .inputs.tabular import TableReader
-from .model import ModelInfo, inspect_model
+from .model import ModelInfo, inspect_model, model_warnings
 from .onnxwire import read_model, with_float_outputs
 from .postprocess import Postprocessor, TensorSequence, ZipMapScores
 from .preprocess import preprocess_image
@@ -84,6 +84,11 @@ class Engine:
             else True if _declares_batch_first(self.info, self._fed_inputs()) else None)
 
     # ------------------------------------------------------------------ facts
+    @property
+    def warnings(self) -> list[str]:
+        """What may be wrong with the model and its profile though both load (see :func:`model_warnings`)."""
+        return model_warnings(self.info, self.profile)
+
     @property
     def batchable(self) -> bool:
         """True when items can be stacked in one call: the input's first dimension is symbolic, and the

@@ -7,7 +7,7 @@ from desktop.engine.profile import Task
 from desktop.engine.resultbatch import ResultBatch
 
 
-def export(batches, path, provenance: dict | None = None) -> int:
+def export(batches, path, provenance: dict | None = None, *, formula_guard: bool = True) -> int:
     """Write results, in table order, to ``path``; the format follows its extension.
 
     ``.csv`` and ``.tsv`` give CSV, ``.jsonl`` JSON lines, anything else JSON: the same
@@ -24,6 +24,9 @@ def export(batches, path, provenance: dict | None = None) -> int:
     provenance
         Where the results came from (:func:`desktop.engine.writers.run_provenance` for a run
         in the history); None records only this app and the time.
+    formula_guard
+        CSV: a ``'`` before text cells a spreadsheet would run as formulas (see
+        :func:`desktop.engine.writers.guard_formulas`).
 
     Returns
     -------
@@ -34,7 +37,7 @@ def export(batches, path, provenance: dict | None = None) -> int:
     if batches and not isinstance(batches[0], ResultBatch):
         batches = [_batch_of_results(batches)]
     prov = provenance if provenance is not None else writers.provenance_unknown("InferDesk window")
-    return writers.export(batches, path, writers.format_for(path), prov)
+    return writers.export(batches, path, writers.format_for(path), prov, formula_guard=formula_guard)
 
 
 def _batch_of_results(results) -> ResultBatch:

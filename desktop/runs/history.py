@@ -229,7 +229,7 @@ def prepare_resume(run_ref: str, *, store_path=None) -> ResumePlan:
         The run is not in the history (StoreError), or its model cannot be loaded (ModelError).
     """
     from desktop.engine import Engine, SessionSettings, expand_inputs
-    from desktop.engine.model import label_mismatch, sha256_file
+    from desktop.engine.model import model_warnings, sha256_file
     from desktop.engine.profile import profile_from_dict
 
     with _store(store_path) as store:
@@ -273,10 +273,7 @@ def prepare_resume(run_ref: str, *, store_path=None) -> ResumePlan:
                 if p in paths}
         recorded_inputs = store.input_hashes(run.id)
     _check_input_hashes({os.path.abspath(p): shas for p, shas in recorded_inputs.items()})
-    warnings = list(engine.info.warnings)
-    if not warnings:
-        mismatch = label_mismatch(engine.profile.labels, engine.info.outputs, "the run's profile")
-        warnings += [mismatch] if mismatch else []
+    warnings = model_warnings(engine.info, engine.profile, "the run's profile")
     return ResumePlan(run, meta, engine, items, done, tuple(warnings))
 
 
@@ -405,7 +402,7 @@ def export_run(run_ref: str, target, *, fmt: str | None = None, store_path=None,
     return Exported(n, where)
 
 
-def export_results(batches, path, provenance: dict | None = None) -> int:
+def export_results(batches, path, provenance: dict | None = None, *, formula_guard: bool = True) -> int:
     """Write results (the window's table: ResultBatch or Result objects, in its order) to ``path``.
 
     The format follows the extension; returns the number of results written. See
@@ -413,7 +410,7 @@ def export_results(batches, path, provenance: dict | None = None) -> int:
     """
     from .export import export
 
-    return export(batches, path, provenance=provenance)
+    return export(batches, path, provenance=provenance, formula_guard=formula_guard)
 
 
 def results_provenance(run_id: str | None, engine=None, *, store_path=None,

@@ -76,6 +76,7 @@ def build_layout(w) -> None:
     w.tabs.addTab(w.bench_view, "Benchmark")
     w.tabs.setTabToolTip(2, "Time the model alone and compare settings (Ctrl+3)")
     w.history = HistoryView(w.controller.store_path, jobs=w.controller.jobs)
+    w.history.formula_guard = w.settings.formula_guard
     w.history.open_requested.connect(w.open_run)
     w.history.resume_requested.connect(w.resume_run)
     w.tabs.addTab(w.history, "History")

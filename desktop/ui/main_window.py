@@ -211,6 +211,7 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         """Use new preferences; reload the model when the session settings changed."""
         old = self._session_settings()
         self.settings = self.controller.settings = new
+        self.history.formula_guard = new.formula_guard
         self._save_settings()
         self._update_status_info()
         if self.engine is not None and self._session_settings() != old:
@@ -444,7 +445,8 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         """Write the results the table shows (in its order) to ``path``: CSV, JSON or JSON lines."""
         batch = self.results.visible_batch()
         try:
-            n = export_results([batch] if batch is not None else [], path, self.controller.provenance())
+            n = export_results([batch] if batch is not None else [], path, self.controller.provenance(),
+                               formula_guard=self.settings.formula_guard)
             self.controller.note_export(path)
         except Exception as exc:  # noqa: BLE001 - OSError and StoreError inline, anything else a dialog
             report_error(exc, inline=self.show_status_error)

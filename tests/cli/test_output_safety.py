@@ -407,3 +407,21 @@ def test_a_full_disk_under_the_output_leaves_the_earlier_file_whole(process, sma
     assert err.startswith(f"inferdesk: cannot write {out}: No space left on device"), err
     assert sorted(p.name for p in small_disk.iterdir()) == ["results.csv"]  # no temporary file left
     assert out.read_text() == "the results of last week\n"
+
+
+def test_resume_out_naming_an_input_is_refused_before_the_run_is_taken_up(tmp_path, monkeypatch, capsys):
+    from tests.runs.test_run_history import _interrupted_score
+
+    table = tmp_path / "patients.csv"
+    shutil.copyfile(CSV, table)
+    run_id = _interrupted_score(monkeypatch, [str(MODEL), str(table), "--out", str(tmp_path / "scores.jsonl")])
+    capsys.readouterr()
+    with ResultStore() as store:
+        trail = store._db.execute("SELECT COUNT(*) FROM ledger").fetchone()[0]
+    before = table.read_bytes()
+    err = _refused(["resume", run_id, "--out", str(table)], capsys)
+    assert "a file this run reads" in err and str(table) in err
+    assert table.read_bytes() == before
+    with ResultStore() as store:
+        assert store.run(run_id).status == "cancelled"  # as it was: not taken up, nothing recorded
+        assert store._db.execute("SELECT COUNT(*) FROM ledger").fetchone()[0] == trail

@@ -190,16 +190,12 @@ def many_images(tmp_path):
         shutil.copyfile(SAMPLES / "digits" / "digit_0_386.png", folder / f"d_{i:04d}.png")
     return folder
 
-
-
 @pytest.fixture
 def one_big_chunk(tmp_path):
     lines = (SAMPLES / "breast_cancer.csv").read_text().splitlines(keepends=True)
     path = tmp_path / "big.csv"
     path.write_text(lines[0] + "".join(lines[1:]) * 400)  # 8,000 rows, one chunk: it all goes in one write
     return path
-
-
 
 @pytest.mark.skipif(sys.platform == "win32", reason="a closed pipe is EPIPE on POSIX")
 @pytest.mark.parametrize("what", ["many_images", "one_big_chunk"])
@@ -221,8 +217,6 @@ def test_a_closed_pipe_ends_the_run_as_cancelled_and_quietly(what, request):
                            timeout=120)
     assert later.returncode == 0 and "note:" not in later.stderr and "interrupted" not in later.stderr
 
-
-
 def test_info_escapes_what_the_model_file_says(tmp_path, capsys):
     from tests.conftest import image_logits_model
 
@@ -235,3 +229,42 @@ def test_info_escapes_what_the_model_file_says(tmp_path, capsys):
     text = capsys.readouterr().out
     assert not RAW_CONTROLS.search(text.replace("\n", ""))
     assert json.loads(text)["description"] == "fine\x1b]0;pwned\x07\x9b2J"
+
+
+_INTERRUPT_AT_IMPORT = textwrap.dedent("""
+    import signal, sys
+    fired = []
+    def hook(event, args):  # Ctrl+C once, as the module named first starts to be imported
+        if event == "import" and args[0] == sys.argv[1] and not fired:
+            fired.append(True)
+            signal.raise_signal(signal.SIGINT)
+    sys.addaudithook(hook)
+    from desktop.__main__ import main
+    sys.exit(main(sys.argv[2:]))
+""")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="raise_signal(SIGINT) is POSIX here")
+@pytest.mark.parametrize("module", ["desktop.cli", "numpy", "onnxruntime", "desktop.engine.store"])
+def test_ctrl_c_while_modules_load_is_one_line_and_130(module, tmp_path):
+    """Ctrl+C in the first moments (here: exactly while ``module`` is being imported) is not a traceback."""
+    done = subprocess.run([sys.executable, "-c", _INTERRUPT_AT_IMPORT, module, "score", str(MODELS / "digits.onnx"),
+                           str(SAMPLES / "digits"), "--out", str(tmp_path / "o.jsonl")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stderr) == (130, "inferdesk: interrupted\n")
+
+
+def test_an_import_broken_by_a_signal_counts_as_interrupted(monkeypatch, capsys):
+    """onnxruntime's extension answers a signal during its initialisation with ImportError."""
+    import desktop.cli as cli
+
+    def broken(*args):
+        cli._signals.received = signal.SIGINT  # what the handler records when the signal comes
+        raise ImportError("initialization failed")
+
+    monkeypatch.setattr(cli, "cmd_info", broken)
+    assert main(["info", str(MODELS / "digits.onnx")]) == 130
+    assert capsys.readouterr().err == "inferdesk: interrupted\n"
+    monkeypatch.setattr(cli, "cmd_info", lambda *a: (_ for _ in ()).throw(ImportError("no module named x")))
+    with pytest.raises(ImportError):  # without a signal, a missing module is not hidden
+        main(["info", str(MODELS / "digits.onnx")])

@@ -168,3 +168,29 @@ def test_labels_that_do_not_fit_the_models_output_are_warned_about(tmp_path):
     assert label_mismatch(["a"] * 10, outputs) is None and label_mismatch([], outputs) is None
     assert label_mismatch(["a"] * 3, outputs).startswith("the profile lists 3 labels, but output 'logits' has 10")
     assert label_mismatch(["a"] * 3, Engine(MODELS / "breast_cancer.onnx").info.outputs) is None  # ZipMap: unknown
+
+
+def test_the_command_line_says_what_may_be_wrong_with_the_labels_even_when_quiet(tmp_path, capsys):
+    import os
+
+    from desktop.cli import main
+    from desktop.engine.profile import profile_from_dict
+
+    engine = _many_labels_engine(tmp_path, n=1_000)
+    assert engine.warnings == list(engine.info.warnings)  # the profile took the metadata's labels: said once
+    model = engine.model_path
+    assert main(["info", model]) == 0
+    out = capsys.readouterr().out
+    assert f"Warning     {engine.info.warnings[0]}\n" in out
+    assert main(["info", model, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["warnings"] == list(engine.info.warnings)
+    image = str(SAMPLES / "digits" / sorted(p.name for p in (SAMPLES / "digits").iterdir())[0])
+    assert main(["score", model, image, "-q", "--no-history", "--out", os.devnull]) == 0
+    assert capsys.readouterr().err == f"warning: {engine.info.warnings[0]}\n"
+    # labels from a profile that the model's metadata does not have
+    digits = Engine(MODELS / "digits.onnx")
+    wrong = profile_from_dict(dict(digits.profile.to_dict(), labels=["benign", "malignant"]))
+    assert Engine(MODELS / "digits.onnx", profile=wrong).warnings == [
+        "the profile lists 2 labels, but output 'logits' has 10 classes: the labels shown will not be this model's "
+        "classes"]
+    assert digits.warnings == []

@@ -46,8 +46,8 @@ def _history(qtbot, window):
     return window.history
 
 
-def _scored_run(qtbot, window, inputs):
-    load(qtbot, window, DIGITS_MODEL, inputs)
+def _scored_run(qtbot, window, inputs, model=DIGITS_MODEL):
+    load(qtbot, window, model, inputs)
     summary = run(qtbot, window)
     assert summary["run_id"]
     return summary["run_id"]
@@ -380,3 +380,35 @@ def test_runs_model_is_readable():
     assert model.index(1, COL_INPUTS).data() == "a.png + 2 more"
     assert inputs_text(["/x/a.png", "/x/b.png"]) == "x/ · 2 files"
     assert "2024" in model.index(0, 0).data() and "local time" in model.index(0, 0).data(Qt.ToolTipRole)
+
+
+def test_the_formula_guard_is_a_setting_for_the_windows_csv_exports(qtbot, window, tmp_path):
+    """Labels such as '=SUM(A1)' reach a CSV export with a ' in front, unless the setting is off."""
+    from dataclasses import replace
+
+    model = tmp_path / "digits.onnx"
+    shutil.copyfile(DIGITS_MODEL, model)
+    profile = Engine(DIGITS_MODEL).profile.to_dict()
+    profile["labels"] = [f"=SUM(A{i})" for i in range(10)]
+    (tmp_path / "digits.profile.json").write_text(json.dumps(profile), encoding="utf-8")
+    run_id = _scored_run(qtbot, window, [DIGITS_DIR], model)
+    assert window.settings.formula_guard and window.history.formula_guard  # on by default
+
+    def labels(path):
+        rows = path.read_text(encoding="utf-8").splitlines()
+        assert rows[0].split(",")[4] == "label" and len(rows) == 11
+        return {row.split(",")[4] for row in rows[1:]}
+
+    window.export_to(tmp_path / "guarded.csv")
+    assert labels(tmp_path / "guarded.csv") <= {f"'=SUM(A{i})" for i in range(10)}
+    window.apply_settings(replace(window.settings, formula_guard=False))
+    window.export_to(tmp_path / "as-is.csv")
+    assert labels(tmp_path / "as-is.csv") <= {f"=SUM(A{i})" for i in range(10)}
+    with qtbot.waitSignal(window.history.task_done, timeout=5000):
+        window.history.export_run(run_id, tmp_path / "history.csv")
+    assert (tmp_path / "history.csv").read_text(encoding="utf-8") == (tmp_path / "as-is.csv").read_text(
+        encoding="utf-8")
+    from desktop.settings import load_settings
+
+    assert load_settings(window.settings_file).formula_guard is False
+

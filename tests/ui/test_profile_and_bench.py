@@ -87,8 +87,10 @@ def test_settings_dialog_lists_available_providers_only(qtbot, window):
     assert listed == available_providers()
     dialog.threads.setValue(1)
     dialog.top_k.setValue(3)
+    assert dialog.formula_guard.isChecked() and dialog.formula_guard.toolTip()
+    dialog.formula_guard.setChecked(False)
     new = dialog.result_settings()
-    assert new.threads == 1 and new.top_k == 3
+    assert new.threads == 1 and new.top_k == 3 and new.formula_guard is False
     load(qtbot, window, DIGITS_MODEL)
     with qtbot.waitSignal(window.model_loaded, timeout=20000):
         window.apply_settings(new)  # threads changed: the model reloads with them

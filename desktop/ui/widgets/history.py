@@ -177,6 +177,7 @@ class HistoryView(QWidget):
         self.jobs = jobs if jobs is not None else Jobs(self)
         self._pending_select: str | None = None
         self._loaded_once = False
+        self.formula_guard = True  # the window's setting: CSV exports guard formula-like cells
         self.model = RunsModel(self)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 6, 0, 0)
@@ -363,11 +364,11 @@ class HistoryView(QWidget):
         self.act_copy.setEnabled(has)
 
     # ------------------------------------------------------------------ actions
-    def _task(self, what: str, fn, *args, busy: str = ""):
+    def _task(self, what: str, fn, *args, busy: str = "", **kwargs):
         """Run a use case of desktop.runs.history on a worker; its verdict is shown above the list."""
         if busy:
             self.message.show_info(busy)
-        return self.jobs.start(f"history-{what}", fn, *args, store_path=self.store_path,
+        return self.jobs.start(f"history-{what}", fn, *args, store_path=self.store_path, **kwargs,
                                on_returned=lambda value: self._on_task_done(what, value),
                                on_errored=lambda exc: self._on_task_failed(what, exc))
 
@@ -468,7 +469,8 @@ class HistoryView(QWidget):
 
     def export_run(self, run_id: str, path):
         """Write a run's results (all, in run order) as the table's export does, and note it in the trail."""
-        return self._task("export", runs.export_run, run_id, str(path), busy="Exporting…")
+        return self._task("export", runs.export_run, run_id, str(path), formula_guard=self.formula_guard,
+                          busy="Exporting…")
 
     def verify(self):
         """Check the audit trail on a worker; the verdict is shown above the list."""

@@ -8,7 +8,6 @@ from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHBoxLayout, QLabel, Q
                                QSizePolicy, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
 from desktop.engine.inputs import InputKind
-from desktop.engine.model import label_mismatch
 from desktop.runs import fmt
 
 from ..models import QueueModel, error_color
@@ -165,11 +164,7 @@ def model_card_html(engine) -> str:
     else:
         shown = "<i>none</i>"
     provider = engine.provider.replace("ExecutionProvider", "")
-    warnings = list(info.warnings)
-    mismatch = label_mismatch(profile.labels, info.outputs) if profile.labels else None
-    if mismatch and mismatch not in warnings:
-        warnings.append(mismatch)
-    warned = "".join(f"<p style='color:{error_color().name()}'>⚠ {_esc(w)}</p>" for w in warnings)
+    warned = "".join(f"<p style='color:{error_color().name()}'>⚠ {_esc(w)}</p>" for w in engine.warnings)
     return (
         f"<p style='margin-bottom:2px'><b style='font-size:large'>{_esc(info.file_name)}</b></p>"
         f"<p style='margin-top:0'>{fmt.size(info.size_bytes)} · SHA-256 <tt>{info.sha256[:12]}</tt><br>"

@@ -1,8 +1,9 @@
-"""The Settings dialog: execution provider (only those available), threads, optimisation level, top-k."""
+"""The Settings dialog: execution provider (only those available), threads, optimisation level, top-k, CSV guard."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QSpinBox, QVBoxLayout
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QSpinBox,
+                               QVBoxLayout)
 
 from desktop.settings import OPT_LEVELS, Settings
 
@@ -45,6 +46,13 @@ class SettingsDialog(QDialog):
         self.top_k.setValue(settings.top_k)
         self.top_k.setToolTip("How many labels to keep per result (classification models)")
         form.addRow("Labels per result (top-k)", self.top_k)
+        self.formula_guard = QCheckBox("Protect CSV exports from spreadsheet formulas")
+        self.formula_guard.setChecked(settings.formula_guard)
+        self.formula_guard.setToolTip("A text cell that begins with =, +, - or @ (a file name, a CSV value) gets a ' in "
+                                      "front, so that Excel or LibreOffice shows it instead of running it as a "
+                                      "formula. Numbers are never changed. The command line's --no-formula-guard "
+                                      "turns it off there.")
+        form.addRow("Exports", self.formula_guard)
         note = QLabel("Changing the provider, threads or optimisation reloads the model.")
         note.setWordWrap(True)
         lay.addWidget(note)
@@ -60,4 +68,4 @@ class SettingsDialog(QDialog):
 
         return replace(self._settings, provider=self.provider.currentData(), threads=self.threads.value(),
                        opt_level=self.opt.currentData(), top_k=self.top_k.value(),
-                       recent_models=list(self._settings.recent_models))
+                       formula_guard=self.formula_guard.isChecked(), recent_models=list(self._settings.recent_models))
