@@ -82,7 +82,7 @@ def build_layout(w) -> None:
     w.tabs.addTab(w.history, "History")
     w.tabs.setTabToolTip(3, "Past runs: open, export, rename, delete, resume; check the audit trail (Ctrl+4)")
 
-    w.detail = DetailPane()
+    w.detail = DetailPane(jobs=w.controller.jobs)
     w.detail.setMinimumWidth(260)
     centre.setMinimumWidth(420)
     left.setMinimumWidth(240)

@@ -117,7 +117,8 @@ def test_scored_run_is_listed_and_reopens_into_the_table(qtbot, window, scans):
     assert window.results.rowCount() == 11 and window.results_tab.stack.currentIndex() == 1
     assert "from History" in window.run_label.text() and "digits.onnx" in window.run_label.text()
     assert window.selected_result() is window.results.results[0]
-    assert window.detail.result is window.results.results[0] and window.detail.image.has_image()
+    assert window.detail.result is window.results.results[0]
+    qtbot.waitUntil(window.detail.image.has_image, timeout=10000)
     window.table.setFocus()
     qtbot.keyClick(window.table, Qt.Key_Down)
     assert window.detail.result is window.results.results[1]

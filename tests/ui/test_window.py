@@ -68,13 +68,51 @@ def test_drop_model_and_inputs_then_run_matches_engine(qtbot, window):
         assert _cell(window, row, COL_LATENCY) == fmt.ms(g.timings.total)
     # the first row is selected and the detail follows the arrows
     assert window.selected_result() is got[0]
-    assert window.detail.result is got[0] and window.detail.image.has_image()
+    assert window.detail.result is got[0]
+    qtbot.waitUntil(window.detail.image.has_image, timeout=10000)  # decoded on a worker
     window.table.setFocus()
     qtbot.keyClick(window.table, Qt.Key_Down)
     assert window.selected_result() is got[1]
     assert window.detail.result is got[1]
     assert window.detail.bars.predictions == list(got[1].top)
     assert repr(float(got[1].top[0].score)) in window.detail.answer.text()
+
+
+def test_the_detail_decodes_its_image_off_the_gui_thread_and_keeps_the_last_ones(qtbot, window, monkeypatch):
+    """A large scan took hundreds of milliseconds on every arrow key: the GUI thread now never decodes."""
+    import threading
+    import time
+
+    import desktop.ui.widgets.detail as detail_module
+
+    real, threads = detail_module.load_preview, []
+
+    def slow(*args, **kwargs):
+        threads.append(threading.current_thread())
+        time.sleep(0.4)
+        return real(*args, **kwargs)
+
+    load(qtbot, window, DIGITS_MODEL, [DIGITS_DIR])
+    run(qtbot, window)
+    monkeypatch.setattr(detail_module, "load_preview", slow)
+    window.detail._previews.clear()
+    got = window.results.results
+    t0 = time.perf_counter()
+    window.select_result(got[2].index)
+    window.select_result(got[3].index)  # moved on before the first image came
+    assert time.perf_counter() - t0 < 0.3 and not window.detail.image.has_image()
+    assert "Loading" in window.detail.image._placeholder
+    with qtbot.waitSignal(window.detail.image_shown, timeout=10000) as shown:
+        pass
+    assert shown.args == [got[3].input] and window.detail.result is got[3] and window.detail.image.has_image()
+    assert threads and threading.main_thread() not in threads
+    qtbot.wait(500)  # the first decode ends too, and replaces nothing
+    assert window.detail.result is got[3] and shown.args == [got[3].input]
+    n = len(threads)
+    window.select_result(got[3].index - 1 if got[3].index else 1)
+    qtbot.waitUntil(window.detail.image.has_image, timeout=10000)
+    window.select_result(got[3].index)  # kept: shown at once, nothing decoded
+    assert window.detail.image.has_image() and len(threads) == n + 1
 
 
 def test_latency_readout_matches_result_timings(qtbot, window, many_digits):

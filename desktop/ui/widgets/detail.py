@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHeaderView, QLabel, QScrollArea, QSizePolicy,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
@@ -12,19 +14,8 @@ from desktop.engine.inputs import InputKind
 from desktop.engine.results import tensor_summary
 
 from desktop.runs import fmt
+from desktop.runs.preview import load_preview
 from ..models import error_color
-
-
-def pil_to_qimage(img) -> QImage:
-    """A PIL image (RGB, L or F) as a QImage that owns its pixels."""
-    if img.mode == "F":
-        arr = np.asarray(img, dtype=np.float32)
-        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
-        arr = ((arr - lo) / (hi - lo or 1.0) * 255).clip(0, 255).astype(np.uint8)
-        return array_to_qimage(arr)
-    if img.mode not in ("RGB", "L"):
-        img = img.convert("RGB")
-    return array_to_qimage(np.asarray(img))
 
 
 def array_to_qimage(arr: np.ndarray) -> QImage:
@@ -172,14 +163,24 @@ def _fill(table: QTableWidget, rows) -> None:
 
 
 class DetailPane(QScrollArea):
-    """Everything about one Result: what was scored, the answer in full precision, the raw outputs."""
+    """Everything about one Result: what was scored, the answer in full precision, the raw outputs.
 
-    def __init__(self, parent=None):
+    The image is decoded on a worker (``jobs``, the window's; the slot "preview": moving on to
+    another result drops the one being decoded) and the last few are kept, so that the arrow
+    keys never wait for a decoder; without ``jobs`` it is decoded at once.
+    """
+
+    image_shown = Signal(str)  # path: its preview is on screen (or cannot be)
+    CACHED = 8  # previews kept: the arrows back and forth need no decoding
+
+    def __init__(self, jobs=None, parent=None):
         super().__init__(parent)
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.NoFrame)
         self.result = None
         self.engine = None
+        self.jobs = jobs
+        self._previews: OrderedDict = OrderedDict()  # (path, engine id) -> QImage
         body = QWidget()
         self.setWidget(body)
         lay = QVBoxLayout(body)
@@ -287,20 +288,42 @@ class DetailPane(QScrollArea):
         if not is_image:
             self.image.set_image(None)
             return
-        qimg = None
-        try:
-            if engine is not None:
-                img, _ = engine.load_image(result.input, result.kind)
-                if max(img.size) > 2048:
-                    img = img.copy()
-                    img.thumbnail((2048, 2048))
-                qimg = pil_to_qimage(img)
-            else:
-                qimg = QImage(result.input)
-        except Exception:  # noqa: BLE001 - the row already carries the engine's error for this file
-            qimg = None
-        self.image._placeholder = "The image cannot be shown" if not result.ok else ""
+        key = (result.input, id(engine))
+        cached = self._previews.get(key)
+        if cached is not None:
+            self._previews.move_to_end(key)
+            self._set_preview(result.input, cached)
+            return
+        self.image._placeholder = "Loading the image…"
+        self.image.set_image(None)
+        if self.jobs is None:
+            try:
+                self._on_preview(key, load_preview(result.input, result.kind, engine))
+            except Exception:  # noqa: BLE001 - the row already carries the engine's error for this file
+                self._on_preview_failed(key)
+            return
+        self.jobs.start("preview", load_preview, result.input, result.kind, engine,
+                        on_returned=lambda preview: self._on_preview(key, preview),
+                        on_errored=lambda exc: self._on_preview_failed(key))
+
+    def _on_preview(self, key, preview) -> None:
+        qimg = array_to_qimage(preview.pixels)
+        self._previews[key] = qimg
+        while len(self._previews) > self.CACHED:
+            self._previews.popitem(last=False)
+        if self.result is not None and self.result.input == key[0]:
+            self._set_preview(key[0], qimg)
+
+    def _on_preview_failed(self, key) -> None:
+        if self.result is not None and self.result.input == key[0]:
+            self.image._placeholder = "The image cannot be shown"
+            self.image.set_image(None)
+            self.image_shown.emit(key[0])
+
+    def _set_preview(self, path: str, qimg) -> None:
+        self.image._placeholder = ""
         self.image.set_image(qimg)
+        self.image_shown.emit(path)
 
 
 def _num(v) -> str:
