@@ -101,7 +101,7 @@ def test_the_detail_decodes_its_image_off_the_gui_thread_and_keeps_the_last_ones
     window.select_result(got[2].index)
     window.select_result(got[3].index)  # moved on before the first image came
     assert time.perf_counter() - t0 < 0.3 and not window.detail.image.has_image()
-    assert "Loading" in window.detail.image._placeholder
+    assert "Loading" in window.detail.image.placeholder
     with qtbot.waitSignal(window.detail.image_shown, timeout=10000) as shown:
         pass
     assert shown.args == [got[3].input] and window.detail.result is got[3] and window.detail.image.has_image()
@@ -569,3 +569,35 @@ def test_the_model_card_warns_when_labels_do_not_fit_the_outputs(qtbot):
     wrong = engine.with_profile(replace(engine.profile, labels=("cat", "dog", "bird")))
     html = model_card_html(wrong)
     assert "⚠" in html and "3 labels" in html and "10 classes" in html
+
+
+def test_a_2d_output_is_offered_as_a_heat_map_over_the_image(qtbot, window, tmp_path):
+    """A probability map ([N, 1, H, W], as a text detector gives) is drawn over the image it came from."""
+    from onnx import TensorProto, helper
+
+    from tests.conftest import make_model
+
+    model = make_model(tmp_path / "map.onnx", [helper.make_node("ReduceMean", ["x"], ["prob"], axes=[1], keepdims=1)],
+                       [("x", TensorProto.FLOAT, ["N", 3, 64, 64])], [("prob", TensorProto.FLOAT, ["N", 1, 64, 64])],
+                       metadata={"inferdesk.profile": json.dumps({"input": "x", "task": "raw", "image": {
+                           "color": "RGB", "layout": "NCHW", "resize": {"mode": "stretch", "size": [64, 64]},
+                           "scale": 0.00392156862745098}})})
+    load(qtbot, window, model, [DIGITS_DIR])
+    run(qtbot, window)
+    window.select_result(0)
+    qtbot.waitUntil(window.detail.image.has_image, timeout=10000)
+    d = window.detail
+    assert d.overlay_bar.isVisible() and d.heat_choice.count() == 2
+    assert d.heat_choice.currentData() == "prob"  # the model's answer is the map: shown at once
+    assert d.image.heat is not None and d.image.heat.shape == (64, 64)
+    shot = d.image.grab().toImage()
+    r = d.image.image_rect()
+    centre = shot.pixelColor(int(r.center().x()), int(r.center().y()))
+    d.heat_choice.setCurrentIndex(0)
+    assert d.image.heat is None
+    plain = d.image.grab().toImage().pixelColor(int(r.center().x()), int(r.center().y()))
+    assert centre != plain  # the heat map changes what is drawn
+    d.heat_choice.setCurrentIndex(1)
+    d.opacity.setValue(0)
+    clear = d.image.grab().toImage().pixelColor(int(r.center().x()), int(r.center().y()))
+    assert clear == plain and d.image.heat_name == "prob"  # opacity 0: the image as it is

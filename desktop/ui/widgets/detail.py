@@ -7,8 +7,9 @@ from collections import OrderedDict
 import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPalette, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHeaderView, QLabel, QScrollArea, QSizePolicy,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFrame, QHBoxLayout, QHeaderView, QLabel,
+                               QScrollArea, QSizePolicy, QSlider, QTableWidget, QTableWidgetItem, QVBoxLayout,
+                               QWidget)
 
 from desktop.engine.inputs import InputKind
 from desktop.engine.results import tensor_summary
@@ -16,6 +17,7 @@ from desktop.engine.results import tensor_summary
 from desktop.runs import fmt
 from desktop.runs.preview import load_preview
 from ..models import error_color
+from .overlay import OverlayImage
 
 
 def array_to_qimage(arr: np.ndarray) -> QImage:
@@ -190,9 +192,34 @@ class DetailPane(QScrollArea):
         self.title.setWordWrap(True)
         self.title.setTextInteractionFlags(Qt.TextSelectableByMouse)
         lay.addWidget(self.title)
-        self.image = ScaledImage("")
-        self.image.setToolTip("The scored image")
+        self.image = OverlayImage("")
+        self.image.setToolTip("The scored image, with what the model found drawn on it")
         lay.addWidget(self.image, 2)
+        self.overlay_bar = QWidget()
+        bar = QHBoxLayout(self.overlay_bar)
+        bar.setContentsMargins(0, 0, 0, 0)
+        self.show_boxes = QCheckBox("Boxes")
+        self.show_boxes.setToolTip("Draw the detected boxes with their class and score")
+        self.show_mask = QCheckBox("Mask")
+        self.show_mask.setToolTip("Colour each pixel by the class the model gave it")
+        self.heat_choice = QComboBox()
+        self.heat_choice.setToolTip("Show one of the model's 2-D outputs as a heat map over the image")
+        self.opacity = QSlider(Qt.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(45)
+        self.opacity.setMaximumWidth(90)
+        self.opacity.setToolTip("Opacity of the mask and heat map")
+        for box in (self.show_boxes, self.show_mask):
+            box.setChecked(True)
+            bar.addWidget(box)
+        bar.addWidget(self.heat_choice, 1)
+        bar.addWidget(QLabel("Opacity"))
+        bar.addWidget(self.opacity)
+        self.show_boxes.toggled.connect(self._on_overlay_toggled)
+        self.show_mask.toggled.connect(self._on_overlay_toggled)
+        self.heat_choice.currentIndexChanged.connect(self._on_heat_chosen)
+        self.opacity.valueChanged.connect(lambda v: self.image.set_opacity(v / 100.0))
+        lay.addWidget(self.overlay_bar)
         self.error = QLabel()
         self.error.setWordWrap(True)
         self.error.setTextInteractionFlags(Qt.TextSelectableByMouse)
@@ -236,6 +263,8 @@ class DetailPane(QScrollArea):
                   self.features_title, self.features,
                   self.outputs_title, self.outputs, self.timings, self.error):
             w.setVisible(False)
+        self.image.clear_overlays()
+        self._show_overlay_controls(result)
         if empty:
             self.title.setText("Select a result to see its detail here. Use ↑ and ↓ to move through the results.")
             self.image.setVisible(False)
@@ -294,7 +323,7 @@ class DetailPane(QScrollArea):
             self._previews.move_to_end(key)
             self._set_preview(result.input, cached)
             return
-        self.image._placeholder = "Loading the image…"
+        self.image.set_placeholder("Loading the image…")
         self.image.set_image(None)
         if self.jobs is None:
             try:
@@ -307,7 +336,7 @@ class DetailPane(QScrollArea):
                         on_errored=lambda exc: self._on_preview_failed(key))
 
     def _on_preview(self, key, preview) -> None:
-        qimg = array_to_qimage(preview.pixels)
+        qimg = (array_to_qimage(preview.pixels), preview.original_size)
         self._previews[key] = qimg
         while len(self._previews) > self.CACHED:
             self._previews.popitem(last=False)
@@ -316,14 +345,58 @@ class DetailPane(QScrollArea):
 
     def _on_preview_failed(self, key) -> None:
         if self.result is not None and self.result.input == key[0]:
-            self.image._placeholder = "The image cannot be shown"
+            self.image.set_placeholder("The image cannot be shown")
             self.image.set_image(None)
             self.image_shown.emit(key[0])
 
-    def _set_preview(self, path: str, qimg) -> None:
-        self.image._placeholder = ""
-        self.image.set_image(qimg)
+    def _set_preview(self, path: str, shown) -> None:
+        qimg, original_size = shown
+        self.image.set_placeholder("")
+        self.image.set_image(qimg, original_size)
+        self._on_heat_chosen()
         self.image_shown.emit(path)
+
+    # ------------------------------------------------------------------ overlays
+    def _show_overlay_controls(self, result) -> None:
+        """The overlay controls that apply to this result: a heat map for each of its 2-D outputs."""
+        maps = heat_map_outputs(result) if result is not None and result.ok else {}
+        self.heat_choice.blockSignals(True)
+        previous = self.heat_choice.currentData()
+        self.heat_choice.clear()
+        self.heat_choice.addItem("No heat map", None)
+        for name, values in maps.items():
+            self.heat_choice.addItem(f"Heat map: {name} ({values.shape[1]}×{values.shape[0]})", name)
+        if previous in maps:
+            self.heat_choice.setCurrentIndex(self.heat_choice.findData(previous))
+        elif len(maps) == 1 and not (result.top or result.values):
+            self.heat_choice.setCurrentIndex(1)  # a model whose answer is a map: shown as one
+        self.heat_choice.blockSignals(False)
+        self.heat_choice.setVisible(bool(maps))
+        self.show_boxes.setVisible(False)
+        self.show_mask.setVisible(False)
+        self.overlay_bar.setVisible(bool(maps))
+
+    def _on_heat_chosen(self, *_) -> None:
+        name = self.heat_choice.currentData()
+        values = heat_map_outputs(self.result).get(name) if name and self.result is not None else None
+        self.image.set_heat(values, name or "")
+
+    def _on_overlay_toggled(self, *_) -> None:
+        self.image.show_boxes = self.show_boxes.isChecked()
+        self.image.show_mask = self.show_mask.isChecked()
+        self.image.update()
+
+
+def heat_map_outputs(result) -> dict:
+    """The result's outputs that can be shown as a heat map: 2-D float arrays (axes of 1 dropped), by name."""
+    found = {}
+    for name, value in (result.outputs or {}).items():
+        if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+            continue
+        squeezed = value.reshape([d for d in value.shape if d != 1])
+        if squeezed.ndim == 2 and min(squeezed.shape) >= 2:
+            found[name] = squeezed
+    return found
 
 
 def _num(v) -> str:
