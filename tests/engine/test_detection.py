@@ -247,7 +247,8 @@ def test_summary_and_csv_columns(tmp_path, photo):
     assert cols["score"][0] == pytest.approx(0.9)
     none = batch.replace(meta={**batch.meta, "conf": 0.99})
     assert none.summary(0) == ("no detections", None)
-    assert dict(none.answer_columns())["detections"].tolist() == [0]
+    cols = dict(none.answer_columns())
+    assert cols["detections"].tolist() == [0] and cols["label"].tolist() == [""] and cols["score"].tolist() == [""]
 
 
 # --------------------------------------------------------------------------- NMS alone
@@ -332,3 +333,24 @@ def test_store_round_trip_gives_the_same_detections(tmp_path, photo):
     assert [_boxes(back, i) for i in range(3)] == [_boxes(batch, i) for i in range(3)]
     for name in ("det_offsets", "det_box", "det_score", "det_class", "image_size", "input_transform"):
         np.testing.assert_array_equal(back.answer[name], batch.answer[name])
+
+
+# --------------------------------------------------------------------------- the profile's detection key
+def test_profiles_without_detection_load_and_hash_as_before():
+    raw = {"input": "x", "task": "detection", "image": {"resize": {"mode": "fit", "size": [320, 320]}}}
+    p = profile_from_dict(raw)
+    assert p.detection is None and "detection" not in p.to_dict()
+    assert profile_from_dict(p.to_dict()).sha256() == p.sha256()
+
+
+def test_detection_key_round_trips_and_is_checked():
+    from desktop.engine.errors import ProfileError
+
+    p = profile_from_dict({"task": "detection", "detection": {"family": "YOLO11", "conf": 0.4, "iou": 0.6,
+                                                                "max_det": 50, "class_agnostic": True}})
+    assert p.detection.family == "yolov8" and p.detection.conf == 0.4 and p.detection.max_det == 50
+    assert profile_from_dict(p.to_dict()) == p
+    for bad, word in (({"conf": 1.5}, "between 0 and 1"), ({"family": "yolo3"}, "detection.family"),
+                      ({"nms": 0.5}, "unknown key 'detection.nms'"), ({"class_agnostic": "yes"}, "true or false")):
+        with pytest.raises(ProfileError, match=word):
+            profile_from_dict({"task": "detection", "detection": bad})

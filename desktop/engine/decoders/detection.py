@@ -398,11 +398,12 @@ class DetectionDecoder:
         best = offsets[:-1]  # the best candidate is each item's first; it counts when it scores over conf
         has = counts > 0
         labels = np.full(n, "", dtype=object)
-        scores = np.full(n, np.nan, dtype=np.float64)
+        scores = answer["det_score"][np.minimum(best, max(len(answer["det_score"]) - 1, 0))].astype(np.float64) \
+            if len(answer["det_score"]) else np.zeros(n)
         if has.any():
-            rows = best[has]
-            labels[has] = [_label(meta, c) for c in answer["det_class"][rows].tolist()]
-            scores[has] = answer["det_score"][rows]
+            labels[has] = [_label(meta, c) for c in answer["det_class"][best[has]].tolist()]
+        if not has.all():  # an image without detections has an empty score cell, not 'nan'
+            scores = np.array([float(v) if h else "" for v, h in zip(scores.tolist(), has.tolist())], dtype=object)
         return [("detections", counts), ("label", labels), ("score", scores)]
 
     def summary(self, answer: dict, meta: dict, i: int) -> tuple[str, float | None]:
