@@ -24,10 +24,11 @@ import numpy as np
 
 from .errors import InputError
 from .files import sha256_regular
+from .geometry import placement
 from .inputs import InputItem, expand_inputs
 from .inputs.tabular import TableChunk, TableReader
 from .postprocess import OutputBlock, stack_items
-from .resultbatch import NO_ROW, ResultBatch
+from .resultbatch import NO_ROW, ResultBatch, spread_answer
 from .results import Result
 
 ProgressFn = Callable[[int, int], None]
@@ -142,6 +143,7 @@ class _Prepared(NamedTuple):
     sha: str | None
     raw: list | None = None  # the model's outputs, when inference ran in the worker
     t_infer: float = 0.0
+    placement: object = None  # geometry.Placement: the image's original size and where it sits in the input
 
 
 def _prepare(engine, item: InputItem, hash_inputs: bool = False, infer: bool = False) -> _Prepared:
@@ -154,6 +156,7 @@ def _prepare(engine, item: InputItem, hash_inputs: bool = False, infer: bool = F
             sha = _file_sha256(item.path)
         img, t_decode = engine.load_image(item.path, item.kind)
         tensor, t_pre = engine.preprocess(img)
+        place = placement(img.size[0], img.size[1], engine.profile.image)
     except InputError as exc:
         msg = str(exc)
         return _Prepared(item, None, msg if msg.startswith(name) else f"{name}: {msg}", t_decode, t_pre, sha)
@@ -163,12 +166,12 @@ def _prepare(engine, item: InputItem, hash_inputs: bool = False, infer: bool = F
         return _Prepared(item, None, f"{name}: cannot read the image ({type(exc).__name__}: {exc})",
                          t_decode, t_pre, sha)
     if not infer:
-        return _Prepared(item, tensor, None, t_decode, t_pre, sha)
+        return _Prepared(item, tensor, None, t_decode, t_pre, sha, placement=place)
     try:
         raw, t_infer = engine.run(engine.image_feeds([tensor]))
     except InputError as exc:
         return _Prepared(item, None, _inference_error(item, exc), t_decode, t_pre, sha)
-    return _Prepared(item, tensor, None, t_decode, t_pre, sha, raw, t_infer)
+    return _Prepared(item, tensor, None, t_decode, t_pre, sha, raw, t_infer, place)
 
 
 def _inference_error(item: InputItem, exc: InputError) -> str:
@@ -293,7 +296,8 @@ def _results(run: _Run, batch: list[_Prepared], raw: list, t_infer: float, x: np
     engine = run.engine
     n = len(batch)
     t0 = time.perf_counter()
-    block = run.post.block(raw, n)
+    placements = [entry.placement for entry in batch]
+    block = run.post.block(raw, n, placements if any(p is not None for p in placements) else None)
     t_post = (time.perf_counter() - t0) * 1e3 / n  # the batch's postprocessing, shared out evenly
     timings = np.empty((n, 4), dtype=np.float64)
     timings[:, 0] = [entry.t_decode for entry in batch]
@@ -524,7 +528,7 @@ def _table_batch(run: _Run, item: InputItem, name: str, cols: tuple, sha: str | 
     passthrough = {k: list(v) for k, v in (getattr(chunk, "passthrough", None) or {}).items()}
     block = tb.outputs
     if block is not None and len(ok_idx) < n:  # spread the scored rows' outputs over the chunk (failed rows: zeros)
-        block.answer = {k: _spread(v, ok_idx, n) for k, v in block.answer.items()}
+        block.answer = spread_answer(block.answer, ok_idx, n)
         block.tensors = {k: _spread(v, ok_idx, n) for k, v in block.tensors.items()}
         block.maps = {k: (labels, keys, _spread(s, ok_idx, n)) for k, (labels, keys, s) in block.maps.items()}
         block.n = n

@@ -92,6 +92,12 @@ class Postprocessor:
         self.specs = {o.name: o for o in info.outputs}
         self.labels = list(profile.labels)
         self.task = profile.task
+        self.detection = getattr(profile, "detection", None)  # the profile's detection settings (or None)
+        self.metadata = dict(getattr(info, "metadata", None) or {})
+        self.output_specs = tuple(info.outputs)
+        image = getattr(profile, "image", None)
+        self.input_size = image.output_size() if image is not None else None  # (w, h) when fixed
+        self.state: dict = {}  # what a decoder decides once per run (the detector family)
         self.decoder = decoder_for(self.task)
         self.top_k = max(1, int(top_k))
         self._class_names: dict = {}
@@ -125,9 +131,14 @@ class Postprocessor:
             return str(index)
         return self.labels[i] if 0 <= i < len(self.labels) else str(i)
 
-    def block(self, raw: list, n: int) -> "OutputBlock":
-        """Read a whole batch of ``n`` items at once (vectorised top-k and values)."""
-        return OutputBlock(self, raw, n)
+    def block(self, raw: list, n: int, placements: list | None = None) -> "OutputBlock":
+        """Read a whole batch of ``n`` items at once (vectorised top-k and values).
+
+        ``placements`` are the items' :class:`~desktop.engine.geometry.Placement` (an image's
+        original size and where it sits in the input), for decoders that answer in the original
+        image's pixels; None when the items are not images (CSV rows, ready-made tensors).
+        """
+        return OutputBlock(self, raw, n, placements)
 
 
 def one_item(value):
@@ -171,7 +182,8 @@ class OutputBlock:
     ``tensors`` holds each tensor output as a column of ``n`` rows, one per item: an array with
     the items on its first axis (``batched`` True), or when the items' outputs differ in shape an
     object array of one array per item (``batched`` False: no decoder reads those). ``maps``
-    holds each ZipMap output as (label names, class keys, scores (n, K)). ``answer`` is the
+    holds each ZipMap output as (label names, class keys, scores (n, K)). ``placements`` holds
+    each image item's :class:`~desktop.engine.geometry.Placement` (None for other items). ``answer`` is the
     decoder's dict of columns, ``meta`` its per-model facts (class names...), the same for
     every batch of a run.
 
@@ -180,9 +192,10 @@ class OutputBlock:
     :func:`stack_items`.
     """
 
-    def __init__(self, post: Postprocessor, raw: list, n: int):
+    def __init__(self, post: Postprocessor, raw: list, n: int, placements: list | None = None):
         self.post = post
         self.n = n
+        self.placements = placements
         self.tensors: dict = {}
         self.batched: dict = {}
         self.maps: dict = {}

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import InputError, ProfileError
+from .geometry import letterbox
 from .profile import ImageSpec, check_item_size
 
 _FILTERS = {
@@ -38,10 +39,9 @@ def resized_geometry(width: int, height: int, spec: ImageSpec) -> tuple[int, int
         if width <= height:
             return r.shorter, max(1, int(r.shorter * height / width))
         return max(1, int(r.shorter * width / height)), r.shorter
-    if r.mode == "fit":
-        tw, th = r.size
-        ratio = min(tw / width, th / height)
-        return max(1, min(tw, round(width * ratio))), max(1, min(th, round(height * ratio)))
+    if r.mode == "fit":  # Ultralytics' letterbox arithmetic (geometry.letterbox)
+        box = letterbox(width, height, *r.size)
+        return box.new_w, box.new_h
     # height: fixed height, width kept in proportion (rounded up, as OCR recognisers do), capped
     tw, th = r.size
     return max(1, min(tw, math.ceil(th * width / height))), th
@@ -81,7 +81,8 @@ def image_to_array(img: Image.Image, spec: ImageSpec) -> np.ndarray:
         if (w, h) != (tw, th):
             canvas = _canvas(th, tw, channels, r.pad_value)
             if r.mode == "fit" and r.pad_anchor == "center":
-                top, left = (th - h) // 2, (tw - w) // 2
+                box = letterbox(w0, h0, tw, th)  # Ultralytics' padding: top = round(dh - 0.1)...
+                top, left = box.top, box.left
             else:
                 top, left = 0, 0
             canvas[top:top + h, left:left + w] = arr

@@ -19,8 +19,8 @@ class Task(str, Enum):
     """How a model's answer is read: the profile's ``task``, and what the decoders register by.
 
     Valued by its text and a ``str`` itself, so a profile file, the JSON, the store and code
-    comparing with ``"classification"`` see the same text as before. Tasks without a decoder
-    of their own (detection, segmentation) keep the raw tensors.
+    comparing with ``"classification"`` see the same text as before. Segmentation has no
+    decoder of its own yet and keeps the raw tensors.
     """
 
     CLASSIFICATION = "classification"
@@ -56,6 +56,11 @@ _COLOR_ALIASES = {"rgb": "RGB", "bgr": "BGR", "l": "L", "gray": "L", "grey": "L"
 _MODE_ALIASES = {"shorter": "shorter-side", "shorter_side": "shorter-side", "letterbox": "fit",
                  "fit-pad": "fit", "resize": "stretch"}
 _ANCHOR_ALIASES = {"centre": "center", "top_left": "top-left", "topleft": "top-left"}
+#: the detector output layouts decoders/detection.py reads (the profile's ``detection.family``)
+DETECTION_FAMILIES = ("yolov5", "yolov8", "end2end", "rtdetr", "torchvision")
+_FAMILY_ALIASES = {"yolov11": "yolov8", "yolo11": "yolov8", "yolov8": "yolov8", "yolo8": "yolov8", "v8": "yolov8",
+                   "yolo5": "yolov5", "v5": "yolov5", "yolov10": "end2end", "e2e": "end2end",
+                   "end-to-end": "end2end", "rt-detr": "rtdetr", "boxes-scores-labels": "torchvision"}
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,35 @@ class TableSpec:
 
 
 @dataclass(frozen=True)
+class DetectionSpec:
+    """How a detector's boxes are read: the profile's optional ``detection`` object.
+
+    Every field left out (None) is the family's default (``decoders.detection.FAMILY_DEFAULTS``:
+    Ultralytics' for YOLOv8/v11, detect.py's for YOLOv5); ``family`` None is recognised from the
+    model's outputs and metadata. ``floor`` is the lowest score kept as a candidate, so that a
+    higher ``conf`` can be applied to stored results without running the model again.
+    """
+
+    family: str | None = None
+    conf: float | None = None
+    iou: float | None = None
+    max_det: int | None = None
+    class_agnostic: bool = False
+    floor: float | None = None
+
+    def to_dict(self) -> dict:
+        d: dict = {}
+        for key in ("family", "conf", "iou", "max_det"):
+            if getattr(self, key) is not None:
+                d[key] = getattr(self, key)
+        if self.class_agnostic:
+            d["class_agnostic"] = True
+        if self.floor is not None:
+            d["floor"] = self.floor
+        return d
+
+
+@dataclass(frozen=True)
 class Profile:
     """Everything needed to feed a model and read its answer; saved as JSON beside the model."""
 
@@ -148,6 +182,7 @@ class Profile:
     labels: tuple = ()
     image: ImageSpec | None = None
     table: TableSpec | None = None
+    detection: DetectionSpec | None = None  # how boxes are read (task detection); None: the family's defaults
     extra: dict = field(default_factory=dict, compare=False)  # unknown top-level keys starting with "x-"
 
     def to_dict(self) -> dict:
@@ -158,6 +193,8 @@ class Profile:
             d["image"] = self.image.to_dict()
         if self.table:
             d["table"] = self.table.to_dict()
+        if self.detection is not None:  # left out when absent, so older profiles keep their hash
+            d["detection"] = self.detection.to_dict()
         d.update(self.extra)
         return d
 
@@ -375,11 +412,33 @@ def _parse_passthrough(value, columns) -> bool | tuple:
     return tuple(value)
 
 
+def _fraction(value, where: str) -> float:
+    v = _number(value, where)
+    if not 0.0 <= v <= 1.0:
+        raise ProfileError(f"Profile: {where} must be between 0 and 1 (got {value!r})")
+    return v
+
+
+def _parse_detection(raw) -> DetectionSpec:
+    if not isinstance(raw, dict):
+        raise ProfileError('Profile: detection must be an object like {"family": "yolov8", "conf": 0.25}')
+    _unknown(raw, ("family", "conf", "iou", "max_det", "class_agnostic", "floor"), "detection.")
+    family = (_choice(raw["family"], DETECTION_FAMILIES, "detection.family", _FAMILY_ALIASES)
+              if raw.get("family") is not None else None)
+    get = lambda key, parse: parse(raw[key], f"detection.{key}") if raw.get(key) is not None else None  # noqa: E731
+    agnostic = raw.get("class_agnostic", False)
+    if not isinstance(agnostic, bool):
+        raise ProfileError(f"Profile: detection.class_agnostic must be true or false (got {agnostic!r})")
+    return DetectionSpec(family=family, conf=get("conf", _fraction), iou=get("iou", _fraction),
+                         max_det=get("max_det", lambda v, w: _int(v, w, 1, 100_000)), class_agnostic=agnostic,
+                         floor=get("floor", _fraction))
+
+
 def profile_from_dict(raw) -> Profile:
     """Validate a profile read from JSON; raise ProfileError naming the offending key."""
     if not isinstance(raw, dict):
         raise ProfileError("Profile: the top level must be a JSON object")
-    _unknown(raw, ("input", "task", "labels", "image", "table", "schema_version"), "")
+    _unknown(raw, ("input", "task", "labels", "image", "table", "detection", "schema_version"), "")
     inp = raw.get("input")
     if inp is not None and not isinstance(inp, str):
         raise ProfileError(f"Profile: input must be the name of a model input (got {inp!r})")
@@ -411,8 +470,10 @@ def profile_from_dict(raw) -> Profile:
         table = TableSpec(columns=cols, passthrough=_parse_passthrough(t.get("passthrough", True), cols))
     if image and table:
         raise ProfileError("Profile: give either image or table, not both")
+    detection = _parse_detection(raw["detection"]) if raw.get("detection") is not None else None
     extra = {k: v for k, v in raw.items() if str(k).startswith("x-")}
-    return Profile(input=inp, task=task, labels=tuple(str(x) for x in labels), image=image, table=table, extra=extra)
+    return Profile(input=inp, task=task, labels=tuple(str(x) for x in labels), image=image, table=table,
+                   detection=detection, extra=extra)
 
 
 def profile_from_json(text: str, source: str = "profile") -> Profile:
@@ -481,11 +542,30 @@ def sidecar_paths(model_path: str | os.PathLike) -> list[Path]:
 
 # --------------------------------------------------------------------------- defaults
 
+#: Ultralytics' metadata ``task`` values, and the task InferDesk reads each as (pose and OBB: raw for now)
+_ULTRALYTICS_TASKS = {"detect": Task.DETECTION, "segment": Task.SEGMENTATION, "classify": Task.CLASSIFICATION,
+                      "pose": Task.RAW, "obb": Task.RAW}
+
+
+def _class_vector(o) -> bool:
+    """Whether an output can be a class vector per item: no shape known, rank 2 or less, or one axis past the batch
+    longer than 1 (``[N, K, 1, 1]``). A ``[1, 84, 8400]`` detector output is not one."""
+    shape = o.shape
+    return not shape or len(shape) <= 2 or sum(1 for d in shape[1:] if d != 1) <= 1
+
+
 def _guess_task(info, labels) -> Task:
     outs = info.outputs
-    if any(o.is_zipmap for o in outs) or labels:
-        return Task.CLASSIFICATION
+    meta_task = str(info.metadata.get("task", "")).strip().lower()
+    if meta_task in _ULTRALYTICS_TASKS:
+        return _ULTRALYTICS_TASKS[meta_task]
+    from .decoders.detection import recognise_family
+
+    if recognise_family(info.outputs, len(labels), info.metadata) is not None:
+        return Task.DETECTION
     tensors = [o for o in outs if o.is_tensor]
+    if any(o.is_zipmap for o in outs) or (labels and (not tensors or _class_vector(tensors[0]))):
+        return Task.CLASSIFICATION
     if tensors:
         o = tensors[0]
         if len(o.shape) == 2 and o.shape[-1] == 1:
@@ -495,6 +575,34 @@ def _guess_task(info, labels) -> Task:
         if len(o.shape) == 2 and isinstance(o.shape[-1], int) and o.shape[-1] > 1 and o.elem_type in ("float", "float16", "double"):
             return Task.CLASSIFICATION
     return Task.RAW
+
+
+def _imgsz(metadata) -> tuple | None:
+    """Ultralytics' ``imgsz`` metadata (``[640, 640]`` or ``640``) as (height, width), or None."""
+    raw = metadata.get("imgsz")
+    if not raw:
+        return None
+    import ast
+
+    try:
+        value = ast.literal_eval(str(raw).strip())
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if isinstance(value, int):
+        value = [value, value]
+    if (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 65536 for v in value)):
+        return int(value[0]), int(value[1])
+    return None
+
+
+def _letterboxed(info, labels) -> bool:
+    """Whether a detector is fed letterboxed: a YOLO family (Ultralytics RT-DETR and torchvision models are not)."""
+    from .decoders.detection import recognise_family
+
+    family = recognise_family(info.outputs, len(labels), info.metadata)
+    return family in ("yolov5", "yolov8", "end2end") or (
+        family is None and str(info.metadata.get("task", "")).strip().lower() in ("detect", "segment"))
 
 
 def default_profile(info) -> Profile:
@@ -513,15 +621,21 @@ def default_profile(info) -> Profile:
             layout, c, h, w = "NHWC", dims[2], dims[0], dims[1]
         else:
             layout, c, h, w = "NCHW", 3, dims[1], dims[2]
-        width = w if fixed(w) else 224
-        height = h if fixed(h) else 224
+        imgsz = _imgsz(info.metadata)  # Ultralytics' (height, width), for an export with a dynamic size
+        width = w if fixed(w) else (imgsz[1] if imgsz else 224)
+        height = h if fixed(h) else (imgsz[0] if imgsz else 224)
         dtype = {"float16": "float16", "uint8": "uint8"}.get(spec.elem_type or "", "float32")
         scale = 1.0 if dtype == "uint8" else 1.0 / 255.0
+        resize = Resize(mode="stretch", size=(width, height))
+        if task in (Task.DETECTION, Task.SEGMENTATION) and _letterboxed(info, labels):
+            # Ultralytics and YOLOv5 letterbox to imgsz, padding with 114 on 0-255 pixels (114/255 once scaled)
+            resize = Resize(mode="fit", size=(width, height), interpolation="bilinear", pad_anchor="center",
+                            pad_value=(114.0,))
         image = ImageSpec(
             color="L" if c == 1 else "RGB",
             layout=layout,
             dtype=dtype,
-            resize=Resize(mode="stretch", size=(width, height)),
+            resize=resize,
             scale=scale,
         )
         return Profile(input=spec.name, task=task, labels=labels, image=image)

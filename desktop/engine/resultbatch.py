@@ -6,9 +6,14 @@ axis first), with sparse per-item errors. Per-item code reads a row view, :meth:
 which is the :class:`~desktop.engine.results.Result` the window's detail pane and older
 callers know; :meth:`record` is the command line's ``jsonl`` record, field for field.
 
-Variable-length answers (a list of boxes per image) are answer columns a decoder fills with
-its own layout (offsets plus flat arrays); dense per-item arrays (masks, maps) are output
-columns, which the store keeps in content-addressed files rather than in its rows.
+Variable-length answers (a list of boxes per image) are a *ragged group* of answer columns:
+an answer column named ``<group>_offsets`` (int64, n+1, from 0, never decreasing) makes every
+other answer column named ``<group>_*`` a flat column of M rows, of which item ``i`` owns
+rows ``offsets[i]:offsets[i+1]`` (detection's ``det_offsets``, ``det_box``, ``det_score``...).
+:meth:`ResultBatch.take`, :meth:`ResultBatch.concat`, the digests and the store keep such
+groups whole; every other answer column has the items on axis 0. Dense per-item arrays
+(masks, maps) are output columns, which the store keeps in content-addressed files rather
+than in its rows.
 """
 
 from __future__ import annotations
@@ -330,7 +335,7 @@ class ResultBatch:
             source_sha256=self.source_sha256, errors=sparse(self.errors), saved_input=sparse(self.saved_input),
             features=None if self.features is None else self.features[idx], feature_names=self.feature_names,
             cells=sparse(self.cells), passthrough={k: _take(v, idx) for k, v in self.passthrough.items()},
-            answer={k: v[idx] for k, v in self.answer.items()}, meta=self.meta,
+            answer=take_answer(self.answer, idx), meta=self.meta,
             outputs={k: v[idx] for k, v in self.outputs.items()}, shared=self.shared,
             maps={k: (labels, s[idx]) for k, (labels, s) in self.maps.items()}, output_names=self.output_names)
 
@@ -384,7 +389,9 @@ class ResultBatch:
 
         task = batches[0].task
         meta = _merged_meta(batches)
-        answer_names = _union(b.answer for b in batches)
+        grouped = {name for b in batches for g, names in ragged_groups(b.answer).items()
+                   for name in names + [g + OFFSETS]}
+        answer_names = [name for name in _union(b.answer for b in batches) if name not in grouped]
         output_names = _union(b.outputs for b in batches)
         shared_names = _union(b.shared for b in batches)
         outputs = {name: stacked(lambda b, name=name: b.outputs.get(name)) for name in output_names}
@@ -415,7 +422,8 @@ class ResultBatch:
             timings=np.concatenate([b.timings for b in batches]), sources=sources, source_kinds=kinds,
             source_sha256=shas, errors=sparse("errors"), saved_input=sparse("saved_input"), features=features,
             feature_names=feature_names, cells=sparse("cells"), passthrough=passthrough,
-            answer={name: stacked(lambda b, name=name: _answer_in(b, name, meta)) for name in answer_names},
+            answer={**{name: stacked(lambda b, name=name: _answer_in(b, name, meta)) for name in answer_names},
+                    **_concat_ragged(batches)},
             meta=meta, outputs=outputs, shared=shared, maps=maps,
             output_names=next((b.output_names for b in batches if b.output_names), ()))
 
@@ -503,12 +511,19 @@ class ResultBatch:
                           + str(v.shape) for k, v in self.shared.items()}
         keep["columns"] = {k: [str(a.dtype), list(a.shape[1:])] for k, a in self._item_columns()}
         keep["ragged"] = sorted(k for k, a in self.outputs.items() if a.dtype == object)
+        groups = ragged_groups(self.answer)
+        if groups:  # only then, so batches without one keep the digests they always had
+            keep["ragged_answer"] = {k: [str(self.answer[k].dtype), list(self.answer[k].shape[1:])]
+                                     for names in groups.values() for k in names}
         return hashlib.sha256(_canonical(keep).encode("utf-8")).hexdigest()
 
     def _item_columns(self) -> list[tuple[str, np.ndarray]]:
         cols = [("position", self.position), ("source", self.source), ("row", self.row),
                 ("ok", self.ok), ("timings", self.timings)]
-        cols += [(f"answer/{k}", self.answer[k]) for k in sorted(self.answer)]
+        groups = ragged_groups(self.answer)
+        grouped = {k for g, names in groups.items() for k in names + [g + OFFSETS]}
+        cols += [(f"answer/{k}", self.answer[k]) for k in sorted(self.answer) if k not in grouped]
+        cols += [(f"answer/{g}{OFFSETS}", np.diff(self.answer[g + OFFSETS])) for g in sorted(groups)]  # counts
         cols += [(f"output/{k}", self.outputs[k]) for k in sorted(self.outputs)]
         cols += [(f"map/{k}", self.maps[k][1]) for k in sorted(self.maps)]
         if self.features is not None:
@@ -535,6 +550,13 @@ class ResultBatch:
         for attr in ("errors", "saved_input", "cells"):
             for i, v in getattr(self, attr).items():
                 sparse.setdefault(i, []).append(f"{attr}={_canonical(v)}")
+        for g, names in sorted(ragged_groups(self.answer).items()):  # each item's rows of the group, hashed
+            offsets = self.answer[g + OFFSETS].tolist()
+            for i in range(n):
+                h = hashlib.sha256()
+                for name in sorted(names):
+                    h.update(np.ascontiguousarray(self.answer[name][offsets[i]:offsets[i + 1]]).data)
+                sparse.setdefault(i, []).append(f"{g}:{h.hexdigest()}")
         for name in sorted(k for k, a in self.outputs.items() if a.dtype == object):
             for i, item in enumerate(self.outputs[name]):
                 a = np.ascontiguousarray(item)
@@ -587,6 +609,82 @@ class ResultBatch:
             h.update(np.asarray(part.shape + (part.dtype.itemsize,), dtype="<i8").tobytes())
             h.update(np.ascontiguousarray(part).data)
         return h.hexdigest()
+
+
+OFFSETS = "_offsets"  # the suffix of a ragged group's offsets column
+
+
+def ragged_groups(answer: Mapping) -> dict[str, list[str]]:
+    """The ragged groups of an answer: ``{group: [its flat columns]}`` for each ``<group>_offsets`` column."""
+    groups = {}
+    for key in answer:
+        if key.endswith(OFFSETS) and len(key) > len(OFFSETS):
+            g = key[:-len(OFFSETS)]
+            groups[g] = [k for k in answer if k != key and k.startswith(g + "_")]
+    return groups
+
+
+def _rows_of_items(offsets: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the flat rows items ``idx`` own, in that order; their new offsets)."""
+    starts, counts = offsets[idx], offsets[idx + 1] - offsets[idx]
+    new = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    rows = np.repeat(starts - new[:-1], counts) + np.arange(new[-1], dtype=np.int64)
+    return rows, new
+
+
+def take_answer(answer: Mapping, idx: np.ndarray) -> dict:
+    """The answer columns of items ``idx``: per-item columns indexed, ragged groups cut to those items' rows."""
+    out = {}
+    groups = ragged_groups(answer)
+    for g, names in groups.items():
+        rows, out[g + OFFSETS] = _rows_of_items(np.asarray(answer[g + OFFSETS], dtype=np.int64), idx)
+        for name in names:
+            out[name] = answer[name][rows]
+    grouped = set(out)
+    out.update({k: v[idx] for k, v in answer.items() if k not in grouped})
+    return {k: out[k] for k in answer}
+
+
+def spread_answer(answer: Mapping, where: np.ndarray, n: int) -> dict:
+    """Answer columns of some items spread over ``n`` (the others empty: zeros, or no rows of a ragged group)."""
+    out = {}
+    for g, names in ragged_groups(answer).items():
+        counts = np.zeros(n, dtype=np.int64)
+        counts[where] = np.diff(answer[g + OFFSETS])
+        out[g + OFFSETS] = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        out.update({name: answer[name] for name in names})  # ``where`` is in order: the rows stay as they are
+    for k, v in answer.items():
+        if k not in out:
+            full = np.zeros((n,) + v.shape[1:], dtype=v.dtype)
+            full[where] = v
+            out[k] = full
+    return out
+
+
+def _concat_ragged(batches) -> dict:
+    """The ragged groups of several batches joined (a batch without a group, a failed item, owns no rows)."""
+    out = {}
+    for g in _union(ragged_groups(b.answer) for b in batches):
+        names = _union(ragged_groups(b.answer).get(g, ()) for b in batches)
+        offsets, base = [np.zeros(1, dtype=np.int64)], 0
+        for b in batches:
+            off = b.answer.get(g + OFFSETS)
+            off = np.zeros(len(b) + 1, dtype=np.int64) if off is None else np.asarray(off, dtype=np.int64)
+            offsets.append(off[1:] + base)
+            base += int(off[-1])
+        out[g + OFFSETS] = np.concatenate(offsets)
+        for name in names:
+            template = next(b.answer[name] for b in batches if name in b.answer)
+            parts = []
+            for b in batches:
+                if name in b.answer:
+                    parts.append(b.answer[name])
+                else:  # zeros for any rows it has (none when it lacks the group)
+                    off = b.answer.get(g + OFFSETS)
+                    parts.append(np.zeros((int(off[-1]) if off is not None else 0,) + template.shape[1:],
+                                          template.dtype))
+            out[name] = np.concatenate(parts)
+    return out
 
 
 _KEYS: dict = {}

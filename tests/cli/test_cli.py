@@ -149,3 +149,23 @@ def test_engine_and_cli_import_no_qt():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("QT []")
+
+
+def test_score_detector_prints_detections(tmp_path, capsys):
+    from PIL import Image
+
+    from tests.engine.test_detection import FAMILIES
+
+    model = FAMILIES["yolov8"](tmp_path / "yolo.onnx")  # Ultralytics metadata: a letterboxed detector by default
+    image = tmp_path / "photo.png"
+    Image.new("RGB", (1000, 563)).save(image)
+    assert main(["score", str(model), str(image), "-q"]) == 0
+    rec = _jsonl(capsys.readouterr().out)[0]
+    assert rec["ok"] and rec["top"] == []
+    assert [(d["label"], d["index"], round(d["score"], 2)) for d in rec["detections"]] == [
+        ("person", 0, 0.9), ("bicycle", 1, 0.85), ("bicycle", 1, 0.3)]
+    assert rec["detections"][0]["box"] == pytest.approx([100.0, 50.0, 500.0, 250.0], abs=1e-3)
+    assert main(["score", str(model), str(image), "-q", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0]["detections"] == "3" and rows[0]["label"] == "person"
+    assert float(rows[0]["score"]) == pytest.approx(0.9)

@@ -1,12 +1,13 @@
 """Per-task decoders: a model's raw outputs for a batch become the answer columns of a ResultBatch.
 
 A task (the profile's ``task``, a :class:`~desktop.engine.profile.Task`) with a decoder of its
-own has one module here that registers itself with :func:`register`; the others (detection,
-segmentation for now) get the raw decoder. A decoder turns the outputs of one inference call
+own has one module here that registers itself with :func:`register`; the others (segmentation
+for now) get the raw decoder. A decoder turns the outputs of one inference call
 (or one CSV chunk), already read column-wise by :class:`~desktop.engine.postprocess.OutputBlock`,
-into numpy columns with one row per item, and says how one row reads: its part of the
+into numpy columns with one row per item (or a ragged group: ``<group>_offsets`` and its
+``<group>_*`` columns, see :mod:`~desktop.engine.resultbatch`), and says how one row reads: its part of the
 ``jsonl`` record, its flat CSV cells and the short text the results table shows. A new task's
-decoder (detection, segmentation) is one new module in this package, named in ``_BUILTIN``; a
+decoder (segmentation) is one new module in this package, named in ``_BUILTIN``; a
 task not yet in ``Task`` (heat maps) is a new member there too.
 """
 
@@ -20,7 +21,7 @@ import numpy as np
 from ..profile import Task
 
 _DECODERS: dict = {}
-_BUILTIN = (Task.CLASSIFICATION, Task.REGRESSION, Task.RAW)  # each decoded by the module of its name here
+_BUILTIN = (Task.CLASSIFICATION, Task.REGRESSION, Task.DETECTION, Task.RAW)  # each decoded by the module of its name here
 _loaded = False
 
 
@@ -30,7 +31,7 @@ class Decoder(Protocol):
     task: Task
 
     def decode(self, block, n: int) -> dict[str, np.ndarray]:
-        """Answer columns (axis 0: the ``n`` items) from an OutputBlock of ``n`` items."""
+        """Answer columns (axis 0: the ``n`` items, or a ragged group) from an OutputBlock of ``n`` items."""
 
     def record(self, answer: dict, meta: dict, i: int) -> dict:
         """Item ``i``'s fields in the jsonl record (``top``, ``values``...)."""
