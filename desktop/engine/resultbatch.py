@@ -27,7 +27,7 @@ import numpy as np
 
 from .decoders import decoder_for
 from .postprocess import no_cycle_collection
-from .results import STAGES, Prediction, Result, RowValues, Timings, finite, to_jsonable
+from .results import STAGES, Detection, Prediction, Result, RowValues, Timings, finite, to_jsonable
 
 NO_ROW = -1  # the ``row`` of an image: it has no CSV row
 
@@ -125,11 +125,16 @@ class ResultBatch:
     def decoder(self):
         return decoder_for(self.task)
 
-    def summary(self, i: int) -> tuple[str, float | None]:
-        """What the results table shows for item ``i``: ('failed', None) or the decoder's text and score."""
+    def summary(self, i: int, conf: float | None = None) -> tuple[str, float | None]:
+        """What the results table shows for item ``i``: ('failed', None) or the decoder's text and score.
+
+        ``conf``: a detector's threshold to show instead of the run's (its stored candidates
+        re-filtered: nothing is scored again).
+        """
         if not self.ok[i]:
             return "failed", None
-        return self.decoder.summary(self.answer, self.meta, i)
+        meta = self.meta if conf is None or "conf" not in self.meta else {**self.meta, "conf": conf}
+        return self.decoder.summary(self.answer, meta, i)
 
     # ------------------------------------------------------------------ row views
     def output_of(self, name: str, i: int):
@@ -181,6 +186,11 @@ class ResultBatch:
             vals = self.answer.get("values")
             if vals is not None:
                 values = tuple(vals[i].tolist())
+        candidates, conf = (), None
+        if "det_offsets" in self.answer:
+            conf = float(self.meta.get("conf", 0.0))
+            if ok:
+                candidates = self._candidates(i)
         features = None
         if self.features is not None and ok:
             if self._where is None:
@@ -194,7 +204,16 @@ class ResultBatch:
                       error=self.errors.get(i), outputs=self.item_outputs(i), top=top, values=values,
                       timings=Timings(*self.timings[i].tolist()), kind=self.kind_of(i),
                       saved_input=self.saved_input.get(i), features=features, input_sha256=self.sha256_of(i),
-                      passthrough=extra)
+                      passthrough=extra, candidates=candidates, conf=conf)
+
+    def _candidates(self, i: int) -> tuple:
+        """Item ``i``'s stored detection candidates as Detection tuples, best first."""
+        a, b = (int(v) for v in self.answer["det_offsets"][i:i + 2])
+        labels = self.meta.get("labels") or []
+        boxes = self.answer["det_box"][a:b].tolist()
+        classes = self.answer["det_class"][a:b].tolist()
+        return tuple(Detection(labels[c] if 0 <= c < len(labels) else str(c), c, s, tuple(box))
+                     for box, s, c in zip(boxes, self.answer["det_score"][a:b].tolist(), classes))
 
     def results(self) -> list[Result]:
         with no_cycle_collection():

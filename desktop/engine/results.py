@@ -43,6 +43,19 @@ class Prediction(NamedTuple):
         return {"label": self.label, "index": self.index, "score": finite(self.score)}
 
 
+class Detection(NamedTuple):
+    """One box a detector found: its class, score and corners ``(x1, y1, x2, y2)`` in original pixels."""
+
+    label: str
+    index: int
+    score: float
+    box: tuple
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "index": self.index, "score": finite(self.score),
+                "box": [finite(v) for v in self.box]}
+
+
 class RowValues(Mapping):
     """A scored CSV row's values by column name: a read-only view of the parsed chunk.
 
@@ -102,6 +115,20 @@ class Result:
     features: Mapping | None = None  # CSV row: column -> value (or the raw text when the row failed)
     input_sha256: str | None = None  # the input file's SHA-256, when the run records it
     passthrough: Mapping | None = None  # a CSV row's other columns (not model features), as text
+    # a detector's candidates, best first: those scoring over ``conf`` are its detections; the
+    # rest (down to the decoder's floor) let the window show another threshold without scoring again
+    candidates: tuple = ()
+    conf: float | None = None
+
+    @property
+    def detections(self) -> tuple:
+        """The candidates scoring over ``conf`` (the threshold the item was decoded with)."""
+        return self.detections_at(self.conf)
+
+    def detections_at(self, conf: float | None) -> tuple:
+        if conf is None:
+            return self.candidates
+        return tuple(d for d in self.candidates if d.score > conf)
 
     @property
     def top_label(self) -> str | None:
@@ -129,6 +156,8 @@ class Result:
         }
         if self.values:
             d["values"] = [finite(v) for v in self.values]
+        if self.conf is not None:
+            d["detections"] = [det.to_dict() for det in self.detections]
         if self.saved_input is not None:
             d["saved_input"] = self.saved_input
         if self.passthrough:

@@ -83,6 +83,7 @@ def build_layout(w) -> None:
     w.tabs.setTabToolTip(3, "Past runs: open, export, rename, delete, resume; check the audit trail (Ctrl+4)")
 
     w.detail = DetailPane(jobs=w.controller.jobs)
+    w.detail.conf_changed.connect(w._on_conf_changed)
     w.detail.setMinimumWidth(260)
     centre.setMinimumWidth(420)
     left.setMinimumWidth(240)

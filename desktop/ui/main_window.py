@@ -417,6 +417,9 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         self.tabs.setCurrentIndex(0)
         self.results_tab.focus_filter()
 
+    def _on_conf_changed(self, conf) -> None:
+        self.results.set_detection_conf(conf)
+
     def _show_detail(self, result) -> None:
         self.detail.show_result(result, self.controller.shown_engine())
         self.latency.mark(result.index if result is not None else None)

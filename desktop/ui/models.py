@@ -283,6 +283,7 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
         self._pass: dict[str, list] = {}  # pass-through column -> its text per stored row
         self._pass_codes: dict = {}  # pass-through column -> (_Strings, codes), made when sorted or filtered on
         self._summaries: list[str] = []  # the Result column's text, case-folded, made when the filter needs it
+        self.detection_conf: float | None = None  # a detector's threshold the window shows instead of the run's
         self._order, self._keys = _Grow(np.int64), _Grow(np.float64)
         self._keys_version = 0
         self._pending = np.empty(0, dtype=np.int64)  # rows just inserted at the end, before they move into place
@@ -311,6 +312,17 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
     def total(self) -> int:
         """Rows received (filter ignored)."""
         return self._pos.n
+
+    def set_detection_conf(self, conf: float | None) -> None:
+        """Show detectors' results at ``conf`` (None: each run's own): texts re-made from the stored candidates."""
+        if conf == self.detection_conf:
+            return
+        self.detection_conf = conf
+        self._texts = {}
+        self._summaries = []
+        if self.rowCount():
+            first, last = self.view_column(COL_LABEL), self.view_column(COL_SCORE)
+            self.dataChanged.emit(self.index(0, first), self.index(self.rowCount() - 1, last))
 
     def clear(self) -> None:
         self.beginResetModel()
@@ -565,7 +577,7 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
     def _summary_contains(self, text: str, lo: int, hi: int) -> np.ndarray:
         while len(self._summaries) < hi:
             b, i = self._locate(len(self._summaries))
-            self._summaries.extend(b.summary(j)[0].lower() for j in range(i, len(b)))
+            self._summaries.extend(b.summary(j, self.detection_conf)[0].lower() for j in range(i, len(b)))
         return np.fromiter((text in s for s in self._summaries[lo:hi]), dtype=bool, count=hi - lo)
 
     def set_filter(self, text: str | None = None, status: str | None = None) -> None:
@@ -689,7 +701,7 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
         if texts is None:
             b, i = self._locate(s)
             ok = bool(b.ok[i])
-            text, score = b.summary(i) if ok else ("", None)
+            text, score = b.summary(i, self.detection_conf) if ok else ("", None)
             name = self._names.values[self._src.data[s]]
             row = b.row_of(i)
             texts = (fmt.count(int(b.position[i]) + 1), f"{name} · row {row}" if row is not None else name,

@@ -354,3 +354,17 @@ def test_detection_key_round_trips_and_is_checked():
                       ({"nms": 0.5}, "unknown key 'detection.nms'"), ({"class_agnostic": "yes"}, "true or false")):
         with pytest.raises(ProfileError, match=word):
             profile_from_dict({"task": "detection", "detection": bad})
+
+
+def test_a_results_row_view_carries_its_candidates_and_the_threshold(tmp_path, photo):
+    """The window's detail reads Result: the detections at the run's conf, and the rest for its slider."""
+    batch = _score(FAMILIES["yolov8"](tmp_path / "m.onnx"), FIT, photo)
+    r = batch.result(0)
+    assert r.conf == 0.25 and r.to_json()["detections"] == batch.record(0)["detections"]
+    assert [(d.label, round(d.score, 4)) for d in r.detections] == [("person", 0.9), ("bicycle", 0.85),
+                                                                  ("bicycle", 0.3)]
+    assert [round(d.score, 4) for d in r.detections_at(0.05)] == [0.9, 0.85, 0.3, 0.1]  # E, under the floor F not
+    assert [round(d.score, 4) for d in r.detections_at(0.5)] == [0.9, 0.85]
+    np.testing.assert_allclose(r.detections[0].box, LETTERBOX_A, atol=1e-3)
+    plain = ResultBatch.failed("classification", 0, str(photo), "image", "x").result(0)
+    assert plain.conf is None and plain.detections == () and "detections" not in plain.to_json()

@@ -601,3 +601,40 @@ def test_a_2d_output_is_offered_as_a_heat_map_over_the_image(qtbot, window, tmp_
     d.opacity.setValue(0)
     clear = d.image.grab().toImage().pixelColor(int(r.center().x()), int(r.center().y()))
     assert clear == plain and d.image.heat_name == "prob"  # opacity 0: the image as it is
+
+
+def test_a_detectors_boxes_are_drawn_and_the_threshold_slider_refilters_them(qtbot, window, tmp_path):
+    """Boxes in original pixels over the image; the slider changes the boxes and the table at once."""
+    from PIL import Image
+
+    from tests.engine.test_detection import FAMILIES
+
+    model = FAMILIES["yolov8"](tmp_path / "det.onnx")
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (1000, 563), (40, 80, 120)).save(photo)
+    load(qtbot, window, model, [photo])
+    run(qtbot, window)
+    window.select_result(0)
+    qtbot.waitUntil(window.detail.image.has_image, timeout=10000)
+    d = window.detail
+    assert d.conf.isVisible() and d.show_boxes.isVisible() and d.conf.value() == 25
+    assert [(b.label, round(b.score, 2)) for b in d.image.boxes] == [("person", 0.9), ("bicycle", 0.85),
+                                                                   ("bicycle", 0.3)]
+    assert (d.image.boxes[0].x1, d.image.boxes[0].y2) == pytest.approx((100.0, 250.0), abs=1e-3)  # original pixels
+    assert _cell(window, 0, COL_LABEL) == "3 detections · person 0.90"
+    assert "3 detections over 0.25" in d.answer.text()
+    before = d.image.grab().toImage()
+    d.conf.setValue(50)  # at once: nothing is scored again
+    assert [b.score > 0.5 for b in d.image.boxes] == [True, True]
+    assert _cell(window, 0, COL_LABEL) == "2 detections · person 0.90"
+    assert d.image.grab().toImage() != before
+    d.conf.setValue(6)  # under the run's threshold, over the floor it kept: the fourth box comes back
+    assert len(d.image.boxes) == 4 and _cell(window, 0, COL_LABEL).startswith("4 detections")
+    d.show_boxes.setChecked(False)
+    hidden = d.image.grab().toImage()
+    boxes = d.image.boxes
+    d.image.set_boxes([])
+    assert d.image.legend_entries() == [] and d.image.grab().toImage() == hidden  # hidden: as if none
+    d.image.set_boxes(boxes)
+    d.conf.setValue(25)
+    assert window.results.detection_conf is None  # the run's own again

@@ -17,7 +17,7 @@ from desktop.engine.results import tensor_summary
 from desktop.runs import fmt
 from desktop.runs.preview import load_preview
 from ..models import error_color
-from .overlay import OverlayImage
+from .overlay import Box, OverlayImage
 
 
 def array_to_qimage(arr: np.ndarray) -> QImage:
@@ -173,6 +173,7 @@ class DetailPane(QScrollArea):
     """
 
     image_shown = Signal(str)  # path: its preview is on screen (or cannot be)
+    conf_changed = Signal(object)  # a detector's threshold to show (float), or None for the run's own
     CACHED = 8  # previews kept: the arrows back and forth need no decoding
 
     def __init__(self, jobs=None, parent=None):
@@ -212,6 +213,18 @@ class DetailPane(QScrollArea):
         for box in (self.show_boxes, self.show_mask):
             box.setChecked(True)
             bar.addWidget(box)
+        self.conf_label = QLabel()
+        self.conf = QSlider(Qt.Horizontal)
+        self.conf.setRange(1, 99)
+        self.conf.setMaximumWidth(110)
+        self.conf.setToolTip("Confidence threshold: the boxes drawn and counted in the table are those scoring "
+                             "over it, re-filtered from what the run kept (nothing is scored again). Exports and "
+                             "the history keep the run's own threshold.")
+        self.conf_label.setToolTip(self.conf.toolTip())
+        bar.addWidget(self.conf_label)
+        bar.addWidget(self.conf)
+        self._run_conf: float | None = None  # the threshold of the run the shown result is from
+        self.conf.valueChanged.connect(self._on_conf_moved)
         bar.addWidget(self.heat_choice, 1)
         bar.addWidget(QLabel("Opacity"))
         bar.addWidget(self.opacity)
@@ -265,6 +278,8 @@ class DetailPane(QScrollArea):
             w.setVisible(False)
         self.image.clear_overlays()
         self._show_overlay_controls(result)
+        self.answer.setToolTip("Full-precision scores or values" if result is None or result.conf is None else
+                               "Each detection: class, score, and its box (x1, y1, x2, y2) in the image's pixels")
         if empty:
             self.title.setText("Select a result to see its detail here. Use ↑ and ↓ to move through the results.")
             self.image.setVisible(False)
@@ -284,6 +299,10 @@ class DetailPane(QScrollArea):
             self.bars.set_predictions(result.top)
             self.answer.setVisible(True)
             self.answer.setText("<br>".join(f"{_esc(p.label)} (#{p.index}): {float(p.score)!r}" for p in result.top))
+        elif result.conf is not None:
+            self.answer_title.setVisible(True)
+            self.answer.setVisible(True)
+            self._show_detections()
         elif result.values:
             self.answer_title.setVisible(True)
             self.answer.setVisible(True)
@@ -372,9 +391,44 @@ class DetailPane(QScrollArea):
             self.heat_choice.setCurrentIndex(1)  # a model whose answer is a map: shown as one
         self.heat_choice.blockSignals(False)
         self.heat_choice.setVisible(bool(maps))
-        self.show_boxes.setVisible(False)
+        detector = result is not None and result.conf is not None
+        for w in (self.show_boxes, self.conf_label, self.conf):
+            w.setVisible(detector)
         self.show_mask.setVisible(False)
-        self.overlay_bar.setVisible(bool(maps))
+        if detector and result.conf != self._run_conf:  # another run: its own threshold to start with
+            self._run_conf = result.conf
+            self.conf.blockSignals(True)
+            self.conf.setValue(max(1, min(99, round(result.conf * 100))))
+            self.conf.blockSignals(False)
+            self.conf_changed.emit(None)
+        self.conf_label.setText(f"conf {self.conf.value() / 100:.2f}")
+        self.overlay_bar.setVisible(bool(maps) or detector)
+
+    def shown_conf(self) -> float | None:
+        """The threshold the detections are shown at (the slider's), or None for a result of no detector."""
+        if self.result is None or self.result.conf is None:
+            return None
+        value = self.conf.value() / 100
+        return self.result.conf if round(self.result.conf * 100) == self.conf.value() else value
+
+    def _on_conf_moved(self, value: int) -> None:
+        self.conf_label.setText(f"conf {value / 100:.2f}")
+        if self.result is not None and self.result.conf is not None:
+            self._show_detections()
+            own = round(self.result.conf * 100) == value
+            self.conf_changed.emit(None if own else value / 100)
+
+    def _show_detections(self) -> None:
+        """Boxes over the image and their list, at the slider's threshold."""
+        found = self.result.detections_at(self.shown_conf()) if self.result.ok else ()
+        self.image.set_boxes([Box(*d.box, d.label, d.index, d.score) for d in found])
+        if not found:
+            self.answer.setText(f"No detections over {self.shown_conf():.2f}")
+            return
+        lines = [f"<b>{_esc(d.label)}</b> {d.score:.3f} · ({', '.join(f'{v:.1f}' for v in d.box)})" for d in found[:50]]
+        if len(found) > 50:
+            lines.append(f"… {len(found) - 50} more")
+        self.answer.setText(f"{fmt.plural(len(found), 'detection')} over {self.shown_conf():.2f}<br>" + "<br>".join(lines))
 
     def _on_heat_chosen(self, *_) -> None:
         name = self.heat_choice.currentData()
