@@ -138,3 +138,35 @@ def test_app_starts_with_the_sample_and_quits(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "SAMPLE-OK" in out.stdout
+
+
+def test_profile_editor_sets_a_detectors_thresholds_and_keeps_what_it_does_not_edit(qtbot, window, tmp_path):
+    """The detection thresholds are settable in the window; a save never drops a section the form lacks."""
+    import json
+
+    from tests.engine.test_detection import FAMILIES
+
+    model = FAMILIES["yolov8"](tmp_path / "det.onnx")
+    sidecar = tmp_path / "det.profile.json"
+    profile = Engine(model).profile.to_dict()
+    profile["detection"] = {"floor": 0.02}
+    profile["x-site"] = {"ward": 3}  # a site's own key
+    sidecar.write_text(json.dumps(profile), encoding="utf-8")
+    load(qtbot, window, model)
+    editor = window.edit_profile()
+    qtbot.waitExposed(editor)
+    assert editor.detection_box.isVisible() and editor.det_conf.specialValueText() == "family default"
+    editor.det_conf.setValue(0.5)
+    editor.det_iou.setValue(0.45)
+    editor.det_agnostic.setChecked(True)
+    assert editor.save_button.isEnabled(), editor.message.text()
+    editor.save_button.click()
+    saved = json.loads(sidecar.read_text(encoding="utf-8"))
+    assert saved["detection"] == {"conf": 0.5, "iou": 0.45, "class_agnostic": True, "floor": 0.02}
+    assert saved["x-site"] == {"ward": 3}
+    assert window.engine.profile.detection.conf == 0.5
+    editor = window.edit_profile()
+    assert editor.det_conf.value() == 0.5 and editor.det_agnostic.isChecked()
+    editor.task.setCurrentIndex(editor.task.findData("classification"))
+    assert not editor.detection_box.isVisible()
+    editor.reject()

@@ -7,13 +7,14 @@ from dataclasses import replace
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QGroupBox,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QGroupBox,
                                QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPlainTextEdit, QScrollArea, QSpinBox,
                                QTableWidget, QVBoxLayout, QWidget)
 
 from desktop.engine.errors import EngineError, ProfileError
 from desktop.engine.preprocess import image_to_array
-from desktop.engine.profile import (ANCHORS, CAFFE_MEAN_BGR, COLORS, DTYPES, IMAGENET_MEAN, IMAGENET_STD,
+from desktop.engine.profile import (ANCHORS, CAFFE_MEAN_BGR, COLORS, DETECTION_FAMILIES, DTYPES, IMAGENET_MEAN,
+                                    IMAGENET_STD,
                                     INTERPOLATIONS, LAYOUTS, RESIZE_MODES, TASKS, check_profile,
                                     profile_from_dict, save_profile, sidecar_paths)
 
@@ -81,6 +82,7 @@ class ProfileEditor(QDialog):
         self.form_layout = QVBoxLayout(form_host)
         body.addWidget(scroll, 3)
         self._build_general()
+        self._build_detection()
         self._build_image()
         self._build_table()
         self.form_layout.addStretch(1)
@@ -147,6 +149,57 @@ class ProfileEditor(QDialog):
         self.labels.textChanged.connect(self._on_changed)
         form.addRow("Labels", self.labels)
         self.form_layout.addWidget(box)
+
+    def _build_detection(self):
+        """How boxes are read: family, thresholds, NMS; shown for the detection task. 'default': the family's."""
+        self.detection_box = QGroupBox("Detection")
+        form = QFormLayout(self.detection_box)
+        self.family = self._combo(("",) + DETECTION_FAMILIES, "The detector's output layout",
+                                  {"": "recognised from the model", "yolov8": "YOLOv8 / YOLO11",
+                                   "yolov5": "YOLOv5", "end2end": "end-to-end (x1, y1, x2, y2, score, class)",
+                                   "rtdetr": "RT-DETR", "torchvision": "boxes, scores, labels"})
+        form.addRow("Output layout", self.family)
+
+        def number(tip, lo, hi, step, decimals=2):
+            s = QDoubleSpinBox()
+            s.setRange(lo, hi)
+            s.setSingleStep(step)
+            s.setDecimals(decimals)
+            s.setSpecialValueText("family default")  # the minimum: left out of the profile
+            s.setToolTip(tip)
+            s.valueChanged.connect(self._on_changed)
+            return s
+
+        self.det_conf = number("A box counts when its score is over this (YOLOv8/v11 and YOLOv5: 0.25)", 0, 1, 0.05)
+        form.addRow("Confidence", self.det_conf)
+        self.det_iou = number("Non-maximum suppression: a box overlapping a better one by more than this IoU is "
+                              "dropped (YOLOv8/v11: 0.7, YOLOv5: 0.45; the other layouts' boxes are final)", 0, 1, 0.05)
+        form.addRow("NMS IoU", self.det_iou)
+        self.det_max = self._spin("At most this many boxes per image (YOLOv8/v11: 300)", 0, 100000)
+        self.det_max.setSpecialValueText("family default")
+        form.addRow("Most boxes", self.det_max)
+        self.det_agnostic = QCheckBox("Across classes")
+        self.det_agnostic.setToolTip("A box suppresses overlapping boxes of any class, not only its own")
+        self.det_agnostic.toggled.connect(self._on_changed)
+        form.addRow("NMS", self.det_agnostic)
+        self.form_layout.addWidget(self.detection_box)
+
+    def _detection_dict(self) -> dict | None:
+        d: dict = {}
+        if self.family.currentData():
+            d["family"] = self.family.currentData()
+        if self.det_conf.value() > 0:
+            d["conf"] = round(self.det_conf.value(), 4)
+        if self.det_iou.value() > 0:
+            d["iou"] = round(self.det_iou.value(), 4)
+        if self.det_max.value() > 0:
+            d["max_det"] = self.det_max.value()
+        if self.det_agnostic.isChecked():
+            d["class_agnostic"] = True
+        kept = self.profile.detection
+        if kept is not None and kept.floor is not None:
+            d["floor"] = kept.floor
+        return d or None
 
     def _build_image(self):
         self.image_box = QGroupBox("Image preprocessing")
@@ -258,6 +311,12 @@ class ProfileEditor(QDialog):
 
     def _load(self, profile) -> None:
         self._set_combo(self.task, profile.task)
+        det = profile.detection
+        self._set_combo(self.family, det.family if det and det.family else "")
+        self.det_conf.setValue(det.conf if det and det.conf is not None else 0)
+        self.det_iou.setValue(det.iou if det and det.iou is not None else 0)
+        self.det_max.setValue(det.max_det if det and det.max_det is not None else 0)
+        self.det_agnostic.setChecked(bool(det and det.class_agnostic))
         self._set_combo(self.input_name, profile.input)
         self._set_combo(self.kind, "table" if profile.table is not None or profile.image is None and
                         len(self.engine.input_spec.shape) <= 2 else "image")
@@ -343,6 +402,14 @@ class ProfileEditor(QDialog):
             d["labels"] = labels
         for k, v in self.profile.extra.items():
             d[k] = v
+        if d["task"] == "detection":
+            detection = self._detection_dict()
+            if detection:
+                d["detection"] = detection
+        # sections this form does not edit travel as they were
+        for k, v in self.profile.to_dict().items():
+            if k not in d and k not in ("input", "task", "labels", "image", "table", "detection"):
+                d[k] = v
         if self.kind.currentData() == "image":
             img: dict = {"color": self.color.currentData(), "layout": self.layout_combo.currentData(),
                          "dtype": self.dtype.currentData()}
@@ -388,6 +455,7 @@ class ProfileEditor(QDialog):
         if self._loading:
             return
         image = self.kind.currentData() == "image"
+        self.detection_box.setVisible(self.task.currentData() == "detection")
         self.image_box.setVisible(image)
         self.table_box.setVisible(not image)
         self.preview_box.setVisible(image)
