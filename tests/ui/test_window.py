@@ -638,3 +638,27 @@ def test_a_detectors_boxes_are_drawn_and_the_threshold_slider_refilters_them(qtb
     d.image.set_boxes(boxes)
     d.conf.setValue(25)
     assert window.results.detection_conf is None  # the run's own again
+
+
+def test_a_heat_map_over_a_letterboxed_input_is_cut_to_the_image(tmp_path):
+    """Padding around a letterboxed image is no part of it: the map's cells over the padding are not drawn."""
+    from onnx import TensorProto, helper
+
+    import numpy as np
+
+    from desktop.engine.profile import profile_from_dict
+    from desktop.ui.widgets.detail import heat_region
+    from tests.conftest import make_model
+
+    fit = {"input": "x", "task": "raw", "image": {"color": "RGB", "layout": "NCHW",
+                                                  "resize": {"mode": "fit", "size": [64, 64]}}}
+    model = make_model(tmp_path / "m.onnx", [helper.make_node("ReduceMean", ["x"], ["prob"], axes=[1], keepdims=1)],
+                       [("x", TensorProto.FLOAT, [1, 3, 64, 64])], [("prob", TensorProto.FLOAT, [1, 1, 64, 64])],
+                       metadata={"inferdesk.profile": json.dumps(fit)})
+    engine = Engine(model)
+    region = heat_region(np.zeros((32, 32)), engine, (1000, 563))  # a map at half the input's resolution
+    # gain 0.064: 64×36 of image, padded round(14 - 0.1) = 14 above (Ultralytics' letterbox)
+    assert region == pytest.approx((0.0, 7.0, 32.0, 7.0 + 563 * 0.064 / 2))
+    stretched = Engine(model, profile=profile_from_dict(dict(fit, image=dict(fit["image"], resize={
+        "mode": "stretch", "size": [64, 64]}))))
+    assert heat_region(np.zeros((64, 64)), stretched, (1000, 563)) is None  # the whole map is the image

@@ -433,12 +433,35 @@ class DetailPane(QScrollArea):
     def _on_heat_chosen(self, *_) -> None:
         name = self.heat_choice.currentData()
         values = heat_map_outputs(self.result).get(name) if name and self.result is not None else None
-        self.image.set_heat(values, name or "")
+        self.image.set_heat(values, name or "", heat_region(values, self.engine, self.image.original_size))
 
     def _on_overlay_toggled(self, *_) -> None:
         self.image.show_boxes = self.show_boxes.isChecked()
         self.image.show_mask = self.show_mask.isChecked()
         self.image.update()
+
+
+def heat_region(values, engine, original_size) -> tuple | None:
+    """The cells of a heat map (laid over the model's input) that the original image covers, or None for all.
+
+    A letterboxed image fills only part of the input; the map is cut to that part before it is
+    stretched over the image (through the engine's own ``geometry.placement``).
+    """
+    if values is None or engine is None or engine.profile.image is None or not all(original_size):
+        return None
+    from desktop.engine.geometry import placement
+
+    try:
+        pl = placement(int(original_size[0]), int(original_size[1]), engine.profile.image)
+    except Exception:  # noqa: BLE001 - a profile that does not place this image: the map is shown whole
+        return None
+    h, w = values.shape
+    sx, sy = w / pl.input_w, h / pl.input_h
+    x0, y0 = pl.offset_x * sx, pl.offset_y * sy
+    x1, y1 = (pl.offset_x + pl.width * pl.gain_x) * sx, (pl.offset_y + pl.height * pl.gain_y) * sy
+    if (x0, y0) == (0, 0) and abs(x1 - w) < 1e-6 and abs(y1 - h) < 1e-6:
+        return None
+    return (x0, y0, x1, y1)
 
 
 def heat_map_outputs(result) -> dict:

@@ -100,6 +100,7 @@ class OverlayImage(QFrame):
         self.show_mask = True
         self.heat: np.ndarray | None = None
         self.heat_name = ""
+        self.heat_region: tuple | None = None  # (x0, y0, x1, y1) of the heat map covering the image; None: all
         self.show_heat = True
         self.opacity = 0.45
         self._heat_img: QImage | None = None
@@ -137,9 +138,12 @@ class OverlayImage(QFrame):
         self._mask_img = None
         self.update()
 
-    def set_heat(self, values: np.ndarray | None, name: str = "") -> None:
+    def set_heat(self, values: np.ndarray | None, name: str = "", region: tuple | None = None) -> None:
+        """A heat map over the image; ``region``: the part of it (in its own cells) the image covers,
+        when the model's input had padding (a letterbox) around the image."""
         self.heat = None if values is None else np.asarray(values)
         self.heat_name = name
+        self.heat_region = region
         self._heat_img = None
         self.update()
 
@@ -191,7 +195,11 @@ class OverlayImage(QFrame):
                     self._heat_img, lo, hi = heat_image(self.heat, self.opacity)
                     self._heat_range = (lo, hi)
                 p.setRenderHint(QPainter.SmoothPixmapTransform, True)
-                p.drawImage(r, self._heat_img)
+                if self.heat_region is None:
+                    p.drawImage(r, self._heat_img)
+                else:
+                    x0, y0, x1, y1 = self.heat_region
+                    p.drawImage(r, self._heat_img, QRectF(x0, y0, x1 - x0, y1 - y0))
             if self.mask is not None and self.show_mask and self.mask.ndim == 2 and self.mask.size:
                 if self._mask_img is None:
                     self._mask_img = mask_image(self.mask, self.opacity)
