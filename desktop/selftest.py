@@ -16,12 +16,14 @@ from pathlib import Path
 
 # model file -> (sample inputs relative to the resource root, tolerance). scene.onnx has untrained
 # but fixed weights, so its outputs are deterministic; a deeper network sums more terms, hence the
-# looser tolerance.
+# looser tolerance. A detector's answer is its detections (label, score, box), not its raw outputs:
+# box_px is how far a box side may move (original-image pixels), score how far a score.
 SAMPLES = {
     "digits.onnx": (["resources/samples/digits"], {"rtol": 1e-4, "atol": 1e-5}),
     "breast_cancer.onnx": (["resources/samples/breast_cancer.csv"], {"rtol": 1e-4, "atol": 1e-5}),
     "diabetes.onnx": (["resources/samples/diabetes.csv"], {"rtol": 1e-4, "atol": 1e-5}),
     "scene.onnx": (["resources/samples/photos"], {"rtol": 1e-3, "atol": 1e-4}),
+    "layout_cdla.onnx": (["resources/samples/layout"], {"box_px": 0.5, "score": 1e-3}),
 }
 EXPECTED_DIR = "resources/samples/expected"
 FORMAT = 1
@@ -56,7 +58,7 @@ def _score(root: Path, model: str, inputs: list[str]) -> list[dict]:
 
     Each is the part of the command line's jsonl record (the writers' projection) that the
     expected answers keep: input (relative to the root), row, ok, and the error or the
-    outputs, the top label and the values.
+    outputs, the top label and the values; for a detector, its detections instead of the outputs.
     """
     from .engine import Engine, SessionSettings, writers
     from .engine.batch import run_batches
@@ -72,6 +74,10 @@ def _kept(record: dict, root: Path) -> dict:
     rec = {"input": _rel(record["input"], root), "row": record["row"], "ok": record["ok"]}
     if not record["ok"]:
         rec["error"] = record["error"]
+        return rec
+    if "detections" in record:  # a detector's raw outputs are large and say less than its boxes
+        rec["detections"] = [{"label": d["label"], "score": d["score"], "box": d["box"]}
+                             for d in record["detections"]]
         return rec
     rec["outputs"] = record["outputs"]
     if record["top"]:
@@ -134,10 +140,37 @@ def _name(rec: dict) -> str:
     return f"{base} row {rec['row']}" if rec.get("row") is not None else base
 
 
-def _compare_item(exp: dict, got: dict, rtol: float, atol: float):
+def _compare_detections(exp: list, got: list, name: str, box_px: float, score_tol: float):
+    """Each expected detection has one of its own among ``got``: the same label, every box side within
+    ``box_px`` and the score within ``score_tol``; none is left over. Matched nearest box first, so
+    two detections that swap places in the score order still match."""
+    if len(got) != len(exp):
+        raise Mismatch(f"{name}: expected {len(exp)} detections, got {len(got)}")
+    left = list(range(len(got)))
+    for e in exp:
+        same = [j for j in left if got[j]["label"] == e["label"]]
+        if not same:
+            raise Mismatch(f"{name}: expected a {e['label']!r} detection at {e['box']}, got none with that label")
+        err = {j: max(abs(float(a) - float(b)) for a, b in zip(e["box"], got[j]["box"])) for j in same}
+        j = min(same, key=err.get)
+        g = got[j]
+        if err[j] > box_px:
+            raise Mismatch(f"{name}: expected {e['label']!r} at {e['box']}, the nearest is at {g['box']} "
+                           f"({err[j]:.2f} px off, {box_px:g} allowed)")
+        if abs(float(g["score"]) - float(e["score"])) > score_tol:
+            raise Mismatch(f"{name}: expected {e['label']!r} at {e['box']} to score {e['score']:.4f}, "
+                           f"got {g['score']:.4f}")
+        left.remove(j)
+
+
+def _compare_item(exp: dict, got: dict, rtol: float, atol: float, tol: dict | None = None):
     name = _name(exp)
     if not got["ok"]:
         raise Mismatch(f"{name}: could not be scored: {got.get('error')}")
+    if "detections" in exp:
+        tol = tol or {}
+        _compare_detections(exp["detections"], got.get("detections", []), name,
+                            float(tol.get("box_px", 0.5)), float(tol.get("score", 1e-3)))
     if "top" in exp:
         e, g = exp["top"], got.get("top")
         if g is None:
@@ -171,7 +204,7 @@ def check_model(root: Path, expected: dict) -> int:
         g = by_key.get((exp["input"], exp["row"]))
         if g is None:
             raise Mismatch(f"{_name(exp)}: not found among the scored samples")
-        _compare_item(exp, g, rtol, atol)
+        _compare_item(exp, g, rtol, atol, tol)
     if len(got) != len(want):
         extra = [g for g in got if (g["input"], g["row"]) not in {(e["input"], e["row"]) for e in want}]
         raise Mismatch(f"{len(got)} items scored but {len(want)} expected"

@@ -27,8 +27,10 @@ pre- and postprocessing (imported from the wheel itself):
   resources/samples/expected/reference/ppocrv4_det.json
 
 (They sit in expected/reference/, not expected/, because desktop.selftest reads
-every expected/*.json as an engine answer file, and the engine has no
-detection decoder yet.)
+every expected/*.json as an engine answer file. They are the packages' answers:
+tests/engine/test_picodet.py checks the engine against layout_cdla.json; the
+self-test's expected/layout_cdla.json is the engine's own answer, written by
+python -m desktop.selftest --write-expected.)
 
 How to run it (a scratch venv; the wheels' own code needs OpenCV & co.):
 

