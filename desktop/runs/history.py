@@ -402,15 +402,16 @@ def export_run(run_ref: str, target, *, fmt: str | None = None, store_path=None,
     return Exported(n, where)
 
 
-def export_results(batches, path, provenance: dict | None = None, *, formula_guard: bool = True) -> int:
+def export_results(batches, path, provenance: dict | None = None, *, formula_guard: bool = True,
+                   fmt: str | None = None, conf: float | None = None) -> int:
     """Write results (the window's table: ResultBatch or Result objects, in its order) to ``path``.
 
-    The format follows the extension; returns the number of results written. See
-    :func:`desktop.runs.export.export`, which this is.
+    The format is ``fmt`` (``coco``, ``yolo`` for a detector's), else follows the extension;
+    returns the number of results written. See :func:`desktop.runs.export.export`, which this is.
     """
     from .export import export
 
-    return export(batches, path, provenance=provenance, formula_guard=formula_guard)
+    return export(batches, path, provenance=provenance, formula_guard=formula_guard, fmt=fmt, conf=conf)
 
 
 def results_provenance(run_id: str | None, engine=None, *, store_path=None,
