@@ -234,7 +234,8 @@ class CocoExport:
             raise writers._named(exc, self.path)
 
     def flush(self) -> None:
-        self._fh.flush()
+        if not self._fh.closed:
+            self._fh.flush()
 
     def close(self) -> None:
         try:
