@@ -198,6 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="csv: write text cells as they are; by default a cell a spreadsheet would run as a "
                             "formula (starting with =, +, -, @, tab or CR, and not a number) gets a ' in front")
 
+    def no_conf_arg(p):
+        p.add_argument("--no-conf", action="store_true",
+                       help="yolo: write 'class cx cy w h' without the score column (training labels); by default "
+                            "each line ends with the detection's score, as Ultralytics' save_conf")
+
     def session_args(p):
         p.add_argument("--provider", help="execution provider, e.g. CPUExecutionProvider or cuda")
         p.add_argument("--threads", type=_non_negative, default=0, help="intra-op threads (0: automatic, the cores the decode threads leave)")
@@ -207,11 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument("--profile", help="a profile JSON file to use instead of the model's own")
-    p.add_argument("--format", choices=("jsonl", "csv", "json"), default="jsonl")
+    p.add_argument("--format", choices=FORMAT_CHOICES, default="jsonl", help=FORMAT_HELP)
     p.add_argument("--out", help="write results to this file instead of standard output (with a "
-                                 "<file>.provenance.json beside it for csv and jsonl); it is written under a "
-                                 "temporary name and renamed into place when complete, and never over an input, "
-                                 "the model or the history database")
+                                 "<file>.provenance.json beside it for csv, jsonl and coco; yolo: a folder); it is "
+                                 "written under a temporary name and renamed into place when complete, and never "
+                                 "over an input, the model or the history database")
     p.add_argument("--top-k", type=_positive, default=5)
     session_args(p)
     p.add_argument("--save-inputs", metavar="DIR",
@@ -221,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p.add_argument("--no-history", action="store_true", help="do not keep these results in the history database")
     formula_guard_arg(p)
+    no_conf_arg(p)
 
     p = sub.add_parser("resume", help="score what an interrupted run left undone")
     p.add_argument("run", help="the run's id (see 'inferdesk history')")
@@ -236,11 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", nargs="?", choices=("list", "show", "export", "rename", "delete"), default="list")
     p.add_argument("run", nargs="?", help="a run id, or its first characters")
     p.add_argument("name", nargs="?", help="the new name, for rename")
-    p.add_argument("--format", choices=("jsonl", "csv", "json"), default="jsonl")
-    p.add_argument("--out", help="export to this file (with a <file>.provenance.json beside it for csv and jsonl)")
+    p.add_argument("--format", choices=FORMAT_CHOICES, default="jsonl", help=FORMAT_HELP)
+    p.add_argument("--out", help="export to this file (with a <file>.provenance.json beside it for csv, jsonl and "
+                                 "coco; yolo: a folder)")
     p.add_argument("--limit", type=_positive, default=50)
     p.add_argument("--json", action="store_true")
     formula_guard_arg(p)
+    no_conf_arg(p)
 
     p = sub.add_parser("audit", help="check the audit trail of the history database")
     p.add_argument("action", choices=("verify",))
@@ -333,6 +341,13 @@ def cmd_info(args, out) -> int:
     return 2 if problem else 0
 
 
+#: --format of score and history export: the writers' formats, and a detector's (desktop.engine.detwriters)
+DETECTION_FORMATS = ("coco", "yolo")
+FORMAT_CHOICES = ("jsonl", "csv", "json") + DETECTION_FORMATS
+FORMAT_HELP = ("jsonl (default), csv, json; a detector's: coco (--out FILE.json, with FILE.images.json, the "
+               "images and categories pycocotools' COCO() reads) or yolo (--out FOLDER: one <image stem>.txt each, "
+               "'class cx cy w h conf' normalised, with classes.txt and data.yaml)")
+
 #: CSV inputs of at least this many bytes written to a file get a writing process (ProcessWriter),
 #: started before the model loads; below it, a thread writes (the process would not pay for itself)
 PROCESS_WRITER_BYTES = 8 << 20
@@ -373,7 +388,7 @@ def _names(cols: list, shown: int = 6) -> str:
 
 def _early_writer(args, inputs):
     """A writing process started now, while the model loads, when the inputs are large CSV files; else None."""
-    if not args.out:
+    if not args.out or args.format in DETECTION_FORMATS:
         return None
     size = 0
     for path in inputs:
@@ -391,14 +406,27 @@ def _early_writer(args, inputs):
 
 def _check_out(args, engine, items, store=None) -> None:
     """Refuse an ``--out`` that is a file the run reads (an input, the model, its data or profile) or the history."""
-    if not args.out:
-        return
     from .engine import writers
 
+    detections = args.format in DETECTION_FORMATS
+    if detections:
+        from .engine import detwriters
+
+        detwriters.check_task(engine.profile.task, args.format)  # a classifier's run is refused before it starts
+        if not args.out:
+            raise writers.OutputRefused(f"--format {args.format} writes "
+                                        f"{'a file and its images list' if args.format == 'coco' else 'a folder'}: "
+                                        "give --out")
+    if not args.out:
+        return
     reads = [item.path for item in items]
     if getattr(args, "profile", None):
         reads.append(args.profile)
-    writers.check_output(args.out, model=engine.info, inputs=reads, store=store.path if store is not None else None)
+    protect = store.path if store is not None else None
+    if detections:
+        detwriters.check_target(args.format, args.out, model=engine.info, inputs=reads, store=protect)
+        return
+    writers.check_output(args.out, model=engine.info, inputs=reads, store=protect)
 
 
 def _inputs_folder(save_dir: str, recorder) -> str:
@@ -441,6 +469,7 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
 
     from .engine import writers
     from .engine.batch import group_batches, run_batches
+    from .engine.errors import EngineError
     from .engine.store import StoreError
 
     if not checked:
@@ -454,8 +483,9 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
     whole = bool(args.out) and recorder is not None and skip is not None
     guard = not getattr(args, "no_formula_guard", False)
     delimiter = writers.delimiter_for(args.out) if args.out else ","
-    target = writers.AtomicFile(args.out) if args.out else None
-    fh = writer = groups = save = None
+    detections = args.format in DETECTION_FORMATS  # a file and its images list, or a folder: written by detwriters
+    target = writers.AtomicFile(args.out) if args.out and not detections else None
+    fh = writer = groups = save = det_out = None
     ok = failed = 0
     latencies = []
     status = "cancelled"  # what the history records at the end; None: nothing, it could not be written
@@ -474,7 +504,12 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
     try:
         if getattr(args, "save_inputs", None):
             save = _inputs_folder(args.save_inputs, recorder)
-        if early is not None:
+        if detections:
+            from .engine import detwriters
+
+            det_out = detwriters.open_export(args.format, args.out, prov, with_conf=not getattr(args, "no_conf", False))
+            writer = writers.BackgroundWriter(det_out, det_out, name=args.out)
+        elif early is not None:
             # a large run: the text is made in a process of its own, in parallel with parsing and scoring
             writer = early.open(args.format, target.temp, "w", prov, delimiter=delimiter, formula_guard=guard,
                                 name=args.out)
@@ -525,6 +560,14 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
                 fh.close()
             except OSError as exc:
                 out_error = out_error or exc
+        if det_out is not None:
+            if writer is None or out_error is not None:
+                det_out.discard()  # the file or folder asked for keeps what it had
+            else:
+                try:
+                    det_out.commit()
+                except (OSError, EngineError) as exc:  # a folder that is no longer ours to replace
+                    out_error = exc
         if target is not None:
             if writer is None or out_error is not None:
                 target.discard()  # the file asked for keeps what it had
@@ -682,7 +725,8 @@ def cmd_history(args, out, err) -> int:
         return 0
     if args.action == "export":
         history.export_run(args.run, args.out or _for_terminal(out), fmt=args.format,
-                           exported_by="inferdesk history export", formula_guard=not args.no_formula_guard)
+                           exported_by="inferdesk history export", formula_guard=not args.no_formula_guard,
+                           with_conf=not args.no_conf)
         return 0
     if args.action == "rename":
         history.rename_run(args.run, args.name or "")  # an empty name is refused: exit 2, via main

@@ -67,6 +67,7 @@ from .. import __version__
 from .errors import EngineError
 
 FORMATS = ("jsonl", "json", "csv")
+DETECTION_FORMATS = ("coco", "yolo")  # a detector's results only: desktop.engine.detwriters
 HEAD_COLUMNS = ("input", "row", "ok", "error")
 TIMING_COLUMNS = ("decode_ms", "preprocess_ms", "infer_ms", "postprocess_ms", "total_ms")
 TAIL_COLUMNS = TIMING_COLUMNS + ("saved_input", "input_sha256")
@@ -115,6 +116,21 @@ def _key(path) -> str:
     return os.path.normcase(os.path.realpath(os.fspath(path)))
 
 
+def protected_files(*, model=None, store=None) -> list:
+    """(path, what, is_folder) of everything :func:`check_output` never writes over, but the run's inputs."""
+    protected = []
+    for db in {_key(p): p for p in (store, _default_store()) if p is not None}.values():
+        protected += store_files(db)
+    if model is not None:
+        from .profile import sidecar_paths
+
+        protected.append((model.path, "the model", False))
+        folder = os.path.dirname(os.path.realpath(model.path))
+        protected += [(os.path.join(folder, rel), "the model's external data", False) for rel in model.external_data]
+        protected += [(str(p), "the model's profile", False) for p in sidecar_paths(model.path)]
+    return protected
+
+
 def check_output(path, *, model=None, inputs=(), store=None) -> None:
     """Refuse to write ``path`` (or its provenance sidecar) over what a run reads or the history keeps.
 
@@ -134,16 +150,7 @@ def check_output(path, *, model=None, inputs=(), store=None) -> None:
     """
     out = os.fspath(path)
     targets = [out, sidecar_path(out)]
-    protected = []  # (path, what, is_folder)
-    for db in {_key(p): p for p in (store, _default_store()) if p is not None}.values():
-        protected += store_files(db)
-    if model is not None:
-        from .profile import sidecar_paths
-
-        protected.append((model.path, "the model", False))
-        folder = os.path.dirname(os.path.realpath(model.path))
-        protected += [(os.path.join(folder, rel), "the model's external data", False) for rel in model.external_data]
-        protected += [(str(p), "the model's profile", False) for p in sidecar_paths(model.path)]
+    protected = protected_files(model=model, store=store)
     if os.path.isdir(out):
         raise OutputRefused(f"Will not write results to {out}: it is a folder; name a file")
     for target in targets:
@@ -759,7 +766,7 @@ def delimiter_for(path) -> str:
 
 
 def export(batches, target, fmt: str | None = None, provenance: dict | None = None, append: bool = False, *,
-           protect=None, formula_guard: bool = True) -> int:
+           protect=None, formula_guard: bool = True, conf: float | None = None, with_conf: bool = True) -> int:
     """Write ``batches`` (any iterable of ResultBatch) to a path or an open text file; return the items written.
 
     A path gets its format from ``fmt`` or its extension, and for csv and jsonl a provenance
@@ -770,8 +777,18 @@ def export(batches, target, fmt: str | None = None, provenance: dict | None = No
     or ``protect``, a database path), then written through a temporary file renamed over it
     once complete (:class:`AtomicFile`); an error leaves what was there. ``formula_guard``:
     see :class:`CsvWriter`.
+
+    ``coco`` (a file and its ``.images.json``) and ``yolo`` (a folder) are a detector's
+    (:mod:`~desktop.engine.detwriters`): ``conf`` the threshold (default: the run's),
+    ``with_conf`` YOLO's score column; neither can be appended to or go to a stream.
     """
     prov = provenance if provenance is not None else provenance_unknown()
+    if fmt in DETECTION_FORMATS:
+        from . import detwriters
+
+        if append:
+            raise ValueError(f"a {fmt} export cannot be appended to")
+        return detwriters.export(batches, target, fmt, prov, protect=protect, conf=conf, with_conf=with_conf)
     if hasattr(target, "write"):
         fmt = fmt or "jsonl"
         writer = open_writer(fmt, target, prov, formula_guard=formula_guard)

@@ -7,8 +7,9 @@ from desktop.engine.profile import Task
 from desktop.engine.resultbatch import ResultBatch
 
 
-def export(batches, path, provenance: dict | None = None, *, formula_guard: bool = True) -> int:
-    """Write results, in table order, to ``path``; the format follows its extension.
+def export(batches, path, provenance: dict | None = None, *, formula_guard: bool = True, fmt: str | None = None,
+           conf: float | None = None) -> int:
+    """Write results, in table order, to ``path``; the format is ``fmt``, else follows its extension.
 
     ``.csv`` and ``.tsv`` give CSV, ``.jsonl`` JSON lines, anything else JSON: the same
     columns and records as ``inferdesk score`` and ``inferdesk history export``, with the
@@ -27,6 +28,11 @@ def export(batches, path, provenance: dict | None = None, *, formula_guard: bool
     formula_guard
         CSV: a ``'`` before text cells a spreadsheet would run as formulas (see
         :func:`desktop.engine.writers.guard_formulas`).
+    fmt
+        ``jsonl``, ``json``, ``csv``, or a detector's ``coco`` (``path`` and its
+        ``.images.json``) or ``yolo`` (``path`` a folder); None: from the extension.
+    conf
+        coco and yolo: the detections over this threshold (the window's slider); None: the run's.
 
     Returns
     -------
@@ -37,7 +43,8 @@ def export(batches, path, provenance: dict | None = None, *, formula_guard: bool
     if batches and not isinstance(batches[0], ResultBatch):
         batches = [_batch_of_results(batches)]
     prov = provenance if provenance is not None else writers.provenance_unknown("InferDesk window")
-    return writers.export(batches, path, writers.format_for(path), prov, formula_guard=formula_guard)
+    return writers.export(batches, path, fmt or writers.format_for(path), prov, formula_guard=formula_guard,
+                          conf=conf)
 
 
 def _batch_of_results(results) -> ResultBatch:

@@ -378,13 +378,15 @@ class Exported:
 
 
 def export_run(run_ref: str, target, *, fmt: str | None = None, store_path=None,
-               exported_by: str = "InferDesk window", formula_guard: bool = True) -> Exported:
+               exported_by: str = "InferDesk window", formula_guard: bool = True, with_conf: bool = True) -> Exported:
     """Write all of a run's results, in run order, with the run's provenance, and note the export in the trail.
 
     ``target`` is a path (a ``<path>.provenance.json`` sidecar beside csv and jsonl) or an
     open text stream (standard output: no sidecar). The format is ``fmt``, else the path's
     extension (:func:`desktop.engine.writers.format_for`; jsonl for a stream). The trail
     records it unless the store is open for reading only (a folder that cannot be written).
+    ``coco`` and ``yolo`` (a detector's run only, to a path: a folder for yolo; ``with_conf``
+    its score column) are :mod:`desktop.engine.detwriters`'.
     """
     from desktop.engine import writers
 
@@ -397,20 +399,22 @@ def export_run(run_ref: str, target, *, fmt: str | None = None, store_path=None,
         run = store.run(run_ref)
         prov = writers.run_provenance(store.run_metadata(run.id), exported_by)
         with closing(store.batches(run.id)) as batches:
-            n = writers.export(batches, target, fmt, prov, protect=store.path, formula_guard=formula_guard)
+            n = writers.export(batches, target, fmt, prov, protect=store.path, formula_guard=formula_guard,
+                               with_conf=with_conf)
         store.note_export(run.id, where, fmt)
     return Exported(n, where)
 
 
-def export_results(batches, path, provenance: dict | None = None, *, formula_guard: bool = True) -> int:
+def export_results(batches, path, provenance: dict | None = None, *, formula_guard: bool = True,
+                   fmt: str | None = None, conf: float | None = None) -> int:
     """Write results (the window's table: ResultBatch or Result objects, in its order) to ``path``.
 
-    The format follows the extension; returns the number of results written. See
-    :func:`desktop.runs.export.export`, which this is.
+    The format is ``fmt`` (``coco``, ``yolo`` for a detector's), else follows the extension;
+    returns the number of results written. See :func:`desktop.runs.export.export`, which this is.
     """
     from .export import export
 
-    return export(batches, path, provenance=provenance, formula_guard=formula_guard)
+    return export(batches, path, provenance=provenance, formula_guard=formula_guard, fmt=fmt, conf=conf)
 
 
 def results_provenance(run_id: str | None, engine=None, *, store_path=None,
@@ -431,14 +435,14 @@ def results_provenance(run_id: str | None, engine=None, *, store_path=None,
     return writers.engine_provenance(engine, None, exported_by, run_id=run_id)
 
 
-def note_export(run_id: str, path, *, store_path=None) -> bool:
-    """Record in the trail that run ``run_id``'s results were exported to ``path`` (format from its extension).
+def note_export(run_id: str, path, *, store_path=None, fmt: str | None = None) -> bool:
+    """Record in the trail that run ``run_id``'s results were exported to ``path`` as ``fmt`` (else from its extension).
 
     False when the store is open for reading only (nothing recorded); StoreError propagates.
     """
     ext = os.path.splitext(str(path))[1].lower().lstrip(".")
     with _store(store_path) as store:
-        return store.note_export(run_id, str(path), "csv" if ext in ("csv", "tsv") else ext or "json")
+        return store.note_export(run_id, str(path), fmt or ("csv" if ext in ("csv", "tsv") else ext or "json"))
 
 
 # ====================================================================== rename, delete, verify

@@ -267,7 +267,7 @@ class WindowController(QObject):
         """Where the table's results come from (run, model, profile, app version), for an export's header."""
         return runs.results_provenance(self.shown.run_id, self.engine, store_path=self.store_path)
 
-    def note_export(self, path) -> None:
+    def note_export(self, path, export_format: str | None = None) -> None:
         """Record an export of the shown run's results in its audit trail, once the run is not going."""
         if self.shown.run_id and not self.is_running():
-            runs.note_export(self.shown.run_id, path, store_path=self.store_path)
+            runs.note_export(self.shown.run_id, path, store_path=self.store_path, fmt=export_format)

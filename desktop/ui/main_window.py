@@ -16,6 +16,7 @@ from PySide6.QtCore import QTimer, Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QMainWindow
 
 from desktop.engine import InputKind, SessionSettings, available_providers
+from desktop.engine.profile import Task
 from desktop.runs import fmt
 from desktop.runs.history import export_results, run_title, when_text
 from desktop.settings import Settings, save_settings, settings_path
@@ -27,6 +28,15 @@ from .errors import attach_window, refuse, report_error
 from .inputs import InputsMixin
 from .layout import build_layout
 from .window_state import restore_window_state, save_window_state
+
+
+#: the Export dialog's file types; a detector's results add COCO and YOLO (the dialog's filter -> format)
+EXPORT_FILTERS = ("CSV (*.csv)", "JSON (*.json)", "JSON lines, like the command line (*.jsonl)")
+DETECTION_FILTERS = {"COCO detections (*.json)": "coco", "YOLO labels (folder)": "yolo"}
+
+
+def _is_detections(batch) -> bool:
+    return batch is not None and str(batch.task) == Task.DETECTION.value and "det_offsets" in batch.answer
 
 
 class MainWindow(InputsMixin, AboutMixin, QMainWindow):
@@ -436,25 +446,33 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         if not shown:
             refuse("Nothing to export yet: run the queue first.", self.show_status_error)
             return
+        batch = self.results.visible_batch()
+        filters = EXPORT_FILTERS + (tuple(DETECTION_FILTERS) if _is_detections(batch) else ())
         start = os.path.join(self.settings.last_export_dir or str(Path.home()), "inferdesk-results.csv")
-        path, _ = QFileDialog.getSaveFileName(
-            self, f"Export {fmt.plural(shown, 'result')} shown in the table", start,
-            "CSV (*.csv);;JSON (*.json);;JSON lines, like the command line (*.jsonl)")
+        path, chosen = QFileDialog.getSaveFileName(
+            self, f"Export {fmt.plural(shown, 'result')} shown in the table", start, ";;".join(filters))
         if path:
             self.settings.last_export_dir = os.path.dirname(path)
-            self.export_to(path)
+            self.export_to(path, DETECTION_FILTERS.get(chosen), batch=batch)
 
-    def export_to(self, path) -> int:
-        """Write the results the table shows (in its order) to ``path``: CSV, JSON or JSON lines."""
-        batch = self.results.visible_batch()
+    def export_to(self, path, export_format: str | None = None, *, batch=None) -> int:
+        """Write the results the table shows (in its order) to ``path``: CSV, JSON or JSON lines by its extension.
+
+        ``export_format`` ``coco`` or ``yolo`` (a folder): a detector's boxes, at the threshold
+        the window shows (the detail's slider).
+        """
+        batch = batch if batch is not None else self.results.visible_batch()
+        detections = export_format in DETECTION_FILTERS.values()
         try:
             n = export_results([batch] if batch is not None else [], path, self.controller.provenance(),
-                               formula_guard=self.settings.formula_guard)
-            self.controller.note_export(path)
+                               formula_guard=self.settings.formula_guard, fmt=export_format,
+                               conf=self.results.detection_conf if detections else None)
+            self.controller.note_export(path, export_format)
         except Exception as exc:  # noqa: BLE001 - OSError and StoreError inline, anything else a dialog
             report_error(exc, inline=self.show_status_error)
             return 0
-        self.statusBar().showMessage(f"Exported {fmt.plural(n, 'result')} to {path}", 10000)
+        what = fmt.plural(n, "image") if detections else fmt.plural(n, "result")
+        self.statusBar().showMessage(f"Exported {what} to {path}", 10000)
         return n
 
     # ================================================================== chrome
