@@ -57,7 +57,8 @@ def main(argv=None) -> int:
         if not got:
             loop.exec()
         if not got:
-            raise SystemExit(f"timed out waiting for {signal}")
+            window.grab().save(str(out / "timed-out.png"))  # what the window showed, to see why
+            raise SystemExit(f"timed out waiting for {signal} (the window then: {out / 'timed-out.png'})")
         return got[0]
 
     def settle(ms=400):
@@ -173,7 +174,8 @@ def main(argv=None) -> int:
     wait_for(window.run_finished, start=window.start_run)
     window.tabs.setCurrentIndex(0)
     pages = [r.index for r in window.results.results if r.input.endswith("figure_page.png")]
-    wait_for(window.detail.image_shown, timeout_ms=20000, start=lambda: window.select_result(pages[0] if pages else 0))
+    window.select_result(pages[0] if pages else 0)  # may be the row selected already: then nothing is emitted
+    settle(1500)
     window.detail.opacity.setValue(55)
     shoot("heat-map.png")
 
