@@ -623,6 +623,7 @@ def test_a_detectors_boxes_are_drawn_and_the_threshold_slider_refilters_them(qtb
     assert (d.image.boxes[0].x1, d.image.boxes[0].y2) == pytest.approx((100.0, 250.0), abs=1e-3)  # original pixels
     assert _cell(window, 0, COL_LABEL) == "3 detections · person 0.90"
     assert "3 detections over 0.25" in d.answer.text()
+    assert [(label, amount) for _, label, amount in d.image.legend_entries()] == [("person", "×1"), ("bicycle", "×2")]
     before = d.image.grab().toImage()
     d.conf.setValue(50)  # at once: nothing is scored again
     assert [b.score > 0.5 for b in d.image.boxes] == [True, True]

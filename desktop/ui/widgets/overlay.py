@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QImage, QPainter, QPen, QPixmap
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QImage, QLinearGradient, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QFrame, QSizePolicy
 
 #: per-class colours, as Ultralytics' ``Colors`` palette gives them (class i takes PALETTE[i % 20])
@@ -233,17 +233,21 @@ class OverlayImage(QFrame):
             p.setPen(QColor("black") if colour.lightnessF() > 0.55 else QColor("white"))
             p.drawText(QRectF(a.x() + 3, top, tw, th), Qt.AlignVCenter | Qt.AlignLeft, text)
 
-    def legend_entries(self) -> list[tuple[QColor, str]]:
-        """What the legend lists: each class drawn (boxes or mask) with its colour."""
+    def legend_entries(self) -> list[tuple[QColor, str, str]]:
+        """What the legend lists: each class drawn, with its colour and how much of it (boxes, or % of the mask)."""
         seen: dict = {}
         if self.show_boxes:
             for b in self.boxes:
-                seen.setdefault(b.index, b.label)
-        if self.mask is not None and self.show_mask:
-            for k in np.unique(self.mask).tolist():
-                if k != 0:
-                    seen.setdefault(int(k), self.mask_labels.get(int(k), str(k)))
-        return [(class_colour(k), label) for k, label in sorted(seen.items())]
+                label, n = seen.get(b.index, (b.label, 0))
+                seen[b.index] = (label, n + 1)
+        entries = [(class_colour(k), label, f"×{n}") for k, (label, n) in sorted(seen.items())]
+        if self.mask is not None and self.show_mask and self.mask.size:
+            classes, counts = np.unique(self.mask, return_counts=True)
+            for k, n in zip(classes.tolist(), counts.tolist()):
+                if k != 0 and k not in seen:
+                    entries.append((class_colour(k), self.mask_labels.get(int(k), str(k)),
+                                    f"{100.0 * n / self.mask.size:.1f}%"))
+        return entries
 
     def _paint_legend(self, p: QPainter, r: QRectF) -> None:
         entries = self.legend_entries()
@@ -251,12 +255,15 @@ class OverlayImage(QFrame):
         if not entries and not heat:
             return
         fm = QFontMetricsF(p.font())
-        lines = [label for _, label in entries[:12]] + ([f"{self.heat_name}: {self._heat_range[0]:.3g} … "
-                                                         f"{self._heat_range[1]:.3g}"] if heat else [])
+        rows = [(colour, f"{label}  {amount}") for colour, label, amount in entries[:12]]
         if len(entries) > 12:
-            lines.insert(12, f"… {len(entries) - 12} more")
-        w = max(fm.horizontalAdvance(t) for t in lines) + 24
-        h = fm.height() * len(lines) + 6
+            rows.append((None, f"… {len(entries) - 12} more"))
+        lo, hi = self._heat_range
+        bar_w = 90.0
+        texts = [t for _, t in rows] + ([self.heat_name] if heat else [])
+        w = max([fm.horizontalAdvance(t) + 24 for t in texts] + ([bar_w + fm.horizontalAdvance(f"{hi:.3g}") + 16]
+                                                                 if heat else []))
+        h = fm.height() * (len(rows) + (2 if heat else 0)) + 6
         area = QRectF(self.contentsRect())
         if area.right() - r.right() >= w + 8:  # room beside the image (a page in a wide pane): the legend covers nothing
             box = QRectF(r.right() + 4, r.top(), w, h)
@@ -268,12 +275,20 @@ class OverlayImage(QFrame):
         p.setBrush(QBrush(QColor(0, 0, 0, 150)))
         p.drawRoundedRect(box, 3, 3)
         y = box.top() + 3
-        for i, text in enumerate(lines):
-            swatch = QRectF(box.left() + 5, y + fm.height() * 0.2, 10, fm.height() * 0.6)
-            if i < len(entries[:12]):
-                p.fillRect(swatch, entries[i][0])
-            elif heat and i == len(lines) - 1:
-                p.fillRect(swatch, QColor(*[int(v) for v in _LUT[200]]) if _LUT is not None else QColor("yellow"))
-            p.setPen(QColor("white"))
+        p.setPen(QColor("white"))
+        for colour, text in rows:
+            if colour is not None:
+                p.fillRect(QRectF(box.left() + 5, y + fm.height() * 0.2, 10, fm.height() * 0.6), colour)
             p.drawText(QRectF(box.left() + 19, y, w - 20, fm.height()), Qt.AlignVCenter | Qt.AlignLeft, text)
             y += fm.height()
+        if heat:  # the colour bar: the map's colours from its lowest value to its highest
+            p.drawText(QRectF(box.left() + 5, y, w - 10, fm.height()), Qt.AlignVCenter | Qt.AlignLeft, self.heat_name)
+            y += fm.height()
+            gradient = QLinearGradient(box.left() + 5, 0, box.left() + 5 + bar_w, 0)
+            for stop in (0.0, 0.25, 0.5, 0.75, 1.0):
+                rgb = _LUT[int(stop * 255)]
+                gradient.setColorAt(stop, QColor(int(rgb[0]), int(rgb[1]), int(rgb[2])))
+            p.fillRect(QRectF(box.left() + 5, y + fm.height() * 0.15, bar_w, fm.height() * 0.7), QBrush(gradient))
+            p.drawText(QRectF(box.left() + 5, y, bar_w, fm.height()), Qt.AlignVCenter | Qt.AlignLeft, f" {lo:.3g}")
+            p.drawText(QRectF(box.left() + 9 + bar_w, y, w - bar_w - 12, fm.height()), Qt.AlignVCenter | Qt.AlignLeft,
+                       f"{hi:.3g}")
