@@ -26,6 +26,7 @@ from .errors import InputError
 from .files import sha256_regular
 from .geometry import placement
 from .inputs import InputItem, expand_inputs
+from .inputs.images import PIXEL_SPACING
 from .inputs.tabular import TableChunk, TableReader
 from .postprocess import OutputBlock, stack_items
 from .resultbatch import NO_ROW, ResultBatch, spread_answer
@@ -156,7 +157,7 @@ def _prepare(engine, item: InputItem, hash_inputs: bool = False, infer: bool = F
             sha = _file_sha256(item.path)
         img, t_decode = engine.load_image(item.path, item.kind)
         tensor, t_pre = engine.preprocess(img)
-        place = placement(img.size[0], img.size[1], engine.profile.image)
+        place = placement(img.size[0], img.size[1], engine.profile.image, img.info.get(PIXEL_SPACING))
     except InputError as exc:
         msg = str(exc)
         return _Prepared(item, None, msg if msg.startswith(name) else f"{name}: {msg}", t_decode, t_pre, sha)

@@ -71,7 +71,8 @@ class Placement:
     """How one image sits in the model's input: ``input = original * gain + offset``, per axis.
 
     ``width``/``height`` are the original image's size, ``input_w``/``input_h`` the tensor's
-    (after any crop). :meth:`to_original` is the inverse for x1y1x2y2 boxes.
+    (after any crop). :meth:`to_original` is the inverse for x1y1x2y2 boxes. ``pixel_spacing``
+    is a DICOM's PixelSpacing, (row spacing, column spacing) in mm, when the image has one.
     """
 
     width: int
@@ -82,6 +83,7 @@ class Placement:
     gain_y: float
     offset_x: float
     offset_y: float
+    pixel_spacing: tuple | None = None
 
     def to_original(self, boxes: np.ndarray) -> np.ndarray:
         """x1y1x2y2 boxes ``(M, 4)`` in model-input pixels -> original-image pixels, clipped (float64)."""
@@ -107,7 +109,7 @@ def identity(width: int, height: int) -> Placement:
     return Placement(width, height, width, height, 1.0, 1.0, 0.0, 0.0)
 
 
-def placement(width: int, height: int, spec) -> Placement:
+def placement(width: int, height: int, spec, pixel_spacing: tuple | None = None) -> Placement:
     """Where a ``width``×``height`` image lands in the tensor that ``spec`` (an ImageSpec) makes of it.
 
     Stretch, shorter-side and height resizes scale each axis by the resized size over the
@@ -139,4 +141,5 @@ def placement(width: int, height: int, spec) -> Placement:
         ox += (big_w - w) // 2 - int(round((big_w - cw) / 2.0))
         oy += (big_h - h) // 2 - int(round((big_h - ch) / 2.0))
         w, h = cw, ch
-    return Placement(int(width), int(height), int(w), int(h), float(gx), float(gy), float(ox), float(oy))
+    return Placement(int(width), int(height), int(w), int(h), float(gx), float(gy), float(ox), float(oy),
+                     pixel_spacing)

@@ -93,6 +93,7 @@ class Postprocessor:
         self.labels = list(profile.labels)
         self.task = profile.task
         self.detection = getattr(profile, "detection", None)  # the profile's detection settings (or None)
+        self.segmentation = getattr(profile, "segmentation", None)  # and its segmentation settings
         self.metadata = dict(getattr(info, "metadata", None) or {})
         self.output_specs = tuple(info.outputs)
         image = getattr(profile, "image", None)

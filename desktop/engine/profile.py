@@ -19,8 +19,7 @@ class Task(str, Enum):
     """How a model's answer is read: the profile's ``task``, and what the decoders register by.
 
     Valued by its text and a ``str`` itself, so a profile file, the JSON, the store and code
-    comparing with ``"classification"`` see the same text as before. Segmentation has no
-    decoder of its own yet and keeps the raw tensors.
+    comparing with ``"classification"`` see the same text as before.
     """
 
     CLASSIFICATION = "classification"
@@ -175,6 +174,21 @@ class DetectionSpec:
 
 
 @dataclass(frozen=True)
+class SegmentationSpec:
+    """How a segmenter's maps are read: the profile's optional ``segmentation`` object.
+
+    ``threshold`` is the probability over which a one-channel map's pixel is foreground
+    (None: 0.5; a DBNet text detector's map is usually read at 0.3). Argmax label maps and
+    YOLO instance masks do not use it.
+    """
+
+    threshold: float | None = None
+
+    def to_dict(self) -> dict:
+        return {"threshold": self.threshold} if self.threshold is not None else {}
+
+
+@dataclass(frozen=True)
 class Profile:
     """Everything needed to feed a model and read its answer; saved as JSON beside the model."""
 
@@ -184,6 +198,7 @@ class Profile:
     image: ImageSpec | None = None
     table: TableSpec | None = None
     detection: DetectionSpec | None = None  # how boxes are read (task detection); None: the family's defaults
+    segmentation: SegmentationSpec | None = None  # how maps are read (task segmentation); None: the defaults
     extra: dict = field(default_factory=dict, compare=False)  # unknown top-level keys starting with "x-"
 
     def to_dict(self) -> dict:
@@ -196,6 +211,8 @@ class Profile:
             d["table"] = self.table.to_dict()
         if self.detection is not None:  # left out when absent, so older profiles keep their hash
             d["detection"] = self.detection.to_dict()
+        if self.segmentation is not None:  # likewise
+            d["segmentation"] = self.segmentation.to_dict()
         d.update(self.extra)
         return d
 
@@ -435,11 +452,19 @@ def _parse_detection(raw) -> DetectionSpec:
                          floor=get("floor", _fraction))
 
 
+def _parse_segmentation(raw) -> SegmentationSpec:
+    if not isinstance(raw, dict):
+        raise ProfileError('Profile: segmentation must be an object like {"threshold": 0.5}')
+    _unknown(raw, ("threshold",), "segmentation.")
+    threshold = raw.get("threshold")
+    return SegmentationSpec(threshold=None if threshold is None else _fraction(threshold, "segmentation.threshold"))
+
+
 def profile_from_dict(raw) -> Profile:
     """Validate a profile read from JSON; raise ProfileError naming the offending key."""
     if not isinstance(raw, dict):
         raise ProfileError("Profile: the top level must be a JSON object")
-    _unknown(raw, ("input", "task", "labels", "image", "table", "detection", "schema_version"), "")
+    _unknown(raw, ("input", "task", "labels", "image", "table", "detection", "segmentation", "schema_version"), "")
     inp = raw.get("input")
     if inp is not None and not isinstance(inp, str):
         raise ProfileError(f"Profile: input must be the name of a model input (got {inp!r})")
@@ -472,9 +497,10 @@ def profile_from_dict(raw) -> Profile:
     if image and table:
         raise ProfileError("Profile: give either image or table, not both")
     detection = _parse_detection(raw["detection"]) if raw.get("detection") is not None else None
+    segmentation = _parse_segmentation(raw["segmentation"]) if raw.get("segmentation") is not None else None
     extra = {k: v for k, v in raw.items() if str(k).startswith("x-")}
     return Profile(input=inp, task=task, labels=tuple(str(x) for x in labels), image=image, table=table,
-                   detection=detection, extra=extra)
+                   detection=detection, segmentation=segmentation, extra=extra)
 
 
 def profile_from_json(text: str, source: str = "profile") -> Profile:

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .decoders import decoder_for
+from .decoders.segmentation import detection_masks, rle_json
 from .postprocess import no_cycle_collection
 from .results import STAGES, Detection, Prediction, Result, RowValues, Timings, finite, to_jsonable
 
@@ -186,11 +187,14 @@ class ResultBatch:
             vals = self.answer.get("values")
             if vals is not None:
                 values = tuple(vals[i].tolist())
-        candidates, conf = (), None
+        candidates, conf, masks = (), None, None
         if "det_offsets" in self.answer:
             conf = float(self.meta.get("conf", 0.0))
             if ok:
                 candidates = self._candidates(i)
+        if ok and "rle_offsets" in self.answer:
+            view = getattr(self.decoder, "mask_view", None)
+            masks = view(self.answer, self.meta, i) if view is not None else None
         features = None
         if self.features is not None and ok:
             if self._where is None:
@@ -204,7 +208,7 @@ class ResultBatch:
                       error=self.errors.get(i), outputs=self.item_outputs(i), top=top, values=values,
                       timings=Timings(*self.timings[i].tolist()), kind=self.kind_of(i),
                       saved_input=self.saved_input.get(i), features=features, input_sha256=self.sha256_of(i),
-                      passthrough=extra, candidates=candidates, conf=conf)
+                      passthrough=extra, candidates=candidates, conf=conf, masks=masks)
 
     def _candidates(self, i: int) -> tuple:
         """Item ``i``'s stored detection candidates as Detection tuples, best first."""
@@ -212,8 +216,11 @@ class ResultBatch:
         labels = self.meta.get("labels") or []
         boxes = self.answer["det_box"][a:b].tolist()
         classes = self.answer["det_class"][a:b].tolist()
-        return tuple(Detection(labels[c] if 0 <= c < len(labels) else str(c), c, s, tuple(box))
-                     for box, s, c in zip(boxes, self.answer["det_score"][a:b].tolist(), classes))
+        masks = [None] * (b - a)
+        if "det_mask_len" in self.answer:  # an instance segmenter's: COCO RLE, as the record gives them
+            masks = [rle_json(m) for m in detection_masks(self.answer, i)]
+        return tuple(Detection(labels[c] if 0 <= c < len(labels) else str(c), c, s, tuple(box), m)
+                     for box, s, c, m in zip(boxes, self.answer["det_score"][a:b].tolist(), classes, masks))
 
     def results(self) -> list[Result]:
         with no_cycle_collection():

@@ -44,16 +44,24 @@ class Prediction(NamedTuple):
 
 
 class Detection(NamedTuple):
-    """One box a detector found: its class, score and corners ``(x1, y1, x2, y2)`` in original pixels."""
+    """One box a detector found: its class, score and corners ``(x1, y1, x2, y2)`` in original pixels.
+
+    ``mask``: an instance segmenter's mask of it, COCO RLE at the original size
+    (``{"size": [h, w], "counts": text}``, see :mod:`~desktop.engine.decoders.segmentation`).
+    """
 
     label: str
     index: int
     score: float
     box: tuple
+    mask: dict | None = None
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "index": self.index, "score": finite(self.score),
-                "box": [finite(v) for v in self.box]}
+        d = {"label": self.label, "index": self.index, "score": finite(self.score),
+             "box": [finite(v) for v in self.box]}
+        if self.mask is not None:
+            d["mask"] = self.mask
+        return d
 
 
 class RowValues(Mapping):
@@ -119,6 +127,8 @@ class Result:
     # rest (down to the decoder's floor) let the window show another threshold without scoring again
     candidates: tuple = ()
     conf: float | None = None
+    # a segmenter's masks, still encoded (decoders.segmentation.MaskView): label_map() decodes them
+    masks: object = None
 
     @property
     def detections(self) -> tuple:
@@ -129,6 +139,28 @@ class Result:
         if conf is None:
             return self.candidates
         return tuple(d for d in self.candidates if d.score > conf)
+
+    def label_map(self, conf: float | None = None):
+        """A segmenter's original-resolution map (int32 (h, w)) and the label of each value: ``(map, names)``.
+
+        ``names[map[y, x]]`` is the pixel's label; 0 is the background for one-channel maps and
+        instances (each painted with its class index + 1; ``conf``: their threshold, None: the
+        run's); an argmax map holds the model's classes. None when the item has no masks.
+        """
+        if self.masks is None:
+            return None
+        return self.masks.label_map(self.conf if conf is None else conf), list(self.masks.names)
+
+    @property
+    def mask_names(self) -> list:
+        """The labels of :meth:`label_map`'s values (empty without masks)."""
+        return list(self.masks.names) if self.masks is not None else []
+
+    def areas(self, conf: float | None = None) -> dict:
+        """Area per label present at the original resolution: ``{label: {"pixels": n[, "mm2": x]}}``."""
+        if self.masks is None:
+            return {}
+        return self.masks.areas(self.conf if conf is None else conf)
 
     @property
     def top_label(self) -> str | None:
@@ -158,6 +190,8 @@ class Result:
             d["values"] = [finite(v) for v in self.values]
         if self.conf is not None:
             d["detections"] = [det.to_dict() for det in self.detections]
+        if self.masks is not None:
+            d["areas"] = self.areas()
         if self.saved_input is not None:
             d["saved_input"] = self.saved_input
         if self.passthrough:

@@ -1,13 +1,13 @@
 """Per-task decoders: a model's raw outputs for a batch become the answer columns of a ResultBatch.
 
 A task (the profile's ``task``, a :class:`~desktop.engine.profile.Task`) with a decoder of its
-own has one module here that registers itself with :func:`register`; the others (segmentation
-for now) get the raw decoder. A decoder turns the outputs of one inference call
+own has one module here that registers itself with :func:`register`; the others get the raw
+decoder. A decoder turns the outputs of one inference call
 (or one CSV chunk), already read column-wise by :class:`~desktop.engine.postprocess.OutputBlock`,
 into numpy columns with one row per item (or a ragged group: ``<group>_offsets`` and its
 ``<group>_*`` columns, see :mod:`~desktop.engine.resultbatch`), and says how one row reads: its part of the
 ``jsonl`` record, its flat CSV cells and the short text the results table shows. A new task's
-decoder (segmentation) is one new module in this package, named in ``_BUILTIN``; a
+decoder is one new module in this package, named in ``_BUILTIN``; a
 task not yet in ``Task`` (heat maps) is a new member there too.
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 from ..profile import Task
 
 _DECODERS: dict = {}
-_BUILTIN = (Task.CLASSIFICATION, Task.REGRESSION, Task.DETECTION, Task.RAW)  # each decoded by the module of its name here
+_BUILTIN = (Task.CLASSIFICATION, Task.REGRESSION, Task.DETECTION, Task.SEGMENTATION, Task.RAW)  # each decoded by the module of its name here
 _loaded = False
 
 

@@ -11,6 +11,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..errors import InputError
 from ..files import open_regular
 
+#: the key of ``Image.info`` holding a DICOM's PixelSpacing: (row spacing, column spacing) in mm, floats
+PIXEL_SPACING = "inferdesk.pixel_spacing_mm"
+
 # Pillow's decompression-bomb guard stays on: images over Image.MAX_IMAGE_PIXELS warn, over twice that fail.
 
 
@@ -203,15 +206,34 @@ def decode_dicom(path: str | os.PathLike) -> Image.Image:
 
 
 def _decoded_dicom(ds, name: str) -> Image.Image:
-    """:func:`_dicom_image`, with what a broken dataset raises turned into InputError."""
+    """:func:`_dicom_image`, with what a broken dataset raises turned into InputError.
+
+    A dataset with a valid PixelSpacing (two positive numbers, mm) gives it to the image as
+    ``info[PIXEL_SPACING]``, so that areas can be given in mm².
+    """
     try:
-        return _dicom_image(ds, name)
+        img = _dicom_image(ds, name)
+        spacing = _pixel_spacing(ds)
+        if spacing is not None:
+            img.info[PIXEL_SPACING] = spacing
+        return img
     except InputError:
         raise
     except MemoryError as exc:
         raise InputError(f"{name}: not enough memory to decode this image") from exc
     except Exception as exc:  # noqa: BLE001 - pydicom parses elements lazily: a broken one raises on access
         raise InputError(f"{name}: the DICOM file is corrupt ({type(exc).__name__}: {exc})") from exc
+
+
+def _pixel_spacing(ds) -> tuple | None:
+    """PixelSpacing as (row spacing, column spacing) in mm, or None when missing or not two positive numbers."""
+    try:
+        values = [float(v) for v in ds.get("PixelSpacing", None) or ()]
+    except (TypeError, ValueError):
+        return None
+    if len(values) != 2 or not all(np.isfinite(v) and v > 0 for v in values):
+        return None
+    return (values[0], values[1])
 
 
 def _dicom_image(ds, name: str) -> Image.Image:
