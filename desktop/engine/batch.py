@@ -29,10 +29,12 @@ from .inputs import InputItem, expand_inputs
 from .inputs.images import PIXEL_SPACING
 from .inputs.tabular import TableChunk, TableReader
 from .postprocess import OutputBlock, stack_items
+from .profile import Task
 from .resultbatch import NO_ROW, ResultBatch, spread_answer
 from .results import Result
 
 ProgressFn = Callable[[int, int], None]
+
 
 
 def _always() -> bool:
@@ -50,6 +52,8 @@ class _Run:
     def __init__(self, engine, top_k, should_stop, progress, save_inputs, total):
         self.engine = engine
         self.post = engine.postprocessor(top_k)
+        keep = engine.profile.keep_outputs  # None: all but a detector's or segmenter's, once decoded
+        self.keep_outputs = keep if keep is not None else self.post.task not in (Task.DETECTION, Task.SEGMENTATION)
         self.should_stop = should_stop or (lambda: False)
         self.progress = progress
         self.save_dir = save_inputs
@@ -125,6 +129,10 @@ class _Run:
         else:
             answer, meta = block.answer, block.meta
             outputs, shared = block.tensors, {}  # every output has a row per item (OutputBlock)
+            if answer and not self.keep_outputs:
+                # decoded into boxes or masks, the raw grids are not kept (a YOLOv8's 84×8400 a call, 9 MB
+                # of JSON a page for the layout sample) unless the profile says keep_outputs: true
+                outputs = {}
             maps = {k: (labels, scores) for k, (labels, _, scores) in block.maps.items()}
         return ResultBatch(
             task=self.post.task, position=np.zeros(n, dtype=np.int64), source=source, row=row,

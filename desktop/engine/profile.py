@@ -199,6 +199,9 @@ class Profile:
     table: TableSpec | None = None
     detection: DetectionSpec | None = None  # how boxes are read (task detection); None: the family's defaults
     segmentation: SegmentationSpec | None = None  # how maps are read (task segmentation); None: the defaults
+    # whether each result keeps the model's raw outputs: None, the task's default (all of them,
+    # except that a detector's or segmenter's large ones, decoded into its answer, are not kept)
+    keep_outputs: bool | None = None
     extra: dict = field(default_factory=dict, compare=False)  # unknown top-level keys starting with "x-"
 
     def to_dict(self) -> dict:
@@ -213,6 +216,8 @@ class Profile:
             d["detection"] = self.detection.to_dict()
         if self.segmentation is not None:  # likewise
             d["segmentation"] = self.segmentation.to_dict()
+        if self.keep_outputs is not None:  # left out when not set, as detection and segmentation are
+            d["keep_outputs"] = self.keep_outputs
         d.update(self.extra)
         return d
 
@@ -464,7 +469,8 @@ def profile_from_dict(raw) -> Profile:
     """Validate a profile read from JSON; raise ProfileError naming the offending key."""
     if not isinstance(raw, dict):
         raise ProfileError("Profile: the top level must be a JSON object")
-    _unknown(raw, ("input", "task", "labels", "image", "table", "detection", "segmentation", "schema_version"), "")
+    _unknown(raw, ("input", "task", "labels", "image", "table", "detection", "segmentation", "keep_outputs",
+                   "schema_version"), "")
     inp = raw.get("input")
     if inp is not None and not isinstance(inp, str):
         raise ProfileError(f"Profile: input must be the name of a model input (got {inp!r})")
@@ -498,9 +504,12 @@ def profile_from_dict(raw) -> Profile:
         raise ProfileError("Profile: give either image or table, not both")
     detection = _parse_detection(raw["detection"]) if raw.get("detection") is not None else None
     segmentation = _parse_segmentation(raw["segmentation"]) if raw.get("segmentation") is not None else None
+    keep_outputs = raw.get("keep_outputs")
+    if keep_outputs is not None and not isinstance(keep_outputs, bool):
+        raise ProfileError(f"Profile: keep_outputs must be true or false (got {keep_outputs!r})")
     extra = {k: v for k, v in raw.items() if str(k).startswith("x-")}
     return Profile(input=inp, task=task, labels=tuple(str(x) for x in labels), image=image, table=table,
-                   detection=detection, segmentation=segmentation, extra=extra)
+                   detection=detection, segmentation=segmentation, keep_outputs=keep_outputs, extra=extra)
 
 
 def profile_from_json(text: str, source: str = "profile") -> Profile:

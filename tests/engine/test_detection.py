@@ -368,3 +368,16 @@ def test_a_results_row_view_carries_its_candidates_and_the_threshold(tmp_path, p
     np.testing.assert_allclose(r.detections[0].box, LETTERBOX_A, atol=1e-3)
     plain = ResultBatch.failed("classification", 0, str(photo), "image", "x").result(0)
     assert plain.conf is None and plain.detections == () and "detections" not in plain.to_json()
+
+
+def test_a_detectors_raw_grids_are_not_kept_once_decoded_unless_the_profile_asks(tmp_path, photo):
+    """A YOLO's 84×8400 grid per image filled every record and the history (9 MB a page for the layout sample)."""
+    model = FAMILIES["yolov8"](tmp_path / "m.onnx")
+    batch = _score(model, FIT, photo)
+    assert batch.outputs == {} and batch.record(0)["outputs"] == {} and len(batch.record(0)["detections"]) == 3
+    kept = _score(model, {**FIT, "keep_outputs": True}, photo)
+    assert kept.record(0)["outputs"]["output0"] and kept.record(0)["detections"] == batch.record(0)["detections"]
+    assert profile_from_dict({**FIT, "keep_outputs": True}).to_dict()["keep_outputs"] is True
+    assert "keep_outputs" not in profile_from_dict(FIT).to_dict()  # left out: older profiles keep their hash
+    with pytest.raises(Exception, match="keep_outputs must be true or false"):
+        profile_from_dict({**FIT, "keep_outputs": "yes"})
