@@ -6,6 +6,7 @@ import csv
 import json
 import shutil
 
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from uihelpers import (CANCER_CSV, CANCER_MODEL, DIABETES_CSV, DIABETES_MODEL, DIGITS_DIR, DIGITS_MODEL, drop, load,
@@ -663,3 +664,42 @@ def test_a_heat_map_over_a_letterboxed_input_is_cut_to_the_image(tmp_path):
     stretched = Engine(model, profile=profile_from_dict(dict(fit, image=dict(fit["image"], resize={
         "mode": "stretch", "size": [64, 64]}))))
     assert heat_region(np.zeros((64, 64)), stretched, (1000, 563)) is None  # the whole map is the image
+
+
+def test_a_segmenters_mask_is_drawn_with_its_areas_and_yolo_seg_masks_follow_the_slider(qtbot, window, tmp_path):
+    """A semantic map is coloured by class with its areas listed; instance masks come and go with their boxes."""
+    from PIL import Image
+
+    from desktop.engine.profile import profile_from_dict
+    from tests.engine.test_segmentation import STRETCH, _label_model, _yolo
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (1000, 563), (40, 80, 120)).save(photo)
+    model = _label_model(tmp_path)
+    (tmp_path / "semantic.profile.json").write_text(json.dumps({**STRETCH, "input": "x",
+                                                               "labels": ["road", "car", "sky"]}), encoding="utf-8")
+    load(qtbot, window, model, [photo])
+    run(qtbot, window)
+    window.select_result(0)
+    qtbot.waitUntil(window.detail.image.has_image, timeout=10000)
+    d = window.detail
+    assert d.show_mask.isVisible() and d.opacity.isVisible() and not d.conf.isVisible()
+    assert d.image.mask is not None and d.image.mask.shape == (563, 1000) and d.image.mask_background == -1
+    assert [(label, amount) for _, label, amount in d.image.legend_entries()] == [
+        ("road", "62.6%"), ("car", "24.9%"), ("sky", "12.5%")]  # class 0 is 'road' here, not background: drawn
+    assert "car</b> 24.9% · 140,000 px" in d.answer.text()
+    with_mask = d.image.grab().toImage()
+    d.show_mask.setChecked(False)
+    assert d.image.grab().toImage() != with_mask
+    d.show_mask.setChecked(True)
+
+    seg = _yolo(tmp_path)
+    load(qtbot, window, seg, [photo])
+    run(qtbot, window)
+    window.select_result(0)
+    qtbot.waitUntil(window.detail.image.has_image, timeout=10000)
+    assert d.conf.isVisible() and d.show_mask.isVisible() and d.image.mask_shift == 1
+    shown = set(np.unique(d.image.mask).tolist())
+    d.conf.setValue(50)  # the 0.3 bicycle goes, and its mask with it
+    assert set(np.unique(d.image.mask).tolist()) < shown and len(d.image.boxes) == len(
+        [b for b in d.image.boxes if b.score > 0.5])

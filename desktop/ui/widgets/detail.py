@@ -198,8 +198,12 @@ class DetailPane(QScrollArea):
         self.image.setToolTip("The scored image, with what the model found drawn on it")
         lay.addWidget(self.image, 2)
         self.overlay_bar = QWidget()
-        bar = QHBoxLayout(self.overlay_bar)
-        bar.setContentsMargins(0, 0, 0, 0)
+        rows = QVBoxLayout(self.overlay_bar)  # two rows: the pane is narrow at 1024 px
+        rows.setContentsMargins(0, 0, 0, 0)
+        rows.setSpacing(2)
+        bar, second = QHBoxLayout(), QHBoxLayout()
+        rows.addLayout(bar)
+        rows.addLayout(second)
         self.show_boxes = QCheckBox("Boxes")
         self.show_boxes.setToolTip("Draw the detected boxes with their class and score")
         self.show_mask = QCheckBox("Mask")
@@ -226,9 +230,13 @@ class DetailPane(QScrollArea):
         bar.addWidget(self.conf)
         self._run_conf: float | None = None  # the threshold of the run the shown result is from
         self.conf.valueChanged.connect(self._on_conf_moved)
-        bar.addWidget(self.heat_choice, 1)
-        bar.addWidget(QLabel("Opacity"))
-        bar.addWidget(self.opacity)
+        bar.addStretch(1)
+        self.heat_choice.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.heat_choice.setMinimumContentsLength(12)
+        second.addWidget(self.heat_choice, 1)
+        self.opacity_label = QLabel("Opacity")
+        second.addWidget(self.opacity_label)
+        second.addWidget(self.opacity)
         self.show_boxes.toggled.connect(self._on_overlay_toggled)
         self.show_mask.toggled.connect(self._on_overlay_toggled)
         self.heat_choice.currentIndexChanged.connect(self._on_heat_chosen)
@@ -304,6 +312,10 @@ class DetailPane(QScrollArea):
             self.answer_title.setVisible(True)
             self.answer.setVisible(True)
             self._show_detections()
+        elif result.masks is not None and result.ok:
+            self.answer_title.setVisible(True)
+            self.answer.setVisible(True)
+            self._show_mask()
         elif result.values:
             self.answer_title.setVisible(True)
             self.answer.setVisible(True)
@@ -395,7 +407,10 @@ class DetailPane(QScrollArea):
         detector = result is not None and result.conf is not None
         for w in (self.show_boxes, self.conf_label, self.conf):
             w.setVisible(detector)
-        self.show_mask.setVisible(False)
+        masks = result is not None and result.ok and result.masks is not None
+        self.show_mask.setVisible(masks)
+        for w in (self.opacity_label, self.opacity):
+            w.setVisible(bool(maps) or masks)
         if detector and result.conf != self._run_conf:  # another run: its own threshold to start with
             self._run_conf = result.conf
             self.conf.blockSignals(True)
@@ -403,7 +418,7 @@ class DetailPane(QScrollArea):
             self.conf.blockSignals(False)
             self.conf_changed.emit(None)
         self.conf_label.setText(f"conf {self.conf.value() / 100:.2f}")
-        self.overlay_bar.setVisible(bool(maps) or detector)
+        self.overlay_bar.setVisible(bool(maps) or detector or masks)
 
     def shown_conf(self) -> float | None:
         """The threshold the detections are shown at (the slider's), or None for a result of no detector."""
@@ -419,10 +434,32 @@ class DetailPane(QScrollArea):
             own = round(self.result.conf * 100) == value
             self.conf_changed.emit(None if own else value / 100)
 
+    def _show_mask(self) -> None:
+        """A segmenter's mask over the image (instances at the slider's threshold) and its areas per class."""
+        r = self.result
+        if r is None or r.masks is None or not r.ok:
+            self.image.set_mask(None)
+            return
+        conf = self.shown_conf()
+        labels, names = r.label_map(conf)
+        kind = r.masks.kind
+        plain_background = bool(names) and str(names[0]).lower() in ("background", "__background__", "bg")
+        self.image.set_mask(labels, dict(enumerate(names)), background=0 if kind != "labels" or plain_background
+                            else -1, shift=1 if kind == "instance" else 0)
+        if r.conf is not None:
+            return  # the detections' list says the rest
+        areas = r.areas(conf)
+        total = labels.size or 1
+        lines = [f"<b>{_esc(name)}</b> {100.0 * a['pixels'] / total:.1f}% · {fmt.count(a['pixels'])} px"
+                 + (f" · {a['mm2']:,.1f} mm²" if a.get("mm2") is not None else "") for name, a in areas.items()]
+        self.answer.setText("<br>".join(lines) or "Nothing found")
+
     def _show_detections(self) -> None:
         """Boxes over the image and their list, at the slider's threshold."""
         found = self.result.detections_at(self.shown_conf()) if self.result.ok else ()
         self.image.set_boxes([Box(*d.box, d.label, d.index, d.score) for d in found])
+        if self.result.masks is not None:
+            self._show_mask()
         if not found:
             self.answer.setText(f"No detections over {self.shown_conf():.2f}")
             return

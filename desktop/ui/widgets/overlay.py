@@ -75,13 +75,14 @@ def heat_image(values: np.ndarray, opacity: float) -> tuple[QImage, float, float
     return QImage(argb.data, w, h, 4 * w, QImage.Format_ARGB32).copy(), lo, hi
 
 
-def mask_image(labels: np.ndarray, opacity: float, background: int = 0) -> QImage:
-    """A label map (class per pixel) as an ARGB image: each class in its colour, ``background`` clear."""
+def mask_image(labels: np.ndarray, opacity: float, background: int = 0, shift: int = 0) -> QImage:
+    """A label map (a value per pixel) as an ARGB image: value ``v`` in class ``v - shift``'s colour (so that
+    an instance painted with its class + 1 has its box's colour), ``background`` clear (-1: none)."""
     lab = np.asarray(labels)
     h, w = lab.shape
     table = np.zeros((max(int(lab.max(initial=0)) + 1, 1), 4), dtype=np.uint8)
     for k in range(table.shape[0]):
-        c = class_colour(k)
+        c = class_colour(k - shift)
         table[k] = (c.blue(), c.green(), c.red(), 0 if k == background else int(round(255 * opacity)))
     argb = table[np.clip(lab, 0, table.shape[0] - 1).astype(np.intp)]
     argb = np.ascontiguousarray(argb)
@@ -99,7 +100,9 @@ class OverlayImage(QFrame):
         self.boxes: list[Box] = []
         self.show_boxes = True
         self.mask: np.ndarray | None = None  # label map, any size: stretched over the image
-        self.mask_labels: dict = {}  # class index -> label, for the legend
+        self.mask_labels: dict = {}  # value -> label, for the legend
+        self.mask_background = 0  # the value drawn clear (-1: none)
+        self.mask_shift = 0  # value v is drawn in class v - shift's colour
         self.show_mask = True
         self.heat: np.ndarray | None = None
         self.heat_name = ""
@@ -135,9 +138,11 @@ class OverlayImage(QFrame):
         self.boxes = list(boxes)
         self.update()
 
-    def set_mask(self, labels: np.ndarray | None, names: dict | None = None) -> None:
+    def set_mask(self, labels: np.ndarray | None, names: dict | None = None, background: int = 0,
+                 shift: int = 0) -> None:
         self.mask = None if labels is None else np.asarray(labels)
         self.mask_labels = dict(names or {})
+        self.mask_background, self.mask_shift = background, shift
         self._mask_img = None
         self.update()
 
@@ -205,7 +210,7 @@ class OverlayImage(QFrame):
                     p.drawImage(r, self._heat_img, QRectF(x0, y0, x1 - x0, y1 - y0))
             if self.mask is not None and self.show_mask and self.mask.ndim == 2 and self.mask.size:
                 if self._mask_img is None:
-                    self._mask_img = mask_image(self.mask, self.opacity)
+                    self._mask_img = mask_image(self.mask, self.opacity, self.mask_background, self.mask_shift)
                 p.setRenderHint(QPainter.SmoothPixmapTransform, False)  # a label map stays crisp
                 p.drawImage(r, self._mask_img)
             if self.show_boxes:
@@ -244,8 +249,8 @@ class OverlayImage(QFrame):
         if self.mask is not None and self.show_mask and self.mask.size:
             classes, counts = np.unique(self.mask, return_counts=True)
             for k, n in zip(classes.tolist(), counts.tolist()):
-                if k != 0 and k not in seen:
-                    entries.append((class_colour(k), self.mask_labels.get(int(k), str(k)),
+                if k != self.mask_background and k - self.mask_shift not in seen:
+                    entries.append((class_colour(k - self.mask_shift), self.mask_labels.get(int(k), str(k)),
                                     f"{100.0 * n / self.mask.size:.1f}%"))
         return entries
 
