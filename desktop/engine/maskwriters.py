@@ -82,9 +82,9 @@ def label_image(label_map: np.ndarray):
 
     top = int(label_map.max()) if label_map.size else 0
     if top < 256:
-        return Image.fromarray(np.ascontiguousarray(label_map, dtype=np.uint8), mode="L")
+        return Image.fromarray(np.ascontiguousarray(label_map, dtype=np.uint8))  # mode L
     if top < 65536:
-        return Image.fromarray(np.ascontiguousarray(label_map, dtype=np.uint16), mode="I;16")
+        return Image.fromarray(np.ascontiguousarray(label_map, dtype=np.uint16))  # mode I;16
     raise NotMasks(f"a label map with value {top} does not fit a 16-bit PNG")
 
 
