@@ -221,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     session_args(p)
     p.add_argument("--save-inputs", metavar="DIR",
                    help="write each item's model input tensor as .npy into DIR/<run id> (a folder of its own)")
+    p.add_argument("--save-masks", metavar="DIR",
+                   help="a segmenter's: write each image's label map as <stem>.png (original size, the values "
+                        "legend.json names) into DIR/<run id>; the record's mask_file names it")
     p.add_argument("--workers", type=_non_negative, help="decode threads ahead of inference (0: none)")
     p.add_argument("--quiet", "-q", action="store_true", help="no header or summary on standard error")
 
@@ -242,9 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", nargs="?", choices=("list", "show", "export", "rename", "delete"), default="list")
     p.add_argument("run", nargs="?", help="a run id, or its first characters")
     p.add_argument("name", nargs="?", help="the new name, for rename")
-    p.add_argument("--format", choices=FORMAT_CHOICES, default="jsonl", help=FORMAT_HELP)
+    p.add_argument("--format", choices=FORMAT_CHOICES + ("masks",), default="jsonl",
+                   help=FORMAT_HELP + "; a segmenter's: masks (--out FOLDER, new: one <stem>.png label map each, "
+                                      "with legend.json)")
     p.add_argument("--out", help="export to this file (with a <file>.provenance.json beside it for csv, jsonl and "
-                                 "coco; yolo: a folder)")
+                                 "coco; yolo and masks: a folder)")
     p.add_argument("--limit", type=_positive, default=50)
     p.add_argument("--json", action="store_true")
     formula_guard_arg(p)
@@ -417,6 +422,9 @@ def _check_out(args, engine, items, store=None) -> None:
             raise writers.OutputRefused(f"--format {args.format} writes "
                                         f"{'a file and its images list' if args.format == 'coco' else 'a folder'}: "
                                         "give --out")
+    if getattr(args, "save_masks", None) and str(engine.profile.task) != "segmentation":
+        raise writers.OutputRefused(f"--save-masks writes a segmenter's masks, and this model's task is "
+                                    f"{engine.profile.task}")
     if not args.out:
         return
     reads = [item.path for item in items]
@@ -485,7 +493,7 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
     delimiter = writers.delimiter_for(args.out) if args.out else ","
     detections = args.format in DETECTION_FORMATS  # a file and its images list, or a folder: written by detwriters
     target = writers.AtomicFile(args.out) if args.out and not detections else None
-    fh = writer = groups = save = det_out = None
+    fh = writer = groups = save = masks = det_out = None
     ok = failed = 0
     latencies = []
     status = "cancelled"  # what the history records at the end; None: nothing, it could not be written
@@ -504,6 +512,8 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
     try:
         if getattr(args, "save_inputs", None):
             save = _inputs_folder(args.save_inputs, recorder)
+        if getattr(args, "save_masks", None):
+            masks = _inputs_folder(args.save_masks, recorder)
         if detections:
             from .engine import detwriters
 
@@ -521,7 +531,7 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
         if whole:
             with closing(recorder.store.batches(recorder.run_id)) as stored:
                 deliver(stored)  # what the run stored before, in run order, as 'history export' gives it
-        groups = group_batches(run_batches(engine, items, top_k=args.top_k, save_inputs=save,
+        groups = group_batches(run_batches(engine, items, top_k=args.top_k, save_inputs=save, save_masks=masks,
                                            workers=getattr(args, "workers", None), skip=skip,
                                            hash_inputs=recorder is not None),
                                DELIVERY_INTERVAL_S, DELIVERY_ITEMS)
@@ -621,6 +631,7 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
                   + (f" · p50 {p50:.2f} ms, p95 {p95:.2f} ms per item" if latencies else "")
                   + (f" · results in {_safe(args.out)}" if args.out else "")
                   + (f" · inputs saved in {_safe(save)}" if save else "")
+                  + (f" · masks saved in {_safe(masks)}" if masks else "")
                   + (f" · run {run_id} in the history" if run_id else "") + "\n")
     if ok == 0 and failed == 0:
         err.write("inferdesk: nothing to score\n")
@@ -663,7 +674,8 @@ def _start_and_score(args, out, err, started_at, early) -> int:
                           f"scored) was interrupted; 'inferdesk resume {run.id}' scores the rest\n")
         recorder = store.start_run(engine, args.inputs, total=sum(i.rows for i in items),
                                    output={"format": args.format, "top_k": args.top_k, "out": args.out,
-                                           "workers": args.workers, "save_inputs": args.save_inputs}) if store else None
+                                           "workers": args.workers, "save_inputs": args.save_inputs,
+                                           **({"save_masks": args.save_masks} if args.save_masks else {})}) if store else None
         if recorder is not None:
             prov = writers.run_provenance(store.run_metadata(recorder.run_id), "inferdesk score")
         else:
@@ -685,6 +697,7 @@ def cmd_resume(args, out, err) -> int:
     output = resume_output(plan.meta, top_k=args.top_k, fmt=args.format, out=args.out)
     args.format, args.top_k, args.workers, args.save_inputs = (output.format, output.top_k, output.workers,
                                                                output.save_inputs)
+    args.save_masks = output.save_masks  # a resumed run adds to its own DIR/<run id>
     err.write("".join(f"warning: {_safe(w)}\n" for w in plan.warnings))  # with --quiet too, as score does
     if not args.quiet:
         err.write("".join(f"note: {_safe(n)}\n" for n in output.notes))
@@ -724,6 +737,9 @@ def cmd_history(args, out, err) -> int:
         out.write(dumps(history.show_run(args.run), indent=2) + "\n")  # every control character escaped
         return 0
     if args.action == "export":
+        if args.format == "masks" and not args.out:
+            err.write("inferdesk: --format masks writes a folder: give --out\n")
+            return 2
         history.export_run(args.run, args.out or _for_terminal(out), fmt=args.format,
                            exported_by="inferdesk history export", formula_guard=not args.no_formula_guard,
                            with_conf=not args.no_conf)

@@ -70,6 +70,7 @@ class _Run:
         self.next_ready: Callable[[], bool] = _always  # whether the next item is decoded and waiting
         if save_inputs:
             os.makedirs(save_inputs, exist_ok=True)
+        self.masks = None  # --save-masks: a maskwriters.MaskSaver
 
     def stopped(self) -> bool:
         return bool(self.should_stop())
@@ -320,9 +321,15 @@ def _results(run: _Run, batch: list[_Prepared], raw: list, t_infer: float, x: np
     ok = np.ones(n, dtype=bool)
     ok[list(block.errors)] = False
     errors = {i: f"{os.path.basename(batch[i].item.path)}: {message}" for i, message in block.errors.items()}
-    yield run.emit(run.scored(block, sources=[e.item.path for e in batch], kinds=[e.item.kind for e in batch],
-                              shas=[e.sha for e in batch], source=np.arange(n), row=np.full(n, NO_ROW),
-                              timings=timings, ok=ok, errors=errors, saved_input=saved))
+    scored = run.scored(block, sources=[e.item.path for e in batch], kinds=[e.item.kind for e in batch],
+                        shas=[e.sha for e in batch], source=np.arange(n), row=np.full(n, NO_ROW),
+                        timings=timings, ok=ok, errors=errors, saved_input=saved)
+    if run.masks is not None:
+        for i in np.flatnonzero(scored.ok).tolist():
+            written = run.masks.save(scored, i)
+            if written is not None:
+                scored.mask_file[i] = written
+    yield run.emit(scored)
 
 
 def _next_batch(per_item_ms: float, item_bytes: int = 0) -> int:
@@ -594,7 +601,7 @@ def run_batch(engine, inputs: Iterable, **options) -> Iterator[Result]:
 
 
 def run_batches(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callable[[], bool] | None = None,
-                progress: ProgressFn | None = None, save_inputs: str | None = None,
+                progress: ProgressFn | None = None, save_inputs: str | None = None, save_masks: str | None = None,
                 workers: int | None = None, chunk_rows: int = 65536,
                 batch_size: int | None = None, skip: set | None = None,
                 hash_inputs: bool = False) -> Iterator[ResultBatch]:
@@ -617,6 +624,10 @@ def run_batches(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callab
         Called as ``progress(done, total)`` after each batch.
     save_inputs
         A folder where the tensor each item fed to the model is written as ``.npy``.
+    save_masks
+        A folder where each scored image's label map is written as ``<stem>.png``, with
+        ``legend.json`` (a segmenter's; :mod:`~desktop.engine.maskwriters`); the record's
+        ``mask_file`` names it.
     workers
         Decode threads ahead of inference (0: decode inline).
     chunk_rows
@@ -642,6 +653,10 @@ def run_batches(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callab
     total = sum(i.rows for i in items) - sum(1 for path, row in skip if row is not None)
     run = _Run(engine, top_k, should_stop, progress, save_inputs, max(total, 0))
     run.hash_inputs = hash_inputs
+    if save_masks:
+        from .maskwriters import MaskSaver
+
+        run.masks = MaskSaver(save_masks)
     run.skip_rows = {}
     for path, row in skip:
         if row is not None:

@@ -46,6 +46,11 @@ Hooks for more than boxes: :data:`COCO_FIELDS` and :data:`YOLO_LINES`. A COCO fi
 ``f(batch, i, rows) -> list[dict] | None`` gives each detection's extra keys (a mask's
 ``"segmentation": {"size": [h, w], "counts": str}``); a YOLO line hook ``f(batch, i, rows,
 width, height, with_conf) -> list[str] | None`` gives the lines (a segment's polygon) in place of the box lines.
+
+Segmenters (:mod:`~desktop.engine.maskwriters`): a YOLO-seg run's COCO results give each detection
+its ``segmentation`` (the hook registered at the end of this module); a semantic map's give one
+result per class present per image (``segmentation``, ``bbox`` from ``toBbox``, ``score`` 1.0).
+YOLO labels stay a detector's.
 """
 
 from __future__ import annotations
@@ -77,13 +82,15 @@ class NotDetections(EngineError):
 
 
 def _refuse_task(task, fmt: str) -> None:
-    if str(task) != Task.DETECTION.value:
-        raise NotDetections(f"--format {fmt} writes detections, and these results are {task}: "
+    allowed = (Task.DETECTION.value, Task.SEGMENTATION.value) if fmt == "coco" else (Task.DETECTION.value,)
+    if str(task) not in allowed:
+        what = "detections or masks" if fmt == "coco" else "detections"
+        raise NotDetections(f"--format {fmt} writes {what}, and these results are {task}: "
                             "use jsonl, json or csv")
 
 
 def check_task(task, fmt: str) -> None:
-    """Refuse (NotDetections) a COCO or YOLO export of a run whose task is not detection."""
+    """Refuse (NotDetections) a YOLO export of a run that is not a detector's, a COCO one of neither a detector's nor a segmenter's."""
     if fmt in DETECTION_FORMATS:
         _refuse_task(task, fmt)
 
@@ -103,6 +110,10 @@ def _items(batch, conf, fmt):
         return []
     answer = batch.answer
     if "det_offsets" not in answer:
+        if str(batch.task) == Task.SEGMENTATION.value:
+            raise NotDetections(f"--format {fmt}: the model's outputs were read as neither detections nor masks"
+                                + (" (a semantic map has no boxes: use coco or --format masks)"
+                                   if "seg_offsets" in answer else ""))
         raise NotDetections(f"--format {fmt}: the model's outputs were not read as detections "
                             "(set the profile's detection.family)")
     t = batch.meta.get("conf", 0.0) if conf is None else conf
@@ -160,15 +171,44 @@ class CocoWriter:
         self.closed = False
         fh.write("[")
 
+    def _image(self, batch, i: int) -> int:
+        image_id = int(batch.position[i]) + 1
+        width, height = (int(v) for v in batch.answer["image_size"][i])
+        path = batch.input_of(i)
+        self.images.append({"id": image_id, "file_name": os.path.basename(path), "width": width,
+                            "height": height, "path": path})
+        return image_id
+
+    def _add(self, parts: list, ann: dict) -> None:
+        parts.append(("," if self.detections else "") + "\n " + writers.dumps(ann))
+        self.detections += 1
+
+    def _write_semantic(self, batch) -> None:
+        """A semantic map's results: one per class present per image (maskwriters.semantic_results)."""
+        from . import maskwriters
+
+        parts = []
+        names = [str(x) for x in (batch.meta.get("names") or ())]
+        if len(names) > len(self._names.labels):
+            self._names.labels = names
+        for i in np.flatnonzero(batch.ok).tolist():
+            image_id = self._image(batch, i)
+            for c, rle, box, score in maskwriters.semantic_results(batch, i):
+                self._names.top = max(self._names.top, c)
+                self._add(parts, {"image_id": image_id, "category_id": c + 1, "bbox": box, "score": score,
+                                  "segmentation": rle})
+            self.rows += 1
+        self.failed += len(batch) - batch.n_ok
+        self.fh.write("".join(parts))
+
     def write(self, batch) -> None:
         answer = batch.answer
+        if "seg_offsets" in answer and "det_offsets" not in answer and str(batch.task) == Task.SEGMENTATION.value:
+            self._write_semantic(batch)
+            return
         parts = []
         for i, rows in _items(batch, self.conf, self.format):
-            image_id = int(batch.position[i]) + 1
-            width, height = (int(v) for v in answer["image_size"][i])
-            path = batch.input_of(i)
-            self.images.append({"id": image_id, "file_name": os.path.basename(path), "width": width,
-                                "height": height, "path": path})
+            image_id = self._image(batch, i)
             boxes = answer["det_box"][rows].astype(np.float64)
             classes = answer["det_class"][rows]
             self._names.see(batch, classes)
@@ -184,8 +224,7 @@ class CocoWriter:
                        "score": _score_text(s)}
                 if extra:
                     ann.update(extra)
-                parts.append(("," if self.detections else "") + "\n " + writers.dumps(ann))
-                self.detections += 1
+                self._add(parts, ann)
             self.rows += 1
         self.failed += len(batch) - batch.n_ok
         self.fh.write("".join(parts))
@@ -492,3 +531,13 @@ def export(batches, path, fmt: str, provenance: dict | None = None, *, protect=N
         raise
     out.commit()
     return out.rows
+
+
+def _register() -> None:
+    from .maskwriters import coco_segmentation
+
+    if coco_segmentation not in COCO_FIELDS:
+        COCO_FIELDS.append(coco_segmentation)  # a YOLO-seg run's detections carry their masks
+
+
+_register()

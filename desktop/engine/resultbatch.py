@@ -57,13 +57,13 @@ class ResultBatch:
     """
 
     __slots__ = ("task", "position", "source", "row", "ok", "timings", "errors", "sources", "source_kinds",
-                 "source_sha256", "saved_input", "features", "feature_names", "cells", "passthrough",
+                 "source_sha256", "saved_input", "mask_file", "features", "feature_names", "cells", "passthrough",
                  "answer", "meta", "outputs", "shared", "maps", "output_names", "_where")
 
     def __init__(self, *, task: str, position, source, row, ok, timings, sources, source_kinds,
                  source_sha256=None, errors=None, saved_input=None, features=None, feature_names=(),
                  cells=None, passthrough=None, answer=None, meta=None, outputs=None, shared=None, maps=None,
-                 output_names=()):
+                 output_names=(), mask_file=None):
         self.task = task
         self.position = np.asarray(position, dtype=np.int64)
         n = len(self.position)
@@ -76,6 +76,7 @@ class ResultBatch:
         self.source_sha256 = tuple(source_sha256) if source_sha256 is not None else (None,) * len(self.sources)
         self.errors = dict(errors or {})
         self.saved_input = dict(saved_input or {})
+        self.mask_file = dict(mask_file or {})  # --save-masks: the item's label map PNG
         self.features = None if features is None else np.asarray(features, dtype=np.float64)
         self.feature_names = tuple(feature_names)
         self.cells = dict(cells or {})
@@ -164,6 +165,8 @@ class ResultBatch:
         d.update(answer)
         if i in self.saved_input:
             d["saved_input"] = self.saved_input[i]
+        if i in self.mask_file:
+            d["mask_file"] = self.mask_file[i]
         if self.passthrough and self.row[i] != NO_ROW:  # a CSV row's (an image has none)
             d["passthrough"] = {name: col[i] for name, col in self.passthrough.items()}
         return d
@@ -207,7 +210,7 @@ class ResultBatch:
         return Result(index=int(self.position[i]), input=self.input_of(i), row=self.row_of(i), ok=ok,
                       error=self.errors.get(i), outputs=self.item_outputs(i), top=top, values=values,
                       timings=Timings(*self.timings[i].tolist()), kind=self.kind_of(i),
-                      saved_input=self.saved_input.get(i), features=features, input_sha256=self.sha256_of(i),
+                      saved_input=self.saved_input.get(i), mask_file=self.mask_file.get(i), features=features, input_sha256=self.sha256_of(i),
                       passthrough=extra, candidates=candidates, conf=conf, masks=masks)
 
     def _candidates(self, i: int) -> tuple:
@@ -321,6 +324,7 @@ class ResultBatch:
             sources=sources, source_kinds=kinds, source_sha256=shas,
             errors={i: r.error for i, r in enumerate(results) if r.error is not None},
             saved_input={i: r.saved_input for i, r in enumerate(results) if r.saved_input is not None},
+            mask_file={i: r.mask_file for i, r in enumerate(results) if r.mask_file is not None},
             cells={i: dict(r.features) for i, r in enumerate(results)
                    if not r.ok and isinstance(r.features, dict)},
             passthrough=passthrough, answer=answer, meta=meta, outputs=outputs, maps=maps,
@@ -359,6 +363,7 @@ class ResultBatch:
             task=self.task, position=self.position[idx], source=self.source[idx], row=self.row[idx],
             ok=self.ok[idx], timings=self.timings[idx], sources=self.sources, source_kinds=self.source_kinds,
             source_sha256=self.source_sha256, errors=sparse(self.errors), saved_input=sparse(self.saved_input),
+            mask_file=sparse(self.mask_file),
             features=None if self.features is None else self.features[idx], feature_names=self.feature_names,
             cells=sparse(self.cells), passthrough={k: _take(v, idx) for k, v in self.passthrough.items()},
             answer=take_answer(self.answer, idx), meta=self.meta,
@@ -446,7 +451,7 @@ class ResultBatch:
             task=task, position=np.concatenate([b.position for b in batches]), source=np.concatenate(source_cols),
             row=np.concatenate([b.row for b in batches]), ok=np.concatenate([b.ok for b in batches]),
             timings=np.concatenate([b.timings for b in batches]), sources=sources, source_kinds=kinds,
-            source_sha256=shas, errors=sparse("errors"), saved_input=sparse("saved_input"), features=features,
+            source_sha256=shas, errors=sparse("errors"), saved_input=sparse("saved_input"), mask_file=sparse("mask_file"), features=features,
             feature_names=feature_names, cells=sparse("cells"), passthrough=passthrough,
             answer={**{name: stacked(lambda b, name=name: _answer_in(b, name, meta)) for name in answer_names},
                     **_concat_ragged(batches)},
@@ -478,6 +483,7 @@ class ResultBatch:
             "task": self.task, "sources": list(self.sources), "source_kinds": list(self.source_kinds),
             "source_sha256": list(self.source_sha256), "errors": {str(k): v for k, v in self.errors.items()},
             "saved_input": {str(k): v for k, v in self.saved_input.items()},
+            **({"mask_file": {str(k): v for k, v in self.mask_file.items()}} if self.mask_file else {}),
             "cells": {str(k): v for k, v in self.cells.items()}, "feature_names": list(self.feature_names),
             "passthrough": [[k, list(v)] for k, v in self.passthrough.items()],  # a list: the file's order
             "meta": self.meta,
@@ -504,6 +510,7 @@ class ResultBatch:
             source_kinds=header["source_kinds"], source_sha256=header["source_sha256"],
             errors={int(k): v for k, v in header["errors"].items()},
             saved_input={int(k): v for k, v in header["saved_input"].items()},
+            mask_file={int(k): v for k, v in header.get("mask_file", {}).items()},
             features=arrays.get("features"), feature_names=header["feature_names"],
             cells={int(k): v for k, v in header["cells"].items()},
             passthrough=dict(header["passthrough"]) if isinstance(header["passthrough"], list) else header["passthrough"],
@@ -573,7 +580,7 @@ class ResultBatch:
         n = len(self)
         cols = []
         sparse: dict = {}
-        for attr in ("errors", "saved_input", "cells"):
+        for attr in ("errors", "saved_input", "mask_file", "cells"):
             for i, v in getattr(self, attr).items():
                 sparse.setdefault(i, []).append(f"{attr}={_canonical(v)}")
         for g, names in sorted(ragged_groups(self.answer).items()):  # each item's rows of the group, hashed

@@ -120,6 +120,7 @@ class Result:
     timings: Timings = Timings()
     kind: InputKind = InputKind.IMAGE
     saved_input: str | None = None
+    mask_file: str | None = None  # --save-masks: the label map PNG written for it
     features: Mapping | None = None  # CSV row: column -> value (or the raw text when the row failed)
     input_sha256: str | None = None  # the input file's SHA-256, when the run records it
     passthrough: Mapping | None = None  # a CSV row's other columns (not model features), as text
@@ -194,6 +195,8 @@ class Result:
             d["areas"] = self.areas()
         if self.saved_input is not None:
             d["saved_input"] = self.saved_input
+        if self.mask_file is not None:
+            d["mask_file"] = self.mask_file
         if self.passthrough:
             d["passthrough"] = dict(self.passthrough)
         return d
@@ -295,7 +298,7 @@ def result_from_record(record: dict, index: int = 0) -> Result:
     passthrough = record.get("passthrough")
     return Result(index=index, input=record["input"], row=record.get("row"), ok=bool(record.get("ok")),
                   error=record.get("error"), outputs=outputs, top=top, values=values, timings=timings, kind=kind,
-                  saved_input=record.get("saved_input"), input_sha256=record.get("input_sha256"),
+                  saved_input=record.get("saved_input"), mask_file=record.get("mask_file"), input_sha256=record.get("input_sha256"),
                   passthrough={str(k): "" if v is None else str(v) for k, v in passthrough.items()}
                   if passthrough else None)
 

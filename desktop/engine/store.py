@@ -747,7 +747,7 @@ class ResultStore:
             "pid_start": _own_start(os.getpid()),
         }
         if output is not None:
-            meta["output"] = {k: (os.path.abspath(v) if k in ("out", "save_inputs") and v else v)
+            meta["output"] = {k: (os.path.abspath(v) if k in ("out", "save_inputs", "save_masks") and v else v)
                               for k, v in output.items()}
         # the profile is kept once in the profiles table, by its hash, which the start record holds
         # (a profile of a million labels would otherwise be copied into every run's record)

@@ -65,6 +65,7 @@ import numpy as np
 
 from .. import __version__
 from .errors import EngineError
+from .profile import Task
 
 FORMATS = ("jsonl", "json", "csv")
 DETECTION_FORMATS = ("coco", "yolo")  # a detector's results only: desktop.engine.detwriters
@@ -781,8 +782,16 @@ def export(batches, target, fmt: str | None = None, provenance: dict | None = No
     ``coco`` (a file and its ``.images.json``) and ``yolo`` (a folder) are a detector's
     (:mod:`~desktop.engine.detwriters`): ``conf`` the threshold (default: the run's),
     ``with_conf`` YOLO's score column; neither can be appended to or go to a stream.
+    ``masks`` (a new folder of label map PNGs and ``legend.json``) is a segmenter's
+    (:mod:`~desktop.engine.maskwriters`).
     """
     prov = provenance if provenance is not None else provenance_unknown()
+    if fmt == "masks":  # a segmenter's label map PNGs and legend, into a new folder
+        from . import maskwriters
+
+        if append:
+            raise ValueError("a masks export cannot be appended to")
+        return maskwriters.export(batches, target, prov, protect=protect, conf=conf)
     if fmt in DETECTION_FORMATS:
         from . import detwriters
 
@@ -864,7 +873,12 @@ class _Layout:
             taken.add(col)
             self.passthrough_names.append(col)
         names += self.passthrough_names
-        names += TAIL_COLUMNS
+        # a segmenter's CSV gets mask_file (--save-masks' PNG) after saved_input
+        self.mask_file = batch is not None and str(batch.task) == Task.SEGMENTATION.value
+        tail = list(TAIL_COLUMNS)
+        if self.mask_file:
+            tail.insert(tail.index("saved_input") + 1, "mask_file")
+        names += tail
         self.names = tuple(names)
 
 
@@ -1205,6 +1219,8 @@ class _BatchCells:
         cols = [self.floats(t[:, k]) for k in range(t.shape[1])]
         cols.append(self.floats(np.round(t.sum(axis=1), 4)))
         cols.append(self.sparse(b.saved_input))
+        if self.layout.mask_file:
+            cols.append(self.sparse(b.mask_file))
         cols.append(self.by_source(["" if s is None else s for s in b.source_sha256]))
         return cols
 

@@ -30,7 +30,8 @@ def export(batches, path, provenance: dict | None = None, *, formula_guard: bool
         :func:`desktop.engine.writers.guard_formulas`).
     fmt
         ``jsonl``, ``json``, ``csv``, or a detector's ``coco`` (``path`` and its
-        ``.images.json``) or ``yolo`` (``path`` a folder); None: from the extension.
+        ``.images.json``) or ``yolo`` (``path`` a folder), a segmenter's ``coco`` or ``masks`` (a new
+        folder of label map PNGs, :mod:`desktop.engine.maskwriters`); None: from the extension.
     conf
         coco and yolo: the detections over this threshold (the window's slider); None: the run's.
 

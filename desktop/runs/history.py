@@ -291,6 +291,7 @@ class ResumeOutput:
     workers: int | None
     save_inputs: str | None
     notes: tuple = ()  # where the resume writes otherwise than the run did
+    save_masks: str | None = None  # --save-masks' DIR
 
 
 def resume_output(meta: dict, *, top_k: int | None = None, fmt: str | None = None,
@@ -321,7 +322,8 @@ def resume_output(meta: dict, *, top_k: int | None = None, fmt: str | None = Non
         notes.append(f"the run wrote {own_fmt}{fixed}; {out or 'the rest'} is written {'whole ' if out else ''}as {fmt}")
     if out is None and own_out:
         notes.append(f"the run wrote its results to {own_out}; add --out {own_out} to write the whole run there")
-    return ResumeOutput(fmt, top_k, out, recorded.get("workers"), recorded.get("save_inputs"), tuple(notes))
+    return ResumeOutput(fmt, top_k, out, recorded.get("workers"), recorded.get("save_inputs"), tuple(notes),
+                        recorded.get("save_masks"))
 
 
 def _check_input_hashes(recorded: dict) -> None:

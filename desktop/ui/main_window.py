@@ -33,6 +33,12 @@ from .window_state import restore_window_state, save_window_state
 #: the Export dialog's file types; a detector's results add COCO and YOLO (the dialog's filter -> format)
 EXPORT_FILTERS = ("CSV (*.csv)", "JSON (*.json)", "JSON lines, like the command line (*.jsonl)")
 DETECTION_FILTERS = {"COCO detections (*.json)": "coco", "YOLO labels (folder)": "yolo"}
+#: a segmenter's results add these (YOLO labels stay a detector's)
+SEGMENTATION_FILTERS = {"COCO segmentation (*.json)": "coco", "Segmentation masks (PNG label maps, folder)": "masks"}
+
+
+def _is_masks(batch) -> bool:
+    return batch is not None and str(batch.task) == Task.SEGMENTATION.value and "rle_offsets" in batch.answer
 
 
 def _is_detections(batch) -> bool:
@@ -447,22 +453,24 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
             refuse("Nothing to export yet: run the queue first.", self.show_status_error)
             return
         batch = self.results.visible_batch()
-        filters = EXPORT_FILTERS + (tuple(DETECTION_FILTERS) if _is_detections(batch) else ())
+        extra = DETECTION_FILTERS if _is_detections(batch) else SEGMENTATION_FILTERS if _is_masks(batch) else {}
+        filters = EXPORT_FILTERS + tuple(extra)
         start = os.path.join(self.settings.last_export_dir or str(Path.home()), "inferdesk-results.csv")
         path, chosen = QFileDialog.getSaveFileName(
             self, f"Export {fmt.plural(shown, 'result')} shown in the table", start, ";;".join(filters))
         if path:
             self.settings.last_export_dir = os.path.dirname(path)
-            self.export_to(path, DETECTION_FILTERS.get(chosen), batch=batch)
+            self.export_to(path, extra.get(chosen), batch=batch)
 
     def export_to(self, path, export_format: str | None = None, *, batch=None) -> int:
         """Write the results the table shows (in its order) to ``path``: CSV, JSON or JSON lines by its extension.
 
         ``export_format`` ``coco`` or ``yolo`` (a folder): a detector's boxes, at the threshold
-        the window shows (the detail's slider).
+        the window shows (the detail's slider); ``coco`` or ``masks`` (a folder of label map PNGs)
+        for a segmenter's masks.
         """
         batch = batch if batch is not None else self.results.visible_batch()
-        detections = export_format in DETECTION_FILTERS.values()
+        detections = export_format in ("coco", "yolo", "masks")
         try:
             n = export_results([batch] if batch is not None else [], path, self.controller.provenance(),
                                formula_guard=self.settings.formula_guard, fmt=export_format,

@@ -77,7 +77,7 @@ def test_a_classifier_run_asked_for_coco_or_yolo_is_refused(tmp_path, capsys, de
     capsys.readouterr()
     run = _run_id(capsys)
     assert main(["history", "export", run, "--format", "coco", "--out", str(tmp_path / "r.json")]) == 2
-    assert "writes detections, and these results are classification" in capsys.readouterr().err
+    assert "writes detections or masks, and these results are classification" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists() and not (tmp_path / "r.images.json").exists()
 
 

@@ -15,13 +15,11 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QImage, QLinearGradient, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QFrame, QSizePolicy
 
-#: per-class colours, as Ultralytics' ``Colors`` palette gives them (class i takes PALETTE[i % 20])
-PALETTE = ("FF3838", "FF9D97", "FF701F", "FFB21D", "CFD231", "48F90A", "92CC17", "3DDB86", "1A9334", "00D4BB",
-           "2C99A8", "00C2FF", "344593", "6473FF", "0018EC", "8438FF", "520085", "CB38FF", "FF95C8", "FF37C7")
+from desktop.engine.palette import PALETTE, class_hex  # noqa: F401 - PALETTE is part of this module's interface
 
 
 def class_colour(index: int) -> QColor:
-    return QColor("#" + PALETTE[int(index) % len(PALETTE)])
+    return QColor(class_hex(index))
 
 
 @dataclass(frozen=True)
