@@ -355,16 +355,23 @@ def describe_normalisation(spec: ImageSpec) -> str:
 def describe_image(spec: ImageSpec) -> str:
     parts = [{"L": "greyscale"}.get(spec.color, spec.color)]
     r = spec.resize
+    how = "" if r is None else (r.interpolation if r.library == "pillow" else f"OpenCV {r.interpolation}")
     if r is None:
         parts.append("no resize")
     elif r.mode == "stretch":
-        parts.append(f"{r.size[0]}×{r.size[1]} stretch ({r.interpolation})")
+        parts.append(f"{r.size[0]}×{r.size[1]} stretch ({how})")
     elif r.mode == "shorter-side":
-        parts.append(f"shorter side {r.shorter} ({r.interpolation})")
+        parts.append(f"shorter side {r.shorter} ({how})")
     elif r.mode == "fit":
-        parts.append(f"fit in {r.size[0]}×{r.size[1]}, padded {r.pad_anchor} ({r.interpolation})")
+        parts.append(f"fit in {r.size[0]}×{r.size[1]}, padded {r.pad_anchor} ({how})")
+    elif r.mode == "limit-side":
+        side = {"max": "longer side at most", "min": "shorter side at least", "long": "longer side"}[r.limit_type]
+        parts.append(f"{side} {r.limit}, sides multiples of {r.multiple} ({how})")
+    elif r.grow:
+        most = f", at most {r.max_width}" if r.max_width else ""
+        parts.append(f"height {r.size[1]}, width growing from {r.size[0]}{most}, padded right ({how})")
     else:
-        parts.append(f"height {r.size[1]}, width up to {r.size[0]}, padded right ({r.interpolation})")
+        parts.append(f"height {r.size[1]}, width up to {r.size[0]}, padded right ({how})")
     if spec.crop:
         parts.append(f"centre crop {spec.crop[0]}×{spec.crop[1]}")
     parts.append(describe_normalisation(spec))

@@ -265,3 +265,11 @@ def test_every_new_key_is_left_out_at_its_default():
 def test_new_key_mistakes_are_named(resize, words):
     with pytest.raises(ProfileError, match=words.replace("[", r"\[").replace("]", r"\]")):
         spec(resize)
+
+
+def test_describe_names_the_new_modes_and_the_library():
+    p = profile_from_dict({"image": {"resize": {"mode": "limit-side", "limit": 960, "library": "opencv",
+                                                "interpolation": "linear"}}})
+    assert p.describe().startswith("RGB, longer side at most 960, sides multiples of 32 (OpenCV linear)")
+    p = profile_from_dict({"image": {"resize": {"mode": "height", "size": [320, 48], "grow": True, "max_width": 960}}})
+    assert "height 48, width growing from 320, at most 960, padded right (bilinear)" in p.describe()
