@@ -159,7 +159,9 @@ class Engine:
     def load_image(self, path: str, kind: InputKind = InputKind.IMAGE):
         """Decode one image file: (PIL image, milliseconds)."""
         t0 = time.perf_counter()
-        img = decode_dicom(path) if kind == InputKind.DICOM else decode_image(path)
+        image = self.profile.image
+        exif = image is None or image.exif == "apply"
+        img = decode_dicom(path) if kind == InputKind.DICOM else decode_image(path, exif=exif)
         return img, (time.perf_counter() - t0) * 1e3
 
     def preprocess(self, img) -> tuple[np.ndarray, float]:

@@ -11,6 +11,7 @@ match what ``ultralytics`` reports for the same model and image.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,21 +30,45 @@ class Letterbox:
     bottom: int
 
 
-def letterbox(width: int, height: int, dst_w: int, dst_h: int) -> Letterbox:
-    """Ultralytics ``LetterBox`` (centre, ``auto=False``, ``scaleup=True``) arithmetic.
+def whole(x: float, rounding: str) -> int:
+    """``x`` made a whole number as the libraries do: ``int()`` (floor, torchvision), ``int(round())`` (round,
+    Python's half-to-even, as Ultralytics and PaddleClas) or ``math.ceil`` (ceil, PaddleOCR's recogniser)."""
+    if rounding == "floor":
+        return int(x)
+    if rounding == "ceil":
+        return int(math.ceil(x))
+    return int(round(x))
 
-    ``r = min(dst_h/h, dst_w/w)``; ``new = (round(w*r), round(h*r))``; ``dw, dh = (dst - new)/2``;
-    ``top, bottom = round(dh-0.1), round(dh+0.1)`` and ``left, right`` likewise. A side that
-    would round to 0 pixels (an image thousands of times longer than it is wide) is kept at 1,
-    where Ultralytics itself would fail to resize.
+
+def letterbox(width: int, height: int, dst_w: int, dst_h: int, rounding: str = "round", auto: bool = False,
+              stride: int = 32, scaleup: bool = True) -> Letterbox:
+    """Ultralytics ``LetterBox`` (centre) arithmetic; by default ``auto=False``, ``scaleup=True``.
+
+    ``r = min(dst_h/h, dst_w/w)`` (at most 1 without ``scaleup``); ``new = (round(w*r), round(h*r))``
+    (``rounding`` may make that floor or ceil); ``dw, dh = dst - new``, taken modulo ``stride`` with
+    ``auto`` (the minimum rectangle), then halved; ``top, bottom = round(dh-0.1), round(dh+0.1)`` and
+    ``left, right`` likewise. The padded canvas is ``new + (left + right, top + bottom)``: ``dst``
+    unless ``auto``. A side that would round to 0 pixels (an image thousands of times longer than
+    it is wide) is kept at 1, where Ultralytics itself would fail to resize.
     """
     r = min(dst_h / height, dst_w / width)
-    new_w = max(1, min(dst_w, int(round(width * r))))
-    new_h = max(1, min(dst_h, int(round(height * r))))
-    dw, dh = (dst_w - new_w) / 2, (dst_h - new_h) / 2
+    if not scaleup:
+        r = min(r, 1.0)
+    new_w = max(1, min(dst_w, whole(width * r, rounding)))
+    new_h = max(1, min(dst_h, whole(height * r, rounding)))
+    pw, ph = dst_w - new_w, dst_h - new_h
+    if auto:
+        pw, ph = pw % stride, ph % stride
+    dw, dh = pw / 2, ph / 2
     top, bottom = int(round(dh - 0.1)), int(round(dh + 0.1))
     left, right = int(round(dw - 0.1)), int(round(dw + 0.1))
     return Letterbox(r, new_w, new_h, left, top, right, bottom)
+
+
+def resize_letterbox(width: int, height: int, r) -> Letterbox:
+    """:func:`letterbox` for a profile's ``fit`` resize ``r`` (its size, rounding, auto, stride and scaleup)."""
+    return letterbox(width, height, *r.size, rounding=r.rounding or "round", auto=r.auto, stride=r.stride,
+                     scaleup=r.scaleup)
 
 
 def clip_boxes(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
@@ -117,7 +142,7 @@ def placement(width: int, height: int, spec, pixel_spacing: tuple | None = None)
     Ultralytics' ``gain`` and is offset by its padding (none with the top-left anchor). A
     centre crop afterwards shifts the offset as ``preprocess.center_crop`` cuts (or pads).
     """
-    from .preprocess import resized_geometry
+    from .preprocess import canvas_size, resized_geometry
 
     r = spec.resize
     gx = gy = 1.0
@@ -126,20 +151,24 @@ def placement(width: int, height: int, spec, pixel_spacing: tuple | None = None)
     if r is not None:
         w, h = resized_geometry(width, height, spec)
         if r.mode == "fit":
-            box = letterbox(width, height, *r.size)
+            box = resize_letterbox(width, height, r)
             gx = gy = box.ratio
             if r.pad_anchor == "center":
                 ox, oy = float(box.left), float(box.top)
-            w, h = r.size
         else:
             gx, gy = w / width, h / height
-            if r.mode == "height":
-                w, h = r.size
+        w, h = canvas_size(width, height, spec)
     if spec.crop:
         cw, ch = spec.crop
         big_w, big_h = max(w, cw), max(h, ch)
-        ox += (big_w - w) // 2 - int(round((big_w - cw) / 2.0))
-        oy += (big_h - h) // 2 - int(round((big_h - ch) / 2.0))
+        ox += (big_w - w) // 2 - crop_offset(big_w - cw, spec.crop_rounding)
+        oy += (big_h - h) // 2 - crop_offset(big_h - ch, spec.crop_rounding)
         w, h = cw, ch
     return Placement(int(width), int(height), int(w), int(h), float(gx), float(gy), float(ox), float(oy),
                      pixel_spacing)
+
+
+def crop_offset(extra: int, rounding: str = "round") -> int:
+    """A centre crop's offset when the image is ``extra`` pixels larger than the crop: ``int(round(extra / 2))``
+    as torchvision's ``CenterCrop``, or ``extra // 2`` (floor, as a slice ``[(h - ch) // 2:]`` cuts)."""
+    return extra // 2 if rounding == "floor" else int(round(extra / 2.0))

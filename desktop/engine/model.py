@@ -195,9 +195,10 @@ def label_mismatch(labels, outputs, source: str = "the profile") -> str | None:
 
 
 def model_warnings(info: "ModelInfo", profile=None, source: str = "the profile") -> list[str]:
-    """What may be wrong though the model loads: ``info.warnings``, and the profile's labels when they do
-    not fit the outputs (a profile in a sidecar or given is not seen by :func:`inspect_model`)."""
-    found = list(info.warnings)
+    """What may be wrong though the model loads: ``info.warnings``, the profile's notes (a deprecated
+    interpolation name), and the profile's labels when they do not fit the outputs (a profile in a
+    sidecar or given is not seen by :func:`inspect_model`)."""
+    found = list(info.warnings) + list(getattr(profile, "notes", ()))
     mismatch = label_mismatch(profile.labels, info.outputs, source) if profile is not None and profile.labels else None
     if mismatch and not any(w.split(" lists ", 1)[-1] == mismatch.split(" lists ", 1)[-1] for w in found):
         found.append(mismatch)

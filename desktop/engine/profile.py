@@ -41,8 +41,20 @@ TASKS = tuple(t.value for t in Task)  # the texts a profile may give, in the ord
 COLORS = ("RGB", "BGR", "L")
 LAYOUTS = ("NCHW", "NHWC")
 DTYPES = ("float32", "float16", "uint8")
-RESIZE_MODES = ("stretch", "shorter-side", "fit", "height")
-INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box")
+RESIZE_MODES = ("stretch", "shorter-side", "fit", "height", "limit-side")
+#: which library resizes: Pillow (antialiased when shrinking) or OpenCV's cv2.resize itself
+RESIZE_LIBRARIES = ("pillow", "opencv")
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box")  # Pillow's filters
+OPENCV_INTERPOLATIONS = ("nearest", "linear", "cubic", "area", "lanczos4")  # cv2.INTER_*
+#: each library's names, its default first
+LIBRARY_INTERPOLATIONS = {"pillow": INTERPOLATIONS, "opencv": OPENCV_INTERPOLATIONS}
+#: how a computed size is made whole; a profile without it gets its mode's own (shorter-side: int() as
+#: torchvision, fit: round() as Ultralytics, height: ceil as PaddleOCR's recogniser)
+ROUNDINGS = ("floor", "round", "ceil")
+CROP_ROUNDINGS = ("round", "floor")
+EXIF_MODES = ("apply", "ignore")
+RESIZE_OUTPUTS = ("uint8", "float")
+LIMIT_TYPES = ("max", "min", "long")
 ANCHORS = ("center", "top-left")
 EMBEDDED_KEY = "inferdesk.profile"
 
@@ -54,6 +66,29 @@ _COLOR_ALIASES = {"rgb": "RGB", "bgr": "BGR", "l": "L", "gray": "L", "grey": "L"
                   "greyscale": "L", "mono": "L", "single": "L"}
 _MODE_ALIASES = {"shorter": "shorter-side", "shorter_side": "shorter-side", "letterbox": "fit",
                  "fit-pad": "fit", "resize": "stretch"}
+#: what each library calls the other's names, for the refusal
+_NOT_PILLOW = {
+    "linear": "'linear' is OpenCV's INTER_LINEAR (no antialias): set image.resize.library to opencv, or use "
+              "Pillow's 'bilinear', which antialiases when shrinking",
+    "cubic": "'cubic' is OpenCV's INTER_CUBIC (a = -0.75, no antialias): set image.resize.library to opencv, or use "
+             "Pillow's 'bicubic' (a = -0.5, antialiased when shrinking)",
+    "area": "'area' is OpenCV's INTER_AREA: set image.resize.library to opencv, or use Pillow's 'box', which equals "
+            "it only at integer factors",
+    "lanczos4": "'lanczos4' is OpenCV's INTER_LANCZOS4 (8×8 taps, no antialias): set image.resize.library to opencv, "
+                "or use Pillow's 'lanczos' (antialiased when shrinking)",
+}
+_NOT_OPENCV = {
+    "bilinear": "'bilinear' is Pillow's filter (antialiased when shrinking); OpenCV's is 'linear' (INTER_LINEAR, "
+                "no antialias), or set image.resize.library to pillow",
+    "bicubic": "'bicubic' is Pillow's filter (a = -0.5, antialiased); OpenCV's is 'cubic' (INTER_CUBIC, a = -0.75), "
+               "or set image.resize.library to pillow",
+    "lanczos": "'lanczos' is Pillow's filter (antialiased); OpenCV's is 'lanczos4' (INTER_LANCZOS4), or set "
+               "image.resize.library to pillow",
+    "box": "'box' is Pillow's filter; OpenCV's 'area' (INTER_AREA) equals it only at integer factors; or set "
+           "image.resize.library to pillow",
+}
+#: the names a profile without ``library`` gave before there was one: still read as Pillow's, with a note
+_OLD_ALIASES = {"linear": "bilinear", "cubic": "bicubic", "area": "box"}
 _ANCHOR_ALIASES = {"centre": "center", "top_left": "top-left", "topleft": "top-left"}
 #: the detector output layouts decoders/detection.py reads (the profile's ``detection.family``)
 DETECTION_FAMILIES = ("yolov5", "yolov8", "end2end", "rtdetr", "torchvision", "picodet")
@@ -73,6 +108,18 @@ class Resize:
     interpolation: str = "bilinear"
     pad_anchor: str = "center"
     pad_value: tuple = (0.0,)
+    library: str = "pillow"
+    rounding: str | None = None  # None: the mode's own (ROUNDINGS)
+    output: str = "uint8"  # "float": the resize is done on float pixels and not rounded to 8 bits
+    grow: bool = False  # height mode: the width grows with the line past size[0] (PaddleOCR's recogniser)
+    max_width: int | None = None  # height mode with grow: the widest tensor
+    limit: int | None = None  # limit-side mode: the side length limited
+    limit_type: str = "max"
+    multiple: int = 32  # limit-side: each side a multiple of this, and at least min_size
+    min_size: int = 32
+    auto: bool = False  # fit: Ultralytics' minimum rectangle, padded only to a multiple of stride
+    stride: int = 32
+    scaleup: bool = True  # fit: false never enlarges a smaller image
 
     def to_dict(self) -> dict:
         d: dict = {"mode": self.mode}
@@ -83,7 +130,17 @@ class Resize:
         d["interpolation"] = self.interpolation
         value = self.pad_value[0] if len(self.pad_value) == 1 else list(self.pad_value)
         d["pad"] = {"anchor": self.pad_anchor, "value": value}  # also used when a crop is larger than the image
+        # the keys below are left out at their defaults, so that existing profiles keep their hash
+        for key, default in _RESIZE_DEFAULTS.items():
+            if getattr(self, key) != default:
+                d[key] = getattr(self, key)
         return d
+
+
+#: the Resize keys added after the first profiles, with their defaults (left out of to_dict at them)
+_RESIZE_DEFAULTS = {"library": "pillow", "rounding": None, "output": "uint8", "grow": False, "max_width": None,
+                    "limit": None, "limit_type": "max", "multiple": 32, "min_size": 32, "auto": False, "stride": 32,
+                    "scaleup": True}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,6 +155,8 @@ class ImageSpec:
     scale: float = 1.0 / 255.0
     mean: tuple = (0.0,)
     std: tuple = (1.0,)
+    crop_rounding: str = "round"  # the crop's offsets: round() as torchvision's CenterCrop, or floor
+    exif: str = "apply"  # "ignore": the pixels as stored, as PIL.Image.open gives them
 
     @property
     def channels(self) -> int:
@@ -107,8 +166,9 @@ class ImageSpec:
         """(width, height) of the tensor when it does not depend on the image, else None."""
         if self.crop:
             return tuple(self.crop)
-        if self.resize and self.resize.mode in ("stretch", "fit", "height"):
-            return tuple(self.resize.size)
+        r = self.resize
+        if r and (r.mode == "stretch" or (r.mode == "fit" and not r.auto) or (r.mode == "height" and not r.grow)):
+            return tuple(r.size)
         return None
 
     def to_dict(self) -> dict:
@@ -120,6 +180,10 @@ class ImageSpec:
         d["scale"] = self.scale
         d["mean"] = list(self.mean)
         d["std"] = list(self.std)
+        if self.crop_rounding != "round":  # left out at the defaults, so existing profiles keep their hash
+            d["crop_rounding"] = self.crop_rounding
+        if self.exif != "apply":
+            d["exif"] = self.exif
         return d
 
 
@@ -203,6 +267,8 @@ class Profile:
     # except that a detector's or segmenter's large ones, decoded into its answer, are not kept)
     keep_outputs: bool | None = None
     extra: dict = field(default_factory=dict, compare=False)  # unknown top-level keys starting with "x-"
+    #: what may mislead though the profile loads (an old interpolation name), never saved: `info` shows them
+    notes: tuple = field(default=(), compare=False)
 
     def to_dict(self) -> dict:
         d: dict = {"input": self.input, "task": self.task}
@@ -289,16 +355,23 @@ def describe_normalisation(spec: ImageSpec) -> str:
 def describe_image(spec: ImageSpec) -> str:
     parts = [{"L": "greyscale"}.get(spec.color, spec.color)]
     r = spec.resize
+    how = "" if r is None else (r.interpolation if r.library == "pillow" else f"OpenCV {r.interpolation}")
     if r is None:
         parts.append("no resize")
     elif r.mode == "stretch":
-        parts.append(f"{r.size[0]}×{r.size[1]} stretch ({r.interpolation})")
+        parts.append(f"{r.size[0]}×{r.size[1]} stretch ({how})")
     elif r.mode == "shorter-side":
-        parts.append(f"shorter side {r.shorter} ({r.interpolation})")
+        parts.append(f"shorter side {r.shorter} ({how})")
     elif r.mode == "fit":
-        parts.append(f"fit in {r.size[0]}×{r.size[1]}, padded {r.pad_anchor} ({r.interpolation})")
+        parts.append(f"fit in {r.size[0]}×{r.size[1]}, padded {r.pad_anchor} ({how})")
+    elif r.mode == "limit-side":
+        side = {"max": "longer side at most", "min": "shorter side at least", "long": "longer side"}[r.limit_type]
+        parts.append(f"{side} {r.limit}, sides multiples of {r.multiple} ({how})")
+    elif r.grow:
+        most = f", at most {r.max_width}" if r.max_width else ""
+        parts.append(f"height {r.size[1]}, width growing from {r.size[0]}{most}, padded right ({how})")
     else:
-        parts.append(f"height {r.size[1]}, width up to {r.size[0]}, padded right ({r.interpolation})")
+        parts.append(f"height {r.size[1]}, width up to {r.size[0]}, padded right ({how})")
     if spec.crop:
         parts.append(f"centre crop {spec.crop[0]}×{spec.crop[1]}")
     parts.append(describe_normalisation(spec))
@@ -368,12 +441,46 @@ def _size(value, where: str) -> tuple:
     return (_int(value[0], f"{where}[0] (width)"), _int(value[1], f"{where}[1] (height)"))
 
 
-def _parse_resize(raw, where="image.resize") -> Resize | None:
+def _flag(raw, key: str, default: bool, where: str) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise ProfileError(f"Profile: {where}.{key} must be true or false (got {value!r})")
+    return value
+
+
+def _interpolation(raw, library: str, explicit: bool, where: str, notes: list) -> str:
+    """The interpolation by its library's own name; today's aliases under a profile that names no library."""
+    names = LIBRARY_INTERPOLATIONS[library]
+    value = raw.get("interpolation", names[1])  # bilinear, or OpenCV's linear
+    if not isinstance(value, str):
+        return _choice(value, names, f"{where}.interpolation")
+    key = value.strip().lower()
+    if key == "nearest-neighbor":
+        key = "nearest"
+    if library == "pillow" and not explicit and key in _OLD_ALIASES:
+        notes.append(f"{where}.interpolation '{key}' is read as Pillow's '{_OLD_ALIASES[key]}', as before; this name "
+                     f"is deprecated because {_NOT_PILLOW[key]}. Write '{_OLD_ALIASES[key]}' to keep these tensors")
+        return _OLD_ALIASES[key]
+    refusals = _NOT_PILLOW if library == "pillow" else _NOT_OPENCV
+    if key in refusals:
+        raise ProfileError(f"Profile: {where}.interpolation {refusals[key]}")
+    if key not in names:
+        raise ProfileError(f"Profile: {where}.interpolation must be one of {', '.join(names)} under library {library} "
+                           f"(got {value!r})")
+    return key
+
+
+_RESIZE_KEYS = ("mode", "size", "shorter", "interpolation", "pad", "library", "rounding", "output", "grow",
+                "max_width", "limit", "limit_type", "multiple", "min_size", "auto", "stride", "scaleup")
+
+
+def _parse_resize(raw, where="image.resize", notes: list | None = None) -> Resize | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
         raise ProfileError(f"Profile: {where} must be an object (got {raw!r})")
-    _unknown(raw, ("mode", "size", "shorter", "interpolation", "pad"), where + ".")
+    notes = [] if notes is None else notes
+    _unknown(raw, _RESIZE_KEYS, where + ".")
     mode = _choice(raw.get("mode", "stretch"), RESIZE_MODES, f"{where}.mode", _MODE_ALIASES)
     size = _size(raw["size"], f"{where}.size") if raw.get("size") is not None else None
     shorter = _int(raw["shorter"], f"{where}.shorter") if raw.get("shorter") is not None else None
@@ -381,27 +488,65 @@ def _parse_resize(raw, where="image.resize") -> Resize | None:
         raise ProfileError(f"Profile: {where}.size [width, height] is required for resize mode '{mode}'")
     if mode == "shorter-side" and shorter is None:
         raise ProfileError(f"Profile: {where}.shorter is required for resize mode 'shorter-side'")
-    interp = _choice(raw.get("interpolation", "bilinear"), INTERPOLATIONS, f"{where}.interpolation",
-                     {"linear": "bilinear", "cubic": "bicubic", "area": "box", "nearest-neighbor": "nearest"})
+    library = _choice(raw.get("library", "pillow"), RESIZE_LIBRARIES, f"{where}.library", {"cv2": "opencv", "pil": "pillow"})
+    interp = _interpolation(raw, library, raw.get("library") is not None, where, notes)
     pad = raw.get("pad") or {}
     if not isinstance(pad, dict):
         raise ProfileError(f"Profile: {where}.pad must be an object like {{\"anchor\": \"center\", \"value\": 0}}")
     _unknown(pad, ("anchor", "value"), where + ".pad.")
     anchor = _choice(pad.get("anchor", "center"), ANCHORS, f"{where}.pad.anchor", _ANCHOR_ALIASES)
     value = _numbers(pad.get("value", 0), f"{where}.pad.value")
-    return Resize(mode=mode, size=size, shorter=shorter, interpolation=interp, pad_anchor=anchor, pad_value=value)
+    rounding = raw.get("rounding")
+    if rounding is not None:
+        rounding = _choice(rounding, ROUNDINGS, f"{where}.rounding", {"int": "floor", "truncate": "floor"})
+        if mode not in ("shorter-side", "fit", "height"):
+            raise ProfileError(f"Profile: {where}.rounding applies to the sizes that shorter-side, fit and height "
+                               f"compute; resize mode '{mode}' computes none it would round")
+    output = _choice(raw.get("output", "uint8"), RESIZE_OUTPUTS, f"{where}.output", {"float32": "float"})
+    grow = _flag(raw, "grow", False, where)
+    max_width = _int(raw["max_width"], f"{where}.max_width") if raw.get("max_width") is not None else None
+    if (grow or max_width is not None) and mode != "height":
+        raise ProfileError(f"Profile: {where}.grow and max_width are for resize mode 'height' (got mode '{mode}')")
+    if max_width is not None and not grow:
+        raise ProfileError(f"Profile: {where}.max_width needs grow: true (without it the width is size[0])")
+    if max_width is not None and max_width < size[0]:
+        raise ProfileError(f"Profile: {where}.max_width ({max_width}) is narrower than size[0] ({size[0]})")
+    limit = _int(raw["limit"], f"{where}.limit") if raw.get("limit") is not None else None
+    limit_type = _choice(raw.get("limit_type", "max"), LIMIT_TYPES, f"{where}.limit_type",
+                         {"resize_long": "long", "long-side": "long"})
+    multiple = _int(raw.get("multiple", 32), f"{where}.multiple")
+    min_size = _int(raw.get("min_size", 32), f"{where}.min_size")
+    if mode == "limit-side" and limit is None:
+        raise ProfileError(f"Profile: {where}.limit is required for resize mode 'limit-side' (PaddleOCR's "
+                           "limit_side_len, e.g. 960)")
+    if mode != "limit-side" and any(k in raw for k in ("limit", "limit_type", "multiple", "min_size")):
+        raise ProfileError(f"Profile: {where}.limit, limit_type, multiple and min_size are for resize mode "
+                           f"'limit-side' (got mode '{mode}')")
+    auto = _flag(raw, "auto", False, where)
+    scaleup = _flag(raw, "scaleup", True, where)
+    stride = _int(raw.get("stride", 32), f"{where}.stride")
+    if mode != "fit" and any(k in raw for k in ("auto", "stride", "scaleup")):
+        raise ProfileError(f"Profile: {where}.auto, stride and scaleup are for resize mode 'fit' (got mode '{mode}')")
+    return Resize(mode=mode, size=size, shorter=shorter, interpolation=interp, pad_anchor=anchor, pad_value=value,
+                  library=library, rounding=rounding, output=output, grow=grow, max_width=max_width, limit=limit,
+                  limit_type=limit_type, multiple=multiple, min_size=min_size, auto=auto, stride=stride,
+                  scaleup=scaleup)
 
 
-def _parse_image(raw) -> ImageSpec:
+def _parse_image(raw, notes: list | None = None) -> ImageSpec:
     if not isinstance(raw, dict):
         raise ProfileError(f"Profile: image must be an object (got {raw!r})")
-    _unknown(raw, ("color", "layout", "dtype", "resize", "crop", "scale", "mean", "std"), "image.")
+    _unknown(raw, ("color", "layout", "dtype", "resize", "crop", "scale", "mean", "std", "crop_rounding", "exif"),
+             "image.")
     color = _choice(raw.get("color", "RGB"), COLORS, "image.color", _COLOR_ALIASES)
     layout = _choice(raw.get("layout", "NCHW"), LAYOUTS, "image.layout", {"chw": "NCHW", "hwc": "NHWC"})
     dtype = _choice(raw.get("dtype", "float32"), DTYPES, "image.dtype",
                     {"float": "float32", "half": "float16", "fp16": "float16", "fp32": "float32"})
-    resize = _parse_resize(raw.get("resize"))
+    resize = _parse_resize(raw.get("resize"), notes=notes)
     crop = _size(raw["crop"], "image.crop") if raw.get("crop") is not None else None
+    crop_rounding = _choice(raw.get("crop_rounding", "round"), CROP_ROUNDINGS, "image.crop_rounding",
+                            {"int": "floor", "truncate": "floor"})
+    exif = _choice(raw.get("exif", "apply"), EXIF_MODES, "image.exif")
     scale = _number(raw.get("scale", 1.0 / 255.0), "image.scale")
     mean = _numbers(raw.get("mean", 0.0), "image.mean")
     std = _numbers(raw.get("std", 1.0), "image.std", positive=True)
@@ -414,7 +559,8 @@ def _parse_image(raw) -> ImageSpec:
             )
     if resize and len(resize.pad_value) not in (1, channels):
         raise ProfileError(f"Profile: image.resize.pad.value has {len(resize.pad_value)} values; give 1 or {channels}")
-    return ImageSpec(color=color, layout=layout, dtype=dtype, resize=resize, crop=crop, scale=scale, mean=mean, std=std)
+    return ImageSpec(color=color, layout=layout, dtype=dtype, resize=resize, crop=crop, scale=scale, mean=mean, std=std,
+                     crop_rounding=crop_rounding, exif=exif)
 
 
 def _parse_passthrough(value, columns) -> bool | tuple:
@@ -484,7 +630,8 @@ def profile_from_dict(raw) -> Profile:
             raise ProfileError("Profile: labels given as an object must have numeric keys") from exc
     if not isinstance(labels, list):
         raise ProfileError(f"Profile: labels must be a list of names (got {type(labels).__name__})")
-    image = _parse_image(raw["image"]) if raw.get("image") is not None else None
+    notes: list = []
+    image = _parse_image(raw["image"], notes) if raw.get("image") is not None else None
     table = None
     if raw.get("table") is not None:
         t = raw["table"]
@@ -509,7 +656,8 @@ def profile_from_dict(raw) -> Profile:
         raise ProfileError(f"Profile: keep_outputs must be true or false (got {keep_outputs!r})")
     extra = {k: v for k, v in raw.items() if str(k).startswith("x-")}
     return Profile(input=inp, task=task, labels=tuple(str(x) for x in labels), image=image, table=table,
-                   detection=detection, segmentation=segmentation, keep_outputs=keep_outputs, extra=extra)
+                   detection=detection, segmentation=segmentation, keep_outputs=keep_outputs, extra=extra,
+                   notes=tuple(notes))
 
 
 def profile_from_json(text: str, source: str = "profile") -> Profile:

@@ -103,6 +103,11 @@ def test_top_left_fit_has_no_offset():
     ImageSpec(resize=Resize(mode="height", size=(320, 48))),
     ImageSpec(crop=(2000, 100)),
     ImageSpec(),
+    ImageSpec(resize=Resize(mode="shorter-side", shorter=256, rounding="round"), crop=(224, 224), crop_rounding="floor"),
+    ImageSpec(resize=Resize(mode="height", size=(320, 48), grow=True, max_width=960, library="opencv",
+                            interpolation="linear")),
+    ImageSpec(resize=Resize(mode="limit-side", limit=960, limit_type="min")),
+    ImageSpec(resize=Resize(mode="fit", size=(640, 640), auto=True, scaleup=False)),
 ])
 def test_other_modes_invert_exactly(spec):
     """A box in original pixels mapped into the input and back is the same box (inside the image)."""
@@ -123,3 +128,28 @@ def test_stretch_and_crop_transforms_are_the_preprocessed_pixels():
     y, x = np.argwhere(arr[:, :, 0] == 255)[0]
     p = placement(10, 6, spec)
     np.testing.assert_allclose(p.to_original([[x, y, x + 1, y + 1]]), [[5, 3, 6, 4]])
+
+
+@pytest.mark.parametrize("spec", [
+    ImageSpec(resize=Resize(mode="shorter-side", shorter=97, rounding="ceil"), crop=(90, 90), crop_rounding="floor"),
+    ImageSpec(resize=Resize(mode="height", size=(32, 16), grow=True, interpolation="nearest")),
+    ImageSpec(resize=Resize(mode="limit-side", limit=64, multiple=8, min_size=8, interpolation="nearest")),
+    ImageSpec(resize=Resize(mode="fit", size=(64, 64), auto=True, stride=8, interpolation="nearest",
+                            rounding="floor")),
+    ImageSpec(resize=Resize(mode="fit", size=(256, 256), scaleup=False, interpolation="nearest")),
+])
+@pytest.mark.parametrize("w,h", [(101, 37), (37, 101), (63, 63)])
+def test_new_options_place_the_image_where_its_pixels_land(spec, w, h):
+    """The original's corners mapped by placement are where the content sits in the array (pads are 0)."""
+    arr = image_to_array(Image.new("RGB", (w, h), (9, 9, 9)), spec)
+    p = placement(w, h, spec)
+    assert (p.input_w, p.input_h) == (arr.shape[1], arr.shape[0])
+    rows, cols = np.nonzero(arr[:, :, 0] == 9)
+    (x1, y1, x2, y2), = p.to_input([[0, 0, w, h]])
+    # a crop may cut the content: compare what stays inside the input
+    x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, p.input_w), min(y2, p.input_h)
+    assert (cols.min(), rows.min()) == (x1, y1)
+    # the letterbox's gain is Ultralytics' ratio, so its far corner is within the rounding of the resized
+    # size (half a pixel with round, under one with floor); the others' gains are exact
+    tol = (0.5 if (spec.resize.rounding or "round") == "round" else 1.0) if spec.resize.mode == "fit" else 1e-9
+    np.testing.assert_allclose((cols.max() + 1, rows.max() + 1), (x2, y2), atol=tol)

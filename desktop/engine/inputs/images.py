@@ -113,11 +113,13 @@ def _check_jpeg_markers(fh, name: str) -> None:
         seek(n - 2, 1)
 
 
-def decode_image(path: str | os.PathLike) -> Image.Image:
+def decode_image(path: str | os.PathLike, exif: bool = True) -> Image.Image:
     """Open an image file, apply its EXIF orientation, take its first frame; raise InputError if unreadable.
 
     The file is opened once, refused unless it is a regular file (a FIFO or a device would
     block or never end), and a JPEG's segments are walked first (:data:`MAX_JPEG_SEGMENTS`).
+    ``exif`` False leaves the pixels as stored, as ``PIL.Image.open`` gives them (a profile's
+    ``image.exif: ignore``).
     """
     name = _name(path)
     try:
@@ -125,10 +127,10 @@ def decode_image(path: str | os.PathLike) -> Image.Image:
     except OSError as exc:
         raise InputError(f"{name}: cannot read the file ({exc.strerror or exc})") from exc
     with fh:
-        return _decode_open_image(fh, path, name)
+        return _decode_open_image(fh, path, name, exif)
 
 
-def _decode_open_image(fh, path, name: str) -> Image.Image:
+def _decode_open_image(fh, path, name: str, exif: bool = True) -> Image.Image:
     """The image in the open file ``fh`` (of ``path``, for messages), as :func:`decode_image` returns it."""
     try:
         head = fh.read(3)
@@ -167,11 +169,12 @@ def _decode_open_image(fh, path, name: str) -> Image.Image:
         raise
     except Exception as exc:  # noqa: BLE001 - Pillow's parsers raise TypeError, KeyError, struct.error... on broken files
         raise InputError(f"{name}: the image data is corrupt ({type(exc).__name__}: {exc})") from exc
-    try:
-        # in place: without an orientation tag this is a no-op, where the default copies every image
-        ImageOps.exif_transpose(img, in_place=True)
-    except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the image
-        pass
+    if exif:
+        try:
+            # in place: without an orientation tag this is a no-op, where the default copies every image
+            ImageOps.exif_transpose(img, in_place=True)
+        except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the image
+            pass
     return _normalise_mode(img)
 
 

@@ -15,7 +15,7 @@ from desktop.engine.errors import EngineError, ProfileError
 from desktop.engine.preprocess import image_to_array
 from desktop.engine.profile import (ANCHORS, CAFFE_MEAN_BGR, COLORS, DETECTION_FAMILIES, DTYPES, IMAGENET_MEAN,
                                     IMAGENET_STD,
-                                    INTERPOLATIONS, LAYOUTS, RESIZE_MODES, TASKS, check_profile,
+                                    INTERPOLATIONS, LAYOUTS, OPENCV_INTERPOLATIONS, RESIZE_MODES, TASKS, check_profile,
                                     profile_from_dict, save_profile, sidecar_paths)
 
 from ..errors import report_error
@@ -224,7 +224,9 @@ class ProfileEditor(QDialog):
         self.shorter = self._spin("Length of the shorter side after resizing, in pixels")
         self.shorter_label = QLabel("Shorter side")
         form.addRow(self.shorter_label, self.shorter)
-        self.interp = self._combo(INTERPOLATIONS, "How pixels are interpolated when resizing")
+        # Pillow's names, then OpenCV's own (a profile whose image.resize.library is opencv)
+        self.interp = self._combo(tuple(dict.fromkeys(INTERPOLATIONS + OPENCV_INTERPOLATIONS)),
+                                  "How pixels are interpolated when resizing")
         form.addRow("Interpolation", self.interp)
         self.anchor = self._combo(ANCHORS, "Where the image sits in the padded area", {"center": "centre",
                                                                                        "top-left": "top-left"})
@@ -423,9 +425,18 @@ class ProfileEditor(QDialog):
                 if mode in ("fit", "height"):
                     r["pad"] = {"anchor": self.anchor.currentData(), "value": _numbers(self.pad_value.text() or "0",
                                                                                         "Pad value")}
+                # the keys this form does not edit (library, rounding, limit-side's...) travel as they were
+                old = self.profile.image.resize.to_dict() if self.profile.image and self.profile.image.resize else {}
+                if old.get("mode") == mode:
+                    r.update({k: v for k, v in old.items() if k not in ("mode", "size", "shorter", "interpolation", "pad")})
+                elif mode == "limit-side":
+                    r.pop("size", None)
+                    r["limit"] = max(self.width_spin.value(), self.height_spin.value())
                 img["resize"] = r
             if self.crop.isChecked():
                 img["crop"] = [self.crop_w.value(), self.crop_h.value()]
+            if self.profile.image:  # likewise crop_rounding and exif
+                img.update({k: v for k, v in self.profile.image.to_dict().items() if k in ("crop_rounding", "exif")})
             try:
                 img["scale"] = float(self.scale.text())
             except ValueError:
