@@ -500,6 +500,8 @@ def well_formed_profiles(draw):
             resize = {"mode": draw(_exact((mode,))), "interpolation": draw(_exact(INTERPOLATIONS))}
             if mode == "shorter-side":
                 resize["shorter"] = draw(st.integers(1, 4096))
+            elif mode == "limit-side":  # PaddleOCR's limit_side_len: no fixed size, a limit
+                resize["limit"] = draw(st.integers(1, 4096))
             else:
                 resize["size"] = draw(size)
             if draw(st.booleans()):
