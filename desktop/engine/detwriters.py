@@ -345,23 +345,7 @@ def check_folder(path, *, model=None, inputs=(), store=None) -> None:
     writers.OutputRefused
         With one line naming the folder and why.
     """
-    out = os.fspath(path)
-    writers.check_output(writers.sidecar_path(out), model=model, inputs=inputs, store=store)
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise writers.OutputRefused(f"Will not write YOLO labels to {out}: it is a file; name a folder")
-    real = writers._key(out)
-    for p, what, is_folder in writers.protected_files(model=model, store=store):
-        pk = writers._key(p)
-        inside = real == pk or real.startswith(pk.rstrip(os.sep) + os.sep)
-        holds = pk.startswith(real.rstrip(os.sep) + os.sep)
-        if (inside and is_folder) or real == pk or holds:
-            raise writers.OutputRefused(f"Will not write YOLO labels to {out}: it is or holds {what}, {p}; "
-                                        "choose another folder")
-    for p in inputs:
-        pk = writers._key(p)
-        if pk == real or pk.startswith(real.rstrip(os.sep) + os.sep):
-            raise writers.OutputRefused(f"Will not write YOLO labels to {out}: it holds a file this run reads, "
-                                        f"{os.fspath(p)}; choose another folder")
+    out = writers.check_output_folder(path, "YOLO labels", model=model, inputs=inputs, store=store)
     if os.path.isdir(out) and any(True for _ in os.scandir(out)) and not _is_earlier_export(out):
         raise writers.OutputRefused(f"Will not write YOLO labels to {out}: the folder holds other files; "
                                     "name a new or empty folder, or an earlier InferDesk YOLO export")

@@ -152,22 +152,7 @@ def _refuse(batch) -> None:
 
 def check_folder(path, *, model=None, inputs=(), store=None) -> None:
     """Refuse a masks folder that exists and is not empty, or is, holds or lies in what is protected."""
-    out = os.path.abspath(os.fspath(path))
-    writers.check_output(writers.sidecar_path(out), model=model, inputs=inputs, store=store)
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise writers.OutputRefused(f"Will not write masks to {out}: it is a file; name a new folder")
-    real = writers._key(out)
-    for p, what, is_folder in writers.protected_files(model=model, store=store):
-        pk = writers._key(p)
-        inside = real == pk or real.startswith(pk.rstrip(os.sep) + os.sep)
-        if (inside and is_folder) or real == pk or pk.startswith(real.rstrip(os.sep) + os.sep):
-            raise writers.OutputRefused(f"Will not write masks to {out}: it is or holds {what}, {p}; "
-                                        "choose another folder")
-    for p in inputs:
-        pk = writers._key(p)
-        if pk == real or pk.startswith(real.rstrip(os.sep) + os.sep):
-            raise writers.OutputRefused(f"Will not write masks to {out}: it holds a file this run reads, "
-                                        f"{os.fspath(p)}; choose another folder")
+    out = os.path.abspath(writers.check_output_folder(path, "masks", model=model, inputs=inputs, store=store))
     if os.path.isdir(out) and any(True for _ in os.scandir(out)):
         raise writers.OutputRefused(f"Will not write masks to {out}: the folder holds files; name a new or "
                                     "empty folder")

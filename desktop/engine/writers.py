@@ -178,6 +178,31 @@ def check_output(path, *, model=None, inputs=(), store=None) -> None:
         raise OutputRefused(f"Cannot write results to {out}: there is no folder {folder}")
 
 
+def check_output_folder(path, what: str, *, model=None, inputs=(), store=None) -> str:
+    """Refuse a folder output (YOLO labels, mask PNGs) that is a file, or that is, holds or lies in what a run
+    reads or the history keeps (:func:`protected_files`, ``inputs``); its sidecar as :func:`check_output`.
+
+    ``what`` names the output in the message ("YOLO labels", "masks"). Whether an existing folder's
+    contents may be replaced is the caller's rule. Returns the path as given.
+    """
+    out = os.fspath(path)
+    check_output(sidecar_path(out), model=model, inputs=inputs, store=store)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise OutputRefused(f"Will not write {what} to {out}: it is a file; name a folder")
+    real = _key(out)
+    below = real.rstrip(os.sep) + os.sep
+    for p, kind, is_folder in protected_files(model=model, store=store):
+        pk = _key(p)
+        if real == pk or pk.startswith(below) or (is_folder and real.startswith(pk.rstrip(os.sep) + os.sep)):
+            raise OutputRefused(f"Will not write {what} to {out}: it is or holds {kind}, {p}; choose another folder")
+    for p in inputs:
+        pk = _key(p)
+        if pk == real or pk.startswith(below):
+            raise OutputRefused(f"Will not write {what} to {out}: it holds a file this run reads, {os.fspath(p)}; "
+                                "choose another folder")
+    return out
+
+
 def _same_file(st, path) -> bool:
     try:
         other = os.stat(path)
