@@ -34,13 +34,12 @@ def check_item(engine, item, columns: dict | None = None) -> str | None:
     if profile.image is None:
         return f"{name}: this model takes a table, not an image; drop a CSV file, or set an image profile"
     if item.kind == InputKind.IMAGE:
-        from PIL import Image, UnidentifiedImageError
+        from desktop.engine.inputs.images import check_image
 
         try:
-            with Image.open(item.path) as img:
-                img.size  # noqa: B018 - reading the header is the check
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
-            return f"{name}: not a readable image ({exc})"
+            check_image(item.path)  # the decoder's own refusals, from the header: a bomb is flagged, not raised
+        except InputError as exc:
+            return str(exc)
     return None
 
 

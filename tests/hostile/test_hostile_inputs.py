@@ -589,3 +589,20 @@ def test_a_scoring_session_reads_nothing_outside_the_given_paths(corpus, monkeyp
     assert {os.path.realpath(p) for p in spy.writes} - temps <= written
     assert sorted(os.listdir(out.parent)) == ["results.csv", "results.csv.provenance.json"]  # no temporary file left
     assert spy.reads, "the spy saw nothing: it is not watching"
+
+
+def test_the_check_before_a_run_flags_every_bad_image_and_never_raises(corpus):
+    """The queue's pre-run check met a header claiming 65,535² pixels with a traceback dialog
+    (DecompressionBombError) and stopped, so none of the folder's other bad files was flagged."""
+    from desktop.runs.queue_check import check_items
+
+    engine = Engine(corpus["models/rgb.onnx"])
+    items = expand_inputs([corpus["images"]])
+    problems, _ = check_items(engine, items)
+    flagged = {os.path.basename(items[n].path): reason for n, reason in problems.items()}
+    assert flagged["claims_65535.png"].startswith("claims_65535.png: image is too large (65,535×65,535 pixels")
+    assert flagged["huge_20000.png"].startswith("huge_20000.png: image is too large")
+    scored = {r.input.rsplit("/", 1)[-1]: r for r in run_batch(engine, [corpus["images"]], batch_size=4)}
+    for name, reason in flagged.items():  # the check says what scoring would say
+        assert not scored[name].ok
+    assert len(flagged) >= 5 and all(reason.startswith(name + ": ") for name, reason in flagged.items())

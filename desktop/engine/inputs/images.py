@@ -130,8 +130,22 @@ def decode_image(path: str | os.PathLike, exif: bool = True) -> Image.Image:
         return _decode_open_image(fh, path, name, exif)
 
 
-def _decode_open_image(fh, path, name: str, exif: bool = True) -> Image.Image:
-    """The image in the open file ``fh`` (of ``path``, for messages), as :func:`decode_image` returns it."""
+def check_image(path: str | os.PathLike) -> tuple[int, int]:
+    """The image's (width, height) from its header, refused as :func:`decode_image` would refuse it
+    before decoding (not a regular file, empty, too much JPEG metadata, over the pixel limit,
+    unreadable); raises InputError. The queue's check before a run: cheap, no pixels decoded."""
+    name = _name(path)
+    try:
+        fh = open_regular(path, InputError, name)
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read the file ({exc.strerror or exc})") from exc
+    with fh:
+        return _decode_open_image(fh, path, name, load=False)
+
+
+def _decode_open_image(fh, path, name: str, exif: bool = True, load: bool = True):
+    """The image in the open file ``fh`` (of ``path``, for messages), as :func:`decode_image` returns it;
+    with ``load`` False only its header is read, and its size returned."""
     try:
         head = fh.read(3)
         if not head:
@@ -145,6 +159,8 @@ def _decode_open_image(fh, path, name: str, exif: bool = True) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(fh)
+            if not load:
+                return img.size
             try:
                 img.seek(0)
             except EOFError:
