@@ -293,6 +293,7 @@ def cmd_info(args, out) -> int:
     from .engine.session import available_providers
 
     info = inspect_model(args.model)
+    runnable = _cannot_run(info)  # None, or why this onnxruntime refuses the model (an opset, a custom operator)
     profile = source = None
     problem = None
     try:
@@ -307,8 +308,10 @@ def cmd_info(args, out) -> int:
         d["profile_text"] = profile.describe() if profile else None
         d["providers_available"] = available_providers()
         d["warnings"] = model_warnings(info, profile)
+        d["runs"] = runnable is None
+        d["run_error"] = runnable
         out.write(writers.dumps(d, indent=2) + "\n")  # the model's metadata: no control character reaches a terminal
-        return 2 if problem else 0
+        return 2 if problem or runnable else 0
 
     def w(line: str) -> None:
         """One line of the description; what the model file says is escaped (its metadata is anyone's text)."""
@@ -343,7 +346,21 @@ def cmd_info(args, out) -> int:
     w(f"Providers   {', '.join(available_providers())}\n")
     for i, warning in enumerate(model_warnings(info, profile)):
         w(f"{'Warning' if i == 0 else '':<12}{warning}\n")
-    return 2 if problem else 0
+    if runnable:
+        w(f"Runs        NO: {runnable}\n")
+    return 2 if problem or runnable else 0
+
+
+def _cannot_run(info) -> str | None:
+    """Why onnxruntime cannot run the model (a session is made, without graph optimisation), or None."""
+    from .engine.errors import ModelError
+    from .engine.session import SessionSettings, create_session
+
+    try:
+        create_session(info.path, SessionSettings(threads=1, opt_level="disable"))
+    except ModelError as exc:
+        return str(exc)
+    return None
 
 
 #: --format of score and history export: the writers' formats, and a detector's (desktop.engine.detwriters)

@@ -606,3 +606,19 @@ def test_the_check_before_a_run_flags_every_bad_image_and_never_raises(corpus):
     for name, reason in flagged.items():  # the check says what scoring would say
         assert not scored[name].ok
     assert len(flagged) >= 5 and all(reason.startswith(name + ": ") for name, reason in flagged.items())
+
+
+@pytest.mark.parametrize("key", ["models/unknown_op.onnx", "models/unknown_domain.onnx", "models/unknown_opset.onnx"])
+def test_info_describes_a_model_this_onnxruntime_cannot_run_says_why_and_exits_2(corpus, key, capsys):
+    """info exited 0 and called such a model a classifier, while score and the window refused it."""
+    path = str(corpus[key])
+    with pytest.raises(ModelError) as refused:
+        Engine(path)
+    assert main(["info", path]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("Model       ") and f"Runs        NO: {refused.value}" in out  # described, then why not
+    assert main(["info", path, "--json"]) == 2
+    d = json.loads(capsys.readouterr().out)
+    assert d["runs"] is False and d["run_error"] == str(refused.value) and d["inputs"]
+    assert main(["info", str(corpus["models/rgb.onnx"]), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"] is True
