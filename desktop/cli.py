@@ -184,7 +184,10 @@ def _non_negative(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .engine.session import OPT_LEVELS
 
-    parser = _Parser(prog="inferdesk", description="Score images and tables with an ONNX model, locally.")
+    parser = _Parser(prog="inferdesk", description="Score images and tables with an ONNX model, locally.",
+                     epilog="inferdesk with no command opens the window (inferdesk gui MODEL INPUT... too); "
+                            "inferdesk --self-test scores the bundled samples and checks their known answers "
+                            "(exit 0 when all match).")
     parser.add_argument("--version", action="store_true", help="print versions and exit")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 

@@ -227,6 +227,21 @@ def _sniff_non_onnx(head: bytes, size: int) -> str | None:
     return None
 
 
+def _text_start(head: bytes) -> str | None:
+    """The first words of ``head`` when it is plain text (UTF-8, printable), else None."""
+    text = ""
+    for cut in (0, 1, 2, 3):  # the 64 bytes read may end inside a character
+        try:
+            text = head[:len(head) - cut].decode("utf-8")
+            break
+        except UnicodeDecodeError:
+            continue
+    if not text or not all(c.isprintable() or c in "\t\r\n" for c in text):
+        return None
+    first = " ".join(text.split())
+    return (first[:40] + "…") if len(first) > 40 else first
+
+
 def _check_external_data(tensors, folder: Path, name: str = "the model") -> tuple:
     """Refuse external-data references that leave the model's folder or do not exist.
 
@@ -302,6 +317,9 @@ def inspect_model(path: str | os.PathLike) -> ModelInfo:
     try:
         model = read_model(p)
     except WireError as exc:
+        text = _text_start(head)
+        if text is not None:  # a note, a log, a URL saved as .onnx: not a damaged model
+            raise ModelError(f"{p.name} is not an ONNX model: it is a text file (it begins \"{text}\")") from exc
         raise ModelError(
             f"{p.name} is not a valid ONNX model: the file is truncated or corrupt ({size:,} bytes could not be parsed)"
         ) from exc

@@ -169,3 +169,9 @@ def test_score_detector_prints_detections(tmp_path, capsys):
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert rows[0]["detections"] == "3" and rows[0]["label"] == "person"
     assert float(rows[0]["score"]) == pytest.approx(0.9)
+
+
+def test_help_names_the_self_test_and_the_window(capsys):
+    assert main(["--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "inferdesk --self-test scores the bundled samples" in text and "opens the window" in text

@@ -622,3 +622,16 @@ def test_info_describes_a_model_this_onnxruntime_cannot_run_says_why_and_exits_2
     assert d["runs"] is False and d["run_error"] == str(refused.value) and d["inputs"]
     assert main(["info", str(corpus["models/rgb.onnx"]), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["runs"] is True
+
+
+def test_a_text_file_named_onnx_and_an_empty_dicom_are_called_what_they_are(tmp_path):
+    note = tmp_path / "model.onnx"
+    note.write_text("Download the real model from the ward's share drive\n", encoding="utf-8")
+    with pytest.raises(ModelError) as refused:
+        Engine(note)
+    assert str(refused.value) == ('model.onnx is not an ONNX model: it is a text file (it begins "Download the '
+                                  'real model from the ward\'s …")')  # not "truncated or corrupt"
+    empty = tmp_path / "scan.dcm"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match=r"^scan\.dcm: the file is empty \(0 bytes\)$"):
+        decode_dicom(empty)

@@ -215,6 +215,9 @@ def decode_dicom(path: str | os.PathLike) -> Image.Image:
     except OSError as exc:
         raise InputError(f"{name}: cannot read the file ({exc.strerror or exc})") from exc
     with fh:
+        if not fh.read(1):
+            raise InputError(f"{name}: the file is empty (0 bytes)")
+        fh.seek(0)
         try:
             ds = pydicom.dcmread(fh)
         except InvalidDicomError as exc:
