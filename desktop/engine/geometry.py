@@ -140,24 +140,20 @@ def placement(width: int, height: int, spec, pixel_spacing: tuple | None = None)
     Stretch, shorter-side and height resizes scale each axis by the resized size over the
     original (exact for the pixels preprocessing made); a letterbox ("fit") scales both by
     Ultralytics' ``gain`` and is offset by its padding (none with the top-left anchor). A
-    centre crop afterwards shifts the offset as ``preprocess.center_crop`` cuts (or pads).
+    stage's ``pad_first`` offsets the image by its place in the padded canvas before that
+    canvas is scaled. Several stages compose in order, each mapping the previous one's output.
+    A centre crop afterwards shifts the offset as ``preprocess.center_crop`` cuts (or pads).
     """
-    from .preprocess import canvas_size, resized_geometry
+    from .preprocess import stage_geometries
 
-    r = spec.resize
     gx = gy = 1.0
     ox = oy = 0.0
-    w, h = width, height  # the content's size after the resize step
-    if r is not None:
-        w, h = resized_geometry(width, height, spec)
-        if r.mode == "fit":
-            box = resize_letterbox(width, height, r)
-            gx = gy = box.ratio
-            if r.pad_anchor == "center":
-                ox, oy = float(box.left), float(box.top)
-        else:
-            gx, gy = w / width, h / height
-        w, h = canvas_size(width, height, spec)
+    w, h = width, height  # the image's size after the stages so far
+    for g in stage_geometries(width, height, spec):
+        # this stage: x' = (x + pre_left) * gain + left, composed with the stages before it
+        gx, gy = gx * g.gain_x, gy * g.gain_y
+        ox, oy = (ox + g.pre_left) * g.gain_x + g.left, (oy + g.pre_top) * g.gain_y + g.top
+        w, h = g.canvas_w, g.canvas_h
     if spec.crop:
         cw, ch = spec.crop
         big_w, big_h = max(w, cw), max(h, ch)

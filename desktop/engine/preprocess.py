@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -27,13 +28,52 @@ def _to_colour(img: Image.Image, color: str) -> Image.Image:
     return img if img.mode in ("RGB", "F") else img.convert("RGB")
 
 
-def resized_geometry(width: int, height: int, spec: ImageSpec) -> tuple[int, int]:
-    """Size (w, h) of the image content after the resize step, before padding."""
-    r = spec.resize
-    if r is None:
-        return width, height
+@dataclass(frozen=True)
+class StageGeometry:
+    """One resize stage of a ``width``×``height`` image: the pad before it, the resized content, the pad after it.
+
+    With ``pad_first`` the image is first placed at (``pre_left``, ``pre_top``) in a ``pre_w``×``pre_h``
+    canvas (else that is the image itself); that is resized to ``new_w``×``new_h``, which sits at
+    (``left``, ``top``) in the stage's ``canvas_w``×``canvas_h`` output. ``gain_x``/``gain_y`` scale the
+    pre-padded coordinates to the resized ones (the letterbox's ``ratio`` for fit, as Ultralytics).
+    """
+
+    pre_w: int
+    pre_h: int
+    pre_left: int
+    pre_top: int
+    new_w: int
+    new_h: int
+    canvas_w: int
+    canvas_h: int
+    left: int
+    top: int
+    gain_x: float
+    gain_y: float
+
+
+def _pad_first(width: int, height: int, r) -> tuple[int, int, int, int]:
+    """(w, h, left, top) of the canvas ``pad_first`` pads to: a square (shorter-side) or the size's aspect (stretch).
+
+    The side that grows becomes ``round(other * aspect)`` (exactly the longer side for a square), and the image
+    sits at the centre's floor, as LLaVA's ``expand2square`` pastes it (``(width - height) // 2``), or top-left.
+    """
+    if not r.pad_first:
+        return width, height, 0, 0
+    tw, th = (1, 1) if r.mode == "shorter-side" else r.size
+    if width * th >= height * tw:  # wider than the target: grow the height
+        cw, ch = width, max(height, whole(width * th / tw, "round"))
+    else:
+        cw, ch = max(width, whole(height * tw / th, "round")), height
+    if r.pad_anchor == "center":
+        return cw, ch, (cw - width) // 2, (ch - height) // 2
+    return cw, ch, 0, 0
+
+
+def _resized(width: int, height: int, r) -> tuple[int, int]:
+    """Size (w, h) a stage resizes a ``width``×``height`` image (after its pad_first) to, before its own padding."""
     if r.mode == "stretch":
-        return r.size
+        return tuple(r.size)
     if r.mode == "shorter-side":
         s = r.shorter
         short, long = min(width, height), max(width, height)
@@ -50,7 +90,7 @@ def resized_geometry(width: int, height: int, spec: ImageSpec) -> tuple[int, int
     # height: fixed height, width kept in proportion (rounded up, as OCR recognisers do), capped
     tw, th = r.size
     if r.grow:  # PaddleOCR's resize_norm_img: ceil(imgH * ratio), at most the canvas
-        return max(1, min(canvas_size(width, height, spec)[0], whole(th * (width / float(height)), r.rounding or "ceil"))), th
+        return max(1, min(_canvas_of(width, height, r)[0], whole(th * (width / float(height)), r.rounding or "ceil"))), th
     return max(1, min(tw, whole(th * width / height, r.rounding or "ceil"))), th
 
 
@@ -69,20 +109,68 @@ def _limit_side(width: int, height: int, r) -> tuple[int, int]:
     return rw, rh
 
 
-def canvas_size(width: int, height: int, spec: ImageSpec) -> tuple[int, int]:
-    """Size (w, h) after the resize step and its padding, before any crop."""
-    r = spec.resize
-    if r is None or r.mode not in ("fit", "height"):
-        return resized_geometry(width, height, spec)
+def _canvas_of(width: int, height: int, r) -> tuple[int, int]:
+    """Size (w, h) of a stage's output, its padding included, for a ``width``×``height`` image (after pad_first)."""
     if r.mode == "fit":
         box = resize_letterbox(width, height, r)
         return box.new_w + box.left + box.right, box.new_h + box.top + box.bottom
+    if r.mode != "height":
+        return _resized(width, height, r)
     tw, th = r.size
     if not r.grow:
         return tw, th
     # PaddleOCR's imgW = int(imgH * max_wh_ratio), with max_wh_ratio = max(imgW / imgH, w / h)
     cw = int(th * max(tw / th, width / float(height)))
     return (min(cw, r.max_width) if r.max_width else cw), th
+
+
+def stage_geometry(width: int, height: int, r) -> StageGeometry:
+    """Where a ``width``×``height`` image goes through one resize stage ``r`` (a Resize)."""
+    pw, ph, pl, pt = _pad_first(width, height, r)
+    nw, nh = _resized(pw, ph, r)
+    cw, ch = _canvas_of(pw, ph, r)
+    left = top = 0
+    gx, gy = nw / pw, nh / ph
+    if r.mode == "fit":
+        box = resize_letterbox(pw, ph, r)
+        gx = gy = box.ratio
+        if r.pad_anchor == "center":
+            left, top = box.left, box.top
+    return StageGeometry(pw, ph, pl, pt, nw, nh, cw, ch, left, top, gx, gy)
+
+
+def stage_geometries(width: int, height: int, spec: ImageSpec) -> list[StageGeometry]:
+    """Each of the profile's resize stages in order, each fed the previous one's output."""
+    out = []
+    for r in spec.stages:
+        g = stage_geometry(width, height, r)
+        out.append(g)
+        width, height = g.canvas_w, g.canvas_h
+    return out
+
+
+def resized_geometry(width: int, height: int, spec: ImageSpec) -> tuple[int, int]:
+    """Size (w, h) of the image content after the (last) resize step, before its padding."""
+    stages = stage_geometries(width, height, spec)
+    return (stages[-1].new_w, stages[-1].new_h) if stages else (width, height)
+
+
+def canvas_size(width: int, height: int, spec: ImageSpec) -> tuple[int, int]:
+    """Size (w, h) after the resize stages and their padding, before any crop."""
+    stages = stage_geometries(width, height, spec)
+    return (stages[-1].canvas_w, stages[-1].canvas_h) if stages else (width, height)
+
+
+def _pad(a: np.ndarray, h: int, w: int, top: int, left: int, value: tuple) -> np.ndarray:
+    """``a`` (H, W, C) placed at (left, top) in an ``h``×``w`` canvas of ``value``, in ``a``'s own dtype (a uint8
+    array gets the value rounded to 0–255, as a library padding 8-bit pixels would)."""
+    fill = np.asarray(value, dtype=np.float32).ravel()
+    if a.dtype == np.uint8:
+        fill = np.clip(np.rint(fill), 0, 255)
+    canvas = np.empty((h, w, a.shape[2]), dtype=a.dtype)
+    canvas[...] = fill.reshape(1, 1, -1) if fill.size > 1 else fill[0]
+    canvas[top:top + a.shape[0], left:left + a.shape[1]] = a
+    return canvas
 
 
 def _canvas(h: int, w: int, channels: int, value: tuple) -> np.ndarray:
@@ -107,58 +195,63 @@ _CV2_FLAGS = {"nearest": "INTER_NEAREST", "linear": "INTER_LINEAR", "cubic": "IN
               "lanczos4": "INTER_LANCZOS4"}
 
 
-def _resize(img: Image.Image, size: tuple, r) -> np.ndarray:
-    """The image resized to ``size`` (w, h) by the profile's library: (H, W) or (H, W, C), uint8 unless float."""
+def _resize(a: np.ndarray, size: tuple, r) -> np.ndarray:
+    """``a`` (H, W, C) resized to ``size`` (w, h) by the stage's library: uint8 stays uint8 unless ``output`` is float.
+
+    Every library resizes each channel alike, so the channel order (BGR already reversed) does not matter.
+    """
+    w, h = int(size[0]), int(size[1])
+    c = a.shape[2]
     if r.library == "opencv":
         cv2 = _cv2()
-        a = np.asarray(img)  # uint8 (H, W, C) in RGB order, or (H, W) grey; float32 for an F image
         if r.output == "float" and a.dtype != np.float32:
             a = a.astype(np.float32)
-        # per channel, so resizing RGB then reversing equals resizing the BGR array
-        return cv2.resize(a, tuple(size), interpolation=getattr(cv2, _CV2_FLAGS[r.interpolation]))
+        out = cv2.resize(np.ascontiguousarray(a), (w, h), interpolation=getattr(cv2, _CV2_FLAGS[r.interpolation]))
+        return out.reshape(h, w, c)
     f = _FILTERS[r.interpolation]
-    if r.output == "float" and img.mode != "F":  # Pillow resizes an F band in floats, without rounding
-        bands = [np.asarray(b.convert("F").resize(tuple(size), f)) for b in img.split()]
-        return np.stack(bands, axis=2)
-    return np.asarray(img.resize(tuple(size), f))
+    if a.dtype == np.uint8 and r.output != "float":
+        img = Image.fromarray(np.ascontiguousarray(a[:, :, 0] if c == 1 else a))
+        return np.asarray(img.resize((w, h), f)).reshape(h, w, c)
+    # Pillow resizes an F band in floats, without rounding to 8 bits
+    bands = [np.asarray(Image.fromarray(np.ascontiguousarray(a[:, :, k], dtype=np.float32)).resize((w, h), f))
+             for k in range(c)]
+    return np.stack(bands, axis=2)
 
 
 def image_to_array(img: Image.Image, spec: ImageSpec) -> np.ndarray:
-    """Colour, resize, pad and crop: a float32 array (H, W, C) of pixel values in the tensor's channel order."""
+    """Colour, resize stages (each padded before or after as it says), crop: a float32 (H, W, C) array of pixel
+    values in the tensor's channel order."""
     img = _to_colour(img, spec.color)
     w0, h0 = img.size
-    r = spec.resize
-    arr = None
-    if r is not None:
-        nw, nh = resized_geometry(w0, h0, spec)
-        cw, ch = canvas_size(w0, h0, spec)
+    a = np.asarray(img)  # uint8 (H, W, 3) RGB or (H, W) grey; float32 for an F image
+    if a.ndim == 2:
+        a = a[:, :, None]
+    channels = spec.channels
+    if a.shape[2] != channels:  # a grey (F) image fed to an RGB/BGR model
+        a = np.repeat(a, channels, axis=2)
+    elif spec.color == "BGR":  # resizing is per channel: reversing first gives the same pixels
+        a = a[:, :, ::-1]
+    stages = spec.stages
+    w, h = w0, h0
+    for i, r in enumerate(stages):
+        g = stage_geometry(w, h, r)
         try:  # a shorter-side resize of a long, thin image can ask for a huge one
-            check_item_size((spec.channels, nh, nw), "float32", f"resizing this {w0:,}×{h0:,} image to {nw:,}×{nh:,}")
-            check_item_size((spec.channels, ch, cw), "float32", f"padding this {w0:,}×{h0:,} image to {cw:,}×{ch:,}")
+            for what, (sw, sh) in (("padding", (g.pre_w, g.pre_h)), ("resizing", (g.new_w, g.new_h)),
+                                   ("padding", (g.canvas_w, g.canvas_h))):
+                check_item_size((channels, sh, sw), "float32", f"{what} this {w0:,}×{h0:,} image to {sw:,}×{sh:,}")
         except ProfileError as exc:
             raise InputError(str(exc)) from None
-        if (nw, nh) != (w0, h0):
-            arr = np.asarray(_resize(img, (nw, nh), r), dtype=np.float32)
-    if arr is None:
-        arr = np.asarray(img, dtype=np.float32)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    channels = spec.channels
-    if arr.shape[2] != channels:  # a grey (F) image fed to an RGB/BGR model
-        arr = np.repeat(arr, channels, axis=2)
-    elif spec.color == "BGR":
-        arr = arr[:, :, ::-1]
-    if r is not None and r.mode in ("fit", "height"):
-        h, w = arr.shape[:2]
-        if (w, h) != (cw, ch):
-            canvas = _canvas(ch, cw, channels, r.pad_value)
-            if r.mode == "fit" and r.pad_anchor == "center":
-                box = resize_letterbox(w0, h0, r)  # Ultralytics' padding: top = round(dh - 0.1)...
-                top, left = box.top, box.left
-            else:
-                top, left = 0, 0
-            canvas[top:top + h, left:left + w] = arr
-            arr = canvas
+        if (g.pre_w, g.pre_h) != (w, h):
+            a = _pad(a, g.pre_h, g.pre_w, g.pre_top, g.pre_left, r.pad_value)
+        if (g.new_w, g.new_h) != (g.pre_w, g.pre_h):
+            a = _resize(a, (g.new_w, g.new_h), r)
+        if i == len(stages) - 1:  # the last stage pads in floats: its pad value is not rounded
+            a = np.asarray(a, dtype=np.float32)
+        if (g.canvas_w, g.canvas_h) != (g.new_w, g.new_h):
+            a = _pad(a, g.canvas_h, g.canvas_w, g.top, g.left, r.pad_value)
+        w, h = g.canvas_w, g.canvas_h
+    arr = np.asarray(a, dtype=np.float32)
+    r = spec.resize
     if spec.crop:
         arr = center_crop(arr, spec.crop, r.pad_value if r else (0.0,), spec.crop_rounding)
     return arr

@@ -120,6 +120,9 @@ class Resize:
     auto: bool = False  # fit: Ultralytics' minimum rectangle, padded only to a multiple of stride
     stride: int = 32
     scaleup: bool = True  # fit: false never enlarges a smaller image
+    #: stretch/shorter-side: pad the image to the target's aspect (square for shorter-side) with ``pad``'s anchor and
+    #: value, then resize (LLaVA's expand2square, square classification exports)
+    pad_first: bool = False
 
     def to_dict(self) -> dict:
         d: dict = {"mode": self.mode}
@@ -140,7 +143,7 @@ class Resize:
 #: the Resize keys added after the first profiles, with their defaults (left out of to_dict at them)
 _RESIZE_DEFAULTS = {"library": "pillow", "rounding": None, "output": "uint8", "grow": False, "max_width": None,
                     "limit": None, "limit_type": "max", "multiple": 32, "min_size": 32, "auto": False, "stride": 32,
-                    "scaleup": True}
+                    "scaleup": True, "pad_first": False}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,10 +160,18 @@ class ImageSpec:
     std: tuple = (1.0,)
     crop_rounding: str = "round"  # the crop's offsets: round() as torchvision's CenterCrop, or floor
     exif: str = "apply"  # "ignore": the pixels as stored, as PIL.Image.open gives them
+    #: resize stages applied in order before ``resize`` (a profile's ``image.resize`` given as a list); ``resize`` is
+    #: the last stage, the one whose size, padding and pad value the tensor and the crop see
+    resize_before: tuple = ()
 
     @property
     def channels(self) -> int:
         return 1 if self.color == "L" else 3
+
+    @property
+    def stages(self) -> tuple:
+        """Every resize stage in the order applied: ``resize_before`` then ``resize`` (empty without a resize)."""
+        return (*self.resize_before, self.resize) if self.resize is not None else ()
 
     def output_size(self) -> tuple | None:
         """(width, height) of the tensor when it does not depend on the image, else None."""
@@ -173,8 +184,8 @@ class ImageSpec:
 
     def to_dict(self) -> dict:
         d: dict = {"color": self.color, "layout": self.layout, "dtype": self.dtype}
-        if self.resize:
-            d["resize"] = self.resize.to_dict()
+        if self.resize:  # one object, as before, unless there are several stages
+            d["resize"] = [r.to_dict() for r in self.stages] if self.resize_before else self.resize.to_dict()
         if self.crop:
             d["crop"] = list(self.crop)
         d["scale"] = self.scale
@@ -352,26 +363,34 @@ def describe_normalisation(spec: ImageSpec) -> str:
             f"[{', '.join(f'{s:.4g}' for s in std)}]")
 
 
+def describe_resize(r: Resize) -> str:
+    """One resize stage in words, e.g. '224×224 stretch (bilinear)'."""
+    how = r.interpolation if r.library == "pillow" else f"OpenCV {r.interpolation}"
+    first = ""
+    if r.pad_first:
+        square = r.mode == "shorter-side" or r.size[0] == r.size[1]
+        first = f"padded {r.pad_anchor} to {'a square' if square else 'its aspect'} first, "
+    if r.mode == "stretch":
+        return f"{first}{r.size[0]}×{r.size[1]} stretch ({how})"
+    if r.mode == "shorter-side":
+        return f"{first}shorter side {r.shorter} ({how})"
+    if r.mode == "fit":
+        return f"fit in {r.size[0]}×{r.size[1]}, padded {r.pad_anchor} ({how})"
+    if r.mode == "limit-side":
+        side = {"max": "longer side at most", "min": "shorter side at least", "long": "longer side"}[r.limit_type]
+        return f"{side} {r.limit}, sides multiples of {r.multiple} ({how})"
+    if r.grow:
+        most = f", at most {r.max_width}" if r.max_width else ""
+        return f"height {r.size[1]}, width growing from {r.size[0]}{most}, padded right ({how})"
+    return f"height {r.size[1]}, width up to {r.size[0]}, padded right ({how})"
+
+
 def describe_image(spec: ImageSpec) -> str:
     parts = [{"L": "greyscale"}.get(spec.color, spec.color)]
-    r = spec.resize
-    how = "" if r is None else (r.interpolation if r.library == "pillow" else f"OpenCV {r.interpolation}")
-    if r is None:
+    if spec.resize is None:
         parts.append("no resize")
-    elif r.mode == "stretch":
-        parts.append(f"{r.size[0]}×{r.size[1]} stretch ({how})")
-    elif r.mode == "shorter-side":
-        parts.append(f"shorter side {r.shorter} ({how})")
-    elif r.mode == "fit":
-        parts.append(f"fit in {r.size[0]}×{r.size[1]}, padded {r.pad_anchor} ({how})")
-    elif r.mode == "limit-side":
-        side = {"max": "longer side at most", "min": "shorter side at least", "long": "longer side"}[r.limit_type]
-        parts.append(f"{side} {r.limit}, sides multiples of {r.multiple} ({how})")
-    elif r.grow:
-        most = f", at most {r.max_width}" if r.max_width else ""
-        parts.append(f"height {r.size[1]}, width growing from {r.size[0]}{most}, padded right ({how})")
     else:
-        parts.append(f"height {r.size[1]}, width up to {r.size[0]}, padded right ({how})")
+        parts.append(" then ".join(describe_resize(r) for r in spec.stages))
     if spec.crop:
         parts.append(f"centre crop {spec.crop[0]}×{spec.crop[1]}")
     parts.append(describe_normalisation(spec))
@@ -471,7 +490,7 @@ def _interpolation(raw, library: str, explicit: bool, where: str, notes: list) -
 
 
 _RESIZE_KEYS = ("mode", "size", "shorter", "interpolation", "pad", "library", "rounding", "output", "grow",
-                "max_width", "limit", "limit_type", "multiple", "min_size", "auto", "stride", "scaleup")
+                "max_width", "limit", "limit_type", "multiple", "min_size", "auto", "stride", "scaleup", "pad_first")
 
 
 def _parse_resize(raw, where="image.resize", notes: list | None = None) -> Resize | None:
@@ -527,10 +546,27 @@ def _parse_resize(raw, where="image.resize", notes: list | None = None) -> Resiz
     stride = _int(raw.get("stride", 32), f"{where}.stride")
     if mode != "fit" and any(k in raw for k in ("auto", "stride", "scaleup")):
         raise ProfileError(f"Profile: {where}.auto, stride and scaleup are for resize mode 'fit' (got mode '{mode}')")
+    pad_first = _flag(raw, "pad_first", False, where)
+    if pad_first and mode not in ("stretch", "shorter-side"):
+        raise ProfileError(f"Profile: {where}.pad_first is for resize modes 'stretch' (padded to the size's aspect) and "
+                           f"'shorter-side' (padded to a square); mode '{mode}' pads after resizing")
     return Resize(mode=mode, size=size, shorter=shorter, interpolation=interp, pad_anchor=anchor, pad_value=value,
                   library=library, rounding=rounding, output=output, grow=grow, max_width=max_width, limit=limit,
                   limit_type=limit_type, multiple=multiple, min_size=min_size, auto=auto, stride=stride,
-                  scaleup=scaleup)
+                  scaleup=scaleup, pad_first=pad_first)
+
+
+def _parse_stages(raw, notes: list) -> tuple:
+    """``image.resize``: one resize object, or a list of them applied in order; the stages as a tuple."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        return (_parse_resize(raw, notes=notes),)
+    if not raw:
+        raise ProfileError("Profile: image.resize given as a list needs at least one resize object (or leave it out)")
+    if len(raw) > 8:
+        raise ProfileError(f"Profile: image.resize lists {len(raw)} stages; at most 8 are allowed")
+    return tuple(_parse_resize(r, f"image.resize[{i}]", notes) for i, r in enumerate(raw))
 
 
 def _parse_image(raw, notes: list | None = None) -> ImageSpec:
@@ -542,7 +578,8 @@ def _parse_image(raw, notes: list | None = None) -> ImageSpec:
     layout = _choice(raw.get("layout", "NCHW"), LAYOUTS, "image.layout", {"chw": "NCHW", "hwc": "NHWC"})
     dtype = _choice(raw.get("dtype", "float32"), DTYPES, "image.dtype",
                     {"float": "float32", "half": "float16", "fp16": "float16", "fp32": "float32"})
-    resize = _parse_resize(raw.get("resize"), notes=notes)
+    stages = _parse_stages(raw.get("resize"), notes)
+    resize = stages[-1] if stages else None
     crop = _size(raw["crop"], "image.crop") if raw.get("crop") is not None else None
     crop_rounding = _choice(raw.get("crop_rounding", "round"), CROP_ROUNDINGS, "image.crop_rounding",
                             {"int": "floor", "truncate": "floor"})
@@ -557,10 +594,12 @@ def _parse_image(raw, notes: list | None = None) -> ImageSpec:
                 f"Profile: image.{name} has {len(values)} values but colour {color} has {channels} "
                 f"channel{'s' if channels > 1 else ''}; give 1 or {channels}"
             )
-    if resize and len(resize.pad_value) not in (1, channels):
-        raise ProfileError(f"Profile: image.resize.pad.value has {len(resize.pad_value)} values; give 1 or {channels}")
+    for i, r in enumerate(stages):
+        if len(r.pad_value) not in (1, channels):
+            where = f"image.resize[{i}]" if len(stages) > 1 else "image.resize"
+            raise ProfileError(f"Profile: {where}.pad.value has {len(r.pad_value)} values; give 1 or {channels}")
     return ImageSpec(color=color, layout=layout, dtype=dtype, resize=resize, crop=crop, scale=scale, mean=mean, std=std,
-                     crop_rounding=crop_rounding, exif=exif)
+                     crop_rounding=crop_rounding, exif=exif, resize_before=stages[:-1])
 
 
 def _parse_passthrough(value, columns) -> bool | tuple:

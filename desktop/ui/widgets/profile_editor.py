@@ -13,10 +13,10 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 
 from desktop.engine.errors import EngineError, ProfileError
 from desktop.engine.preprocess import image_to_array
-from desktop.engine.profile import (ANCHORS, CAFFE_MEAN_BGR, COLORS, DETECTION_FAMILIES, DTYPES, IMAGENET_MEAN,
-                                    IMAGENET_STD,
-                                    INTERPOLATIONS, LAYOUTS, OPENCV_INTERPOLATIONS, RESIZE_MODES, TASKS, check_profile,
-                                    profile_from_dict, save_profile, sidecar_paths)
+from desktop.engine.profile import (ANCHORS, CAFFE_MEAN_BGR, COLORS, CROP_ROUNDINGS, DETECTION_FAMILIES, DTYPES,
+                                    EXIF_MODES, IMAGENET_MEAN, IMAGENET_STD, LAYOUTS, LIBRARY_INTERPOLATIONS,
+                                    LIMIT_TYPES, RESIZE_LIBRARIES, RESIZE_MODES, RESIZE_OUTPUTS, ROUNDINGS, TASKS,
+                                    check_profile, profile_from_dict, save_profile, sidecar_paths)
 
 from ..errors import report_error
 from .detail import ScaledImage, array_to_qimage
@@ -26,7 +26,17 @@ COLOR_NAMES = {"RGB": "RGB (red, green, blue)", "BGR": "BGR (blue, green, red �
                "L": "Greyscale (one channel)"}
 RESIZE_NAMES = {"": "No resize (images must already fit)", "stretch": "Stretch to width × height",
                 "shorter-side": "Shorter side to a length, keep aspect", "fit": "Fit inside, pad the rest",
-                "height": "Height fixed, width up to, pad right"}
+                "height": "Height fixed, width up to, pad right",
+                "limit-side": "Limit a side, sides multiples of N (PaddleOCR detector)"}
+#: each interpolation's nearest name in the other library, offered when the library is changed
+COUNTERPARTS = {"bilinear": "linear", "bicubic": "cubic", "lanczos": "lanczos4", "box": "area",
+                "linear": "bilinear", "cubic": "bicubic", "lanczos4": "lanczos", "area": "box"}
+LIBRARY_NAMES = {"pillow": "Pillow (antialiased when shrinking)", "opencv": "OpenCV cv2.resize (no antialias)"}
+#: what each library means by its interpolation names, for the combo's tooltip
+INTERP_TIPS = {"pillow": "Pillow's filters, antialiased when shrinking (torchvision's Resize on PIL images)",
+               "opencv": "OpenCV's cv2.INTER_* flags, no antialias, pixel-centre sampling (Ultralytics, PaddleOCR, "
+                         "albumentations); with float output also torch's F.interpolate and TensorFlow's "
+                         "tf.image.resize without antialias"}
 PRESETS = {
     "0–1 (pixel / 255)": (1 / 255, (0.0,), (1.0,)),
     "ImageNet mean/std": (1 / 255, IMAGENET_MEAN, IMAGENET_STD),
@@ -84,6 +94,7 @@ class ProfileEditor(QDialog):
         self._build_general()
         self._build_detection()
         self._build_image()
+        self._build_resize_advanced()
         self._build_table()
         self.form_layout.addStretch(1)
         body.addWidget(self._build_preview(), 2)
@@ -224,9 +235,8 @@ class ProfileEditor(QDialog):
         self.shorter = self._spin("Length of the shorter side after resizing, in pixels")
         self.shorter_label = QLabel("Shorter side")
         form.addRow(self.shorter_label, self.shorter)
-        # Pillow's names, then OpenCV's own (a profile whose image.resize.library is opencv)
-        self.interp = self._combo(tuple(dict.fromkeys(INTERPOLATIONS + OPENCV_INTERPOLATIONS)),
-                                  "How pixels are interpolated when resizing")
+        # the names of the library chosen under "Resize details" (filled by _fill_interpolations)
+        self.interp = self._combo((), "How pixels are interpolated when resizing")
         form.addRow("Interpolation", self.interp)
         self.anchor = self._combo(ANCHORS, "Where the image sits in the padded area", {"center": "centre",
                                                                                        "top-left": "top-left"})
@@ -262,6 +272,110 @@ class ProfileEditor(QDialog):
         formula.setToolTip("How each tensor value is computed from a pixel")
         form.addRow("", formula)
         self.form_layout.addWidget(self.image_box)
+
+    def _build_resize_advanced(self):
+        """'Resize details': library, rounding, output, the mode's own keys, crop rounding and EXIF; each row is
+        shown only for the resize mode (or crop) it applies to."""
+        self.resize_box = QGroupBox("Resize details")
+        self.resize_box.setCheckable(True)  # unchecked: the rows are folded away, their values still apply
+        self.resize_box.setChecked(True)
+        self.resize_box.setToolTip("How the resize is computed, to match the library the model was trained with")
+        self.resize_box.toggled.connect(self._on_changed)
+        form = QFormLayout(self.resize_box)
+        self.resize_form = form
+        self.library = self._combo(RESIZE_LIBRARIES, "Which library resizes: Pillow antialiases when shrinking; "
+                                   "OpenCV (cv2.resize itself) does not, as Ultralytics, PaddleOCR and "
+                                   "albumentations train", LIBRARY_NAMES)
+        self.library.currentIndexChanged.connect(self._on_library_changed)
+        form.addRow("Library", self.library)
+        self.rounding = self._combo(("",) + ROUNDINGS, "How a computed size is made whole. Shorter side: torchvision "
+                                    "int() (floor); PaddleClas round(). Fit: Ultralytics round(). Height: PaddleOCR's "
+                                    "recogniser ceil", {"": "the mode's own", "floor": "floor (int())",
+                                                        "round": "round (Python's round())", "ceil": "ceil"})
+        form.addRow("Rounding", self.rounding)
+        self.output = self._combo(RESIZE_OUTPUTS, "uint8: resized pixels are whole 8-bit values, as Pillow and "
+                                  "OpenCV give them for 8-bit images; float: resized in floats, not rounded (torch "
+                                  "and TensorFlow resizing tensors)", {"uint8": "whole 8-bit values (uint8)",
+                                                                       "float": "floats, not rounded"})
+        form.addRow("Resize output", self.output)
+        self.pad_first = QCheckBox("Pad to the target's aspect first (a square for shorter side)")
+        self.pad_first.setToolTip("Pad with the pad position and value, then resize: LLaVA's expand2square, "
+                                  "square classification exports")
+        self.pad_first.toggled.connect(self._on_changed)
+        form.addRow("Pad first", self.pad_first)
+        self.grow = QCheckBox("Width grows with the line")
+        self.grow.setToolTip("PaddleOCR's recogniser (predict_rec.py): the tensor is int(h × max(width/height, w/h)) "
+                             "wide instead of capped at the width, so a long line is not squashed")
+        self.grow.toggled.connect(self._on_changed)
+        form.addRow("Grow", self.grow)
+        self.max_width = self._spin("The widest tensor when the width grows (none: unlimited)", 0, 65536)
+        self.max_width.setSpecialValueText("none")
+        form.addRow("Most width", self.max_width)
+        self.limit = self._spin("PaddleOCR's limit_side_len (e.g. 960 for the detector)", 1, 65536)
+        form.addRow("Side limit", self.limit)
+        self.limit_type = self._combo(LIMIT_TYPES, "PaddleOCR's limit_type: max brings the longer side down to the "
+                                      "limit, min the shorter side up to it, long the longer side to it always",
+                                      {"max": "longer side at most", "min": "shorter side at least",
+                                       "long": "longer side to it (resize_long)"})
+        form.addRow("Limit type", self.limit_type)
+        self.multiple = self._spin("Each side rounded to a multiple of this (PaddleOCR: 32)", 1, 4096)
+        form.addRow("Multiple of", self.multiple)
+        self.min_size = self._spin("Each side at least this (PaddleOCR: 32)", 1, 4096)
+        form.addRow("Smallest side", self.min_size)
+        self.auto = QCheckBox("Minimum rectangle")
+        self.auto.setToolTip("Ultralytics' LetterBox(auto=True): pad only up to a multiple of the stride (the model "
+                             "must take a dynamic size)")
+        self.auto.toggled.connect(self._on_changed)
+        form.addRow("Auto", self.auto)
+        self.stride = self._spin("The stride the minimum rectangle pads to a multiple of (Ultralytics: 32)", 1, 4096)
+        form.addRow("Stride", self.stride)
+        self.scaleup = QCheckBox("Enlarge smaller images")
+        self.scaleup.setToolTip("Ultralytics' scaleup: unchecked, an image smaller than the size is padded as it is")
+        self.scaleup.toggled.connect(self._on_changed)
+        form.addRow("Scale up", self.scaleup)
+        self.crop_rounding = self._combo(CROP_ROUNDINGS, "The centre crop's offsets: torchvision's CenterCrop "
+                                         "int(round((h − ch) / 2)), or a plain slice's (h − ch) // 2",
+                                         {"round": "round (torchvision)", "floor": "floor (h − ch) // 2"})
+        form.addRow("Crop offsets", self.crop_rounding)
+        self.exif = self._combo(EXIF_MODES, "EXIF orientation: applied as cv2.imread does, or ignored as "
+                                "PIL.Image.open gives the pixels", {"apply": "apply (cv2.imread)",
+                                                                     "ignore": "ignore (PIL.Image.open)"})
+        form.addRow("EXIF orientation", self.exif)
+        self.form_layout.addWidget(self.resize_box)
+
+    def _fill_interpolations(self, library: str, current: str | None) -> None:
+        """The interpolation combo lists the library's own names; keeps ``current`` when that library has it."""
+        names = LIBRARY_INTERPOLATIONS[library]
+        self.interp.blockSignals(True)
+        self.interp.clear()
+        for name in names:
+            self.interp.addItem(name, name)
+        self._set_combo(self.interp, current if current in names else names[1])
+        self.interp.setToolTip(INTERP_TIPS[library])
+        self.interp.blockSignals(False)
+
+    def _on_library_changed(self, *_):
+        current = self.interp.currentData()
+        self._fill_interpolations(self.library.currentData(), COUNTERPARTS.get(current, current))
+        self._on_changed()  # after the refill: the combo's own _on_changed saw the old names
+
+    def _resize_details(self, mode: str) -> dict:
+        """The resize keys 'Resize details' sets for ``mode``: only those the mode takes, so none is refused."""
+        r: dict = {"library": self.library.currentData(), "output": self.output.currentData()}
+        if self.rounding.currentData() and mode in ("shorter-side", "fit", "height"):
+            r["rounding"] = self.rounding.currentData()
+        if mode in ("stretch", "shorter-side") and self.pad_first.isChecked():
+            r["pad_first"] = True
+        if mode == "height" and self.grow.isChecked():
+            r["grow"] = True
+            if self.max_width.value():
+                r["max_width"] = self.max_width.value()
+        if mode == "limit-side":
+            r.update(limit=self.limit.value(), limit_type=self.limit_type.currentData(),
+                     multiple=self.multiple.value(), min_size=self.min_size.value())
+        if mode == "fit":
+            r.update(auto=self.auto.isChecked(), stride=self.stride.value(), scaleup=self.scaleup.isChecked())
+        return r
 
     def _build_table(self):
         self.table_box = QGroupBox("CSV column mapping")
@@ -340,14 +454,29 @@ class ProfileEditor(QDialog):
         self.width_spin.setValue(size[0])
         self.height_spin.setValue(size[1])
         self.shorter.setValue((r.shorter if r and r.shorter else None) or 256)
-        self._set_combo(self.interp, r.interpolation if r else "bilinear")
+        self._set_combo(self.library, r.library if r else "pillow")
+        self._fill_interpolations(r.library if r else "pillow", r.interpolation if r else None)
+        self._set_combo(self.rounding, (r.rounding if r else None) or "")
+        self._set_combo(self.output, r.output if r else "uint8")
+        self.pad_first.setChecked(bool(r and r.pad_first))
+        self.grow.setChecked(bool(r and r.grow))
+        self.max_width.setValue((r.max_width if r else None) or 0)
+        self.limit.setValue((r.limit if r else None) or max(size))
+        self._set_combo(self.limit_type, r.limit_type if r else "max")
+        self.multiple.setValue(r.multiple if r else 32)
+        self.min_size.setValue(r.min_size if r else 32)
+        self.auto.setChecked(bool(r and r.auto))
+        self.stride.setValue(r.stride if r else 32)
+        self.scaleup.setChecked(r.scaleup if r else True)
+        self._set_combo(self.crop_rounding, spec.crop_rounding)
+        self._set_combo(self.exif, spec.exif)
         self._set_combo(self.anchor, r.pad_anchor if r else "center")
         self.pad_value.setText(_fmt_numbers(r.pad_value if r else (0.0,)))
         self.crop.setChecked(spec.crop is not None)
         crop = spec.crop or size
         self.crop_w.setValue(crop[0])
         self.crop_h.setValue(crop[1])
-        self.scale.setText(f"{spec.scale:.10g}")
+        self.scale.setText(repr(float(spec.scale)))  # every digit, so a save keeps the value
         self.mean.setText(_fmt_numbers(spec.mean))
         self.std.setText(_fmt_numbers(spec.std))
         self._match_preset()
@@ -420,23 +549,19 @@ class ProfileEditor(QDialog):
                 r: dict = {"mode": mode, "interpolation": self.interp.currentData()}
                 if mode == "shorter-side":
                     r["shorter"] = self.shorter.value()
-                else:
+                elif mode != "limit-side":
                     r["size"] = [self.width_spin.value(), self.height_spin.value()]
-                if mode in ("fit", "height"):
-                    r["pad"] = {"anchor": self.anchor.currentData(), "value": _numbers(self.pad_value.text() or "0",
-                                                                                        "Pad value")}
-                # the keys this form does not edit (library, rounding, limit-side's...) travel as they were
-                old = self.profile.image.resize.to_dict() if self.profile.image and self.profile.image.resize else {}
-                if old.get("mode") == mode:
-                    r.update({k: v for k, v in old.items() if k not in ("mode", "size", "shorter", "interpolation", "pad")})
-                elif mode == "limit-side":
-                    r.pop("size", None)
-                    r["limit"] = max(self.width_spin.value(), self.height_spin.value())
-                img["resize"] = r
+                r.update(self._resize_details(mode))
+                # fit, height and pad_first pad with it; a crop larger than the image does in every mode
+                r["pad"] = {"anchor": self.anchor.currentData(), "value": _numbers(self.pad_value.text() or "0",
+                                                                                    "Pad value")}
+                # the form edits the last stage; the stages before it travel as they were
+                before = self.profile.image.resize_before if self.profile.image else ()
+                img["resize"] = [s.to_dict() for s in before] + [r] if before else r
             if self.crop.isChecked():
                 img["crop"] = [self.crop_w.value(), self.crop_h.value()]
-            if self.profile.image:  # likewise crop_rounding and exif
-                img.update({k: v for k, v in self.profile.image.to_dict().items() if k in ("crop_rounding", "exif")})
+            img["crop_rounding"] = self.crop_rounding.currentData()
+            img["exif"] = self.exif.currentData()
             try:
                 img["scale"] = float(self.scale.text())
             except ValueError:
@@ -475,9 +600,11 @@ class ProfileEditor(QDialog):
             w.setEnabled(mode in ("stretch", "fit", "height"))
         for w in (self.shorter, self.shorter_label):
             w.setEnabled(mode == "shorter-side")
+        pads = mode in ("fit", "height") or (mode in ("stretch", "shorter-side") and self.pad_first.isChecked())
         for w in (self.anchor, self.anchor_label, self.pad_value, self.pad_label):
-            w.setEnabled(mode in ("fit", "height"))
+            w.setEnabled(pads)
         self.interp.setEnabled(bool(mode))
+        self._show_resize_details(mode)
         for w in (self.crop_w, self.crop_h):
             w.setEnabled(self.crop.isChecked())
         self.columns.setEnabled(not self.first_numeric.isChecked())
@@ -497,6 +624,22 @@ class ProfileEditor(QDialog):
         self.apply_button.setEnabled(True)
         self.words.setText(f"<b>In words:</b> {profile.describe()}")
         self._update_preview()
+
+    def _show_resize_details(self, mode: str) -> None:
+        """Each 'Resize details' row only where it applies: its mode, a crop, an image at all."""
+        shown = {self.library: bool(mode), self.output: bool(mode),
+                 self.rounding: mode in ("shorter-side", "fit", "height"),
+                 self.pad_first: mode in ("stretch", "shorter-side"),
+                 self.grow: mode == "height", self.max_width: mode == "height" and self.grow.isChecked(),
+                 self.crop_rounding: self.crop.isChecked(), self.exif: True}
+        for w in (self.limit, self.limit_type, self.multiple, self.min_size):
+            shown[w] = mode == "limit-side"
+        for w in (self.auto, self.scaleup):
+            shown[w] = mode == "fit"
+        shown[self.stride] = mode == "fit" and self.auto.isChecked()
+        folded = not self.resize_box.isChecked()
+        for w, visible in shown.items():
+            self.resize_form.setRowVisible(w, visible and not folded)
 
     def _check_fit(self, profile) -> None:
         """Preprocess the previewed image (or a blank one) with the engine: a size the model refuses raises."""
