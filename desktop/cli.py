@@ -305,6 +305,8 @@ def cmd_info(args, out) -> int:
         d["profile_source"] = source
         d["profile_error"] = problem
         d["profile_text"] = profile.describe() if profile else None
+        # a preset's effective values (the profile itself keeps the name and the overrides only)
+        d["profile_image_effective"] = profile.image.to_dict(expand=True) if profile and profile.image else None
         d["providers_available"] = available_providers()
         d["warnings"] = model_warnings(info, profile)
         out.write(writers.dumps(d, indent=2) + "\n")  # the model's metadata: no control character reaches a terminal
