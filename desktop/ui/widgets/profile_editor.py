@@ -436,7 +436,8 @@ class ProfileEditor(QDialog):
             if self.crop.isChecked():
                 img["crop"] = [self.crop_w.value(), self.crop_h.value()]
             if self.profile.image:  # likewise crop_rounding and exif
-                img.update({k: v for k, v in self.profile.image.to_dict().items() if k in ("crop_rounding", "exif")})
+                img.update({k: v for k, v in self.profile.image.to_dict(expand=True).items()  # a preset's too
+                            if k in ("crop_rounding", "exif")})
             try:
                 img["scale"] = float(self.scale.text())
             except ValueError:
