@@ -181,6 +181,16 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number (got {text!r})") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more (got {text})")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .engine.session import OPT_LEVELS
 
@@ -270,6 +280,19 @@ def build_parser() -> argparse.ArgumentParser:
     session_args(p)
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("check-preprocessing",
+                       help="compare what InferDesk feeds a model for an image with your own pipeline's tensor (.npy) "
+                            "and find the preset or setting that matches it")
+    p.add_argument("model")
+    p.add_argument("image")
+    p.add_argument("reference", metavar="REFERENCE.npy",
+                   help="the tensor your training code made for IMAGE, with or without the batch axis")
+    p.add_argument("--profile", help="a profile JSON file to use instead of the model's own")
+    p.add_argument("--tolerance", type=_tolerance, default=None,
+                   help="a match's largest difference, relative to the reference's range (max - min); default 1e-5")
+    p.add_argument("--top", type=_positive, default=3, help="how many of the closest candidates to show")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
     p = sub.add_parser("gui", help="open the window (the default with no command)")
     p.add_argument("model", nargs="?")
     p.add_argument("inputs", nargs="*", metavar="INPUT")
@@ -309,6 +332,8 @@ def cmd_info(args, out) -> int:
         d["profile_source"] = source
         d["profile_error"] = problem
         d["profile_text"] = profile.describe() if profile else None
+        # a preset's effective values (the profile itself keeps the name and the overrides only)
+        d["profile_image_effective"] = profile.image.to_dict(expand=True) if profile and profile.image else None
         d["providers_available"] = available_providers()
         d["warnings"] = model_warnings(info, profile)
         d["runs"] = runnable is None
@@ -364,6 +389,70 @@ def _cannot_run(info) -> str | None:
     except ModelError as exc:
         return str(exc)
     return None
+
+
+def cmd_check_preprocessing(args, out) -> int:
+    """0: the profile's tensor matches the reference within the tolerance; 1: it does not (the closest
+    candidates are shown, with the change that gives each); 2: no check could be made."""
+
+    from .engine import inspect_model, resolve_profile, writers
+    from .engine.checkprep import DEFAULT_TOLERANCE, check_preprocessing, load_reference
+    from .engine.errors import CheckError
+
+    info = inspect_model(args.model)
+    profile, source = resolve_profile(args.model, info, explicit=args.profile)
+    if profile.image is None:
+        raise CheckError(f"the profile for {info.file_name} has no image section ({profile.describe()}): "
+                         "there is no image preprocessing to check")
+    reference = load_reference(args.reference)
+    tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
+    report = check_preprocessing(args.image, profile.image, reference, tolerance=tolerance, top=args.top)
+    code = 0 if report.matches else 1
+    if args.json:
+        d = {"model": info.file_name, "image": os.path.basename(args.image),
+             "reference": os.path.basename(args.reference), "profile": profile.describe(), "profile_source": source,
+             **report.to_dict()}
+        out.write(writers.dumps(d, indent=2) + "\n")
+        return code
+
+    def w(line: str = "") -> None:
+        out.write(_safe(line) + "\n")
+    cur = report.current
+    lo, hi = report.reference_range
+    w(f"Reference   {os.path.basename(args.reference)}  {'×'.join(map(str, reference.shape))} {reference.dtype}, "
+      f"values {lo:.6g} to {hi:.6g}")
+    w(f"Image       {os.path.basename(args.image)}")
+    w(f"Profile     {profile.describe()}  ({source})")
+    w(f"Tolerance   max |diff| ≤ {report.threshold:.3g} ({report.tolerance:g} × the reference's range)")
+    w(f"Difference  max {cur.max_abs:.6g}  mean {cur.mean_abs:.6g}  "
+      f"({'MATCHES' if report.matches else 'does not match'})")
+    w("Channels    " + " · ".join(f"{c} max {mx:.4g} mean {mn:.4g}" for c, mx, mn in cur.channels))
+    if cur.bbox:
+        x0, y0, x1, y1 = cur.bbox
+        w(f"Where       {cur.over:,} of {cur.pixels:,} pixels over the tolerance, within x {x0}–{x1}, y {y0}–{y1}; "
+          f"mean |diff| at the border {cur.border_mean:.4g}, inside {cur.interior_mean:.4g}")
+        w("Grid        mean |diff| on a 4×4 grid, top row first:")
+        for row in cur.grid:
+            w("              " + "  ".join(f"{v:9.4g}" for v in row))
+    else:
+        w("Where       no pixel over the tolerance")
+    w(f"Closest     of {report.tried} presets and variants tried:" if report.candidates else
+      f"Closest     none of {report.tried} presets and variants gives a tensor of this shape other than this one")
+    for i, c in enumerate(report.candidates, 1):
+        w(f"  {i}. {c.label}: max {c.max_abs:.6g}  mean {c.mean_abs:.6g}{'  MATCHES' if c.matches else ''}")
+        how = "replace the image section with" if "preset" in c.change.get("image", {}) else "merge into the profile"
+        w(f"     {how}: {json.dumps(c.change)}")
+        for label, change in c.also[:2]:  # the same tensor by another change (a preset, or one key)
+            w(f"     or, the same tensor: {label}: {json.dumps(change)}")
+    better = report.better
+    if report.matches:
+        w("Verdict     the profile matches the reference")
+    elif better is not None:
+        w(f"Verdict     the profile does not match; closer: {better.label}"
+          + (" (matches)" if better.matches else " (still over the tolerance)"))
+    else:
+        w("Verdict     the profile does not match, and no preset or variant tried comes closer")
+    return code
 
 
 #: --format of score and history export: the writers' formats, and a detector's (desktop.engine.detwriters)
@@ -850,6 +939,8 @@ def _main(argv) -> int:
             return cmd_info(args, sys.stdout)
         if args.command == "score":
             return cmd_score(args, sys.stdout, sys.stderr)
+        if args.command == "check-preprocessing":
+            return cmd_check_preprocessing(args, sys.stdout)
         if args.command == "bench":
             return cmd_bench(args, sys.stdout)
         if args.command == "resume":

@@ -19,3 +19,7 @@ class InputError(EngineError):
 
 class Cancelled(EngineError):
     """The run was cancelled by the user."""
+
+
+class CheckError(EngineError):
+    """A reference tensor cannot be compared with InferDesk's (unreadable, or of another shape)."""

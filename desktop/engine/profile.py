@@ -124,18 +124,19 @@ class Resize:
     #: value, then resize (LLaVA's expand2square, square classification exports)
     pad_first: bool = False
 
-    def to_dict(self) -> dict:
+    def to_dict(self, full: bool = False) -> dict:
+        """The resize as a profile writes it; ``full`` writes every key, defaults included (presets compare them)."""
         d: dict = {"mode": self.mode}
-        if self.size is not None:
-            d["size"] = list(self.size)
-        if self.shorter is not None:
+        if self.size is not None or full:
+            d["size"] = list(self.size) if self.size is not None else None
+        if self.shorter is not None or full:
             d["shorter"] = self.shorter
         d["interpolation"] = self.interpolation
         value = self.pad_value[0] if len(self.pad_value) == 1 else list(self.pad_value)
         d["pad"] = {"anchor": self.pad_anchor, "value": value}  # also used when a crop is larger than the image
         # the keys below are left out at their defaults, so that existing profiles keep their hash
         for key, default in _RESIZE_DEFAULTS.items():
-            if getattr(self, key) != default:
+            if getattr(self, key) != default or full:
                 d[key] = getattr(self, key)
         return d
 
@@ -163,6 +164,8 @@ class ImageSpec:
     #: resize stages applied in order before ``resize`` (a profile's ``image.resize`` given as a list); ``resize`` is
     #: the last stage, the one whose size, padding and pad value the tensor and the crop see
     resize_before: tuple = ()
+    #: the preset (presets.PRESETS) the section was filled from: to_dict writes it and only the keys that differ
+    preset: str | None = None
 
     @property
     def channels(self) -> int:
@@ -182,20 +185,56 @@ class ImageSpec:
             return tuple(r.size)
         return None
 
-    def to_dict(self) -> dict:
+    def to_dict(self, expand: bool = False) -> dict:
+        """The section as a profile writes it: with a preset, its name and the keys that differ from it only
+        (so the hash stays when the preset's values are spelled out); ``expand`` writes the effective values."""
+        if self.preset and not expand:
+            return self._preset_dict()
+        return self._dict(full=False)
+
+    def _dict(self, full: bool) -> dict:
         d: dict = {"color": self.color, "layout": self.layout, "dtype": self.dtype}
-        if self.resize:  # one object, as before, unless there are several stages
-            d["resize"] = [r.to_dict() for r in self.stages] if self.resize_before else self.resize.to_dict()
-        if self.crop:
-            d["crop"] = list(self.crop)
+        if self.resize or full:  # one object, as before, unless there are several stages
+            if self.resize_before:
+                d["resize"] = [r.to_dict(full) for r in self.stages]
+            else:
+                d["resize"] = self.resize.to_dict(full) if self.resize else None
+        if self.crop or full:
+            d["crop"] = list(self.crop) if self.crop else None
         d["scale"] = self.scale
         d["mean"] = list(self.mean)
         d["std"] = list(self.std)
-        if self.crop_rounding != "round":  # left out at the defaults, so existing profiles keep their hash
+        if self.crop_rounding != "round" or full:  # left out at the defaults, so existing profiles keep their hash
             d["crop_rounding"] = self.crop_rounding
-        if self.exif != "apply":
+        if self.exif != "apply" or full:
             d["exif"] = self.exif
         return d
+
+    def _preset_dict(self) -> dict:
+        from .presets import overrides
+
+        base = preset_spec(self.preset)
+        d = {"preset": self.preset, **overrides(self._dict(full=True), base._dict(full=True))}
+        if self.resize_before:  # stages replace the preset's one resize whole
+            d["resize"] = [r.to_dict() for r in self.stages]
+        elif "resize" in d and (self.resize is None or base.resize is None or self.resize.mode != base.resize.mode):
+            d["resize"] = self.resize.to_dict() if self.resize else None  # another mode: the whole resize
+        return d
+
+    def overridden(self) -> tuple:
+        """The keys given beside the preset (``resize.interpolation``, ``crop``), for describe()."""
+        if not self.preset:
+            return ()
+        d = self._preset_dict()
+        keys = []
+        for key, value in d.items():
+            if key == "preset":
+                continue
+            if key == "resize" and isinstance(value, dict) and "mode" not in value:
+                keys += [f"resize.{k}" for k in value]
+            else:
+                keys.append(key)
+        return tuple(keys)
 
 
 @dataclass(frozen=True)
@@ -387,6 +426,9 @@ def describe_resize(r: Resize) -> str:
 
 def describe_image(spec: ImageSpec) -> str:
     parts = [{"L": "greyscale"}.get(spec.color, spec.color)]
+    if spec.preset:
+        changed = spec.overridden()
+        parts.insert(0, f"preset {spec.preset}" + (f" ({', '.join(changed)} overridden)" if changed else ""))
     if spec.resize is None:
         parts.append("no resize")
     else:
@@ -569,11 +611,23 @@ def _parse_stages(raw, notes: list) -> tuple:
     return tuple(_parse_resize(r, f"image.resize[{i}]", notes) for i, r in enumerate(raw))
 
 
+_IMAGE_KEYS = ("preset", "color", "layout", "dtype", "resize", "crop", "scale", "mean", "std", "crop_rounding", "exif")
+
+
+def preset_spec(name: str) -> ImageSpec:
+    """The image section a preset gives when nothing overrides it (its ``preset`` set)."""
+    return _parse_image({"preset": name})
+
+
 def _parse_image(raw, notes: list | None = None) -> ImageSpec:
     if not isinstance(raw, dict):
         raise ProfileError(f"Profile: image must be an object (got {raw!r})")
-    _unknown(raw, ("color", "layout", "dtype", "resize", "crop", "scale", "mean", "std", "crop_rounding", "exif"),
-             "image.")
+    _unknown(raw, _IMAGE_KEYS, "image.")
+    if raw.get("preset") is not None:
+        from .presets import expand
+
+        name, merged = expand(raw)
+        return replace(_parse_image(merged, notes), preset=name)
     color = _choice(raw.get("color", "RGB"), COLORS, "image.color", _COLOR_ALIASES)
     layout = _choice(raw.get("layout", "NCHW"), LAYOUTS, "image.layout", {"chw": "NCHW", "hwc": "NHWC"})
     dtype = _choice(raw.get("dtype", "float32"), DTYPES, "image.dtype",
@@ -850,6 +904,18 @@ def default_profile(info) -> Profile:
         dtype = {"float16": "float16", "uint8": "uint8"}.get(spec.elem_type or "", "float32")
         scale = 1.0 if dtype == "uint8" else 1.0 / 255.0
         resize = Resize(mode="stretch", size=(width, height))
+        from .presets import ultralytics_preset
+
+        preset = ultralytics_preset(info.metadata) if task in (Task.DETECTION, Task.SEGMENTATION) else None
+        if preset and c == 3 and _letterboxed(info, labels):
+            # Ultralytics' own letterbox (OpenCV, as its predictor), at the export's size and stride
+            raw: dict = {"preset": preset, "layout": layout, "resize": {"size": [width, height]}}
+            stride = str(info.metadata.get("stride", "")).strip()
+            if stride.isdigit() and 0 < int(stride) <= 4096:
+                raw["resize"]["stride"] = int(stride)
+            if dtype != "float32":
+                raw.update(dtype=dtype, scale=scale)
+            return Profile(input=spec.name, task=task, labels=labels, image=_parse_image(raw))
         if task in (Task.DETECTION, Task.SEGMENTATION) and _letterboxed(info, labels):
             # Ultralytics and YOLOv5 letterbox to imgsz, padding with 114 on 0-255 pixels (114/255 once scaled)
             resize = Resize(mode="fit", size=(width, height), interpolation="bilinear", pad_anchor="center",
@@ -897,6 +963,8 @@ def resolve_profile(model_path, info, explicit: str | os.PathLike | None = None)
             source = "embedded in the model"
         if profile is None:
             profile, source = default_profile(info), "default guessed from the model's input"
+            if profile.image is not None and profile.image.preset:
+                source = f"preset {profile.image.preset}, chosen from the model's Ultralytics metadata"
     if not profile.labels and info.labels:
         profile = profile.with_labels(info.labels)
     return check_profile(profile, info), source

@@ -170,3 +170,26 @@ def test_profile_editor_sets_a_detectors_thresholds_and_keeps_what_it_does_not_e
     editor.task.setCurrentIndex(editor.task.findData("classification"))
     assert not editor.detection_box.isVisible()
     editor.reject()
+
+
+def test_profile_editor_keeps_a_presets_values_it_does_not_edit(qtbot, window, tmp_path):
+    """A preset's EXIF mode and the library given beside it survive a save from the form (which writes the values out)."""
+    import json
+
+    from desktop.engine.profile import profile_from_dict
+    from tests.engine.test_detection import FAMILIES
+
+    model = FAMILIES["yolov8"](tmp_path / "det.onnx")
+    sidecar = tmp_path / "det.profile.json"
+    sidecar.write_text(json.dumps({"task": "detection", "image": {
+        "preset": "torchvision-imagenet", "crop": [320, 320], "resize": {"library": "opencv",
+                                                                        "interpolation": "linear"}}}),
+        encoding="utf-8")
+    load(qtbot, window, model)
+    editor = window.edit_profile()
+    qtbot.waitExposed(editor)
+    assert editor.save_button.isEnabled(), editor.message.text()
+    editor.save_button.click()
+    image = profile_from_dict(json.loads(sidecar.read_text(encoding="utf-8"))).image
+    assert (image.exif, image.resize.library, image.resize.interpolation, image.crop) == \
+        ("ignore", "opencv", "linear", (320, 320))  # the preset's EXIF mode, not the form's default
