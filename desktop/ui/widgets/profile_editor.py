@@ -7,19 +7,22 @@ from dataclasses import replace
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QGroupBox,
-                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPlainTextEdit, QScrollArea, QSpinBox,
-                               QTableWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
+                               QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+                               QPlainTextEdit, QPushButton, QScrollArea, QSpinBox, QTableWidget, QVBoxLayout, QWidget)
 
 from desktop.engine.errors import EngineError, ProfileError
 from desktop.engine.preprocess import image_to_array
+from desktop.engine.presets import PRESETS as LIBRARY_PRESETS
 from desktop.engine.profile import (ANCHORS, CAFFE_MEAN_BGR, COLORS, CROP_ROUNDINGS, DETECTION_FAMILIES, DTYPES,
                                     EXIF_MODES, IMAGENET_MEAN, IMAGENET_STD, LAYOUTS, LIBRARY_INTERPOLATIONS,
                                     LIMIT_TYPES, RESIZE_LIBRARIES, RESIZE_MODES, RESIZE_OUTPUTS, ROUNDINGS, TASKS,
-                                    check_profile, profile_from_dict, save_profile, sidecar_paths)
+                                    _parse_image, check_profile, preset_spec, profile_from_dict, save_profile,
+                                    sidecar_paths)
 
 from ..errors import report_error
 from .detail import ScaledImage, array_to_qimage
+from .overlay import OverlayImage
 from .panels import InlineMessage
 
 COLOR_NAMES = {"RGB": "RGB (red, green, blue)", "BGR": "BGR (blue, green, red — OpenCV/Caffe)",
@@ -45,6 +48,7 @@ PRESETS = {
     "Raw 0–255 pixels": (1.0, (0.0,), (1.0,)),
 }
 CUSTOM = "Custom values"
+NO_PRESET = "None (as below)"
 
 
 def _numbers(text: str, what: str) -> list:
@@ -82,6 +86,11 @@ class ProfileEditor(QDialog):
         self.tables = list(tables)
         self._image_cache: dict = {}
         self._loading = True
+        #: the library preset (presets.PRESETS) the image section is based on: Save writes its name and the overrides
+        self.preset_name: str | None = self.profile.image.preset if self.profile.image else None
+        #: resize stages before the one the form edits, travelling as they were (a preset chosen drops them)
+        self._before = self.profile.image.resize_before if self.profile.image else ()
+        self.check_report = None
         outer = QVBoxLayout(self)
         body = QHBoxLayout()
         outer.addLayout(body, 1)
@@ -215,6 +224,7 @@ class ProfileEditor(QDialog):
     def _build_image(self):
         self.image_box = QGroupBox("Image preprocessing")
         form = QFormLayout(self.image_box)
+        self._build_presets(form)
         self.color = self._combo(COLORS, "Colour order the model expects", COLOR_NAMES)
         form.addRow("Colour", self.color)
         self.layout_combo = self._combo(LAYOUTS, "NCHW: channels first (PyTorch); NHWC: channels last (TensorFlow)")
@@ -272,6 +282,44 @@ class ProfileEditor(QDialog):
         formula.setToolTip("How each tensor value is computed from a pixel")
         form.addRow("", formula)
         self.form_layout.addWidget(self.image_box)
+
+    def _build_presets(self, form: QFormLayout) -> None:
+        """'Library preset': a training library's whole image preprocessing, filled into the form below."""
+        self.library_preset = QComboBox()
+        self.library_preset.addItem(NO_PRESET, "")
+        self.library_preset.setItemData(0, "The values below, written out in full", Qt.ToolTipRole)
+        for name, preset in LIBRARY_PRESETS.items():
+            self.library_preset.addItem(name, name)
+            self.library_preset.setItemData(self.library_preset.count() - 1,
+                                            f"{preset.about}\n\nSource: {preset.source}", Qt.ToolTipRole)
+        self.library_preset.setToolTip("A training library's preprocessing: choosing one fills in the form; the "
+                                       "profile keeps the preset's name and only the values changed below")
+        self.library_preset.currentIndexChanged.connect(self._on_library_preset_changed)
+        form.addRow("Library preset", self.library_preset)
+
+    def _set_library_preset(self, name: str | None) -> None:
+        self.library_preset.blockSignals(True)
+        self._set_combo(self.library_preset, name or "")
+        self.library_preset.blockSignals(False)
+        p = LIBRARY_PRESETS.get(name or "")
+        self.library_preset.setToolTip(f"{p.about}\n\nSource: {p.source}" if p else
+                                       "A training library's preprocessing: choosing one fills in the form; the "
+                                       "profile keeps the preset's name and only the values changed below")
+
+    def _on_library_preset_changed(self, *_):
+        if self._loading:
+            return
+        name = self.library_preset.currentData() or None
+        self.preset_name = name
+        if name:
+            self._before = ()  # a preset's section takes its stages whole
+            self._loading = True
+            try:
+                self._load_image(preset_spec(name))
+            finally:
+                self._loading = False
+        self._set_library_preset(name)
+        self._on_changed()
 
     def _build_resize_advanced(self):
         """'Resize details': library, rounding, output, the mode's own keys, crop rounding and EXIF; each row is
@@ -417,8 +465,114 @@ class ProfileEditor(QDialog):
         self.preview_info.setWordWrap(True)
         self.preview_info.setTextInteractionFlags(Qt.TextSelectableByMouse)
         lay.addWidget(self.preview_info)
+        self._build_check(lay)
         self.preview_box = box
         return box
+
+    def _build_check(self, lay: QVBoxLayout) -> None:
+        """'Check against a tensor…': compare the previewed image's tensor with one made by the user's own code."""
+        row = QHBoxLayout()
+        self.check_button = QPushButton("Check against a tensor…")
+        self.check_button.setToolTip("Compare the tensor for the previewed image with a reference .npy your own "
+                                     "code made for the same image, and find the preset or setting that matches it")
+        self.check_button.clicked.connect(self._on_check_clicked)
+        row.addWidget(self.check_button)
+        self.check_apply = QPushButton("Apply")
+        self.check_apply.setToolTip("Change the form to the closest candidate found by the check")
+        self.check_apply.clicked.connect(self.apply_best_candidate)
+        self.check_apply.setVisible(False)
+        row.addWidget(self.check_apply)
+        row.addStretch(1)
+        lay.addLayout(row)
+        self.check_info = QLabel()
+        self.check_info.setWordWrap(True)
+        self.check_info.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        lay.addWidget(self.check_info)
+        self.check_heat = OverlayImage("The difference from the reference tensor is shown here after a check.")
+        self.check_heat.setToolTip("Where the tensor differs from the reference: the mean absolute difference over "
+                                   "the channels, brighter where it is larger")
+        self.check_heat.setVisible(False)
+        lay.addWidget(self.check_heat, 1)
+
+    def _on_check_clicked(self):
+        path, _ = QFileDialog.getOpenFileName(self, "Reference tensor for the previewed image", "",
+                                              "NumPy tensors (*.npy);;All files (*)")
+        if path:
+            self.check_against(path)
+
+    def check_against(self, path):
+        """Check the previewed image's tensor (the form's profile) against the reference tensor in ``path``.
+
+        Shows the difference (max, mean, the best candidate and its change) and a heat map of where it lies;
+        returns the CheckReport, or None when the check could not run (the reason shown)."""
+        from desktop.engine.checkprep import check_preprocessing, load_reference
+
+        self.check_report = None
+        self.check_apply.setVisible(False)
+        image_path = self.preview_pick.currentData()
+        if not image_path:
+            self.check_info.setText("Queue an image first: the reference is compared with that image's tensor.")
+            return None
+        QApplication.setOverrideCursor(Qt.WaitCursor)
+        try:
+            profile = self.build_profile()
+            reference = load_reference(path)
+            dicom = image_path.lower().endswith((".dcm", ".dicom"))
+            source = self._pil(image_path) if dicom else image_path  # a path: decoded as scoring does
+            report = check_preprocessing(source, profile.image, reference)
+            arr = image_to_array(self._pil(image_path), profile.image)
+        except EngineError as exc:
+            self.check_info.setText(str(exc))
+            self.check_heat.setVisible(False)
+            return None
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.check_report = report
+        cur = report.current
+        lines = [f"<b>{os.path.basename(str(path))}</b>: max difference {cur.max_abs:.4g}, mean {cur.mean_abs:.4g} "
+                 f"({'matches' if report.matches else 'does not match'}; tolerance {report.threshold:.3g})"]
+        best = report.candidates[0] if report.candidates else None
+        if best is not None:
+            import json
+
+            lines.append(f"Best candidate: {best.label} (max {best.max_abs:.4g}, mean {best.mean_abs:.4g}"
+                         f"{', matches' if best.matches else ''}); change: <code>{json.dumps(best.change)}</code>")
+        self.check_info.setText("<br>".join(lines))
+        shown = arr[:, :, ::-1] if profile.image.color == "BGR" else arr
+        shown = np.clip(shown, 0, 255).astype(np.uint8)
+        self.check_heat.set_image(array_to_qimage(shown[:, :, 0] if shown.shape[2] == 1 else shown))
+        self.check_heat.set_heat(cur.heat, "difference")
+        self.check_heat.setVisible(True)
+        self.check_apply.setVisible(report.better is not None)
+        return report
+
+    def apply_best_candidate(self):
+        """Change the form to the check's best candidate: a preset's replaces the image section, a variant's
+        keys are merged into it."""
+        report = self.check_report
+        best = report.better if report is not None else None
+        if best is None:
+            return
+        from desktop.engine.checkprep import _merge
+
+        current = self.to_dict().get("image", {})
+        change = best.change.get("image", {})
+        image = dict(change) if "preset" in change else _merge(current, change)
+        try:
+            spec = _parse_image(image)
+        except EngineError as exc:
+            report_error(exc, inline=self.message.show_error)
+            return
+        self.preset_name = spec.preset
+        if spec.preset:
+            self._before = ()
+        self._loading = True
+        try:
+            self._load_image(spec)
+            self._set_library_preset(spec.preset)
+        finally:
+            self._loading = False
+        self._on_changed()
 
     # ------------------------------------------------------------------ profile <-> form
     def _set_combo(self, combo: QComboBox, value) -> None:
@@ -445,6 +599,12 @@ class ProfileEditor(QDialog):
             from desktop.engine.profile import ImageSpec, Resize
 
             spec = guess or ImageSpec(resize=Resize("stretch", (224, 224)))
+        self._load_image(spec)
+        self._set_library_preset(profile.image.preset if profile.image else None)
+        self._load_table(profile)
+
+    def _load_image(self, spec) -> None:
+        """Fill the image section of the form from an ImageSpec (the last resize stage)."""
         self._set_combo(self.color, spec.color)
         self._set_combo(self.layout_combo, spec.layout)
         self._set_combo(self.dtype, spec.dtype)
@@ -480,6 +640,8 @@ class ProfileEditor(QDialog):
         self.mean.setText(_fmt_numbers(spec.mean))
         self.std.setText(_fmt_numbers(spec.std))
         self._match_preset()
+
+    def _load_table(self, profile) -> None:
         cols = profile.table.columns if profile.table else None
         self.first_numeric.setChecked(profile.table is not None and cols is None)
         n = self.engine.n_features or (len(cols) if cols else 0)
@@ -556,7 +718,7 @@ class ProfileEditor(QDialog):
                 r["pad"] = {"anchor": self.anchor.currentData(), "value": _numbers(self.pad_value.text() or "0",
                                                                                     "Pad value")}
                 # the form edits the last stage; the stages before it travel as they were
-                before = self.profile.image.resize_before if self.profile.image else ()
+                before = self._before
                 img["resize"] = [s.to_dict() for s in before] + [r] if before else r
             if self.crop.isChecked():
                 img["crop"] = [self.crop_w.value(), self.crop_h.value()]
@@ -568,6 +730,8 @@ class ProfileEditor(QDialog):
                 raise ProfileError("Scale: write a number, e.g. 0.00392157 (= 1/255)") from None
             img["mean"] = _numbers(self.mean.text(), "Mean")
             img["std"] = _numbers(self.std.text(), "Std")
+            if self.preset_name:  # the preset's name and only the keys the form changes from it
+                img = replace(_parse_image(img), preset=self.preset_name).to_dict()
             d["image"] = img
         else:
             if self.first_numeric.isChecked() or self.columns.rowCount() == 0:
