@@ -122,12 +122,16 @@ def decode_image(path: str | os.PathLike, exif: bool = True) -> Image.Image:
     ``image.exif: ignore``).
     """
     name = _name(path)
+    with _open_image_file(path, name) as fh:
+        return _decode_open_image(fh, path, name, exif)
+
+
+def _open_image_file(path, name: str):
+    """The file open for reading, refused unless it is a regular file; InputError naming it otherwise."""
     try:
-        fh = open_regular(path, InputError, name)
+        return open_regular(path, InputError, name)
     except OSError as exc:
         raise InputError(f"{name}: cannot read the file ({exc.strerror or exc})") from exc
-    with fh:
-        return _decode_open_image(fh, path, name, exif)
 
 
 def check_image(path: str | os.PathLike) -> tuple[int, int]:
@@ -135,11 +139,7 @@ def check_image(path: str | os.PathLike) -> tuple[int, int]:
     before decoding (not a regular file, empty, too much JPEG metadata, over the pixel limit,
     unreadable); raises InputError. The queue's check before a run: cheap, no pixels decoded."""
     name = _name(path)
-    try:
-        fh = open_regular(path, InputError, name)
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read the file ({exc.strerror or exc})") from exc
-    with fh:
+    with _open_image_file(path, name) as fh:
         return _decode_open_image(fh, path, name, load=False)
 
 
@@ -210,11 +210,7 @@ def decode_dicom(path: str | os.PathLike) -> Image.Image:
         from pydicom.errors import InvalidDicomError
     except ImportError as exc:  # pragma: no cover - pydicom is a dependency
         raise InputError(f"{name}: reading DICOM needs the pydicom package") from exc
-    try:
-        fh = open_regular(path, InputError, name)  # a FIFO or a device would block or never end
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read the file ({exc.strerror or exc})") from exc
-    with fh:
+    with _open_image_file(path, name) as fh:  # a FIFO or a device would block or never end
         if not fh.read(1):
             raise InputError(f"{name}: the file is empty (0 bytes)")
         fh.seek(0)
