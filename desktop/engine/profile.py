@@ -608,6 +608,10 @@ def _parse_stages(raw, notes: list) -> tuple:
         raise ProfileError("Profile: image.resize given as a list needs at least one resize object (or leave it out)")
     if len(raw) > 8:
         raise ProfileError(f"Profile: image.resize lists {len(raw)} stages; at most 8 are allowed")
+    for i, r in enumerate(raw):
+        if not isinstance(r, dict):
+            raise ProfileError(f"Profile: image.resize[{i}] must be a resize object like "
+                               f'{{"mode": "stretch", "size": [224, 224]}} (got {r!r})')
     return tuple(_parse_resize(r, f"image.resize[{i}]", notes) for i, r in enumerate(raw))
 
 

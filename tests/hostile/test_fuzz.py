@@ -440,6 +440,7 @@ def _round_trips(profile):
 @example(raw={"image": {"crop": [float("nan"), 4]}})
 @example(raw={"image": {"resize": {"mode": "shorter-side", "shorter": float("inf")}}})
 @example(raw={"image": {"scale": 10**400}})
+@example(raw={"image": {"resize": [None]}})  # a stage that is no object
 @example(raw={"image": {"mean": [10**400]}})
 @example(raw={"labels": {"1": "b", "0": "a"}})
 @example(raw={"labels": {"a": "b"}})
