@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+from hypothesis import settings
 from onnx import TensorProto, helper, numpy_helper
 
 from tests.onnx_models import model_proto
+
+# CI searches the same examples every run (a red build is this change's, not a new random draw);
+# a run by hand draws new ones and keeps what it finds in .hypothesis/ (INFERDESK_FUZZ_SCALE for more)
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
