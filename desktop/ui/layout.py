@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from .results_tab import ResultsTab
 from .widgets.detail import DetailPane
@@ -110,6 +110,10 @@ def build_layout(w) -> None:
     w.run_label = QLabel()
     w.run_label.setToolTip("Which run the Results tab shows")
     sb.addPermanentWidget(w.run_label)
+    sep = QFrame()  # the run and what runs the model are two facts: a rule between them, not two spaces
+    sep.setFrameShape(QFrame.VLine)
+    sep.setFrameShadow(QFrame.Sunken)
+    sb.addPermanentWidget(sep)
     w.status_info = QLabel()
     w.status_info.setToolTip("What runs the model")
     sb.addPermanentWidget(w.status_info)

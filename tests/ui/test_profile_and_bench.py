@@ -193,3 +193,15 @@ def test_profile_editor_keeps_a_presets_values_it_does_not_edit(qtbot, window, t
     image = profile_from_dict(json.loads(sidecar.read_text(encoding="utf-8"))).image
     assert (image.exif, image.resize.library, image.resize.interpolation, image.crop) == \
         ("ignore", "opencv", "linear", (320, 320))  # the preset's EXIF mode, not the form's default
+
+
+def test_benchmark_labels_say_1_thread_and_the_status_bar_separates_its_facts(qtbot, window):
+    from PySide6.QtWidgets import QFrame
+
+    boxes = window.bench_view.config_boxes
+    boxes[0][2].setValue(1)
+    assert ", 1 thread, " in window.bench_view.configs()[0][0]
+    boxes[0][2].setValue(4)
+    assert ", 4 threads, " in window.bench_view.configs()[0][0]
+    rules = [f for f in window.statusBar().findChildren(QFrame) if f.frameShape() == QFrame.VLine]
+    assert rules  # "run fe9f5f7ec4f7" and "onnxruntime 1.32 · CPU" no longer run together

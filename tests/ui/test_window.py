@@ -237,6 +237,7 @@ def test_corrupt_input_is_flagged_and_fails_alone(qtbot, window, tmp_path):
     window.results_tab.filter_edit.setText("")
     window.select_result(failed[0].index)
     assert window.detail.error.isVisible() and "Failed" in window.detail.error.text()
+    assert window.detail.timings.text().startswith("Not scored")  # not "0.0000 ms = decode 0.0000 + …"
 
 
 def test_export_holds_what_the_table_shows(qtbot, window, tmp_path):

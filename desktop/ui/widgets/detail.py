@@ -340,8 +340,12 @@ class DetailPane(QScrollArea):
             _fill(self.outputs, rows)
         t = result.timings
         self.timings.setVisible(True)
-        self.timings.setText(f"<b>{t.total:.4f} ms</b> = decode {t.decode:.4f} + preprocess {t.preprocess:.4f}"
-                             f" + inference {t.infer:.4f} + postprocess {t.postprocess:.4f}")
+        if not result.ok and t.infer == 0:  # never reached the model: no "0.0000 ms = decode 0.0000 + …"
+            spent = [f"{name} {ms:.4f} ms" for name, ms in (("decode", t.decode), ("preprocess", t.preprocess)) if ms]
+            self.timings.setText("Not scored" + (f" · {' + '.join(spent)} before it failed" if spent else ""))
+        else:
+            self.timings.setText(f"<b>{t.total:.4f} ms</b> = decode {t.decode:.4f} + preprocess {t.preprocess:.4f}"
+                                 f" + inference {t.infer:.4f} + postprocess {t.postprocess:.4f}")
 
     def _show_image(self, result, engine):
         is_image = result.kind in (InputKind.IMAGE, InputKind.DICOM)

@@ -522,7 +522,10 @@ class BenchmarkView(QWidget):
             if n == 1 and not box.isChecked():
                 continue
             s = SessionSettings(provider.currentData(), threads.value(), opt.currentText())
-            label = f"{'AB'[n]}: {provider.currentText()}, {threads.text()} threads, opt {opt.currentText()}"
+            count = threads.text()  # "automatic", or a number: "1 thread", "4 threads"
+            label = (f"{'AB'[n]}: {provider.currentText()}, "
+                     f"{count + ' threads' if not count.isdigit() else fmt.plural(int(count), 'thread')}, "
+                     f"opt {opt.currentText()}")
             out.append((label, s))
         return out
 
