@@ -36,10 +36,59 @@ class Shown:
     run_id: str | None = None  # the recorded run, once known
     run: object = None  # the RunSummary of a run opened from History
     model_sha256: str | None = None  # the model that produced them
+    model_name: str | None = None  # its file name, to say whose results these are
+    profile_sha256: str | None = None  # the profile they were scored with (live runs)
+    profile_source: str | None = None  # where that profile came from, in words
     extra_columns: dict = field(default_factory=dict)  # CSV path -> its columns that are not model features
     summary: dict | None = None  # the run's summary once it ended
     offset: int = 0  # a resumed run continues the numbering of the results already shown
     total: int = 0
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What the strip above the results says of them: ``text`` (plain), ``detail`` (its tooltip) and
+    ``foreign``: another model, or another profile of this one, produced them."""
+
+    text: str
+    detail: str
+    foreign: bool = False
+
+
+def shown_origin(shown: Shown, engine, running: bool = False) -> Origin | None:
+    """The words for whose results ``shown`` holds, against the loaded ``engine``: run, model, profile."""
+    if shown.source == "empty":
+        return None
+    if shown.source == "history" and shown.run is None:  # still being read
+        return Origin(f"Run {shown.run_id} · opening…", f"Run {shown.run_id}, being opened from History")
+    model = shown.model_name or "an unknown model"
+    run = shown.run
+    if shown.source == "history" and run is not None:
+        title = f"“{run.name}” (run {run.id})" if run.name else f"Run {run.id}"
+        text = f"{title} · {model} · {runs.when_text(run.started_at)} · opened from History"
+        detail = (f"Run {run.id}, started {runs.when_text(run.started_at)}, {run.status}: "
+                  f"{run.ok:,} OK, {run.failed:,} failed, scored by {model} (SHA-256 {run.model_sha256[:12]}) "
+                  f"on {run.provider}")
+    else:
+        what = "Scoring now" if running else (f"Run {shown.run_id}" if shown.run_id else "Results (not saved)")
+        text = f"{what} · {model} · profile: {shown.profile_source or 'unknown'}"
+        detail = f"Scored by {model} (SHA-256 {(shown.model_sha256 or '')[:12]}) with the profile " \
+                 f"{shown.profile_source or 'unknown'}" + (f"; saved in History as run {shown.run_id}"
+                                                             if shown.run_id else "")
+    if engine is None:
+        return Origin(text, detail)
+    if shown.model_sha256 is not None and engine.info.sha256 != shown.model_sha256:
+        same_name = engine.info.file_name == model
+        loaded = f"another {model}" if same_name else engine.info.file_name
+        return Origin(f"Not the loaded model's results: {text}",
+                      f"{detail}. The loaded model is {loaded}: these results are shown as they were "
+                      "recorded, not through its preprocessing or labels. Run the queue to score "
+                      "with it, or clear them.", foreign=True)
+    if shown.profile_sha256 is not None and engine.profile.sha256() != shown.profile_sha256:
+        return Origin(f"Scored with an earlier profile: {text}",
+                      f"{detail}. The profile has changed since ({engine.profile_source}): run the queue "
+                      "again to score with it.", foreign=True)
+    return Origin(text, detail)
 
 
 class WindowController(QObject):
@@ -102,6 +151,10 @@ class WindowController(QObject):
             return None
         return engine
 
+    def origin(self) -> "Origin | None":
+        """Whose results the table shows, in words, and whether they are not the loaded model's (None: empty)."""
+        return shown_origin(self.shown, self.engine, running=self.is_running())
+
     def shutdown(self, timeout_ms: int = 30000) -> bool:
         """Stop all background work and wait for it; False if something is still running.
 
@@ -156,12 +209,13 @@ class WindowController(QObject):
         self.jobs.cancel(OPEN)
         self.t_start = time.perf_counter()
         extra = {i.path: self.table_columns[i.path] for i in items if i.path in self.table_columns}
+        made_by = dict(model_sha256=self.engine.info.sha256, model_name=self.engine.info.file_name,
+                       profile_sha256=self.engine.profile.sha256(), profile_source=self.engine.profile_source)
         if resume is None:
-            self.shown = Shown("live", model_sha256=self.engine.info.sha256, extra_columns=extra,
-                               total=sum(i.rows for i in items))
+            self.shown = Shown("live", extra_columns=extra, total=sum(i.rows for i in items), **made_by)
         else:  # the results recorded so far are in the table already: keep them, continue the numbering
-            self.shown = Shown("live", run_id=resume.run.id, model_sha256=self.engine.info.sha256,
-                               extra_columns=extra, offset=offset, total=offset + sum(i.rows for i in items))
+            self.shown = Shown("live", run_id=resume.run.id, extra_columns=extra, offset=offset,
+                               total=offset + sum(i.rows for i in items), **made_by)
         self.shown_changed.emit(self.shown)
         job = self.jobs.start(RUN, score_in_child, self.scoring, self.engine, items, top_k=top_k, record=True,
                               resume_run=resume.run.id if resume is not None else None,
@@ -202,6 +256,11 @@ class WindowController(QObject):
         self.jobs.stop(OPEN)  # what was read stays shown; a resume waiting for it does not start
         self.jobs.stop(BENCH)
 
+    def clear_shown(self) -> None:
+        """Show no results: the table is emptied (what was recorded stays in History)."""
+        self.shown = Shown()
+        self.shown_changed.emit(self.shown)
+
     # ================================================================== past runs
     def open_run(self, run_id: str, resume=None):
         """Show a recorded run's results: cleared now, then read on a worker and added chunk by chunk."""
@@ -220,7 +279,7 @@ class WindowController(QObject):
 
     def _on_run_opened(self, opened, resume=None) -> None:
         run = opened.run
-        self.shown.run, self.shown.model_sha256 = run, run.model_sha256
+        self.shown.run, self.shown.model_sha256, self.shown.model_name = run, run.model_sha256, run.model_name
         self.shown.summary = {"cancelled": run.status != "finished", "done": opened.done, "total": opened.done,
                               "seconds": 0.0, "run_id": run.id, "reopened": True}
         self.run_opened.emit({"run": run, "done": opened.done, "total": opened.total,
@@ -265,7 +324,7 @@ class WindowController(QObject):
     # ================================================================== exporting what is shown
     def provenance(self) -> dict | None:
         """Where the table's results come from (run, model, profile, app version), for an export's header."""
-        return runs.results_provenance(self.shown.run_id, self.engine, store_path=self.store_path)
+        return runs.results_provenance(self.shown.run_id, self.shown_engine(), store_path=self.store_path)
 
     def note_export(self, path, export_format: str | None = None) -> None:
         """Record an export of the shown run's results in its audit trail, once the run is not going."""

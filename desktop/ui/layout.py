@@ -61,6 +61,7 @@ def build_layout(w) -> None:
     w.results_tab = ResultsTab()
     w.results_tab.sample_requested.connect(w.open_sample)
     w.results_tab.current_changed.connect(w._show_detail)
+    w.results_tab.clear_requested.connect(w.clear_results)
     w.results, w.table = w.results_tab.model, w.results_tab.table
     w.tabs.addTab(w.results_tab, "Results")
     w.tabs.setTabToolTip(0, "The results table (Ctrl+1)")

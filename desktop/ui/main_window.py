@@ -27,6 +27,7 @@ from .controller import WindowController
 from .errors import attach_window, refuse, report_error
 from .inputs import InputsMixin
 from .layout import build_layout
+from .widgets.detail import set_detail_origin
 from .window_state import restore_window_state, save_window_state
 
 
@@ -172,6 +173,7 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         self.controller.check_queue(self.queue.model.items)
         self._update_actions()
         self.results_tab.refresh_current()  # the selected result, through this model only if it produced it
+        self._update_origin()
         if how == "loaded":
             self.settings.add_recent(engine.model_path)
             actions.rebuild_recent(self)
@@ -258,8 +260,22 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
             self.progress_label.setText(self.progress_label.text().split(" · ")[0] + " · cancelling…")
         self.controller.cancel()
 
+    def clear_results(self) -> None:
+        """Empty the Results tab (the run stays in History); refused while a run or an opening is going."""
+        if self.is_running() or self.controller.is_opening():
+            refuse("Cancel the run first (Esc): its results are still coming in.", self.show_status_error)
+            return
+        self.controller.clear_shown()
+
+    def _update_origin(self) -> None:
+        """Say above the table (and above the detail) whose results are shown: run, model, profile."""
+        origin = self.controller.origin()
+        self.results_tab.origin.set_origin(origin)
+        set_detail_origin(self.detail, origin)
+
     def _on_shown_changed(self, shown) -> None:
         """The table now belongs to another run: empty it and say whose results will come."""
+        self._update_origin()
         if shown.offset:  # a resumed run: the results recorded so far stay, the rest follows them
             self.results_tab.extra_columns = shown.extra_columns
             self.results.reserve(shown.total)
@@ -276,6 +292,9 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
             self.results.reserve(shown.total)
             self.latency.reserve(shown.total)
             self._set_progress(0, shown.total, f"0 / {fmt.count(shown.total)} · starting…")
+        elif shown.source == "empty":
+            self.latency.reset(None)
+            self._set_progress(0, 1, "")
         else:
             self.latency.reset(None)
             self._set_progress(0, 1, "Opening the run…")
@@ -320,6 +339,7 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
             self.statusBar().showMessage(msg, 15000)
         if summary.get("run_id"):
             self.run_label.setText(f"Saved in History · run {summary['run_id']}")
+        self._update_origin()
         self.latency.refresh_soon()
         self.results_tab.update_counts()
         self._update_actions()
@@ -363,6 +383,7 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         self.latency.refresh()
         self.results_tab.update_counts()
         self.results_tab.refresh_current()  # shown through this model only if it scored them
+        self._update_origin()
         self._update_actions()
         self.run_opened.emit(info)
 
@@ -438,6 +459,7 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
 
     def _show_detail(self, result) -> None:
         self.detail.show_result(result, self.controller.shown_engine())
+        set_detail_origin(self.detail, self.controller.origin())
         self.latency.mark(result.index if result is not None else None)
 
     def select_result(self, result_index: int) -> bool:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal, Slot
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QStackedWidget, QTableView,
-                               QVBoxLayout, QWidget)
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QPushButton, QStackedWidget,
+                               QTableView, QVBoxLayout, QWidget)
 
 from desktop.runs import fmt
 
 from .models import COL_INPUT, COL_LABEL, COL_LATENCY, COL_MESSAGE, COL_SCORE, COL_STATUS, ResultsModel
+from .widgets.history import warning_color
 from .widgets.tables import empty_state, setup_table
 
 STATUS_CHOICES = (("All results", "all"), ("Scored", "ok"), ("Failed", "failed"))
@@ -19,6 +21,7 @@ class ResultsTab(QWidget):
 
     current_changed = Signal(object)  # the Result now selected, or None
     sample_requested = Signal()  # the empty state's "Open the sample model"
+    clear_requested = Signal()  # the origin strip's "Clear": results of another model are not wanted
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -26,6 +29,9 @@ class ResultsTab(QWidget):
         self._selected_first = False
         rl = QVBoxLayout(self)
         rl.setContentsMargins(0, 6, 0, 0)
+        self.origin = OriginStrip()
+        self.origin.clear_button.clicked.connect(self.clear_requested)
+        rl.addWidget(self.origin)
         filt = QHBoxLayout()
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText("Filter by file name, label or message (Ctrl+F)")
@@ -193,3 +199,45 @@ class ResultsTab(QWidget):
             tip.append("Ignored, not model features:\n  " + "\n  ".join(ignored))
         self.columns_label.setToolTip("\n".join(tip))
         self.columns_label.setVisible(True)
+
+
+class OriginStrip(QFrame):
+    """One line above the table saying whose results it holds: the run, the model and the profile.
+
+    When another model (or another profile of this one) produced them, it says so in a warning
+    strip with a Clear button, so results are never read as the loaded model's.
+    """
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("originStrip")
+        self.foreign = False
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(6, 2, 2, 2)
+        self.label = QLabel()
+        self.label.setObjectName("originLabel")
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        lay.addWidget(self.label, 1)
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.setToolTip("Remove these results from the table (they stay in History)")
+        lay.addWidget(self.clear_button, 0, Qt.AlignTop)
+        self.set_origin(None)
+
+    def set_origin(self, origin) -> None:
+        """Show a :class:`~desktop.ui.controller.Origin` (None: hide the strip)."""
+        self.setVisible(origin is not None)
+        if origin is None:
+            return
+        self.foreign = origin.foreign
+        self.label.setText(("⚠ " if origin.foreign else "") + origin.text)
+        self.label.setToolTip(origin.detail)
+        self.setToolTip(origin.detail)
+        self.clear_button.setVisible(origin.foreign)
+        if origin.foreign:
+            dark = self.palette().color(QPalette.Base).lightness() < 128
+            edge = warning_color(self.palette()).name()
+            self.setStyleSheet(f"#originStrip {{ background: {'#3a2a10' if dark else '#fff4e0'}; "
+                               f"border: 1px solid {edge}; border-radius: 4px; }}")
+        else:
+            self.setStyleSheet("#originLabel { color: palette(mid); }")

@@ -193,6 +193,11 @@ class DetailPane(QScrollArea):
         self.title.setWordWrap(True)
         self.title.setTextInteractionFlags(Qt.TextSelectableByMouse)
         lay.addWidget(self.title)
+        self.origin = QLabel()  # "From run X with model Y": shown when the loaded model did not produce the result
+        self.origin.setObjectName("detailOrigin")
+        self.origin.setWordWrap(True)
+        self.origin.setVisible(False)
+        lay.addWidget(self.origin)
         self.image = OverlayImage("")
         self.image.setMinimumHeight(300)  # what the model found must be legible without enlarging the pane
         self.image.setToolTip("The scored image, with what the model found drawn on it")
@@ -525,3 +530,16 @@ def _num(v) -> str:
 def _esc(text: str) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
+
+
+def set_detail_origin(pane: DetailPane, origin) -> None:
+    """Say above the detail which run and model produced it, when they are not the loaded model's
+    (``origin``: a :class:`~desktop.ui.controller.Origin`, or None)."""
+    from .history import warning_color
+
+    foreign = origin is not None and origin.foreign and pane.result is not None
+    pane.origin.setVisible(foreign)
+    if foreign:
+        pane.origin.setText(f"⚠ {_esc(origin.text)}")
+        pane.origin.setToolTip(origin.detail)
+        pane.origin.setStyleSheet(f"color: {warning_color(pane.palette()).name()};")
