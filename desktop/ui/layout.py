@@ -41,7 +41,7 @@ def build_layout(w) -> None:
     w.run_button.setFont(f)
     w.run_button.setMinimumWidth(110)
     w.run_button.setDefault(True)
-    w.run_button.clicked.connect(w.start_run)
+    w.run_button.clicked.connect(w.primary_action)
     w.cancel_button = QPushButton("Cancel")
     w.cancel_button.setToolTip("Stop scoring after the current item (Esc)")
     w.cancel_button.clicked.connect(w.cancel)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QTimer, Qt, Signal
-from PySide6.QtWidgets import QFileDialog, QMainWindow
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from desktop.engine import InputKind, SessionSettings, available_providers
 from desktop.engine.profile import Task
@@ -128,7 +128,40 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         """Cancel all background work and wait for it; returns False if something is still running."""
         return self.controller.shutdown(timeout_ms)
 
+    def confirm(self, title: str, text: str, accept: str, reject: str = "Keep Running") -> bool:
+        """Ask before something that stops the run going now; True when the user chose ``accept``.
+
+        The safe choice (``reject``) is the default, so Enter or Esc never stops a run by accident.
+        """
+        box = QMessageBox(QMessageBox.Question, title, text, QMessageBox.NoButton, self)
+        box.setObjectName("confirmDialog")
+        yes = box.addButton(accept, QMessageBox.DestructiveRole)
+        no = box.addButton(reject, QMessageBox.RejectRole)
+        box.setDefaultButton(no)
+        box.setEscapeButton(no)
+        box.exec()
+        return box.clickedButton() is yes
+
+    def _run_progress_text(self) -> str:
+        done, total = self.progress.value(), self.progress.maximum()
+        return f"{fmt.count(done)} of {fmt.plural(total, 'item')} are scored"
+
+    def _stop_run_first(self, what: str, accept: str) -> bool:
+        """True when no run is going, or the user agreed to stop it for ``what``."""
+        if not self.is_running():
+            return True
+        return self.confirm(
+            "Stop the current run?",
+            f"A run is going: {self._run_progress_text()}. {what} stops it. Its results so far are kept "
+            "in History.", accept)
+
     def closeEvent(self, event):
+        if self.is_running() and not self.confirm(
+                "Quit while scoring?",
+                f"A run is going: {self._run_progress_text()}. Quitting stops it; its results so far are kept "
+                "in History, and InferDesk offers to resume it when you next open it.", "Stop and Quit"):
+            event.ignore()
+            return
         self.save_state()
         self.shutdown()
         self._detach_errors()
@@ -158,7 +191,12 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         return SessionSettings(s.provider, s.threads, s.opt_level)
 
     def load_model(self, path):
-        """Load a model off the GUI thread; the card shows it, or the engine's message when refused."""
+        """Load a model off the GUI thread; the card shows it, or the engine's message when refused.
+
+        A run going now is stopped first, once the user agrees (None when they keep it running).
+        """
+        if not self._stop_run_first(f"Opening {os.path.basename(str(path))}", "Stop and Open"):
+            return None
         return self.controller.load_model(str(path), self._session_settings())
 
     def _on_model_loading(self, name: str) -> None:
@@ -245,10 +283,19 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         self.queue_checked.emit()
 
     # ================================================================== running
+    def primary_action(self):
+        """The one prominent button: Run, or Cancel while a run is going."""
+        if self.is_running():
+            self.cancel()
+            return None
+        return self.start_run()
+
     def start_run(self):
-        """Score the queue in the background; a run already going is cancelled first."""
+        """Score the queue in the background; a run already going is cancelled first, once the user agrees."""
         if self.engine is None or not self.queue.model.items:
             self._update_actions()
+            return None
+        if not self._stop_run_first("Starting a new run", "Stop It and Run Again"):
             return None
         self.status_error.clear_message()
         self.latency.reset(time.perf_counter())
@@ -259,6 +306,7 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         if self.is_running():
             self.progress_label.setText(self.progress_label.text().split(" · ")[0] + " · cancelling…")
         self.controller.cancel()
+        self._update_actions()
 
     def clear_results(self) -> None:
         """Empty the Results tab (the run stays in History); refused while a run or an opening is going."""
@@ -523,12 +571,20 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
             reason = None
         running, opening = c.is_running(), c.is_opening()
         tip = reason or (f"Score the {fmt.plural(n, 'queued item')} (Ctrl+R)" +
-                         ("; the current run is cancelled first" if running else ""))
-        for widget in (self.run_button, self.act_run):
-            widget.setEnabled(reason is None)
-            widget.setToolTip(tip)
-        self.run_button.setText("Run again  ▶" if running else "Run  ▶")
-        self.cancel_button.setEnabled(running or opening)
+                         ("; asks first, as the current run is stopped" if running else ""))
+        self.act_run.setEnabled(reason is None)
+        self.act_run.setToolTip(tip)
+        # while a run goes, the primary action is to stop it: one Cancel, in the prominent place
+        self.run_button.setEnabled(running or reason is None)
+        self.run_button.setToolTip("Stop scoring after the current item (Esc); the results so far are kept"
+                                   if running else tip)
+        job = c.jobs.current("run")
+        stopping = running and job is not None and job.should_stop()
+        self.run_button.setText("Cancelling…" if stopping else "Cancel  ■" if running else "Run  ▶")
+        if stopping:
+            self.run_button.setEnabled(False)
+        self.cancel_button.setVisible(not running)
+        self.cancel_button.setEnabled(opening)
         self.act_cancel.setEnabled(running or c.is_benching())
         self.act_profile.setEnabled(self.engine is not None)
         self.model_panel.profile_button.setEnabled(self.engine is not None)

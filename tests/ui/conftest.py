@@ -57,6 +57,27 @@ def no_dangling_threads(qapp):
     assert QThreadPool.globalInstance().activeThreadCount() == 0
 
 
+@pytest.fixture(autouse=True)
+def confirmations(monkeypatch):
+    """The questions the window asked (title, text, accept button), each answered ``answer`` (default: yes),
+    so that no test waits on a modal dialog; a test of the dialog itself calls ``confirmations.real``."""
+    from desktop.ui.main_window import MainWindow
+
+    asked = _Asked()
+    asked.real = MainWindow.confirm
+
+    def confirm(self, title, text, accept, reject="Keep Running"):
+        asked.append((title, text, accept))
+        return asked.answer
+
+    monkeypatch.setattr(MainWindow, "confirm", confirm)
+    return asked
+
+
+class _Asked(list):
+    answer = True
+
+
 @pytest.fixture
 def window(qtbot, settings_file):
     from desktop.settings import Settings

@@ -1,0 +1,149 @@
+"""The window as a clinician meets it (issue 15): whose results are shown, and what a run going asks first."""
+
+from __future__ import annotations
+
+from uihelpers import CANCER_CSV, CANCER_MODEL, DIGITS_DIR, DIGITS_MODEL, load, run
+
+
+def _strip(window):
+    strip = window.results_tab.origin
+    return strip.isVisible(), strip.foreign, strip.label.text()
+
+
+def test_a_run_is_labelled_with_its_run_model_and_profile(qtbot, window):
+    assert not window.results_tab.origin.isVisible()  # nothing shown: nothing to label
+    load(qtbot, window, DIGITS_MODEL, [DIGITS_DIR])
+    summary = run(qtbot, window)
+    visible, foreign, text = _strip(window)
+    assert visible and not foreign
+    assert f"Run {summary['run_id']}" in text and "digits.onnx" in text and "profile: sidecar" in text
+    assert not window.results_tab.origin.clear_button.isVisible()
+    assert not window.detail.origin.isVisible()
+
+
+def test_another_model_keeps_the_results_labelled_as_the_other_models(qtbot, window):
+    load(qtbot, window, DIGITS_MODEL, [DIGITS_DIR])
+    summary = run(qtbot, window)
+    n = window.results.rowCount()
+    load(qtbot, window, CANCER_MODEL)
+    assert window.engine.info.file_name == "breast_cancer.onnx"
+    visible, foreign, text = _strip(window)
+    assert visible and foreign
+    assert text.startswith("⚠ Not the loaded model's results") and "digits.onnx" in text
+    assert summary["run_id"] in text
+    assert "breast_cancer.onnx" in window.results_tab.origin.toolTip()
+    assert window.results.rowCount() == n  # kept, but labelled
+    # the detail pane says it too, and does not show the result through the new model
+    assert window.detail.result is not None and window.detail.engine is None
+    assert window.detail.origin.isVisible() and "digits.onnx" in window.detail.origin.text()
+
+    # Clear empties the table; the strip and the detail's warning go with the results
+    window.results_tab.origin.clear_button.click()
+    assert window.results.rowCount() == 0 and not window.results_tab.origin.isVisible()
+    assert window.detail.result is None and not window.detail.origin.isVisible()
+    assert window.results_tab.stack.currentIndex() == 0  # the empty state teaches again
+
+
+def test_an_edited_profile_marks_earlier_results(qtbot, window):
+    load(qtbot, window, CANCER_MODEL, [CANCER_CSV])
+    run(qtbot, window)
+    window._apply_profile(window.engine.profile.with_labels(("bad", "good")), "edited, not saved")
+    visible, foreign, text = _strip(window)
+    assert visible and foreign and text.startswith("⚠ Scored with an earlier profile")
+    assert "edited, not saved" in window.results_tab.origin.toolTip()
+
+
+def test_a_run_opened_from_history_names_its_model_not_the_loaded_one(qtbot, window):
+    load(qtbot, window, DIGITS_MODEL, [DIGITS_DIR])
+    summary = run(qtbot, window)
+    load(qtbot, window, CANCER_MODEL)
+    window.clear_results()
+    with qtbot.waitSignal(window.run_opened, timeout=10000):
+        window.open_run(summary["run_id"])
+    visible, foreign, text = _strip(window)
+    assert visible and foreign
+    assert f"Run {summary['run_id']}" in text and "digits.onnx" in text and "opened from History" in text
+    assert window.detail.origin.isVisible()
+    # with its own model loaded again, the same run is simply labelled
+    load(qtbot, window, DIGITS_MODEL)
+    visible, foreign, text = _strip(window)
+    assert visible and not foreign and "opened from History" in text
+
+
+# ---------------------------------------------------------------- a run going: one Cancel, and asking first
+def _running(qtbot, window, many_digits):
+    load(qtbot, window, DIGITS_MODEL, [many_digits])
+    seen = []
+    window.controller.results_arrived.connect(lambda batch, _produced: seen.append(len(batch)))
+    job = window.start_run()
+    qtbot.waitUntil(lambda: sum(seen) > 0, timeout=30000)
+    return job
+
+
+def test_while_running_the_primary_button_cancels(qtbot, window, many_digits, confirmations):
+    load(qtbot, window, DIGITS_MODEL, [many_digits])
+    assert window.run_button.text().startswith("Run") and window.cancel_button.isVisible()
+    job = window.start_run()
+    assert window.run_button.text() == "Cancel  ■" and window.run_button.isEnabled()
+    assert not window.cancel_button.isVisible()  # one Cancel, in the prominent place
+    assert "Esc" in window.run_button.toolTip()
+    with qtbot.waitSignal(window.run_finished, timeout=60000) as blocker:
+        window.run_button.click()
+        assert window.run_button.text() == "Cancelling…" and not window.run_button.isEnabled()
+    assert blocker.args[0]["cancelled"] and job.should_stop()
+    assert not confirmations  # cancelling is what was asked for: no question
+    assert window.run_button.text().startswith("Run") and window.run_button.isEnabled()
+    assert window.cancel_button.isVisible()
+
+
+def test_starting_another_run_asks_and_keeping_it_running_changes_nothing(qtbot, window, many_digits,
+                                                                          confirmations):
+    job = _running(qtbot, window, many_digits)
+    confirmations.answer = False
+    assert window.start_run() is None  # Ctrl+R during a run
+    [(title, text, accept)] = confirmations
+    assert "of 2,000 items are scored" in text and "results so far are kept" in text
+    assert accept == "Stop It and Run Again"
+    assert not job.should_stop() and window.is_running()
+    assert window.load_model(CANCER_MODEL) is None  # opening another model stops the run too: asked first
+    assert len(confirmations) == 2 and "Opening breast_cancer.onnx" in confirmations[1][1]
+    assert not job.should_stop() and window.engine.info.file_name == "digits.onnx"
+    confirmations.answer = True
+    with qtbot.waitSignal(window.run_finished, timeout=60000):
+        window.act_cancel.trigger()
+
+
+def test_closing_mid_run_asks_and_can_be_refused(qtbot, window, many_digits, confirmations):
+    job = _running(qtbot, window, many_digits)
+    confirmations.answer = False
+    assert not window.close()  # "Keep Running"
+    assert window.isVisible() and window.is_running() and not job.should_stop()
+    assert confirmations[0][0] == "Quit while scoring?" and "resume" in confirmations[0][1]
+    confirmations.answer = True
+    assert window.close()
+    assert not job.worker.is_running
+
+
+def test_the_question_defaults_to_keeping_the_run(qtbot, window, confirmations):
+    """The real dialog: Enter (its default) keeps the run; only the named button stops it."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    answers = []
+
+    def press(button_text):
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, lambda: press(button_text))
+            return
+        answers.append((box.defaultButton().text(), box.escapeButton().text()))
+        if button_text is None:
+            box.defaultButton().click()
+        else:
+            next(b for b in box.buttons() if b.text() == button_text).click()
+
+    QTimer.singleShot(20, lambda: press(None))
+    assert confirmations.real(window, "Stop?", "A run is going.", "Stop and Quit") is False
+    QTimer.singleShot(20, lambda: press("Stop and Quit"))
+    assert confirmations.real(window, "Stop?", "A run is going.", "Stop and Quit") is True
+    assert answers == [("Keep Running", "Keep Running")] * 2
