@@ -199,8 +199,12 @@ class WindowController(QObject):
         self.queue_checked.emit(problems)
 
     # ================================================================== scoring
-    def start_run(self, items, top_k: int, resume=None, offset: int = 0):
-        """Score ``items`` in the scoring process; a run already going is cancelled first."""
+    def start_run(self, items, top_k: int, resume=None, offset: int = 0, expected: int | None = None):
+        """Score ``items`` in the scoring process; a run already going is cancelled first.
+
+        ``expected``: the rows the run will show (an input the queue check refused is one failed
+        row, not its CSV rows); the progress counts those. Default: every item's rows.
+        """
         # Objects alive now (Qt wrappers, modules, earlier results) need no more scanning by the
         # cycle collector: frozen, its full collections while results stream in stay short
         gc.freeze()
@@ -211,11 +215,12 @@ class WindowController(QObject):
         extra = {i.path: self.table_columns[i.path] for i in items if i.path in self.table_columns}
         made_by = dict(model_sha256=self.engine.info.sha256, model_name=self.engine.info.file_name,
                        profile_sha256=self.engine.profile.sha256(), profile_source=self.engine.profile_source)
+        rows = sum(i.rows for i in items) if expected is None else expected
         if resume is None:
-            self.shown = Shown("live", extra_columns=extra, total=sum(i.rows for i in items), **made_by)
+            self.shown = Shown("live", extra_columns=extra, total=rows, **made_by)
         else:  # the results recorded so far are in the table already: keep them, continue the numbering
             self.shown = Shown("live", run_id=resume.run.id, extra_columns=extra, offset=offset,
-                               total=offset + sum(i.rows for i in items), **made_by)
+                               total=offset + rows, **made_by)
         self.shown_changed.emit(self.shown)
         job = self.jobs.start(RUN, score_in_child, self.scoring, self.engine, items, top_k=top_k, record=True,
                               resume_run=resume.run.id if resume is not None else None,

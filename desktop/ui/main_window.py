@@ -299,7 +299,8 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
             return None
         self.status_error.clear_message()
         self.latency.reset(time.perf_counter())
-        return self.controller.start_run(self.queue.model.items, self.settings.top_k)
+        return self.controller.start_run(self.queue.model.items, self.settings.top_k,
+                                         expected=self.queue.model.expected_results)
 
     def cancel(self):
         """Stop the run (and a benchmark, and the opening of a past run) between items."""
@@ -365,6 +366,11 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
             self.latency.reserve(total)
             self._set_progress(done, total, f"{fmt.count(done)} / {fmt.count(total)} · opening…")
             return
+        # the rows shown, against the rows the run will show: the queue's count, and the summary's
+        # (the engine's own count takes a refused CSV as all its rows)
+        shown = self.controller.shown
+        done = self.results.total - shown.offset
+        total = max(shown.total - shown.offset, done)
         elapsed = time.perf_counter() - (self.controller.t_start or time.perf_counter())
         rate = done / elapsed if elapsed > 0 and done else 0.0
         left = (total - done) / rate if rate else float("nan")
@@ -375,14 +381,17 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         ok, failed = self.results.n_ok, self.results.n_failed
         if not summary.get("failed"):
             state = "cancelled" if summary["cancelled"] else "done"
-            self.progress_label.setText(f"{fmt.count(summary['done'])} / {fmt.count(summary['total'])} · "
-                                        f"{state} in {summary['seconds']:.1f} s")
+            offset = self.controller.shown.offset
+            done = self.results.total - offset  # rows shown: the same count as the queue's and the summary's
+            total = max(self.controller.shown.total - offset, done) if summary["cancelled"] else done
+            self._set_progress(done, total, f"{fmt.count(done)} / {fmt.count(total)} · "
+                                            f"{state} in {summary['seconds']:.1f} s")
             msg = (f"Cancelled after {fmt.plural(ok + failed, 'item')}" if summary["cancelled"]
                    else f"Scored {fmt.plural(ok + failed, 'item')}") + \
                 f": {fmt.count(ok)} OK, {fmt.count(failed)} failed"
             if summary.get("resumed"):
                 msg = (f"Resumed run {'cancelled' if summary['cancelled'] else 'finished'}: "
-                       f"{fmt.plural(summary['done'], 'more item')} scored; {fmt.count(ok)} OK, "
+                       f"{fmt.plural(done, 'more item')} scored; {fmt.count(ok)} OK, "
                        f"{fmt.count(failed)} failed in all")
             self.statusBar().showMessage(msg, 15000)
         if summary.get("run_id"):
@@ -560,7 +569,7 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
 
     def _update_actions(self):
         c = self.controller
-        n = self.queue.model.total_rows
+        n = self.queue.model.expected_results
         if c.is_loading():
             reason = "Wait for the model to load"
         elif self.engine is None:

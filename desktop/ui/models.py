@@ -771,6 +771,17 @@ class QueueModel(QAbstractListModel):
     def total_rows(self) -> int:
         return sum(i.rows for i in self.items)
 
+    @property
+    def expected_results(self) -> int:
+        """The rows a run of the queue will show: each input the check refused is one failed row, the
+        rest one row per image or CSV row. The queue, the progress and the summary all count these."""
+        return sum(1 if n in self.problems else item.rows for n, item in enumerate(self.items))
+
+    @property
+    def scoreable_rows(self) -> int:
+        """The rows of the inputs the check did not refuse."""
+        return sum(item.rows for n, item in enumerate(self.items) if n not in self.problems)
+
     def add(self, items) -> None:
         items = [i for i in items if i.path not in {x.path for x in self.items}] if self.items else list(items)
         if not items:

@@ -147,3 +147,42 @@ def test_the_question_defaults_to_keeping_the_run(qtbot, window, confirmations):
     QTimer.singleShot(20, lambda: press("Stop and Quit"))
     assert confirmations.real(window, "Stop?", "A run is going.", "Stop and Quit") is True
     assert answers == [("Keep Running", "Keep Running")] * 2
+
+
+# ---------------------------------------------------------------- one set of counts
+def test_an_input_the_model_cannot_take_counts_as_one_failed_item_everywhere(qtbot, window, tmp_path):
+    import shutil
+
+    folder = tmp_path / "scans"
+    shutil.copytree(DIGITS_DIR, folder)
+    (folder / "bad.png").write_bytes(b"x")
+    load(qtbot, window, DIGITS_MODEL, [folder, CANCER_CSV])  # a 20-row CSV this image model cannot take
+    queue = window.queue
+    assert queue.title.text() == "INPUTS (12)"
+    assert queue.summary.text().startswith("10 items to score · ") and "2 inputs the model cannot take" in \
+        queue.summary.text()
+    assert "Score the 12 queued items" in window.act_run.toolTip()
+    summary = run(qtbot, window)
+    assert window.progress_label.text().startswith("12 / 12 · done")
+    assert window.statusBar().currentMessage() == "Scored 12 items: 10 OK, 2 failed"
+    assert window.results_tab.counts_label.text().startswith("10 OK · 2 failed")
+    assert window.progress.value() == window.progress.maximum() == 12
+    assert summary["cancelled"] is False
+
+
+def test_the_latency_readout_says_items_per_second_and_what_it_cannot_measure(qtbot, window):
+    from desktop.ui.widgets.latency import latency_stats
+
+    load(qtbot, window, DIGITS_MODEL, [DIGITS_DIR])
+    summary = run(qtbot, window)
+    window.latency.refresh()
+    assert " items/s</b>" in window.latency.readout.text() and "/s</b> items" not in window.latency.readout.text()
+    with qtbot.waitSignal(window.run_opened, timeout=10000):
+        window.open_run(summary["run_id"])
+    window.latency.refresh()
+    text = window.latency.readout.text()
+    assert "items/s" not in text and "— items" not in text and "not measured" in text
+    # a resumed run: the rows opened first have no arrival times; the rate is that of the rest
+    nan = float("nan")
+    stats = latency_stats([1.0] * 20, [nan] * 10 + [100.0 + i * 0.5 for i in range(10)])
+    assert abs(stats["items_per_s"] - 2.0) < 1e-9

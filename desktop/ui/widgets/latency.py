@@ -62,11 +62,21 @@ def latency_stats(totals, arrivals=None, t_start=None, qs=(50, 95, 99), kept_sor
     stats = {"n": int(kept.size), "warmup": warm, **{f"p{q:g}": v for q, v in zip(qs, values)},
              "mean": float(kept.mean()) if kept.size else math.nan, "items_per_s": math.nan}
     if arrivals is not None and len(arrivals) > warm:
-        ref = arrivals[warm - 1] if warm else t_start
-        if ref is not None:
-            span = arrivals[-1] - ref
+        arrivals = np.asarray(arrivals, dtype=np.float64)
+        live = np.isfinite(arrivals)
+        if live.all():
+            ref = arrivals[warm - 1] if warm else t_start
+            if ref is not None:
+                span = arrivals[-1] - ref
+                if span > 0:
+                    stats["items_per_s"] = (len(arrivals) - warm) / span
+        elif live.sum() >= 2:
+            # a resumed run: the results recorded before it have no arrival time; the rate is that of
+            # the items scored since, from the first of them to the last
+            times = arrivals[live]
+            span = times[-1] - times[0]
             if span > 0:
-                stats["items_per_s"] = (len(arrivals) - warm) / span
+                stats["items_per_s"] = (len(times) - 1) / span
     return stats
 
 
@@ -366,11 +376,15 @@ class LatencyView(QWidget):
         if s["n"] == 0:
             self.readout.setText("Latency appears here while the queue is scored (Run, Ctrl+R).")
         else:
+            rate = s["items_per_s"]
+            throughput = (f" · <b>{fmt.rate(rate).removesuffix('/s')} items/s</b>" if math.isfinite(rate) else "")
+            untimed = ("" if math.isfinite(rate) else
+                       "; items per second not measured: these results were opened from History")
             self.readout.setText(
                 f"<b>p50 {fmt.ms(s['p50'])} ms</b> · p95 {fmt.ms(s['p95'])} ms · p99 {fmt.ms(s['p99'])} ms · "
-                f"mean {fmt.ms(s['mean'])} ms · <b>{fmt.rate(s['items_per_s'])}</b> items"
+                f"mean {fmt.ms(s['mean'])} ms{throughput}"
                 f"<br><span style='font-size:small'>{fmt.plural(s['n'], 'scored item')}; "
-                f"the first {fmt.plural(s['warmup'], 'item')} excluded as warm-up (grey points)</span>")
+                f"the first {fmt.plural(s['warmup'], 'item')} excluded as warm-up (grey points){untimed}</span>")
 
     def _line_points(self, x: np.ndarray, y: np.ndarray):
         """The curve's points: all of them, or their peak envelope when there are many in view (zoomed in, the

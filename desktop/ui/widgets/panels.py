@@ -257,18 +257,19 @@ class QueuePanel(QWidget):
 
     def _update_summary(self):
         n_items = len(self.model.items)
-        total = self.model.total_rows
-        self.title.setText(f"INPUTS ({fmt.count(total)})" if n_items else "INPUTS")
+        # one count everywhere: an input the model cannot take is one (failed) item, not its rows
+        self.title.setText(f"INPUTS ({fmt.count(self.model.expected_results)})" if n_items else "INPUTS")
         problems = self.model.problem_items()
         if not n_items:
             self.summary.setVisible(False)
             return
-        text = fmt.plural(total, "item") + " to score"
-        tables = sum(1 for i in self.model.items if i.kind == InputKind.TABLE)
+        text = fmt.plural(self.model.scoreable_rows, "item") + " to score"
+        tables = sum(1 for n, i in enumerate(self.model.items) if i.kind == InputKind.TABLE
+                     and n not in self.model.problems)
         if tables:
             text += f" ({fmt.plural(tables, 'CSV file')})"
         if problems:
             text += (f" · <span style='color:{error_color(self.palette()).name()}'>"
-                     f"{fmt.plural(len(problems), 'input')} the model cannot take</span>")
+                     f"{fmt.plural(len(problems), 'input')} the model cannot take</span> (each listed as failed)")
         self.summary.setText(text)
         self.summary.setVisible(True)
