@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QAbstractSpinBox, QLineEdit
 
 
 def _action(window, text, slot, shortcut=None, tip="", menu=None) -> QAction:
@@ -73,6 +75,51 @@ def build_actions(w) -> None:
     for menu in mb.findChildren(type(w.recent_menu)):
         menu.setToolTipsVisible(True)
     w.model_panel.recent_button.setMenu(w.recent_menu)
+    pass_shortcuts(w)
+
+
+#: what a text field keeps even when a window shortcut has the same keys: the clipboard, undo, select all
+_EDITING_KEYS = (QKeySequence.Copy, QKeySequence.Cut, QKeySequence.Paste, QKeySequence.SelectAll,
+                 QKeySequence.Undo, QKeySequence.Redo)
+
+
+class ShortcutPassThrough(QObject):
+    """Lets the window's own shortcuts through a text field that has the focus.
+
+    On X11 a line edit takes Ctrl+E (end of line), Ctrl+B and Ctrl+F (move by a character) and
+    more for itself, as Emacs does, so with the focus in the Filter box Ctrl+E did nothing. The
+    field still keeps plain typing and the clipboard, undo and select-all keys.
+    """
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() != QEvent.ShortcutOverride or event.modifiers() & ~(Qt.ShiftModifier | Qt.KeypadModifier) \
+                == Qt.NoModifier:
+            return False  # plain typing stays the field's
+        if any(event.matches(key) for key in _EDITING_KEYS):
+            return False
+        pressed = QKeySequence(event.keyCombination())
+        for act in self.window.actions():
+            if act.isEnabled() and any(pressed.matches(k) == QKeySequence.ExactMatch for k in act.shortcuts()):
+                event.ignore()  # not the field's: the shortcut map gives it to the action
+                return True
+        return False
+
+
+def pass_shortcuts(window, widgets=None) -> ShortcutPassThrough:
+    """Let ``window``'s shortcuts through its text fields (``widgets``; default: every line edit (an
+    editable combo box's among them) and spin box in it now)."""
+    through = getattr(window, "_shortcut_pass_through", None) or ShortcutPassThrough(window)
+    window._shortcut_pass_through = through
+    if widgets is None:
+        widgets = [w for kind in (QLineEdit, QAbstractSpinBox) for w in window.findChildren(kind)]
+    for widget in widgets:
+        widget.installEventFilter(through)
+        widget.setProperty("passesShortcuts", True)
+    return through
 
 
 def rebuild_recent(w) -> None:

@@ -241,6 +241,7 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         dialog.saved.connect(lambda profile, path: self._apply_profile(profile, f"sidecar {os.path.basename(path)}",
                                                                        f"Profile saved to {path}"))
         dialog.applied.connect(lambda profile: self._apply_profile(profile, "edited, not saved"))
+        dialog.finished.connect(lambda _result: self._focus_results())
         dialog.open()
         self.profile_editor = dialog
         return dialog
@@ -400,8 +401,19 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         self.latency.refresh_soon()
         self.results_tab.update_counts()
         self._update_actions()
+        self._focus_results()
         self.history.refresh()
         self.run_finished.emit(summary)
+
+    def _focus_results(self) -> None:
+        """Give the keyboard to the results table (↑/↓ move the detail) after a run or a dialog, unless the
+        user is typing somewhere: the focus never lands in the Filter box by itself."""
+        focus = self.focusWidget()
+        typing = focus is self.results_tab.filter_edit and focus.text()
+        if self.results.rowCount() and self.results_tab.stack.currentIndex() == 1 and not typing and (
+                focus is None or focus in (self.run_button, self.cancel_button, self.results_tab.filter_edit)
+                or not focus.isVisible() or not focus.isEnabled()):
+            self.table.setFocus(Qt.OtherFocusReason)
 
     def _warm_up_charts(self) -> None:
         if not self.latency.isVisible():

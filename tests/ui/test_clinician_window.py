@@ -186,3 +186,64 @@ def test_the_latency_readout_says_items_per_second_and_what_it_cannot_measure(qt
     nan = float("nan")
     stats = latency_stats([1.0] * 20, [nan] * 10 + [100.0 + i * 0.5 for i in range(10)])
     assert abs(stats["items_per_s"] - 2.0) < 1e-9
+
+
+# ---------------------------------------------------------------- the keyboard
+def test_window_shortcuts_work_with_the_focus_in_a_text_field(qtbot, window):
+    """On X11 a line edit claims Ctrl+E (end of line) for itself; the window's Export must win."""
+    from PySide6.QtCore import QEvent, Qt
+    from PySide6.QtGui import QKeySequence
+    from PySide6.QtWidgets import QLineEdit
+
+    from desktop.ui.actions import pass_shortcuts
+
+    class EmacsLineEdit(QLineEdit):  # what X11's key bindings make of every QLineEdit
+        def event(self, e):
+            if e.type() == QEvent.ShortcutOverride and e.modifiers() == Qt.ControlModifier and \
+                    e.key() in (Qt.Key_E, Qt.Key_B, Qt.Key_F, Qt.Key_A):
+                e.accept()
+                return True
+            return super().event(e)
+
+    load(qtbot, window, DIGITS_MODEL, [DIGITS_DIR])
+    run(qtbot, window)
+    fired = []
+    window.act_export.triggered.connect(lambda: fired.append("export"))
+    window.act_filter.triggered.connect(lambda: fired.append("filter"))
+    field = EmacsLineEdit(window.results_tab)
+    field.show()
+    qtbot.keyClick(field, Qt.Key_E, Qt.ControlModifier)
+    assert fired == []  # without the pass-through, the field keeps Ctrl+E
+    pass_shortcuts(window, [field])
+    window.act_export.triggered.disconnect()  # the spy alone: no file dialog
+    window.act_export.triggered.connect(lambda: fired.append("export"))
+    qtbot.keyClick(field, Qt.Key_E, Qt.ControlModifier)
+    qtbot.keyClick(field, Qt.Key_F, Qt.ControlModifier)
+    assert fired == ["export", "filter"]
+    field.setText("abc")
+    qtbot.keyClick(field, Qt.Key_A, Qt.ControlModifier)  # select all stays the field's
+    assert field.selectedText() == "abc" and len(fired) == 2
+    qtbot.keyClicks(field, "e")  # and plain typing
+    assert field.text() == "e"
+    # the window's own text fields all pass them through
+    for widget in (window.results_tab.filter_edit, window.bench_view.runs):
+        assert widget.property("passesShortcuts") is True
+    assert QKeySequence("Ctrl+E") in window.act_export.shortcuts()
+
+
+def test_after_a_run_and_after_the_preprocessing_dialog_the_keyboard_is_in_the_table(qtbot, window):
+    load(qtbot, window, DIGITS_MODEL, [DIGITS_DIR])
+    window.activateWindow()
+    window.results_tab.filter_edit.setFocus()
+    run(qtbot, window)
+    assert window.focusWidget() is window.table
+    window.results_tab.filter_edit.setFocus()
+    dialog = window.edit_profile()
+    dialog.reject()
+    assert window.focusWidget() is window.table
+    # someone typing a filter keeps it
+    window.results_tab.filter_edit.setFocus()
+    window.results_tab.filter_edit.setText("digit_3")
+    dialog = window.edit_profile()
+    dialog.reject()
+    assert window.focusWidget() is window.results_tab.filter_edit
