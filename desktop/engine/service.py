@@ -86,11 +86,17 @@ class ScoringProcess:
         self._closing.set()
         self._stop.set()
 
-    def run(self, job: Job, poll_s: float = 0.1):
-        """Send a job and yield the child's messages until the job ends."""
+    def run(self, job: Job, poll_s: float = 0.1, stopped=None):
+        """Send a job and yield the child's messages until the job ends.
+
+        ``stopped`` (a callable): whether the job was cancelled before it got here, for a cancel
+        that came while it waited for a thread; it is not lost when the stop flag is cleared.
+        """
         with self._lock:
             self._stop.clear()
             self._closing.clear()
+            if stopped is not None and stopped():
+                self._stop.set()
             self.start()
             try:
                 self._conn.send(job)

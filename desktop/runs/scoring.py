@@ -30,7 +30,7 @@ class RunStep:
 
 
 def score_in_child(service, engine, items, *, top_k: int = 5, workers: int | None = None, record: bool = True,
-                   resume_run: str | None = None, store_path: str | None = None, pace=None):
+                   resume_run: str | None = None, store_path: str | None = None, pace=None, should_stop=None):
     """Score ``items`` in the scoring process; yields RunStarted then RunSteps, returns the run's summary.
 
     The summary is ``{"cancelled", "done", "total", "seconds", "run_id"}``. Cancelling is
@@ -51,7 +51,7 @@ def score_in_child(service, engine, items, *, top_k: int = 5, workers: int | Non
     t0 = time.perf_counter()
     run_id, done, total = resume_run, 0, sum(i.rows for i in job.items)
     summary = None
-    for msg in service.run(job):
+    for msg in service.run(job, stopped=should_stop):  # a Cancel pressed before this thread began counts
         kind = msg[0]
         if kind == "started":
             run_id, total = msg[1], msg[2]

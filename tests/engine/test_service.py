@@ -78,6 +78,17 @@ def test_cancel_stops_between_items(service, tmp_path):
     assert len(results) == 3
 
 
+def test_a_cancel_before_the_job_began_is_not_lost(service):
+    """Cancel pressed while the job still waited for its thread: the job starts, and stops at once."""
+    engine = Engine(MODELS / "digits.onnx")
+    files = sorted((SAMPLES / "digits").glob("*.png"))
+    service.cancel()  # before run(), which clears the stop flag for the new job
+    msgs = list(service.run(_job(engine, [str(files[i % 10]) for i in range(3000)], record=False),
+                            stopped=lambda: True))
+    assert msgs[-1][0] == "finished" and msgs[-1][1]["cancelled"]
+    assert sum(len(m[1]) for m in msgs if m[0] == "batch") < 3000
+
+
 def test_a_bad_model_is_an_engine_error(service, tmp_path):
     engine = Engine(MODELS / "digits.onnx")
     job = _job(engine, [SAMPLES / "digits"])
