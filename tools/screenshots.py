@@ -46,6 +46,7 @@ def main(argv=None) -> int:
                            open_sample_if_empty=False, offer_resume=False)
     window.resize(width, height)
     window.splitter.setSizes([320, width - 320 - 380, 380])
+    window.fit_panes()  # as a small window does by itself: the side panes give way to the centre
 
     def wait_for(signal, timeout_ms=60000, start=None):
         loop = QEventLoop()
@@ -160,6 +161,7 @@ def main(argv=None) -> int:
     window.tabs.setCurrentIndex(0)
     score("models/layout_cdla.onnx", "resources/samples/layout")
     window.splitter.setSizes([300, width - 300 - 560, 560])
+    window.fit_panes()
     pages = [r.index for r in window.results.results if r.input.endswith("report_page.png")]
     wait_for(window.detail.image_shown, timeout_ms=20000, start=lambda: window.select_result(pages[0] if pages else 0))
     shoot("detections.png")

@@ -33,9 +33,13 @@ class AboutMixin:
         provider = (self.engine.provider if self.engine else (s.provider or "best available"))
         parts = [f"onnxruntime {onnxruntime.__version__}", provider.replace("ExecutionProvider", ""),
                  f"threads {s.threads or 'automatic'}", f"optimisation {s.opt_level}", f"top-{s.top_k}"]
+        # the profile is on the model card and above the results: here it only made the line too
+        # long for a 1024-pixel window, hiding the run's own message
+        tip = "What runs the model: " + " · ".join(parts)
         if self.engine is not None:
-            parts.append(f"profile: {self.engine.profile_source}")
+            tip += f"\nProfile: {self.engine.profile_source}"
         self.status_info.setText(" · ".join(parts))
+        self.status_info.setToolTip(tip)
 
     def about_text(self) -> str:
         rows = "".join(f"<tr><td>{k}</td><td>&nbsp;&nbsp;{val}</td></tr>" for k, val in versions().items())

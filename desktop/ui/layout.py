@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from .results_tab import ResultsTab
@@ -49,7 +49,8 @@ def build_layout(w) -> None:
     w.progress.setToolTip("Items scored so far")
     w.progress_label = QLabel()
     w.progress_label.setToolTip("Items done · items per second · time left")
-    w.progress_label.setMinimumWidth(230)
+    w.progress_label.setMinimumWidth(170)
+    w.progress.setMinimumWidth(80)  # never squeezed out of sight by the text beside it
     for widget, stretch in ((w.run_button, 0), (w.cancel_button, 0), (w.progress, 1),
                             (w.progress_label, 0)):
         bar.addWidget(widget, stretch)
@@ -85,15 +86,16 @@ def build_layout(w) -> None:
 
     w.detail = DetailPane(jobs=w.controller.jobs)
     w.detail.conf_changed.connect(w._on_conf_changed)
-    w.detail.setMinimumWidth(260)
+    w.detail.setMinimumWidth(250)
     centre.setMinimumWidth(420)
-    left.setMinimumWidth(240)
+    left.setMinimumWidth(236)
     w.splitter = QSplitter(Qt.Horizontal)
     for n, (widget, stretch) in enumerate(((left, 0), (centre, 1), (w.detail, 0))):
         w.splitter.addWidget(widget)
         w.splitter.setStretchFactor(n, stretch)
     w.splitter.setChildrenCollapsible(False)
     w.splitter.setSizes([300, 640, 320])
+    w.splitter.installEventFilter(_PaneFitter(w))  # a small window: the side panes give way to the centre
     w.banner = ResumeBanner()
     w.banner.resume_requested.connect(w.resume_run)
     w.banner.show_requested.connect(w.show_in_history)
@@ -127,3 +129,22 @@ def _padded(widget: QWidget) -> QWidget:
     lay.setContentsMargins(8, 8, 4, 4)
     lay.addWidget(widget)
     return host
+
+
+class _PaneFitter(QObject):
+    """Calls the window's ``fit_panes`` once the splitter has laid itself out at a new size."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self._pending = False
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt's name
+        if event.type() in (QEvent.Resize, QEvent.Show) and not self._pending:
+            self._pending = True
+            QTimer.singleShot(0, self, self._fit)  # with self as context: never after the window is gone
+        return False
+
+    def _fit(self) -> None:
+        self._pending = False
+        self.window.fit_panes()

@@ -155,6 +155,31 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
             f"A run is going: {self._run_progress_text()}. {what} stops it. Its results so far are kept "
             "in History.", accept)
 
+    #: the centre's width below which the side panes give up room (down to their minimums)
+    CENTRE_COMFORT = 520
+
+    def fit_panes(self) -> None:
+        """Keep the centre (the run bar, the table's Status and Latency columns) wide enough: when the window
+        is small, the model panel and the detail pane shrink first, the wider of them first."""
+        sizes = self.splitter.sizes()
+        if len(sizes) != 3 or not sum(sizes):
+            return
+        left, centre, right = sizes
+        need = self.CENTRE_COMFORT - centre
+        if need <= 0:
+            return
+        spare = {0: left - self.splitter.widget(0).minimumWidth(), 2: right - self.splitter.widget(2).minimumWidth()}
+        sizes = [left, centre, right]
+        while need > 0 and any(v > 0 for v in spare.values()):
+            n = max(spare, key=spare.get)
+            step = min(need, spare[n], 8)
+            sizes[n] -= step
+            sizes[1] += step
+            spare[n] -= step
+            need -= step
+        if sizes != [left, centre, right]:
+            self.splitter.setSizes(sizes)
+
     def closeEvent(self, event):
         if self.is_running() and not self.confirm(
                 "Quit while scoring?",

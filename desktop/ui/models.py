@@ -39,7 +39,7 @@ COLUMN_TIPS = (
     "Why the item failed",
 )
 PASSTHROUGH_TIP = "A column of the CSV file that is not a model feature, passed through with its row"
-COL_PASSTHROUGH = 100  # logical id of the first pass-through column (shown after Score)
+COL_PASSTHROUGH = 100  # logical id of the first pass-through column (shown after Latency)
 STATUS_FILTERS = ("all", "ok", "failed")
 _ROW_SCALE = float(2 ** 31)  # the Input column's key: name rank · 2³¹ + row (exact in a float64)
 _CACHE = 20000  # formatted rows kept (a screenful is a few dozen)
@@ -295,10 +295,12 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
     def _set_columns(self, passthrough) -> None:
         self.passthrough_names = tuple(passthrough)
         k = len(self.passthrough_names)
-        self._logical = [COL_INDEX, COL_INPUT, COL_LABEL, COL_SCORE, *range(COL_PASSTHROUGH, COL_PASSTHROUGH + k),
-                         COL_STATUS, COL_LATENCY, COL_MESSAGE]
-        self.columns = COLUMNS[:4] + self.passthrough_names + COLUMNS[4:]
-        self.column_tips = COLUMN_TIPS[:4] + (PASSTHROUGH_TIP,) * k + COLUMN_TIPS[4:]
+        # the model's answer and its status first, then the CSV's own columns: in a small window
+        # those scroll out of sight, never the Status and Latency columns
+        self._logical = [COL_INDEX, COL_INPUT, COL_LABEL, COL_SCORE, COL_STATUS, COL_LATENCY,
+                         *range(COL_PASSTHROUGH, COL_PASSTHROUGH + k), COL_MESSAGE]
+        self.columns = COLUMNS[:6] + self.passthrough_names + COLUMNS[6:]
+        self.column_tips = COLUMN_TIPS[:6] + (PASSTHROUGH_TIP,) * k + COLUMN_TIPS[6:]
 
     def view_column(self, logical: int) -> int:
         """Where a column (``COL_*``, or ``COL_PASSTHROUGH + j``) is shown."""
@@ -381,7 +383,7 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
             return
         for name in new:
             self._pass[name] = [""] * lo + list(batch.passthrough[name])
-        first = self.view_column(COL_STATUS)
+        first = self.view_column(COL_MESSAGE)  # after the pass-through columns there are
         self.beginInsertColumns(QModelIndex(), first, first + len(new) - 1)
         self._set_columns(self.passthrough_names + tuple(new))
         self._texts = {}
@@ -706,8 +708,8 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
             row = b.row_of(i)
             texts = (fmt.count(int(b.position[i]) + 1), f"{name} · row {row}" if row is not None else name,
                      text, fmt.score(score) if score is not None else "",
-                     *(column[s] for column in self._pass.values()),
-                     "✔ OK" if ok else "✖ Failed", fmt.ms(self._total.data[s]) if ok else "", b.errors.get(i) or "")
+                     "✔ OK" if ok else "✖ Failed", fmt.ms(self._total.data[s]) if ok else "",
+                     *(column[s] for column in self._pass.values()), b.errors.get(i) or "")
             if len(self._texts) >= _CACHE:
                 self._texts = {}
             self._texts[s] = texts

@@ -9,9 +9,10 @@ from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit
 
 from desktop.runs import fmt
 
-from .models import COL_INPUT, COL_LABEL, COL_LATENCY, COL_MESSAGE, COL_SCORE, COL_STATUS, ResultsModel
+from .models import (COL_INPUT, COL_LABEL, COL_LATENCY, COL_MESSAGE, COL_PASSTHROUGH, COL_SCORE, COL_STATUS,
+                     ResultsModel)
 from .widgets.history import warning_color
-from .widgets.tables import empty_state, setup_table
+from .widgets.tables import ColumnFitter, empty_state, setup_table
 
 STATUS_CHOICES = (("All results", "all"), ("Scored", "ok"), ("Failed", "failed"))
 
@@ -80,6 +81,7 @@ class ResultsTab(QWidget):
         for col, width in ((0, 4), (COL_INPUT, 14), (COL_LABEL, 8), (COL_SCORE, 6), (COL_STATUS, 6),
                            (COL_LATENCY, 8), (COL_MESSAGE, 16)):
             self.table.setColumnWidth(col, width * em)
+        self.fitter = ColumnFitter(self.table, self._elastic_columns)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row_changed)
         self.model.columnsInserted.connect(self._on_result_columns_inserted)
         self.stack.addWidget(self.table)
@@ -157,6 +159,14 @@ class ResultsTab(QWidget):
         self.update_counts()
 
     @Slot(QModelIndex, int, int)
+    def _elastic_columns(self) -> dict:
+        """The columns that give up room in a narrow window, and their smallest width (em)."""
+        m = self.model
+        out = {m.view_column(COL_INPUT): 8, m.view_column(COL_LABEL): 7, m.view_column(COL_MESSAGE): 8}
+        for j in range(len(m.passthrough_names)):
+            out[m.view_column(COL_PASSTHROUGH + j)] = 5
+        return out
+
     def _on_result_columns_inserted(self, _parent, first, last):
         em = self.fontMetrics().horizontalAdvance("m")
         for col in range(first, last + 1):

@@ -189,22 +189,23 @@ def test_every_column_sorts_as_it_reads_and_appends_keep_the_order():
     assert ages == sorted(ages)
 
 
-def test_pass_through_columns_are_shown_beside_the_answer():
+def test_pass_through_columns_are_shown_after_the_answer_and_its_status():
     model = ResultsModel()
     model.append(fake_batch(0, 5, csv="/d/rows.csv"))  # a first chunk without pass-through columns
     assert model.columns == ("#", "Input", "Result", "Score", "Status", "Latency (ms)", "Message")
     inserted = []
     model.columnsInserted.connect(lambda _p, a, b: inserted.append((a, b)))
     model.append(fake_batch(5, 5, csv="/d/rows.csv", passthrough=True))
-    assert inserted == [(4, 5)]
-    assert model.columns == ("#", "Input", "Result", "Score", "patient_id", "age", "Status", "Latency (ms)",
+    assert inserted == [(6, 7)]
+    # Status and Latency stay where a narrow window still shows them; the CSV's columns come after
+    assert model.columns == ("#", "Input", "Result", "Score", "Status", "Latency (ms)", "patient_id", "age",
                              "Message")
-    assert model.headerData(4, Qt.Horizontal, Qt.ToolTipRole).startswith("A column of the CSV file")
-    assert model.view_column(COL_STATUS) == 6 and model.logical_column(4) == COL_PASSTHROUGH
-    assert model.index(0, 4).data() == "" and model.index(7, 4).data() == f"P{(7 * 31) % 1000:04d}"
-    assert model.index(7, 5).data() == "27" and model.index(7, 2).data() == "7"
-    assert model.index(7, 6).data() == "✔ OK" and model.index(7, 6).data(Qt.ToolTipRole) is None
-    assert "patient_id: P0217" in model.index(7, 4).data(Qt.ToolTipRole)
+    assert model.headerData(6, Qt.Horizontal, Qt.ToolTipRole).startswith("A column of the CSV file")
+    assert model.view_column(COL_STATUS) == 4 and model.logical_column(6) == COL_PASSTHROUGH
+    assert model.index(0, 6).data() == "" and model.index(7, 6).data() == f"P{(7 * 31) % 1000:04d}"
+    assert model.index(7, 7).data() == "27" and model.index(7, 2).data() == "7"
+    assert model.index(7, 4).data() == "✔ OK" and model.index(7, 4).data(Qt.ToolTipRole) is None
+    assert "patient_id: P0217" in model.index(7, 6).data(Qt.ToolTipRole)
     assert model.result_at(7).passthrough == {"patient_id": "P0217", "age": "27"}
     model.set_filter(text="p0217")  # the filter looks into pass-through values too
     assert shown(model) == [7]

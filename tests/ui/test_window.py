@@ -337,8 +337,8 @@ def test_pass_through_values_in_the_table_label_and_detail(qtbot, window, tmp_pa
                       passthrough={"patient_id": f"P-{i:04d}", "visit": f"2024-03-{i + 1:02d}"}) for i in range(3)]
     window.results_tab.clear({path: ["patient_id", "visit", "site"]})  # as the queue check found them
     window.results_tab.add(ResultBatch.from_results(results, "classification"))
-    assert window.results.columns[4:6] == ("patient_id", "visit")
-    assert _cell(window, 2, 4) == "P-0002" and _cell(window, 2, 5) == "2024-03-03"
+    assert window.results.columns[6:8] == ("patient_id", "visit")
+    assert _cell(window, 2, 6) == "P-0002" and _cell(window, 2, 7) == "2024-03-03"
     assert window.results_tab.columns_label.isVisible()
     assert window.results_tab.columns_label.text() == ("CSV columns passed through (in the table and exports): patient_id, "
                                            "visit · ignored: site")

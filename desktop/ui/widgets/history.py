@@ -220,10 +220,11 @@ class HistoryView(QWidget):
         bold = self.font()
         bold.setBold(True)
         for col, sample, metrics in ((COL_STARTED, "Yesterday 00:00", self.fontMetrics()),
-                                     (COL_STATUS, "⚠ interrupted · 9,999 / 9,999", QFontMetrics(bold)),
+                                     # a running run's "· 9,999 / 9,999" is elided: OK and Failed stay in view
+                                     (COL_STATUS, "⚠ interrupted", QFontMetrics(bold)),
                                      (COL_OK, "99,999", self.fontMetrics()),
                                      (COL_FAILED, "Failed", self.fontMetrics())):
-            self.table.setColumnWidth(col, metrics.horizontalAdvance(sample) + em)
+            self.table.setColumnWidth(col, metrics.horizontalAdvance(sample) + 2 * em)
         self.table.doubleClicked.connect(lambda _ix: self.open_selected())
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self._update_buttons())
         self.stack.addWidget(self.table)
@@ -310,8 +311,9 @@ class HistoryView(QWidget):
         if interrupted:
             text += f" · <span style='color:{warning_color(self.palette()).name()}'>" \
                     f"{fmt.plural(interrupted, 'interrupted run')} can be resumed</span>"
-        self.summary.setText(text + f"<br><span style='font-size:small'>Kept, with an audit trail, in "
-                                    f"{_esc(_short_path(self.store_path))}</span>")
+        # the database's name here, its whole path in the tooltip: a long path pushed the buttons out
+        self.summary.setText(text + "<br><span style='font-size:small'>Kept, with an audit trail, in "
+                                    f"{_esc(Path(self.store_path).name)}</span>")
 
     def showEvent(self, event):
         super().showEvent(event)

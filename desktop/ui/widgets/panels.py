@@ -204,8 +204,12 @@ class QueuePanel(QWidget):
         self.clear_button.setText("Clear")
         self.clear_button.setToolTip("Empty the queue")
         self.clear_button.clicked.connect(self.clear)
+        # the buttons under the list, the title alone above it: side by side, a 236-pixel panel cut
+        # both ("INP…", "Re…ve")
+        buttons = QHBoxLayout()
         for b in (self.add_button, self.remove_button, self.clear_button):
-            head.addWidget(b)
+            buttons.addWidget(b)
+        buttons.addStretch(1)
         lay.addLayout(head)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
@@ -227,6 +231,7 @@ class QueuePanel(QWidget):
         self.view.setToolTip("The queue: what Run will score, in this order")
         self.view.setTextElideMode(Qt.ElideMiddle)
         self.stack.addWidget(self.view)
+        lay.addLayout(buttons)
         self.model.rowsInserted.connect(self._on_model_changed)
         self.model.rowsRemoved.connect(self._on_model_changed)
         self.model.modelReset.connect(self._on_model_changed)
