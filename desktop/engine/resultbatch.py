@@ -136,6 +136,9 @@ class ResultBatch:
         if not self.ok[i]:
             return "failed", None
         meta = self.meta if conf is None or "conf" not in self.meta else {**self.meta, "conf": conf}
+        whole = getattr(self.decoder, "batch_summary", None)  # a decoder that reads the outputs themselves (raw)
+        if whole is not None:
+            return whole(self, i)
         return self.decoder.summary(self.answer, meta, i)
 
     # ------------------------------------------------------------------ row views

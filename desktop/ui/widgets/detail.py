@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFrame, 
                                QWidget)
 
 from desktop.engine.inputs import InputKind
+from desktop.engine.decoders.raw import SMALL_OUTPUT, value_rows
 from desktop.engine.results import tensor_summary
 
 from desktop.runs import fmt
@@ -270,6 +271,14 @@ class DetailPane(QScrollArea):
         self.outputs = _table(["Output", "Shape", "Type", "Min", "Max", "Mean"],
                               "Every model output for this item, summarised")
         lay.addWidget(self.outputs)
+        self.values_title = _section("Output values")
+        lay.addWidget(self.values_title)
+        self.values = _table(["Output", "Index", "Value"], "The values of each small model output, in full "
+                             "precision (named by the profile's labels where one value stands for each)")
+        lay.addWidget(self.values)
+        self.values_note = QLabel()
+        self.values_note.setWordWrap(True)
+        lay.addWidget(self.values_note)
         self.timings = QLabel()
         self.timings.setWordWrap(True)
         self.timings.setToolTip("Milliseconds spent on this item in each stage")
@@ -283,7 +292,8 @@ class DetailPane(QScrollArea):
         empty = result is None
         for w in (self.answer_title, self.bars, self.answer, self.passthrough_title, self.passthrough,
                   self.features_title, self.features,
-                  self.outputs_title, self.outputs, self.timings, self.error):
+                  self.outputs_title, self.outputs, self.values_title, self.values, self.values_note,
+                  self.timings, self.error):
             w.setVisible(False)
         self.image.clear_overlays()
         self._show_overlay_controls(result)
@@ -338,6 +348,7 @@ class DetailPane(QScrollArea):
                 shape = "×".join(map(str, s["shape"])) or "scalar"
                 rows.append((name, shape, s["dtype"], *(("—" if s[k] is None else repr(s[k])) for k in ("min", "max", "mean"))))
             _fill(self.outputs, rows)
+            self._show_values(result, engine)
         t = result.timings
         self.timings.setVisible(True)
         if not result.ok and t.infer == 0:  # never reached the model: no "0.0000 ms = decode 0.0000 + …"
@@ -346,6 +357,28 @@ class DetailPane(QScrollArea):
         else:
             self.timings.setText(f"<b>{t.total:.4f} ms</b> = decode {t.decode:.4f} + preprocess {t.preprocess:.4f}"
                                  f" + inference {t.infer:.4f} + postprocess {t.postprocess:.4f}")
+
+    def _show_values(self, result, engine) -> None:
+        """The Output values section: every value of the outputs with at most SMALL_OUTPUT of them, up to
+        SMALL_OUTPUT rows in all (the larger outputs keep only their summary above)."""
+        labels = tuple(engine.profile.labels) if engine is not None and getattr(engine, "profile", None) else ()
+        rows, total = [], 0
+        for name, value in result.outputs.items():
+            n = len(value) if isinstance(value, dict) else int(np.asarray(value).size)
+            if not n or n > SMALL_OUTPUT:
+                continue
+            total += n
+            if len(rows) < SMALL_OUTPUT:
+                found, _ = value_rows(value, labels, cap=SMALL_OUTPUT - len(rows))
+                rows += [(name, key, v) for key, v in found]
+        if not rows:
+            return
+        self.values_title.setVisible(True)
+        self.values.setVisible(True)
+        _fill(self.values, rows)
+        if total > len(rows):
+            self.values_note.setVisible(True)
+            self.values_note.setText(f"Showing {len(rows):,} of {total:,} values.")
 
     def _show_image(self, result, engine):
         is_image = result.kind in (InputKind.IMAGE, InputKind.DICOM)
