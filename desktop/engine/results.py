@@ -274,7 +274,8 @@ def percentiles(values, qs=(50, 90, 95, 99)) -> dict:
 def result_from_record(record: dict, index: int = 0) -> Result:
     """A Result rebuilt from its JSON record (as stored in the history or printed by ``score``).
 
-    Tensor outputs come back as float64/int64 numpy arrays, ZipMap outputs as dicts.
+    Tensor outputs come back as numpy arrays: int64 when whole numbers, float32 when every value is a
+    float32 one (the model's type, as when the run was fresh), else float64; ZipMap outputs as dicts.
     """
     outputs = {}
     for name, value in (record.get("outputs") or {}).items():
@@ -286,6 +287,8 @@ def result_from_record(record: dict, index: int = 0) -> Result:
                 arr = np.asarray(np.where(arr == None, np.nan, arr).tolist(), dtype=np.float64)  # noqa: E711
                 if np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)) and not _looks_float(value):
                     arr = arr.astype(np.int64)
+                else:
+                    arr = _as_model_float(arr)
             except (TypeError, ValueError):
                 pass
             outputs[name] = arr
@@ -301,6 +304,22 @@ def result_from_record(record: dict, index: int = 0) -> Result:
                   saved_input=record.get("saved_input"), mask_file=record.get("mask_file"), input_sha256=record.get("input_sha256"),
                   passthrough={str(k): "" if v is None else str(v) for k, v in passthrough.items()}
                   if passthrough else None)
+
+
+def _as_model_float(arr: np.ndarray) -> np.ndarray:
+    """A float64 array read back from JSON as float32 when every value is exactly a float32 one.
+
+    A record keeps no dtype, and a float32 output written as JSON reads back as float64 with
+    the same values; shown as float64 its values print with 16 digits ("0.9854913949966431"
+    where the run showed "0.9854914") and its type as float64. A float64 output almost never
+    holds only float32-exact values, so this gives back the model's type.
+    """
+    if arr.dtype == np.float64 and arr.size:
+        with np.errstate(over="ignore"):
+            narrow = arr.astype(np.float32)
+        if np.array_equal(narrow, arr, equal_nan=True):
+            return narrow
+    return arr
 
 
 def _looks_float(value) -> bool:
