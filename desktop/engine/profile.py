@@ -316,6 +316,8 @@ class Profile:
     # whether each result keeps the model's raw outputs: None, the task's default (all of them,
     # except that a detector's or segmenter's large ones, decoded into its answer, are not kept)
     keep_outputs: bool | None = None
+    #: a classifier's top score under this (in [0, 1]) marks the result for review; None: nothing is marked
+    review_below: float | None = None
     extra: dict = field(default_factory=dict, compare=False)  # unknown top-level keys starting with "x-"
     #: what may mislead though the profile loads (an old interpolation name), never saved: `info` shows them
     notes: tuple = field(default=(), compare=False)
@@ -334,6 +336,8 @@ class Profile:
             d["segmentation"] = self.segmentation.to_dict()
         if self.keep_outputs is not None:  # left out when not set, as detection and segmentation are
             d["keep_outputs"] = self.keep_outputs
+        if self.review_below is not None:  # likewise: profiles without it keep their hash
+            d["review_below"] = self.review_below
         d.update(self.extra)
         return d
 
@@ -713,7 +717,7 @@ def profile_from_dict(raw) -> Profile:
     if not isinstance(raw, dict):
         raise ProfileError("Profile: the top level must be a JSON object")
     _unknown(raw, ("input", "task", "labels", "image", "table", "detection", "segmentation", "keep_outputs",
-                   "schema_version"), "")
+                   "review_below", "schema_version"), "")
     inp = raw.get("input")
     if inp is not None and not isinstance(inp, str):
         raise ProfileError(f"Profile: input must be the name of a model input (got {inp!r})")
@@ -751,10 +755,16 @@ def profile_from_dict(raw) -> Profile:
     keep_outputs = raw.get("keep_outputs")
     if keep_outputs is not None and not isinstance(keep_outputs, bool):
         raise ProfileError(f"Profile: keep_outputs must be true or false (got {keep_outputs!r})")
+    review_below = raw.get("review_below")
+    if review_below is not None:
+        if isinstance(review_below, bool) or not isinstance(review_below, (int, float)):
+            raise ProfileError(f"Profile: review_below must be a score between 0 and 1, under which a result is "
+                               f"marked for review (got {review_below!r})")
+        review_below = _fraction(review_below, "review_below")
     extra = {k: v for k, v in raw.items() if str(k).startswith("x-")}
     return Profile(input=inp, task=task, labels=tuple(str(x) for x in labels), image=image, table=table,
-                   detection=detection, segmentation=segmentation, keep_outputs=keep_outputs, extra=extra,
-                   notes=tuple(notes))
+                   detection=detection, segmentation=segmentation, keep_outputs=keep_outputs,
+                   review_below=review_below, extra=extra, notes=tuple(notes))
 
 
 def profile_from_json(text: str, source: str = "profile") -> Profile:

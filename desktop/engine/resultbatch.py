@@ -214,7 +214,8 @@ class ResultBatch:
                       error=self.errors.get(i), outputs=self.item_outputs(i), top=top, values=values,
                       timings=Timings(*self.timings[i].tolist()), kind=self.kind_of(i),
                       saved_input=self.saved_input.get(i), mask_file=self.mask_file.get(i), features=features, input_sha256=self.sha256_of(i),
-                      passthrough=extra, candidates=candidates, conf=conf, masks=masks)
+                      passthrough=extra, candidates=candidates, conf=conf, masks=masks,
+                      review_below=self.meta.get("review_below") if top else None)
 
     def _candidates(self, i: int) -> tuple:
         """Item ``i``'s stored detection candidates as Detection tuples, best first."""
@@ -282,6 +283,9 @@ class ResultBatch:
                     top_col[i, j], top_score[i, j] = column[int(p.index)], p.score
             answer = {"top_col": top_col, "top_score": top_score}
             meta = {"labels": [names[idx] for idx in indices], "indices": indices}
+            review = next((r.review_below for r in results if r.review_below is not None), None)
+            if review is not None:
+                meta["review_below"] = review
         m = max((len(r.values) for r in results), default=0)
         if m:
             values = np.zeros((n, m), dtype=np.float64)

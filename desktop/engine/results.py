@@ -130,6 +130,13 @@ class Result:
     conf: float | None = None
     # a segmenter's masks, still encoded (decoders.segmentation.MaskView): label_map() decodes them
     masks: object = None
+    #: the profile's ``review_below`` the item was scored with (a classifier's), or None: see needs_review
+    review_below: float | None = None
+
+    @property
+    def needs_review(self) -> bool:
+        """Whether the result is marked for review: scored, and its top score under ``review_below``."""
+        return needs_review(self.top_score, self.review_below) if self.ok and self.top else False
 
     @property
     def detections(self) -> tuple:
@@ -187,6 +194,8 @@ class Result:
             "top": [p.to_dict() for p in self.top],
             "timings_ms": self.timings.to_dict(),
         }
+        if self.review_below is not None and self.top:
+            d["review"] = self.needs_review
         if self.values:
             d["values"] = [finite(v) for v in self.values]
         if self.conf is not None:
@@ -200,6 +209,19 @@ class Result:
         if self.passthrough:
             d["passthrough"] = dict(self.passthrough)
         return d
+
+
+def needs_review(score, threshold) -> bool:
+    """Whether a top score is under a review threshold (``review_below``; None: never). A NaN score is."""
+    if threshold is None or score is None:
+        return False
+    return not float(score) >= float(threshold)
+
+
+def review_reason(score, threshold) -> str:
+    """Why a result is marked for review, for a tooltip: its top score against the profile's threshold."""
+    return (f"Top score {short_number(score)} is below this model's review threshold {float(threshold):g} "
+            "(profile key review_below)")
 
 
 def finite(v):
