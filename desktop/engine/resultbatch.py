@@ -215,7 +215,8 @@ class ResultBatch:
                       timings=Timings(*self.timings[i].tolist()), kind=self.kind_of(i),
                       saved_input=self.saved_input.get(i), mask_file=self.mask_file.get(i), features=features, input_sha256=self.sha256_of(i),
                       passthrough=extra, candidates=candidates, conf=conf, masks=masks,
-                      review_below=self.meta.get("review_below") if top else None)
+                      review_below=self.meta.get("review_below") if top else None,
+                      score_kind=self.meta.get("scores") if top else None)
 
     def _candidates(self, i: int) -> tuple:
         """Item ``i``'s stored detection candidates as Detection tuples, best first."""

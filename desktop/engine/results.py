@@ -132,6 +132,8 @@ class Result:
     masks: object = None
     #: the profile's ``review_below`` the item was scored with (a classifier's), or None: see needs_review
     review_below: float | None = None
+    #: what a classifier's scores are (decoders.classification.SCORE_KINDS' key), when its batch says
+    score_kind: str | None = None
 
     @property
     def needs_review(self) -> bool:

@@ -13,7 +13,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFrame, 
 
 from desktop.engine.inputs import InputKind
 from desktop.engine.decoders.raw import SMALL_OUTPUT, value_rows
-from desktop.engine.results import tensor_summary
+from desktop.engine.decoders.classification import SCORE_KINDS
+from desktop.engine.results import review_reason, tensor_summary
 
 from desktop.runs import fmt
 from desktop.runs.preview import load_preview
@@ -127,6 +128,10 @@ class TopKBars(QWidget):
             p.setPen(pal.color(QPalette.WindowText))
             p.drawText(QRectF(label_w + bar_w + 6, y, score_w, rh), Qt.AlignVCenter | Qt.AlignLeft, fmt.score(score))
         p.end()
+
+
+NUMBERED_CLASSES_HINT = ("Classes are numbered because the model names none: add labels in Preprocessing… "
+                         "(profile key labels).")
 
 
 def _section(text: str) -> QLabel:
@@ -257,6 +262,10 @@ class DetailPane(QScrollArea):
         self.answer.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.answer.setToolTip("Full-precision scores or values")
         lay.addWidget(self.answer)
+        self.score_note = QLabel()  # what the score is, whether it is marked for review, where labels are set
+        self.score_note.setWordWrap(True)
+        self.score_note.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        lay.addWidget(self.score_note)
         self.passthrough_title = _section("Passed through")
         lay.addWidget(self.passthrough_title)
         self.passthrough = _table(["Column", "Value"], "The CSV row's other columns (not model features), "
@@ -290,7 +299,7 @@ class DetailPane(QScrollArea):
         """Show a Result (or the empty state for None)."""
         self.result, self.engine = result, engine
         empty = result is None
-        for w in (self.answer_title, self.bars, self.answer, self.passthrough_title, self.passthrough,
+        for w in (self.answer_title, self.bars, self.answer, self.score_note, self.passthrough_title, self.passthrough,
                   self.features_title, self.features,
                   self.outputs_title, self.outputs, self.values_title, self.values, self.values_note,
                   self.timings, self.error):
@@ -318,6 +327,7 @@ class DetailPane(QScrollArea):
             self.bars.set_predictions(result.top)
             self.answer.setVisible(True)
             self.answer.setText("<br>".join(f"{_esc(p.label)} (#{p.index}): {float(p.score)!r}" for p in result.top))
+            self._show_score_note(result, engine)
         elif result.conf is not None:
             self.answer_title.setVisible(True)
             self.answer.setVisible(True)
@@ -357,6 +367,22 @@ class DetailPane(QScrollArea):
         else:
             self.timings.setText(f"<b>{t.total:.4f} ms</b> = decode {t.decode:.4f} + preprocess {t.preprocess:.4f}"
                                  f" + inference {t.infer:.4f} + postprocess {t.postprocess:.4f}")
+
+    def _show_score_note(self, result, engine) -> None:
+        """Below a classifier's scores: the review mark and why, what the score is, and a hint when the classes
+        are only numbered."""
+        lines = []
+        if result.needs_review:
+            lines.append(f"<b>⚑ For review:</b> {_esc(review_reason(result.top_score, result.review_below))}.")
+        meaning = SCORE_KINDS.get(result.score_kind or "")
+        if meaning:
+            lines.append(f"Score: {_esc(meaning)}.")
+        labelled = engine is not None and getattr(engine, "profile", None) is not None and engine.profile.labels
+        if not labelled and all(p.label == str(p.index) for p in result.top):
+            lines.append(NUMBERED_CLASSES_HINT)
+        if lines:
+            self.score_note.setVisible(True)
+            self.score_note.setText("<br>".join(lines))
 
     def _show_values(self, result, engine) -> None:
         """The Output values section: every value of the outputs with at most SMALL_OUTPUT of them, up to
