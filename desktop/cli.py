@@ -586,6 +586,7 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
 
     from .engine import writers
     from .engine.batch import group_batches, run_batches
+    from .engine.decoders.classification import review_marks
     from .engine.errors import EngineError
     from .engine.store import StoreError
 
@@ -604,6 +605,8 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
     target = writers.AtomicFile(args.out) if args.out and not detections else None
     fh = writer = groups = save = masks = det_out = None
     ok = failed = 0
+    review = 0  # scored with the top score under the profile's review_below
+    counts_review = getattr(engine.profile, "review_below", None) is not None
     latencies = []
     status = "cancelled"  # what the history records at the end; None: nothing, it could not be written
     stop = out_error = store_error = None
@@ -658,6 +661,8 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
                     failed += len(batch) - n_ok
                     if n_ok:
                         latencies.append(batch.total_ms[batch.ok])
+                    if counts_review and "top_score" in batch.answer:
+                        review += int(np.count_nonzero(batch.ok & review_marks(batch.answer, batch.meta)))
                     if n_ok < len(batch) and not args.quiet:
                         err.write("".join(f"failed: {_safe(batch.errors.get(i, 'not scored'))}\n"
                                           for i in np.flatnonzero(~batch.ok).tolist()))
@@ -736,7 +741,9 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
         if latencies:
             p50, p95 = np.percentile(np.concatenate(latencies), (50, 95)).tolist()
         wall = time.perf_counter() - t0
-        err.write(f"{ok:,} scored, {failed:,} failed in {wall:.2f} s"
+        marked = (f" ({review:,} for review: top score under {engine.profile.review_below:g}, the profile's "
+                  "review_below)") if counts_review else ""
+        err.write(f"{ok:,} scored{marked}, {failed:,} failed in {wall:.2f} s"
                   + (f" · p50 {p50:.2f} ms, p95 {p95:.2f} ms per item" if latencies else "")
                   + (f" · results in {_safe(args.out)}" if args.out else "")
                   + (f" · inputs saved in {_safe(save)}" if save else "")

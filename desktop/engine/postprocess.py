@@ -94,6 +94,7 @@ class Postprocessor:
         self.task = profile.task
         self.detection = getattr(profile, "detection", None)  # the profile's detection settings (or None)
         self.segmentation = getattr(profile, "segmentation", None)  # and its segmentation settings
+        self.review_below = getattr(profile, "review_below", None)  # a classifier's review threshold (or None)
         self.metadata = dict(getattr(info, "metadata", None) or {})
         self.output_specs = tuple(info.outputs)
         image = getattr(profile, "image", None)

@@ -316,6 +316,8 @@ class Profile:
     # whether each result keeps the model's raw outputs: None, the task's default (all of them,
     # except that a detector's or segmenter's large ones, decoded into its answer, are not kept)
     keep_outputs: bool | None = None
+    #: a classifier's top score under this (in [0, 1]) marks the result for review; None: nothing is marked
+    review_below: float | None = None
     extra: dict = field(default_factory=dict, compare=False)  # unknown top-level keys starting with "x-"
     #: what may mislead though the profile loads (an old interpolation name), never saved: `info` shows them
     notes: tuple = field(default=(), compare=False)
@@ -334,6 +336,8 @@ class Profile:
             d["segmentation"] = self.segmentation.to_dict()
         if self.keep_outputs is not None:  # left out when not set, as detection and segmentation are
             d["keep_outputs"] = self.keep_outputs
+        if self.review_below is not None:  # likewise: profiles without it keep their hash
+            d["review_below"] = self.review_below
         d.update(self.extra)
         return d
 
@@ -713,7 +717,7 @@ def profile_from_dict(raw) -> Profile:
     if not isinstance(raw, dict):
         raise ProfileError("Profile: the top level must be a JSON object")
     _unknown(raw, ("input", "task", "labels", "image", "table", "detection", "segmentation", "keep_outputs",
-                   "schema_version"), "")
+                   "review_below", "schema_version"), "")
     inp = raw.get("input")
     if inp is not None and not isinstance(inp, str):
         raise ProfileError(f"Profile: input must be the name of a model input (got {inp!r})")
@@ -751,10 +755,16 @@ def profile_from_dict(raw) -> Profile:
     keep_outputs = raw.get("keep_outputs")
     if keep_outputs is not None and not isinstance(keep_outputs, bool):
         raise ProfileError(f"Profile: keep_outputs must be true or false (got {keep_outputs!r})")
+    review_below = raw.get("review_below")
+    if review_below is not None:
+        if isinstance(review_below, bool) or not isinstance(review_below, (int, float)):
+            raise ProfileError(f"Profile: review_below must be a score between 0 and 1, under which a result is "
+                               f"marked for review (got {review_below!r})")
+        review_below = _fraction(review_below, "review_below")
     extra = {k: v for k, v in raw.items() if str(k).startswith("x-")}
     return Profile(input=inp, task=task, labels=tuple(str(x) for x in labels), image=image, table=table,
-                   detection=detection, segmentation=segmentation, keep_outputs=keep_outputs, extra=extra,
-                   notes=tuple(notes))
+                   detection=detection, segmentation=segmentation, keep_outputs=keep_outputs,
+                   review_below=review_below, extra=extra, notes=tuple(notes))
 
 
 def profile_from_json(text: str, source: str = "profile") -> Profile:
@@ -835,6 +845,19 @@ def _class_vector(o) -> bool:
     return not shape or len(shape) <= 2 or sum(1 for d in shape[1:] if d != 1) <= 1
 
 
+_FLOATS = ("float", "double", "float16")
+
+
+def _label_and_probabilities(tensors) -> bool:
+    """Whether the outputs are a classifier's without ZipMap (scikit-learn's ``zipmap=False``): a per-item
+    ``label`` output of whole numbers or text, and a float ``[N, K]`` output of one score per class."""
+    label = next((o for o in tensors if "label" in o.name.lower() and o.elem_type not in _FLOATS
+                  and 1 <= len(o.shape) <= 2 and (len(o.shape) == 1 or o.shape[-1] == 1)), None)
+    return label is not None and any(
+        o is not label and o.elem_type in _FLOATS and len(o.shape) == 2
+        and not (isinstance(o.shape[-1], int) and o.shape[-1] < 2) for o in tensors)
+
+
 def _guess_task(info, labels) -> Task:
     outs = info.outputs
     meta_task = str(info.metadata.get("task", "")).strip().lower()
@@ -846,6 +869,8 @@ def _guess_task(info, labels) -> Task:
         return Task.DETECTION
     tensors = [o for o in outs if o.is_tensor]
     if any(o.is_zipmap for o in outs) or (labels and (not tensors or _class_vector(tensors[0]))):
+        return Task.CLASSIFICATION
+    if _label_and_probabilities(tensors):
         return Task.CLASSIFICATION
     if tensors:
         o = tensors[0]
@@ -886,6 +911,50 @@ def _letterboxed(info, labels) -> bool:
         family is None and str(info.metadata.get("task", "")).strip().lower() in ("detect", "segment"))
 
 
+#: the stride a guessed profile rounds an image's own size to when the metadata names none: the usual total
+#: downsampling of a convolutional backbone (ResNet, MobileNet, YOLO, DBNet's FPN: PaddleOCR's DetResizeForTest
+#: rounds each side to 32), so that every feature map divides evenly
+DEFAULT_STRIDE = 32
+#: the longest side a guessed profile feeds an image at: an A4 page scanned at 300 dpi (3,508 pixels) keeps its own
+#: size, while a 50-megapixel photo is scaled down, so the tensor stays at most 3×4,096×4,096 float32 (192 MiB),
+#: far under MAX_ITEM_BYTES, and the model's feature maps fit in memory
+GUESS_MAX_SIDE = 4096
+
+
+def model_stride(metadata) -> int | None:
+    """The metadata's ``stride`` (Ultralytics writes one, ``32``), or None when absent or not a usable number."""
+    raw = str(metadata.get("stride", "")).strip()
+    import ast
+
+    try:
+        value = ast.literal_eval(raw) if raw else None
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if isinstance(value, (list, tuple)) and value:  # per-level strides, e.g. [8, 16, 32]: the coarsest
+        value = max(value) if all(isinstance(v, int) and not isinstance(v, bool) for v in value) else None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 1024:
+        return value
+    return None
+
+
+def _own_size_resize(width, height, stride: int) -> Resize:
+    """How a guessed profile brings an image to an input whose fixed sides are ``width``/``height`` (None: dynamic).
+
+    Both fixed: a stretch to them. Both dynamic: the image at its own size, each side rounded to a multiple of
+    ``stride`` (the limit-side mode, longer side at most GUESS_MAX_SIDE). Only the height fixed (a text-line
+    recogniser): that height, the width in proportion padded on the right (the height mode, growing up to
+    GUESS_MAX_SIDE). Only the width fixed: that width, the height in proportion, padded to a multiple of
+    ``stride`` (the fit mode's minimum rectangle).
+    """
+    if width is not None and height is not None:
+        return Resize(mode="stretch", size=(width, height))
+    if width is None and height is None:
+        return Resize(mode="limit-side", limit=GUESS_MAX_SIDE, limit_type="max", multiple=stride, min_size=stride)
+    if width is None:
+        return Resize(mode="height", size=(min(height, GUESS_MAX_SIDE), height), grow=True, max_width=GUESS_MAX_SIDE)
+    return Resize(mode="fit", size=(width, GUESS_MAX_SIDE), auto=True, stride=stride)
+
+
 def default_profile(info) -> Profile:
     """A sensible profile guessed from the first input's shape and type, when the model carries none."""
     spec = info.inputs[0]
@@ -903,11 +972,14 @@ def default_profile(info) -> Profile:
         else:
             layout, c, h, w = "NCHW", 3, dims[1], dims[2]
         imgsz = _imgsz(info.metadata)  # Ultralytics' (height, width), for an export with a dynamic size
-        width = w if fixed(w) else (imgsz[1] if imgsz else 224)
-        height = h if fixed(h) else (imgsz[0] if imgsz else 224)
+        letterboxed = task in (Task.DETECTION, Task.SEGMENTATION) and _letterboxed(info, labels)
+        # a YOLO without imgsz gets Ultralytics' own default size; other dynamic sides are read from the image
+        guess = 640 if letterboxed else None
+        width = w if fixed(w) else (imgsz[1] if imgsz else guess)
+        height = h if fixed(h) else (imgsz[0] if imgsz else guess)
         dtype = {"float16": "float16", "uint8": "uint8"}.get(spec.elem_type or "", "float32")
         scale = 1.0 if dtype == "uint8" else 1.0 / 255.0
-        resize = Resize(mode="stretch", size=(width, height))
+        resize = _own_size_resize(width, height, model_stride(info.metadata) or DEFAULT_STRIDE)
         from .presets import ultralytics_preset
 
         preset = ultralytics_preset(info.metadata) if task in (Task.DETECTION, Task.SEGMENTATION) else None
@@ -920,7 +992,7 @@ def default_profile(info) -> Profile:
             if dtype != "float32":
                 raw.update(dtype=dtype, scale=scale)
             return Profile(input=spec.name, task=task, labels=labels, image=_parse_image(raw))
-        if task in (Task.DETECTION, Task.SEGMENTATION) and _letterboxed(info, labels):
+        if letterboxed:
             # Ultralytics and YOLOv5 letterbox to imgsz, padding with 114 on 0-255 pixels (114/255 once scaled)
             resize = Resize(mode="fit", size=(width, height), interpolation="bilinear", pad_anchor="center",
                             pad_value=(114.0,))
@@ -947,6 +1019,71 @@ def default_profile(info) -> Profile:
     return Profile(input=spec.name, task=task, labels=labels)
 
 
+#: the source resolve_profile gives a profile it guessed, for :func:`is_guessed`
+GUESSED_SOURCE = "default guessed from the model's input"
+
+
+def is_guessed(source: str | None) -> bool:
+    """Whether resolve_profile's ``source`` says the profile was guessed (not read from a file or the model)."""
+    return bool(source) and (source == GUESSED_SOURCE or (source.startswith("preset ") and "chosen from" in source))
+
+
+def profile_guess_reasons(info, profile: Profile) -> list[str]:
+    """What a guessed profile assumes and why, in plain sentences, for the model card.
+
+    Meant for a profile that :func:`is_guessed` says was guessed; each sentence names a choice a
+    user may want to check and the profile key that changes it.
+    """
+    reasons: list[str] = []
+    spec = next((s for s in info.inputs if s.name == profile.input), info.inputs[0] if info.inputs else None)
+    image = profile.image
+    if image is not None and image.resize is not None and spec is not None and len(spec.shape) in (3, 4):
+        r = image.resize
+        n = r.multiple if r.mode == "limit-side" else r.stride
+        whose = (f" ({n} is the model's stride, from its metadata)" if model_stride(info.metadata) == n else
+                 f" ({n} is the usual stride of convolutional networks; the model names none)")
+        imgsz = _imgsz(info.metadata)
+        if r.mode == "limit-side":
+            reasons.append(f"The model accepts any image size; images are fed at their own size rounded to {n}"
+                           f"{whose}, the longer side at most {r.limit:,} pixels.")
+        elif r.mode == "height" and r.grow:
+            reasons.append(f"The model takes images {r.size[1]} pixels high and of any width; each image is scaled "
+                           f"to that height, its width in proportion (at most {r.max_width:,}), padded on the right.")
+        elif r.mode == "fit" and r.auto and not image.preset:
+            reasons.append(f"The model takes images {r.size[0]} pixels wide and of any height; each image is scaled "
+                           f"to that width, its height in proportion, padded to a multiple of {n}{whose}.")
+        elif imgsz and r.size is not None and (r.size[0], r.size[1]) == (imgsz[1], imgsz[0]):
+            reasons.append(f"The input size {imgsz[1]}×{imgsz[0]} comes from the model's imgsz metadata.")
+        elif r.size is not None:
+            if all(isinstance(d, int) and d > 0 for d in _spatial(spec.shape)):
+                reasons.append(f"Images are resized to the model's own input size, {r.size[0]}×{r.size[1]}.")
+            else:
+                reasons.append(f"The model does not state its input size; {r.size[0]}×{r.size[1]} is assumed "
+                               "(image.resize.size).")
+        if not image.preset:
+            reasons.append(f"Pixel scaling ({describe_normalisation(image)}) and {image.color} colour order are assumed: the model "
+                           "does not say how its images were prepared (image.scale, mean, std and color).")
+    if profile.table is not None and profile.table.columns is None:
+        reasons.append("The model names no feature columns; the first numeric CSV columns are fed in file order "
+                       "(table.columns).")
+    if profile.task == Task.RAW:
+        reasons.append("The task could not be told from the outputs, so they are shown as raw values (profile key "
+                       "task).")
+    else:
+        reasons.append(f"The task {profile.task.value} is guessed from the model's outputs (profile key task).")
+    if profile.task == Task.CLASSIFICATION and not profile.labels:
+        reasons.append("No labels: classes are shown as numbers. Add them in Preprocessing… (profile key labels).")
+    return reasons
+
+
+def _spatial(shape) -> tuple:
+    """An image input's (height, width) dims, whatever its layout."""
+    dims = shape[1:] if len(shape) == 4 else shape
+    if dims[0] in (1, 3):
+        return tuple(dims[1:3])
+    return tuple(dims[0:2]) if dims[2] in (1, 3) else tuple(dims[1:3])
+
+
 def resolve_profile(model_path, info, explicit: str | os.PathLike | None = None) -> tuple[Profile, str]:
     """The profile for a model and where it came from.
 
@@ -966,7 +1103,7 @@ def resolve_profile(model_path, info, explicit: str | os.PathLike | None = None)
             profile = profile_from_json(info.metadata[EMBEDDED_KEY], f"The profile embedded in {info.file_name}")
             source = "embedded in the model"
         if profile is None:
-            profile, source = default_profile(info), "default guessed from the model's input"
+            profile, source = default_profile(info), GUESSED_SOURCE
             if profile.image is not None and profile.image.preset:
                 source = f"preset {profile.image.preset}, chosen from the model's Ultralytics metadata"
     if not profile.labels and info.labels:

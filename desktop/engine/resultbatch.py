@@ -136,6 +136,9 @@ class ResultBatch:
         if not self.ok[i]:
             return "failed", None
         meta = self.meta if conf is None or "conf" not in self.meta else {**self.meta, "conf": conf}
+        whole = getattr(self.decoder, "batch_summary", None)  # a decoder that reads the outputs themselves (raw)
+        if whole is not None:
+            return whole(self, i)
         return self.decoder.summary(self.answer, meta, i)
 
     # ------------------------------------------------------------------ row views
@@ -211,7 +214,9 @@ class ResultBatch:
                       error=self.errors.get(i), outputs=self.item_outputs(i), top=top, values=values,
                       timings=Timings(*self.timings[i].tolist()), kind=self.kind_of(i),
                       saved_input=self.saved_input.get(i), mask_file=self.mask_file.get(i), features=features, input_sha256=self.sha256_of(i),
-                      passthrough=extra, candidates=candidates, conf=conf, masks=masks)
+                      passthrough=extra, candidates=candidates, conf=conf, masks=masks,
+                      review_below=self.meta.get("review_below") if top else None,
+                      score_kind=self.meta.get("scores") if top else None)
 
     def _candidates(self, i: int) -> tuple:
         """Item ``i``'s stored detection candidates as Detection tuples, best first."""
@@ -279,6 +284,9 @@ class ResultBatch:
                     top_col[i, j], top_score[i, j] = column[int(p.index)], p.score
             answer = {"top_col": top_col, "top_score": top_score}
             meta = {"labels": [names[idx] for idx in indices], "indices": indices}
+            review = next((r.review_below for r in results if r.review_below is not None), None)
+            if review is not None:
+                meta["review_below"] = review
         m = max((len(r.values) for r in results), default=0)
         if m:
             values = np.zeros((n, m), dtype=np.float64)

@@ -130,6 +130,15 @@ class Result:
     conf: float | None = None
     # a segmenter's masks, still encoded (decoders.segmentation.MaskView): label_map() decodes them
     masks: object = None
+    #: the profile's ``review_below`` the item was scored with (a classifier's), or None: see needs_review
+    review_below: float | None = None
+    #: what a classifier's scores are (decoders.classification.SCORE_KINDS' key), when its batch says
+    score_kind: str | None = None
+
+    @property
+    def needs_review(self) -> bool:
+        """Whether the result is marked for review: scored, and its top score under ``review_below``."""
+        return needs_review(self.top_score, self.review_below) if self.ok and self.top else False
 
     @property
     def detections(self) -> tuple:
@@ -187,6 +196,8 @@ class Result:
             "top": [p.to_dict() for p in self.top],
             "timings_ms": self.timings.to_dict(),
         }
+        if self.review_below is not None and self.top:
+            d["review"] = self.needs_review
         if self.values:
             d["values"] = [finite(v) for v in self.values]
         if self.conf is not None:
@@ -200,6 +211,19 @@ class Result:
         if self.passthrough:
             d["passthrough"] = dict(self.passthrough)
         return d
+
+
+def needs_review(score, threshold) -> bool:
+    """Whether a top score is under a review threshold (``review_below``; None: never). A NaN score is."""
+    if threshold is None or score is None:
+        return False
+    return not float(score) >= float(threshold)
+
+
+def review_reason(score, threshold) -> str:
+    """Why a result is marked for review, for a tooltip: its top score against the profile's threshold."""
+    return (f"Top score {short_number(score)} is below this model's review threshold {float(threshold):g} "
+            "(profile key review_below)")
 
 
 def finite(v):
@@ -274,7 +298,8 @@ def percentiles(values, qs=(50, 90, 95, 99)) -> dict:
 def result_from_record(record: dict, index: int = 0) -> Result:
     """A Result rebuilt from its JSON record (as stored in the history or printed by ``score``).
 
-    Tensor outputs come back as float64/int64 numpy arrays, ZipMap outputs as dicts.
+    Tensor outputs come back as numpy arrays: int64 when whole numbers, float32 when every value is a
+    float32 one (the model's type, as when the run was fresh), else float64; ZipMap outputs as dicts.
     """
     outputs = {}
     for name, value in (record.get("outputs") or {}).items():
@@ -286,6 +311,8 @@ def result_from_record(record: dict, index: int = 0) -> Result:
                 arr = np.asarray(np.where(arr == None, np.nan, arr).tolist(), dtype=np.float64)  # noqa: E711
                 if np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)) and not _looks_float(value):
                     arr = arr.astype(np.int64)
+                else:
+                    arr = _as_model_float(arr)
             except (TypeError, ValueError):
                 pass
             outputs[name] = arr
@@ -301,6 +328,22 @@ def result_from_record(record: dict, index: int = 0) -> Result:
                   saved_input=record.get("saved_input"), mask_file=record.get("mask_file"), input_sha256=record.get("input_sha256"),
                   passthrough={str(k): "" if v is None else str(v) for k, v in passthrough.items()}
                   if passthrough else None)
+
+
+def _as_model_float(arr: np.ndarray) -> np.ndarray:
+    """A float64 array read back from JSON as float32 when every value is exactly a float32 one.
+
+    A record keeps no dtype, and a float32 output written as JSON reads back as float64 with
+    the same values; shown as float64 its values print with 16 digits ("0.9854913949966431"
+    where the run showed "0.9854914") and its type as float64. A float64 output almost never
+    holds only float32-exact values, so this gives back the model's type.
+    """
+    if arr.dtype == np.float64 and arr.size:
+        with np.errstate(over="ignore"):
+            narrow = arr.astype(np.float32)
+        if np.array_equal(narrow, arr, equal_nan=True):
+            return narrow
+    return arr
 
 
 def _looks_float(value) -> bool:

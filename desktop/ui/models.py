@@ -13,8 +13,10 @@ from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex,
 from PySide6.QtGui import QColor, QFont, QImageReader, QPalette, QPixmap
 from PySide6.QtWidgets import QApplication, QStyle
 
+from desktop.engine.decoders.classification import review_marks, score_meaning
 from desktop.engine.inputs import InputKind
 from desktop.engine.resultbatch import NO_ROW, ResultBatch
+from desktop.engine.results import review_reason
 
 from desktop.runs import fmt
 
@@ -40,7 +42,8 @@ COLUMN_TIPS = (
 )
 PASSTHROUGH_TIP = "A column of the CSV file that is not a model feature, passed through with its row"
 COL_PASSTHROUGH = 100  # logical id of the first pass-through column (shown after Latency)
-STATUS_FILTERS = ("all", "ok", "failed")
+STATUS_FILTERS = ("all", "ok", "failed", "review")  # review: scored, top score under the profile's review_below
+REVIEW_TEXT = "⚑ Review"
 _ROW_SCALE = float(2 ** 31)  # the Input column's key: name rank · 2³¹ + row (exact in a float64)
 _CACHE = 20000  # formatted rows kept (a screenful is a few dozen)
 
@@ -279,6 +282,9 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
                                                      _Grow(np.int64))
         self._label, self._score, self._value0 = _Grow(np.int32), _Grow(np.float64), _Grow(np.float64)
         self._total, self._err = _Grow(np.float64), _Grow(np.int32)
+        self._review = _Grow(bool)  # scored with its top score under the run's review_below
+        self.n_review = 0
+        self._score_tip = COLUMN_TIPS[COL_SCORE]
         self._names, self._labels, self._messages = _Strings(), _Strings(), _Strings()
         self._pass: dict[str, list] = {}  # pass-through column -> its text per stored row
         self._pass_codes: dict = {}  # pass-through column -> (_Strings, codes), made when sorted or filtered on
@@ -300,7 +306,8 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
         self._logical = [COL_INDEX, COL_INPUT, COL_LABEL, COL_SCORE, COL_STATUS, COL_LATENCY,
                          *range(COL_PASSTHROUGH, COL_PASSTHROUGH + k), COL_MESSAGE]
         self.columns = COLUMNS[:6] + self.passthrough_names + COLUMNS[6:]
-        self.column_tips = COLUMN_TIPS[:6] + (PASSTHROUGH_TIP,) * k + COLUMN_TIPS[6:]
+        self.column_tips = COLUMN_TIPS[:3] + (self._score_tip,) + COLUMN_TIPS[4:6] + (PASSTHROUGH_TIP,) * k \
+            + COLUMN_TIPS[6:]
 
     def view_column(self, logical: int) -> int:
         """Where a column (``COL_*``, or ``COL_PASSTHROUGH + j``) is shown."""
@@ -335,7 +342,7 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
         """Make room for ``rows`` results in all, when a run says how many it will have: growing a column by
         copying half a million rows at once held the window for a visible moment."""
         for column in (self._pos, self._ok, self._src, self._row, self._label, self._score, self._value0,
-                       self._total, self._err, self._order):
+                       self._total, self._err, self._order, self._review):
             column.reserve(rows)
 
     def append(self, batch: ResultBatch) -> None:
@@ -361,6 +368,16 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
         values = batch.answer.get("values")
         if values is not None and values.ndim == 2 and values.shape[1]:
             value = np.where(ok, values[:, 0], np.nan)
+        review = np.zeros(n, dtype=bool)
+        if top is not None and batch.meta.get("review_below") is not None:
+            review = ok & review_marks(batch.answer, batch.meta)
+        self._review.extend(review)
+        self.n_review += int(np.count_nonzero(review))
+        meaning = score_meaning(batch.meta)
+        if meaning is not None and self._score_tip == COLUMN_TIPS[COL_SCORE]:
+            self._score_tip = f"{COLUMN_TIPS[COL_SCORE]}. The score is {meaning}."
+            self._set_columns(self.passthrough_names)
+            self.headerDataChanged.emit(Qt.Horizontal, 0, len(self.columns) - 1)
         self._label.extend(label)
         self._score.extend(score)
         self._value0.extend(value)
@@ -457,8 +474,8 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
             return np.where(ok, np.where(label >= 0, named, self._value0.a[idx]), np.nan)
         if column == COL_SCORE:
             return self._score.a[idx].copy()
-        if column == COL_STATUS:
-            return (~ok).astype(np.float64)
+        if column == COL_STATUS:  # OK, then for review, then failed
+            return (~ok).astype(np.float64) + 0.5 * self._review.a[idx]
         if column == COL_LATENCY:
             return np.where(ok, self._total.a[idx], np.nan)
         if column == COL_MESSAGE:
@@ -537,6 +554,8 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
             mask &= self._ok.a[lo:hi]
         elif self._status == "failed":
             mask &= ~self._ok.a[lo:hi]
+        elif self._status == "review":
+            mask &= self._review.a[lo:hi]
         if self._text:
             mask &= self._matches(self._text, lo, hi)
         return mask
@@ -568,6 +587,8 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
             found |= other & self._summary_contains(text, lo, hi)
         if text in "failed":
             found |= ~ok
+        if text in REVIEW_TEXT.lower():  # "review", as the Status cell reads
+            found |= self._review.a[lo:hi]
         err = self._err.a[lo:hi]
         if self._messages.values:
             found |= (err >= 0) & self._messages.contains(text)[np.maximum(err, 0)]
@@ -708,7 +729,8 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
             row = b.row_of(i)
             texts = (fmt.count(int(b.position[i]) + 1), f"{name} · row {row}" if row is not None else name,
                      text, fmt.score(score) if score is not None else "",
-                     "✔ OK" if ok else "✖ Failed", fmt.ms(self._total.data[s]) if ok else "",
+                     (REVIEW_TEXT if self._review.data[s] else "✔ OK") if ok else "✖ Failed",
+                     fmt.ms(self._total.data[s]) if ok else "",
                      *(column[s] for column in self._pass.values()), b.errors.get(i) or "")
             if len(self._texts) >= _CACHE:
                 self._texts = {}
@@ -738,6 +760,9 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
         if logical == COL_INPUT:
             row = b.row_of(i)
             return b.input_of(i) + (f"\nrow {row}" if row is not None else "")
+        if logical in (COL_SCORE, COL_STATUS) and self._review.data[s]:
+            reason = review_reason(self._score.data[s], b.meta["review_below"])
+            return f"{float(self._score.data[s])!r}\n{reason}" if logical == COL_SCORE else reason
         if logical == COL_SCORE and self._label.data[s] >= 0:
             return repr(float(self._score.data[s]))
         if logical == COL_LATENCY:

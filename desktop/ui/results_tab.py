@@ -14,7 +14,7 @@ from .models import (COL_INPUT, COL_LABEL, COL_LATENCY, COL_MESSAGE, COL_PASSTHR
 from .widgets.history import warning_color
 from .widgets.tables import ColumnFitter, empty_state, setup_table
 
-STATUS_CHOICES = (("All results", "all"), ("Scored", "ok"), ("Failed", "failed"))
+STATUS_CHOICES = (("All results", "all"), ("Scored", "ok"), ("Failed", "failed"), ("For review", "review"))
 
 
 class ResultsTab(QWidget):
@@ -42,7 +42,9 @@ class ResultsTab(QWidget):
         self.status_filter = QComboBox()
         for text, key in STATUS_CHOICES:
             self.status_filter.addItem(text, key)
-        self.status_filter.setToolTip("Show all results, only the scored ones, or only the failed ones")
+        self.status_filter.setToolTip("Show all results, only the scored ones, only the failed ones, or only those "
+                                      "for review (top score under the model's review threshold, profile key "
+                                      "review_below; set it in Preprocessing…)")
         self.status_filter.currentIndexChanged.connect(self._on_filter_changed)
         self.counts_label = QLabel()
         self.counts_label.setToolTip("How many results there are, and how many the filter shows")

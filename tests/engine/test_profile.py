@@ -121,7 +121,8 @@ def test_default_for_nhwc_and_symbolic_size(tmp_path):
                    [("img", TensorProto.UINT8, ["N", "H", "W", 3])], [("y", TensorProto.UINT8, ["N", "H", "W", 3])])
     prof = default_profile(inspect_model(p))
     assert prof.image.layout == "NHWC" and prof.image.dtype == "uint8" and prof.image.scale == 1.0
-    assert prof.image.resize.size == (224, 224)
+    # both sides dynamic: each image at its own size, rounded to 32, not an invented 224×224
+    assert prof.image.resize.mode == "limit-side" and prof.image.resize.multiple == 32
 
 
 def test_default_for_table_model(tmp_path):

@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from desktop.engine import Engine, run_batches
@@ -110,3 +111,27 @@ def test_edits_to_v1_records_are_still_caught_by_the_v1_rules(v1_path):
     reasons = [r for _, r in report.problems]
     assert "result 4 of run c52ae2cfd116 is missing from the database" in reasons
     assert any(r.startswith("the name of run 2053c34cd8f4 was changed in the runs table") for r in reasons)
+
+
+def test_reopened_schema_1_outputs_have_the_models_float32_not_float64(v1_path):
+    """A record keeps no dtype: the float32 logits a fresh run showed came back as float64, printed with 16
+    digits in the detail pane; every value is exactly a float32 one, so they read back as float32."""
+    from desktop.engine.results import tensor_summary
+
+    with ResultStore(v1_path, readonly=True) as store:
+        batch = next(store.batches("2053c34cd8f4"))
+        expected = _expected("2053c34cd8f4")[0]["outputs"]["logits"]
+        result = batch.result(0)
+    logits = result.outputs["logits"]
+    assert logits.dtype == np.float32 and tensor_summary(logits)["dtype"] == "float32"
+    assert logits.tolist() == expected  # the same values as the record: nothing rounded
+    assert repr(float(logits[0])) == repr(float(np.float32(expected[0])))
+
+
+def test_a_float64_output_that_is_not_float32_exact_stays_float64():
+    from desktop.engine.results import result_from_record
+
+    r = result_from_record({"input": "a.png", "ok": True, "outputs": {"y": [0.1, 0.2]}})
+    assert r.outputs["y"].dtype == np.float64
+    r = result_from_record({"input": "a.png", "ok": True, "outputs": {"y": [0.5, 0.25, None]}})
+    assert r.outputs["y"].dtype == np.float32 and np.isnan(r.outputs["y"][2])

@@ -30,14 +30,32 @@ def looks_like_probabilities(v: np.ndarray) -> bool:
                 and abs(float(v.sum()) - 1.0) <= _PROB_TOLERANCE * max(1, v.size / 100))
 
 
+#: what a classifier's scores are (the decoder's meta ``scores``), in words for the window and the exports
+SCORE_KINDS = {
+    "probabilities": "the probability from the model's own output, which already sums to 1 over the classes",
+    "softmax": "softmax of the model's raw scores (logits), computed by InferDesk: the model's output is not a "
+               "probability",
+    "sigmoid": "the logistic sigmoid of the model's one raw score, computed by InferDesk: the model's output is not "
+               "a probability",
+    "mixed": "the model's output where it already sums to 1, else softmax of it computed by InferDesk",
+    "zipmap": "the probability from the classifier's probability output (scikit-learn's predict_proba)",
+}
+
+
+def score_meaning(meta) -> str | None:
+    """What a classifier's score is, from its batch's meta (None when the batch does not say)."""
+    return SCORE_KINDS.get((meta or {}).get("scores"))
+
+
 def class_scores(block, n: int):
-    """(labels by column, class index by column, scores (n, K)) of the model's score output, or None."""
+    """(labels by column, class index by column, scores (n, K), what the scores are (SCORE_KINDS)) of the
+    model's score output, or None."""
     post = block.post
     name = post.score_output
     if name in block.maps:
         names, keys, scores = block.maps[name]
         indices = [post.labels.index(k) if k in post.labels else j for j, k in enumerate(names)]
-        return list(names), indices, scores
+        return list(names), indices, scores, "zipmap"
     if name not in block.tensors or not block.batched[name]:
         return None
     v = block.tensors[name].reshape(n, -1).astype(np.float64)
@@ -45,18 +63,33 @@ def class_scores(block, n: int):
         return None
     if v.shape[1] == 1:
         s = v[:, 0]
-        p = np.where((s >= 0) & (s <= 1), s, 1.0 / (1.0 + np.exp(-np.clip(s, -500, 500))))
+        inside = (s >= 0) & (s <= 1)
+        kind = "probabilities" if inside.all() else "sigmoid" if not inside.any() else "mixed"
+        p = np.where(inside, s, 1.0 / (1.0 + np.exp(-np.clip(s, -500, 500))))
         scores = np.stack([1.0 - p, p], axis=1) if len(post.labels) == 2 else p[:, None]
     else:
         tol = _PROB_TOLERANCE * max(1, v.shape[1] / 100)
         probs = ((_min(v, axis=1) >= -1e-6) & (_max(v, axis=1) <= 1 + 1e-6)
                  & (np.abs(_sum(v, axis=1) - 1.0) <= tol))
         if probs.all():
-            scores = v
+            scores, kind = v, "probabilities"
+        elif not probs.any():
+            scores, kind = softmax(v), "softmax"
         else:
-            scores = softmax(v) if not probs.any() else np.where(probs[:, None], v, softmax(v))
+            scores, kind = np.where(probs[:, None], v, softmax(v)), "mixed"
     names, indices = post.class_names(scores.shape[1])
-    return names, indices.tolist(), scores
+    return names, indices.tolist(), scores, kind
+
+
+def review_marks(answer: dict, meta: dict) -> np.ndarray:
+    """Which items are marked for review: top score under the meta's ``review_below`` (bool (n,); none
+    without a threshold). A NaN score is marked: it is no answer to rely on."""
+    scores = answer.get("top_score")
+    threshold = (meta or {}).get("review_below")
+    if scores is None or threshold is None or not scores.shape[1:] or not scores.shape[1]:
+        return np.zeros(0 if scores is None else len(scores), dtype=bool)
+    top = scores[:, 0]
+    return ~(top >= float(threshold))
 
 
 @register
@@ -70,19 +103,25 @@ class ClassificationDecoder:
         found = class_scores(block, n)
         if found is None:
             return {}
-        names, indices, scores = found
+        names, indices, scores, kind = found
         k = min(block.post.top_k, scores.shape[1])
         order = (-scores).argsort(axis=1, kind="stable")[:, :k]
+        meta = {"labels": [str(x) for x in names], "indices": [int(x) for x in indices], "scores": kind}
+        if block.post.review_below is not None:  # stored with the batch: a reopened run marks the same results
+            meta["review_below"] = float(block.post.review_below)
         return {"top_col": order.astype(np.int32), "top_score": scores[np.arange(n)[:, None], order],
-                "_meta": {"labels": [str(x) for x in names], "indices": [int(x) for x in indices]}}
+                "_meta": meta}
 
     def record(self, answer: dict, meta: dict, i: int) -> dict:
         cols = answer.get("top_col")
         if cols is None:
             return {"top": []}
         labels, indices = meta["labels"], meta["indices"]
-        return {"top": [{"label": labels[c], "index": indices[c], "score": finite(s)}
-                        for c, s in zip(cols[i].tolist(), answer["top_score"][i].tolist())]}
+        d = {"top": [{"label": labels[c], "index": indices[c], "score": finite(s)}
+                     for c, s in zip(cols[i].tolist(), answer["top_score"][i].tolist())]}
+        if meta.get("review_below") is not None:
+            d["review"] = bool(review_marks(answer, meta)[i])
+        return d
 
     def columns(self, answer: dict, meta: dict, n: int) -> list:
         cols = answer.get("top_col")
@@ -94,6 +133,8 @@ class ClassificationDecoder:
             suffix = "" if j == 0 else f"_{j + 1}"
             out.append((f"label{suffix}", labels[cols[:, j]]))
             out.append((f"score{suffix}", answer["top_score"][:, j]))
+        if meta.get("review_below") is not None:
+            out.append(("review", review_marks(answer, meta)))
         return out
 
     def summary(self, answer: dict, meta: dict, i: int) -> tuple[str, float | None]:

@@ -12,7 +12,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFrame, 
                                QWidget)
 
 from desktop.engine.inputs import InputKind
-from desktop.engine.results import tensor_summary
+from desktop.engine.decoders.raw import SMALL_OUTPUT, value_rows
+from desktop.engine.decoders.classification import SCORE_KINDS
+from desktop.engine.results import review_reason, tensor_summary
 
 from desktop.runs import fmt
 from desktop.runs.preview import load_preview
@@ -126,6 +128,10 @@ class TopKBars(QWidget):
             p.setPen(pal.color(QPalette.WindowText))
             p.drawText(QRectF(label_w + bar_w + 6, y, score_w, rh), Qt.AlignVCenter | Qt.AlignLeft, fmt.score(score))
         p.end()
+
+
+NUMBERED_CLASSES_HINT = ("Classes are numbered because the model names none: add labels in Preprocessing… "
+                         "(profile key labels).")
 
 
 def _section(text: str) -> QLabel:
@@ -261,6 +267,10 @@ class DetailPane(QScrollArea):
         self.answer.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.answer.setToolTip("Full-precision scores or values")
         lay.addWidget(self.answer)
+        self.score_note = QLabel()  # what the score is, whether it is marked for review, where labels are set
+        self.score_note.setWordWrap(True)
+        self.score_note.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        lay.addWidget(self.score_note)
         self.passthrough_title = _section("Passed through")
         lay.addWidget(self.passthrough_title)
         self.passthrough = _table(["Column", "Value"], "The CSV row's other columns (not model features), "
@@ -275,6 +285,14 @@ class DetailPane(QScrollArea):
         self.outputs = _table(["Output", "Shape", "Type", "Min", "Max", "Mean"],
                               "Every model output for this item, summarised")
         lay.addWidget(self.outputs)
+        self.values_title = _section("Output values")
+        lay.addWidget(self.values_title)
+        self.values = _table(["Output", "Index", "Value"], "The values of each small model output, in full "
+                             "precision (named by the profile's labels where one value stands for each)")
+        lay.addWidget(self.values)
+        self.values_note = QLabel()
+        self.values_note.setWordWrap(True)
+        lay.addWidget(self.values_note)
         self.timings = QLabel()
         self.timings.setWordWrap(True)
         self.timings.setToolTip("Milliseconds spent on this item in each stage")
@@ -286,9 +304,10 @@ class DetailPane(QScrollArea):
         """Show a Result (or the empty state for None)."""
         self.result, self.engine = result, engine
         empty = result is None
-        for w in (self.answer_title, self.bars, self.answer, self.passthrough_title, self.passthrough,
+        for w in (self.answer_title, self.bars, self.answer, self.score_note, self.passthrough_title, self.passthrough,
                   self.features_title, self.features,
-                  self.outputs_title, self.outputs, self.timings, self.error):
+                  self.outputs_title, self.outputs, self.values_title, self.values, self.values_note,
+                  self.timings, self.error):
             w.setVisible(False)
         self.image.clear_overlays()
         self._show_overlay_controls(result)
@@ -313,6 +332,7 @@ class DetailPane(QScrollArea):
             self.bars.set_predictions(result.top)
             self.answer.setVisible(True)
             self.answer.setText("<br>".join(f"{_esc(p.label)} (#{p.index}): {float(p.score)!r}" for p in result.top))
+            self._show_score_note(result, engine)
         elif result.conf is not None:
             self.answer_title.setVisible(True)
             self.answer.setVisible(True)
@@ -343,6 +363,7 @@ class DetailPane(QScrollArea):
                 shape = "×".join(map(str, s["shape"])) or "scalar"
                 rows.append((name, shape, s["dtype"], *(("—" if s[k] is None else repr(s[k])) for k in ("min", "max", "mean"))))
             _fill(self.outputs, rows)
+            self._show_values(result, engine)
         t = result.timings
         self.timings.setVisible(True)
         if not result.ok and t.infer == 0:  # never reached the model: no "0.0000 ms = decode 0.0000 + …"
@@ -351,6 +372,44 @@ class DetailPane(QScrollArea):
         else:
             self.timings.setText(f"<b>{t.total:.4f} ms</b> = decode {t.decode:.4f} + preprocess {t.preprocess:.4f}"
                                  f" + inference {t.infer:.4f} + postprocess {t.postprocess:.4f}")
+
+    def _show_score_note(self, result, engine) -> None:
+        """Below a classifier's scores: the review mark and why, what the score is, and a hint when the classes
+        are only numbered."""
+        lines = []
+        if result.needs_review:
+            lines.append(f"<b>⚑ For review:</b> {_esc(review_reason(result.top_score, result.review_below))}.")
+        meaning = SCORE_KINDS.get(result.score_kind or "")
+        if meaning:
+            lines.append(f"Score: {_esc(meaning)}.")
+        labelled = engine is not None and getattr(engine, "profile", None) is not None and engine.profile.labels
+        if not labelled and all(p.label == str(p.index) for p in result.top):
+            lines.append(NUMBERED_CLASSES_HINT)
+        if lines:
+            self.score_note.setVisible(True)
+            self.score_note.setText("<br>".join(lines))
+
+    def _show_values(self, result, engine) -> None:
+        """The Output values section: every value of the outputs with at most SMALL_OUTPUT of them, up to
+        SMALL_OUTPUT rows in all (the larger outputs keep only their summary above)."""
+        labels = tuple(engine.profile.labels) if engine is not None and getattr(engine, "profile", None) else ()
+        rows, total = [], 0
+        for name, value in result.outputs.items():
+            n = len(value) if isinstance(value, dict) else int(np.asarray(value).size)
+            if not n or n > SMALL_OUTPUT:
+                continue
+            total += n
+            if len(rows) < SMALL_OUTPUT:
+                found, _ = value_rows(value, labels, cap=SMALL_OUTPUT - len(rows))
+                rows += [(name, key, v) for key, v in found]
+        if not rows:
+            return
+        self.values_title.setVisible(True)
+        self.values.setVisible(True)
+        _fill(self.values, rows)
+        if total > len(rows):
+            self.values_note.setVisible(True)
+            self.values_note.setText(f"Showing {len(rows):,} of {total:,} values.")
 
     def _show_image(self, result, engine):
         is_image = result.kind in (InputKind.IMAGE, InputKind.DICOM)

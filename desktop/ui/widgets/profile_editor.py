@@ -168,6 +168,15 @@ class ProfileEditor(QDialog):
         self.labels.setMaximumHeight(110)
         self.labels.textChanged.connect(self._on_changed)
         form.addRow("Labels", self.labels)
+        self.review_below = QDoubleSpinBox()
+        self.review_below.setRange(0, 1)
+        self.review_below.setSingleStep(0.05)
+        self.review_below.setDecimals(3)
+        self.review_below.setSpecialValueText("off")  # 0: no result is marked (the key is left out)
+        self.review_below.setToolTip("A classifier's result whose top score is under this is marked for review in "
+                                     "the table and the exports (profile key review_below); 0 turns it off")
+        self.review_below.valueChanged.connect(self._on_changed)
+        form.addRow("Review results below", self.review_below)
         self.form_layout.addWidget(box)
 
     def _build_detection(self):
@@ -591,6 +600,7 @@ class ProfileEditor(QDialog):
         self._set_combo(self.kind, "table" if profile.table is not None or profile.image is None and
                         len(self.engine.input_spec.shape) <= 2 else "image")
         self.labels.setPlainText("\n".join(profile.labels))
+        self.review_below.setValue(profile.review_below or 0)
         spec = profile.image
         if spec is None:
             from desktop.engine.profile import default_profile
@@ -693,6 +703,8 @@ class ProfileEditor(QDialog):
         labels = [x.strip() for x in self.labels.toPlainText().splitlines() if x.strip()]
         if labels:
             d["labels"] = labels
+        if self.review_below.value() > 0:
+            d["review_below"] = round(self.review_below.value(), 4)
         for k, v in self.profile.extra.items():
             d[k] = v
         if d["task"] == "detection":
@@ -701,7 +713,7 @@ class ProfileEditor(QDialog):
                 d["detection"] = detection
         # sections this form does not edit travel as they were
         for k, v in self.profile.to_dict().items():
-            if k not in d and k not in ("input", "task", "labels", "image", "table", "detection"):
+            if k not in d and k not in ("input", "task", "labels", "review_below", "image", "table", "detection"):
                 d[k] = v
         if self.kind.currentData() == "image":
             img: dict = {"color": self.color.currentData(), "layout": self.layout_combo.currentData(),
