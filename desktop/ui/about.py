@@ -8,6 +8,12 @@ from PySide6.QtWidgets import QMessageBox
 
 from desktop import __version__
 
+#: what InferDesk is for, in the About box (and the README's first lines)
+INTENDED_USE = ("scoring your own images, DICOM files and tables with an ONNX model you have chosen, on this "
+                "computer, and checking, reviewing and recording the results. It is not a medical device: a model's "
+                "results are for a qualified person to review, not a diagnosis.")
+LICENCE = "MIT, open source (the models you open keep their own licences, shown on the model card)"
+
 
 def versions() -> dict:
     """Versions shown in the About box."""
@@ -42,9 +48,17 @@ class AboutMixin:
         self.status_info.setToolTip(tip)
 
     def about_text(self) -> str:
+        from desktop.resources import resource_path
+
         rows = "".join(f"<tr><td>{k}</td><td>&nbsp;&nbsp;{val}</td></tr>" for k, val in versions().items())
+        readme = resource_path("README.md")
+        docs = (f"<a href='{QUrl.fromLocalFile(str(readme)).toString()}'>the README</a> ({readme})"
+                if readme.is_file() else "the README that came with InferDesk")
         return (f"<h3>InferDesk {__version__}</h3><p>Score images and tables with an ONNX model on your own "
-                f"workstation. Nothing leaves this computer.</p><table>{rows}</table>")
+                "workstation. Nothing leaves this computer.</p>"
+                f"<p><b>Intended use</b>: {INTENDED_USE}</p>"
+                f"<p><b>Licence</b>: {LICENCE}. <b>Documentation</b>: {docs}.</p>"
+                f"<table>{rows}</table>")
 
     def about(self):
         from desktop.resources import icon_path
@@ -53,6 +67,7 @@ class AboutMixin:
         box.setWindowTitle("About InferDesk")
         box.setTextFormat(Qt.RichText)
         box.setText(self.about_text())
+        box.setTextInteractionFlags(Qt.TextBrowserInteraction)  # the documentation link opens
         png = icon_path("png")
         if png.is_file():
             box.setIconPixmap(QIcon(str(png)).pixmap(64, 64))

@@ -247,3 +247,69 @@ def test_after_a_run_and_after_the_preprocessing_dialog_the_keyboard_is_in_the_t
     dialog = window.edit_profile()
     dialog.reject()
     assert window.focusWidget() is window.results_tab.filter_edit
+
+
+# ---------------------------------------------------------------- the model card
+def test_a_guessed_profile_is_said_on_the_card_with_one_click_to_the_editor(qtbot, window, tmp_path):
+    import shutil
+
+    from uihelpers import ROOT
+
+    model = tmp_path / "ppocrv4_det.onnx"  # alone: no sidecar profile, so the profile is a guess
+    shutil.copy(ROOT / "models" / "ppocrv4_det.onnx", model)
+    load(qtbot, window, model)
+    notice = window.model_panel.guess
+    assert notice.isVisible()
+    text = notice.text.text()
+    assert "Preprocessing guessed" in text and "own size rounded to 32" in text
+    notice.button.click()
+    assert window.profile_editor.isVisible()
+    window.profile_editor.reject()
+    # a model with its own profile shows no notice
+    load(qtbot, window, DIGITS_MODEL)
+    assert not window.model_panel.guess.isVisible()
+
+
+def test_the_card_shows_the_models_description_intended_use_and_licence(qtbot, window, tmp_path):
+    import onnx
+
+    proto = onnx.load(str(DIGITS_MODEL))
+    for key, value in (("description", "Handwritten digit classifier trained on scikit-learn's 8×8 digits"),
+                       ("intended_use", "Teaching and demonstration only"), ("license", "CC0-1.0"),
+                       ("author", "InferDesk tests")):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    model = tmp_path / "digits_meta.onnx"
+    onnx.save(proto, str(model))
+    load(qtbot, window, model)
+    card = window.model_panel.card_text()
+    assert "Handwritten digit classifier trained on" in card
+    assert "Intended use: Teaching and demonstration only" in card
+    assert "Licence: CC0-1.0" in card and "Author: InferDesk tests" in card
+
+
+def test_symbolic_dimensions_are_shortened_to_their_names_with_the_full_form_in_the_tooltip(qtbot, window):
+    from desktop.engine.model import TensorSpec
+    from desktop.ui.widgets.panels import short_dim, short_shape, short_type
+
+    expr = "(floor(floor(floor(height/2 - 1/2)/2)/2) + 1)*(floor(floor(floor(width/2 - 1/2)/2)/2) + 1)"
+    assert short_dim(expr) == "f(height, width)"
+    assert short_dim("batch") == "batch" and short_dim(None) == "?" and short_dim(3) == "3"
+    assert short_dim("p2o.DynamicDimension.0") == "?" and short_dim("unk__1042") == "?"
+    spec = TensorSpec("logits", "tensor(float)", ("batch", expr, 4), "float")
+    assert short_shape(spec) == ("[batch, f(height, width), 4]", True)
+    zipmap = TensorSpec("output_probability", "seq(map(int64,tensor(float)))", (), None)
+    assert short_type(zipmap) == "list of map int64→float"
+    load(qtbot, window, CANCER_MODEL)
+    card = window.model_panel.card_text()
+    assert "list of map int64→float" in card and "seq(map(int64,tens" not in card
+    assert "seq(map(int64,tensor(float)))" in window.model_panel.card.toolTip()  # the full form
+
+
+def test_the_about_box_says_what_inferdesk_is_for_its_licence_and_where_the_documentation_is(window):
+    box = window.about()
+    text = box.text()
+    assert "Intended use" in text and "not a medical device" in text
+    assert "Licence</b>: MIT" in text and "Documentation" in text
+    assert "README" in text
+    box.close()

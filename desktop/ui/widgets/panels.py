@@ -111,6 +111,9 @@ class ModelPanel(QWidget):
         self.card.setAlignment(Qt.AlignTop | Qt.AlignLeft)
         self.card.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         cl.addWidget(self.card)
+        self.guess = GuessNotice()
+        self.guess.edit_requested.connect(self.edit_profile_requested)
+        cl.addWidget(self.guess)
         self.profile_button = QPushButton("Preprocessing…")
         self.profile_button.setToolTip("Edit how images or CSV rows are turned into the model's input")
         self.profile_button.clicked.connect(self.edit_profile_requested)
@@ -136,7 +139,12 @@ class ModelPanel(QWidget):
         self.engine = engine
         self.message.clear_message()
         self.card.setText(model_card_html(engine))
-        self.card.setToolTip(f"{engine.model_path}\nSHA-256 {engine.info.sha256}")
+        about = f"\n\n{engine.info.description}" if engine.info.description else ""
+        self.card.setToolTip(f"{engine.model_path}\nSHA-256 {engine.info.sha256}{about}\n\n{spec_tooltip(engine.info)}")
+        from desktop.engine.profile import is_guessed, profile_guess_reasons
+
+        guessed = is_guessed(engine.profile_source)
+        self.guess.set_reasons(profile_guess_reasons(engine.info, engine.profile) if guessed else None)
         self.stack.setCurrentIndex(2)
 
     def card_text(self) -> str:
@@ -148,12 +156,90 @@ class ModelPanel(QWidget):
         return doc.toPlainText()
 
 
+#: the metadata keys the card shows under "About", in this order, and what it calls them
+CARD_FACTS = (("intended_use", "Intended use"), ("license", "Licence"), ("author", "Author"),
+              ("version", "Version"), ("date", "Date"), ("task", "Task"), ("imgsz", "Image size"))
+_FACT_ALIASES = {"intended use": "intended_use", "intended_purpose": "intended_use", "use": "intended_use",
+                 "licence": "license", "license_name": "license", "authors": "author", "model_version": "version"}
+_CARD_SPECS = 5  # inputs or outputs listed on the card; the rest are counted (all in the tooltip)
+_SYMBOL_WORDS = {"floor", "ceil", "min", "max", "mod", "abs", "sqrt"}
+
+
+def short_dim(d) -> str:
+    """A dimension as the card shows it: a number, a name (``batch``), ``?``, or for a symbolic expression
+    such as ``(floor(floor(height/2 - 1/2)/2) + 1)*…`` the names it is made of: ``f(height)``."""
+    import re
+
+    if d is None:
+        return "?"
+    text = str(d)
+    if isinstance(d, int):
+        return text
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.:-]*", text):
+        # a name a person gave (batch, height) stays; an exporter's own (p2o.DynamicDimension.0,
+        # unk__123) says no more than "?" does
+        generated = "." in text or text.startswith("unk__") or len(text) > 14
+        return "?" if generated else text
+    names = list(dict.fromkeys(w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)
+                               if w.lower() not in _SYMBOL_WORDS))
+    return f"f({', '.join(names)})" if names else "?"
+
+
+def short_shape(spec) -> tuple[str, bool]:
+    """The shape as the card shows it, and whether it was shortened (the full form goes in the tooltip)."""
+    full = spec.shape_text
+    if not spec.type.startswith("tensor") or not spec.rank_known or not spec.shape:
+        return full, False
+    text = "[" + ", ".join(short_dim(d) for d in spec.shape) + "]"
+    return text, text != full
+
+
+def short_type(spec) -> str:
+    """``float`` for a float tensor; ``map int64→float``, ``list of map int64→float`` for scikit-learn's
+    ZipMap outputs; the ONNX type otherwise."""
+    import re
+
+    if spec.is_tensor:
+        return spec.elem_type or spec.type
+    t = spec.type.replace(" ", "")
+    m = re.fullmatch(r"(seq\()?map\((\w+),tensor\((\w+)\)\)\)?", t)
+    if m:
+        return ("list of " if m.group(1) else "") + f"map {m.group(2)}→{m.group(3)}"
+    return spec.type
+
+
 def _spec_rows(specs) -> str:
     rows = []
-    for s in specs:
-        kind = s.elem_type or s.type
-        rows.append(f"<tr><td>{_esc(s.name)}</td><td>&nbsp;{_esc(s.shape_text)}</td><td>&nbsp;{_esc(kind)}</td></tr>")
+    for s in specs[:_CARD_SPECS]:
+        shape, _ = short_shape(s)
+        rows.append(f"<tr><td>{_esc(s.name)}</td><td nowrap>&nbsp;{_esc(shape)} {_esc(short_type(s))}</td></tr>")
+    more = len(specs) - _CARD_SPECS
+    if more > 0:
+        rows.append(f"<tr><td colspan='2'><i>… and {more} more (hover for all)</i></td></tr>")
     return "<table cellspacing='0' cellpadding='1'>" + "".join(rows) + "</table>"
+
+
+def spec_tooltip(info) -> str:
+    """Every input and output with its full shape and type, for the card's tooltip."""
+    lines = []
+    for title, specs in (("Inputs", info.inputs), ("Outputs", info.outputs)):
+        lines.append(title + ":")
+        lines += [f"  {s.name}  {s.shape_text}  {s.type}" for s in specs]
+    return "\n".join(lines)
+
+
+def card_facts(metadata) -> list[tuple[str, str]]:
+    """The model's own statements worth a user's eye (intended use, licence, author...), from its metadata."""
+    found = {}
+    for key, value in metadata.items():
+        k = _FACT_ALIASES.get(key.strip().lower(), key.strip().lower())
+        if k in dict(CARD_FACTS) and k not in found and str(value).strip():
+            found[k] = " ".join(str(value).split())
+    return [(title, found[k]) for k, title in CARD_FACTS if k in found]
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[:n - 1].rstrip() + "…"
 
 
 def model_card_html(engine) -> str:
@@ -162,19 +248,63 @@ def model_card_html(engine) -> str:
     if labels:
         shown = ", ".join(_esc(x) for x in labels[:12]) + (f", … ({len(labels)} in all)" if len(labels) > 12 else "")
     else:
-        shown = "<i>none</i>"
+        shown = "<i>none</i>: classes are shown as numbers; add names in Preprocessing… (labels)"
     provider = engine.provider.replace("ExecutionProvider", "")
     warned = "".join(f"<p style='color:{error_color().name()}'>⚠ {_esc(w)}</p>" for w in engine.warnings)
+    about = ""
+    if info.description:
+        about += f"<p style='margin-top:0'>{_esc(_clip(info.description, 400))}</p>"
+    facts = card_facts(info.metadata)
+    if facts:
+        about += "<p style='margin-top:0'>" + "<br>".join(
+            f"<b>{_esc(title)}</b>: {_esc(_clip(value, 160))}" for title, value in facts) + "</p>"
     return (
         f"<p style='margin-bottom:2px'><b style='font-size:large'>{_esc(info.file_name)}</b></p>"
         f"<p style='margin-top:0'>{fmt.size(info.size_bytes)} · SHA-256 <tt>{info.sha256[:12]}</tt><br>"
-        f"{_esc(profile.task)} · runs on <b>{_esc(provider)}</b></p>"
+        f"{_esc(profile.task)} · runs on <b>{_esc(provider)}</b></p>{about}"
         f"<p style='margin-bottom:0'><b>Inputs</b></p>{_spec_rows(info.inputs)}"
         f"<p style='margin-bottom:0'><b>Outputs</b></p>{_spec_rows(info.outputs)}"
         f"<p><b>Labels</b>: {shown}</p>"
         f"<p><b>Preprocessing</b>: {_esc(profile.describe())}<br>"
         f"<span style='font-size:small'>profile: {_esc(engine.profile_source)}</span></p>{warned}"
     )
+
+
+class GuessNotice(QFrame):
+    """A strip on the model card when the preprocessing was guessed, saying what was assumed, with one
+    button to the editor: results from a wrong guess look just as confident as right ones."""
+
+    edit_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("guessNotice")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(8, 6, 8, 6)
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setTextFormat(Qt.RichText)
+        lay.addWidget(self.text)
+        self.button = QPushButton("Check the preprocessing…")
+        self.button.setToolTip("Open the preprocessing editor: compare the guess with how the model was trained")
+        self.button.clicked.connect(self.edit_requested)
+        lay.addWidget(self.button, 0, Qt.AlignLeft)
+        self.setVisible(False)
+
+    def set_reasons(self, reasons) -> None:
+        """Show the guess's reasons (None: the profile was not guessed, hide)."""
+        self.setVisible(reasons is not None)
+        if reasons is None:
+            return
+        from .history import warning_color
+
+        edge = warning_color(self.palette()).name()
+        dark = self.palette().color(QPalette.Base).lightness() < 128
+        self.setStyleSheet(f"#guessNotice {{ background: {'#3a2a10' if dark else '#fff4e0'}; "
+                           f"border: 1px solid {edge}; border-radius: 4px; }}")
+        items = "".join(f"<li>{_esc(r)}</li>" for r in reasons)
+        self.text.setText("<b>⚠ Preprocessing guessed</b>: the model names none. Check it before trusting "
+                          f"the results.<ul style='margin-left:-20px'>{items}</ul>")
 
 
 class QueuePanel(QWidget):
