@@ -34,7 +34,7 @@ def build_actions(w) -> None:
     m.addSeparator()
     w.act_add = _action(w, "&Add Inputs…", w.add_inputs_dialog, "Ctrl+I",
                         "Add images, DICOM or CSV files to the queue", m)
-    _action(w, "Add &Folder…", w.add_folder_dialog, "Ctrl+Shift+I", "Add every image in a folder", m)
+    _action(w, "Add &Folder…", w.add_folder_dialog, "Ctrl+Shift+I", "Add every image and DICOM file in a folder (its CSV files too, for a model that takes tables)", m)
     m.addSeparator()
     w.act_export = _action(w, "&Export Results…", w.export_dialog, "Ctrl+E",
                            "Save the results shown in the table as CSV or JSON", m)

@@ -25,16 +25,29 @@ class InputsMixin:
             self.add_inputs(paths)
 
     def add_folder_dialog(self):
-        path = QFileDialog.getExistingDirectory(self, "Add a folder of images", self.settings.last_input_dir or "")
+        path = QFileDialog.getExistingDirectory(self, "Add a folder of images, DICOM or CSV files", self.settings.last_input_dir or "")
         if path:
             self.settings.last_input_dir = path
             self.add_inputs([path])
 
     def add_inputs(self, paths) -> None:
-        """Add files and folders to the queue (folders expand to their images, CSVs count their rows)."""
+        """Add files and folders to the queue (folders expand to their images, CSVs count their rows).
+
+        A folder's CSV files are queued for a model that takes tables, or when the folder has no
+        images; left out otherwise, and the status bar says so.
+        """
         paths = [str(p) for p in paths]
-        if paths:
-            self.queue.add_items(expand_inputs(paths))
+        if not paths:
+            return
+        engine = self.engine
+        takes_tables = engine is not None and engine.profile.table is not None
+        left_out: list = []
+        self.queue.add_items(expand_inputs(paths, folder_tables=True if takes_tables else "auto", left_out=left_out))
+        if left_out:
+            names = ", ".join(os.path.basename(p) for p in left_out[:3]) + (" …" if len(left_out) > 3 else "")
+            self.statusBar().showMessage(
+                f"Left out {len(left_out):,} CSV file{'s' if len(left_out) != 1 else ''} in the folder ({names}): "
+                "the folder's images are queued; add a CSV file itself to score its rows", 12000)
 
     def open_paths(self, paths) -> None:
         """What a drop or a paste does: a model is loaded, everything else is queued."""

@@ -157,10 +157,17 @@ class ResultsTab(QWidget):
 
     # ------------------------------------------------------------------ words around the table
     def _on_filter_changed(self, *_):
+        shown = self.selected_result()
         self.model.set_filter(self.filter_edit.text(), self.status_filter.currentData())
         self.update_counts()
+        # the detail follows the table: a row the filter hid is not left in it
+        sm = self.table.selectionModel()
+        if not sm.currentIndex().isValid() and self.model.rowCount():
+            sm.setCurrentIndex(self.model.index(0, 0), QItemSelectionModel.ClearAndSelect | QItemSelectionModel.Rows)
+        now = self.selected_result()
+        if now is not shown or now is None:
+            self.current_changed.emit(now)
 
-    @Slot(QModelIndex, int, int)
     def _elastic_columns(self) -> dict:
         """The columns that give up room in a narrow window, and their smallest width (em)."""
         m = self.model
@@ -169,6 +176,7 @@ class ResultsTab(QWidget):
             out[m.view_column(COL_PASSTHROUGH + j)] = 5
         return out
 
+    @Slot(QModelIndex, int, int)
     def _on_result_columns_inserted(self, _parent, first, last):
         em = self.fontMetrics().horizontalAdvance("m")
         for col in range(first, last + 1):

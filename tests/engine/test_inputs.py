@@ -655,3 +655,27 @@ def test_count_rows_counts_lines_that_hold_something_whatever_the_block_size(tmp
         path.write_bytes(data)
         expected = max(sum(1 for line in data.split(b"\n") if line.strip()) - 1, 0)
         assert [count_rows(path, block) for block in (1, 2, 3, 7, 1 << 22)] == [expected] * 5, data
+
+
+def test_a_folders_csv_files_are_taken_as_the_caller_says(tmp_path):
+    import shutil
+
+    from desktop.engine.inputs import InputKind, expand_inputs
+    from tests.conftest import SAMPLES
+
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    shutil.copy(SAMPLES / "digits" / sorted(p.name for p in (SAMPLES / "digits").glob("*.png"))[0], mixed / "a.png")
+    shutil.copy(SAMPLES / "breast_cancer.csv", mixed / "rows.csv")
+    only = tmp_path / "only"
+    only.mkdir()
+    shutil.copy(SAMPLES / "breast_cancer.csv", only / "ward.csv")
+
+    left: list = []
+    assert [i.kind for i in expand_inputs([mixed], left_out=left)] == [InputKind.IMAGE]  # "auto": images there
+    assert left == [str(mixed / "rows.csv")]
+    taken = expand_inputs([mixed], folder_tables=True)
+    assert [(i.kind, i.rows) for i in taken] == [(InputKind.IMAGE, 1), (InputKind.TABLE, 20)]
+    assert [(i.kind, i.rows) for i in expand_inputs([only])] == [(InputKind.TABLE, 20)]  # no images: its tables
+    [refused] = expand_inputs([only], folder_tables=False)
+    assert refused.kind == InputKind.INVALID and "holds no supported images" in refused.problem

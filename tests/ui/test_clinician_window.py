@@ -313,3 +313,62 @@ def test_the_about_box_says_what_inferdesk_is_for_its_licence_and_where_the_docu
     assert "Licence</b>: MIT" in text and "Documentation" in text
     assert "README" in text
     box.close()
+
+
+# ---------------------------------------------------------------- smaller things
+def test_a_folders_csv_files_are_queued_for_a_table_model_and_said_left_out_for_an_image_model(qtbot, window,
+                                                                                              tmp_path):
+    import shutil
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(DIGITS_DIR, mixed)
+    shutil.copy(CANCER_CSV, mixed / "rows.csv")
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    shutil.copy(CANCER_CSV, tables / "ward3.csv")
+
+    load(qtbot, window, DIGITS_MODEL)
+    window.add_inputs([mixed])
+    kinds = [i.kind.value for i in window.queue.model.items]
+    assert kinds.count("image") == 10 and "table" not in kinds
+    assert "Left out 1 CSV file in the folder (rows.csv)" in window.statusBar().currentMessage()
+    window.queue.clear()
+    window.add_inputs([tables])  # a folder of tables alone: its CSV files are what it holds
+    assert [(i.kind.value, i.rows) for i in window.queue.model.items] == [("table", 20)]
+    window.queue.clear()
+    load(qtbot, window, CANCER_MODEL)
+    window.add_inputs([mixed])
+    assert [i.path for i in window.queue.model.items if i.kind.value == "table"] == [str(mixed / "rows.csv")]
+
+
+def test_filtering_out_the_selected_row_empties_the_detail(qtbot, window, tmp_path):
+    import shutil
+
+    folder = tmp_path / "scans"
+    shutil.copytree(DIGITS_DIR, folder)
+    (folder / "zz_bad.png").write_bytes(b"x")
+    load(qtbot, window, DIGITS_MODEL, [folder])
+    run(qtbot, window)
+    window.select_result(0)
+    assert window.detail.result is not None and window.detail.result.ok
+    window.results_tab.status_filter.setCurrentIndex(window.results_tab.status_filter.findData("failed"))
+    shown = window.results.rowCount()
+    assert shown == 1
+    # the detail follows the table: the failed row now selected, never the row the filter hid
+    assert window.detail.result is None or not window.detail.result.ok
+    window.results_tab.filter_edit.setText("no such file")
+    assert window.results.rowCount() == 0 and window.detail.result is None
+
+
+def test_the_benchmark_legend_gives_each_setting_its_colour(qtbot, window):
+    from desktop.ui.widgets.latency import CONFIG_COLORS
+
+    view = window.bench_view
+    configs = view.configs()
+    view.begin(configs, 10)
+    text = view.legend.text()
+    assert view.legend.isVisibleTo(view)
+    for n, (label, _settings) in enumerate(configs):
+        assert f"color:{CONFIG_COLORS[n]}" in text and "■" in text and label in text
+    assert "1 thread," in text and "1 threads" not in text
+    view.finish(None)

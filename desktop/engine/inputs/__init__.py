@@ -76,8 +76,11 @@ def _target(link: Path) -> Path | None:
         return None
 
 
-def _folder_scan(folder: Path) -> tuple[list[Path], list[InputItem]]:
+def _folder_scan(folder: Path, tables: list | None = None) -> tuple[list[Path], list[InputItem]]:
     """The images and DICOM files in a folder, and the entries that are refused rather than read.
+
+    ``tables``, when given, collects the folder's CSV and TSV files (not scored from a folder
+    unless the caller asks: see :func:`expand_inputs`).
 
     A folder stands for what is inside it: a file reached through a symbolic link that
     resolves outside the folder is refused with a reason rather than read, and a linked
@@ -118,7 +121,10 @@ def _folder_scan(folder: Path) -> tuple[list[Path], list[InputItem]]:
                         problem=f"{name}: a link to the folder {target or '(a loop)'}, outside {folder.name}; "
                                 "not followed (add that folder itself to score it)"))
                 continue
-            if kind_of(name) not in (InputKind.IMAGE, InputKind.DICOM):
+            kind = kind_of(name)
+            if kind not in (InputKind.IMAGE, InputKind.DICOM):
+                if kind == InputKind.TABLE and tables is not None:
+                    tables.append(Path(entry.path))
                 continue
             path = Path(entry.path)  # normalised as the items' paths always were ("./a" is "a")
             if entry.is_symlink():
@@ -143,19 +149,30 @@ def _folder_scan(folder: Path) -> tuple[list[Path], list[InputItem]]:
     return sorted(found, key=key), sorted(refused, key=lambda i: key(i.path))
 
 
-def _folder_items(folder: Path) -> list[InputItem]:
-    """A folder's items in natural order: its images and DICOM files, and its refused links in place."""
-    files, refused = _folder_scan(folder)
+def _folder_items(folder: Path, folder_tables="auto", left_out: list | None = None) -> list[InputItem]:
+    """A folder's items in natural order: its images and DICOM files, and its refused links in place;
+    its CSV files too as ``folder_tables`` says (see :func:`expand_inputs`), else into ``left_out``."""
+    tables: list = []
+    files, refused = _folder_scan(folder, tables)
     items = [InputItem(path=str(f), kind=kind_of(f)) for f in files] + refused
+    take = folder_tables is True or (folder_tables == "auto" and not files)
+    if take:
+        items += [InputItem(path=str(t), kind=InputKind.TABLE, rows=max(_count_rows(t), 1)) for t in tables
+                  if t.is_file()]
+    elif left_out is not None:
+        left_out.extend(str(t) for t in tables)
     return sorted(items, key=lambda i: natural_key(str(Path(i.path).relative_to(folder))))
 
 
-def expand_inputs(paths) -> list[InputItem]:
+def expand_inputs(paths, folder_tables="auto", left_out: list | None = None) -> list[InputItem]:
     """Turn what the user gave (files, folders) into items, in order.
 
     Folders expand to the images and DICOM files inside them (recursively, natural sort),
     with an ``invalid`` item in place of each symbolic link that leads out of the folder and
-    of each entry that is not a regular file; CSV files are taken only when named directly.
+    of each entry that is not a regular file. A folder's CSV files are taken as
+    ``folder_tables`` says: True (for a model that takes tables), False (only when named
+    directly), or "auto": when the folder holds no image or DICOM file. Those not taken are
+    added to ``left_out``, for the caller to say so.
     Paths that cannot be read, paths that are not regular files (a FIFO, a device such as
     ``/dev/zero``, a socket: reading one would block or never end), and files of unsupported
     types named directly, become ``invalid`` items carrying the reason.
@@ -172,10 +189,11 @@ def expand_inputs(paths) -> list[InputItem]:
                                    problem=f"{p.name}: cannot read the file ({exc.strerror or exc})"))
             continue
         if st is not None and stat.S_ISDIR(st.st_mode):
-            found = _folder_items(p)
+            found = _folder_items(p, folder_tables, left_out)
             if not found:
                 items.append(InputItem(path=str(p), kind=InputKind.INVALID,
-                                       problem=f"Folder {p.name} holds no supported images"))
+                                       problem=f"Folder {p.name} holds no supported images, DICOM or CSV "
+                                               "files"))
             items.extend(found)
             continue
         if st is None:

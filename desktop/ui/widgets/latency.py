@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 import time
 
@@ -513,6 +514,13 @@ class BenchmarkView(QWidget):
         self.table.setToolTip("The benchmark's results, one row per setting")
         self.table.setMaximumHeight(110)
         lay.addWidget(self.table)
+        # the legend: a line of its own above both charts, each setting with its colour. Inside the
+        # plot it was wider than the plot at 1024 px, and its colour samples were cut off
+        self.legend = QLabel()
+        self.legend.setObjectName("benchLegend")
+        self.legend.setWordWrap(True)
+        self.legend.setToolTip("The colour of each setting in both charts")
+        lay.addWidget(self.legend)
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground(self.palette().color(QPalette.Base))
         self.graphics.setToolTip("Each timed run, and how often each latency occurs")
@@ -520,7 +528,6 @@ class BenchmarkView(QWidget):
         self.series = _add_plot(self.graphics, self.palette(), row=0, col=0, title="Latency per run")
         self.series.setLabel("left", "ms")
         self.series.setLabel("bottom", "run #")
-        self.series.addLegend(offset=(-5, 5))
         self.hist = _add_plot(self.graphics, self.palette(), row=0, col=1, title="How often each latency occurs")
         self.hist.setLabel("bottom", "ms")
         for plot in (self.series, self.hist):
@@ -559,8 +566,6 @@ class BenchmarkView(QWidget):
             c.getViewBox() and c.getViewBox().removeItem(c)
         self.series.clear()
         self.hist.clear()
-        if self.series.legend is not None:
-            self.series.legend.clear()
         self.curves, self.hist_curves, self.points = [], [], []
         self.labels = [label for label, _ in configs]
         self.reports = []
@@ -576,6 +581,9 @@ class BenchmarkView(QWidget):
             self.hist_curves.append(self.hist.plot([], [], stepMode="center", fillLevel=0, pen=pg.mkPen(color),
                                                    brush=pg.mkBrush(c)))
             self.points.append(_Growing(1))
+        self.legend.setText(" &nbsp; ".join(
+            f"<span style='color:{CONFIG_COLORS[n % 2]}; font-size:large'>■</span> {html.escape(label)}"
+            for n, label in enumerate(self.labels)))
         self.progress.setRange(0, runs * len(configs))
         self.progress.setValue(0)
         self.start_button.setEnabled(False)
