@@ -73,3 +73,75 @@ def test_deep_colour_dicom_scaled_to_8_bits(name):
     got = np.asarray(decode_dicom(path))
     assert got.dtype == np.uint8
     np.testing.assert_array_equal(got, np.rint(expected / top * 255).astype(np.uint8))
+
+
+# --------------------------------------------------------------------------- the header's facts
+from desktop.engine.inputs.dicomfacts import dicom_facts  # noqa: E402
+
+
+def test_facts_of_a_ct_keep_the_patient_apart():
+    facts = dicom_facts(get_testdata_file("CT_small.dcm"))
+    assert facts.facts["Modality"] == "CT"
+    assert facts.facts["StudyDate"] == "2004-01-19"
+    assert (facts.facts["Rows"], facts.facts["Columns"]) == (128, 128)
+    assert facts.facts["PixelSpacing"] == [0.661468, 0.661468]
+    assert facts.facts["PhotometricInterpretation"] == "MONOCHROME2"
+    assert facts.identifying["PatientName"] == "CompressedSamples CT1"
+    assert facts.identifying["PatientID"] == "1CT1"
+    assert not set(facts.facts) & set(facts.identifying)
+    rows = dict(facts.rows())
+    assert rows["Rows × columns"] == "128 × 128"
+    assert rows["Pixel spacing"] == "0.661468 × 0.661468 mm"
+    assert "Patient name" not in rows
+    assert dict(facts.rows(include_identifying=True))["Patient name"] == "CompressedSamples CT1"
+
+
+def test_facts_give_the_window_and_frames():
+    mr = dicom_facts(get_testdata_file("MR_small.dcm"))
+    assert (mr.facts["WindowCenter"], mr.facts["WindowWidth"]) == (600.0, 1600.0)
+    us = dicom_facts(get_testdata_file("examples_ybr_color.dcm"))
+    assert us.facts["Modality"] == "US" and us.facts["NumberOfFrames"] == 30
+
+
+def test_export_record_leaves_out_identifying_fields_and_dates():
+    facts = dicom_facts(get_testdata_file("CT_small.dcm"))
+    kept, left_out = facts.record()
+    assert kept["Modality"] == "CT"
+    assert "StudyDate" not in kept and "PatientName" not in kept and "PatientID" not in kept
+    assert {"StudyDate", "PatientName", "PatientID"} <= set(left_out)
+    everything, none = facts.record(include_phi=True)
+    assert everything["PatientName"] == "CompressedSamples CT1" and everything["StudyDate"] == "2004-01-19"
+    assert none == []
+
+
+def test_malformed_fields_are_left_out(tmp_path):
+    raw = open(get_testdata_file("CT_small.dcm"), "rb").read()
+    assert raw.count(b"0.661468\\0.661468") == 1 and raw.count(b"20040119") >= 1
+    broken = raw.replace(b"0.661468\\0.661468", b"0.66146X\\0.661468").replace(b"20040119", b"2004XX19")
+    path = tmp_path / "broken.dcm"
+    path.write_bytes(broken)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        facts = dicom_facts(path)
+    assert facts is not None
+    assert "PixelSpacing" not in facts.facts and "StudyDate" not in facts.facts
+    assert facts.facts["Modality"] == "CT"
+
+
+def test_facts_read_the_header_only(tmp_path):
+    """A file cut short inside its pixel data still gives its facts: the pixels are never read."""
+    raw = open(get_testdata_file("CT_small.dcm"), "rb").read()
+    path = tmp_path / "cut.dcm"
+    path.write_bytes(raw[: raw.rindex(b"\xe0\x7f\x10\x00") + 64])
+    assert dicom_facts(path).facts["Modality"] == "CT"
+
+
+def test_facts_of_what_is_not_dicom_are_none(tmp_path):
+    text = tmp_path / "notes.dcm"
+    text.write_bytes(b"hello, not a DICOM file\n" * 8)
+    empty = tmp_path / "empty.dcm"
+    empty.write_bytes(b"")
+    assert dicom_facts(text) is None
+    assert dicom_facts(empty) is None
+    assert dicom_facts(tmp_path / "missing.dcm") is None
+    assert dicom_facts(tmp_path) is None  # a folder
