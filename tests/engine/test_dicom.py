@@ -145,3 +145,61 @@ def test_facts_of_what_is_not_dicom_are_none(tmp_path):
     assert dicom_facts(empty) is None
     assert dicom_facts(tmp_path / "missing.dcm") is None
     assert dicom_facts(tmp_path) is None  # a folder
+
+
+# --------------------------------------------------------------------------- the facts in exports
+import io  # noqa: E402
+import json  # noqa: E402
+
+from desktop.engine import writers  # noqa: E402
+from desktop.engine.resultbatch import ResultBatch  # noqa: E402
+
+
+def _dicom_batch(path):
+    return ResultBatch.failed("classification", 0, str(path), "dicom", "not scored: a test")
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+def test_export_records_carry_facts_without_the_patient(fmt):
+    options = writers.RecordOptions()
+    out = io.StringIO()
+    writers.export([_dicom_batch(get_testdata_file("CT_small.dcm"))], out, fmt, options=options)
+    text = out.getvalue()
+    rec = json.loads(text)["results"][0] if fmt == "json" else json.loads(text)
+    assert rec["dicom"]["Modality"] == "CT"
+    assert "PatientName" not in rec["dicom"] and "StudyDate" not in rec["dicom"]
+    assert "CompressedSamples" not in text
+    assert {"PatientName", "PatientID", "StudyDate"} <= set(options.left_out)
+
+
+def test_export_include_phi_and_csv():
+    batch = _dicom_batch(get_testdata_file("CT_small.dcm"))
+    options = writers.RecordOptions(include_phi=True)
+    out = io.StringIO()
+    writers.export([batch], out, "jsonl", options=options)
+    assert json.loads(out.getvalue())["dicom"]["PatientName"] == "CompressedSamples CT1"
+    assert not options.left_out
+    csv_out, image_csv = io.StringIO(), io.StringIO()
+    writers.export([batch], csv_out, "csv", options=writers.RecordOptions(include_phi=True))
+    writers.export([ResultBatch.failed("classification", 0, "a.png", "image", "x")], image_csv, "csv")
+    assert csv_out.getvalue().splitlines()[0] == image_csv.getvalue().splitlines()[0]  # no DICOM columns
+    assert "CompressedSamples" not in csv_out.getvalue() and "MONOCHROME2" not in csv_out.getvalue()
+
+
+def test_export_of_a_dicom_file_gone_has_no_facts(tmp_path):
+    gone = tmp_path / "moved.dcm"
+    out = io.StringIO()
+    options = writers.RecordOptions()
+    writers.export([_dicom_batch(gone)], out, "jsonl", options=options)
+    assert "dicom" not in json.loads(out.getvalue()) and not options.left_out
+
+
+def test_process_writer_leaves_out_the_patient_and_says_what(tmp_path):
+    path = tmp_path / "out.jsonl"
+    options = writers.RecordOptions()
+    writer = writers.ProcessWriter("jsonl", path, options=options)
+    writer.write(_dicom_batch(get_testdata_file("CT_small.dcm")))
+    writer.close()
+    rec = json.loads(path.read_text())
+    assert rec["dicom"]["Modality"] == "CT" and "PatientID" not in rec["dicom"]
+    assert "PatientID" in options.left_out
