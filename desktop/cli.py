@@ -211,6 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="csv: write text cells as they are; by default a cell a spreadsheet would run as a "
                             "formula (starting with =, +, -, @, tab or CR, and not a number) gets a ' in front")
 
+    def include_phi_arg(p):
+        p.add_argument("--include-phi", action="store_true",
+                       help="jsonl and json: keep a DICOM input's patient-identifying fields (name, ID, birth "
+                            "date, accession number, institution, UIDs...) and the study date in its 'dicom' "
+                            "record; by default they are left out, and the summary names them")
+
     def no_conf_arg(p):
         p.add_argument("--no-conf", action="store_true",
                        help="yolo: write 'class cx cy w h' without the score column (training labels); by default "
@@ -243,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-history", action="store_true", help="do not keep these results in the history database")
     formula_guard_arg(p)
     no_conf_arg(p)
+    include_phi_arg(p)
 
     p = sub.add_parser("resume", help="score what an interrupted run left undone")
     p.add_argument("run", help="the run's id (see 'inferdesk history')")
@@ -253,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: the run's own (another value is refused: one run, one shape of results)")
     p.add_argument("--quiet", "-q", action="store_true")
     formula_guard_arg(p)
+    include_phi_arg(p)
 
     p = sub.add_parser("history", help="list, export, rename or delete past runs")
     p.add_argument("action", nargs="?", choices=("list", "show", "export", "rename", "delete"), default="list")
@@ -267,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     formula_guard_arg(p)
     no_conf_arg(p)
+    include_phi_arg(p)
 
     p = sub.add_parser("audit", help="check the audit trail of the history database")
     p.add_argument("action", choices=("verify",))
@@ -495,6 +504,12 @@ def _table_columns(engine, items) -> str:
     return _safe("".join(f" · {p}" for p in parts))
 
 
+def _left_out_line(names) -> str:
+    """The note an export without --include-phi gives when it withheld DICOM fields."""
+    return (f"Left out patient-identifying DICOM fields: {_safe(', '.join(names))} "
+            "(use --include-phi to keep them)")
+
+
 def _names(cols: list, shown: int = 6) -> str:
     text = ", ".join(cols[:shown])
     return text + (f", … ({len(cols)} in all)" if len(cols) > shown else "")
@@ -600,6 +615,7 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
         err.flush()
     whole = bool(args.out) and recorder is not None and skip is not None
     guard = not getattr(args, "no_formula_guard", False)
+    options = writers.RecordOptions(include_phi=getattr(args, "include_phi", False))  # and what it left out
     delimiter = writers.delimiter_for(args.out) if args.out else ","
     detections = args.format in DETECTION_FORMATS  # a file and its images list, or a folder: written by detwriters
     target = writers.AtomicFile(args.out) if args.out and not detections else None
@@ -634,11 +650,12 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
         elif early is not None:
             # a large run: the text is made in a process of its own, in parallel with parsing and scoring
             writer = early.open(args.format, target.temp, "w", prov, delimiter=delimiter, formula_guard=guard,
-                                name=args.out)
+                                name=args.out, options=options)
         else:
             fh = target.open() if target is not None else _for_terminal(out)
             writer = writers.BackgroundWriter(
-                writers.open_writer(args.format, fh, prov, delimiter=delimiter, formula_guard=guard), fh,
+                writers.open_writer(args.format, fh, prov, delimiter=delimiter, formula_guard=guard,
+                                    options=options), fh,
                 name=args.out or "standard output")
         if whole:
             with closing(recorder.store.batches(recorder.run_id)) as stored:
@@ -749,6 +766,8 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
                   + (f" · inputs saved in {_safe(save)}" if save else "")
                   + (f" · masks saved in {_safe(masks)}" if masks else "")
                   + (f" · run {run_id} in the history" if run_id else "") + "\n")
+        if options.left_out:
+            err.write(_left_out_line(options.left_out) + "\n")
     if ok == 0 and failed == 0:
         err.write("inferdesk: nothing to score\n")
         return 1
@@ -856,9 +875,11 @@ def cmd_history(args, out, err) -> int:
         if args.format == "masks" and not args.out:
             err.write("inferdesk: --format masks writes a folder: give --out\n")
             return 2
-        history.export_run(args.run, args.out or _for_terminal(out), fmt=args.format,
-                           exported_by="inferdesk history export", formula_guard=not args.no_formula_guard,
-                           with_conf=not args.no_conf)
+        done = history.export_run(args.run, args.out or _for_terminal(out), fmt=args.format,
+                                  exported_by="inferdesk history export", formula_guard=not args.no_formula_guard,
+                                  with_conf=not args.no_conf, include_phi=args.include_phi)
+        if done.left_out:
+            err.write(_left_out_line(done.left_out) + "\n")
         return 0
     if args.action == "rename":
         history.rename_run(args.run, args.name or "")  # an empty name is refused: exit 2, via main

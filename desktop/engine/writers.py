@@ -6,7 +6,9 @@ the same columns and values. A writer is opened on a text file, given batches as
 (``write(batch)``) and closed; :func:`export` does all three for a list or an iterator.
 
 - ``jsonl``: one line per item, its :meth:`ResultBatch.record` (the fields the README
-  documents), plus ``input_sha256`` when the input was hashed for the history.
+  documents), plus ``input_sha256`` when the input was hashed for the history, and what the
+  :data:`RECORD_FIELDS` hooks add: a DICOM input's ``dicom`` header facts, without the
+  patient-identifying fields and dates unless :class:`RecordOptions` ``include_phi``.
 - ``json``: ``{"provenance": {...}, "results": [record, ...]}``.
 - ``csv``: one row per item. Columns: ``input, row, ok, error``; the task decoder's answer
   (``label, score, label_2, score_2 ...``, at most one pair per class; ``value`` or
@@ -59,6 +61,7 @@ import shutil
 import stat
 import threading
 import weakref
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import numpy as np
@@ -324,10 +327,61 @@ def record(batch, i: int) -> dict:
     return rec
 
 
-def records(batch):
-    """Every item's record, in order."""
+def records(batch, options: "RecordOptions | None" = None):
+    """Every item's record, in order, with what the :data:`RECORD_FIELDS` hooks add to it."""
+    options = options if options is not None else RecordOptions()
+    added = [got for hook in RECORD_FIELDS if (got := hook(batch, options))]
     for i in range(len(batch)):
-        yield record(batch, i)
+        rec = record(batch, i)
+        for got in added:
+            rec.update(got.get(i, ()))
+        yield rec
+
+
+@dataclass
+class RecordOptions:
+    """What a jsonl or json export's records carry beyond :meth:`ResultBatch.record`, and what they left out.
+
+    ``include_phi``: a DICOM input's patient-identifying fields and dates are written (the
+    command line's ``--include-phi``); by default they are left out, and ``left_out`` names
+    them (keys in the order met), for the export to say so.
+    """
+
+    include_phi: bool = False
+    left_out: dict = field(default_factory=dict)
+
+
+#: hooks adding keys to each jsonl and json record (not CSV): f(batch, options) -> {item index: {key: value}},
+#: or None when the batch has nothing for them; a hook notes in ``options.left_out`` what it withheld
+RECORD_FIELDS: list = []
+
+
+def dicom_fields(batch, options: RecordOptions):
+    """A :data:`RECORD_FIELDS` hook: ``"dicom": {...}``, the header facts of each DICOM input, read now.
+
+    The file is read as it is at export time (its header only); one that is gone or is not
+    DICOM any more gets no ``dicom`` key. Without ``include_phi`` the identifying fields and
+    the study date are left out (:meth:`~desktop.engine.inputs.dicomfacts.DicomFacts.record`).
+    """
+    dicom = [k for k, kind in enumerate(batch.source_kinds) if str(getattr(kind, "value", kind)) == "dicom"]
+    if not dicom:
+        return None
+    from .inputs.dicomfacts import dicom_facts
+
+    by_source = {}
+    for k in dicom:
+        facts = dicom_facts(batch.sources[k])
+        if facts is None:
+            continue
+        kept, left_out = facts.record(options.include_phi)
+        options.left_out.update(dict.fromkeys(left_out))
+        by_source[k] = {"dicom": kept}
+    if not by_source:
+        return None
+    return {i: by_source[k] for i, k in enumerate(batch.source.tolist()) if k in by_source}
+
+
+RECORD_FIELDS.append(dicom_fields)
 
 
 # ---------------------------------------------------------------------------------------- provenance
@@ -398,13 +452,15 @@ class JsonlWriter:
 
     format = "jsonl"
 
-    def __init__(self, fh):
+    def __init__(self, fh, options: RecordOptions | None = None):
         self.fh = fh
         self.rows = 0
+        self.options = options if options is not None else RecordOptions()
 
     def write(self, batch) -> None:
         to_json = json.dumps
-        self.fh.write(_json_safe("".join([to_json(rec, ensure_ascii=False) + "\n" for rec in records(batch)])))
+        self.fh.write(_json_safe("".join([to_json(rec, ensure_ascii=False) + "\n"
+                                          for rec in records(batch, self.options)])))
         self.rows += len(batch)
 
     def close(self) -> None:
@@ -416,16 +472,17 @@ class JsonWriter:
 
     format = "json"
 
-    def __init__(self, fh, provenance: dict | None = None):
+    def __init__(self, fh, provenance: dict | None = None, options: RecordOptions | None = None):
         self.fh = fh
         self.rows = 0
         self.closed = False
+        self.options = options if options is not None else RecordOptions()
         fh.write('{"provenance": ' + dumps(provenance or {}) + ',\n "results": [')
 
     def write(self, batch) -> None:
         to_json = json.dumps
         parts = [(",\n  " if self.rows + k else "\n  ") + to_json(rec, ensure_ascii=False)
-                 for k, rec in enumerate(records(batch))]
+                 for k, rec in enumerate(records(batch, self.options))]
         self.fh.write(_json_safe("".join(parts)))
         self.rows += len(batch)
 
@@ -581,15 +638,16 @@ class ProcessWriter:
     ----------
     fmt, path, mode
         The format, and the file the child opens (``"w"``, or ``"a"`` to append).
-    provenance, delimiter, header, formula_guard
-        As for :func:`open_writer`.
+    provenance, delimiter, header, formula_guard, options
+        As for :func:`open_writer`; ``options.left_out`` is filled in when the writer closes.
     name
         The file named by an OSError that names none (the child may write a temporary file
         for it); default ``path``.
     """
 
     def __init__(self, fmt: str | None = None, path=None, mode: str = "w", provenance: dict | None = None, *,
-                 delimiter: str = ",", header: bool = True, formula_guard: bool = True, name=None):
+                 delimiter: str = ",", header: bool = True, formula_guard: bool = True, name=None,
+                 options: RecordOptions | None = None):
         self.format = fmt
         self.rows = 0
         self.columns = None
@@ -597,9 +655,10 @@ class ProcessWriter:
         self._raised = False
         self._proc = None
         self.name = None
+        self.options = None
         if fmt is not None:
             self.open(fmt, path, mode, provenance, delimiter=delimiter, header=header, formula_guard=formula_guard,
-                      name=name)
+                      name=name, options=options)
 
     @classmethod
     def start(cls) -> "ProcessWriter":
@@ -631,12 +690,15 @@ class ProcessWriter:
             proc.join(5)
 
     def open(self, fmt: str, path, mode: str = "w", provenance: dict | None = None, *, delimiter: str = ",",
-             header: bool = True, formula_guard: bool = True, name=None) -> "ProcessWriter":
+             header: bool = True, formula_guard: bool = True, name=None,
+             options: RecordOptions | None = None) -> "ProcessWriter":
         if self._proc is None:
             self._spawn()
         self.format = fmt
         self.name = os.fspath(name if name is not None else path)
-        self._send(("open", fmt, os.fspath(path), mode, provenance, delimiter, header, formula_guard, self.name))
+        self.options = options if options is not None else RecordOptions()
+        self._send(("open", fmt, os.fspath(path), mode, provenance, delimiter, header, formula_guard, self.name,
+                    self.options.include_phi))
         return self
 
     def _check(self) -> None:
@@ -651,7 +713,9 @@ class ProcessWriter:
         if kind == "error":
             self._error = _named(rest[0], self.name)
         elif kind == "done":
-            self.rows, self.columns = rest
+            self.rows, self.columns, left_out = rest
+            if self.options is not None:
+                self.options.left_out.update(dict.fromkeys(left_out))  # what the child's records withheld
 
     def _send(self, msg) -> None:
         try:
@@ -727,6 +791,7 @@ def _write_in_child(conn) -> None:
     error = None
     writer = fh = None
     name = None
+    options = RecordOptions()
     while True:
         try:
             msg = conn.recv()
@@ -735,11 +800,12 @@ def _write_in_child(conn) -> None:
         if msg is None:
             break
         if isinstance(msg, tuple) and msg and msg[0] == "open":
-            _, fmt, path, mode, provenance, delimiter, header, formula_guard, name = msg
+            _, fmt, path, mode, provenance, delimiter, header, formula_guard, name, include_phi = msg
+            options = RecordOptions(include_phi)
             try:
                 fh = open(path, mode, encoding="utf-8", newline="")
                 writer = open_writer(fmt, fh, provenance, delimiter=delimiter, header=header,
-                                     formula_guard=formula_guard)
+                                     formula_guard=formula_guard, options=options)
             except BaseException as exc:  # noqa: BLE001 - reported to the parent
                 error = _named(exc, name)
                 conn.send(("error", error))
@@ -759,19 +825,21 @@ def _write_in_child(conn) -> None:
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
         if error is None:
             conn.send(("error", _named(exc, name)))
-    conn.send(("done", writer.rows if writer is not None else 0, getattr(writer, "columns", None)))
+    conn.send(("done", writer.rows if writer is not None else 0, getattr(writer, "columns", None),
+               list(options.left_out)))
 
 
 def open_writer(fmt: str, fh, provenance: dict | None = None, *, delimiter: str = ",", header: bool = True,
-                formula_guard: bool = True):
+                formula_guard: bool = True, options: RecordOptions | None = None):
     """A writer of format ``fmt`` ('jsonl', 'json' or 'csv') on the open text file ``fh``.
 
     ``formula_guard`` (csv): a ``'`` before text cells a spreadsheet would run as formulas.
+    ``options`` (jsonl, json): what the records carry (:class:`RecordOptions`), and what they left out.
     """
     if fmt == "jsonl":
-        return JsonlWriter(fh)
+        return JsonlWriter(fh, options)
     if fmt == "json":
-        return JsonWriter(fh, provenance)
+        return JsonWriter(fh, provenance, options)
     if fmt == "csv":
         return CsvWriter(fh, delimiter=delimiter, header=header, formula_guard=formula_guard)
     raise ValueError(f"unknown format '{fmt}' (one of {', '.join(FORMATS)})")
@@ -792,7 +860,8 @@ def delimiter_for(path) -> str:
 
 
 def export(batches, target, fmt: str | None = None, provenance: dict | None = None, append: bool = False, *,
-           protect=None, formula_guard: bool = True, conf: float | None = None, with_conf: bool = True) -> int:
+           protect=None, formula_guard: bool = True, conf: float | None = None, with_conf: bool = True,
+           options: RecordOptions | None = None) -> int:
     """Write ``batches`` (any iterable of ResultBatch) to a path or an open text file; return the items written.
 
     A path gets its format from ``fmt`` or its extension, and for csv and jsonl a provenance
@@ -808,7 +877,8 @@ def export(batches, target, fmt: str | None = None, provenance: dict | None = No
     (:mod:`~desktop.engine.detwriters`): ``conf`` the threshold (default: the run's),
     ``with_conf`` YOLO's score column; neither can be appended to or go to a stream.
     ``masks`` (a new folder of label map PNGs and ``legend.json``) is a segmenter's
-    (:mod:`~desktop.engine.maskwriters`).
+    (:mod:`~desktop.engine.maskwriters`). ``options`` (jsonl, json): :class:`RecordOptions`; after
+    the export its ``left_out`` names the DICOM fields withheld.
     """
     prov = provenance if provenance is not None else provenance_unknown()
     if fmt == "masks":  # a segmenter's label map PNGs and legend, into a new folder
@@ -825,7 +895,7 @@ def export(batches, target, fmt: str | None = None, provenance: dict | None = No
         return detwriters.export(batches, target, fmt, prov, protect=protect, conf=conf, with_conf=with_conf)
     if hasattr(target, "write"):
         fmt = fmt or "jsonl"
-        writer = open_writer(fmt, target, prov, formula_guard=formula_guard)
+        writer = open_writer(fmt, target, prov, formula_guard=formula_guard, options=options)
         try:
             for batch in batches:
                 writer.write(batch)
@@ -844,7 +914,7 @@ def export(batches, target, fmt: str | None = None, provenance: dict | None = No
                 shutil.copyfile(path, out.temp)  # appended to a copy: the file is whole until the rename
             with open(out.temp, "a" if had_rows else "w", encoding="utf-8", newline="") as fh:
                 writer = open_writer(fmt, fh, prov, delimiter=delimiter_for(path), header=not had_rows,
-                                     formula_guard=formula_guard)
+                                     formula_guard=formula_guard, options=options)
                 try:
                     for batch in batches:
                         writer.write(batch)

@@ -373,14 +373,17 @@ def _check_inputs_present(recorded: list) -> None:
 # ====================================================================== export
 @dataclass
 class Exported:
-    """What an export wrote: ``n`` results to ``path`` ('<stdout>' for a stream)."""
+    """What an export wrote: ``n`` results to ``path`` ('<stdout>' for a stream); ``left_out``: the DICOM
+    fields its records withheld (patient-identifying ones and dates, without ``include_phi``)."""
 
     n: int
     path: str
+    left_out: tuple = ()
 
 
 def export_run(run_ref: str, target, *, fmt: str | None = None, store_path=None,
-               exported_by: str = "InferDesk window", formula_guard: bool = True, with_conf: bool = True) -> Exported:
+               exported_by: str = "InferDesk window", formula_guard: bool = True, with_conf: bool = True,
+               include_phi: bool = False) -> Exported:
     """Write all of a run's results, in run order, with the run's provenance, and note the export in the trail.
 
     ``target`` is a path (a ``<path>.provenance.json`` sidecar beside csv and jsonl) or an
@@ -388,7 +391,8 @@ def export_run(run_ref: str, target, *, fmt: str | None = None, store_path=None,
     extension (:func:`desktop.engine.writers.format_for`; jsonl for a stream). The trail
     records it unless the store is open for reading only (a folder that cannot be written).
     ``coco`` and ``yolo`` (a detector's run only, to a path: a folder for yolo; ``with_conf``
-    its score column) are :mod:`desktop.engine.detwriters`'.
+    its score column) are :mod:`desktop.engine.detwriters`'. A DICOM input's record (jsonl, json) gets its
+    header facts, read now, without the patient-identifying fields and dates unless ``include_phi``.
     """
     from desktop.engine import writers
 
@@ -400,11 +404,12 @@ def export_run(run_ref: str, target, *, fmt: str | None = None, store_path=None,
     with _store(store_path) as store:
         run = store.run(run_ref)
         prov = writers.run_provenance(store.run_metadata(run.id), exported_by)
+        options = writers.RecordOptions(include_phi=include_phi)
         with closing(store.batches(run.id)) as batches:
             n = writers.export(batches, target, fmt, prov, protect=store.path, formula_guard=formula_guard,
-                               with_conf=with_conf)
+                               with_conf=with_conf, options=options)
         store.note_export(run.id, where, fmt)
-    return Exported(n, where)
+    return Exported(n, where, tuple(options.left_out))
 
 
 def export_results(batches, path, provenance: dict | None = None, *, formula_guard: bool = True,

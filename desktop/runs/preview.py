@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from desktop.engine import InputKind
+from desktop.engine.inputs.dicomfacts import DicomFacts, dicom_facts
 
 #: the longest side of a preview, in pixels: enough for a full-screen detail pane
 PREVIEW_SIDE = 2048
@@ -23,6 +24,7 @@ class Preview:
     path: str
     pixels: np.ndarray  # (H, W) or (H, W, 3) uint8
     original_size: tuple  # (width, height) of the image as decoded for scoring
+    dicom: DicomFacts | None = None  # a DICOM file's header facts (read on the same worker), else None
 
     @property
     def scale(self) -> float:
@@ -32,7 +34,10 @@ class Preview:
 
 def load_preview(path: str, kind=InputKind.IMAGE, engine=None, max_side: int = PREVIEW_SIDE) -> Preview:
     """Decode ``path`` as the engine decodes it for scoring (EXIF orientation, DICOM windowing), shrunk
-    to at most ``max_side`` pixels; 8-bit grey or RGB. Raises the engine's InputError when unreadable."""
+    to at most ``max_side`` pixels; 8-bit grey or RGB. Raises the engine's InputError when unreadable.
+
+    A DICOM file's header facts come with it (:func:`~desktop.engine.inputs.dicomfacts.dicom_facts`), so
+    that the window reads no file on its own thread."""
     from PIL import Image
 
     from desktop.engine.inputs.images import decode_dicom, decode_image
@@ -54,4 +59,5 @@ def load_preview(path: str, kind=InputKind.IMAGE, engine=None, max_side: int = P
     if max(size) > max_side:
         img = img.copy()
         img.thumbnail((max_side, max_side))
-    return Preview(path, np.ascontiguousarray(np.asarray(img, dtype=np.uint8)), size)
+    facts = dicom_facts(path) if kind == InputKind.DICOM else None
+    return Preview(path, np.ascontiguousarray(np.asarray(img, dtype=np.uint8)), size, facts)

@@ -254,6 +254,16 @@ def _pixel_spacing(ds) -> tuple | None:
     return (values[0], values[1])
 
 
+def _colour_to_8bit(pixels: np.ndarray, ds) -> np.ndarray:
+    """RGB samples as uint8: 8-bit ones as they are, deeper ones (BitsStored 9 to 32) scaled to 0-255."""
+    if pixels.dtype == np.uint8:
+        return np.ascontiguousarray(pixels)
+    bits = _int_tag(ds, "BitsStored", 8 * pixels.dtype.itemsize)
+    top = float(2 ** min(max(bits, 1), 8 * pixels.dtype.itemsize) - 1)
+    scaled = np.clip(pixels.astype(np.float64), 0, top) * (255.0 / top)
+    return np.ascontiguousarray(np.rint(scaled).astype(np.uint8))
+
+
 def _dicom_image(ds, name: str) -> Image.Image:
     """The first frame of a read DICOM dataset as an L/F/RGB image."""
     if "PixelData" not in ds:
@@ -264,30 +274,23 @@ def _dicom_image(ds, name: str) -> Image.Image:
             f"{name}: image is too large ({cols:,}×{rows:,} pixels, over the {Image.MAX_IMAGE_PIXELS:,}-pixel "
             "safety limit)"
         )
-    frames = _int_tag(ds, "NumberOfFrames", 1)
-    first_only = False
-    if frames > 1 and hasattr(ds, "pixel_array_options"):  # pydicom 3: decode frame 0 alone, not all of them
-        ds.pixel_array_options(index=0)
-        first_only = True
+    from pydicom.pixels import pixel_array  # lazily, as pydicom itself (decode_dicom)
+
     try:
-        pixels = ds.pixel_array
+        # frame 0 alone (a multi-frame file's other frames are never decoded), and in RGB: pydicom
+        # converts YBR_FULL and YBR_FULL_422 itself, and a JPEG's decoder may have already
+        pixels = pixel_array(ds, index=0, as_rgb=True)
     except Exception as exc:  # noqa: BLE001
         syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
         what = getattr(syntax, "name", str(syntax)) if syntax else "unknown"
         raise InputError(f"{name}: cannot decode the DICOM pixel data (transfer syntax {what}: {exc})") from exc
     photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2"))
-    if frames > 1 and not first_only:
-        pixels = pixels[0]
     while pixels.ndim > 3 or (pixels.ndim == 3 and pixels.shape[-1] not in (3, 4)):
         pixels = pixels[0]  # more frames than the header declares: the first
     if pixels.ndim < 2 or pixels.size == 0:
         raise InputError(f"{name}: the DICOM pixel data has no usable image (shape {pixels.shape})")
     if pixels.ndim == 3:
-        if photometric.startswith("YBR"):
-            from pydicom.pixels import convert_color_space  # lazily, as pydicom itself (decode_dicom)
-
-            pixels = convert_color_space(pixels, photometric, "RGB")
-        return Image.fromarray(np.ascontiguousarray(pixels[..., :3]).astype(np.uint8), mode="RGB")
+        return Image.fromarray(_colour_to_8bit(pixels[..., :3], ds), mode="RGB")
     from pydicom.pixels import apply_modality_lut, apply_voi_lut  # lazily, as pydicom itself (decode_dicom)
 
     values = apply_modality_lut(pixels, ds).astype(np.float64)

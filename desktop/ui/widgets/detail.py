@@ -276,6 +276,7 @@ class DetailPane(QScrollArea):
         self.passthrough = _table(["Column", "Value"], "The CSV row's other columns (not model features), "
                                                        "as they are in the file")
         lay.addWidget(self.passthrough)
+        self._build_dicom_section(lay)
         self.features_title = _section("Row values")
         lay.addWidget(self.features_title)
         self.features = _table(["Column", "Value"], "The CSV row's values that were fed to the model")
@@ -302,6 +303,7 @@ class DetailPane(QScrollArea):
 
     def show_result(self, result, engine=None) -> None:
         """Show a Result (or the empty state for None)."""
+        self._show_dicom(None, result.input if result is not None else None)  # its preview brings the facts
         self.result, self.engine = result, engine
         empty = result is None
         for w in (self.answer_title, self.bars, self.answer, self.score_note, self.passthrough_title, self.passthrough,
@@ -436,7 +438,7 @@ class DetailPane(QScrollArea):
                         on_errored=lambda exc: self._on_preview_failed(key))
 
     def _on_preview(self, key, preview) -> None:
-        qimg = (array_to_qimage(preview.pixels), preview.original_size)
+        qimg = (array_to_qimage(preview.pixels), preview.original_size, getattr(preview, "dicom", None))
         self._previews[key] = qimg
         while len(self._previews) > self.CACHED:
             self._previews.popitem(last=False)
@@ -450,11 +452,49 @@ class DetailPane(QScrollArea):
             self.image_shown.emit(key[0])
 
     def _set_preview(self, path: str, shown) -> None:
-        qimg, original_size = shown
+        qimg, original_size = shown[:2]
+        self._show_dicom(shown[2] if len(shown) > 2 else None, path)
         self.image.set_placeholder("")
         self.image.set_image(qimg, original_size)
         self._on_heat_chosen()
         self.image_shown.emit(path)
+
+    # ------------------------------------------------------------------ DICOM
+    def _build_dicom_section(self, lay) -> None:
+        """The DICOM header's facts, the patient's behind a check box that starts unchecked for each file."""
+        self._dicom = None  # the shown file's DicomFacts
+        self._dicom_path = None  # and its path: the patient's details are hidden again for another file
+        self.dicom_title = _section("DICOM")
+        lay.addWidget(self.dicom_title)
+        self.show_patient = QCheckBox("Show patient details")
+        self.show_patient.setToolTip("Show the fields that identify the patient (name, ID, birth date, "
+                                     "institution...); they are hidden again for the next file, and left out "
+                                     "of exports unless asked for")
+        self.show_patient.toggled.connect(self._on_show_patient_changed)
+        lay.addWidget(self.show_patient)
+        self.dicom_table = _table(["Field", "Value"], "What the DICOM file's header says about the image")
+        lay.addWidget(self.dicom_table)
+        self._show_dicom(None, None)
+
+    def _show_dicom(self, facts, path) -> None:
+        """Show the DicomFacts of the file ``path`` (None: hide the section); the patient's fields only when asked."""
+        self._dicom = facts
+        if path != self._dicom_path:
+            self._dicom_path = path
+            self.show_patient.blockSignals(True)
+            self.show_patient.setChecked(False)  # another file: its patient's details stay hidden until asked
+            self.show_patient.blockSignals(False)
+        shown = facts is not None
+        for w in (self.dicom_title, self.dicom_table):
+            w.setVisible(shown)
+        self.show_patient.setVisible(shown and bool(facts.identifying))
+        if shown:
+            rows = facts.rows(include_identifying=self.show_patient.isChecked())
+            _fill(self.dicom_table, rows or [("—", "The header gives none of the usual fields")])
+
+    def _on_show_patient_changed(self, *_) -> None:
+        if self._dicom is not None:
+            self._show_dicom(self._dicom, self._dicom_path)
 
     # ------------------------------------------------------------------ overlays
     def _show_overlay_controls(self, result) -> None:

@@ -1,0 +1,200 @@
+"""What a DICOM file's header says about its image, with the patient-identifying fields kept apart.
+
+:func:`dicom_facts` reads the header only (``stop_before_pixels``), so it costs a fraction of
+decoding. Each field is read on its own: a malformed one is left out, never raised, and a
+file that is not DICOM gives None. The detail pane shows :attr:`DicomFacts.facts` and, on
+request, :attr:`DicomFacts.identifying`; an export writes :meth:`DicomFacts.record`, which
+leaves out the identifying fields, and the dates, unless asked.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+
+#: the fields that describe the image, in the order shown: DICOM keyword -> label. Free-text descriptions
+#: (StudyDescription) are not among them: they may name the patient
+FACT_LABELS = {
+    "Modality": "Modality",
+    "BodyPartExamined": "Body part",
+    "StudyDate": "Study date",
+    "Rows": "Rows",
+    "Columns": "Columns",
+    "NumberOfFrames": "Frames",
+    "PixelSpacing": "Pixel spacing",
+    "WindowCenter": "Window center",
+    "WindowWidth": "Window width",
+    "PhotometricInterpretation": "Photometric",
+    "BitsStored": "Bits stored",
+    "Manufacturer": "Manufacturer",
+    "ManufacturerModelName": "Model",
+}
+
+#: the fields that identify the patient (HIPAA's identifiers that a header carries), in the order shown
+IDENTIFYING_LABELS = {
+    "PatientName": "Patient name",
+    "PatientID": "Patient ID",
+    "OtherPatientIDs": "Other patient IDs",
+    "PatientBirthDate": "Birth date",
+    "PatientSex": "Sex",
+    "PatientAge": "Age",
+    "PatientAddress": "Address",
+    "AccessionNumber": "Accession number",
+    "StudyID": "Study ID",
+    "StudyInstanceUID": "Study UID",
+    "SeriesInstanceUID": "Series UID",
+    "SOPInstanceUID": "Instance UID",
+    "InstitutionName": "Institution",
+    "InstitutionAddress": "Institution address",
+    "ReferringPhysicianName": "Referring physician",
+    "PerformingPhysicianName": "Performing physician",
+    "OperatorsName": "Operator",
+    "DeviceSerialNumber": "Device serial number",
+}
+
+#: fields shown on screen with the image's facts that an export still treats as identifying (dates are, in HIPAA)
+EXPORT_IDENTIFYING = ("StudyDate",)
+
+_DATES = {"StudyDate", "PatientBirthDate"}
+_NUMBERS = {"Rows", "Columns", "NumberOfFrames", "BitsStored"}
+_PEOPLE = {"PatientName", "ReferringPhysicianName", "PerformingPhysicianName", "OperatorsName"}
+
+
+@dataclass(frozen=True)
+class DicomFacts:
+    """A DICOM header's fields: ``facts`` about the image, ``identifying`` the patient's; keyword -> value.
+
+    Values are JSON types: text, whole numbers, and lists of floats (PixelSpacing, mm; a
+    window's centers and widths when there are several, else one float); dates are
+    ``YYYY-MM-DD`` text. Absent and malformed fields are left out.
+    """
+
+    facts: dict = field(default_factory=dict)
+    identifying: dict = field(default_factory=dict)
+
+    def rows(self, include_identifying: bool = False) -> list:
+        """(label, text) pairs to show, the image's facts first; Rows and Columns as one row."""
+        out = []
+        f = self.facts
+        for key, label in FACT_LABELS.items():
+            if key not in f or (key == "Columns" and "Rows" in f):
+                continue
+            if key == "Rows" and "Columns" in f:
+                out.append(("Rows × columns", f"{f['Rows']:,} × {f['Columns']:,}"))
+            else:
+                out.append((label, display_text(key, f[key])))
+        if include_identifying:
+            out += [(label, display_text(key, self.identifying[key]))
+                    for key, label in IDENTIFYING_LABELS.items() if key in self.identifying]
+        return out
+
+    def record(self, include_phi: bool = False) -> tuple[dict, list]:
+        """(the fields an export writes, the keywords it left out): without ``include_phi`` the
+        identifying fields and :data:`EXPORT_IDENTIFYING` (the study date) are left out."""
+        if include_phi:
+            return {**self.facts, **self.identifying}, []
+        kept = {k: v for k, v in self.facts.items() if k not in EXPORT_IDENTIFYING}
+        left_out = [k for k in self.facts if k in EXPORT_IDENTIFYING] + list(self.identifying)
+        return kept, left_out
+
+
+def display_text(key: str, value) -> str:
+    """A field's value as the detail pane writes it."""
+    if key == "PixelSpacing":
+        return f"{_g(value[0])} × {_g(value[1])} mm"
+    if isinstance(value, list):
+        return ", ".join(_g(v) if isinstance(v, float) else str(v) for v in value)
+    if isinstance(value, float):
+        return _g(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _g(x: float) -> str:
+    return f"{x:g}"
+
+
+def dicom_facts(source) -> DicomFacts | None:
+    """The header fields of a DICOM file (a path) or a read dataset; None when it is not DICOM or cannot be read.
+
+    A path is read up to its pixel data and no further. Never raises for a broken file: a
+    field that cannot be parsed is left out.
+    """
+    try:
+        from pydicom.dataset import Dataset
+    except ImportError:  # pragma: no cover - pydicom is a dependency
+        return None
+    if isinstance(source, Dataset):
+        ds = source
+    else:
+        ds = _read_header(source)
+        if ds is None:
+            return None
+    facts, identifying = {}, {}
+    for keys, into in ((FACT_LABELS, facts), (IDENTIFYING_LABELS, identifying)):
+        for key in keys:
+            try:
+                value = _value(ds, key)
+            except Exception:  # noqa: BLE001 - pydicom parses a field when it is read: a malformed one raises
+                continue
+            if value is not None:
+                into[key] = value
+    return DicomFacts(facts, identifying)
+
+
+def _read_header(path):
+    from pydicom import dcmread
+
+    from ..files import open_regular
+
+    try:
+        with open_regular(os.fspath(path)) as fh:
+            return dcmread(fh, stop_before_pixels=True)
+    except Exception:  # noqa: BLE001 - not DICOM, unreadable, or broken: no facts
+        return None
+
+
+def _value(ds, key: str):
+    """One field as a JSON value, or None when absent or empty; raises when it is malformed."""
+    elem = ds.get(key)
+    if elem is None:
+        return None
+    value = elem.value if hasattr(elem, "value") else elem
+    if value is None or value == "" or (hasattr(value, "__len__") and not isinstance(value, str) and not len(value)):
+        return None
+    if key in _DATES:
+        return datetime.strptime(str(value).strip()[:8], "%Y%m%d").date().isoformat()
+    if key in _NUMBERS:
+        n = int(value)
+        return n if n > 0 else None
+    if key == "PixelSpacing":
+        spacing = [float(v) for v in value]
+        if len(spacing) != 2 or not all(math.isfinite(v) and v > 0 for v in spacing):
+            return None
+        return spacing
+    if key in ("WindowCenter", "WindowWidth"):
+        numbers = [float(v) for v in (value if _is_multi(value) else [value])]
+        if not numbers or not all(math.isfinite(v) for v in numbers):
+            return None
+        return numbers[0] if len(numbers) == 1 else numbers
+    if _is_multi(value):
+        texts = [_text(key, v) for v in value]
+        texts = [t for t in texts if t]
+        return ", ".join(texts) or None
+    return _text(key, value) or None
+
+
+def _is_multi(value) -> bool:
+    from pydicom.multival import MultiValue
+
+    return isinstance(value, (MultiValue, list, tuple))
+
+
+def _text(key: str, value) -> str:
+    text = str(value)
+    if key in _PEOPLE:
+        text = " ".join(part for part in text.split("^") if part)  # Family^Given^Middle -> Family Given Middle
+    return " ".join(text.split())  # one line: a header's line breaks and tabs become spaces
