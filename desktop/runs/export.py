@@ -8,7 +8,7 @@ from desktop.engine.resultbatch import ResultBatch
 
 
 def export(batches, path, provenance: dict | None = None, *, formula_guard: bool = True, fmt: str | None = None,
-           conf: float | None = None) -> int:
+           conf: float | None = None, include_phi: bool = False, left_out: list | None = None) -> int:
     """Write results, in table order, to ``path``; the format is ``fmt``, else follows its extension.
 
     ``.csv`` and ``.tsv`` give CSV, ``.jsonl`` JSON lines, anything else JSON: the same
@@ -34,6 +34,10 @@ def export(batches, path, provenance: dict | None = None, *, formula_guard: bool
         folder of label map PNGs, :mod:`desktop.engine.maskwriters`); None: from the extension.
     conf
         coco and yolo: the detections over this threshold (the window's slider); None: the run's.
+    include_phi
+        json, jsonl: a DICOM input's patient-identifying header fields and dates are written too.
+    left_out
+        A list that gets the names of the DICOM fields withheld (for the caller to say so).
 
     Returns
     -------
@@ -44,8 +48,12 @@ def export(batches, path, provenance: dict | None = None, *, formula_guard: bool
     if batches and not isinstance(batches[0], ResultBatch):
         batches = [_batch_of_results(batches)]
     prov = provenance if provenance is not None else writers.provenance_unknown("InferDesk window")
-    return writers.export(batches, path, fmt or writers.format_for(path), prov, formula_guard=formula_guard,
-                          conf=conf)
+    options = writers.RecordOptions(include_phi=include_phi)
+    n = writers.export(batches, path, fmt or writers.format_for(path), prov, formula_guard=formula_guard,
+                       conf=conf, options=options)
+    if left_out is not None:
+        left_out.extend(options.left_out)
+    return n
 
 
 def _batch_of_results(results) -> ResultBatch:

@@ -413,7 +413,8 @@ def export_run(run_ref: str, target, *, fmt: str | None = None, store_path=None,
 
 
 def export_results(batches, path, provenance: dict | None = None, *, formula_guard: bool = True,
-                   fmt: str | None = None, conf: float | None = None) -> int:
+                   fmt: str | None = None, conf: float | None = None, include_phi: bool = False,
+                   left_out: list | None = None) -> int:
     """Write results (the window's table: ResultBatch or Result objects, in its order) to ``path``.
 
     The format is ``fmt`` (``coco``, ``yolo`` for a detector's), else follows the extension;
@@ -421,7 +422,8 @@ def export_results(batches, path, provenance: dict | None = None, *, formula_gua
     """
     from .export import export
 
-    return export(batches, path, provenance=provenance, formula_guard=formula_guard, fmt=fmt, conf=conf)
+    return export(batches, path, provenance=provenance, formula_guard=formula_guard, fmt=fmt, conf=conf,
+                  include_phi=include_phi, left_out=left_out)
 
 
 def results_provenance(run_id: str | None, engine=None, *, store_path=None,

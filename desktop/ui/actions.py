@@ -38,6 +38,9 @@ def build_actions(w) -> None:
     m.addSeparator()
     w.act_export = _action(w, "&Export Results…", w.export_dialog, "Ctrl+E",
                            "Save the results shown in the table as CSV or JSON", m)
+    w.act_export_phi = _action(w, "Export with &Patient Details…", w.export_with_patient_details, None,
+                               "Export as Export Results does, keeping the DICOM inputs' patient-identifying "
+                               "fields (asked first)", m)
     m.addSeparator()
     _action(w, "&Quit", w.close, QKeySequence.Quit, "Close InferDesk", m)
 

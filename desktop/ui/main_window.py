@@ -38,6 +38,15 @@ DETECTION_FILTERS = {"COCO detections (*.json)": "coco", "YOLO labels (folder)":
 SEGMENTATION_FILTERS = {"COCO segmentation (*.json)": "coco", "Segmentation masks (PNG label maps, folder)": "masks"}
 
 
+def phi_note(left_out) -> str:
+    """What an export's status line adds when it withheld DICOM fields."""
+    if not left_out:
+        return ""
+    names = ", ".join(list(left_out)[:4]) + (", …" if len(left_out) > 4 else "")
+    return (f" · left out patient-identifying DICOM fields ({names}); File ▸ Export with Patient Details… "
+            "keeps them")
+
+
 def _is_masks(batch) -> bool:
     return batch is not None and str(batch.task) == Task.SEGMENTATION.value and "rle_offsets" in batch.answer
 
@@ -563,7 +572,18 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
     def selected_result(self):
         return self.results_tab.selected_result()
 
-    def export_dialog(self):
+    def export_with_patient_details(self):
+        """Export as the Export dialog does, keeping the DICOM inputs' patient-identifying fields (asked first)."""
+        if not self.results.rowCount():
+            refuse("Nothing to export yet: run the queue first.", self.show_status_error)
+            return
+        if self.confirm("Export patient details?",
+                        "The export will hold the DICOM inputs' patient-identifying fields (name, ID, birth date, "
+                        "accession number, dates…). Only do this where the file may hold patient data.",
+                        "Include Patient Details", "Cancel"):
+            self.export_dialog(include_phi=True)
+
+    def export_dialog(self, include_phi: bool = False):
         shown = self.results.rowCount()
         if not shown:
             refuse("Nothing to export yet: run the queue first.", self.show_status_error)
@@ -572,31 +592,35 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         extra = DETECTION_FILTERS if _is_detections(batch) else SEGMENTATION_FILTERS if _is_masks(batch) else {}
         filters = EXPORT_FILTERS + tuple(extra)
         start = os.path.join(self.settings.last_export_dir or str(Path.home()), "inferdesk-results.csv")
-        path, chosen = QFileDialog.getSaveFileName(
-            self, f"Export {fmt.plural(shown, 'result')} shown in the table", start, ";;".join(filters))
+        title = f"Export {fmt.plural(shown, 'result')} shown in the table" + (
+            ", with patient details" if include_phi else "")
+        path, chosen = QFileDialog.getSaveFileName(self, title, start, ";;".join(filters))
         if path:
             self.settings.last_export_dir = os.path.dirname(path)
-            self.export_to(path, extra.get(chosen), batch=batch)
+            self.export_to(path, extra.get(chosen), batch=batch, include_phi=include_phi)
 
-    def export_to(self, path, export_format: str | None = None, *, batch=None) -> int:
+    def export_to(self, path, export_format: str | None = None, *, batch=None, include_phi: bool = False) -> int:
         """Write the results the table shows (in its order) to ``path``: CSV, JSON or JSON lines by its extension.
 
         ``export_format`` ``coco`` or ``yolo`` (a folder): a detector's boxes, at the threshold
         the window shows (the detail's slider); ``coco`` or ``masks`` (a folder of label map PNGs)
-        for a segmenter's masks.
+        for a segmenter's masks. A DICOM input's patient-identifying header fields are left out
+        (and the status bar names them) unless ``include_phi``.
         """
         batch = batch if batch is not None else self.results.visible_batch()
         detections = export_format in ("coco", "yolo", "masks")
+        left_out: list = []
         try:
             n = export_results([batch] if batch is not None else [], path, self.controller.provenance(),
                                formula_guard=self.settings.formula_guard, fmt=export_format,
-                               conf=self.results.detection_conf if detections else None)
+                               conf=self.results.detection_conf if detections else None,
+                               include_phi=include_phi, left_out=left_out)
             self.controller.note_export(path, export_format)
         except Exception as exc:  # noqa: BLE001 - OSError and StoreError inline, anything else a dialog
             report_error(exc, inline=self.show_status_error)
             return 0
         what = fmt.plural(n, "image") if detections else fmt.plural(n, "result")
-        self.statusBar().showMessage(f"Exported {what} to {path}", 10000)
+        self.statusBar().showMessage(f"Exported {what} to {path}" + phi_note(left_out), 15000)
         return n
 
     # ================================================================== chrome
@@ -635,6 +659,7 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         self.act_profile.setEnabled(self.engine is not None)
         self.model_panel.profile_button.setEnabled(self.engine is not None)
         self.act_export.setEnabled(self.results.total > 0)
+        self.act_export_phi.setEnabled(self.results.total > 0)
         if not self.results.total and not running and not opening:
             if self.engine is None:
                 self.results_tab.show_empty("Drop an <b>.onnx</b> model here, or open the sample.", True)

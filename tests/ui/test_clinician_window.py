@@ -372,3 +372,37 @@ def test_the_benchmark_legend_gives_each_setting_its_colour(qtbot, window):
         assert f"color:{CONFIG_COLORS[n]}" in text and "■" in text and label in text
     assert "1 thread," in text and "1 threads" not in text
     view.finish(None)
+
+
+# ---------------------------------------------------------------- DICOM in the window
+def test_a_dicom_run_shows_its_facts_and_exports_leave_the_patient_out_unless_asked(qtbot, window, tmp_path,
+                                                                                   confirmations):
+    import json
+    import shutil
+
+    from pydicom.data import get_testdata_file
+
+    ct = tmp_path / "ct.dcm"
+    shutil.copy(get_testdata_file("CT_small.dcm"), ct)
+    load(qtbot, window, DIGITS_MODEL, [ct])
+    run(qtbot, window)
+    window.select_result(0)
+    qtbot.waitUntil(lambda: window.detail.dicom_table.isVisible(), timeout=10000)
+    shown = {window.detail.dicom_table.item(r, 0).text(): window.detail.dicom_table.item(r, 1).text()
+             for r in range(window.detail.dicom_table.rowCount())}
+    assert shown.get("Modality") == "CT" and not any("Patient" in k for k in shown)
+
+    out = tmp_path / "results.json"
+    assert window.export_to(out) == 1
+    record = json.loads(out.read_text())["results"][0]
+    assert record["dicom"]["Modality"] == "CT" and "PatientName" not in record["dicom"]
+    message = window.statusBar().currentMessage()
+    assert "left out patient-identifying DICOM fields (" in message and "PatientName" in message
+    assert "Export with Patient Details" in message
+
+    monkey_path = tmp_path / "with_phi.json"
+    window.export_dialog = lambda include_phi=False: window.export_to(monkey_path, include_phi=include_phi)
+    window.export_with_patient_details()  # asks first
+    assert confirmations[-1][0] == "Export patient details?"
+    record = json.loads(monkey_path.read_text())["results"][0]
+    assert "PatientName" in record["dicom"]

@@ -385,7 +385,12 @@ class HistoryView(QWidget):
             else:
                 self.message.show_error(value.text())
         elif what == "export":
-            self.message.show_info(f"Exported {fmt.plural(value.n, 'result')} to {value.path}")
+            withheld = ""
+            if value.left_out:
+                names = ", ".join(value.left_out[:4]) + (", …" if len(value.left_out) > 4 else "")
+                withheld = (f" · left out patient-identifying DICOM fields ({names}); the command line's "
+                            "--include-phi keeps them")
+            self.message.show_info(f"Exported {fmt.plural(value.n, 'result')} to {value.path}{withheld}")
         elif what == "delete":
             self.message.show_info("Run deleted; the audit trail keeps a record that it existed.")
             self.refresh()
