@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QKeySequence, QPalette
-from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHBoxLayout, QLabel, QListView, QPushButton,
+from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHBoxLayout, QLabel, QListView, QPushButton, QScrollArea,
                                QSizePolicy, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
 from desktop.engine.inputs import InputKind
@@ -119,7 +119,14 @@ class ModelPanel(QWidget):
         self.profile_button.clicked.connect(self.edit_profile_requested)
         cl.addWidget(self.profile_button)
         cl.addStretch(1)
-        self.stack.addWidget(card)
+        # the card scrolls: a long description, many outputs or the guess notice never squash its lines
+        scroll = QScrollArea()
+        scroll.setObjectName("modelCardScroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setWidget(card)
+        self.stack.addWidget(scroll)
         self.engine = None
 
     def set_loading(self, name: str) -> None:
