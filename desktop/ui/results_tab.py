@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal, Slot
-from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QPushButton, QStackedWidget,
                                QTableView, QVBoxLayout, QWidget)
 
@@ -11,7 +10,7 @@ from desktop.runs import fmt
 
 from .models import (COL_INPUT, COL_LABEL, COL_LATENCY, COL_MESSAGE, COL_PASSTHROUGH, COL_SCORE, COL_STATUS,
                      ResultsModel)
-from .widgets.history import warning_color
+from .widgets.history import strip_style
 from .widgets.tables import ColumnFitter, empty_state, setup_table
 
 STATUS_CHOICES = (("All results", "all"), ("Scored", "ok"), ("Failed", "failed"), ("For review", "review"))
@@ -255,9 +254,6 @@ class OriginStrip(QFrame):
         self.setToolTip(origin.detail)
         self.clear_button.setVisible(origin.foreign)
         if origin.foreign:
-            dark = self.palette().color(QPalette.Base).lightness() < 128
-            edge = warning_color(self.palette()).name()
-            self.setStyleSheet(f"#originStrip {{ background: {'#3a2a10' if dark else '#fff4e0'}; "
-                               f"border: 1px solid {edge}; border-radius: 4px; }}")
+            self.setStyleSheet(strip_style(self))
         else:
             self.setStyleSheet("#originLabel { color: palette(mid); }")

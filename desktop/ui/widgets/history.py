@@ -58,6 +58,17 @@ def warning_color(palette: QPalette | None = None) -> QColor:
     return QColor("#ffb74d") if dark else QColor("#a15c00")
 
 
+def strip_style(widget, error: bool = False, margin: str = "0px") -> str:
+    """The style sheet of a warning (amber) or error (red) strip, for ``widget`` by its object name:
+    the resume banner, the line above the results, the model card's guess notice."""
+    palette = widget.palette()
+    dark = palette.color(QPalette.Base).lightness() < 128
+    edge = (error_color(palette) if error else warning_color(palette)).name()
+    bg = ("#3b1a1a" if dark else "#fdecea") if error else ("#3a2a10" if dark else "#fff4e0")
+    return (f"#{widget.objectName()} {{ background: {bg}; border: 1px solid {edge}; border-radius: 4px; "
+            f"margin: {margin}; }}")
+
+
 # ====================================================================== the table of runs
 class RunsModel(TitledColumns, QAbstractTableModel):
     """One row per RunSummary, newest first."""
@@ -517,11 +528,7 @@ class ResumeBanner(QFrame):
         self.setVisible(False)
 
     def _style(self, error: bool = False):
-        dark = self.palette().color(QPalette.Base).lightness() < 128
-        edge = (error_color(self.palette()) if error else warning_color(self.palette())).name()
-        bg = ("#3a2a10" if dark else "#fff4e0") if not error else ("#3b1a1a" if dark else "#fdecea")
-        self.setStyleSheet(f"#resumeBanner {{ background: {bg}; border: 1px solid {edge}; border-radius: 4px; "
-                           "margin: 6px 8px 0px 8px; }")
+        self.setStyleSheet(strip_style(self, error, margin="6px 8px 0px 8px"))
 
     def offer(self, run, others: int = 0) -> None:
         """Offer to resume ``run`` (a RunSummary); ``others``: more interrupted runs, listed in History."""

@@ -303,12 +303,9 @@ class GuessNotice(QFrame):
         self.setVisible(reasons is not None)
         if reasons is None:
             return
-        from .history import warning_color
+        from .history import strip_style
 
-        edge = warning_color(self.palette()).name()
-        dark = self.palette().color(QPalette.Base).lightness() < 128
-        self.setStyleSheet(f"#guessNotice {{ background: {'#3a2a10' if dark else '#fff4e0'}; "
-                           f"border: 1px solid {edge}; border-radius: 4px; }}")
+        self.setStyleSheet(strip_style(self))
         items = "".join(f"<li>{_esc(r)}</li>" for r in reasons)
         self.text.setText("<b>⚠ Preprocessing guessed</b>: the model names none. Check it before trusting "
                           f"the results.<ul style='margin-left:-20px'>{items}</ul>")
