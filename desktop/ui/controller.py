@@ -39,6 +39,7 @@ class Shown:
     model_name: str | None = None  # its file name, to say whose results these are
     profile_sha256: str | None = None  # the profile they were scored with (live runs)
     profile_source: str | None = None  # where that profile came from, in words
+    metadata: dict | None = None  # the producing model's metadata, when known (its disclaimer is shown)
     extra_columns: dict = field(default_factory=dict)  # CSV path -> its columns that are not model features
     summary: dict | None = None  # the run's summary once it ended
     offset: int = 0  # a resumed run continues the numbering of the results already shown
@@ -214,7 +215,8 @@ class WindowController(QObject):
         self.t_start = time.perf_counter()
         extra = {i.path: self.table_columns[i.path] for i in items if i.path in self.table_columns}
         made_by = dict(model_sha256=self.engine.info.sha256, model_name=self.engine.info.file_name,
-                       profile_sha256=self.engine.profile.sha256(), profile_source=self.engine.profile_source)
+                       profile_sha256=self.engine.profile.sha256(), profile_source=self.engine.profile_source,
+                       metadata=dict(self.engine.info.metadata))
         rows = sum(i.rows for i in items) if expected is None else expected
         if resume is None:
             self.shown = Shown("live", extra_columns=extra, total=rows, **made_by)

@@ -28,6 +28,7 @@ from .errors import attach_window, refuse, report_error
 from .inputs import InputsMixin
 from .layout import build_layout
 from .widgets.detail import set_detail_origin
+from .widgets.panels import use_notice
 from .window_state import restore_window_state, save_window_state
 
 
@@ -352,10 +353,21 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         self.controller.clear_shown()
 
     def _update_origin(self) -> None:
-        """Say above the table (and above the detail) whose results are shown: run, model, profile."""
+        """Say above the table (and above the detail) whose results are shown: run, model, profile; and the
+        model maker's intended use or disclaimer, when its metadata has one."""
         origin = self.controller.origin()
         self.results_tab.origin.set_origin(origin)
         set_detail_origin(self.detail, origin)
+        shown = self.controller.shown
+        if shown.source == "empty":
+            engine = self.engine
+            metadata, name = (engine.info.metadata, engine.info.file_name) if engine is not None else ({}, "")
+        else:  # the results' own model: recorded with a live run, else the loaded one when it produced them
+            engine = self.controller.shown_engine()
+            metadata = shown.metadata if shown.metadata is not None else (
+                engine.info.metadata if engine is not None else {})
+            name = shown.model_name or ""
+        self.results_tab.set_use_notice(use_notice(metadata), name)
 
     def _on_shown_changed(self, shown) -> None:
         """The table now belongs to another run: empty it and say whose results will come."""

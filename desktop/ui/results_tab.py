@@ -29,6 +29,12 @@ class ResultsTab(QWidget):
         self._selected_first = False
         rl = QVBoxLayout(self)
         rl.setContentsMargins(0, 6, 0, 0)
+        self.use_notice = QLabel()  # the model maker's intended use or disclaimer, above its results
+        self.use_notice.setObjectName("useNotice")
+        self.use_notice.setWordWrap(True)
+        self.use_notice.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.use_notice.setVisible(False)
+        rl.addWidget(self.use_notice)
         self.origin = OriginStrip()
         self.origin.clear_button.clicked.connect(self.clear_requested)
         rl.addWidget(self.origin)
@@ -94,6 +100,16 @@ class ResultsTab(QWidget):
         self._selected_first = False
         self.update_columns_label()
         self.update_counts()
+
+    def set_use_notice(self, text: str | None, model_name: str = "") -> None:
+        """Show the model's own intended-use or disclaimer text in a banner above its results (None: hide)."""
+        self.use_notice.setVisible(bool(text))
+        if text:
+            import html
+
+            self.use_notice.setText(f"<b>ⓘ {html.escape(model_name)} says:</b> {html.escape(text)}")
+            self.use_notice.setToolTip("From the model's metadata (its intended use or disclaimer)")
+            self.use_notice.setStyleSheet(strip_style(self.use_notice))
 
     def show_table(self) -> None:
         self.stack.setCurrentIndex(1)

@@ -406,3 +406,22 @@ def test_a_dicom_run_shows_its_facts_and_exports_leave_the_patient_out_unless_as
     assert confirmations[-1][0] == "Export patient details?"
     record = json.loads(monkey_path.read_text())["results"][0]
     assert "PatientName" in record["dicom"]
+
+
+def test_the_models_disclaimer_stands_above_its_results(qtbot, window, tmp_path):
+    import onnx
+
+    proto = onnx.load(str(DIGITS_MODEL))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "disclaimer", "Research use only: not for diagnosis."
+    model = tmp_path / "digits_research.onnx"
+    onnx.save(proto, str(model))
+    load(qtbot, window, model, [DIGITS_DIR])
+    run(qtbot, window)
+    notice = window.results_tab.use_notice
+    assert notice.isVisible() and "Research use only: not for diagnosis." in notice.text()
+    assert "digits_research.onnx says" in notice.text()
+    load(qtbot, window, DIGITS_MODEL)  # the results are still the disclaimed model's: the notice stays
+    assert notice.isVisible()
+    window.clear_results()
+    assert not notice.isVisible()  # the loaded model says nothing of the kind

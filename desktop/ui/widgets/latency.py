@@ -127,7 +127,7 @@ class _SolidGridAxis(pg.AxisItem):
         return axis, [(self._solid(pen), a, b) for pen, a, b in ticks], texts
 
 
-def _add_plot(graphics: pg.GraphicsLayoutWidget, palette: QPalette, **kwargs) -> pg.PlotItem:
+def add_plot(graphics: pg.GraphicsLayoutWidget, palette: QPalette, **kwargs) -> pg.PlotItem:
     """A plot in ``graphics`` with solid-grid axes, on the palette's base colour."""
     bg = palette.color(QPalette.Base)
     plot = graphics.addPlot(axisItems={"left": _SolidGridAxis("left", bg), "bottom": _SolidGridAxis("bottom", bg)},
@@ -137,7 +137,7 @@ def _add_plot(graphics: pg.GraphicsLayoutWidget, palette: QPalette, **kwargs) ->
     return plot
 
 
-def _theme_plot(plot: pg.PlotItem, palette: QPalette) -> None:
+def theme_plot(plot: pg.PlotItem, palette: QPalette) -> None:
     fg = palette.color(QPalette.WindowText)
     for name in ("left", "bottom"):
         ax = plot.getAxis(name)
@@ -215,7 +215,7 @@ class LatencyView(QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setToolTip("Click a point to select that item in the results")
         lay.addWidget(self.graphics, 1)
-        self.series = _add_plot(self.graphics, self.palette(), row=0, col=0, colspan=2, title="Latency per item")
+        self.series = add_plot(self.graphics, self.palette(), row=0, col=0, colspan=2, title="Latency per item")
         self.series.setLabel("left", "ms")
         self.series.setLabel("bottom", "item #")
         self.curve = self.series.plot([], [], pen=pg.mkPen(STAGE_COLORS[0], width=1), symbol="o", symbolSize=4,
@@ -229,12 +229,12 @@ class LatencyView(QWidget):
         self.marker = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#e15759", width=1.5))
         self.marker.setVisible(False)
         self.series.addItem(self.marker, ignoreBounds=True)
-        self.hist = _add_plot(self.graphics, self.palette(), row=1, col=0, title="How often each latency occurs")
+        self.hist = add_plot(self.graphics, self.palette(), row=1, col=0, title="How often each latency occurs")
         self.hist.setLabel("bottom", "ms")
         self.hist.setLabel("left", "items")
         self.hist_curve = self.hist.plot([], [], stepMode="center", fillLevel=0, pen=pg.mkPen(STAGE_COLORS[0]),
                                          brush=pg.mkBrush(78, 121, 167, 120))
-        self.stages = _add_plot(self.graphics, self.palette(), row=1, col=1, title="Mean time per stage (stacked)")
+        self.stages = add_plot(self.graphics, self.palette(), row=1, col=1, title="Mean time per stage (stacked)")
         self.stages.setLabel("bottom", "ms per item")
         self.stages.hideAxis("left")
         self.stages.setMouseEnabled(False, False)
@@ -248,7 +248,7 @@ class LatencyView(QWidget):
             self.stage_legend.addItem(bar, STAGE_NAMES[name])
         self.stages.setYRange(-0.6, 1.6)
         for plot in (self.series, self.hist, self.stages):
-            _theme_plot(plot, self.palette())
+            theme_plot(plot, self.palette())
         self.graphics.setBackground(self.palette().color(QPalette.Base))
         self.graphics.scene().sigMouseClicked.connect(self._on_scene_clicked)
         self.series.vb.sigXRangeChanged.connect(self._on_x_range_changed)
@@ -525,13 +525,13 @@ class BenchmarkView(QWidget):
         self.graphics.setBackground(self.palette().color(QPalette.Base))
         self.graphics.setToolTip("Each timed run, and how often each latency occurs")
         lay.addWidget(self.graphics, 1)
-        self.series = _add_plot(self.graphics, self.palette(), row=0, col=0, title="Latency per run")
+        self.series = add_plot(self.graphics, self.palette(), row=0, col=0, title="Latency per run")
         self.series.setLabel("left", "ms")
         self.series.setLabel("bottom", "run #")
-        self.hist = _add_plot(self.graphics, self.palette(), row=0, col=1, title="How often each latency occurs")
+        self.hist = add_plot(self.graphics, self.palette(), row=0, col=1, title="How often each latency occurs")
         self.hist.setLabel("bottom", "ms")
         for plot in (self.series, self.hist):
-            _theme_plot(plot, self.palette())
+            theme_plot(plot, self.palette())
         self.curves, self.hist_curves = [], []
         self.points: list[_Growing] = []
         self.labels: list[str] = []

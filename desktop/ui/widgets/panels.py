@@ -245,6 +245,20 @@ def card_facts(metadata) -> list[tuple[str, str]]:
     return [(title, found[k]) for k, title in CARD_FACTS if k in found]
 
 
+#: metadata keys whose text is the model maker's word on how (not) to use it: shown above the results too
+USE_NOTICE_KEYS = ("disclaimer", "intended_use", "intended use", "intended_purpose", "warning")
+
+
+def use_notice(metadata) -> str | None:
+    """The model's disclaimer or intended-use text (the first of :data:`USE_NOTICE_KEYS` it has), or None."""
+    folded = {str(k).strip().lower(): v for k, v in metadata.items()}
+    for key in USE_NOTICE_KEYS:
+        text = " ".join(str(folded.get(key, "")).split())
+        if text:
+            return text
+    return None
+
+
 def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[:n - 1].rstrip() + "…"
 
