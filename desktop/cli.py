@@ -251,6 +251,29 @@ def build_parser() -> argparse.ArgumentParser:
     no_conf_arg(p)
     include_phi_arg(p)
 
+    p = sub.add_parser("evaluate", help="check a model on your own labelled cases: metrics with 95% intervals")
+    p.add_argument("model")
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("--truth", metavar="COLUMN|FOLDER|FILE",
+                   help="the truth: a CSV input's column; a folder of class-named folders (cats/..., dogs/...); a "
+                        "CSV of input,label; for detection a COCO JSON or a folder of YOLO txt; for segmentation a "
+                        "folder of <stem>.png label maps. Default: a CSV column named label, target, class, "
+                        "diagnosis, y or truth")
+    p.add_argument("--profile", help="a profile JSON file to use instead of the model's own")
+    p.add_argument("--json", action="store_true", help="print the evaluation as JSON")
+    p.add_argument("--report", metavar="OUT.pdf", help="write the report (PDF or HTML) to this file")
+    p.add_argument("--operating-point", metavar="RULE", default=None,
+                   help="a binary classifier's threshold: threshold=T (default 0.5), sensitivity=S, specificity=S "
+                        "or youden")
+    p.add_argument("--positive", metavar="CLASS", help="a binary classifier's positive class (default: its second)")
+    p.add_argument("--subgroup", action="append", default=[], metavar="COLUMN",
+                   help="split the metrics by a CSV column or DICOM keyword (PatientSex, Manufacturer...); repeatable")
+    p.add_argument("--bootstrap", type=_non_negative, default=1000, metavar="N",
+                   help="bootstrap resamples for the 95%% intervals (0: none; default 1000)")
+    p.add_argument("--seed", type=_non_negative, default=0, help="the bootstrap's random seed (default 0)")
+    session_args(p)
+    p.add_argument("--no-history", action="store_true", help="do not keep these results in the history database")
+
     p = sub.add_parser("resume", help="score what an interrupted run left undone")
     p.add_argument("run", help="the run's id (see 'inferdesk history')")
     p.add_argument("--format", choices=("jsonl", "csv"), default=None,
@@ -821,6 +844,130 @@ def _start_and_score(args, out, err, started_at, early) -> int:
             store.close()
 
 
+def _ci_text(m: dict) -> str:
+    ci = m.get("ci")
+    if not ci or ci[0] is None or ci[1] is None:
+        return "—"
+    return f"{ci[0]:.3f}–{ci[1]:.3f}"
+
+
+def _value_text(v) -> str:
+    return "—" if v is None else f"{v:.3f}"
+
+
+def evaluation_text(d: dict) -> str:
+    """An evaluation (``Evaluation.to_dict()``) as the table ``inferdesk evaluate`` prints."""
+    lines = [f"truth: {_safe(d['truth_source'])}",
+             f"{d['n']:,} cases evaluated · {d['missing_truth']:,} without truth · {d['unmatched']['count']:,} with a "
+             f"truth value that is no class · {d.get('failed', 0):,} failed to score"]
+    op = d.get("operating_point")
+    if op:
+        how = op["method"] if op["target"] is None else f"{op['method']} {op['target']:g}"
+        lines.append(f"positive class {_safe(op['positive'])} · threshold {op['threshold']:.4g} ({how})")
+    if d["unmatched"]["values"]:
+        lines.append("unmatched truth values (left out, not guessed): "
+                     + ", ".join(_safe(v) for v in d["unmatched"]["values"][:20]))
+    lines.append("")
+    lines.append(f"{'metric':<24}{'class':<16}{'value':>8}  95% CI")
+    for m in d["metrics"]:
+        lines.append(f"{_safe(m['name']):<24}{_safe(m['label'] or ''):<16}{_value_text(m['value']):>8}  {_ci_text(m)}")
+    for pc in d.get("per_class", []):
+        for m in pc["metrics"]:
+            if op and m["label"] == op["positive"] and m["name"] != "ap":
+                continue  # shown above
+            lines.append(f"{_safe(m['name']):<24}{_safe(m['label'] or ''):<16}{_value_text(m['value']):>8}  "
+                         f"{_ci_text(m)}")
+    conf = d.get("confusion")
+    if conf:
+        width = max(10, *(len(str(x)) + 2 for x in conf["labels"]))
+        lines += ["", "confusion matrix (rows: truth, columns: predicted)",
+                  " " * width + "".join(f"{_safe(x):>{width}}" for x in conf["labels"])]
+        for name, row in zip(conf["labels"], conf["counts"]):
+            lines.append(f"{_safe(name):<{width}}" + "".join(f"{c:>{width}}" for c in row))
+    ba = d.get("bland_altman")
+    if ba and ba["bias"] is not None:
+        lo, hi = ba["loa"]
+        lines.append(f"\nBland–Altman: bias {ba['bias']:.4g} (predicted − truth), limits of agreement "
+                     f"{_value_text(lo)} to {_value_text(hi)}")
+    for sg in d.get("subgroups", []):
+        lines += ["", f"subgroups by {_safe(sg['column'])}"]
+        for g in sg["groups"]:
+            if g["too_few"]:
+                lines.append(f"  {_safe(g['value'])}: n={g['n']:,}, too few cases to say anything")
+                continue
+            shown = [m for m in g["metrics"] if m["name"] in ("accuracy", "auc", "sensitivity", "specificity",
+                                                                 "mae", "rmse", "r2")]
+            lines.append(f"  {_safe(g['value'])}: n={g['n']:,} · " + " · ".join(
+                f"{m['name']}{'' if not m['label'] else ' ' + _safe(m['label'])} {_value_text(m['value'])} "
+                f"({_ci_text(m)})" for m in shown))
+        if sg.get("without_value"):
+            lines.append(f"  ({sg['without_value']:,} cases have no {_safe(sg['column'])})")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_evaluate(args, out, err) -> int:
+    """``evaluate MODEL INPUT... --truth``: score with every class's score, measure against the truth, print it."""
+    from .engine import Engine, SessionSettings, expand_inputs
+    from .engine.validation import TruthError, load_truth, parse_operating_point
+    from .runs.validation import evaluate_inputs, report_context, score_for_evaluation
+
+    try:
+        op = parse_operating_point(args.operating_point) if args.operating_point else None
+    except ValueError as exc:
+        err.write(f"inferdesk: {_safe(exc)}\n")
+        return 2
+    write_report = None
+    if args.report:
+        try:
+            from .report import write_report
+        except ImportError:
+            err.write("inferdesk: the report needs desktop.report, which this installation does not have\n")
+            return 2
+    settings = SessionSettings(args.provider, args.threads, args.opt_level)
+    engine = Engine(args.model, profile=args.profile, settings=settings)
+    task = str(getattr(engine.profile.task, "value", engine.profile.task))
+    if task not in ("classification", "regression", "detection", "segmentation"):
+        err.write(f"inferdesk: {_safe(engine.info.file_name)} is a {task} model: evaluate checks classifiers, "
+                  "regressors, detectors and segmenters\n")
+        return 2
+    load_truth(args.truth, args.inputs, task=task)  # a bad --truth is refused before anything is scored (exit 2)
+    items = expand_inputs(args.inputs)
+    err.write("".join(f"warning: {_safe(w)}\n" for w in engine.warnings))
+    store = _open_store(args)
+    recorder = None
+    try:
+        k = max(len(engine.profile.labels), 5)
+        if store:
+            recorder = store.start_run(engine, args.inputs, total=sum(i.rows for i in items),
+                                       output={"format": "jsonl", "top_k": k, "out": None})
+        batches = score_for_evaluation(engine, items, recorder=recorder)
+        if recorder is not None:
+            recorder.finish("finished")
+        evaluation = evaluate_inputs(engine, args.inputs, args.truth, operating_point=op, subgroups=args.subgroup,
+                                     n_boot=args.bootstrap, seed=args.seed, positive=args.positive, batches=batches)
+    except TruthError:
+        if recorder is not None and not recorder.finished:
+            recorder.finish("cancelled")
+        raise
+    finally:
+        if store:
+            store.close()
+    run_id = recorder.run_id if recorder is not None else None
+    d = evaluation.to_dict()
+    d["run_id"] = run_id
+    if args.json:
+        out.write(json.dumps(d, indent=2, allow_nan=False) + "\n")
+    else:
+        out.write(f"{_safe(engine.info.file_name)} · {engine.provider} · profile {_safe(engine.profile_source)}"
+                  + (f" · run {run_id} in the history" if run_id else "") + "\n")
+        out.write(evaluation_text(d))
+    if write_report is not None:
+        context = report_context(evaluation, engine, run_id)
+        write_report(args.report, context)
+        err.write(f"report written to {_safe(args.report)}\n")
+    return 0
+
+
 def cmd_resume(args, out, err) -> int:
     """``resume RUN``: the run's model as recorded scores what it left undone (refusals exit 2, via main)."""
     from .engine import writers
@@ -973,6 +1120,8 @@ def _main(argv) -> int:
             return cmd_bench(args, sys.stdout)
         if args.command == "resume":
             return cmd_resume(args, sys.stdout, sys.stderr)
+        if args.command == "evaluate":
+            return cmd_evaluate(args, sys.stdout, sys.stderr)
         if args.command == "history":
             return cmd_history(args, sys.stdout, sys.stderr)
         if args.command == "audit":
