@@ -26,6 +26,7 @@ from desktop.runs.scoring import RunStarted, score_in_child
 
 #: the slots of the window's jobs: a job started in a slot cancels and disconnects the one there
 LOAD, CHECK, RUN, OPEN, RESUME, BENCH, UNFINISHED = "load", "check", "run", "open", "resume", "bench", "unfinished"
+VALIDATE = "validate"
 
 
 @dataclass
@@ -112,6 +113,8 @@ class WindowController(QObject):
     bench_points = Signal(object)  # [(config index, run index, ms), ...]
     bench_ended = Signal(object)  # [(label, BenchReport)], or None when it failed
     bench_failed = Signal(object)
+    validated = Signal(object)  # the Evaluation's dict
+    validation_failed = Signal(object)  # the exception (a TruthError says what is wrong with the truth)
     busy_changed = Signal()  # a job started or ended
 
     def __init__(self, settings, store_path=None, parent: QObject | None = None):
@@ -327,6 +330,18 @@ class WindowController(QObject):
     def _on_bench_failed(self, exc) -> None:
         self.bench_failed.emit(exc)
         self.bench_ended.emit(None)
+
+    # ================================================================== validation
+    def start_validation(self, truth, operating_point=None, subgroups=()):
+        """Evaluate the shown (recorded) run against ``truth`` (a --truth value) on a worker."""
+        from desktop.engine.validation import OperatingPoint
+        from desktop.runs.validation import evaluate_run
+
+        op = OperatingPoint(*operating_point) if operating_point else None
+        return self.jobs.start(VALIDATE, evaluate_run, self.shown.run_id, truth, operating_point=op,
+                               subgroups=tuple(subgroups), store_path=self.store_path,
+                               on_returned=lambda ev: self.validated.emit(ev.to_dict()),
+                               on_errored=self.validation_failed.emit)
 
     # ================================================================== exporting what is shown
     def provenance(self) -> dict | None:

@@ -73,6 +73,7 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
     bench_finished = Signal(object)  # list of (label, BenchReport), or None when it failed
     resume_checked = Signal(object)  # list of RunSummary: the interrupted runs found at start (may be empty)
     run_opened = Signal(object)  # {"run": RunSummary, "done", "total", "cancelled"}: a past run is shown
+    validation_done = Signal(object)  # the evaluation dict, or None when it failed
 
     def __init__(self, settings: Settings | None = None, settings_file: str | os.PathLike | None = None):
         super().__init__()
@@ -104,6 +105,10 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         c.bench_ended.connect(self._on_bench_ended)
         c.bench_failed.connect(lambda exc: report_error(exc, inline=self.bench_message.show_error))
         c.busy_changed.connect(self._update_actions)
+        c.validated.connect(self._on_validated)
+        c.validation_failed.connect(self._on_validation_failed)
+        self.tabs.currentChanged.connect(lambda _i: self.tabs.currentWidget() is self.validation
+                                         and self.update_validation_choices())
         # the charts' first paint sets up fonts and pictures: done once while idle, not when the
         # user first opens the Latency tab in the middle of a run
         QTimer.singleShot(400, self._warm_up_charts)
@@ -563,6 +568,61 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
     def _on_bench_ended(self, reports) -> None:
         self.bench_view.finish(reports)
         self.bench_finished.emit(reports)
+
+    # ================================================================== validation
+    def update_validation_choices(self) -> None:
+        """Offer, as the truth, the shown run's CSV columns (one named like a truth column first) and the class
+        folders its images sit in; as subgroups, its passed-through columns."""
+        from desktop.engine.validation import guess_truth_column
+
+        columns = list(dict.fromkeys(c for cols in self.controller.shown.extra_columns.values() for c in cols))
+        choices = [(c, c) for c in columns]
+        images = [r.input for r in self.results.results[:5000] if r.row is None]
+        if images:
+            try:
+                root = os.path.commonpath([os.path.dirname(p) for p in images])
+            except ValueError:  # different drives
+                root = None
+            if root and len({os.path.dirname(p) for p in images}) > 1:
+                choices.append((f"folder names under {os.path.basename(root) or root}/", root))
+        self.validation.set_choices(choices, columns, default_truth=guess_truth_column(columns))
+
+    def start_validation(self, choices: dict):
+        """Evaluate the shown run against the truth the Validation tab names (on a worker)."""
+        shown = self.controller.shown
+        if self.is_running():
+            refuse("Wait for the run to finish (or cancel it): its results are still coming in.",
+                   self.validation.message.show_error)
+            return None
+        if not shown.run_id or not self.results.total:
+            refuse("Score labelled cases first (or open a run from History): the Validation tab compares the "
+                   "results shown with their true answers.", self.validation.message.show_error)
+            return None
+        self.validation.set_busy(True)
+        subgroups = (choices["subgroup"],) if choices.get("subgroup") else ()
+        return self.controller.start_validation(choices["truth"], choices.get("operating_point"), subgroups)
+
+    def _on_validated(self, evaluation: dict) -> None:
+        self.validation.set_busy(False)
+        self.validation.message.clear_message()
+        self.validation.set_evaluation(evaluation)
+        self.validation_done.emit(evaluation)
+
+    def _on_validation_failed(self, exc) -> None:
+        self.validation.set_busy(False)
+        report_error(exc, inline=self.validation.message.show_error)
+        self.validation_done.emit(None)
+
+    def show_cases(self, keys, what: str) -> None:
+        """Show only these cases ((input, row) keys, from a confusion matrix cell) in the Results tab."""
+        from desktop.engine.validation.truth import norm
+
+        wanted = {(norm(k[0]), k[1]) for k in keys if len(k) == 2}
+        indices = [r.index for r in self.results.results if (norm(r.input), r.row) in wanted]
+        self.results_tab.filter_to(indices)
+        self.tabs.setCurrentIndex(0)
+        self.statusBar().showMessage(f"Showing the {fmt.plural(len(indices), 'case')} {what}; clear the filter "
+                                     "(the All results choice) to see every result", 10000)
 
     # ================================================================== results
     def focus_filter(self):

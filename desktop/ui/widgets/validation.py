@@ -142,10 +142,12 @@ class ValidationView(QWidget):
 
     # ------------------------------------------------------------------ the choices
     def set_choices(self, truth_choices, subgroup_choices, default_truth: str | None = None) -> None:
-        """What the Truth and Subgroups boxes offer (a CSV's columns; the folder names choice)."""
+        """What the Truth and Subgroups boxes offer: ``truth_choices`` as (text, --truth value) pairs (a CSV's
+        columns, "folder names under scans/"); a path can be typed in too."""
         current = self.truth.currentText()
         self.truth.clear()
-        self.truth.addItems(list(truth_choices))
+        for text, spec in truth_choices:
+            self.truth.addItem(text, spec)
         if default_truth is not None:
             self.truth.setCurrentText(default_truth)
         elif current:
@@ -158,8 +160,10 @@ class ValidationView(QWidget):
     def choices(self) -> dict:
         method = self.op_method.currentData()
         target = None if method == "youden" else self.op_target.value()
-        return {"truth": self.truth.currentText().strip(), "operating_point": (method, target),
-                "subgroup": self.subgroup.currentData()}
+        text = self.truth.currentText().strip()
+        i = self.truth.findText(text)
+        spec = self.truth.itemData(i) if i >= 0 and self.truth.itemData(i) is not None else text
+        return {"truth": spec, "operating_point": (method, target), "subgroup": self.subgroup.currentData()}
 
     def _on_method_changed(self, *_):
         method = self.op_method.currentData()
