@@ -23,7 +23,7 @@ REVIEW_STATES = ("unreviewed", "accepted", "overridden", "flagged")
 STATE_OF = {"accept": "accepted", "override": "overridden", "flag": "flagged"}
 
 __all__ = ["DECISIONS", "Decision", "REVIEW_STATES", "STATE_OF", "answer_of", "as_truth", "decide", "decision_text",
-           "decisions", "history"]
+           "decisions", "history", "override_choices"]
 
 
 def decide(run_id: str, index: int, decision: str, *, label: str | None = None, value: float | None = None,
@@ -81,6 +81,16 @@ def answer_of(run_id: str, text: str, store_path=None) -> tuple:
     except ValueError:
         raise RunRefused(f"Run {run.id} is a regression: an override gives the correct value, a number "
                          f"(not '{text}').") from None
+
+
+def override_choices(run_id: str, store_path=None) -> tuple:
+    """What an override of this run's results asks for: ("value", ()) for a regression's run, else
+    ("label", its model's labels, which may be empty: then any text)."""
+    with _store(store_path) as store:
+        profile = store.run_metadata(store.run(run_id).id).get("profile") or {}
+    if str(profile.get("task", "")) == "regression":
+        return "value", ()
+    return "label", tuple(str(x) for x in profile.get("labels") or ())
 
 
 def decisions(run_id: str, store_path=None) -> dict:
