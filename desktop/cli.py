@@ -300,6 +300,16 @@ def build_parser() -> argparse.ArgumentParser:
     no_conf_arg(p)
     include_phi_arg(p)
 
+    p = sub.add_parser("review", help="accept, override or flag one result of a past run (kept in the audit trail)")
+    p.add_argument("run", help="a run id, or its first characters")
+    p.add_argument("number", type=_positive, nargs="?",
+                   help="the result's number, from 1: the window's # column, the line of a jsonl export")
+    p.add_argument("decision", nargs="?", choices=("accept", "override", "flag"))
+    p.add_argument("answer", nargs="?", metavar="LABEL|VALUE", help="override: the correct label (or a regression's "
+                                                                    "value)")
+    p.add_argument("--reason", default="", help="why (free text)")
+    p.add_argument("--json", action="store_true", help="without NUMBER: list the run's decisions as JSON")
+
     p = sub.add_parser("audit", help="check the audit trail of the history database")
     p.add_argument("action", choices=("verify",))
 
@@ -1038,6 +1048,42 @@ def cmd_history(args, out, err) -> int:
     return 2
 
 
+def cmd_review(args, out, err) -> int:
+    """``review RUN NUMBER DECISION [LABEL|VALUE] [--reason]``; ``review RUN`` lists the run's current decisions."""
+    from .runs import review
+
+    if args.number is None:
+        current = review.decisions(args.run)
+        if args.json:
+            out.write(json.dumps([{"number": i + 1, **d.to_dict()} for i, d in sorted(current.items())], indent=2)
+                      + "\n")
+            return 0
+        if not current:
+            out.write("No result of this run has been reviewed\n")
+        for i, d in sorted(current.items()):
+            out.write(f"{i + 1:>7,}  {_safe(review.decision_text(d))}\n")
+        return 0
+    if args.decision is None:
+        err.write("inferdesk: 'review RUN NUMBER' needs a decision: accept, override LABEL or flag\n")
+        return 2
+    if args.decision != "override" and args.answer is not None:
+        err.write(f"inferdesk: only an override takes a label or value ('{_safe(args.answer)}' given with "
+                  f"{args.decision})\n")
+        return 2
+    from .runs.history import show_run
+
+    n = show_run(args.run)["summary"]
+    n = n["ok"] + n["failed"]
+    if args.number > n:
+        err.write(f"inferdesk: run {_safe(args.run)} has {n:,} result{'s' if n != 1 else ''}: NUMBER is "
+                  + (f"1 to {n:,}\n" if n else "none of them\n"))
+        return 2
+    label, value = review.answer_of(args.run, args.answer) if args.answer is not None else (None, None)
+    d = review.decide(args.run, args.number - 1, args.decision, label=label, value=value, reason=args.reason)
+    err.write(f"result {args.number:,} of run {_safe(d.run_id)}: {_safe(review.decision_text(d))}\n")
+    return 0
+
+
 def cmd_audit(args, out, err) -> int:
     """``audit verify``: 0 intact, 1 broken, damaged or missing; a newer store's message exits 2 (via main)."""
     from .runs.history import verify
@@ -1124,6 +1170,8 @@ def _main(argv) -> int:
             return cmd_evaluate(args, sys.stdout, sys.stderr)
         if args.command == "history":
             return cmd_history(args, sys.stdout, sys.stderr)
+        if args.command == "review":
+            return cmd_review(args, sys.stdout, sys.stderr)
         if args.command == "audit":
             return cmd_audit(args, sys.stdout, sys.stderr)
         if args.command == "gui":  # the window is opened by desktop.__main__, which knows Qt; this module does not

@@ -4,7 +4,7 @@ One database per user (``results.sqlite3`` in the platform's user data folder, o
 ``$INFERDESK_DATA_DIR``), in WAL mode so a killed process loses nothing that was committed.
 The file is created readable by its owner only (0600).
 
-Tables (schema 3)
+Tables (schema 4)
 -----------------
 meta     schema_version; store_id (random, made with the store); v2_from_seq (the first trail
          record written by schema 2 or later: older ones are checked by the schema 1 rules);
@@ -22,8 +22,13 @@ chunks   the results, one row per chunk of up to 65,536 items: the run, the chun
          (``ResultBatch.item_digests``, as little-endian uint64 bytes), the chunk's SHA-256
          content digest, and ``files``: the outputs kept outside the blob.
 results  schema 1's results, one JSON record per row; kept for runs a schema 1 release wrote.
+reviews  a reviewer's decisions on results (schema 4): one row per decision, keyed by the trail
+         record that holds it (``seq``): the run, the result's position (``idx``), ``accept``,
+         ``override`` (with the correct ``label`` or ``value``) or ``flag``, the reason, the
+         reviewer (the OS user) and the time. Every decision is kept; a result's latest is its
+         current one. ``verify`` compares each row with its trail record.
 ledger   the audit trail: the store's creation or upgrade, every run start, chunk, finish,
-         resume, rename, export and deletion, in order.
+         resume, rename, review decision, export and deletion, in order.
 
 A run is locked while its status is ``running`` and the process that holds it is alive (the
 same id and, on Linux, the same start time; a process on another computer cannot be checked
@@ -84,7 +89,7 @@ from .profile import Task, atomic_write
 from .resultbatch import ResultBatch, row_checksums
 from .results import result_from_record
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 GENESIS = "0" * 64
 CHUNK_ITEMS = 65536  # items per chunk row at most
 DENSE_ELEMENTS = 4096  # outputs with more elements per item than this go to files
@@ -118,7 +123,16 @@ CREATE TABLE IF NOT EXISTS chunks (
     n_ok INTEGER NOT NULL, data BLOB NOT NULL, items BLOB NOT NULL, digest TEXT NOT NULL, files TEXT,
     PRIMARY KEY (run_id, chunk)
 );
+CREATE TABLE IF NOT EXISTS reviews (
+    seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, idx INTEGER NOT NULL, decision TEXT NOT NULL,
+    label TEXT, value REAL, reason TEXT NOT NULL, reviewer TEXT NOT NULL, at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reviews_run ON reviews (run_id, idx);
 """
+
+#: what a reviewer can decide about a result
+DECISIONS = ("accept", "override", "flag")
+_REVIEW_COLS = ("decision", "label", "value", "reason", "reviewer", "at")
 
 _RUN_COLS = ("id", "name", "started_at", "finished_at", "status", "model_name", "model_path", "model_sha256",
              "profile_sha256", "provider", "inputs", "total", "ok", "failed", "pid", "host", "deleted", "pid_start")
@@ -316,6 +330,43 @@ class RunSummary:
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
         d["inputs"] = list(self.inputs)
+        return d
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReviewDecision:
+    """A reviewer's decision on one result of a run, as the reviews table and its trail record hold it.
+
+    ``decision`` is ``accept``, ``override`` (``label``, a class name, or ``value``, a number:
+    what the result should have been) or ``flag``; ``reviewer`` is the OS user who decided and
+    ``at`` when (ISO 8601, UTC). ``seq`` is the trail record that holds it.
+    """
+
+    run_id: str
+    index: int
+    decision: str
+    label: str | None = None
+    value: float | None = None
+    reason: str = ""
+    reviewer: str = ""
+    at: str = ""
+    seq: int = 0
+
+    @property
+    def truth(self):
+        """What an override says the result should have been (its label, else its value); None otherwise."""
+        if self.decision != "override":
+            return None
+        return self.label if self.label is not None else self.value
+
+    def to_dict(self) -> dict:
+        """The decision as an export's ``"decision"`` object (label or value only where given)."""
+        d = {"decision": self.decision}
+        if self.label is not None:
+            d["label"] = self.label
+        if self.value is not None:
+            d["value"] = self.value
+        d.update(reason=self.reason, reviewer=self.reviewer, reviewed_at=self.at)
         return d
 
 
@@ -605,7 +656,8 @@ class ResultStore:
 
         From schema 1: the chunks table, the store's identity and the trail's bookkeeping. From
         schema 1 or 2: the profiles table and the runs table's ``pid_start`` column (NULL for the
-        runs already there, as their trail records have none). The trail records the upgrade;
+        runs already there, as their trail records have none). From schema 1, 2 or 3: the
+        reviews table (empty). The trail records the upgrade;
         nothing recorded before is rewritten, so every older record still verifies.
         """
         def write(cur):
@@ -688,6 +740,7 @@ class ResultStore:
         prev = meta.get("ledger_head") or (last[1] if last else GENESIS)
         at = _now()
         rows = []
+        first = seq
         for kind, run_id, ref, payload in entries:
             content_hash = _sha(_v2_content(seq, kind, run_id, ref, at, payload))
             h = _chain(prev, kind, content_hash)
@@ -698,6 +751,7 @@ class ResultStore:
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         cur.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                         [("ledger_next", str(seq)), ("ledger_head", prev)])
+        return list(range(first, seq))
 
     def _advance_anchor(self) -> None:
         """Move the outside anchor to the newest record, if the anchored one is still in the trail unchanged."""
@@ -930,6 +984,7 @@ class ResultStore:
             cur.execute("DELETE FROM chunks WHERE run_id=?", (run_id,))
             if "results" in self._tables:
                 cur.execute("DELETE FROM results WHERE run_id=?", (run_id,))
+            cur.execute("DELETE FROM reviews WHERE run_id=?", (run_id,))
             cur.execute("UPDATE runs SET deleted=1 WHERE id=?", (run_id,))
             self._append_many(cur, [("delete", run_id, None, payload)])
             if shas:
@@ -944,6 +999,72 @@ class ResultStore:
             except OSError:
                 pass
         self._advance_anchor()
+
+    def review(self, run_id: str, index: int, decision: str, *, label: str | None = None,
+               value: float | None = None, reason: str = "") -> ReviewDecision:
+        """Record a reviewer's decision on result ``index`` of a run, in the reviews table and the trail.
+
+        The reviewer is the OS user; earlier decisions on the result are kept (the latest is the
+        current one). Raises StoreError for a run not in the history, a result it does not have,
+        an unknown decision, or an override that gives neither the correct label nor value.
+        """
+        run_id = self._find(run_id)
+        if decision not in DECISIONS:
+            raise StoreError(f"'{decision}' is not a review decision: it is one of {', '.join(DECISIONS)}")
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise StoreError(f"A result of run {run_id} is named by its position (a whole number), not {index!r}")
+        index = int(index)
+        label = None if label is None else str(label)
+        if value is not None:
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise StoreError(f"The value of an override must be a number, not {value!r}") from None
+            if value != value or value in (float("inf"), float("-inf")):
+                raise StoreError(f"The value of an override must be a finite number, not {value}")
+        if decision == "override":
+            if label is None and value is None:
+                raise StoreError(f"Overriding result {index} of run {run_id} needs the correct label or value")
+        else:
+            label = value = None  # only an override says what the result should have been
+        reason = str(reason or "").strip()
+        n = self._next_position(run_id)
+        if not 0 <= index < n:
+            raise StoreError(f"Run {run_id} has no result {index} (it has {n:,} result{'s' if n != 1 else ''}, "
+                             f"0 to {n - 1})" if n else f"Run {run_id} has no results to review")
+        at, reviewer = _now(), _user()
+        payload = _canonical({"index": index, "decision": decision, "label": label, "value": value,
+                              "reason": reason, "reviewer": reviewer, "at": at})
+
+        def write(cur):
+            if cur.execute("SELECT deleted FROM runs WHERE id=?", (run_id,)).fetchone()[0]:
+                raise StoreError(f"No run '{run_id}' in the history")
+            (seq,) = self._append_many(cur, [("review", run_id, index, payload)])
+            cur.execute("INSERT INTO reviews (seq, run_id, idx, decision, label, value, reason, reviewer, at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (seq, run_id, index, decision, label, value, reason, reviewer, at))
+            return seq
+
+        seq = self._write(write)
+        self._tables.add("reviews")
+        return ReviewDecision(run_id=run_id, index=index, decision=decision, label=label, value=value,
+                              reason=reason, reviewer=reviewer, at=at, seq=seq)
+
+    def reviews(self, run_id: str, history: bool = False):
+        """The run's review decisions: {result index: its latest ReviewDecision}, or with ``history`` all of
+        them in the order they were made (a list). A store older than schema 4 has none."""
+        rid = self._find(run_id)
+        if "reviews" not in self._tables:
+            return [] if history else {}
+        with self._lock, self._errors():
+            rows = self._db.execute("SELECT seq, idx, decision, label, value, reason, reviewer, at FROM reviews "
+                                    "WHERE run_id=? ORDER BY seq", (rid,)).fetchall()
+        found = [ReviewDecision(run_id=rid, index=idx, decision=decision, label=label, value=value,
+                                reason=reason or "", reviewer=reviewer, at=at, seq=seq)
+                 for seq, idx, decision, label, value, reason, reviewer, at in rows]
+        if history:
+            return found
+        return {d.index: d for d in found}
 
     def note_export(self, run_id: str, target: str, fmt: str) -> bool:
         """Record an export in the trail; False when the store is open for reading only (nothing recorded)."""
@@ -1288,6 +1409,7 @@ class _Verifier:
         self.v2_from = int(self.meta.get("v2_from_seq", 2**62))
         self.runs: dict = {}
         self.chunks_seen: set = set()
+        self.reviews_seen: dict = {}  # seq -> (run_id, result index, the decision its trail record holds)
         self.deleted_at = {r: s for r, s in db.execute("SELECT run_id, MIN(seq) FROM ledger WHERE kind='delete' "
                                                         "GROUP BY run_id")}
 
@@ -1308,6 +1430,8 @@ class _Verifier:
             if prev_hash != prev:
                 add(seq, "its link to the previous record does not match (a record before it was deleted or changed)")
             of = f" of run {run_id}" if run_id else ""
+            if kind == "review":
+                of = f" of result {ref}{of} (a review decision)"
             if seq < self.v2_from:
                 if kind != "result" and (payload is None or _sha(payload) != content_hash):
                     add(seq, f"the '{kind}' record{of} was edited")
@@ -1325,6 +1449,7 @@ class _Verifier:
         self._check_runs()
         self._check_profiles()
         self._check_stray_chunks()
+        self._check_reviews()
         warnings = self._check_anchor(last_seq, anchor_hash)
         ordered = self.problems.ordered()
         tail = {"store_id": self.meta.get("store_id"), "seq": last_seq, "head": prev, "at": _now(), "by": "verify"}
@@ -1382,6 +1507,8 @@ class _Verifier:
                       pid_start=data.get("pid_start"))
         elif kind == "rename":
             state.set(seq, name=data.get("name"))
+        elif kind == "review":
+            self.reviews_seen[seq] = (run_id, ref, data)
         elif kind == "delete":
             state.set(seq, deleted=1)
             state.delete_seq = seq
@@ -1606,6 +1733,33 @@ class _Verifier:
             if (run_id, k) not in self.chunks_seen:
                 self.problems.add(None, f"results {first}–{first + count - 1} of run {run_id} (chunk {k}) are not "
                                         "in the audit trail (inserted by hand)")
+
+    def _check_reviews(self) -> None:
+        """Each review decision in the reviews table against its trail record (schema 4)."""
+        add = self.problems.add
+        rows = {}
+        if "reviews" in self.tables:
+            rows = {r[0]: r[1:] for r in self.db.execute("SELECT seq, run_id, idx, decision, label, value, reason, "
+                                                         "reviewer, at FROM reviews")}
+        for seq, (run_id, ref, data) in self.reviews_seen.items():
+            what = (f"the review decision on result {ref} of run {run_id} ({data.get('decision')} by "
+                    f"{data.get('reviewer')} at {str(data.get('at'))[:19].replace('T', ' ')})")
+            row = rows.pop(seq, None)
+            if row is None:
+                if self.deleted_at.get(run_id, 2**62) < seq:
+                    add(seq, f"{what} was recorded after the run was deleted")
+                elif run_id not in self.deleted_at:
+                    add(seq, f"{what} is missing from the reviews table (deleted by hand)")
+                continue
+            got = dict(zip(("run_id", "index") + _REVIEW_COLS, row))
+            want = {"run_id": run_id, "index": ref, **{k: data.get(k) for k in _REVIEW_COLS}}
+            changed = [k for k in want if got[k] != want[k]]
+            if changed:
+                detail = ", ".join(f"{k}: the trail says {want[k]!r}, the table {got[k]!r}" for k in changed)
+                add(seq, f"{what} was edited in the reviews table ({detail})")
+        for seq, (run_id, idx, decision, *_rest) in sorted(rows.items()):
+            add(None, f"a review decision ({decision}) on result {idx} of run {run_id} is not in the audit trail "
+                      "(inserted by hand)")
 
     def _check_anchor(self, last_seq: int, anchor_hash: str | None) -> list:
         """Compare with the head recorded outside the database; returns warnings (problems go to the list)."""

@@ -8,14 +8,18 @@ the same columns and values. A writer is opened on a text file, given batches as
 - ``jsonl``: one line per item, its :meth:`ResultBatch.record` (the fields the README
   documents), plus ``input_sha256`` when the input was hashed for the history, and what the
   :data:`RECORD_FIELDS` hooks add: a DICOM input's ``dicom`` header facts, without the
-  patient-identifying fields and dates unless :class:`RecordOptions` ``include_phi``.
+  patient-identifying fields and dates unless :class:`RecordOptions` ``include_phi``; a reviewed
+  result's current review ``decision`` (``{"decision", "label"/"value", "reason", "reviewer",
+  "reviewed_at"}``) when :class:`RecordOptions` ``decisions`` is given.
 - ``json``: ``{"provenance": {...}, "results": [record, ...]}``.
 - ``csv``: one row per item. Columns: ``input, row, ok, error``; the task decoder's answer
   (``label, score, label_2, score_2 ...``, at most one pair per class; ``value`` or
   ``value_1 ...``); each model output flattened (``name``, ``name[i,j]``, ``name[label]`` for a
   probability map, ``<float32 84x8400>`` for an output of more than 32 values); the CSV's
   pass-through columns; ``decode_ms, preprocess_ms, infer_ms, postprocess_ms, total_ms,
-  saved_input, input_sha256``. An output column whose name is taken by one of those gets
+  saved_input, input_sha256``; then what the :data:`CSV_COLUMNS` hooks add (a run with review
+  decisions: ``decision, decision_label, decision_reason, reviewer, reviewed_at``, empty for a
+  result not reviewed). An output column whose name is taken by one of those gets
   ``output.`` in front (``output.label``), a pass-through column whose name is taken
   ``input.`` (``input.row``); no other column is renamed. Booleans are ``true``/``false``,
   floats their shortest round-trip text (Python's ``repr``), timings rounded to 0.1 µs as in
@@ -349,6 +353,8 @@ class RecordOptions:
 
     include_phi: bool = False
     left_out: dict = field(default_factory=dict)
+    #: a run's current review decisions, {result position: ReviewDecision.to_dict()}; None: no columns for them
+    decisions: dict | None = None
 
 
 #: hooks adding keys to each jsonl and json record (not CSV): f(batch, options) -> {item index: {key: value}},
@@ -382,6 +388,45 @@ def dicom_fields(batch, options: RecordOptions):
 
 
 RECORD_FIELDS.append(dicom_fields)
+
+
+def decision_fields(batch, options: RecordOptions):
+    """A :data:`RECORD_FIELDS` hook: ``"decision": {...}``, the current review decision of each reviewed result."""
+    if not options.decisions:
+        return None
+    got = options.decisions
+    found = {i: {"decision": got[p]} for i, p in enumerate(batch.position.tolist()) if p in got}
+    return found or None
+
+
+RECORD_FIELDS.append(decision_fields)
+
+
+class DecisionColumns:
+    """A :data:`CSV_COLUMNS` hook: a run's review decisions as five columns (when the export has decisions)."""
+
+    names = ("decision", "decision_label", "decision_reason", "reviewer", "reviewed_at")
+
+    def columns(self, options: RecordOptions) -> tuple:
+        return self.names if options.decisions is not None else ()
+
+    def cells(self, batch, options: RecordOptions) -> list:
+        got = options.decisions or {}
+        cols = [[""] * len(batch) for _ in self.names]
+        for i, p in enumerate(batch.position.tolist()):
+            d = got.get(p)
+            if d is None:
+                continue
+            truth = d.get("label", d.get("value"))
+            for col, v in zip(cols, (d["decision"], "" if truth is None else truth, d.get("reason", ""),
+                                     d.get("reviewer", ""), d.get("reviewed_at", ""))):
+                col[i] = v
+        return cols
+
+
+#: hooks adding CSV columns after the last of the fixed ones: each has ``columns(options)``, the names it adds
+#: (none: an empty tuple), and ``cells(batch, options)``, one list of values per name, one value per item
+CSV_COLUMNS: list = [DecisionColumns()]
 
 
 # ---------------------------------------------------------------------------------------- provenance
@@ -503,8 +548,9 @@ class CsvWriter:
     format = "csv"
 
     def __init__(self, fh, delimiter: str = ",", header: bool = True, line_end: str = "\r\n",
-                 formula_guard: bool = True):
+                 formula_guard: bool = True, options: RecordOptions | None = None):
         self.fh = fh
+        self.options = options if options is not None else RecordOptions()
         self.delimiter = delimiter
         self.line_end = line_end
         self.header = header
@@ -534,7 +580,7 @@ class CsvWriter:
             self._start(self._pending[0] if self._pending else None)
 
     def _start(self, batch) -> None:
-        self.layout = _Layout(batch)
+        self.layout = _Layout(batch, self.options)
         if self.header:
             names = list(self.layout.names)
             if self.formula_guard:
@@ -545,7 +591,8 @@ class CsvWriter:
             self._emit(b)
 
     def _emit(self, batch) -> None:
-        self.fh.write(_BatchCells(batch, self.layout, self.delimiter, self.formula_guard).text(self.line_end))
+        self.fh.write(_BatchCells(batch, self.layout, self.delimiter, self.formula_guard,
+                                  self.options).text(self.line_end))
         self.rows += len(batch)
 
 
@@ -841,7 +888,7 @@ def open_writer(fmt: str, fh, provenance: dict | None = None, *, delimiter: str 
     if fmt == "json":
         return JsonWriter(fh, provenance, options)
     if fmt == "csv":
-        return CsvWriter(fh, delimiter=delimiter, header=header, formula_guard=formula_guard)
+        return CsvWriter(fh, delimiter=delimiter, header=header, formula_guard=formula_guard, options=options)
     raise ValueError(f"unknown format '{fmt}' (one of {', '.join(FORMATS)})")
 
 
@@ -937,7 +984,7 @@ def provenance_unknown(exported_by: str = "inferdesk") -> dict:
 class _Layout:
     """The CSV columns of one export: names in order, and what fills each (decided from one batch)."""
 
-    def __init__(self, batch):
+    def __init__(self, batch, options: RecordOptions | None = None):
         self.answer: list[str] = []
         self.outputs: list[tuple] = []  # (kind, output name, detail, [column index in names]) per output
         self.passthrough: list[str] = []
@@ -974,6 +1021,16 @@ class _Layout:
         if self.mask_file:
             tail.insert(tail.index("saved_input") + 1, "mask_file")
         names += tail
+        # what the CSV_COLUMNS hooks add, after everything else (a name taken gets "extra." in front)
+        self.extra = []
+        taken = set(names)
+        for hook in CSV_COLUMNS:
+            added = tuple(hook.columns(options)) if options is not None else ()
+            if added:
+                added = tuple(_free(col, "extra.", taken) for col in added)
+                taken.update(added)
+                self.extra.append(hook)
+                names += added
         self.names = tuple(names)
 
 
@@ -1122,8 +1179,10 @@ def _text(value) -> str:
 class _BatchCells:
     """One batch's CSV rows, made column by column."""
 
-    def __init__(self, batch, layout: _Layout, delimiter: str, formula_guard: bool = True):
+    def __init__(self, batch, layout: _Layout, delimiter: str, formula_guard: bool = True,
+                 options: RecordOptions | None = None):
         self.b = batch
+        self.options = options
         self.n = len(batch)
         self.layout = layout
         self.delim = delimiter
@@ -1322,6 +1381,8 @@ class _BatchCells:
     def text(self, line_end: str) -> str:
         outputs = self.outputs()  # before the answer, whose scores reuse the outputs' text
         cols = self.head() + self.answer() + outputs + self.passthrough() + self.tail()
+        for hook in self.layout.extra:
+            cols += [self.texts(values) for values in hook.cells(self.b, self.options)]
         merged: list = []
         for c in cols:
             if isinstance(c, _Runs) and merged and isinstance(merged[-1], _Runs):

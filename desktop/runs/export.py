@@ -8,7 +8,8 @@ from desktop.engine.resultbatch import ResultBatch
 
 
 def export(batches, path, provenance: dict | None = None, *, formula_guard: bool = True, fmt: str | None = None,
-           conf: float | None = None, include_phi: bool = False, left_out: list | None = None) -> int:
+           conf: float | None = None, include_phi: bool = False, left_out: list | None = None,
+           decisions: dict | None = None) -> int:
     """Write results, in table order, to ``path``; the format is ``fmt``, else follows its extension.
 
     ``.csv`` and ``.tsv`` give CSV, ``.jsonl`` JSON lines, anything else JSON: the same
@@ -38,6 +39,10 @@ def export(batches, path, provenance: dict | None = None, *, formula_guard: bool
         json, jsonl: a DICOM input's patient-identifying header fields and dates are written too.
     left_out
         A list that gets the names of the DICOM fields withheld (for the caller to say so).
+    decisions
+        The run's current review decisions, {result index: Decision} (:func:`desktop.runs.review.decisions`):
+        csv gets the ``decision ... reviewed_at`` columns, jsonl and json a ``"decision"`` per reviewed
+        result; None or empty: neither.
 
     Returns
     -------
@@ -48,7 +53,8 @@ def export(batches, path, provenance: dict | None = None, *, formula_guard: bool
     if batches and not isinstance(batches[0], ResultBatch):
         batches = [_batch_of_results(batches)]
     prov = provenance if provenance is not None else writers.provenance_unknown("InferDesk window")
-    options = writers.RecordOptions(include_phi=include_phi)
+    options = writers.RecordOptions(include_phi=include_phi,
+                                    decisions={i: d.to_dict() for i, d in decisions.items()} if decisions else None)
     n = writers.export(batches, path, fmt or writers.format_for(path), prov, formula_guard=formula_guard,
                        conf=conf, options=options)
     if left_out is not None:

@@ -391,7 +391,8 @@ def export_run(run_ref: str, target, *, fmt: str | None = None, store_path=None,
     extension (:func:`desktop.engine.writers.format_for`; jsonl for a stream). The trail
     records it unless the store is open for reading only (a folder that cannot be written).
     ``coco`` and ``yolo`` (a detector's run only, to a path: a folder for yolo; ``with_conf``
-    its score column) are :mod:`desktop.engine.detwriters`'. A DICOM input's record (jsonl, json) gets its
+    its score column) are :mod:`desktop.engine.detwriters`'. A run with review decisions gets each
+    result's current one (csv: ``decision ... reviewed_at`` columns; jsonl, json: ``"decision"``). A DICOM input's record (jsonl, json) gets its
     header facts, read now, without the patient-identifying fields and dates unless ``include_phi``.
     """
     from desktop.engine import writers
@@ -404,7 +405,9 @@ def export_run(run_ref: str, target, *, fmt: str | None = None, store_path=None,
     with _store(store_path) as store:
         run = store.run(run_ref)
         prov = writers.run_provenance(store.run_metadata(run.id), exported_by)
-        options = writers.RecordOptions(include_phi=include_phi)
+        reviewed = store.reviews(run.id)  # the current decisions travel with the results (none: no columns)
+        options = writers.RecordOptions(include_phi=include_phi,
+                                        decisions={i: d.to_dict() for i, d in reviewed.items()} or None)
         with closing(store.batches(run.id)) as batches:
             n = writers.export(batches, target, fmt, prov, protect=store.path, formula_guard=formula_guard,
                                with_conf=with_conf, options=options)
@@ -414,7 +417,7 @@ def export_run(run_ref: str, target, *, fmt: str | None = None, store_path=None,
 
 def export_results(batches, path, provenance: dict | None = None, *, formula_guard: bool = True,
                    fmt: str | None = None, conf: float | None = None, include_phi: bool = False,
-                   left_out: list | None = None) -> int:
+                   left_out: list | None = None, decisions: dict | None = None) -> int:
     """Write results (the window's table: ResultBatch or Result objects, in its order) to ``path``.
 
     The format is ``fmt`` (``coco``, ``yolo`` for a detector's), else follows the extension;
@@ -423,7 +426,7 @@ def export_results(batches, path, provenance: dict | None = None, *, formula_gua
     from .export import export
 
     return export(batches, path, provenance=provenance, formula_guard=formula_guard, fmt=fmt, conf=conf,
-                  include_phi=include_phi, left_out=left_out)
+                  include_phi=include_phi, left_out=left_out, decisions=decisions)
 
 
 def results_provenance(run_id: str | None, engine=None, *, store_path=None,

@@ -27,6 +27,7 @@ from .controller import WindowController
 from .errors import attach_window, refuse, report_error
 from .inputs import InputsMixin
 from .layout import build_layout
+from .review import ReviewFlow
 from .widgets.detail import set_detail_origin
 from .widgets.panels import use_notice
 from .window_state import restore_window_state, save_window_state
@@ -109,6 +110,7 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         c.validation_failed.connect(self._on_validation_failed)
         self.tabs.currentChanged.connect(lambda _i: self.tabs.currentWidget() is self.validation
                                          and self.update_validation_choices())
+        self.review = ReviewFlow(self)  # A / O / F and the detail's review bar (desktop/ui/review.py)
         # the charts' first paint sets up fonts and pictures: done once while idle, not when the
         # user first opens the Latency tab in the middle of a run
         QTimer.singleShot(400, self._warm_up_charts)
@@ -644,6 +646,10 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
     def selected_result(self):
         return self.results_tab.selected_result()
 
+    def review_selected(self, decision: str):
+        """Accept, override or flag the selected result (A / O / F): see :class:`~desktop.ui.review.ReviewFlow`."""
+        return self.review.review_selected(decision)
+
     def export_with_patient_details(self):
         """Export as the Export dialog does, keeping the DICOM inputs' patient-identifying fields (asked first)."""
         if not self.results.rowCount():
@@ -686,7 +692,7 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
             n = export_results([batch] if batch is not None else [], path, self.controller.provenance(),
                                formula_guard=self.settings.formula_guard, fmt=export_format,
                                conf=self.results.detection_conf if detections else None,
-                               include_phi=include_phi, left_out=left_out)
+                               include_phi=include_phi, left_out=left_out, decisions=self.results.decisions)
             self.controller.note_export(path, export_format)
         except Exception as exc:  # noqa: BLE001 - OSError and StoreError inline, anything else a dialog
             report_error(exc, inline=self.show_status_error)

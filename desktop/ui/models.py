@@ -17,8 +17,8 @@ from desktop.engine.decoders.classification import review_marks, score_meaning
 from desktop.engine.inputs import InputKind
 from desktop.engine.resultbatch import NO_ROW, ResultBatch
 from desktop.engine.results import review_reason
-
 from desktop.runs import fmt
+from desktop.runs.review import decision_text
 
 RESULT_ROLE = Qt.UserRole + 1
 
@@ -42,8 +42,13 @@ COLUMN_TIPS = (
 )
 PASSTHROUGH_TIP = "A column of the CSV file that is not a model feature, passed through with its row"
 COL_PASSTHROUGH = 100  # logical id of the first pass-through column (shown after Latency)
-STATUS_FILTERS = ("all", "ok", "failed", "review")  # review: scored, top score under the profile's review_below
+STATUS_FILTERS = ("all", "ok", "failed", "review",  # review: scored, top score under the profile's review_below
+                  "unreviewed", "accepted", "overridden", "flagged")  # a reviewer's decisions (desktop.runs.review)
 REVIEW_TEXT = "⚑ Review"
+#: each reviewer's decision: its code in the model's column, and the badge after the Status text
+DECISION_CODES = {"accept": 1, "override": 2, "flag": 3}
+_STATE_CODES = {"unreviewed": 0, "accepted": 1, "overridden": 2, "flagged": 3}
+DECISION_BADGES = {1: "☑ Accepted", 2: "✎ Overridden", 3: "⚐ Flagged"}
 _ROW_SCALE = float(2 ** 31)  # the Input column's key: name rank · 2³¹ + row (exact in a float64)
 _CACHE = 20000  # formatted rows kept (a screenful is a few dozen)
 
@@ -284,6 +289,9 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
         self._total, self._err = _Grow(np.float64), _Grow(np.int32)
         self._review = _Grow(bool)  # scored with its top score under the run's review_below
         self.n_review = 0
+        self._decided = _Grow(np.int8)  # the reviewer's current decision on each stored row (DECISION_CODES; 0 none)
+        self._decisions: dict = {}  # result position -> its current Decision (desktop.runs.review)
+        self._only: np.ndarray | None = None  # filter_to: the sorted result positions shown, or None for all
         self._score_tip = COLUMN_TIPS[COL_SCORE]
         self._names, self._labels, self._messages = _Strings(), _Strings(), _Strings()
         self._pass: dict[str, list] = {}  # pass-through column -> its text per stored row
@@ -342,7 +350,7 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
         """Make room for ``rows`` results in all, when a run says how many it will have: growing a column by
         copying half a million rows at once held the window for a visible moment."""
         for column in (self._pos, self._ok, self._src, self._row, self._label, self._score, self._value0,
-                       self._total, self._err, self._order, self._review):
+                       self._total, self._err, self._order, self._review, self._decided):
             column.reserve(rows)
 
     def append(self, batch: ResultBatch) -> None:
@@ -373,6 +381,13 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
             review = ok & review_marks(batch.answer, batch.meta)
         self._review.extend(review)
         self.n_review += int(np.count_nonzero(review))
+        decided = np.zeros(n, dtype=np.int8)
+        if self._decisions:
+            for i, p in enumerate(batch.position.tolist()):
+                d = self._decisions.get(p)
+                if d is not None:
+                    decided[i] = DECISION_CODES.get(d.decision, 0)
+        self._decided.extend(decided)
         meaning = score_meaning(batch.meta)
         if meaning is not None and self._score_tip == COLUMN_TIPS[COL_SCORE]:
             self._score_tip = f"{COLUMN_TIPS[COL_SCORE]}. The score is {meaning}."
@@ -556,6 +571,10 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
             mask &= ~self._ok.a[lo:hi]
         elif self._status == "review":
             mask &= self._review.a[lo:hi]
+        elif self._status in _STATE_CODES:
+            mask &= self._decided.a[lo:hi] == _STATE_CODES[self._status]
+        if self._only is not None:
+            mask &= np.isin(self._pos.a[lo:hi], self._only)
         if self._text:
             mask &= self._matches(self._text, lo, hi)
         return mask
@@ -589,6 +608,10 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
             found |= ~ok
         if text in REVIEW_TEXT.lower():  # "review", as the Status cell reads
             found |= self._review.a[lo:hi]
+        decided = self._decided.a[lo:hi]
+        for code, badge in DECISION_BADGES.items():  # "accepted", "overridden", "flagged", as the badge reads
+            if text in badge.lower():
+                found |= decided == code
         err = self._err.a[lo:hi]
         if self._messages.values:
             found |= (err >= 0) & self._messages.contains(text)[np.maximum(err, 0)]
@@ -620,6 +643,51 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
         self._order.set(order)
         self._keys.set(keys)
         self.endResetModel()
+
+    def filter_to(self, indices=None) -> None:
+        """Show only the results with these indices (``Result.index``, positions in the run), within the text
+        and status filters; None shows every result again (the Validation tab's "click a confusion cell")."""
+        self._only = None if indices is None else np.unique(np.asarray(list(indices), dtype=np.int64))
+        self.set_filter()
+
+    @property
+    def filtered_to(self) -> np.ndarray | None:
+        """The result indices :meth:`filter_to` keeps to, or None."""
+        return self._only
+
+    # ------------------------------------------------------------------ review decisions
+    def set_decisions(self, decisions: dict) -> None:
+        """Show a run's current review decisions, {result index: Decision} (replacing those shown)."""
+        self._decisions = dict(decisions)
+        codes = np.zeros(self._pos.n, dtype=np.int8)
+        if self._decisions:
+            positions = self._pos.a
+            for p, d in self._decisions.items():
+                codes[positions == p] = DECISION_CODES.get(d.decision, 0)
+        self._decided.set(codes)
+        self._texts = {}
+        if self.rowCount():
+            self.dataChanged.emit(self.index(0, 0), self.index(self.rowCount() - 1, len(self._logical) - 1))
+
+    def set_decision(self, decision) -> None:
+        """Show one new decision (a Decision) on its result; the filter is not applied again until it changes."""
+        self._decisions[decision.index] = decision
+        hits = np.flatnonzero(self._pos.a == decision.index)
+        self._decided.a[hits] = DECISION_CODES.get(decision.decision, 0)
+        for s in hits.tolist():
+            self._texts.pop(s, None)
+            row = self._view_row_of(s)
+            if row is not None:
+                self.dataChanged.emit(self.index(row, 0), self.index(row, len(self._logical) - 1))
+
+    def decision_of(self, result_index: int):
+        """The current Decision on the result with this index, or None."""
+        return self._decisions.get(result_index)
+
+    @property
+    def decisions(self) -> dict:
+        """The current decisions shown, {result index: Decision}."""
+        return dict(self._decisions)
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.AscendingOrder) -> None:  # Qt override
         self._sort = self._logical[column] if 0 <= column < len(self._logical) else None
@@ -727,9 +795,12 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
             text, score = b.summary(i, self.detection_conf) if ok else ("", None)
             name = self._names.values[self._src.data[s]]
             row = b.row_of(i)
+            status = (REVIEW_TEXT if self._review.data[s] else "✔ OK") if ok else "✖ Failed"
+            badge = DECISION_BADGES.get(int(self._decided.data[s]))
+            if badge:
+                status += f" · {badge}"
             texts = (fmt.count(int(b.position[i]) + 1), f"{name} · row {row}" if row is not None else name,
-                     text, fmt.score(score) if score is not None else "",
-                     (REVIEW_TEXT if self._review.data[s] else "✔ OK") if ok else "✖ Failed",
+                     text, fmt.score(score) if score is not None else "", status,
                      fmt.ms(self._total.data[s]) if ok else "",
                      *(column[s] for column in self._pass.values()), b.errors.get(i) or "")
             if len(self._texts) >= _CACHE:
@@ -760,6 +831,10 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
         if logical == COL_INPUT:
             row = b.row_of(i)
             return b.input_of(i) + (f"\nrow {row}" if row is not None else "")
+        if logical == COL_STATUS and self._decided.data[s]:
+            d = self._decisions.get(int(b.position[i]))
+            if d is not None:
+                return decision_text(d)
         if logical in (COL_SCORE, COL_STATUS) and self._review.data[s]:
             reason = review_reason(self._score.data[s], b.meta["review_below"])
             return f"{float(self._score.data[s])!r}\n{reason}" if logical == COL_SCORE else reason

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QPushButton, QStackedWidget,
                                QTableView, QVBoxLayout, QWidget)
 
@@ -13,7 +13,11 @@ from .models import (COL_INPUT, COL_LABEL, COL_LATENCY, COL_MESSAGE, COL_PASSTHR
 from .widgets.history import strip_style
 from .widgets.tables import ColumnFitter, empty_state, setup_table
 
-STATUS_CHOICES = (("All results", "all"), ("Scored", "ok"), ("Failed", "failed"), ("For review", "review"))
+STATUS_CHOICES = (("All results", "all"), ("Scored", "ok"), ("Failed", "failed"), ("For review", "review"),
+                  ("Unreviewed", "unreviewed"), ("Accepted", "accepted"), ("Overridden", "overridden"),
+                  ("Flagged", "flagged"))
+#: the review keys of the results table (with a row selected, in a recorded run)
+REVIEW_KEYS = {Qt.Key_A: "accept", Qt.Key_O: "override", Qt.Key_F: "flag"}
 
 
 class ResultsTab(QWidget):
@@ -22,10 +26,12 @@ class ResultsTab(QWidget):
     current_changed = Signal(object)  # the Result now selected, or None
     sample_requested = Signal()  # the empty state's "Open the sample model"
     clear_requested = Signal()  # the origin strip's "Clear": results of another model are not wanted
+    review_requested = Signal(object, str)  # (the selected Result, "accept" | "override" | "flag"): A, O or F
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.extra_columns: dict = {}  # CSV path -> its columns that are not model features, for the run shown
+        self.reviewable = False  # whether A / O / F decide on the selected result (a recorded run, not scoring)
         self._selected_first = False
         rl = QVBoxLayout(self)
         rl.setContentsMargins(0, 6, 0, 0)
@@ -47,9 +53,10 @@ class ResultsTab(QWidget):
         self.status_filter = QComboBox()
         for text, key in STATUS_CHOICES:
             self.status_filter.addItem(text, key)
-        self.status_filter.setToolTip("Show all results, only the scored ones, only the failed ones, or only those "
+        self.status_filter.setToolTip("Show all results, only the scored ones, only the failed ones, only those "
                                       "for review (top score under the model's review threshold, profile key "
-                                      "review_below; set it in Preprocessing…)")
+                                      "review_below; set it in Preprocessing…), or those a reviewer has not yet "
+                                      "decided on, accepted (A), overridden (O) or flagged (F)")
         self.status_filter.currentIndexChanged.connect(self._on_filter_changed)
         self.counts_label = QLabel()
         self.counts_label.setToolTip("How many results there are, and how many the filter shows")
@@ -90,6 +97,8 @@ class ResultsTab(QWidget):
             self.table.setColumnWidth(col, width * em)
         self.fitter = ColumnFitter(self.table, self._elastic_columns)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row_changed)
+        self._review_keys = _ReviewKeys(self)
+        self.table.installEventFilter(self._review_keys)
         self.model.columnsInserted.connect(self._on_result_columns_inserted)
         self.stack.addWidget(self.table)
 
@@ -162,6 +171,37 @@ class ResultsTab(QWidget):
         """Show the selected result again (the engine it is shown through may have changed)."""
         self.current_changed.emit(self.selected_result())
 
+    def request_review(self, decision: str) -> bool:
+        """Ask to decide on the selected result (``review_requested``); False when there is none or it cannot be."""
+        result = self.selected_result()
+        if result is None or not self.reviewable:
+            return False
+        self.review_requested.emit(result, decision)
+        return True
+
+    def set_decisions(self, decisions: dict) -> None:
+        """Show a run's current review decisions ({result index: Decision}) as badges in the table."""
+        self.model.set_decisions(decisions)
+
+    def set_decision(self, decision) -> None:
+        """Show a decision just made; the detail of the selected result is shown again."""
+        self.model.set_decision(decision)
+        self.update_counts()
+        self.refresh_current()
+
+    def filter_to(self, indices=None) -> None:
+        """Show only the results with these indices (``Result.index``), e.g. a confusion matrix cell's cases;
+        None shows all again. The text and status filters still apply."""
+        shown = self.selected_result()
+        self.model.filter_to(indices)
+        self.update_counts()
+        sm = self.table.selectionModel()
+        if not sm.currentIndex().isValid() and self.model.rowCount():
+            sm.setCurrentIndex(self.model.index(0, 0), QItemSelectionModel.ClearAndSelect | QItemSelectionModel.Rows)
+        now = self.selected_result()
+        if now is not shown or now is None:
+            self.current_changed.emit(now)
+
     def focus_filter(self) -> None:
         self.filter_edit.setFocus()
         self.filter_edit.selectAll()
@@ -203,6 +243,11 @@ class ResultsTab(QWidget):
             self.counts_label.setText("")
             return
         text = f"{fmt.count(self.model.n_ok)} OK · {fmt.count(self.model.n_failed)} failed"
+        reviewed = len(self.model.decisions)
+        if reviewed:
+            text += f" · {fmt.count(reviewed)} reviewed"
+        if self.model.filtered_to is not None:
+            text = f"{fmt.plural(len(self.model.filtered_to), 'case')} picked · " + text
         if shown != total:
             text = f"showing {fmt.count(shown)} of {fmt.count(total)} · " + text
         self.counts_label.setText(text)
@@ -234,6 +279,21 @@ class ResultsTab(QWidget):
             tip.append("Ignored, not model features:\n  " + "\n  ".join(ignored))
         self.columns_label.setToolTip("\n".join(tip))
         self.columns_label.setVisible(True)
+
+
+class _ReviewKeys(QObject):
+    """The results table's review keys: A accepts, O overrides, F flags the selected result (no modifier)."""
+
+    def __init__(self, tab: ResultsTab):
+        super().__init__(tab)
+        self.tab = tab
+
+    def eventFilter(self, obj, event):  # Qt override
+        if event.type() == QEvent.KeyPress and event.key() in REVIEW_KEYS and not (
+                event.modifiers() & (Qt.ControlModifier | Qt.AltModifier | Qt.MetaModifier)):
+            if self.tab.request_review(REVIEW_KEYS[event.key()]):
+                return True
+        return False
 
 
 class OriginStrip(QFrame):

@@ -55,7 +55,7 @@ def test_opening_a_schema_2_store_for_writing_upgrades_it_in_place_and_it_still_
         count = store._db.execute("SELECT COUNT(*) FROM ledger").fetchone()[0]
         store_id = store._meta["store_id"]
     with ResultStore(v2_path) as store:
-        assert store._meta["schema_version"] == str(SCHEMA_VERSION) == "3"
+        assert store._meta["schema_version"] == str(SCHEMA_VERSION) == "4"
         assert store._meta["store_id"] == store_id  # the same store: its anchor still applies
         tables = {r[0] for r in store._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert "profiles" in tables
@@ -68,7 +68,7 @@ def test_opening_a_schema_2_store_for_writing_upgrades_it_in_place_and_it_still_
         report = store.verify()
     assert report.ok, report.text()
     assert kinds == ["store"]
-    assert upgrade["upgraded_from"] == 2 and upgrade["schema_version"] == 3 and upgrade["store_id"] == store_id
+    assert upgrade["upgraded_from"] == 2 and upgrade["schema_version"] == SCHEMA_VERSION and upgrade["store_id"] == store_id
     with ResultStore(v2_path) as again:  # a second opening changes nothing
         assert again._db.execute("SELECT COUNT(*) FROM ledger").fetchone()[0] == count + 1
 

@@ -8,7 +8,7 @@ import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFrame, QHBoxLayout, QHeaderView, QLabel,
-                               QScrollArea, QSizePolicy, QSlider, QTableWidget, QTableWidgetItem, QVBoxLayout,
+                               QPushButton, QScrollArea, QSizePolicy, QSlider, QTableWidget, QTableWidgetItem, QVBoxLayout,
                                QWidget)
 
 from desktop.engine.inputs import InputKind
@@ -18,6 +18,7 @@ from desktop.engine.results import review_reason, tensor_summary
 
 from desktop.runs import fmt
 from desktop.runs.preview import load_preview
+from desktop.runs.review import decision_text
 from ..models import error_color
 from .overlay import Box, OverlayImage
 
@@ -170,6 +171,46 @@ def _fill(table: QTableWidget, rows) -> None:
     table.setFixedHeight(max(height, 40))
 
 
+class ReviewBar(QWidget):
+    """The detail pane's review row: Accept, Override…, Flag… and the current decision, with reviewer and time."""
+
+    review_requested = Signal(str)  # "accept" | "override" | "flag": a button was pressed
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
+        row = QHBoxLayout()
+        self.buttons = {}
+        for decision, text, tip in (
+                ("accept", "Accept", "The result is right (A)"),
+                ("override", "Override…", "The result is wrong: choose the correct label or value (O)"),
+                ("flag", "Flag…", "Mark the result for someone to look at, with a reason (F)")):
+            b = QPushButton(text)
+            b.setToolTip(tip)
+            b.clicked.connect(lambda _=False, d=decision: self.review_requested.emit(d))
+            row.addWidget(b)
+            self.buttons[decision] = b
+        row.addStretch(1)
+        lay.addLayout(row)
+        self.state = QLabel()
+        self.state.setWordWrap(True)
+        self.state.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.state.setToolTip("The current review decision on this result; every decision is kept in the audit "
+                              "trail")
+        lay.addWidget(self.state)
+        self.show_decision(None, False)
+
+    def show_decision(self, decision, enabled: bool, why: str = "") -> None:
+        """Show ``decision`` (a Decision, or None: not reviewed); ``enabled``: whether the buttons decide now
+        (else ``why`` says why not, in their tooltip)."""
+        self.state.setText(decision_text(decision))
+        for b in self.buttons.values():
+            b.setEnabled(enabled)
+        self.setToolTip("" if enabled else why)
+
+
 class DetailPane(QScrollArea):
     """Everything about one Result: what was scored, the answer in full precision, the raw outputs.
 
@@ -204,6 +245,9 @@ class DetailPane(QScrollArea):
         self.origin.setWordWrap(True)
         self.origin.setVisible(False)
         lay.addWidget(self.origin)
+        self.review_bar = ReviewBar()  # shown for a result of a recorded run (desktop.ui.review wires it)
+        self.review_bar.setVisible(False)
+        lay.addWidget(self.review_bar)
         self.image = OverlayImage("")
         self.image.setMinimumHeight(300)  # what the model found must be legible without enlarging the pane
         self.image.setToolTip("The scored image, with what the model found drawn on it")
