@@ -5,7 +5,7 @@ QtWidgets or pyqtgraph: the command line uses it too, with a QGuiApplication mad
 on the offscreen platform. The context dict it reads is built by
 :func:`desktop.runs.report_context.build_context` (or by the evaluation):
 
-``title``, ``created``, ``run_id``; ``model`` {name, sha256, description, metadata, path};
+``title``, ``created``, ``run_id``, ``run`` {title, status, started_at, finished_at, ok, failed}; ``model`` {name, sha256, description, metadata, path};
 ``profile`` (words); ``environment`` {app, onnxruntime, provider, machine, os...};
 ``evaluation`` {task, n, truth_source, unmatched, missing_truth, metrics, confusion, per_class,
 roc, pr, calibration, operating_point, bland_altman, subgroups}; ``cases`` [{input, image,

@@ -166,13 +166,23 @@ def _front(ctx: dict, built: Built) -> str:
             card.append((key.replace("_", " ").capitalize(), _t(text)))
         shown = {k for k, _ in banner_text(meta)}
         for key, value in meta.items():
-            if key in shown:
+            if key in shown or (str(key).lower() == "description" and str(value) == model.get("description")):
                 continue
             text = str(value)
             if len(text) > _MAX_META_CHARS:
                 text = text[:_MAX_META_CHARS] + f"… ({len(str(value)):,} characters)"
             card.append((f"metadata: {key}", _t(text)))
         parts.append(_rows(card))
+    run = ctx.get("run") or {}
+    if run:
+        parts.append("<h2>Run</h2>")
+        done = (f"{run['ok']:,} scored, {run['failed']:,} failed"
+                if isinstance(run.get("ok"), int) and isinstance(run.get("failed"), int) else "")
+        parts.append(_rows([("Name", _t(run.get("title")) if run.get("title") else ""),
+                            ("Status", _t(run.get("status")) if run.get("status") else ""),
+                            ("Started", _t(run.get("started_at")) if run.get("started_at") else ""),
+                            ("Finished", _t(run.get("finished_at")) if run.get("finished_at") else ""),
+                            ("Results", _t(done))]))
     if ctx.get("profile"):
         parts.append("<h2>Preprocessing</h2>")
         parts.append(f"<p>{_t(ctx['profile'])}</p>")
