@@ -11,6 +11,8 @@ import math
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPainterPath, QPen
 
+#: the axes of a rate (0 to 1), a little wider so that a curve along an edge is not hidden by the frame
+_UNIT = (-0.02, 1.02)
 #: pixels of the drawn image; the report shows it at half that width, so lines stay sharp in print
 WIDTH, HEIGHT = 1000, 720
 _MARGIN = dict(left=120, right=40, top=70, bottom=110)
@@ -48,7 +50,7 @@ def _finite(values) -> list:
     return out
 
 
-def nice_ticks(lo: float, hi: float, n: int = 5) -> list:
+def nice_ticks(lo: float, hi: float, n: int = 6) -> list:
     """About ``n`` round tick values covering [lo, hi] (steps of 1, 2 or 5 times a power of ten)."""
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
         return [lo]
@@ -142,9 +144,10 @@ class _Axes:
         self.p.drawPath(path)
         self.p.restore()
 
-    def dots(self, xs, ys, color=_LINE, radius=6) -> None:
+    def dots(self, xs, ys, color=_LINE, radius=6, clip: bool = True) -> None:
         self.p.save()
-        self.p.setClipRect(self.area)
+        if clip:
+            self.p.setClipRect(self.area)
         self.p.setPen(QPen(color.darker(130), 1.5))
         fill = QColor(color)
         fill.setAlpha(150)
@@ -191,7 +194,7 @@ def roc_chart(roc: dict, operating_point: dict | None = None) -> bytes | None:
     if len(fpr) < 2:
         return None
     ax = _Axes("ROC curve", "False positive rate (1 − specificity)", "True positive rate (sensitivity)",
-               (0, 1), (0, 1))
+               _UNIT, _UNIT)
     ax.line([0, 1], [0, 1], _MUTED, 2, Qt.PenStyle.DashLine)
     ax.line(fpr, tpr)
     auc = roc.get("auc")
@@ -200,10 +203,14 @@ def roc_chart(roc: dict, operating_point: dict | None = None) -> bytes | None:
     threshold = (operating_point or {}).get("threshold")
     thresholds = _finite(roc.get("thresholds"))
     if isinstance(threshold, (int, float)) and len(thresholds) == len(fpr):
+        # a point's threshold calls positive the scores at or above it (roc_curve's thresholds): the
+        # operating point is the lowest threshold not under the chosen one, else the nearest
         usable = [i for i, t in enumerate(thresholds) if math.isfinite(t)]
+        above = [i for i in usable if thresholds[i] >= threshold]
         if usable:
-            i = min(usable, key=lambda k: abs(thresholds[k] - threshold))
-            ax.dots([fpr[i]], [tpr[i]], _ACCENT, radius=11)
+            i = (min(above, key=lambda k: thresholds[k]) if above
+                 else min(usable, key=lambda k: abs(thresholds[k] - threshold)))
+            ax.dots([fpr[i]], [tpr[i]], _ACCENT, radius=11, clip=False)
             ax.p.setPen(QPen(_ACCENT))
             ax.p.setFont(_font(22, bold=True))
             at = ax.pt(fpr[i], tpr[i])
@@ -217,7 +224,7 @@ def pr_chart(pr: dict) -> bytes | None:
     recall, precision = _pairs(pr.get("recall"), pr.get("precision"))
     if len(recall) < 2:
         return None
-    ax = _Axes("Precision–recall curve", "Recall (sensitivity)", "Precision (PPV)", (0, 1), (0, 1))
+    ax = _Axes("Precision–recall curve", "Recall (sensitivity)", "Precision (PPV)", _UNIT, _UNIT)
     ax.line(recall, precision)
     ap = pr.get("ap")
     if isinstance(ap, (int, float)) and math.isfinite(ap):
@@ -231,7 +238,7 @@ def calibration_chart(cal: dict) -> bytes | None:
     if len(pred) < 2:
         return None
     ax = _Axes("Reliability (calibration)", "Mean predicted probability", "Observed fraction positive",
-               (0, 1), (0, 1))
+               _UNIT, _UNIT)
     ax.line([0, 1], [0, 1], _MUTED, 2, Qt.PenStyle.DashLine)
     ax.line(pred, true)
     ax.dots(pred, true)

@@ -121,20 +121,18 @@ def _num(text: str) -> str:
     return f'<td class="num" align="right">{text}</td>'
 
 
-def _metric_rows(metrics) -> list:
-    rows = []
-    for m in metrics or ():
-        if not isinstance(m, dict):
-            continue
-        name = m.get("label") or m.get("name") or "?"
-        rows.append([f"<td>{_t(name)}</td>", _num(_t(format_value(m.get("value")))),
-                     _num(_t(format_ci(m.get("ci"))))])
-    return rows
-
-
 def _metrics_table(metrics) -> str:
-    rows = _metric_rows(metrics)
-    return _table(("Metric", "Value", "95% interval"), rows) if rows else ""
+    """Name, value and (when any metric has one) the 95% interval."""
+    metrics = [m for m in metrics or () if isinstance(m, dict)]
+    with_ci = any(format_ci(m.get("ci")) for m in metrics)
+    rows = []
+    for m in metrics:
+        row = [f"<td>{_t(m.get('label') or m.get('name') or '?')}</td>", _num(_t(format_value(m.get("value"))))]
+        if with_ci:
+            row.append(_num(_t(format_ci(m.get("ci")))))
+        rows.append(row)
+    header = ("Metric", "Value", "95% interval") if with_ci else ("Metric", "Value")
+    return _table(header, rows) if rows else ""
 
 
 def _image_tag(built: Built, png: bytes | None, width: int, alt: str, cls: str = "") -> str:
@@ -219,7 +217,7 @@ def _evaluation(ctx: dict, built: Built) -> str:
             how += f" (target {format_value(op['target'])})"
         facts.append(("Operating point",
                       _t(f"threshold {format_value(op.get('threshold'))} for '{op.get('positive', '?')}'"
-                         + (f", chosen by {how}" if how else ""))))
+                         + (f" (method: {how})" if how else ""))))
     parts.append(_rows(facts))
     if ev.get("metrics"):
         parts.append("<h3>Metrics</h3>")
@@ -235,14 +233,14 @@ def _evaluation(ctx: dict, built: Built) -> str:
         pictures.append(charts.bland_altman_chart(ev["bland_altman"]))
     pictures = [p for p in pictures if p]
     if pictures:
-        parts.append(f"<h3{_BREAK}>Charts</h3>")
-        # two to a page: each 560 px wide of the page's ~650
+        parts.append("<h3>Charts</h3>")
+        # 500 px of the page's ~650: two to a page; a chart that does not fit goes to the next one
         parts.append("".join(f"<p>{_image_tag(built, png, 500, 'chart')}</p>" for png in pictures))
     confusion = ev.get("confusion")
     if confusion:
         png = charts.confusion_chart(confusion)
         if png:
-            parts.append(f"<h3{_BREAK}>Confusion matrix</h3>")
+            parts.append("<h3>Confusion matrix</h3>")
             parts.append(f"<p>{_image_tag(built, png, 480, 'confusion matrix')}</p>")
     per_class = ev.get("per_class") or []
     if per_class:
