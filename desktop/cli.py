@@ -1,4 +1,4 @@
-"""The ``inferdesk`` command line: info, score, bench (and gui, handed to the window)."""
+"""The ``inferdesk`` command line: info, score, history, report, bench (and gui, handed to the window)."""
 
 from __future__ import annotations
 
@@ -309,6 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                                     "value)")
     p.add_argument("--reason", default="", help="why (free text)")
     p.add_argument("--json", action="store_true", help="without NUMBER: list the run's decisions as JSON")
+    p = sub.add_parser("report", help="write a recorded run's report: a PDF or one HTML file")
+    p.add_argument("run", help="the run's id, or its first characters (see 'inferdesk history')")
+    p.add_argument("--out", required=True, metavar="PATH",
+                   help="the report to write: PATH.pdf (A4, printable) or PATH.html (one self-contained file)")
+    p.add_argument("--cases", type=_non_negative, default=10,
+                   help="how many of the run's first results get a page of their own (default 10)")
 
     p = sub.add_parser("audit", help="check the audit trail of the history database")
     p.add_argument("action", choices=("verify",))
@@ -1084,6 +1090,21 @@ def cmd_review(args, out, err) -> int:
     return 0
 
 
+def cmd_report(args, out, err) -> int:
+    """``report RUN --out PATH``: the run's model card, profile, environment, latency, audit head and first cases."""
+    suffix = os.path.splitext(args.out)[1].lower()
+    if suffix not in (".pdf", ".html", ".htm"):
+        err.write(f"inferdesk: --out must end in .pdf or .html, not '{_safe(suffix or args.out)}'\n")
+        return 2
+    from .report import write_report  # QtGui: imported only when a report is written
+    from .runs.report_context import build_context
+
+    context = build_context(run_id=args.run, case_limit=args.cases)
+    path = write_report(args.out, context)
+    err.write(f"wrote the report of run {_safe(context['run_id'])} to {_safe(path)}\n")
+    return 0
+
+
 def cmd_audit(args, out, err) -> int:
     """``audit verify``: 0 intact, 1 broken, damaged or missing; a newer store's message exits 2 (via main)."""
     from .runs.history import verify
@@ -1172,6 +1193,8 @@ def _main(argv) -> int:
             return cmd_history(args, sys.stdout, sys.stderr)
         if args.command == "review":
             return cmd_review(args, sys.stdout, sys.stderr)
+        if args.command == "report":
+            return cmd_report(args, sys.stdout, sys.stderr)
         if args.command == "audit":
             return cmd_audit(args, sys.stdout, sys.stderr)
         if args.command == "gui":  # the window is opened by desktop.__main__, which knows Qt; this module does not

@@ -1148,6 +1148,18 @@ class ResultStore:
             out[key] = value
         return out
 
+    def trail_head(self) -> str:
+        """The audit trail's newest hash as the database holds it now (not verified: ``verify`` checks it)."""
+        with self._lock, self._errors():
+            if "ledger" not in self._tables:
+                return GENESIS
+            if "meta" in self._tables:
+                row = self._db.execute("SELECT value FROM meta WHERE key='ledger_head'").fetchone()
+                if row and row[0]:
+                    return row[0]
+            last = self._db.execute("SELECT hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+        return last[0] if last else GENESIS
+
     def unfinished(self) -> list[RunSummary]:
         """Runs whose process ended without finishing them: they can be resumed."""
         return [r for r in self.runs(1000) if r.status == "interrupted"]
