@@ -101,6 +101,30 @@ def result_case(result) -> dict:
     return case
 
 
+def shown_cases(results, run_id: str | None = None, store_path=None, limit: int = 20) -> list:
+    """Case pages for the results a user picked (the table as filtered), each with its current review
+    decision when the run is recorded."""
+    decisions = {}
+    if run_id:
+        from desktop.engine.store import StoreError
+
+        from .review import decisions as run_decisions
+
+        try:
+            decisions = run_decisions(run_id, store_path=store_path)
+        except StoreError:
+            decisions = {}
+    cases = []
+    for result in list(results)[:limit]:
+        case = result_case(result)
+        d = decisions.get(result.index)
+        if d is not None:
+            case["decision"] = {"decision": d.decision, "label": d.label if d.label is not None else d.value,
+                                "reason": d.reason, "reviewer": d.reviewer, "at": d.at}
+        cases.append(case)
+    return cases
+
+
 def _profile_words(raw) -> str | None:
     from desktop.engine.errors import EngineError
     from desktop.engine.profile import profile_from_dict

@@ -41,6 +41,9 @@ def build_actions(w) -> None:
     w.act_export_phi = _action(w, "Export with &Patient Details…", w.export_with_patient_details, None,
                                "Export as Export Results does, keeping the DICOM inputs' patient-identifying "
                                "fields (asked first)", m)
+    w.act_report = _action(w, "Save &Report…", w.report_dialog, "Ctrl+Shift+R",
+                           "A PDF or HTML report of the run shown: the model, its profile, where it ran, the "
+                           "Validation tab's metrics, the cases the table shows with their review decisions", m)
     m.addSeparator()
     _action(w, "&Quit", w.close, QKeySequence.Quit, "Close InferDesk", m)
 

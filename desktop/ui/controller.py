@@ -343,6 +343,21 @@ class WindowController(QObject):
                                on_returned=lambda ev: self.validated.emit(ev.to_dict()),
                                on_errored=self.validation_failed.emit)
 
+    def write_report(self, path, evaluation: dict | None, results, on_written, on_failed):
+        """Write the shown run's report (with ``evaluation`` and ``results`` as its case pages) on a worker."""
+        from desktop.runs.report_context import build_context, shown_cases
+
+        run_id, engine, store = self.shown.run_id, self.shown_engine(), self.store_path
+
+        def write():
+            from desktop.report import write_report
+
+            context = build_context(engine=engine, run_id=run_id, store_path=store, evaluation=evaluation,
+                                    cases=shown_cases(results, run_id, store_path=store))
+            return write_report(path, context)
+
+        return self.jobs.start("report", write, on_returned=on_written, on_errored=on_failed)
+
     # ================================================================== exporting what is shown
     def provenance(self) -> dict | None:
         """Where the table's results come from (run, model, profile, app version), for an export's header."""

@@ -75,6 +75,7 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
     resume_checked = Signal(object)  # list of RunSummary: the interrupted runs found at start (may be empty)
     run_opened = Signal(object)  # {"run": RunSummary, "done", "total", "cancelled"}: a past run is shown
     validation_done = Signal(object)  # the evaluation dict, or None when it failed
+    report_written = Signal(str)  # the report's path ("" when it failed)
 
     def __init__(self, settings: Settings | None = None, settings_file: str | os.PathLike | None = None):
         super().__init__()
@@ -625,6 +626,41 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         self.tabs.setCurrentIndex(0)
         self.statusBar().showMessage(f"Showing the {fmt.plural(len(indices), 'case')} {what}; clear the filter "
                                      "(the All results choice) to see every result", 10000)
+
+    def report_dialog(self):
+        """Save the shown run's report (PDF or HTML): its model, profile, environment, the Validation tab's
+        evaluation when there is one, a page for each of the first 20 results the table shows, the latency
+        and the audit trail's head."""
+        if not self.controller.shown.run_id or self.is_running():
+            refuse("Score something first (or open a run from History), and let the run finish: the report is "
+                   "of a recorded run.", self.show_status_error)
+            return
+        start = os.path.join(self.settings.last_export_dir or str(Path.home()), "inferdesk-report.pdf")
+        path, _ = QFileDialog.getSaveFileName(self, "Save the run's report", start,
+                                              "PDF (*.pdf);;One HTML file (*.html)")
+        if path:
+            self.settings.last_export_dir = os.path.dirname(path)
+            self.save_report(path)
+
+    def save_report(self, path):
+        """Write the report to ``path`` on a worker; the status bar says where, or why not."""
+        if not os.path.splitext(str(path))[1]:
+            path = str(path) + ".pdf"
+        evaluation = self.validation.evaluation
+        if evaluation is not None and evaluation.get("run_id") not in (None, self.controller.shown.run_id):
+            evaluation = None  # another run's evaluation
+        visible = [self.results.result_at(r) for r in range(min(self.results.rowCount(), 20))]  # as the table shows
+
+        def written(p):
+            self.statusBar().showMessage(f"Report saved to {p}", 15000)
+            self.report_written.emit(str(p))
+
+        def failed(exc):
+            report_error(exc, inline=self.show_status_error)
+            self.report_written.emit("")
+
+        self.statusBar().showMessage("Writing the report…")
+        return self.controller.write_report(str(path), evaluation, visible, written, failed)
 
     # ================================================================== results
     def focus_filter(self):

@@ -56,3 +56,22 @@ def test_nothing_to_evaluate_before_a_run(qtbot, window):
     window.validation.truth.setCurrentText("label")
     window.validation.evaluate_button.click()
     assert "Score labelled cases first" in window.validation.message.text()
+
+
+def test_the_report_of_a_validated_run_holds_its_metrics_and_reviewed_cases(qtbot, window, tmp_path):
+    import shutil
+    import subprocess
+
+    load(qtbot, window, CANCER_MODEL, [CANCER_CSV])
+    run(qtbot, window)
+    evaluation = _evaluate(qtbot, window)
+    assert evaluation["run_id"] == window.controller.shown.run_id
+    path = tmp_path / "ward3.pdf"
+    with qtbot.waitSignal(window.report_written, timeout=60000) as blocker:
+        window.save_report(path)
+    assert blocker.args[0] == str(path) and path.read_bytes()[:5] == b"%PDF-"
+    assert str(path) in window.statusBar().currentMessage()
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+        assert "breast_cancer.onnx" in text and "breast_cancer.csv · row 1" in text
+        assert "auc" in text.lower() or "AUC" in text
