@@ -49,7 +49,6 @@ class Built:
 
     html: str
     images: list = field(default_factory=list)
-    pages_hint: int = 1  # the number of sections that begin a page
 
     def add_image(self, png: bytes) -> str:
         self.images.append(png)
@@ -418,5 +417,4 @@ def build(ctx: dict) -> Built:
     built.html = ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"/>"
                   f"<title>{title}</title><style>{STYLE}</style></head><body>"
                   + "".join(s for s in sections if s) + "</body></html>")
-    built.pages_hint = built.html.count("page-break-before") + 1
     return built
