@@ -120,13 +120,19 @@ def _num(text: str) -> str:
     return f'<td class="num" align="right">{text}</td>'
 
 
+def metric_name(m: dict) -> str:
+    """A metric's name as the report prints it: ``sensitivity (benign)`` when it is one class's (its ``label``)."""
+    name = str(m.get("name") or "?").replace("_", " ")
+    return f"{name} ({m['label']})" if m.get("label") not in (None, "") else name
+
+
 def _metrics_table(metrics) -> str:
     """Name, value and (when any metric has one) the 95% interval."""
     metrics = [m for m in metrics or () if isinstance(m, dict)]
     with_ci = any(format_ci(m.get("ci")) for m in metrics)
     rows = []
     for m in metrics:
-        row = [f"<td>{_t(m.get('label') or m.get('name') or '?')}</td>", _num(_t(format_value(m.get("value"))))]
+        row = [f"<td>{_t(metric_name(m))}</td>", _num(_t(format_value(m.get("value"))))]
         if with_ci:
             row.append(_num(_t(format_ci(m.get("ci")))))
         rows.append(row)
@@ -244,14 +250,14 @@ def _evaluation(ctx: dict, built: Built) -> str:
     per_class = ev.get("per_class") or []
     if per_class:
         names = []
-        for entry in per_class:
+        for entry in per_class:  # the class is the row: a column is the metric's name alone
             for m in entry.get("metrics") or ():
-                name = m.get("label") or m.get("name")
+                name = str(m.get("name") or "?").replace("_", " ")
                 if name not in names:
                     names.append(name)
         rows = []
         for entry in per_class:
-            by = {(m.get("label") or m.get("name")): m for m in entry.get("metrics") or ()}
+            by = {str(m.get("name") or "?").replace("_", " "): m for m in entry.get("metrics") or ()}
             rows.append([f"<td>{_t(entry.get('label'))}</td>"]
                         + [_num(_t(format_value(by[n].get("value"))) if n in by else "—") for n in names])
         parts.append("<h3>Per class</h3>")
@@ -269,12 +275,12 @@ def _subgroups(ctx: dict) -> str:
         names = []
         for g in groups:
             for m in g.get("metrics") or ():
-                name = m.get("label") or m.get("name")
+                name = metric_name(m)
                 if name not in names:
                     names.append(name)
         rows = []
         for g in groups:
-            by = {(m.get("label") or m.get("name")): m for m in g.get("metrics") or ()}
+            by = {metric_name(m): m for m in g.get("metrics") or ()}
             cells = [f"<td>{_t(g.get('value'))}</td>", _num(_t(format_value(g.get("n"))))]
             if g.get("too_few"):
                 cells.append(f'<td colspan="{max(len(names), 1)}" class="muted">too few cases to say</td>')
