@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     no_conf_arg(p)
     include_phi_arg(p)
 
-    p = sub.add_parser("evaluate", help="check a model on your own labelled cases: metrics with 95% intervals")
+    p = sub.add_parser("evaluate", help="check a model on your own labelled cases: metrics with 95%% intervals")
     p.add_argument("model")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument("--truth", metavar="COLUMN|FOLDER|FILE",
