@@ -142,3 +142,26 @@ def test_evaluate_run_from_the_history(capsys):
     again = evaluate_run(d["run_id"], "diagnosis", n_boot=0).to_dict()
     assert again["confusion"] == d["confusion"] and again["roc"]["auc"] == d["roc"]["auc"]
     assert again["run_id"] == d["run_id"]
+
+
+def test_detector_against_its_own_coco_export(tmp_path, capsys):
+    """The layout sample's detections above the threshold, as COCO ground truth: precision and recall 1, AP 1."""
+    model, pages = str(MODELS / "layout_cdla.onnx"), str(SAMPLES / "layout")
+    results = tmp_path / "results.json"
+    assert main(["score", model, pages, "--format", "coco", "--out", str(results), "--no-history", "--quiet"]) == 0
+    dets = json.loads(results.read_text())
+    images = json.loads((tmp_path / "results.images.json").read_text())
+    assert dets, "the sample pages have detections"
+    gt = {"images": [{"id": im["id"], "file_name": im["file_name"]} for im in images["images"]],
+          "categories": [{"id": c["id"], "name": c["name"]} for c in images["categories"]],
+          "annotations": [{"id": k + 1, "image_id": d["image_id"], "category_id": d["category_id"], "bbox": d["bbox"]}
+                          for k, d in enumerate(dets)]}
+    truth = tmp_path / "instances.json"
+    truth.write_text(json.dumps(gt))
+    d = _json(capsys, ["evaluate", model, pages, "--truth", str(truth), "--json", "--bootstrap", "20",
+                       "--no-history"])
+    got = {m["name"]: m["value"] for m in d["metrics"]}
+    assert d["task"] == "detection" and d["n"] == len(gt["images"])
+    assert got["precision"] == pytest.approx(1.0) and got["recall"] == pytest.approx(1.0)
+    assert got["ap50"] == pytest.approx(1.0, abs=0.02)
+    assert d["unmatched"]["count"] == 0
