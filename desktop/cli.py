@@ -873,6 +873,8 @@ def _value_text(v) -> str:
 
 def evaluation_text(d: dict) -> str:
     """An evaluation (``Evaluation.to_dict()``) as the table ``inferdesk evaluate`` prints."""
+    from .engine.validation import metric_title
+
     lines = [f"truth: {_safe(d['truth_source'])}",
              f"{d['n']:,} cases evaluated · {d['missing_truth']:,} without truth · {d['unmatched']['count']:,} with a "
              f"truth value that is no class · {d.get('failed', 0):,} failed to score"]
@@ -886,13 +888,14 @@ def evaluation_text(d: dict) -> str:
     lines.append("")
     lines.append(f"{'metric':<24}{'class':<16}{'value':>8}  95% CI")
     for m in d["metrics"]:
-        lines.append(f"{_safe(m['name']):<24}{_safe(m['label'] or ''):<16}{_value_text(m['value']):>8}  {_ci_text(m)}")
+        lines.append(f"{_safe(metric_title(m['name'])):<24}{_safe(m['label'] or ''):<16}{_value_text(m['value']):>8}  "
+                     f"{_ci_text(m)}")
     for pc in d.get("per_class", []):
         for m in pc["metrics"]:
             if op and m["label"] == op["positive"] and m["name"] != "ap":
                 continue  # shown above
-            lines.append(f"{_safe(m['name']):<24}{_safe(m['label'] or ''):<16}{_value_text(m['value']):>8}  "
-                         f"{_ci_text(m)}")
+            lines.append(f"{_safe(metric_title(m['name'])):<24}{_safe(m['label'] or ''):<16}"
+                         f"{_value_text(m['value']):>8}  {_ci_text(m)}")
     conf = d.get("confusion")
     if conf:
         width = max(10, *(len(str(x)) + 2 for x in conf["labels"]))

@@ -121,9 +121,10 @@ def _num(text: str) -> str:
 
 
 def metric_name(m: dict) -> str:
-    """A metric's name as the report prints it: ``sensitivity (benign)`` when it is one class's (its ``label``)."""
-    name = str(m.get("name") or "?").replace("_", " ")
-    return f"{name} ({m['label']})" if m.get("label") not in (None, "") else name
+    """A metric's name as the report prints it: ``Sensitivity (benign)`` when it is one class's (its ``label``)."""
+    from desktop.engine.validation.metrics import metric_title
+
+    return metric_title(m.get("name") or "?", m.get("label"))
 
 
 def _metrics_table(metrics) -> str:
@@ -252,12 +253,12 @@ def _evaluation(ctx: dict, built: Built) -> str:
         names = []
         for entry in per_class:  # the class is the row: a column is the metric's name alone
             for m in entry.get("metrics") or ():
-                name = str(m.get("name") or "?").replace("_", " ")
+                name = metric_name({"name": m.get("name")})
                 if name not in names:
                     names.append(name)
         rows = []
         for entry in per_class:
-            by = {str(m.get("name") or "?").replace("_", " "): m for m in entry.get("metrics") or ()}
+            by = {metric_name({"name": m.get("name")}): m for m in entry.get("metrics") or ()}
             rows.append([f"<td>{_t(entry.get('label'))}</td>"]
                         + [_num(_t(format_value(by[n].get("value"))) if n in by else "—") for n in names])
         parts.append("<h3>Per class</h3>")

@@ -52,7 +52,7 @@ def test_table_names_metrics_intervals_and_the_confusion_matrix(capsys):
                  "--positive", "malignant", "--no-history"]) == 0
     out = capsys.readouterr().out
     assert "truth: column 'diagnosis' of breast_cancer.csv" in out  # offered: the column is named diagnosis
-    assert "95% CI" in out and "auc" in out and "confusion matrix (rows: truth, columns: predicted)" in out
+    assert "95% CI" in out and "AUC" in out and "Balanced accuracy" in out and "confusion matrix (rows: truth, columns: predicted)" in out
     assert "positive class malignant" in out and "(youden)" in out
 
 

@@ -44,8 +44,8 @@ def full_context() -> dict:
         "evaluation": {
             "task": "classification", "n": 120, "truth_source": "truth.csv · column label",
             "unmatched": {"count": 2, "values": ["ten"]}, "missing_truth": 1,
-            "metrics": [metric("auc", "AUC", 0.9534, [0.9121, 0.9788]), metric("accuracy", "Accuracy", 0.875),
-                        metric("sensitivity", "Sensitivity", 0.9, [0.81, 0.95])],
+            "metrics": [metric("auc", None, 0.9534, [0.9121, 0.9788]), metric("accuracy", None, 0.875),
+                        metric("sensitivity", "malignant", 0.9, [0.81, 0.95])],
             "confusion": {"labels": ["benign", "malignant"], "counts": [[50, 10], [5, 55]]},
             "per_class": [{"label": "benign", "metrics": [metric("recall", None, 0.833)]},
                           {"label": "malignant", "metrics": [metric("recall", None, 0.917)]}],

@@ -4,8 +4,8 @@ No Qt here: the command line (``inferdesk evaluate``), the window's Validation t
 report all read the same :class:`~.metrics.Evaluation`.
 """
 
-from .metrics import Evaluation, OperatingPoint, evaluate, parse_operating_point
+from .metrics import METRIC_TITLES, Evaluation, OperatingPoint, evaluate, metric_title, parse_operating_point
 from .truth import TRUTH_COLUMN_NAMES, Truth, TruthError, guess_truth_column, load_truth, match_labels
 
-__all__ = ["Evaluation", "OperatingPoint", "TRUTH_COLUMN_NAMES", "Truth", "TruthError", "evaluate",
+__all__ = ["METRIC_TITLES", "metric_title", "Evaluation", "OperatingPoint", "TRUTH_COLUMN_NAMES", "Truth", "TruthError", "evaluate",
            "guess_truth_column", "load_truth", "match_labels", "parse_operating_point"]

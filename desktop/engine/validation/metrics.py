@@ -119,6 +119,21 @@ def _finite_thresholds(thr: np.ndarray, score: np.ndarray) -> np.ndarray:
 
 
 # ====================================================================== the result
+#: how people write each metric's name (the report, the window, the command line's table)
+METRIC_TITLES = {"accuracy": "Accuracy", "balanced_accuracy": "Balanced accuracy", "sensitivity": "Sensitivity",
+                 "specificity": "Specificity", "ppv": "PPV", "npv": "NPV", "f1": "F1", "auc": "AUC",
+                 "average_precision": "Average precision", "brier": "Brier score",
+                 "calibration_intercept": "Calibration intercept", "calibration_slope": "Calibration slope",
+                 "mae": "MAE", "rmse": "RMSE", "r2": "R²", "precision": "Precision", "recall": "Recall",
+                 "ap50": "AP50", "ap": "AP@[.5:.95]", "dice": "Dice", "iou": "IoU"}
+
+
+def metric_title(name: str, label: str | None = None) -> str:
+    """``AUC``, ``Sensitivity (benign)``: a metric as it is printed (its key kept in JSON)."""
+    title = METRIC_TITLES.get(str(name), str(name).replace("_", " "))
+    return f"{title} ({label})" if label not in (None, "") else title
+
+
 def metric(name: str, value, ci=None, label: str | None = None) -> dict:
     """One metric as the schema has it: ``{"name", "value", "ci": [lo, hi] | None, "label"}``."""
     return {"name": name, "value": _num(value), "ci": None if ci is None else [_num(ci[0]), _num(ci[1])],

@@ -19,6 +19,7 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter,
                                QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from desktop.engine.validation.metrics import metric_title
 from desktop.runs import fmt
 
 from .latency import add_plot, theme_plot
@@ -253,7 +254,8 @@ class ValidationView(QWidget):
         self.metrics.setRowCount(len(rows))
         for r, (m, label) in enumerate(rows):
             cls = label if label is not None else m.get("label")
-            for c, text in enumerate((m.get("name", ""), "" if cls is None else str(cls), _number(m.get("value")),
+            for c, text in enumerate((metric_title(m.get("name", "")), "" if cls is None else str(cls),
+                                      _number(m.get("value")),
                                       _ci(m.get("ci")))):
                 item = QTableWidgetItem(text)
                 if c >= 2:
@@ -270,7 +272,7 @@ class ValidationView(QWidget):
                     continue
                 for m in g.get("metrics") or []:
                     value = _number(m.get("value")) + (f" ({_ci(m.get('ci'))})" if _ci(m.get("ci")) else "")
-                    rows.append((name, g.get("n"), m.get("name", ""), value, False))
+                    rows.append((name, g.get("n"), metric_title(m.get("name", ""), m.get("label")), value, False))
         self.subgroups.setRowCount(len(rows))
         grey = self.palette().color(QPalette.Disabled, QPalette.Text)
         for r, (name, n, metric, value, few) in enumerate(rows):
