@@ -56,8 +56,11 @@ def evaluate_inputs(engine, inputs, truth_spec, *, operating_point=None, subgrou
 
 
 def evaluate_run(run_id: str, truth_spec, *, operating_point=None, subgroups=(), n_boot: int = 1000, seed: int = 0,
-                 positive: str | None = None, store_path=None) -> Evaluation:
+                 positive: str | None = None, store_path=None, overrides: bool = False) -> Evaluation:
     """Evaluate a run recorded in the history against ``truth_spec``; its inputs are the run's own.
+
+    ``overrides``: a reviewer's override of a result (``desktop.runs.review``) is its truth, in place
+    of what ``truth_spec`` says; the evaluation's ``truth_source`` says how many there were.
 
     A run scored with fewer classes' scores than the model has (``top_k`` under the number of
     classes, for three classes or more) has no curves: each such case is counted in
@@ -74,6 +77,18 @@ def evaluate_run(run_id: str, truth_spec, *, operating_point=None, subgroups=(),
     task = str(profile.get("task") or (batches[0].task if batches else "classification"))
     task = str(getattr(task, "value", task))
     truth = load_truth(truth_spec, meta.get("inputs") or [], task=task)
+    if overrides:
+        from desktop.engine.validation.truth import norm
+
+        from .review import as_truth
+
+        corrected = as_truth(run.id, store_path=store_path)
+        if corrected:
+            for b in batches:
+                for r in b.results():
+                    if r.index in corrected:
+                        truth.overrides[(norm(r.input), r.row)] = corrected[r.index]
+            truth.source += f", with {len(truth.overrides):,} reviewer override{'s' if len(truth.overrides) != 1 else ''}"
     ev = evaluate(batches, truth, task=task, labels=_labels(profile.get("labels") or (), batches),
                   operating_point=operating_point, subgroups=subgroups, n_boot=n_boot, seed=seed, positive=positive)
     ev.extra["run_id"] = run.id

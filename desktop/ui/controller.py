@@ -332,14 +332,14 @@ class WindowController(QObject):
         self.bench_ended.emit(None)
 
     # ================================================================== validation
-    def start_validation(self, truth, operating_point=None, subgroups=()):
+    def start_validation(self, truth, operating_point=None, subgroups=(), overrides: bool = False):
         """Evaluate the shown (recorded) run against ``truth`` (a --truth value) on a worker."""
         from desktop.engine.validation import OperatingPoint
         from desktop.runs.validation import evaluate_run
 
         op = OperatingPoint(*operating_point) if operating_point else None
         return self.jobs.start(VALIDATE, evaluate_run, self.shown.run_id, truth, operating_point=op,
-                               subgroups=tuple(subgroups), store_path=self.store_path,
+                               subgroups=tuple(subgroups), store_path=self.store_path, overrides=overrides,
                                on_returned=lambda ev: self.validated.emit(ev.to_dict()),
                                on_errored=self.validation_failed.emit)
 

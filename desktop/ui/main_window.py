@@ -603,7 +603,8 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
             return None
         self.validation.set_busy(True)
         subgroups = (choices["subgroup"],) if choices.get("subgroup") else ()
-        return self.controller.start_validation(choices["truth"], choices.get("operating_point"), subgroups)
+        return self.controller.start_validation(choices["truth"], choices.get("operating_point"), subgroups,
+                                                overrides=bool(choices.get("overrides")))
 
     def _on_validated(self, evaluation: dict) -> None:
         self.validation.set_busy(False)

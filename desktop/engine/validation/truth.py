@@ -75,9 +75,14 @@ class Truth:
     yolo: dict = field(default_factory=dict)  # file stem -> [(class index, cx, cy, w, h)] (relative)
     columns: dict = field(default_factory=dict)  # a column truth: csv path -> its header
     stems: dict = field(default_factory=dict)  # file stem -> truth (segmentation masks by image stem)
+    overrides: dict = field(default_factory=dict)  # (norm(path), row) -> a reviewer's correct answer: wins
 
     def lookup(self, input, row=None, passthrough=None):
-        """The raw truth for one result, or None when the source has none for it."""
+        """The raw truth for one result (a reviewer's override first, when given), or None when there is none."""
+        if self.overrides:
+            found = self.overrides.get((norm(input), row))
+            if found is not None:
+                return found
         if self.kind == "column":
             if passthrough is None:
                 return None
@@ -101,7 +106,7 @@ class Truth:
         return None
 
     def __len__(self) -> int:
-        return len(self.values) + len(self.names) + len(self.yolo) + len(self.stems)
+        return len(self.values) + len(self.names) + len(self.yolo) + len(self.stems) + len(self.overrides)
 
 
 def _image_size(path) -> tuple:

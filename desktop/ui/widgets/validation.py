@@ -16,7 +16,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter,
                                QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from desktop.engine.validation.metrics import metric_title
@@ -83,6 +83,10 @@ class ValidationView(QWidget):
         self.subgroup.setToolTip("Split the metrics by a passed-through CSV column or a DICOM tag")
         row.addWidget(QLabel("Subgroups"))
         row.addWidget(self.subgroup)
+        self.overrides = QCheckBox("Overrides are the truth")
+        self.overrides.setToolTip("Count a reviewer's override of a result (O in the Results tab) as its true answer, "
+                                  "in place of what the truth source says")
+        row.addWidget(self.overrides)
         self.evaluate_button = QPushButton("Evaluate")
         self.evaluate_button.setToolTip("Compare the results shown with the true answers")
         self.evaluate_button.clicked.connect(self._on_evaluate)
@@ -164,7 +168,8 @@ class ValidationView(QWidget):
         text = self.truth.currentText().strip()
         i = self.truth.findText(text)
         spec = self.truth.itemData(i) if i >= 0 and self.truth.itemData(i) is not None else text
-        return {"truth": spec, "operating_point": (method, target), "subgroup": self.subgroup.currentData()}
+        return {"truth": spec, "operating_point": (method, target), "subgroup": self.subgroup.currentData(),
+                "overrides": self.overrides.isChecked()}
 
     def _on_method_changed(self, *_):
         method = self.op_method.currentData()
