@@ -127,9 +127,13 @@ def test_the_detail_bar_decides_and_a_reopened_run_shows_its_decisions(qtbot, wi
 
 
 def test_results_not_kept_in_history_cannot_be_reviewed(qtbot, window):
-    window.results_tab.show_table()
-    window.results_tab.reviewable = False
+    _scored(qtbot, window)
+    window.controller.shown.run_id = None  # as results that were not saved
+    window.review._update()
+    assert not window.results_tab.reviewable
     assert window.review_selected("accept") is None
+    assert not window.results_tab.request_review("accept")
+    assert window.results.decisions == {}
 
 
 def test_filter_to_shows_only_the_cases_given_and_none_restores(qtbot, window):
