@@ -380,6 +380,8 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
     def _on_shown_changed(self, shown) -> None:
         """The table now belongs to another run: empty it and say whose results will come."""
         self._update_origin()
+        if not shown.offset:
+            self.validation.clear()  # an evaluation is of the run it was made on
         if shown.offset:  # a resumed run: the results recorded so far stay, the rest follows them
             self.results_tab.extra_columns = shown.extra_columns
             self.results.reserve(shown.total)
@@ -625,8 +627,8 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         indices = [r.index for r in self.results.results if (norm(r.input), r.row) in wanted]
         self.results_tab.filter_to(indices)
         self.tabs.setCurrentIndex(0)
-        self.statusBar().showMessage(f"Showing the {fmt.plural(len(indices), 'case')} {what}; clear the filter "
-                                     "(the All results choice) to see every result", 10000)
+        self.statusBar().showMessage(f"Showing the {fmt.plural(len(indices), 'case')} {what}; Show all (beside "
+                                     "the counts) brings back every result", 10000)
 
     def report_dialog(self):
         """Save the shown run's report (PDF or HTML): its model, profile, environment, the Validation tab's

@@ -63,6 +63,11 @@ class ResultsTab(QWidget):
         filt.addWidget(self.filter_edit, 1)
         filt.addWidget(self.status_filter)
         filt.addWidget(self.counts_label)
+        self.show_all_button = QPushButton("Show all")
+        self.show_all_button.setToolTip("Show every result again, not only the cases picked in the Validation tab")
+        self.show_all_button.clicked.connect(lambda: self.filter_to(None))
+        self.show_all_button.setVisible(False)
+        filt.addWidget(self.show_all_button)
         rl.addLayout(filt)
         self.columns_label = QLabel()
         self.columns_label.setObjectName("columnsLabel")
@@ -238,6 +243,7 @@ class ResultsTab(QWidget):
             self.table.setColumnWidth(col, 10 * em)
 
     def update_counts(self) -> None:
+        self.show_all_button.setVisible(self.model.filtered_to is not None)
         total, shown = self.model.total, self.model.rowCount()
         if not total:
             self.counts_label.setText("")

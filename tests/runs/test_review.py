@@ -107,3 +107,20 @@ def test_the_windows_export_carries_decisions_when_given(digits, tmp_path, drive
     export_results([s.batch for s in steps], tmp_path / "w.csv", decisions=review.decisions(digits))
     rows = list(csv.DictReader((tmp_path / "w.csv").open(encoding="utf-8")))
     assert [r["decision"] for r in rows].count("accept") == 1 and rows[3]["decision"] == "accept"
+
+
+def test_overrides_count_as_the_truth_when_asked():
+    from desktop.runs.validation import evaluate_run
+
+    run_id = _record("breast_cancer.onnx", [SAMPLES / "breast_cancer.csv"])
+    plain = evaluate_run(run_id, "diagnosis", n_boot=0).to_dict()
+    accuracy = lambda d: next(m["value"] for m in d["metrics"] if m["name"] == "accuracy")  # noqa: E731
+    assert accuracy(plain) == 1.0
+    # a reviewer says result 0 is the other class: with overrides as truth, one case is now wrong
+    first = next(c for c in plain["cases"] if c["key"][1] == 1)
+    other = next(label for label in plain["confusion"]["labels"] if label != first["truth"])
+    review.decide(run_id, 0, "override", label=other, reason="pathology came back the other way")
+    assert accuracy(evaluate_run(run_id, "diagnosis", n_boot=0).to_dict()) == 1.0  # not asked: unchanged
+    corrected = evaluate_run(run_id, "diagnosis", n_boot=0, overrides=True).to_dict()
+    assert accuracy(corrected) == 19 / 20
+    assert "with 1 reviewer override" in corrected["truth_source"]

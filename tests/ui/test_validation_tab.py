@@ -41,6 +41,12 @@ def test_the_breast_cancer_sample_against_its_diagnosis_column(qtbot, window):
     counts = np.asarray(evaluation["confusion"]["counts"])
     assert view.pick_cell(0, 0)
     assert window.tabs.currentIndex() == 0 and window.results.rowCount() == counts[0, 0]
+    assert window.results_tab.show_all_button.isVisible()
+    window.results_tab.show_all_button.click()
+    assert window.results.rowCount() == 20 and not window.results_tab.show_all_button.isVisible()
+    # another run's results: the evaluation of this one is not left on show
+    run(qtbot, window)
+    assert window.validation.evaluation is None and window.validation.stack.currentIndex() == 0
 
 
 def test_a_truth_that_does_not_fit_is_said_in_the_tab(qtbot, window):
