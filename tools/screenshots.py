@@ -116,6 +116,22 @@ def main(argv=None) -> int:
     window.select_result(4)
     shoot("csv-results.png")
 
+    # 3b. reviewing cases: accepted, overridden and flagged rows (the questions answered as a reviewer would)
+    answers = {"accept": (None, None, ""), "override": ("malignant", None, "the biopsy says malignant"),
+               "flag": (None, None, "scanned twice: check the patient")}
+    window.review._ask = lambda decision, result, run_id: answers[decision]
+    for row, decision in ((0, "accept"), (1, "accept"), (2, "override"), (5, "flag")):
+        window.select_result(row)
+        wait_for(window.review.decided, start=lambda d=decision: window.review_selected(d))
+    window.select_result(2)
+    shoot("review.png")
+
+    # 3c. the Validation tab: the same rows against their diagnosis column
+    window.tabs.setCurrentWidget(window.validation)
+    wait_for(window.validation_done, start=window.validation.evaluate_button.click)
+    shoot("validation-tab.png")
+    window.tabs.setCurrentIndex(0)
+
     # 4. the preprocessing editor with its live preview (on the photo model)
     window.queue.clear()
     wait_for(window.model_loaded, start=lambda: window.open_paths(

@@ -797,8 +797,8 @@ class ResultsModel(TitledColumns, QAbstractTableModel):
             row = b.row_of(i)
             status = (REVIEW_TEXT if self._review.data[s] else "✔ OK") if ok else "✖ Failed"
             badge = DECISION_BADGES.get(int(self._decided.data[s]))
-            if badge:
-                status += f" · {badge}"
+            if badge:  # a scored result's decision says all (its tooltip the rest); a failed one stays failed
+                status = badge if ok else f"{status} · {badge}"
             texts = (fmt.count(int(b.position[i]) + 1), f"{name} · row {row}" if row is not None else name,
                      text, fmt.score(score) if score is not None else "", status,
                      fmt.ms(self._total.data[s]) if ok else "",

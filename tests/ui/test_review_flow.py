@@ -47,7 +47,7 @@ def test_a_accepts_the_selected_result_its_badge_shows_and_the_filter_finds_it(q
     _select(window, 2)
     d = _press(qtbot, window, Qt.Key_A)
     assert (d.run_id, d.index, d.decision) == (run_id, 2, "accept")
-    assert _status(window, 2) == "✔ OK · ☑ Accepted" and _status(window, 1) == "✔ OK"
+    assert _status(window, 2) == "☑ Accepted" and _status(window, 1) == "✔ OK"
     assert review.decisions(run_id)[2].decision == "accept"
     bar = window.detail.review_bar
     assert bar.isVisibleTo(window.detail) and bar.state.text().startswith("Accepted by ")

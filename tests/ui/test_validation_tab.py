@@ -44,6 +44,15 @@ def test_the_breast_cancer_sample_against_its_diagnosis_column(qtbot, window):
     assert window.results_tab.show_all_button.isVisible()
     window.results_tab.show_all_button.click()
     assert window.results.rowCount() == 20 and not window.results_tab.show_all_button.isVisible()
+    # a calibration point: the cases whose probability of the positive class falls in its bin
+    positive = evaluation["calibration"]["positive"]
+    p = evaluation["calibration"]["prob_pred"][0]
+    b = min(int(p * 10), 9)
+    want = [c for c in evaluation["cases"] if b / 10 <= c["score"] < (b + 1) / 10 or (b == 9 and c["score"] == 1.0)]
+    window.tabs.setCurrentWidget(view)
+    assert view.pick_bin(p)
+    assert window.results.rowCount() == len(want) > 0 and positive in window.statusBar().currentMessage()
+    window.results_tab.show_all_button.click()
     # another run's results: the evaluation of this one is not left on show
     run(qtbot, window)
     assert window.validation.evaluation is None and window.validation.stack.currentIndex() == 0

@@ -227,9 +227,13 @@ class ValidationView(QWidget):
             cal = evaluation["calibration"]
             plot = self._curve(col, "Calibration", "predicted probability", "observed frequency",
                                cal.get("prob_pred", []), cal.get("prob_true", []),
-                               f"slope {_number(cal.get('slope'))} · intercept {_number(cal.get('intercept'))}",
-                               symbol="o")
+                               f"slope {_number(cal.get('slope'))}", symbol="o")
+            plot.setToolTip(f"Calibration intercept {_number(cal.get('intercept'))}, slope "
+                            f"{_number(cal.get('slope'))}, Brier score {_number(cal.get('brier'))}. Click a point "
+                            "to see the cases of its bin in the Results tab")
             plot.plot([0, 1], [0, 1], pen=pg.mkPen(QColor(128, 128, 128), style=Qt.DashLine))
+            for item in plot.listDataItems()[:1]:
+                item.sigPointsClicked.connect(lambda _item, points, _ev: points and self.pick_bin(points[0].pos().x()))
             col += 1
         if evaluation.get("bland_altman"):
             self._plot_bland_altman(evaluation["bland_altman"], col)
@@ -310,7 +314,8 @@ class ValidationView(QWidget):
     def _plot_confusion(self, confusion: dict, cases, col: int) -> None:
         labels = [str(x) for x in confusion.get("labels") or []]
         counts = np.asarray(confusion.get("counts") or [[0]], dtype=np.float64)
-        plot = self._new_plot(col, "Confusion matrix (click a cell)", "predicted", "true")
+        plot = self._new_plot(col, "Confusion matrix", "predicted", "true")
+        plot.setToolTip("Click a cell to see its cases in the Results tab")
         k = len(labels)
         image = pg.ImageItem(counts.T)  # ImageItem's first axis is x: predicted across, true down
         ramp = np.linspace(0.0, 1.0, 256)[:, None]  # white to the curves' blue
@@ -358,6 +363,19 @@ class ValidationView(QWidget):
         keys = self._cells.get((true_index, predicted_index), [])
         what = f"true {labels[true_index]}, predicted {labels[predicted_index]}"
         self.cases_requested.emit(keys, what)
+        return True
+
+    def pick_bin(self, predicted: float) -> bool:
+        """Ask the Results tab to show the cases of the calibration bin that holds ``predicted`` (a point's x)."""
+        e = self.evaluation or {}
+        cal = e.get("calibration") or {}
+        bins = int(cal.get("bins") or 10)
+        b = min(int(float(predicted) * bins), bins - 1)
+        lo, hi = b / bins, (b + 1) / bins
+        keys = [tuple(c.get("key") or ()) for c in e.get("cases") or []
+                if c.get("score") is not None and (lo <= c["score"] < hi or (b == bins - 1 and c["score"] == 1.0))]
+        positive = cal.get("positive", "the positive class")
+        self.cases_requested.emit(keys, f"given {lo:.1f}–{hi:.1f} probability of {positive}")
         return True
 
     def _plot_roc(self, roc: dict, op, col: int) -> None:
