@@ -200,12 +200,7 @@ class ResultsTab(QWidget):
         shown = self.selected_result()
         self.model.filter_to(indices)
         self.update_counts()
-        sm = self.table.selectionModel()
-        if not sm.currentIndex().isValid() and self.model.rowCount():
-            sm.setCurrentIndex(self.model.index(0, 0), QItemSelectionModel.ClearAndSelect | QItemSelectionModel.Rows)
-        now = self.selected_result()
-        if now is not shown or now is None:
-            self.current_changed.emit(now)
+        self._follow_selection(shown)
 
     def focus_filter(self) -> None:
         self.filter_edit.setFocus()
@@ -220,7 +215,11 @@ class ResultsTab(QWidget):
         shown = self.selected_result()
         self.model.set_filter(self.filter_edit.text(), self.status_filter.currentData())
         self.update_counts()
-        # the detail follows the table: a row the filter hid is not left in it
+        self._follow_selection(shown)
+
+    def _follow_selection(self, shown) -> None:
+        """After the rows shown changed: the first row is selected when none is, and the detail follows the
+        table (``shown`` was selected before): a row a filter hid is not left in it."""
         sm = self.table.selectionModel()
         if not sm.currentIndex().isValid() and self.model.rowCount():
             sm.setCurrentIndex(self.model.index(0, 0), QItemSelectionModel.ClearAndSelect | QItemSelectionModel.Rows)
