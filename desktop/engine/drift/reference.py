@@ -207,18 +207,23 @@ class Reference:
         self.sha256 = hashlib.sha256(data).hexdigest()
         return self.sha256
 
-    def check_model(self, engine) -> None:
-        """Refuse a reference built for another model; note a profile other than the reference's."""
-        sha = engine.info.sha256
-        if self.model.get("sha256") and self.model["sha256"] != sha:
+    def check_model(self, engine=None, *, sha256: str | None = None, file_name: str | None = None,
+                    profile_sha256: str | None = None) -> None:
+        """Refuse a reference built for another model (``engine``'s, or the one of ``sha256``); note a
+        profile other than the reference's."""
+        if engine is not None:
+            sha256, file_name, profile_sha256 = engine.info.sha256, engine.info.file_name, engine.profile.sha256()
+        if self.model.get("sha256") and sha256 and self.model["sha256"] != sha256:
             where = f"{os.path.basename(self.path)} " if self.path else "the reference "
             raise DriftError(
                 f"{where}was built for {self.model.get('file_name') or 'another model'} (SHA-256 "
-                f"{str(self.model['sha256'])[:12]}…), not {engine.info.file_name} ({sha[:12]}…); build one for this "
-                f"model with 'inferdesk drift {engine.info.file_name} --build REFERENCE_SET'")
-        if self.profile_sha256 and self.profile_sha256 != engine.profile.sha256():
-            self.warnings.append("the reference was built with another profile than the model's now: its features "
-                                 "may not be the ones the model reads")
+                f"{str(self.model['sha256'])[:12]}…), not {file_name} ({sha256[:12]}…); build one for this "
+                f"model with 'inferdesk drift {file_name} --build REFERENCE_SET'")
+        if self.profile_sha256 and profile_sha256 and self.profile_sha256 != profile_sha256:
+            note = ("the reference was built with another profile than the model's now: its features may not be "
+                    "the ones the model reads")
+            if note not in self.warnings:
+                self.warnings.append(note)
 
 
 def default_reference_path(model_path) -> Path:
@@ -309,9 +314,10 @@ def _read_tables(engine, items, frame: Frame) -> None:
             frame.columns[name] = np.empty(0)
 
 
-def _read_images(engine, items, frame: Frame, dicom: bool | None) -> None:
+def _read_images(engine, items, frame: Frame, dicom: bool | None, exif: bool = True) -> None:
     from ..inputs import InputKind
     from ..inputs.dicomfacts import ACQUISITION_COLUMNS, acquisition_facts
+    from ..inputs.images import decode_dicom, decode_image
 
     with_dicom = any(i.kind == InputKind.DICOM for i in items) if dicom is None else dicom
     rows: dict = {c: [] for c in IMAGE_COLUMNS}
@@ -319,7 +325,10 @@ def _read_images(engine, items, frame: Frame, dicom: bool | None) -> None:
         rows.update({c: [] for c in ACQUISITION_COLUMNS.values()})
     for item in items:
         try:
-            img, _ = engine.load_image(item.path, item.kind)
+            if engine is not None:
+                img, _ = engine.load_image(item.path, item.kind)
+            else:
+                img = decode_dicom(item.path) if item.kind == InputKind.DICOM else decode_image(item.path, exif=exif)
         except (InputError, OSError) as exc:
             frame.missing.append((item.path, str(exc)))
             continue
@@ -362,13 +371,14 @@ def prediction_columns(batches) -> dict:
     return out
 
 
-def read_frame(engine, inputs, *, batches=None, dicom: bool | None = None) -> Frame:
+def read_frame(engine, inputs, *, batches=None, dicom: bool | None = None, exif: bool = True) -> Frame:
     """Read ``inputs`` (paths or InputItems) into a :class:`Frame` of drift features; the model's answers
     from ``batches`` (ResultBatch, already scored) when given.
 
     Tables give the model's feature columns as its profile maps them; images and DICOM files the
     columns of :func:`image_features` (and, with ``dicom`` or when any input is DICOM, the
     acquisition columns). An input that cannot be read is listed in ``Frame.missing``.
+    ``engine`` may be None for images (decoded as the profile's ``exif`` says).
     """
     from ..inputs import InputItem, InputKind, expand_inputs
 
@@ -385,7 +395,7 @@ def read_frame(engine, inputs, *, batches=None, dicom: bool | None = None) -> Fr
         _read_tables(engine, tables, frame)
     else:
         frame.kind = "image"
-        _read_images(engine, images, frame, dicom)
+        _read_images(engine, images, frame, dicom, exif)
     if batches is not None:
         frame.prediction = prediction_columns(batches)
     return frame
