@@ -55,45 +55,33 @@ def drift_of_inputs(engine, reference, inputs, *, batches=None, seed: int = 0) -
     return detect_drift(ref, frame)
 
 
-def _table_frame(batches) -> Frame | None:
-    """A table run's features as the run read them (its scored rows); None when the run kept none."""
-    frame = Frame(kind="table")
-    names, parts = None, []
-    for b in batches:
-        if b.features is None or not b.feature_names:
-            continue
-        names = names or list(b.feature_names)
-        if list(b.feature_names) != names:
-            continue
-        ok = np.flatnonzero(b.ok)
-        parts.append(b.features[ok])
-        frame.ids.extend((b.input_of(i), b.row_of(i)) for i in ok.tolist())
-    if names is None:
-        return None
-    block = np.concatenate(parts) if parts else np.empty((0, len(names)))
-    frame.columns = {n: block[:, j] for j, n in enumerate(names)}
-    return frame
+class _RecordedTable:
+    """Reads a table run's CSV files with the feature columns its recorded profile names (no model needed)."""
+
+    def __init__(self, profile: dict):
+        self.columns = list((profile.get("table") or {}).get("columns") or [])
+
+    def table_reader(self, path):
+        from desktop.engine.errors import InputError
+        from desktop.engine.inputs.tabular import TableReader
+
+        if not self.columns:
+            raise InputError(f"{os.path.basename(path)}: the run's profile names no feature columns to read again")
+        return TableReader(path, self.columns, len(self.columns), passthrough=False)
 
 
 def _run_frame(meta: dict, batches) -> Frame:
+    """A recorded run's features (its inputs read again: those gone are listed as missing) and answers."""
+    from desktop.engine.drift.reference import prediction_columns
     from desktop.engine.inputs import InputKind, expand_inputs
 
-    frame = None
-    if any(k == InputKind.TABLE for b in batches for k in b.source_kinds):
-        frame = _table_frame(batches)
-    if frame is None:
-        recorded = [str(p) for p in (meta.get("inputs") or [])]
-        profile = meta.get("profile") or {}
-        exif = (profile.get("image") or {}).get("exif", "apply") == "apply"
-        scored = {b.input_of(i) for b in batches for i in np.flatnonzero(b.ok).tolist()}
-        items = [i for i in expand_inputs(recorded) if i.kind == InputKind.INVALID or i.path in scored
-                 or i.kind == InputKind.TABLE]
-        frame = read_frame(None, items, exif=exif)
-        if frame.kind == "table":
-            raise DriftError("this table run kept no features in the history, and its CSV files need the model "
-                             "to be read again: check its inputs with 'inferdesk drift MODEL REFERENCE INPUT...'")
-    from desktop.engine.drift.reference import prediction_columns
-
+    profile = meta.get("profile") or {}
+    exif = (profile.get("image") or {}).get("exif", "apply") == "apply"
+    scored = {b.input_of(i) for b in batches for i in np.flatnonzero(b.ok).tolist()}
+    items = [i for i in expand_inputs([str(p) for p in (meta.get("inputs") or [])])
+             if i.kind in (InputKind.INVALID, InputKind.TABLE) or i.path in scored]
+    tables = any(i.kind == InputKind.TABLE for i in items)
+    frame = read_frame(_RecordedTable(profile) if tables else None, items, exif=exif)
     frame.prediction = prediction_columns(batches)
     return frame
 
