@@ -274,6 +274,26 @@ def build_parser() -> argparse.ArgumentParser:
     session_args(p)
     p.add_argument("--no-history", action="store_true", help="do not keep these results in the history database")
 
+    p = sub.add_parser("drift", help="compare inputs with a model's reference data: which features and predictions "
+                                     "drifted (exit 0 none, 1 dataset drift, 2 bad input)")
+    p.add_argument("model")
+    p.add_argument("reference", nargs="?", metavar="REFERENCE",
+                   help="a saved reference (.json, e.g. MODEL.reference.json), or a reference set to build one "
+                        "from: a CSV file or an image folder, typically the validation data")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="the data to check: CSV files, images, folders")
+    p.add_argument("--build", nargs="+", metavar="REFERENCE_SET",
+                   help="only build the reference from these files or folders and save it as "
+                        "<model>.reference.json beside the model")
+    p.add_argument("--save-reference", action="store_true",
+                   help="a REFERENCE built from a reference set: also save it as <model>.reference.json")
+    p.add_argument("--json", action="store_true", help="print the drift report as JSON")
+    p.add_argument("--profile", help="a profile JSON file to use instead of the model's own")
+    p.add_argument("--seed", type=_non_negative, default=0,
+                   help="the seed of the values a reference keeps per column above 5,000 (default 0)")
+    session_args(p)
+    p.add_argument("--no-history", action="store_true", help="do not keep these results (and the check) in the "
+                                                             "history database")
+
     p = sub.add_parser("resume", help="score what an interrupted run left undone")
     p.add_argument("run", help="the run's id (see 'inferdesk history')")
     p.add_argument("--format", choices=("jsonl", "csv"), default=None,
@@ -987,6 +1007,113 @@ def cmd_evaluate(args, out, err) -> int:
     return 0
 
 
+def _g(v, spec: str = ".3g") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def drift_text(d: dict) -> str:
+    """A drift report (``DriftReport.to_dict()``) as the command line prints it."""
+    lines = []
+    rows = [(c["name"], c) for c in d["columns"]] + [(f"prediction: {n}", c) for n, c in d["prediction"].items()]
+    width = max([len("column")] + [len(_safe(n)) for n, _ in rows])
+    lines.append(f"{'column':<{width}}  {'test':<13} {'statistic':>9} {'threshold':>9} {'p':>9} {'PSI':>7}  "
+                 f"{'state':<8} n ref/cur")
+    for name, c in rows:
+        lines.append(f"{_safe(name):<{width}}  {c['test']:<13} {_g(c['statistic']):>9} {_g(c['threshold']):>9} "
+                     f"{_g(c['p_value']):>9} {_g(c['psi'], '.3f'):>7}  {c['state']:<8} "
+                     f"{c['n_reference']:,}/{c['n_current']:,}")
+    n_out = d.get("n_outside_rows", len(d["outside_range"]))
+    if n_out:
+        shown = len(d["outside_range"])
+        lines.append(f"outside the reference's range: {n_out:,} row{'s' if n_out != 1 else ''} or image"
+                     f"{'s' if n_out != 1 else ''}" + (f" (the first {shown} listed)" if shown < n_out else ""))
+        for o in d["outside_range"]:
+            where = os.path.basename(o["input"]) + (f" row {o['row']}" if o["row"] is not None else "")
+            lines.append(f"  {_safe(where)}: {_safe(', '.join(o['columns']))}")
+    for m in d.get("missing", []):
+        lines.append(f"not read: {_safe(m['why'])}")
+    n_cols = len(d["columns"])
+    drifted = sum(1 for c in d["columns"] if c["state"] == "drifted")
+    lines.append(f"dataset drift: {'yes' if d['dataset_drift'] else 'no'} ({drifted} of {n_cols} column"
+                 f"{'s' if n_cols != 1 else ''} drifted, {d['share_drifted']:.0%}; drift is reported from half)")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_drift(args, out, err) -> int:
+    """``drift MODEL REFERENCE INPUT...``: compare inputs with a reference; ``drift MODEL --build SET``: save one.
+
+    Exit 0: checked, no dataset drift; 1: dataset drift (at least half the columns drifted); 2: bad input.
+    """
+    from .engine import Engine, SessionSettings, expand_inputs
+    from .engine.drift import build_reference, default_reference_path
+    from .runs.drift import drift_of_inputs, is_reference_file, resolve_reference
+
+    if args.build and (args.reference or args.inputs):
+        err.write("inferdesk: drift --build takes only the model and the reference set: "
+                  "inferdesk drift MODEL --build REFERENCE_SET...\n")
+        return 2
+    if not args.build and (not args.reference or not args.inputs):
+        err.write("inferdesk: drift needs a reference and the inputs to check: inferdesk drift MODEL REFERENCE "
+                  "INPUT... (or inferdesk drift MODEL --build REFERENCE_SET to save a reference)\n")
+        return 2
+    settings = SessionSettings(args.provider, args.threads, args.opt_level)
+    engine = Engine(args.model, profile=args.profile, settings=settings)
+    err.write("".join(f"warning: {_safe(w)}\n" for w in engine.warnings))
+    target = default_reference_path(engine.info.path)
+    if args.build:
+        ref = build_reference(engine, args.build, seed=args.seed)
+        sha = ref.save(target)
+        err.write(f"reference of {ref.n:,} {'rows' if ref.kind == 'table' else 'images'} "
+                  f"({len(ref.columns)} columns) written to {_safe(target)} (SHA-256 {sha[:12]}…)\n")
+        return 0
+    ref = resolve_reference(engine, args.reference, seed=args.seed)
+    if args.save_reference:
+        if is_reference_file(args.reference):
+            err.write(f"note: {_safe(os.path.basename(args.reference))} is a saved reference already; "
+                      "--save-reference writes nothing\n")
+        else:
+            ref.save(target)
+            err.write(f"reference written to {_safe(target)}\n")
+    err.write("".join(f"warning: {_safe(w)}\n" for w in ref.warnings))
+    items = expand_inputs(args.inputs)
+    store = _open_store(args)
+    recorder = None
+    try:
+        if store:
+            recorder = store.start_run(engine, args.inputs, total=sum(i.rows for i in items),
+                                       output={"format": "jsonl", "top_k": 1, "out": None})
+        from .engine import run_batches
+
+        batches = []
+        for batch in run_batches(engine, items, top_k=1, hash_inputs=recorder is not None):
+            if recorder is not None:
+                recorder.add_batch(batch)
+                recorder.commit()
+            if len(batch):
+                batches.append(batch)
+        if recorder is not None:
+            recorder.finish("finished")
+        report = drift_of_inputs(engine, ref, items, batches=batches)
+        if recorder is not None:
+            store.note_drift(recorder.run_id, ref.path or args.reference, ref.sha256, report.summary())
+    finally:
+        if store:
+            if recorder is not None and not recorder.finished:
+                recorder.finish("cancelled")
+            store.close()
+    run_id = recorder.run_id if recorder is not None else None
+    d = report.to_dict()
+    d["run_id"] = run_id
+    if args.json:
+        out.write(json.dumps(d, indent=2, allow_nan=False) + "\n")
+    else:
+        out.write(f"{_safe(engine.info.file_name)} · reference {_safe(os.path.basename(str(d['reference']['path'])))}"
+                  f" ({d['n_reference']:,}, SHA-256 {str(d['reference']['sha256'])[:12]}…) · {d['n_current']:,} "
+                  "checked" + (f" · run {run_id} in the history" if run_id else "") + "\n")
+        out.write(drift_text(d))
+    return 1 if report.dataset_drift else 0
+
+
 def cmd_resume(args, out, err) -> int:
     """``resume RUN``: the run's model as recorded scores what it left undone (refusals exit 2, via main)."""
     from .engine import writers
@@ -1192,6 +1319,8 @@ def _main(argv) -> int:
             return cmd_resume(args, sys.stdout, sys.stderr)
         if args.command == "evaluate":
             return cmd_evaluate(args, sys.stdout, sys.stderr)
+        if args.command == "drift":
+            return cmd_drift(args, sys.stdout, sys.stderr)
         if args.command == "history":
             return cmd_history(args, sys.stdout, sys.stderr)
         if args.command == "review":

@@ -1074,6 +1074,33 @@ class ResultStore:
         self._write(lambda cur: self._append_many(cur, [("export", run_id, None, payload)]))
         return True
 
+    def note_drift(self, run_id: str, reference_path, reference_sha256: str | None, summary: dict) -> bool:
+        """Record a drift check of a run in the trail: the reference used (its path and SHA-256) and the
+        check's summary (``DriftReport.summary()``); False when the store is open for reading only."""
+        if self.readonly and not self.damaged:
+            return False
+        rid = self._find(run_id)
+        payload = _canonical({"reference": str(reference_path), "reference_sha256": reference_sha256,
+                              "summary": summary, "by": _user()})
+        self._write(lambda cur: self._append_many(cur, [("drift", rid, None, payload)]))
+        return True
+
+    def drift_notes(self, run_id: str) -> list[dict]:
+        """The drift checks recorded for a run, oldest first: each note's payload with its ``at``."""
+        rid = self._find(run_id)
+        if "ledger" not in self._tables:  # a schema 1 store: no trail to have recorded one
+            return []
+        with self._lock, self._errors():
+            rows = self._db.execute("SELECT payload, at FROM ledger WHERE run_id=? AND kind='drift' ORDER BY seq",
+                                    (rid,)).fetchall()
+        notes = []
+        for payload, at in rows:
+            try:
+                notes.append({**json.loads(payload), "at": at})
+            except ValueError:
+                continue
+        return notes
+
     # ------------------------------------------------------------------ reading
     def _find(self, run_id: str) -> str:
         """The full id of the one run whose id is, or begins with, ``run_id`` (hexadecimal, any case)."""

@@ -404,7 +404,7 @@ def export_run(run_ref: str, target, *, fmt: str | None = None, store_path=None,
     where = "<stdout>" if stream else str(target)
     with _store(store_path) as store:
         run = store.run(run_ref)
-        prov = writers.run_provenance(store.run_metadata(run.id), exported_by)
+        prov = _with_drift(store, run.id, writers.run_provenance(store.run_metadata(run.id), exported_by))
         reviewed = store.reviews(run.id)  # the current decisions travel with the results (none: no columns)
         options = writers.RecordOptions(include_phi=include_phi,
                                         decisions={i: d.to_dict() for i, d in reviewed.items()} or None)
@@ -413,6 +413,16 @@ def export_run(run_ref: str, target, *, fmt: str | None = None, store_path=None,
                                with_conf=with_conf, options=options)
         store.note_export(run.id, where, fmt)
     return Exported(n, where, tuple(options.left_out))
+
+
+def _with_drift(store, run_id: str, prov: dict) -> dict:
+    """``prov`` with ``"drift"``: the run's last recorded drift check, when it has one."""
+    from .drift import latest_drift
+
+    drift = latest_drift(store, run_id)
+    if drift is not None:
+        prov["drift"] = drift
+    return prov
 
 
 def export_results(batches, path, provenance: dict | None = None, *, formula_guard: bool = True,
@@ -439,7 +449,7 @@ def results_provenance(run_id: str | None, engine=None, *, store_path=None,
     if run_id:
         try:
             with _store(store_path, readonly=True) as store:
-                return writers.run_provenance(store.run_metadata(run_id), exported_by)
+                return _with_drift(store, run_id, writers.run_provenance(store.run_metadata(run_id), exported_by))
         except StoreError:
             pass  # not recorded (or the store cannot be read): say what is known
     if engine is None:

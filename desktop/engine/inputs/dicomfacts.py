@@ -198,3 +198,32 @@ def _text(key: str, value) -> str:
     if key in _PEOPLE:
         text = " ".join(part for part in text.split("^") if part)  # Family^Given^Middle -> Family Given Middle
     return " ".join(text.split())  # one line: a header's line breaks and tabs become spaces
+
+
+#: the acquisition fields a drift check compares as categories (keyword -> column name)
+ACQUISITION_COLUMNS = {"Manufacturer": "dicom_manufacturer", "ManufacturerModelName": "dicom_model",
+                       "KVP": "dicom_kvp", "SliceThickness": "dicom_slice_thickness",
+                       "PixelSpacing": "dicom_pixel_spacing"}
+
+
+def acquisition_facts(path) -> dict:
+    """The header's acquisition fields as text, by :data:`ACQUISITION_COLUMNS` column name; "(missing)" for
+    an absent or malformed field. A file that is not DICOM gives every column "(missing)"."""
+    ds = _read_header(path)
+    out = {}
+    for key, column in ACQUISITION_COLUMNS.items():
+        text = "(missing)"
+        if ds is not None:
+            try:
+                elem = ds.get(key)
+                value = None if elem is None else elem.value
+                if key == "PixelSpacing" and value is not None and len(value) == 2:
+                    text = " x ".join(f"{float(v):g}" for v in value)
+                elif key in ("KVP", "SliceThickness") and value not in (None, ""):
+                    text = f"{float(value):g}"
+                elif value not in (None, ""):
+                    text = _text(key, value) or "(missing)"
+            except Exception:  # noqa: BLE001 - pydicom parses a field when it is read: a malformed one raises
+                text = "(missing)"
+        out[column] = text
+    return out
