@@ -157,3 +157,36 @@ def latest_drift(store, run_id: str) -> dict | None:
     n = notes[-1]
     return {"checked_at": n.get("at"), "reference": n.get("reference"), "reference_sha256": n.get("reference_sha256"),
             **(n.get("summary") or {})}
+
+
+def check_run(run_id: str, reference, engine=None, store_path=None, *, history: int = 20) -> dict:
+    """What the window's Drift tab shows for a recorded run: its drift against ``reference`` and the model's
+    runs over time.
+
+    ``reference`` is a saved reference file, or a reference set (a CSV file, an image folder) that
+    ``engine`` (the run's model) builds one from; a reference built so is saved beside the model
+    (``<model>.reference.json``) when that folder can be written, so the next check reuses it.
+    Returns ``{"report": DriftReport.to_dict(), "history": [...], "reference": path, "saved": path|None,
+    "save_error": str|None}``.
+    """
+    from desktop.engine.drift.reference import default_reference_path
+
+    saved = save_error = None
+    if is_reference_file(reference):
+        ref = load_reference(reference)
+    else:
+        if engine is None:
+            raise DriftError("load the run's model first: a reference set is scored with it to build the reference")
+        ref = resolve_reference(engine, reference)
+        target = default_reference_path(engine.model_path)
+        try:
+            ref.save(target)
+            saved = str(target)
+        except OSError as exc:
+            save_error = f"the reference was not saved beside the model ({exc.strerror or exc})"
+    report = drift_of_run(run_id, ref, store_path)
+    model = report.reference.get("model_sha256") if isinstance(report.reference, dict) else None
+    sha = model or ref.model.get("sha256")
+    over_time = drift_history(sha, ref, store_path, limit=history) if sha else []
+    return {"report": report.to_dict(), "history": over_time, "reference": saved or str(reference),
+            "saved": saved, "save_error": save_error}

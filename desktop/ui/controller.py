@@ -358,6 +358,14 @@ class WindowController(QObject):
 
         return self.jobs.start("report", write, on_returned=on_written, on_errored=on_failed)
 
+    # ================================================================== drift
+    def start_drift(self, reference: str, on_checked, on_failed):
+        """Check the shown (recorded) run's drift against ``reference`` on a worker (see runs.drift.check_run)."""
+        from desktop.runs.drift import check_run
+
+        return self.jobs.start("drift", check_run, self.shown.run_id, reference, self.shown_engine(),
+                               store_path=self.store_path, on_returned=on_checked, on_errored=on_failed)
+
     # ================================================================== exporting what is shown
     def provenance(self) -> dict | None:
         """Where the table's results come from (run, model, profile, app version), for an export's header."""

@@ -11,6 +11,7 @@ from .widgets.history import HistoryView, ResumeBanner
 from .widgets.latency import BenchmarkView, LatencyView
 from .widgets.panels import InlineMessage, ModelPanel, QueuePanel
 from .widgets.progress import ProgressStrip
+from .widgets.drift import DriftView
 from .widgets.validation import ValidationView
 
 
@@ -84,12 +85,16 @@ def build_layout(w) -> None:
     w.history.resume_requested.connect(w.resume_run)
     w.tabs.addTab(w.history, "History")
     w.tabs.setTabToolTip(3, "Past runs: open, export, rename, delete, resume; check the audit trail (Ctrl+4)")
+    w.drift = DriftView()
+    w.drift.check_requested.connect(w.start_drift)
     w.validation = ValidationView()
     w.validation.evaluate_requested.connect(w.start_validation)
     w.validation.cases_requested.connect(w.show_cases)
     w.tabs.addTab(w.validation, "Validation")
     w.tabs.setTabToolTip(4, "How the model does on your own labelled cases: metrics with intervals, curves, "
                             "subgroups (Ctrl+5)")
+    w.tabs.addTab(w.drift, "Drift")
+    w.tabs.setTabToolTip(5, "Does the data scored look like the reference the model was checked on? (Ctrl+6)")
 
     w.detail = DetailPane(jobs=w.controller.jobs)
     w.detail.conf_changed.connect(w._on_conf_changed)

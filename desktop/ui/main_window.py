@@ -76,6 +76,7 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
     run_opened = Signal(object)  # {"run": RunSummary, "done", "total", "cancelled"}: a past run is shown
     validation_done = Signal(object)  # the evaluation dict, or None when it failed
     report_written = Signal(str)  # the report's path ("" when it failed)
+    drift_done = Signal(object)  # the drift report's dict, or None when the check failed
 
     def __init__(self, settings: Settings | None = None, settings_file: str | os.PathLike | None = None):
         super().__init__()
@@ -248,6 +249,12 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
 
     def _on_engine_changed(self, engine, how: str) -> None:
         self.model_panel.set_engine(engine)
+        if not self.drift.reference_path:  # the model's own reference, when it has one beside it
+            from desktop.engine.drift.reference import default_reference_path
+
+            saved = default_reference_path(engine.model_path)
+            if saved.is_file():
+                self.drift.set_reference(str(saved))
         self.setWindowTitle(f"{engine.info.file_name} — InferDesk")
         self.bench_view.set_model_loaded(True)
         self._update_status_info()
@@ -381,7 +388,8 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         """The table now belongs to another run: empty it and say whose results will come."""
         self._update_origin()
         if not shown.offset:
-            self.validation.clear()  # an evaluation is of the run it was made on
+            self.validation.clear()  # an evaluation (a drift check) is of the run it was made on
+            self.drift.clear()
         if shown.offset:  # a resumed run: the results recorded so far stay, the rest follows them
             self.results_tab.extra_columns = shown.extra_columns
             self.results.reserve(shown.total)
@@ -629,6 +637,36 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         self.tabs.setCurrentIndex(0)
         self.statusBar().showMessage(f"Showing the {fmt.plural(len(indices), 'case')} {what}; Show all (beside "
                                      "the counts) brings back every result", 10000)
+
+    # ================================================================== drift
+    def start_drift(self, reference: str):
+        """Check the shown run against a reference (a saved one, or a CSV or folder to build one from)."""
+        if self.is_running():
+            refuse("Wait for the run to finish (or cancel it): its results are still coming in.",
+                   self.drift.message.show_error)
+            return None
+        if not self.controller.shown.run_id or not self.results.total:
+            refuse("Score some inputs first (or open a run from History): the Drift tab compares them with the "
+                   "reference.", self.drift.message.show_error)
+            return None
+        self.drift.set_busy(True)
+        return self.controller.start_drift(reference, self._on_drift_checked, self._on_drift_failed)
+
+    def _on_drift_checked(self, checked: dict) -> None:
+        self.drift.set_busy(False)
+        self.drift.set_reference(checked["reference"])
+        self.drift.set_report(checked["report"])
+        self.drift.set_history(checked["history"])
+        if checked.get("saved"):
+            self.drift.message.show_info(f"Reference built and saved beside the model: {checked['saved']}")
+        elif checked.get("save_error"):
+            self.drift.message.show_info(f"Reference built; {checked['save_error']}")
+        self.drift_done.emit(checked["report"])
+
+    def _on_drift_failed(self, exc) -> None:
+        self.drift.set_busy(False)
+        report_error(exc, inline=self.drift.message.show_error)
+        self.drift_done.emit(None)
 
     def report_dialog(self):
         """Save the shown run's report (PDF or HTML): its model, profile, environment, the Validation tab's
