@@ -260,3 +260,13 @@ def test_cli_exit_codes_json_and_the_trail(bc, bc_reference, tmp_path, capsys):
     shifted.unlink()
     gone = drift_of_run(history[1]["run_id"], saved).to_dict()
     assert gone["n_current"] == 0 and gone["missing"] and "all_shifted.csv" in gone["missing"][0]["why"]
+
+
+def test_dicom_acquisition_fields_are_categorical_columns():
+    ref = build_reference(Engine(DIGITS_MODEL), [ROOT / "resources" / "samples" / "dicom"])
+    cols = {c.name: c for c in ref.columns}
+    assert cols["dicom_manufacturer"].kind == "categorical"
+    assert cols["dicom_manufacturer"].counts == {"GE MEDICAL SYSTEMS": 1}
+    assert cols["dicom_kvp"].counts == {"120": 1}
+    assert cols["dicom_slice_thickness"].counts == {"5": 1}
+    assert set(cols) >= {"dicom_model", "dicom_pixel_spacing", "intensity_mean", "aspect"}

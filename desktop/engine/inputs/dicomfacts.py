@@ -215,8 +215,8 @@ def acquisition_facts(path) -> dict:
         text = "(missing)"
         if ds is not None:
             try:
-                elem = ds.get(key)
-                value = None if elem is None else elem.value
+                elem = ds.get(key)  # a keyword gives the value itself
+                value = elem.value if hasattr(elem, "value") else elem
                 if key == "PixelSpacing" and value is not None and len(value) == 2:
                     text = " x ".join(f"{float(v):g}" for v in value)
                 elif key in ("KVP", "SliceThickness") and value not in (None, ""):
