@@ -132,6 +132,37 @@ def main(argv=None) -> int:
     shoot("validation-tab.png")
     window.tabs.setCurrentIndex(0)
 
+    # 3d. the Drift tab: half of scikit-learn's breast-cancer rows as the reference, the other half with mean radius
+    # one standard deviation up (the model copied to a folder of its own: the reference is saved beside it)
+    import csv
+
+    import numpy as np
+    from sklearn.datasets import load_breast_cancer
+
+    cancer = tmp / "cancer"
+    cancer.mkdir()
+    for name in ("breast_cancer.onnx", "breast_cancer.profile.json"):
+        shutil.copyfile(resource_path(f"models/{name}"), cancer / name)
+    data = load_breast_cancer()
+    order = np.random.default_rng(0).permutation(len(data.data))
+    halves = {"reference.csv": data.data[order[:285]], "ward_4.csv": data.data[order[285:]].copy()}
+    halves["ward_4.csv"][:, 0] += halves["reference.csv"][:, 0].std()
+    for name, rows in halves.items():
+        with open(cancer / name, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow([str(n) for n in data.feature_names])
+            writer.writerows(rows.tolist())
+    window.queue.clear()
+    wait_for(window.model_loaded, start=lambda: window.open_paths([cancer / "breast_cancer.onnx",
+                                                                   cancer / "ward_4.csv"]))
+    settle()
+    wait_for(window.run_finished, start=window.start_run)
+    window.tabs.setCurrentWidget(window.drift)
+    window.drift.set_reference(str(cancer / "reference.csv"))
+    wait_for(window.drift_done, timeout_ms=120000, start=window.drift.check_button.click)
+    shoot("drift-tab.png")
+    window.tabs.setCurrentIndex(0)
+
     # 4. the preprocessing editor with its live preview (on the photo model)
     window.queue.clear()
     wait_for(window.model_loaded, start=lambda: window.open_paths(

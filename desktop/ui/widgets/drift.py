@@ -195,9 +195,10 @@ class DriftView(QWidget):
                                       ", ".join(str(x) for x in o.get("columns") or []))):
                 self.outside.setItem(r, k, QTableWidgetItem(text))
         self.outside.setVisible(bool(outside))
-        if self._rows:
-            self.table.setCurrentCell(0, 1)
-            self.show_column(0)
+        if self._rows:  # the most drifted first: the first drifted row, else the first
+            first = next((r for r, c in enumerate(self._rows) if c.get("state") == "drifted"), 0)
+            self.table.setCurrentCell(first, 1)
+            self.show_column(first)
 
     def show_column(self, row: int) -> None:
         """Overlay the reference and current distributions of the feature in table row ``row``."""
@@ -224,8 +225,7 @@ class DriftView(QWidget):
             for key, colour, shift in (("reference", REFERENCE_COLOR, -0.2), ("current", CURRENT_COLOR, 0.2)):
                 heights = np.asarray(cats.get(key) or [], dtype=np.float64)
                 if len(heights) == len(values):
-                    bars = pg.BarGraphItem(x=x + shift, height=heights, width=0.38, brush=colour, pen=pg.mkPen(colour),
-                                           name=key)
+                    bars = pg.BarGraphItem(x=x + shift, height=heights, width=0.38, brush=colour, pen=pg.mkPen(colour))
                     self.dist.addItem(bars)
                     if self.dist.legend is not None:
                         self.dist.legend.addItem(bars, key)
@@ -243,4 +243,5 @@ class DriftView(QWidget):
                                        for h in history])
         self.history.addItem(pg.InfiniteLine(pos=0.5, angle=0, pen=pg.mkPen(QColor(128, 128, 128),
                                                                             style=Qt.DashLine)))
+        self.history.getAxis("bottom").setTicks([[(float(i), str(i)) for i in range(1, len(shares) + 1)]])
         self.history.setYRange(0, 1, padding=0.05)
