@@ -224,3 +224,37 @@ def test_kernel_shap_attributions_are_destroyed_by_randomising(tmp_path):
     report = sanity_check(engine, ex)
     assert "deletion_auc" not in report and report["rank_correlation"][-1]["layers"] == 2
     assert abs(report["rank_correlation"][-1]["rho"] or 0.0) < 0.99  # other features now matter
+
+
+def tiny_detector(path):
+    """Two boxes (end2end rows x1, y1, x2, y2, score, class, in input pixels): class 0 over the top-left
+    quadrant scoring the mean of its pixels, and class 1 over the bottom-right at a constant 0.3."""
+    nodes = [helper.make_node("Slice", ["image", "starts", "ends", "axes"], ["tl"]),
+             helper.make_node("ReduceMean", ["tl"], ["m4"], axes=[1, 2, 3], keepdims=1),
+             helper.make_node("Reshape", ["m4", "shape"], ["m"]),  # (N, 1)
+             helper.make_node("Mul", ["m", "zeros6"], ["z6"]),  # (N, 6) zeros, to broadcast the constants
+             helper.make_node("Add", ["z6", "row_a"], ["a0"]),
+             helper.make_node("Mul", ["m", "score_col"], ["a1"]),
+             helper.make_node("Add", ["a0", "a1"], ["a"]),  # [0, 0, 16, 16, m, 0]
+             helper.make_node("Add", ["z6", "row_b"], ["b"]),  # [16, 16, 32, 32, 0.3, 1]
+             helper.make_node("Unsqueeze", ["a", "one"], ["a3"]),
+             helper.make_node("Unsqueeze", ["b", "one"], ["b3"]),
+             helper.make_node("Concat", ["a3", "b3"], ["output0"], axis=1)]
+    inits = [_ints("starts", [0, 0]), _ints("ends", [16, 16]), _ints("axes", [2, 3]), _ints("shape", [-1, 1]),
+             _ints("one", [1]), _floats("zeros6", np.zeros((1, 6))), _floats("row_a", [[0, 0, 16, 16, 0, 0]]),
+             _floats("score_col", [[0, 0, 0, 0, 1, 0]]), _floats("row_b", [[16, 16, 32, 32, 0.3, 1]])]
+    make_model(path, nodes, [("image", F, ["N", 3, 32, 32])], [("output0", F, ["N", 2, 6])], inits)
+    _profile(path, task="detection", labels=["a", "b"], detection={"family": "end2end"})
+    return path
+
+
+def test_drise_puts_the_region_behind_the_box_first(tmp_path, image_path):
+    from desktop.engine.explain import drise
+
+    engine = Engine(str(tiny_detector(tmp_path / "det.onnx")))
+    ex = drise(engine, image_path, 0, n=300, grid=7, seed=0)
+    assert ex.method == "drise" and ex.target["label"] == "a"
+    assert ex.target["box"] == pytest.approx([0, 0, W / 2, H / 2])  # in the original image's pixels
+    _top_left_first(ex.map)
+    with pytest.raises(InputError, match="no box 5"):
+        drise(engine, image_path, 5, n=10)
