@@ -256,5 +256,8 @@ def test_drise_puts_the_region_behind_the_box_first(tmp_path, image_path):
     assert ex.method == "drise" and ex.target["label"] == "a"
     assert ex.target["box"] == pytest.approx([0, 0, W / 2, H / 2])  # in the original image's pixels
     _top_left_first(ex.map)
+    boxed = occlusion(engine, image_path, patch=8, stride=8)  # a detector's default: its best box
+    assert boxed.target["label"] == "a" and "box" in boxed.params
+    _top_left_first(boxed.map)
     with pytest.raises(InputError, match="no box 5"):
         drise(engine, image_path, 5, n=10)

@@ -151,7 +151,7 @@ def deletion_insertion(engine, explanation: Explanation, steps: int = AUC_STEPS)
     from .images import ImageJob
 
     job = ImageJob(engine, explanation.input)
-    if explanation.method == "drise":
+    if "box" in explanation.target:
         t = explanation.target
         score = job.detection_scorer(np.asarray(t["box"]), int(t["index"]))
     else:
