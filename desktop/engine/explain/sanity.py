@@ -240,14 +240,16 @@ def sanity_check(engine, explanation, *, steps=None, seed: int = 0, auc: bool = 
     full = last is not None and last["layers"] == n_layers
     rho = (last or {}).get("rho")
     out["reliable"] = bool(full and (rho is None or abs(rho) <= UNRELIABLE_RHO))
+    what = "map" if is_image else "attribution"
+    layers = "its one weighted layer" if n_layers == 1 else f"all {n_layers} weighted layers"
     if not full:
         out["verdict"] = "The check was stopped before every layer was randomised, so it says nothing yet."
     elif out["reliable"]:
-        shown = "the map became flat" if rho is None else f"the rank correlation fell to {rho:.2f}"
-        out["verdict"] = (f"The map depends on the model: with all {n_layers} layers randomised, {shown}.")
+        shown = "it became flat" if rho is None else f"its rank correlation with the original fell to {rho:.2f}"
+        out["verdict"] = f"The {what} depends on the model: with {layers} randomised, {shown}."
     else:
-        out["verdict"] = (f"Unreliable: with all {n_layers} layers randomised the map still has a rank correlation "
-                          f"of {rho:.2f} with the original, so it shows the image more than what the model learnt.")
+        out["verdict"] = (f"Unreliable: with {layers} randomised the {what} still has a rank correlation of "
+                          f"{rho:.2f} with the original, so it reflects the input more than what the model learnt.")
     if "deletion_auc" in out and out["deletion_auc"] >= out["insertion_auc"]:
         out["verdict"] += (f" Removing the pixels it ranks first does not hurt the score more than adding them helps "
                            f"(deletion AUC {out['deletion_auc']:.2f} ≥ insertion AUC {out['insertion_auc']:.2f}).")
