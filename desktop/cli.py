@@ -293,6 +293,36 @@ def build_parser() -> argparse.ArgumentParser:
     session_args(p)
     p.add_argument("--no-history", action="store_true", help="do not keep these results (and the check) in the "
                                                              "history database")
+    p = sub.add_parser("explain", help="explain one result: a saliency map (occlusion, RISE, D-RISE) or a CSV "
+                                       "row's per-feature attributions (KernelSHAP)")
+    p.add_argument("model")
+    p.add_argument("input", metavar="INPUT", help="one image, DICOM or CSV file")
+    p.add_argument("--profile", help="a profile JSON file to use instead of the model's own")
+    p.add_argument("--method", choices=("auto", "occlusion", "rise", "drise", "kernelshap"), default="auto",
+                   help="auto (default): KernelSHAP for a CSV, D-RISE for a detector, RISE for other images")
+    p.add_argument("--target", metavar="CLASS", help="the class to explain: its index or label (default: the top one)")
+    p.add_argument("--box", type=_non_negative, default=0, metavar="N",
+                   help="a detector's box to explain: its number among the image's detections, best first (default 0)")
+    p.add_argument("--row", type=_positive, default=1, metavar="N", help="a CSV's data row, from 1 (default 1)")
+    p.add_argument("--reference", metavar="REF.csv",
+                   help="KernelSHAP: the reference set the 'off' features are drawn from (default: INPUT itself)")
+    p.add_argument("--n", type=_positive, metavar="N",
+                   help="RISE/D-RISE masks (default 4000) or KernelSHAP coalitions (default 2048)")
+    p.add_argument("--grid", type=_positive, help="RISE/D-RISE mask grid (default 7; D-RISE 16)")
+    p.add_argument("--p", type=float, help="RISE/D-RISE probability that a grid cell is kept (default 0.5)")
+    p.add_argument("--patch", type=_positive, help="occlusion patch side in model-input pixels (default 1/8 of the side)")
+    p.add_argument("--stride", type=_positive, help="occlusion stride (default half the patch)")
+    p.add_argument("--baseline", help="what covers or masks pixels: mean, blur or a pixel value (occlusion default "
+                                      "mean, RISE 0)")
+    p.add_argument("--seed", type=_non_negative, default=0, help="the random seed (default 0)")
+    p.add_argument("--out", metavar="MAP.png|MAP.npy",
+                   help="an image map: write it in the original image's pixels, as an 8-bit PNG (occlusion: 128 is "
+                        "no change) or float32 .npy")
+    p.add_argument("--check", action="store_true",
+                   help="also run the sanity checks: the map on copies with randomised weights (rank correlation) "
+                        "and, for image maps, the deletion and insertion AUC")
+    p.add_argument("--json", action="store_true", help="print the explanation (and check) as JSON")
+    session_args(p)
 
     p = sub.add_parser("resume", help="score what an interrupted run left undone")
     p.add_argument("run", help="the run's id (see 'inferdesk history')")
@@ -944,6 +974,104 @@ def evaluation_text(d: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cmd_explain(args, out, err) -> int:
+    """``explain MODEL INPUT``: one explanation (and with ``--check`` its sanity checks), printed or as JSON."""
+    from .engine import Engine, SessionSettings
+    from .engine.inputs import InputKind, kind_of
+    from .runs.explain import check_explanation, explain_result, run_to_end
+
+    settings = SessionSettings(args.provider, args.threads, args.opt_level)
+    engine = Engine(args.model, profile=args.profile, settings=settings)
+    err.write("".join(f"warning: {_safe(w)}\n" for w in engine.warnings))
+    table = kind_of(args.input) == InputKind.TABLE
+    method = args.method
+    if method == "auto":
+        method = "kernelshap" if table else ("drise" if str(getattr(engine.profile.task, "value", "")) == "detection"
+                                              else "rise")
+    if table != (method == "kernelshap"):
+        err.write(f"inferdesk: {method} explains {'an image' if method != 'kernelshap' else 'a CSV row'}; "
+                  f"{_safe(args.input)} is {'a table' if table else 'not a CSV file'}\n")
+        return 2
+    params: dict = {"seed": args.seed}
+    if args.target is not None:
+        params["target"] = int(args.target) if args.target.lstrip("-").isdigit() else args.target
+    if method == "kernelshap":
+        params.update(row=args.row, reference_rows=args.reference or args.input)
+        if args.n:
+            params["n_samples"] = args.n
+    else:
+        if method in ("rise", "drise"):
+            params.update({k: v for k, v in (("n", args.n), ("grid", args.grid), ("p", args.p)) if v is not None})
+        elif method == "occlusion":
+            params.pop("seed")
+            params.update({k: v for k, v in (("patch", args.patch), ("stride", args.stride)) if v is not None})
+        if args.baseline is not None:
+            params["baseline"] = args.baseline
+        if str(getattr(engine.profile.task, "value", "")) == "detection":
+            params["box"] = args.box
+            params.pop("target", None)
+
+    def tick(done, total):
+        if err.isatty():
+            err.write(f"\r{done:,} of {total:,}")
+            if done == total:
+                err.write("\n")
+
+    explanation = run_to_end(explain_result(engine, args.input, method, params), tick)
+    check = run_to_end(check_explanation(engine, explanation, {"seed": args.seed}), tick) if args.check else None
+    if args.out and method != "kernelshap":
+        _write_map(explanation, args.out)
+        err.write(f"map written to {_safe(args.out)}\n")
+    if args.json:
+        d = explanation.to_dict()
+        if check is not None:
+            d["check"] = check
+        out.write(json.dumps(d, indent=2, allow_nan=False) + "\n")
+        return 0
+    t = explanation.target
+    out.write(f"{_safe(engine.info.file_name)} · {explanation.method} · {_safe(args.input)}"
+              + (f" row {explanation.row}" if method == "kernelshap" else "")
+              + f" · target {_safe(t['label'])} ({t['index']})" + (f" box {t['box']}" if "box" in t else "")
+              + f" · {explanation.elapsed_s:.1f} s\n")
+    if method == "kernelshap":
+        out.write(f"base value {explanation.base_value:.4g} → prediction {explanation.prediction:.4g}\n")
+        width = max(len(str(n)) for n, _, _ in explanation.features)
+        for name, value, a in explanation.features:
+            shown = value if isinstance(value, str) else f"{value:.4g}"
+            out.write(f"  {_safe(name):<{width}}  {a:+.4g}  (value {_safe(shown)})\n")
+    else:
+        m = explanation.map
+        y, x = divmod(int(m.argmax()), m.shape[1])
+        out.write(f"map {m.shape[1]}×{m.shape[0]} · {'signed score drop' if explanation.signed else '0 to 1'} · "
+                  f"highest at x {x}, y {y}\n")
+    if check is not None:
+        rhos = ", ".join(f"{s['layers']}: {'—' if s['rho'] is None else format(s['rho'], '.2f')}"
+                         for s in check["rank_correlation"])
+        out.write(f"rank correlation with layers randomised ({rhos})\n")
+        if "deletion_auc" in check:
+            out.write(f"deletion AUC {check['deletion_auc']:.3f} · insertion AUC {check['insertion_auc']:.3f}\n")
+        out.write(check["verdict"] + "\n")
+    return 0
+
+
+def _write_map(explanation, path: str) -> None:
+    """An image map as float32 .npy, or an 8-bit grey PNG (0..1 -> 0..255; a signed map: 128 ± its largest |value|)."""
+    import numpy as np
+
+    m = explanation.map
+    if path.lower().endswith(".npy"):
+        np.save(path, m.astype(np.float32))
+        return
+    from PIL import Image
+
+    if explanation.signed:
+        scale = float(np.abs(m).max()) or 1.0
+        a = 127.5 + 127.5 * (m / scale)
+    else:
+        a = 255.0 * m
+    Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L").save(path, format="PNG")
+
+
 def cmd_evaluate(args, out, err) -> int:
     """``evaluate MODEL INPUT... --truth``: score with every class's score, measure against the truth, print it."""
     from .engine import Engine, SessionSettings, expand_inputs
@@ -1321,6 +1449,8 @@ def _main(argv) -> int:
             return cmd_evaluate(args, sys.stdout, sys.stderr)
         if args.command == "drift":
             return cmd_drift(args, sys.stdout, sys.stderr)
+        if args.command == "explain":
+            return cmd_explain(args, sys.stdout, sys.stderr)
         if args.command == "history":
             return cmd_history(args, sys.stdout, sys.stderr)
         if args.command == "review":
