@@ -83,6 +83,10 @@ def main(argv=None) -> int:
     window.table.setFocus()
     shoot("main-window.png")
 
+    # 1b. why: the selected digit explained with RISE (4,000 masks), its map laid over the image
+    wait_for(window.explained, timeout_ms=120000, start=lambda: window.explain_selected("rise", None))
+    shoot("explanation.png")
+
     # 2. the latency tab, on a bigger batch so the charts have something to show
     from desktop.resources import resource_path
 

@@ -358,6 +358,23 @@ class WindowController(QObject):
 
         return self.jobs.start("report", write, on_returned=on_written, on_errored=on_failed)
 
+    # ================================================================== explanations
+    def start_explain(self, result, method: str, params: dict, on_progress, on_done, on_failed):
+        """Explain ``result`` with the model that scored it, on a worker (``desktop.runs.explain``)."""
+        from desktop.runs.explain import explain_result
+
+        return self.jobs.start("explain", explain_result, self.shown_engine(), result, method, params,
+                               on_yielded=lambda event: on_progress(*event[1:]), on_returned=on_done,
+                               on_errored=on_failed)
+
+    def check_explanation(self, explanation, on_progress, on_done, on_failed):
+        """The "check this explanation" sanity check on a worker (randomised copies of the model)."""
+        from desktop.runs.explain import check_explanation
+
+        return self.jobs.start("explain", check_explanation, self.shown_engine(), explanation,
+                               on_yielded=lambda event: on_progress(*event[1:]), on_returned=on_done,
+                               on_errored=on_failed)
+
     # ================================================================== drift
     def start_drift(self, reference: str, on_checked, on_failed):
         """Check the shown (recorded) run's drift against ``reference`` on a worker (see runs.drift.check_run)."""

@@ -98,6 +98,9 @@ def build_layout(w) -> None:
 
     w.detail = DetailPane(jobs=w.controller.jobs)
     w.detail.conf_changed.connect(w._on_conf_changed)
+    w.detail.explain.explain_requested.connect(w.explain_selected)
+    w.detail.explain.check_requested.connect(w.check_explanation)
+    w.detail.explain.cancel_requested.connect(lambda: w.controller.jobs.stop("explain"))
     w.detail.setMinimumWidth(250)
     centre.setMinimumWidth(420)
     left.setMinimumWidth(236)

@@ -77,6 +77,8 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
     validation_done = Signal(object)  # the evaluation dict, or None when it failed
     report_written = Signal(str)  # the report's path ("" when it failed)
     drift_done = Signal(object)  # the drift report's dict, or None when the check failed
+    explained = Signal(object)  # the Explanation (or TableExplanation), or None when it failed
+    explanation_checked = Signal(object)  # the sanity check's dict, or None
 
     def __init__(self, settings: Settings | None = None, settings_file: str | os.PathLike | None = None):
         super().__init__()
@@ -637,6 +639,50 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         self.tabs.setCurrentIndex(0)
         self.statusBar().showMessage(f"Showing the {fmt.plural(len(indices), 'case')} {what}; Show all (beside "
                                      "the counts) brings back every result", 10000)
+
+    # ================================================================== explanations
+    def explain_selected(self, method: str = "auto", target=None):
+        """Explain the selected result (the detail pane's Explain), on a worker with progress and Cancel."""
+        result = self.selected_result()
+        panel = self.detail.explain
+        if result is None or self.controller.shown_engine() is None:
+            refuse("Select a result scored by the loaded model first.", self.show_status_error)
+            return None
+        params = {} if target is None else {"target": int(target)}
+        panel.set_busy(True)
+        panel.set_progress(0, 1)
+
+        def done(explanation):
+            if self.detail.result is not None and self.detail.result.index == result.index:
+                self.detail.show_explanation(explanation)
+            else:
+                panel.set_busy(False)
+            self.explained.emit(explanation)
+
+        def failed(exc):
+            panel.set_busy(False)
+            report_error(exc, inline=self.show_status_error)
+            self.explained.emit(None)
+
+        return self.controller.start_explain(result, method or "auto", params, panel.set_progress, done, failed)
+
+    def check_explanation(self):
+        """Check the shown explanation against randomised copies of the model (on a worker)."""
+        panel = self.detail.explain
+        if panel.explanation is None:
+            return None
+        panel.set_busy(True, "check")
+
+        def done(check):
+            panel.show_check(check)
+            self.explanation_checked.emit(check)
+
+        def failed(exc):
+            panel.set_busy(False)
+            report_error(exc, inline=self.show_status_error)
+            self.explanation_checked.emit(None)
+
+        return self.controller.check_explanation(panel.explanation, panel.set_progress, done, failed)
 
     # ================================================================== drift
     def start_drift(self, reference: str):

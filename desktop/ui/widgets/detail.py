@@ -20,7 +20,11 @@ from desktop.runs import fmt
 from desktop.runs.preview import load_preview
 from desktop.runs.review import decision_text
 from ..models import error_color
+from .explain import ExplainPanel
 from .overlay import Box, OverlayImage
+
+#: the heat map choice that is the explanation's map
+EXPLANATION = "\x00explanation"
 
 
 def array_to_qimage(arr: np.ndarray) -> QImage:
@@ -315,6 +319,11 @@ class DetailPane(QScrollArea):
         self.score_note.setWordWrap(True)
         self.score_note.setTextInteractionFlags(Qt.TextSelectableByMouse)
         lay.addWidget(self.score_note)
+        self.explain_title = _section("Explain")
+        lay.addWidget(self.explain_title)
+        self.explain = ExplainPanel()
+        lay.addWidget(self.explain)
+        self._explanation_map = None  # the explanation's map over the image, offered as a heat map
         self.passthrough_title = _section("Passed through")
         lay.addWidget(self.passthrough_title)
         self.passthrough = _table(["Column", "Value"], "The CSV row's other columns (not model features), "
@@ -356,7 +365,9 @@ class DetailPane(QScrollArea):
                   self.timings, self.error):
             w.setVisible(False)
         self.image.clear_overlays()
+        self._explanation_map = None
         self._show_overlay_controls(result)
+        self._offer_explain(result, engine)
         self.answer.setToolTip("Full-precision scores or values" if result is None or result.conf is None else
                                "Each detection: class, score, and its box (x1, y1, x2, y2) in the image's pixels")
         if empty:
@@ -620,8 +631,41 @@ class DetailPane(QScrollArea):
             lines.append(f"… {len(found) - 50} more")
         self.answer.setText(f"{fmt.plural(len(found), 'detection')} over {self.shown_conf():.2f}<br>" + "<br>".join(lines))
 
+    def _offer_explain(self, result, engine) -> None:
+        """The Explain section, with the methods that fit the result (none without the model that scored it)."""
+        kind = None
+        if result is not None and engine is not None:
+            kind = "table" if result.row is not None else "detection" if result.conf is not None else (
+                "image" if str(result.kind) in ("image", "dicom") else None)
+        labels = tuple(engine.profile.labels) if engine is not None else ()
+        self.explain.set_result(result if kind else None, labels, kind)
+        self.explain_title.setVisible(self.explain.isVisibleTo(self))
+
+    def show_explanation(self, explanation) -> None:
+        """Show an explanation of the shown result: its map over the image (as the chosen heat map), or a
+        row's attributions in the Explain section."""
+        self.explain.show_explanation(explanation)
+        values = getattr(explanation, "map", None)
+        if values is None or self.result is None:
+            return
+        self._explanation_map = np.asarray(values, dtype=np.float32)
+        name = f"Explanation: {explanation.method} for {explanation.target.get('label')}"
+        self.heat_choice.blockSignals(True)
+        old = self.heat_choice.findData(EXPLANATION)
+        if old >= 0:
+            self.heat_choice.removeItem(old)
+        self.heat_choice.addItem(name, EXPLANATION)
+        self.heat_choice.setCurrentIndex(self.heat_choice.count() - 1)
+        self.heat_choice.blockSignals(False)
+        self.heat_choice.setVisible(True)
+        self.overlay_bar.setVisible(True)
+        self._on_heat_chosen()
+
     def _on_heat_chosen(self, *_) -> None:
         name = self.heat_choice.currentData()
+        if name == EXPLANATION and self._explanation_map is not None:  # in the original image's pixels already
+            self.image.set_heat(self._explanation_map, self.heat_choice.currentText(), None)
+            return
         values = heat_map_outputs(self.result).get(name) if name and self.result is not None else None
         self.image.set_heat(values, name or "", heat_region(values, self.engine, self.image.original_size))
 

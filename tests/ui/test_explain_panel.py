@@ -1,0 +1,75 @@
+"""Explaining one result in the detail pane: the map over the image, progress, cancel, the sanity check (issue 17)."""
+
+from __future__ import annotations
+
+import numpy as np
+from uihelpers import CANCER_CSV, CANCER_MODEL, load, run
+
+from tests.explain_models import H, W, conv_model, write_image
+
+
+def test_an_image_result_explained_with_rise_lays_its_map_over_the_image(qtbot, window, tmp_path):
+    model = conv_model(tmp_path / "quadrant.onnx")
+    image = write_image(tmp_path / "case.png")
+    load(qtbot, window, model, [image])
+    run(qtbot, window)
+    window.select_result(0)
+    panel = window.detail.explain
+    assert panel.isVisibleTo(window.detail) and panel.method.currentData() == "rise"
+    assert [panel.method.itemData(i) for i in range(panel.method.count())] == ["rise", "occlusion"]
+    with qtbot.waitSignal(window.explained, timeout=60000) as blocker:
+        window.explain_selected("rise", 1)
+        assert not panel.explain_button.isEnabled() and panel.cancel_button.isVisibleTo(panel)
+    explanation = blocker.args[0]
+    assert explanation is not None and explanation.map.shape == (H, W)
+    top_left = explanation.map[: H // 2, : W // 2].mean()
+    assert top_left > explanation.map[H // 2:, W // 2:].mean()  # the one region that matters comes first
+    heat = window.detail.heat_choice
+    assert heat.isVisibleTo(window.detail) and heat.currentText().startswith("Explanation: rise for on")
+    assert window.detail.image.heat is not None and window.detail.image.heat.shape == (H, W)
+    assert "rise" in panel.info.text() and "seed 0" in panel.info.text()
+    # the sanity check: randomising the weights destroys the map
+    with qtbot.waitSignal(window.explanation_checked, timeout=120000) as checked:
+        panel.check_button.click()
+    check = checked.args[0]
+    assert check is not None and check["rank_correlation"]
+    assert ("reliable" in panel.verdict.text()) and "rank correlation" in panel.verdict.text()
+
+
+def test_cancel_returns_a_partial_map(qtbot, window, tmp_path):
+    model = conv_model(tmp_path / "quadrant.onnx")
+    load(qtbot, window, model, [write_image(tmp_path / "case.png")])
+    run(qtbot, window)
+    window.select_result(0)
+    panel = window.detail.explain
+    stopped = []
+    shown = panel.set_progress
+
+    def cancel_at_first_progress(done, total):
+        shown(done, total)
+        if done and not stopped:
+            stopped.append((done, total))
+            panel.cancel_button.click()
+
+    panel.set_progress = cancel_at_first_progress
+    with qtbot.waitSignal(window.explained, timeout=60000) as blocker:
+        window.explain_selected("rise", None)  # 4,000 masks by default: many batches
+    explanation = blocker.args[0]
+    assert stopped and explanation is not None and explanation.cancelled
+    assert explanation.done < explanation.total == 4000
+    assert "partial" in panel.info.text() and panel.explain_button.isEnabled()
+
+
+def test_a_csv_row_gets_its_feature_attributions_as_bars(qtbot, window):
+    load(qtbot, window, CANCER_MODEL, [CANCER_CSV])
+    run(qtbot, window)
+    window.select_result(0)
+    panel = window.detail.explain
+    assert [panel.method.itemData(i) for i in range(panel.method.count())] == ["kernelshap"]
+    with qtbot.waitSignal(window.explained, timeout=120000) as blocker:
+        window.explain_selected("kernelshap", None)
+    explanation = blocker.args[0]
+    assert explanation is not None and len(explanation.features) == 30
+    attributions = np.asarray([a for _, _, a in explanation.features])
+    assert np.all(np.abs(attributions[:-1]) >= np.abs(attributions[1:]))  # largest first
+    assert panel.bars.isVisibleTo(panel) and len(panel.bars.getPlotItem().items) >= 1
