@@ -648,7 +648,10 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         if result is None or self.controller.shown_engine() is None:
             refuse("Select a result scored by the loaded model first.", self.show_status_error)
             return None
-        params = {} if target is None else {"target": int(target)}
+        if result.conf is not None:  # a detector's result: the target is the box
+            params = {"box": int(target or 0)}
+        else:
+            params = {} if target is None else {"target": int(target)}
         panel.set_busy(True)
         panel.set_progress(0, 1)
 

@@ -73,3 +73,22 @@ def test_a_csv_row_gets_its_feature_attributions_as_bars(qtbot, window):
     attributions = np.asarray([a for _, _, a in explanation.features])
     assert np.all(np.abs(attributions[:-1]) >= np.abs(attributions[1:]))  # largest first
     assert panel.bars.isVisibleTo(panel) and len(panel.bars.getPlotItem().items) >= 1
+
+
+def test_a_detectors_box_is_chosen_and_explained_with_d_rise(qtbot, window, tmp_path):
+    from tests.explain_models import tiny_detector
+
+    model = tiny_detector(tmp_path / "det.onnx")
+    load(qtbot, window, model, [write_image(tmp_path / "page.png")])
+    run(qtbot, window)
+    window.select_result(0)
+    panel = window.detail.explain
+    assert [panel.method.itemData(i) for i in range(panel.method.count())] == ["drise", "occlusion"]
+    boxes = [panel.target.itemText(i) for i in range(panel.target.count())]
+    assert len(boxes) == 2 and boxes[0].startswith("Box 1: a ") and boxes[1].startswith("Box 2: b ")
+    with qtbot.waitSignal(window.explained, timeout=60000) as blocker:
+        window.explain_selected("drise", 0)
+    explanation = blocker.args[0]
+    assert explanation is not None and explanation.method == "drise" and explanation.target["label"] == "a"
+    m = explanation.map
+    assert m[: H // 2, : W // 2].mean() > m[H // 2:, W // 2:].mean()  # the region behind box 1 first

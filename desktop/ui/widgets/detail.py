@@ -638,7 +638,10 @@ class DetailPane(QScrollArea):
             kind = "table" if result.row is not None else "detection" if result.conf is not None else (
                 "image" if str(result.kind) in ("image", "dicom") else None)
         labels = tuple(engine.profile.labels) if engine is not None else ()
-        self.explain.set_result(result if kind else None, labels, kind)
+        boxes = [(d.label, d.score) for d in result.detections] if kind == "detection" else ()
+        if kind == "detection" and not boxes:
+            kind = None  # nothing detected: no box to explain
+        self.explain.set_result(result if kind else None, labels, kind, boxes)
         self.explain_title.setVisible(self.explain.isVisibleTo(self))
 
     def show_explanation(self, explanation) -> None:

@@ -21,8 +21,8 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBox
 from .progress import ProgressStrip
 
 #: (method, what the menu says, for which results)
-METHODS = (("rise", "RISE (random masks)", "image"), ("occlusion", "Occlusion (a patch slid over the image)", "image"),
-           ("drise", "D-RISE (one box of a detector)", "detection"),
+METHODS = (("rise", "RISE (random masks)", "image"), ("drise", "D-RISE (one box of a detector)", "detection"),
+           ("occlusion", "Occlusion (a patch slid over the image)", "image"),
            ("kernelshap", "KernelSHAP (each feature of a CSV row)", "table"))
 POSITIVE, NEGATIVE = "#4e79a7", "#e15759"
 
@@ -91,18 +91,25 @@ class ExplainPanel(QWidget):
         self.set_result(None)
 
     # ------------------------------------------------------------------ the result to explain
-    def set_result(self, result, labels=(), kind: str | None = None) -> None:
-        """Offer the methods that fit ``result`` (``kind``: image, detection or table) and its classes."""
+    def set_result(self, result, labels=(), kind: str | None = None, boxes=()) -> None:
+        """Offer the methods that fit ``result`` (``kind``: image, detection or table) and its classes, or for a
+        detector the boxes to explain (``boxes``: (label, score) each, best first)."""
         self.explanation = None
         self.method.clear()
         for method, text, fits in METHODS:
             if kind == fits or (kind == "detection" and method == "occlusion"):
                 self.method.addItem(text, method)
         self.target.clear()
-        self.target.addItem("Top class", None)
-        for i, label in enumerate(labels):
-            self.target.addItem(str(label), i)
-        self.target.setVisible(kind in ("image", "table") and bool(labels))
+        if kind == "detection":  # D-RISE explains one box: which
+            for i, (label, score) in enumerate(boxes):
+                self.target.addItem(f"Box {i + 1}: {label} {float(score):.2f}", i)
+            self.target.setToolTip("The detected box whose score is explained")
+        else:
+            self.target.addItem("Top class", None)
+            for i, label in enumerate(labels):
+                self.target.addItem(str(label), i)
+            self.target.setToolTip("The class whose score is explained")
+        self.target.setVisible((kind in ("image", "table") and bool(labels)) or (kind == "detection" and bool(boxes)))
         usable = result is not None and getattr(result, "ok", False) and self.method.count() > 0
         self.setVisible(usable)
         self.set_busy(False)
