@@ -140,12 +140,12 @@ def randomised_copy(model_path, layers="all", seed: int = 0, out_dir=None) -> st
     return path
 
 
-def rerun(engine, explanation):
+def rerun(engine, explanation, should_stop=None, progress=None):
     """The same explanation (method, settings, seed, target) made with ``engine``."""
     from . import METHODS
 
     call = explanation.call
-    return METHODS[call["fn"]](engine, *call["args"], **call["kwargs"])
+    return METHODS[call["fn"]](engine, *call["args"], **call["kwargs"], should_stop=should_stop, progress=progress)
 
 
 def _flat(explanation) -> np.ndarray:
@@ -223,8 +223,9 @@ def sanity_check(engine, explanation, *, steps=None, seed: int = 0, auc: bool = 
     auc
         Also measure the deletion and insertion AUC (image maps only).
     should_stop, progress
-        ``should_stop()`` is asked between steps (a stopped check returns what it has, ``cancelled``
-        True); ``progress(done, total)`` counts the steps.
+        ``should_stop()`` is asked between batches (a stopped check returns the steps it finished,
+        ``cancelled`` True); ``progress(done, total)`` counts the perturbed copies scored (each step
+        re-makes the explanation, ``explanation.total`` copies; the AUCs score 42 more).
 
     Returns
     -------
@@ -243,7 +244,9 @@ def sanity_check(engine, explanation, *, steps=None, seed: int = 0, auc: bool = 
     ks = sorted({n_layers if k == "all" else max(1, min(int(k), n_layers)) for k in steps}) if steps \
         else cascade_steps(n_layers)
     is_image = isinstance(explanation, Explanation)
-    total = len(ks) + (1 if auc and is_image else 0)
+    per = max(1, int(explanation.total))  # progress counts the copies scored: each step re-makes the explanation
+    auc_units = 2 * (AUC_STEPS + 1) if auc and is_image else 0
+    total = len(ks) * per + auc_units
     original = _flat(explanation)
     out: dict = {"method": explanation.method, "layers": n_layers, "seed": int(seed), "rank_correlation": [],
                  "cancelled": False}
@@ -254,12 +257,16 @@ def sanity_check(engine, explanation, *, steps=None, seed: int = 0, auc: bool = 
                 break
             path = randomised_copy(engine.model_path, k, seed, tmp)
             other = Engine(path, profile=engine.profile, settings=engine.settings)
-            again = rerun(other, explanation)
-            out["rank_correlation"].append({"layers": k, "rho": spearman(original, _flat(again))})
+            tick = None if progress is None else (lambda d, t, base=done * per: progress(base + min(d, per), total))
+            again = rerun(other, explanation, should_stop, tick)
             del other
             os.remove(path)
+            if again.cancelled:
+                out["cancelled"] = True
+                break
+            out["rank_correlation"].append({"layers": k, "rho": spearman(original, _flat(again))})
             if progress is not None:
-                progress(done + 1, total)
+                progress((done + 1) * per, total)
     if auc and is_image and not out["cancelled"] and not (should_stop is not None and should_stop()):
         d, i, dc, ic = deletion_insertion(engine, explanation)
         out.update(deletion_auc=d, insertion_auc=i, deletion_curve=dc, insertion_curve=ic)
