@@ -85,3 +85,13 @@ def test_a_check_stopped_midway_says_it_proved_nothing(tmp_path):
                         lambda d, t: seen.append(d))
     assert report["cancelled"] and len(report["rank_correlation"]) == 1  # stopped inside the second re-run
     assert not report["reliable"] and "stopped" in report["verdict"]
+
+
+def test_a_failed_result_is_refused_plainly(tmp_path):
+    import dataclasses
+
+    image = write_image(tmp_path / "img.png")
+    engine = Engine(str(quadrant_model(tmp_path / "q.onnx")))
+    result = dataclasses.replace(next(iter(run_batch(engine, [image]))), ok=False, error="cannot read the image")
+    with pytest.raises(InputError, match="img.png: this result failed .cannot read the image."):
+        run_to_end(explain_result(engine, result))
