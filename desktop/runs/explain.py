@@ -105,6 +105,9 @@ def explain_result(model, result, method: str = "auto", params: dict | None = No
 
     engine = _engine(model)
     params = dict(params or {})
+    if not isinstance(result, str) and not result.ok:
+        raise InputError(f"{result.display_name}: this result failed ({result.error or 'no answer'}), so there is "
+                         "nothing to explain")
     path = result if isinstance(result, str) else result.input
     method = default_method(engine, None if isinstance(result, str) else result) if method in (None, "auto") \
         else method

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from onnx import numpy_helper
+from PIL import Image
 
 from desktop.engine import Engine
 from desktop.engine.errors import InputError
@@ -110,6 +111,27 @@ def test_randomised_copy_starts_from_the_output_end(tmp_path):
     assert after["gw"].shape == before["gw"].shape
 
 
+def test_a_scikit_learn_model_has_its_attribute_weights_randomised(tmp_path):
+    import onnx
+
+    from tests.conftest import MODELS, SAMPLES
+
+    model = MODELS / "breast_cancer.onnx"  # Scaler -> LinearClassifier, weights in node attributes
+    assert layer_count(model) == 2
+    copy = onnx.load(randomised_copy(model, 1, seed=0, out_dir=tmp_path))
+    nodes = {n.op_type: n for n in onnx.load(str(model)).graph.node}
+    again = {n.op_type: n for n in copy.graph.node}
+    coefficients = [list(next(a.floats for a in d["LinearClassifier"].attribute if a.name == "coefficients"))
+                    for d in (nodes, again)]
+    assert coefficients[0] != coefficients[1]
+    assert nodes["Scaler"] == again["Scaler"]  # the layer nearer the input waits for the next step
+    engine = Engine(str(model))
+    csv = str(SAMPLES / "breast_cancer.csv")
+    ex = kernel_shap(engine, csv, 3, reference_rows=csv, n_samples=256, baselines=4)
+    report = sanity_check(engine, ex)
+    assert [s["layers"] for s in report["rank_correlation"]] == [1, 2]
+
+
 def test_kernel_shap_ranks_the_feature_that_matters_first(tmp_path):
     engine, csv, data = linear_table_model(tmp_path, classify=True)
     ex = kernel_shap(engine, csv, 2, reference_rows=csv, seed=0, target="yes")
@@ -153,3 +175,18 @@ def test_drise_puts_the_region_behind_the_box_first(tmp_path, image_path):
     _top_left_first(boxed.map)
     with pytest.raises(InputError, match="no box 5"):
         drise(engine, image_path, 5, n=10)
+
+
+def test_drise_on_the_bundled_layout_detector_maps_the_page(tmp_path):
+    """A real PicoDet (batch fixed at 1, 800×608 input): a few masks only, for the plumbing, not the map."""
+    from desktop.engine import run_batch
+    from desktop.engine.explain import drise
+    from tests.conftest import MODELS, SAMPLES
+
+    engine = Engine(str(MODELS / "layout_cdla.onnx"))
+    page = str(SAMPLES / "layout" / "report_page.png")
+    first = next(iter(run_batch(engine, [page]))).detections[0]
+    ex = drise(engine, page, first, n=4, grid=16)
+    with Image.open(page) as img:
+        assert ex.map.shape == (img.height, img.width)
+    assert ex.target["box"] == pytest.approx(list(first.box), abs=1e-3) and ex.done == 4

@@ -62,7 +62,8 @@ def test_check_explanation_reports_the_cascade(tmp_path):
     engine = Engine(str(conv_model(tmp_path / "c.onnx")))
     ex = run_to_end(explain_result(engine, image, "occlusion", {"patch": 8, "stride": 8, "target": 1}))
     events, report = _drain(check_explanation(engine, ex, {"steps": [1, "all"]}))
-    assert events[-1] == ("progress", 3, 3)  # two randomised copies, then the AUCs
+    assert events[-1] == ("progress", 2 * ex.total + 42, 2 * ex.total + 42)  # two re-runs, then 2 × 21 AUC copies
+    assert report["cancelled"] is False
     assert [s["layers"] for s in report["rank_correlation"]] == [1, 3]
 
 
@@ -73,3 +74,24 @@ def test_a_csv_row_is_explained_by_kernel_shap_against_its_own_file(tmp_path):
     assert ex.method == "kernelshap" and ex.row == 4 and ex.features[0][0] == "f3"
     assert ex.params["reference"] == csv
     assert np.isclose(sum(a for _, _, a in ex.features), ex.prediction - ex.base_value)
+
+
+def test_a_check_stopped_midway_says_it_proved_nothing(tmp_path):
+    image = write_image(tmp_path / "img.png")
+    engine = Engine(str(conv_model(tmp_path / "c.onnx")))
+    ex = run_to_end(explain_result(engine, image, "rise", {"n": 64, "batch": 16, "target": 1}))
+    seen = []
+    report = run_to_end(check_explanation(engine, ex, {"steps": [1, "all"]}, should_stop=lambda: len(seen) >= 6),
+                        lambda d, t: seen.append(d))
+    assert report["cancelled"] and len(report["rank_correlation"]) == 1  # stopped inside the second re-run
+    assert not report["reliable"] and "stopped" in report["verdict"]
+
+
+def test_a_failed_result_is_refused_plainly(tmp_path):
+    import dataclasses
+
+    image = write_image(tmp_path / "img.png")
+    engine = Engine(str(quadrant_model(tmp_path / "q.onnx")))
+    result = dataclasses.replace(next(iter(run_batch(engine, [image]))), ok=False, error="cannot read the image")
+    with pytest.raises(InputError, match="img.png: this result failed .cannot read the image."):
+        run_to_end(explain_result(engine, result))

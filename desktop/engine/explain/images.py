@@ -19,7 +19,7 @@ import numpy as np
 
 from ..decoders.classification import class_scores
 from ..decoders.detection import box_iou
-from ..errors import Cancelled, InputError
+from ..errors import InputError
 from ..geometry import Placement, placement
 from ..inputs import InputKind, expand_inputs
 from ..inputs.images import PIXEL_SPACING
@@ -231,7 +231,3 @@ def map_to_original(input_map: np.ndarray, place: Placement) -> np.ndarray:
 def elapsed(t0: float) -> float:
     return time.perf_counter() - t0
 
-
-def check_stop(should_stop) -> None:
-    if should_stop is not None and should_stop():
-        raise Cancelled("the explanation was cancelled")

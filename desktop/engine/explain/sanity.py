@@ -45,18 +45,33 @@ def _consumed_names(node) -> set:
     return names
 
 
-def _layers(model) -> list[list[str]]:
-    """The float initialisers (not scalars) grouped by the node that reads them first, last node first."""
+#: the float attributes that hold a scikit-learn converter's fitted weights (ai.onnx.ml: linear models, tree
+#: ensembles' thresholds and leaves, the Scaler's offset and scale); the rest (hit rates, modes) are not weights
+_ML_WEIGHTS = {"coefficients", "intercepts", "class_weights", "target_weights", "nodes_values", "scale", "offset",
+               "leaf_weights", "nodes_splits"}
+
+
+def _layers(model) -> list[list[tuple]]:
+    """The model's weights grouped by layer, last layer first.
+
+    A layer is a node that reads float initialisers (not scalars; each counted at the first node that
+    reads it) or an ``ai.onnx.ml`` node with weights as attributes (:data:`_ML_WEIGHTS`). Keys are
+    ``("init", name)`` and ``("attr", node position, attribute name)``.
+    """
     inits = {t.name: t for t in model.graph.initializer if t.data_type in _FLOAT_TYPES and len(t.dims) >= 1}
-    first: dict[str, int] = {}
+    by_node: dict[int, list[tuple]] = {}
+    seen: set = set()
     for pos, node in enumerate(model.graph.node):
-        for name in _consumed_names(node):
-            if name in inits and name not in first:
-                first[name] = pos
-    by_node: dict[int, list[str]] = {}
-    for name, pos in first.items():
-        by_node.setdefault(pos, []).append(name)
-    return [sorted(by_node[pos]) for pos in sorted(by_node, reverse=True)]
+        for name in sorted(_consumed_names(node)):
+            if name in inits and name not in seen:
+                seen.add(name)
+                by_node.setdefault(pos, []).append(("init", name))
+        if node.domain == "ai.onnx.ml":
+            for attr in node.attribute:
+                if attr.name in _ML_WEIGHTS and (len(attr.floats) or (attr.HasField("t") and attr.t.data_type
+                                                                        in _FLOAT_TYPES)):
+                    by_node.setdefault(pos, []).append(("attr", pos, attr.name))
+    return [by_node[pos] for pos in sorted(by_node, reverse=True)]
 
 
 def layer_count(model_path) -> int:
@@ -68,10 +83,11 @@ def layer_count(model_path) -> int:
 def randomised_copy(model_path, layers="all", seed: int = 0, out_dir=None) -> str:
     """A copy of the model with the weights of its last ``layers`` layers replaced by random values.
 
-    A layer is a node that reads float initialisers; they are taken from the output end (the node
-    that reads an initialiser first, latest in the graph's topological order, first), as the
-    cascading randomisation of Adebayo et al. 2018. Each initialiser gets normal values of its own
-    shape, mean 0 and its own standard deviation (1e-2 for a constant one: zero biases...).
+    A layer is a node that reads float initialisers, or a scikit-learn converter's node with its
+    weights as attributes (see :func:`_layers`); layers are taken from the output end (the node that
+    reads an initialiser first, latest in the graph's topological order, first), as the cascading
+    randomisation of Adebayo et al. 2018. Each weight gets normal values of its own shape, mean 0
+    and its own standard deviation (1e-2 for a constant one: zero biases...).
 
     Parameters
     ----------
@@ -97,26 +113,39 @@ def randomised_copy(model_path, layers="all", seed: int = 0, out_dir=None) -> st
     groups = _layers(model)
     k = len(groups) if layers == "all" else max(0, min(int(layers), len(groups)))
     rng = np.random.default_rng(int(seed))
-    chosen = {name for group in groups[:k] for name in group}
-    for t in model.graph.initializer:
-        if t.name not in chosen:
+    chosen = [key for group in groups[:k] for key in group]
+
+    def random_like(old: np.ndarray, dtype) -> np.ndarray:
+        std = float(old.astype(np.float64).std()) or 1e-2
+        return rng.normal(0.0, std, old.shape).astype(dtype)
+
+    tensors = {t.name: t for t in model.graph.initializer}
+    for key in chosen:
+        if key[0] == "init":
+            t = tensors[key[1]]
+            t.CopyFrom(numpy_helper.from_array(random_like(numpy_helper.to_array(t), _FLOAT_TYPES[t.data_type]),
+                                               t.name))
             continue
-        old = numpy_helper.to_array(t).astype(np.float64)
-        std = float(old.std()) or 1e-2
-        new = rng.normal(0.0, std, old.shape).astype(_FLOAT_TYPES[t.data_type])
-        t.CopyFrom(numpy_helper.from_array(new, t.name))
+        attr = next(a for a in model.graph.node[key[1]].attribute if a.name == key[2])
+        if len(attr.floats):
+            new = random_like(np.array(attr.floats), np.float32)
+            del attr.floats[:]
+            attr.floats.extend(new.tolist())
+        else:
+            attr.t.CopyFrom(numpy_helper.from_array(random_like(numpy_helper.to_array(attr.t),
+                                                                _FLOAT_TYPES[attr.t.data_type]), attr.t.name))
     out_dir = out_dir or tempfile.mkdtemp(prefix="inferdesk-randomised-")
     path = os.path.join(str(out_dir), f"randomised-{k}-{os.path.basename(str(model_path))}")
     onnx.save(model, path)
     return path
 
 
-def rerun(engine, explanation):
+def rerun(engine, explanation, should_stop=None, progress=None):
     """The same explanation (method, settings, seed, target) made with ``engine``."""
     from . import METHODS
 
     call = explanation.call
-    return METHODS[call["fn"]](engine, *call["args"], **call["kwargs"])
+    return METHODS[call["fn"]](engine, *call["args"], **call["kwargs"], should_stop=should_stop, progress=progress)
 
 
 def _flat(explanation) -> np.ndarray:
@@ -194,8 +223,9 @@ def sanity_check(engine, explanation, *, steps=None, seed: int = 0, auc: bool = 
     auc
         Also measure the deletion and insertion AUC (image maps only).
     should_stop, progress
-        ``should_stop()`` is asked between steps (a stopped check returns what it has, ``cancelled``
-        True); ``progress(done, total)`` counts the steps.
+        ``should_stop()`` is asked between batches (a stopped check returns the steps it finished,
+        ``cancelled`` True); ``progress(done, total)`` counts the perturbed copies scored (each step
+        re-makes the explanation, ``explanation.total`` copies; the AUCs score 42 more).
 
     Returns
     -------
@@ -209,11 +239,14 @@ def sanity_check(engine, explanation, *, steps=None, seed: int = 0, auc: bool = 
     t0 = time.perf_counter()
     n_layers = layer_count(engine.model_path)
     if n_layers == 0:
-        raise ModelError(f"{engine.info.file_name} has no float weights to randomise, so the check cannot run")
+        raise ModelError(f"{engine.info.file_name} has no float weights to randomise (no float initialisers, no "
+                         "scikit-learn weights), so the check cannot run")
     ks = sorted({n_layers if k == "all" else max(1, min(int(k), n_layers)) for k in steps}) if steps \
         else cascade_steps(n_layers)
     is_image = isinstance(explanation, Explanation)
-    total = len(ks) + (1 if auc and is_image else 0)
+    per = max(1, int(explanation.total))  # progress counts the copies scored: each step re-makes the explanation
+    auc_units = 2 * (AUC_STEPS + 1) if auc and is_image else 0
+    total = len(ks) * per + auc_units
     original = _flat(explanation)
     out: dict = {"method": explanation.method, "layers": n_layers, "seed": int(seed), "rank_correlation": [],
                  "cancelled": False}
@@ -224,12 +257,16 @@ def sanity_check(engine, explanation, *, steps=None, seed: int = 0, auc: bool = 
                 break
             path = randomised_copy(engine.model_path, k, seed, tmp)
             other = Engine(path, profile=engine.profile, settings=engine.settings)
-            again = rerun(other, explanation)
-            out["rank_correlation"].append({"layers": k, "rho": spearman(original, _flat(again))})
+            tick = None if progress is None else (lambda d, t, base=done * per: progress(base + min(d, per), total))
+            again = rerun(other, explanation, should_stop, tick)
             del other
             os.remove(path)
+            if again.cancelled:
+                out["cancelled"] = True
+                break
+            out["rank_correlation"].append({"layers": k, "rho": spearman(original, _flat(again))})
             if progress is not None:
-                progress(done + 1, total)
+                progress((done + 1) * per, total)
     if auc and is_image and not out["cancelled"] and not (should_stop is not None and should_stop()):
         d, i, dc, ic = deletion_insertion(engine, explanation)
         out.update(deletion_auc=d, insertion_auc=i, deletion_curve=dc, insertion_curve=ic)
