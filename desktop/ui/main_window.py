@@ -641,17 +641,19 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
                                      "the counts) brings back every result", 10000)
 
     # ================================================================== explanations
-    def explain_selected(self, method: str = "auto", target=None):
-        """Explain the selected result (the detail pane's Explain), on a worker with progress and Cancel."""
+    def explain_selected(self, method: str = "auto", target=None, settings: dict | None = None):
+        """Explain the selected result (the detail pane's Explain), on a worker with progress and Cancel;
+        ``settings``: the method's own (n, grid, p, seed, patch, stride, baseline, n_samples)."""
         result = self.selected_result()
         panel = self.detail.explain
         if result is None or self.controller.shown_engine() is None:
             refuse("Select a result scored by the loaded model first.", self.show_status_error)
             return None
+        params = dict(settings or {})
         if result.conf is not None:  # a detector's result: the target is the box
-            params = {"box": int(target or 0)}
-        else:
-            params = {} if target is None else {"target": int(target)}
+            params["box"] = int(target or 0)
+        elif target is not None:
+            params["target"] = int(target)
         panel.set_busy(True)
         panel.set_progress(0, 1)
 

@@ -92,3 +92,25 @@ def test_a_detectors_box_is_chosen_and_explained_with_d_rise(qtbot, window, tmp_
     assert explanation is not None and explanation.method == "drise" and explanation.target["label"] == "a"
     m = explanation.map
     assert m[: H // 2, : W // 2].mean() > m[H // 2:, W // 2:].mean()  # the region behind box 1 first
+
+
+def test_the_methods_settings_are_passed_and_recorded_with_the_map(qtbot, window, tmp_path):
+    model = conv_model(tmp_path / "quadrant.onnx")
+    load(qtbot, window, model, [write_image(tmp_path / "case.png")])
+    run(qtbot, window)
+    window.select_result(0)
+    panel = window.detail.explain
+    panel.settings_button.setChecked(True)
+    assert panel.settings.isVisibleTo(panel) and panel.fields["n"].isVisibleTo(panel)
+    assert not panel.fields["patch"].isVisibleTo(panel)  # occlusion's, not RISE's
+    panel.fields["n"].setValue(600)
+    panel.fields["grid"].setValue(5)
+    panel.fields["seed"].setValue(7)
+    with qtbot.waitSignal(window.explained, timeout=60000) as blocker:
+        panel.explain_button.click()
+    explanation = blocker.args[0]
+    assert (explanation.params["n"], explanation.params["grid"], explanation.params["seed"]) == (600, 5, 7)
+    assert "seed 7" in panel.info.text() and "n 600" in panel.info.text()
+    panel.method.setCurrentIndex(panel.method.findData("occlusion"))
+    assert panel.fields["patch"].isVisibleTo(panel) and not panel.fields["n"].isVisibleTo(panel)
+    assert panel.params() == {"baseline": "mean"}

@@ -16,7 +16,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox,
+                               QToolButton, QVBoxLayout, QWidget)
 
 from .progress import ProgressStrip
 
@@ -30,7 +31,8 @@ POSITIVE, NEGATIVE = "#4e79a7", "#e15759"
 class ExplainPanel(QWidget):
     """See the module docstring; the window connects the requests and hands back the results."""
 
-    explain_requested = Signal(str, object)  # method, target class index (None: the result's top class)
+    explain_requested = Signal(str, object, object)  # method, target (a class or box index; None: the top class),
+    # and the method's settings (n, grid, p, seed; patch, stride, baseline; n_samples)
     check_requested = Signal()
     cancel_requested = Signal()
 
@@ -57,8 +59,8 @@ class ExplainPanel(QWidget):
         self.explain_button = QPushButton("Explain")
         self.explain_button.setToolTip("Compute the explanation of this result in the background (seeded: the same "
                                        "settings give the same map)")
-        self.explain_button.clicked.connect(lambda: self.explain_requested.emit(self.method.currentData(),
-                                                                                self.target.currentData()))
+        self.explain_button.clicked.connect(lambda: self.explain_requested.emit(
+            self.method.currentData(), self.target.currentData(), self.params()))
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop: what was computed so far is shown, marked as partial")
         self.cancel_button.clicked.connect(self.cancel_requested)
@@ -66,10 +68,18 @@ class ExplainPanel(QWidget):
         self.check_button.setToolTip("Run the method again on copies of the model with its weights randomised, "
                                      "layer by layer from the output end: a map that does not change is unreliable")
         self.check_button.clicked.connect(self.check_requested)
-        for b in (self.explain_button, self.cancel_button, self.check_button):
+        self.settings_button = QToolButton()
+        self.settings_button.setText("Settings")
+        self.settings_button.setCheckable(True)
+        self.settings_button.setToolTip("The method's settings: masks, grid, keep probability and seed (RISE); patch, "
+                                        "stride and baseline (occlusion); samples and seed (KernelSHAP)")
+        for b in (self.explain_button, self.cancel_button, self.check_button, self.settings_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
         lay.addLayout(buttons)
+        self._build_settings(lay)
+        self.settings_button.toggled.connect(self._show_settings)
+        self.method.currentIndexChanged.connect(lambda *_: self._show_settings(self.settings_button.isChecked()))
         self.progress = ProgressStrip()
         self.progress.setToolTip("Masks, patches or samples scored")
         lay.addWidget(self.progress)
@@ -89,6 +99,71 @@ class ExplainPanel(QWidget):
         self.bars.hideButtons()
         lay.addWidget(self.bars)
         self.set_result(None)
+
+    def _build_settings(self, lay) -> None:
+        """One spin box per setting; those of the chosen method are shown (the defaults are the methods')."""
+        self.settings = QWidget()
+        form = QFormLayout(self.settings)
+        form.setContentsMargins(0, 0, 0, 0)
+
+        def spin(lo, hi, value, tip, decimals=None, step=None):
+            box = QDoubleSpinBox() if decimals is not None else QSpinBox()
+            if decimals is not None:
+                box.setDecimals(decimals)
+            box.setRange(lo, hi)
+            box.setValue(value)
+            if step is not None:
+                box.setSingleStep(step)
+            box.setToolTip(tip)
+            return box
+
+        self.fields = {
+            "n": spin(10, 100000, 4000, "Random masks (RISE, D-RISE)", step=500),
+            "grid": spin(2, 64, 7, "Mask grid cells per side (RISE: 7, D-RISE: 16)"),
+            "p": spin(0.05, 0.95, 0.5, "Each cell's chance of being kept", decimals=2, step=0.05),
+            "patch": spin(0, 4096, 0, "Occlusion patch side in the model's input pixels (0: an eighth of the "
+                                      "shorter side)"),
+            "stride": spin(0, 4096, 0, "Occlusion stride (0: half the patch)"),
+            "baseline": QComboBox(),
+            "n_samples": spin(64, 100000, 2048, "Coalitions sampled (KernelSHAP; small models are exact)", step=256),
+            "seed": spin(0, 2 ** 31 - 1, 0, "The random seed: the same settings and seed give the same map"),
+        }
+        for text, data in (("the image's mean", "mean"), ("a blur", "blur"), ("black (0)", 0.0)):
+            self.fields["baseline"].addItem(text, data)
+        self.fields["baseline"].setToolTip("What covers an occluded patch")
+        titles = {"n": "Masks", "grid": "Grid", "p": "Keep", "patch": "Patch", "stride": "Stride",
+                  "baseline": "Baseline", "n_samples": "Samples", "seed": "Seed"}
+        for key, widget in self.fields.items():
+            form.addRow(titles[key], widget)
+        self._form = form
+        lay.addWidget(self.settings)
+        self.settings.setVisible(False)
+
+    #: the settings each method takes
+    METHOD_FIELDS = {"rise": ("n", "grid", "p", "seed"), "drise": ("n", "grid", "p", "seed"),
+                     "occlusion": ("patch", "stride", "baseline"), "kernelshap": ("n_samples", "seed")}
+
+    def _show_settings(self, shown: bool) -> None:
+        keys = self.METHOD_FIELDS.get(self.method.currentData(), ())
+        self.settings.setVisible(shown and bool(keys))
+        for key, widget in self.fields.items():
+            self._form.setRowVisible(widget, key in keys)
+        if self.method.currentData() == "drise" and self.fields["grid"].value() == 7:
+            self.fields["grid"].setValue(16)  # D-RISE's own default
+        elif self.method.currentData() == "rise" and self.fields["grid"].value() == 16:
+            self.fields["grid"].setValue(7)
+
+    def params(self) -> dict:
+        """The chosen method's settings, as its keyword arguments (a 0 patch or stride: the method's default)."""
+        out = {}
+        for key in self.METHOD_FIELDS.get(self.method.currentData(), ()):
+            widget = self.fields[key]
+            value = widget.currentData() if isinstance(widget, QComboBox) else widget.value()
+            if key in ("patch", "stride") and not value:
+                continue
+            out[key] = int(value) if isinstance(value, int) or key in ("n", "grid", "seed", "n_samples", "patch",
+                                                                       "stride") else value
+        return out
 
     # ------------------------------------------------------------------ the result to explain
     def set_result(self, result, labels=(), kind: str | None = None, boxes=()) -> None:
