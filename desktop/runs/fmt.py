@@ -55,3 +55,19 @@ def rate(per_second: float) -> str:
     if not per_second or not math.isfinite(per_second):
         return "—"
     return f"{per_second:,.0f}/s" if per_second >= 10 else f"{per_second:.1f}/s"
+
+
+def stat(value, digits: int = 3) -> str:
+    """A statistic, a metric or a p-value: ``0.953``, ``3.05e-35`` (a tiny one), ``1,204``; ``—`` when there is
+    none (None, NaN, infinite); text as it is."""
+    if value is None:
+        return "—"
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(v):
+        return "—"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.{digits - 1}e}" if 0 < abs(v) < 10 ** -digits else f"{v:.{digits}f}"

@@ -17,14 +17,13 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter,
-                               QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from desktop.runs import fmt
 
 from .latency import add_plot, theme_plot
-from .panels import InlineMessage
-from .tables import empty_state, setup_table
+from .tables import analysis_area, setup_table
 
 #: each state's badge and colour (light, dark)
 STATES = {"drifted": ("✖ drifted", "#c62828", "#ff8a80"), "watch": ("▲ watch", "#a15c00", "#ffb74d"),
@@ -33,16 +32,7 @@ REFERENCE_COLOR, CURRENT_COLOR = "#4e79a7", "#e15759"
 COLUMNS = ("State", "Feature", "Test", "Statistic", "Threshold", "p", "PSI", "Reference n", "Current n", "Outside")
 
 
-def _num(value, digits: int = 3) -> str:
-    if value is None:
-        return "—"
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if not np.isfinite(v):
-        return "—"
-    return f"{v:.{digits}g}" if abs(v) < 1e-3 and v != 0 else f"{v:.{digits}f}"
+_num = fmt.stat
 
 
 class DriftView(QWidget):
@@ -75,21 +65,9 @@ class DriftView(QWidget):
         self.check_button.setToolTip("Compare the results shown with the reference")
         self.check_button.clicked.connect(self._on_check)
         row.addWidget(self.check_button)
-        self.message = InlineMessage()
-        lay.addWidget(self.message)
-        self.verdict = QLabel()
-        self.verdict.setWordWrap(True)
-        self.verdict.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        lay.addWidget(self.verdict)
-        self.stack = QStackedWidget()
-        lay.addWidget(self.stack, 1)
-        empty, self.empty_label = empty_state(1.1)
-        self.empty_label.setText("Score some inputs, choose a <b>Reference…</b> (the data the model was checked "
-                                 "on), then <b>Check drift</b>.")
-        self.stack.addWidget(empty)
-        body = QSplitter(Qt.Vertical)
-        body.setChildrenCollapsible(False)
-        self.stack.addWidget(body)
+        self.message, self.verdict, self.stack, body = analysis_area(
+            lay, "Score some inputs, choose a <b>Reference…</b> (the data the model was checked on), then "
+                 "<b>Check drift</b>.")
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
         setup_table(self.table, "Each feature and the model's answers, most drifted first; select one to see its "

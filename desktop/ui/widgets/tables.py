@@ -110,3 +110,29 @@ class ColumnFitter:
                     header.resizeSection(c, w)
         finally:
             self._fitting = False
+
+
+def analysis_area(lay, empty_html: str):
+    """What an analysis tab (Validation, Drift) puts under its controls, added to ``lay``: an inline message,
+    a summary line, and a stack of the empty state (index 0, saying ``empty_html``) and a vertical splitter
+    for the results (index 1). Returns ``(message, summary, stack, splitter)``."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QLabel, QSplitter, QStackedWidget
+
+    from .panels import InlineMessage
+
+    message = InlineMessage()
+    lay.addWidget(message)
+    summary = QLabel()
+    summary.setWordWrap(True)
+    summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
+    lay.addWidget(summary)
+    stack = QStackedWidget()
+    lay.addWidget(stack, 1)
+    empty, label = empty_state(1.1)
+    label.setText(empty_html)
+    stack.addWidget(empty)
+    body = QSplitter(Qt.Vertical)
+    body.setChildrenCollapsible(False)
+    stack.addWidget(body)
+    return message, summary, stack, body

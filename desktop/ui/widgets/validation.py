@@ -16,15 +16,14 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter,
-                               QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
+                               QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from desktop.engine.validation.metrics import metric_title
 from desktop.runs import fmt
 
 from .latency import add_plot, theme_plot
-from .panels import InlineMessage
-from .tables import empty_state, setup_table
+from .tables import analysis_area, setup_table
 
 #: the operating-point choices of a binary classifier: (text, method, default target)
 OPERATING_POINTS = (("Youden's J (best sensitivity + specificity)", "youden", None),
@@ -35,16 +34,7 @@ CURVE_COLOR = "#4e79a7"
 POINT_COLOR = "#e15759"
 
 
-def _number(value) -> str:
-    if value is None:
-        return "—"
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if not np.isfinite(v):
-        return "—"
-    return f"{v:.3f}" if abs(v) < 1000 else f"{v:,.0f}"
+_number = fmt.stat
 
 
 def _ci(ci) -> str:
@@ -107,22 +97,8 @@ class ValidationView(QWidget):
         self.op_target.setSingleStep(0.01)
         self.op_target.setToolTip("The threshold, or the sensitivity or specificity to reach")
         op.addWidget(self.op_target)
-        self.message = InlineMessage()
-        lay.addWidget(self.message)
-        self.summary = QLabel()
-        self.summary.setWordWrap(True)
-        self.summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        lay.addWidget(self.summary)
-
-        self.stack = QStackedWidget()
-        lay.addWidget(self.stack, 1)
-        empty, self.empty_label = empty_state(1.1)
-        self.empty_label.setText("Score labelled cases, then choose where the true answers are and press "
-                                 "<b>Evaluate</b>.")
-        self.stack.addWidget(empty)
-        body = QSplitter(Qt.Vertical)
-        self.stack.addWidget(body)
-        body.setChildrenCollapsible(False)
+        self.message, self.summary, self.stack, body = analysis_area(
+            lay, "Score labelled cases, then choose where the true answers are and press <b>Evaluate</b>.")
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground(self.palette().color(QPalette.Base))
         self.graphics.setMinimumHeight(300)
