@@ -59,3 +59,11 @@ def test_release_frees_a_current_waiter_and_every_later_wait():
     t0 = time.monotonic()
     assert all(pacer.wait() for _ in range(100))  # never blocks again
     assert time.monotonic() - t0 < 1.0
+
+
+def test_statistics_read_as_people_write_them():
+    from desktop.runs import fmt
+
+    assert fmt.stat(0.95341) == "0.953" and fmt.stat(3.05e-35) == "3.05e-35" and fmt.stat(1204.4) == "1,204"
+    assert fmt.stat(None) == fmt.stat(float("nan")) == fmt.stat(float("inf")) == "—"
+    assert fmt.stat("ks") == "ks" and fmt.stat(0) == "0.000"
