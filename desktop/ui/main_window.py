@@ -654,6 +654,9 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
             params["box"] = int(target or 0)
         elif target is not None:
             params["target"] = int(target)
+        reference = self.drift.reference_path
+        if result.row is not None and reference.lower().endswith((".csv", ".tsv")) and os.path.isfile(reference):
+            params.setdefault("reference_rows", reference)  # KernelSHAP's baseline rows: the reference set
         panel.set_busy(True)
         panel.set_progress(0, 1)
 

@@ -114,3 +114,20 @@ def test_the_methods_settings_are_passed_and_recorded_with_the_map(qtbot, window
     panel.method.setCurrentIndex(panel.method.findData("occlusion"))
     assert panel.fields["patch"].isVisibleTo(panel) and not panel.fields["n"].isVisibleTo(panel)
     assert panel.params() == {"baseline": "mean"}
+
+
+def test_a_rows_baseline_is_the_drift_tabs_reference_csv_when_one_is_chosen(qtbot, window, tmp_path):
+    import csv
+
+    rows = list(csv.reader(open(CANCER_CSV, newline="")))
+    reference = tmp_path / "reference.csv"
+    with open(reference, "w", newline="") as fh:
+        csv.writer(fh).writerows(rows[:11])  # the header and ten rows
+    load(qtbot, window, CANCER_MODEL, [CANCER_CSV])
+    run(qtbot, window)
+    window.drift.set_reference(str(reference))
+    window.select_result(0)
+    with qtbot.waitSignal(window.explained, timeout=120000) as blocker:
+        window.explain_selected("kernelshap", None)
+    explanation = blocker.args[0]
+    assert explanation is not None and "reference.csv" in str(explanation.params.get("reference"))
