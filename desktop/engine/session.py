@@ -225,7 +225,7 @@ def detect_fallback(settings: SessionSettings | None, session, detail: str = "")
 
 def _ep_error(printed: str) -> str:
     """The reason in onnxruntime's "EP Error ... when using [...]" lines (printed when it falls back)."""
-    m = re.search(r"EP Error:? (.*?) (?:when )?using \[", printed, re.DOTALL)
+    m = re.search(r"^EP Error:? (.*?) (?:when )?using \[", printed, re.DOTALL | re.MULTILINE)
     if not m:
         return ""
     text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", m.group(1).strip().splitlines()[0])
