@@ -52,13 +52,29 @@ _EXTRAS = {
 }
 
 
+_NO_DETAIL = "onnxruntime's log may say why"
+
+
 @dataclass(frozen=True)
 class Fallback:
     """A session that runs on another provider than the one asked for, and why."""
 
     requested: str  # e.g. CUDAExecutionProvider
     actual: str  # the provider the session runs on: get_providers()[0]
-    reason: str  # "not in this onnxruntime build", or what onnxruntime said when it failed to start
+    missing: bool  # True: this onnxruntime build lacks the provider; False: it has it, but it did not start
+    detail: str = ""  # what onnxruntime said when the provider failed to start, if anything
+
+    @property
+    def reason(self) -> str:
+        if self.missing:
+            return "not in this onnxruntime build"
+        return f"it did not start ({self.detail or _NO_DETAIL})"
+
+    @property
+    def short(self) -> str:
+        """For a status bar: ``CPU (asked for CUDA: not available)``."""
+        why = "not available" if self.missing else "did not start"
+        return f"{short_name(self.actual)} (asked for {short_name(self.requested)}: {why})"
 
     def __str__(self) -> str:
         return f"asked for {short_name(self.requested)}, ran on {short_name(self.actual)}: {self.reason}"
@@ -216,11 +232,7 @@ def detect_fallback(settings: SessionSettings | None, session, detail: str = "")
     actual = ran[0] if ran else "unknown"
     if actual.lower() == requested.lower():
         return None
-    if requested not in available_providers():
-        reason = "not in this onnxruntime build"
-    else:
-        reason = f"it did not start ({detail})" if detail else "it did not start (onnxruntime's log may say why)"
-    return Fallback(requested, actual, reason)
+    return Fallback(requested, actual, missing=requested not in available_providers(), detail=detail)
 
 
 def _ep_error(printed: str) -> str:
@@ -282,7 +294,7 @@ def open_session(model_path: str, settings: SessionSettings | None = None, model
     detail = _ep_error(printed.getvalue())
     fallback = detect_fallback(settings, session, detail)
     if fallback is not None and settings.no_fallback:
-        cause = detail or "onnxruntime's log may say why"
+        cause = detail or _NO_DETAIL
         raise ModelError(f"{fallback.requested} is in this onnxruntime build but did not start for {name} "
                          f"({cause}); not running on {fallback.actual} instead, "
                          "as no fallback is allowed")

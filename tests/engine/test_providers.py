@@ -52,6 +52,7 @@ def test_without_no_fallback_a_missing_provider_runs_on_the_cpu_and_says_so():
     assert engine.provider == "CPUExecutionProvider"
     assert engine.fallback is not None and engine.fallback.requested == "CUDAExecutionProvider"
     assert str(engine.fallback) == "asked for CUDA, ran on CPU: not in this onnxruntime build"
+    assert engine.fallback.short == "CPU (asked for CUDA: not available)"
 
 
 def test_a_provider_onnxruntime_does_not_know_is_refused_either_way():
@@ -106,6 +107,7 @@ def test_a_given_session_is_checked_too(monkeypatch):
     monkeypatch.setattr(session_mod, "available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     fallback = detect_fallback(SessionSettings("CUDAExecutionProvider"), Fake())
     assert str(fallback) == "asked for CUDA, ran on CPU: it did not start (onnxruntime's log may say why)"
+    assert fallback.short == "CPU (asked for CUDA: did not start)"
     assert detect_fallback(SessionSettings("cpu"), Fake()) is None
     assert detect_fallback(SessionSettings(), Fake()) is None
 
