@@ -1435,6 +1435,9 @@ def cmd_providers(args, out) -> int:
         return 0
     out.write(f"onnxruntime {d['onnxruntime']} · package {d['package']} · device {d['device']}\n")
     out.write(f"Available   {', '.join(d['providers'])}\n")
+    if len(d["packages"]) > 1:
+        out.write(f"Warning     {' and '.join(d['packages'])} are both installed; they share one module and break "
+                  "each other: keep one (README, Execution providers)\n")
     if d["requested"]:
         out.write(f"Requested   {d['requested']}\n")
     if d["model"]:

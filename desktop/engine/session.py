@@ -108,30 +108,27 @@ def available_providers() -> list[str]:
 
 
 def build_info() -> dict:
-    """What this onnxruntime is: version, device, the distribution installed and its providers."""
+    """What this onnxruntime is: version, device, the distribution(s) installed and its providers.
+
+    ``packages`` lists every installed distribution that provides the ``onnxruntime`` module; more
+    than one (onnxruntime and onnxruntime-gpu) share its files and break each other.
+    """
     import onnxruntime as ort
 
-    return {"onnxruntime": ort.__version__, "device": ort.get_device(), "package": ort_package(),
-            "providers": available_providers()}
+    packages = ort_packages()
+    return {"onnxruntime": ort.__version__, "device": ort.get_device(),
+            "package": " + ".join(packages) or "unknown", "packages": packages, "providers": available_providers()}
 
 
-def ort_package() -> str:
-    """The installed distribution that provides ``onnxruntime``: onnxruntime, onnxruntime-gpu, ...; or "unknown"."""
+def ort_packages() -> list[str]:
+    """The installed distributions providing the ``onnxruntime`` module: onnxruntime, onnxruntime-gpu, ..."""
     from importlib import metadata
 
     try:
         names = metadata.packages_distributions().get("onnxruntime", [])
     except Exception:  # a broken distribution's metadata must not stop a description
         names = []
-    if names:
-        return sorted(set(names))[0]
-    for name in ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml"):
-        try:
-            metadata.version(name)
-            return name
-        except metadata.PackageNotFoundError:
-            continue
-    return "unknown"
+    return sorted({n.lower() for n in names})
 
 
 def canonical_provider(name: str) -> str:

@@ -73,3 +73,13 @@ def test_every_command_with_provider_takes_no_fallback():
     assert {"score", "evaluate", "drift", "explain", "bench", "providers"} <= set(with_provider)
     for name in with_provider:
         assert any("--no-fallback" in a.option_strings for a in subs[name]._actions), name
+
+
+def test_providers_warns_when_two_builds_are_installed(monkeypatch, capsys):
+    from desktop.engine import session
+
+    monkeypatch.setattr(session, "ort_packages", lambda: ["onnxruntime", "onnxruntime-gpu"])
+    assert main(["providers"]) == 0
+    out = capsys.readouterr().out
+    assert "package onnxruntime + onnxruntime-gpu" in out
+    assert "Warning     onnxruntime and onnxruntime-gpu are both installed; they share one module" in out
