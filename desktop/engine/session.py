@@ -133,10 +133,11 @@ def ort_packages() -> list[str]:
 
 def canonical_provider(name: str) -> str:
     """The full provider name for what a user typed: ``cuda`` -> ``CUDAExecutionProvider``."""
+    import onnxruntime as ort
+
     full = _PROVIDER_ALIASES.get(name.lower(), name)
     if not full.endswith("ExecutionProvider"):
         full += "ExecutionProvider"
-    import onnxruntime as ort
 
     known = {p.lower(): p for p in ort.get_all_providers()}
     return known.get(full.lower(), full)
