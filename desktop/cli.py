@@ -226,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--provider", help="execution provider, e.g. CPUExecutionProvider or cuda")
         p.add_argument("--threads", type=_non_negative, default=0, help="intra-op threads (0: automatic, the cores the decode threads leave)")
         p.add_argument("--opt-level", choices=OPT_LEVELS, default="all", help="graph optimisation level")
+        p.add_argument("--no-fallback", action="store_true",
+                       help="with --provider: stop with exit 2 when that provider is not in this onnxruntime build "
+                            "or does not start, instead of running on the CPU")
 
     p = sub.add_parser("score", help="score images, folders and CSV files")
     p.add_argument("model")
@@ -377,6 +380,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_positive, default=1, help="items per run (when the model allows)")
     session_args(p)
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("providers", help="the execution providers this onnxruntime build offers, and with --model "
+                                          "the one a session actually runs on")
+    p.add_argument("--model", help="create a session of this model with --provider and say which provider runs it")
+    p.add_argument("--provider", help="the provider to ask for, e.g. CUDAExecutionProvider or cuda")
+    p.add_argument("--no-fallback", action="store_true",
+                   help="exit 2 when --provider is not in this onnxruntime build or does not start")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("check-preprocessing",
                        help="compare what InferDesk feeds a model for an image with your own pipeline's tensor (.npy) "
@@ -882,10 +893,9 @@ def cmd_score(args, out, err) -> int:
 
 
 def _start_and_score(args, out, err, started_at, early) -> int:
-    from .engine import Engine, SessionSettings, expand_inputs, writers
+    from .engine import expand_inputs, writers
 
-    settings = SessionSettings(args.provider, args.threads, args.opt_level)
-    engine = Engine(args.model, profile=args.profile, settings=settings)
+    engine = _open_engine(args, err)
     items = expand_inputs(args.inputs)
     store = _open_store(args)
     try:
@@ -976,12 +986,10 @@ def evaluation_text(d: dict) -> str:
 
 def cmd_explain(args, out, err) -> int:
     """``explain MODEL INPUT``: one explanation (and with ``--check`` its sanity checks), printed or as JSON."""
-    from .engine import Engine, SessionSettings
     from .engine.inputs import InputKind, kind_of
     from .runs.explain import check_explanation, explain_result, run_to_end
 
-    settings = SessionSettings(args.provider, args.threads, args.opt_level)
-    engine = Engine(args.model, profile=args.profile, settings=settings)
+    engine = _open_engine(args, err)
     err.write("".join(f"warning: {_safe(w)}\n" for w in engine.warnings))
     table = kind_of(args.input) == InputKind.TABLE
     method = args.method
@@ -1074,7 +1082,7 @@ def _write_map(explanation, path: str) -> None:
 
 def cmd_evaluate(args, out, err) -> int:
     """``evaluate MODEL INPUT... --truth``: score with every class's score, measure against the truth, print it."""
-    from .engine import Engine, SessionSettings, expand_inputs
+    from .engine import expand_inputs
     from .engine.validation import TruthError, load_truth, parse_operating_point
     from .runs.validation import evaluate_inputs, report_context, score_for_evaluation
 
@@ -1090,8 +1098,7 @@ def cmd_evaluate(args, out, err) -> int:
         except ImportError:
             err.write("inferdesk: the report needs desktop.report, which this installation does not have\n")
             return 2
-    settings = SessionSettings(args.provider, args.threads, args.opt_level)
-    engine = Engine(args.model, profile=args.profile, settings=settings)
+    engine = _open_engine(args, err)
     task = str(getattr(engine.profile.task, "value", engine.profile.task))
     if task not in ("classification", "regression", "detection", "segmentation"):
         err.write(f"inferdesk: {_safe(engine.info.file_name)} is a {task} model: evaluate checks classifiers, "
@@ -1172,7 +1179,7 @@ def cmd_drift(args, out, err) -> int:
 
     Exit 0: checked, no dataset drift; 1: dataset drift (at least half the columns drifted); 2: bad input.
     """
-    from .engine import Engine, SessionSettings, expand_inputs
+    from .engine import expand_inputs
     from .engine.drift import build_reference, default_reference_path
     from .runs.drift import drift_of_inputs, is_reference_file, resolve_reference
 
@@ -1184,8 +1191,7 @@ def cmd_drift(args, out, err) -> int:
         err.write("inferdesk: drift needs a reference and the inputs to check: inferdesk drift MODEL REFERENCE "
                   "INPUT... (or inferdesk drift MODEL --build REFERENCE_SET to save a reference)\n")
         return 2
-    settings = SessionSettings(args.provider, args.threads, args.opt_level)
-    engine = Engine(args.model, profile=args.profile, settings=settings)
+    engine = _open_engine(args, err)
     err.write("".join(f"warning: {_safe(w)}\n" for w in engine.warnings))
     target = default_reference_path(engine.info.path)
     if args.build:
@@ -1374,12 +1380,10 @@ def cmd_audit(args, out, err) -> int:
     return 0 if report.ok else 1
 
 
-def cmd_bench(args, out) -> int:
-    from .engine import Engine, SessionSettings
+def cmd_bench(args, out, err) -> int:
     from .engine.bench import bench
 
-    settings = SessionSettings(args.provider, args.threads, args.opt_level)
-    engine = Engine(args.model, profile=args.profile, settings=settings)
+    engine = _open_engine(args, err)
     report = bench(engine, runs=args.runs, warmup=args.warmup, batch=args.batch)
     if args.json:
         out.write(json.dumps(report.to_dict(), indent=2) + "\n")
@@ -1389,6 +1393,57 @@ def cmd_bench(args, out) -> int:
               f"opt {args.opt_level} · input {d['input_shape']} · {args.runs} runs after {args.warmup} warm-up\n")
     out.write("  ".join(f"{k} {d[k]:.3f} ms" for k in ("p50", "p90", "p95", "p99", "mean")) + "\n")
     out.write(f"throughput {d['throughput']:.1f} items/s\n")
+    return 0
+
+
+def _open_engine(args, err):
+    """The Engine for a command's model, profile and session options (``--provider``, ``--no-fallback``...).
+
+    When the session runs on another provider than ``--provider`` asked for, one ``note:`` line on
+    standard error says so (with ``--no-fallback`` the Engine refuses instead: ModelError, exit 2).
+    """
+    from .engine import Engine, SessionSettings
+
+    settings = SessionSettings(args.provider, args.threads, args.opt_level, no_fallback=args.no_fallback)
+    engine = Engine(args.model, profile=args.profile, settings=settings)
+    if engine.fallback is not None:
+        err.write(f"note: {_safe(engine.fallback)} (--no-fallback refuses instead)\n")
+    return engine
+
+
+def cmd_providers(args, out) -> int:
+    """``providers``: what this onnxruntime build offers and, with ``--model``, where a session of it runs.
+
+    Exit 0; 2 (a ModelError) for a provider onnxruntime does not know, a model it cannot load, or
+    with ``--no-fallback`` a provider this build lacks or that does not start.
+    """
+    from .engine.session import SessionSettings, build_info, canonical_provider, open_session, resolve_provider
+
+    d = build_info()
+    d["requested"] = canonical_provider(args.provider) if args.provider else None
+    d["model"] = d["ran"] = d["fallback"] = None
+    if args.model:
+        settings = SessionSettings(args.provider, threads=1, no_fallback=args.no_fallback)
+        session, fallback = open_session(args.model, settings)
+        d["model"] = os.path.basename(args.model)
+        d["ran"] = session.get_providers()[0]
+        d["fallback"] = str(fallback) if fallback else None
+    elif args.provider:
+        resolve_provider(args.provider, args.no_fallback)  # an unknown name, or a missing one with --no-fallback
+    if args.json:
+        out.write(json.dumps(d, indent=2) + "\n")
+        return 0
+    out.write(f"onnxruntime {d['onnxruntime']} · package {d['package']} · device {d['device']}\n")
+    out.write(f"Available   {', '.join(d['providers'])}\n")
+    if len(d["packages"]) > 1:
+        out.write(f"Warning     {' and '.join(d['packages'])} are both installed; they share one module and break "
+                  "each other: keep one (README, Execution providers)\n")
+    if d["requested"]:
+        out.write(f"Requested   {d['requested']}\n")
+    if d["model"]:
+        out.write(f"Ran         {d['ran']}  ({_safe(d['model'])})\n")
+    if d["fallback"]:
+        out.write(f"Fallback    {_safe(d['fallback'])}\n")
     return 0
 
 
@@ -1442,7 +1497,9 @@ def _main(argv) -> int:
         if args.command == "check-preprocessing":
             return cmd_check_preprocessing(args, sys.stdout)
         if args.command == "bench":
-            return cmd_bench(args, sys.stdout)
+            return cmd_bench(args, sys.stdout, sys.stderr)
+        if args.command == "providers":
+            return cmd_providers(args, sys.stdout)
         if args.command == "resume":
             return cmd_resume(args, sys.stdout, sys.stderr)
         if args.command == "evaluate":

@@ -25,13 +25,15 @@ class Settings:
     """Preferences remembered between launches.
 
     ``provider`` None means the best available execution provider; ``threads`` 0 lets
-    onnxruntime decide.
+    onnxruntime decide; ``no_fallback`` refuses a chosen provider that is missing or does not
+    start, instead of running on the CPU.
     """
 
     schema_version: int = SCHEMA_VERSION
     provider: str | None = None
     threads: int = 0
     opt_level: str = "all"
+    no_fallback: bool = False  # refuse to run when the chosen provider is missing or does not start
     top_k: int = 5
     recent_models: list = field(default_factory=list)
     last_model_dir: str = ""

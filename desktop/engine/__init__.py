@@ -8,11 +8,11 @@ from .model import ModelInfo, TensorSpec, inspect_model
 from .profile import Profile, Task, default_profile, load_profile, resolve_profile, save_profile
 from .resultbatch import ResultBatch
 from .results import Prediction, Result, Timings
-from .session import SessionSettings, available_providers
+from .session import Fallback, SessionSettings, available_providers
 
 __all__ = [
     "Cancelled", "Engine", "EngineError", "InputError", "InputItem", "InputKind", "ModelError", "ModelInfo",
-    "Prediction", "Profile", "ProfileError", "Result", "SessionSettings", "Task", "TensorSpec", "Timings",
+    "Fallback", "Prediction", "Profile", "ProfileError", "Result", "SessionSettings", "Task", "TensorSpec", "Timings",
     "available_providers", "default_profile", "default_workers", "expand_inputs", "inspect_model", "load_profile",
     "ResultBatch", "resolve_profile", "run_batch", "run_batches", "save_profile",
 ]

@@ -17,7 +17,7 @@ from .onnxwire import read_model, with_float_outputs
 from .postprocess import Postprocessor, TensorSequence, ZipMapScores
 from .preprocess import preprocess_image
 from .profile import Profile, check_profile, fed_inputs, resolve_profile
-from .session import SessionSettings, create_session
+from .session import SessionSettings, detect_fallback, open_session
 
 _NP_TYPES = {
     "float": np.float32, "float32": np.float32, "double": np.float64, "float64": np.float64,
@@ -38,9 +38,12 @@ class Engine:
         A Profile, a path to a profile JSON file, or None to use the model's own
         (sidecar, embedded, or a default guessed from its input).
     settings
-        Provider, threads and optimisation level.
+        Provider, threads, optimisation level and whether a fallback to another provider is allowed.
     session
         A ready-made session (tests pass a fake one); created from ``settings`` when None.
+
+    ``provider`` is the provider the session actually runs on; ``fallback`` a
+    :class:`~desktop.engine.session.Fallback` when that is not the one asked for (else None).
     """
 
     def __init__(self, model_path, profile=None, settings: SessionSettings | None = None,
@@ -61,7 +64,9 @@ class Engine:
             model_bytes = None
             if any(o.is_zipmap for o in self.info.outputs) and not self.info.external_data:
                 model_bytes, self._zipmaps = _expose_zipmap_inputs(self.model_path)
-            session = create_session(self.model_path, self.settings, model_bytes)
+            session, self.fallback = open_session(self.model_path, self.settings, model_bytes)
+        else:
+            self.fallback = detect_fallback(self.settings, session)
         self.session = session
         self._run_names = [self._zipmaps[n][0] if n in self._zipmaps else n
                            for n in (o.name for o in self.info.outputs)] if self._zipmaps else None

@@ -1,4 +1,4 @@
-"""The About box and the status bar's line on what runs the model (a part of MainWindow)."""
+"""The About box, the Execution Providers box and the status bar's line on what runs the model (a part of MainWindow)."""
 
 from __future__ import annotations
 
@@ -37,15 +37,25 @@ class AboutMixin:
 
         s = self.settings
         provider = (self.engine.provider if self.engine else (s.provider or "best available"))
-        parts = [f"onnxruntime {onnxruntime.__version__}", provider.replace("ExecutionProvider", ""),
+        fallback = getattr(self.engine, "fallback", None)
+        shown = fallback.short if fallback is not None else provider.replace("ExecutionProvider", "")
+        parts = [f"onnxruntime {onnxruntime.__version__}", shown,
                  f"threads {s.threads or 'automatic'}", f"optimisation {s.opt_level}", f"top-{s.top_k}"]
         # the profile is on the model card and above the results: here it only made the line too
         # long for a 1024-pixel window, hiding the run's own message
         tip = "What runs the model: " + " · ".join(parts)
         if self.engine is not None:
             tip += f"\nProfile: {self.engine.profile_source}"
+        if fallback is not None:
+            tip += f"\nFallback: {fallback} (Help ▸ Execution Providers…)"
         self.status_info.setText(" · ".join(parts))
         self.status_info.setToolTip(tip)
+
+    def providers_dialog(self):
+        """Help ▸ Execution Providers: the build's providers, the one asked for and the one running."""
+        from .widgets.providers_dialog import ProvidersDialog
+
+        ProvidersDialog(self.settings, self.engine, self).exec()
 
     def about_text(self) -> str:
         from desktop.resources import resource_path

@@ -77,6 +77,8 @@ def build_actions(w) -> None:
 
     m = mb.addMenu("&Help")
     _action(w, "&About InferDesk", w.about, None, "Versions of InferDesk, onnxruntime and Qt", m)
+    w.act_providers = _action(w, "&Execution Providers…", w.providers_dialog, None,
+                              "The providers this onnxruntime offers, the one asked for and the one running the model", m)
     _action(w, "&Open Settings Folder", w.open_settings_folder, None, "Show where preferences are kept", m)
     for menu in mb.findChildren(type(w.recent_menu)):
         menu.setToolTipsVisible(True)

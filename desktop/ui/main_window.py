@@ -234,7 +234,7 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
 
     def _session_settings(self) -> SessionSettings:
         s = self.settings
-        return SessionSettings(s.provider, s.threads, s.opt_level)
+        return SessionSettings(s.provider, s.threads, s.opt_level, no_fallback=s.no_fallback)
 
     def load_model(self, path):
         """Load a model off the GUI thread; the card shows it, or the engine's message when refused.

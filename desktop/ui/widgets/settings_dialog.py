@@ -1,4 +1,4 @@
-"""The Settings dialog: execution provider (only those available), threads, optimisation level, top-k, CSV guard."""
+"""The Settings dialog: execution provider (only those available), no fallback, threads, optimisation, top-k, CSV guard."""
 
 from __future__ import annotations
 
@@ -29,6 +29,12 @@ class SettingsDialog(QDialog):
         self.provider.setCurrentIndex(max(i, 0))
         self.provider.setToolTip("Where the model runs. Only providers this installation can use are listed.")
         form.addRow("Execution provider", self.provider)
+        self.no_fallback = QCheckBox("Refuse to run when the chosen provider is not available (no silent fallback to CPU)")
+        self.no_fallback.setChecked(settings.no_fallback)
+        self.no_fallback.setToolTip("When the chosen provider is missing from this onnxruntime or fails to start, "
+                                    "onnxruntime runs the model on the CPU instead. With this on, the model is not "
+                                    "loaded and the message says why. The command line's --no-fallback does the same.")
+        form.addRow("", self.no_fallback)
         self.threads = QSpinBox()
         self.threads.setRange(0, 256)
         self.threads.setSpecialValueText("automatic")
@@ -66,6 +72,7 @@ class SettingsDialog(QDialog):
     def result_settings(self) -> Settings:
         from dataclasses import replace
 
-        return replace(self._settings, provider=self.provider.currentData(), threads=self.threads.value(),
+        return replace(self._settings, provider=self.provider.currentData(),
+                       no_fallback=self.no_fallback.isChecked(), threads=self.threads.value(),
                        opt_level=self.opt.currentData(), top_k=self.top_k.value(),
                        formula_guard=self.formula_guard.isChecked(), recent_models=list(self._settings.recent_models))
