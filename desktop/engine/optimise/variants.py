@@ -274,7 +274,7 @@ def make_variant(engine, method: str, *, calibrate=(), n_calibrate: int = 200, c
             _dynamic(source, made, per_channel)
             note.update({"per_channel": per_channel, "weight_type": "QInt8"})
         elif method == "fp16":
-            _fp16(model, made)
+            warnings.extend(_fp16(model, made))
             note.update({"keep_io_types": True, "block_list": "onnxconverter-common default"})
             if engine.provider == "CPUExecutionProvider":
                 warnings.append("float16 is usually slower on a CPU: onnxruntime's CPU kernels are mostly float32, "
@@ -347,7 +347,9 @@ def _dynamic(source, made, per_channel) -> None:
         raise ModelError(f"dynamic quantization failed: {str(exc).splitlines()[0][:300]}") from exc
 
 
-def _fp16(model, made) -> None:
+def _fp16(model, made) -> list:
+    import warnings
+
     import onnx
 
     try:
@@ -355,10 +357,15 @@ def _fp16(model, made) -> None:
     except ImportError as exc:
         raise ModelError("float16 variants need onnxconverter-common (pip install onnxconverter-common)") from exc
     try:
-        half = convert_float_to_float16(model, keep_io_types=True)
+        with warnings.catch_warnings(record=True) as caught:  # one warning per weight rounded to float16's range
+            warnings.simplefilter("always")
+            half = convert_float_to_float16(model, keep_io_types=True)
     except Exception as exc:
         raise ModelError(f"float16 conversion failed: {str(exc).splitlines()[0][:300]}") from exc
     onnx.save(half, made)
+    rounded = sum(1 for w in caught if "truncated" in str(w.message))
+    return [f"{rounded:,} weight{'s' if rounded != 1 else ''} outside float16's range "
+            f"{'were' if rounded != 1 else 'was'} clamped to it"] if rounded else []
 
 
 def _graph(source, made) -> dict:
