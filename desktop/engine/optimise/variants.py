@@ -364,8 +364,8 @@ def _fp16(model, made) -> list:
         raise ModelError(f"float16 conversion failed: {str(exc).splitlines()[0][:300]}") from exc
     onnx.save(half, made)
     rounded = sum(1 for w in caught if "truncated" in str(w.message))
-    return [f"{rounded:,} weight{'s' if rounded != 1 else ''} outside float16's range "
-            f"{'were' if rounded != 1 else 'was'} clamped to it"] if rounded else []
+    return [f"{rounded:,} weight{'s' if rounded != 1 else ''} too small or too large for float16 "
+            f"{'were' if rounded != 1 else 'was'} rounded into its range"] if rounded else []
 
 
 def _graph(source, made) -> dict:
