@@ -292,17 +292,23 @@ def _ratio(x: float) -> str:
     return f"{x:.1f}×" if x >= 1.95 or x < 0.5 else f"{x:.2f}×"
 
 
-def verdict(comparison: Comparison, bound: float = 0.99, method: str | None = None) -> Verdict:
+#: the least speed-up (a p50 / b p50) a recommendation needs: two runs of one model differ by a few per cent
+MIN_SPEEDUP = 1.05
+
+
+def verdict(comparison: Comparison, bound: float = 0.99, method: str | None = None,
+            min_speedup: float = MIN_SPEEDUP) -> Verdict:
     """Whether to use model b instead of a, in one sentence.
 
-    Recommended only when b was faster in the measured run (lower per-item p50) and agrees with
-    a at least to ``bound``: top-1 agreement for classifiers, matched-box agreement for detectors,
+    Recommended only when b was faster in the measured run (its per-item p50 lower by at least
+    ``min_speedup``, so that the same model timed twice is not called faster) and agrees with a
+    at least to ``bound``: top-1 agreement for classifiers, matched-box agreement for detectors,
     or, with ground truth, a relative accuracy loss of at most ``1 - bound``.
     """
     c = comparison
     method = method or c.method
     who = METHOD_NAMES.get(method, c.b.name) if method else c.b.name
-    faster = c.speedup > 1.0
+    faster = c.speedup >= min_speedup
     where = f"on {c.n:,} of your {c.words}"
     if c.accuracy is not None:
         loss = c.accuracy["relative_loss"]
@@ -319,6 +325,10 @@ def verdict(comparison: Comparison, bound: float = 0.99, method: str | None = No
         bound_text = f"the {bound * 100:g}% bound"
     else:
         agree_ok, agree_text, bound_text = False, "", ""
+    if not faster and c.speedup > 1.0:
+        return Verdict(False, f"{who}: only {_ratio(c.speedup)} faster on this CPU, under the "
+                              f"{(min_speedup - 1) * 100:.0f}% a speed-up must clear to stand out from timing noise; "
+                              "not recommended")
     if not faster:
         slower = 1 / c.speedup if c.speedup > 0 else float("inf")
         reason = f" ({c.reason})" if c.reason else ""

@@ -271,8 +271,8 @@ def make_variant(engine, method: str, *, calibrate=(), n_calibrate: int = 200, c
             ok, why = recommend_dynamic(model)
             if not ok:
                 warnings.append(f"dynamic INT8 is not recommended for this model: {why}")
-            _dynamic(source, made, per_channel)
-            note.update({"per_channel": per_channel, "weight_type": "QInt8"})
+            symbolic = _dynamic(source, made, tmp, per_channel)
+            note.update({"per_channel": per_channel, "weight_type": "QInt8", "symbolic_shape_inference": symbolic})
         elif method == "fp16":
             warnings.extend(_fp16(model, made))
             note.update({"keep_io_types": True, "block_list": "onnxconverter-common default"})
@@ -296,7 +296,6 @@ def make_variant(engine, method: str, *, calibrate=(), n_calibrate: int = 200, c
 def _static(engine, source, made, tmp, calibrate, n_calibrate, calibration, keep_float, per_channel,
             should_stop, progress) -> dict:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if not calibrate:
         raise InputError("static quantization needs calibration inputs (--calibrate FOLDER|CSV)")
@@ -306,14 +305,7 @@ def _static(engine, source, made, tmp, calibrate, n_calibrate, calibration, keep
         used.append(path)
     if not feeds:
         raise InputError("none of the calibration inputs could be read for this model")
-    pre = os.path.join(tmp, "pre.onnx")
-    # onnxruntime's symbolic shape inference needs sympy; without it the pre-processing uses ONNX's own
-    # shape inference, which is enough for models whose shapes are fixed or batch-only (CNNs, MLPs)
-    symbolic = importlib.util.find_spec("sympy") is not None
-    try:
-        quant_pre_process(source, pre, skip_symbolic_shape=not symbolic)
-    except Exception as exc:  # onnxruntime's shape inference raises many types
-        raise ModelError(f"onnxruntime's quantization pre-processing failed: {str(exc).splitlines()[0][:300]}") from exc
+    pre, symbolic = _pre_process(source, tmp)
     if keep_float:
         names = {n.name for n in _load(pre).graph.node}
         missing = [n for n in keep_float if n not in names]
@@ -338,13 +330,32 @@ def _static(engine, source, made, tmp, calibrate, n_calibrate, calibration, keep
             "quant_format": "QDQ", "activation_type": "QUInt8", "weight_type": "QInt8"}
 
 
-def _dynamic(source, made, per_channel) -> None:
+def _pre_process(source: str, tmp: str) -> tuple[str, bool]:
+    """onnxruntime's ``quant_pre_process`` of ``source`` (shape inference, constant folding): (its path, symbolic).
+
+    Its symbolic shape inference needs sympy; without it the pre-processing uses ONNX's own
+    shape inference, which is enough for models whose shapes are fixed or batch-only (CNNs, MLPs).
+    """
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    pre = os.path.join(tmp, "pre.onnx")
+    symbolic = importlib.util.find_spec("sympy") is not None
+    try:
+        quant_pre_process(source, pre, skip_symbolic_shape=not symbolic)
+    except Exception as exc:  # onnxruntime's shape inference raises many types
+        raise ModelError(f"onnxruntime's quantization pre-processing failed: {str(exc).splitlines()[0][:300]}") from exc
+    return pre, symbolic
+
+
+def _dynamic(source, made, tmp, per_channel) -> bool:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    pre, symbolic = _pre_process(source, tmp)
     try:
-        quantize_dynamic(source, made, weight_type=QuantType.QInt8, per_channel=per_channel)
+        quantize_dynamic(pre, made, weight_type=QuantType.QInt8, per_channel=per_channel)
     except Exception as exc:
         raise ModelError(f"dynamic quantization failed: {str(exc).splitlines()[0][:300]}") from exc
+    return symbolic
 
 
 def _fp16(model, made) -> list:
