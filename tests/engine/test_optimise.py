@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -112,6 +113,38 @@ def test_dynamic_int8_of_the_digits_mlp_matches_onnxruntime(lab):
     c = compare(engine, Engine(variant.path), [str(lab["digit_images"])], rounds=2)
     _check_against_onnxruntime(c, engine, lab["digits"], variant.path, lab["digit_images"])
     assert c.method == "dynamic" and c.n == 40
+
+
+def test_ground_truth_turns_the_bound_into_a_relative_accuracy_loss(lab, tmp_path):
+    engine = Engine(str(lab["digits"]))
+    variant = make_variant(engine, "dynamic", out=tmp_path / "d.onnx")
+    truth = {p.name: int(p.name.split("_")[1]) for p in lab["digit_images"].iterdir()}  # digit_<class>_...
+    c = compare(engine, Engine(variant.path), [str(lab["digit_images"])], rounds=1, truth=truth)
+    sa, sb = ort.InferenceSession(str(lab["digits"])), ort.InferenceSession(variant.path)
+    right_a = right_b = 0
+    for p in lab["digit_images"].iterdir():
+        x = engine.preprocess(engine.load_image(str(p))[0])[0][None]
+        right_a += int(np.argmax(sa.run(None, {"image": x})[0])) == truth[p.name]
+        right_b += int(np.argmax(sb.run(None, {"image": x})[0])) == truth[p.name]
+    assert c.accuracy["n"] == 40
+    assert c.accuracy["a"] == pytest.approx(right_a / 40) and c.accuracy["b"] == pytest.approx(right_b / 40)
+    assert c.accuracy["relative_loss"] == pytest.approx((right_a - right_b) / right_a)
+    faster = verdict(dataclasses.replace(c, speedup=2.0))  # the sentence when speed does not decide it
+    assert "relative accuracy loss on 40 of your images" in faster.text
+    assert faster.recommended == (c.accuracy["relative_loss"] <= 0.01)
+
+
+def test_a_detector_against_its_graph_variant_agrees_box_for_box(tmp_path):
+    source = _copy_model("layout_cdla", tmp_path)
+    engine = Engine(str(source))
+    variant = make_variant(engine, "graph")
+    page = str(SAMPLES / "layout" / "report_page.png")
+    c = compare(engine, Engine(variant.path), [page], rounds=1)
+    (result,) = list(__import__("desktop.engine", fromlist=["run_batch"]).run_batch(engine, [page], workers=0))
+    n = len(result.detections)
+    assert n and c.boxes["count_a"] == c.boxes["count_b"] == n and c.boxes["matched"] == n
+    assert c.boxes["agreement"] == 1.0 and c.boxes["mean_iou"] == pytest.approx(1.0, abs=1e-4)
+    assert c.top1_agreement is None and c.to_dict()["boxes"] == c.boxes
 
 
 def test_dynamic_int8_is_not_recommended_for_a_conv_net_and_says_why(lab):

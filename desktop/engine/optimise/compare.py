@@ -6,7 +6,7 @@ import os
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -161,8 +161,9 @@ def compare(engine_a, engine_b, inputs, *, top_k: int = 5, rounds: int = 3, boun
     Parameters
     ----------
     truth
-        Ground-truth class indices (or labels), one per item in input order: the verdict then
-        uses the relative accuracy loss instead of the top-1 agreement.
+        Ground-truth class indices (or labels): one per item in input order, or a mapping of
+        an item's path (or file name) to its class. The verdict then uses the relative accuracy
+        loss instead of the top-1 agreement; items the mapping lacks are left out of the accuracy.
     bound
         The least agreement (or 1 - the largest relative accuracy loss) for a recommendation.
     """
@@ -215,7 +216,12 @@ def compare(engine_a, engine_b, inputs, *, top_k: int = 5, rounds: int = 3, boun
         boxes = box_agreement(dets_a, dets_b)
     accuracy = None
     if truth is not None and tops_a and tops_b:
-        accuracy = _accuracy(engine_a, truth, tops_a, tops_b)
+        if isinstance(truth, Mapping):
+            known = [i for i, p in enumerate(paths) if p in truth or os.path.basename(p) in truth]
+            labels = [truth[paths[i]] if paths[i] in truth else truth[os.path.basename(paths[i])] for i in known]
+            accuracy = _accuracy(engine_a, labels, [tops_a[i] for i in known], [tops_b[i] for i in known])
+        else:
+            accuracy = _accuracy(engine_a, truth, tops_a, tops_b)
     note = read_note(engine_b.model_path) or {}
     method = note.get("method")
     c = Comparison(a=a, b=b, n=len(feeds), top1_agreement=agreement, boxes=boxes, outputs=diffs,
@@ -235,7 +241,7 @@ def _results(engine, items):
     return [r for r in run_batch(engine, items, top_k=1, workers=0) if r.ok]
 
 
-def _accuracy(engine, truth, tops_a, tops_b) -> dict:
+def _accuracy(engine, truth, tops_a, tops_b) -> dict | None:
     labels = list(engine.profile.labels)
     idx = []
     for t in list(truth)[:len(tops_a)]:
@@ -244,6 +250,8 @@ def _accuracy(engine, truth, tops_a, tops_b) -> dict:
         else:
             idx.append(int(t))
     n = len(idx)
+    if not n:
+        return None
     acc_a = float(np.mean(np.equal(tops_a[:n], idx)))
     acc_b = float(np.mean(np.equal(tops_b[:n], idx)))
     return {"a": acc_a, "b": acc_b, "relative_loss": (acc_a - acc_b) / acc_a if acc_a > 0 else 0.0, "n": n}
