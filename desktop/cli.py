@@ -1,4 +1,4 @@
-"""The ``inferdesk`` command line: info, score, history, report, bench (and gui, handed to the window)."""
+"""The ``inferdesk`` command line: info, score, history, report, bench, optimise, compare (and gui, handed to the window)."""
 
 from __future__ import annotations
 
@@ -401,6 +401,37 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a match's largest difference, relative to the reference's range (max - min); default 1e-5")
     p.add_argument("--top", type=_positive, default=3, help="how many of the closest candidates to show")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("optimise", help="make an optimised variant of a model beside it: static or dynamic INT8, "
+                                        "float16, or onnxruntime's offline graph optimisation")
+    p.add_argument("model")
+    p.add_argument("--method", required=True, choices=("static", "dynamic", "fp16", "graph"),
+                   help="static: QDQ INT8 calibrated on your inputs; dynamic: INT8 weights (MatMul-style models); "
+                        "fp16: float16 with float32 inputs and outputs; graph: optimised for this machine")
+    p.add_argument("--calibrate", nargs="+", metavar="INPUT", default=[],
+                   help="static: your own inputs to calibrate on (a folder of images or a CSV file)")
+    p.add_argument("--calibration", choices=("minmax", "entropy", "percentile"), default="minmax",
+                   help="static: how activation ranges are chosen (default minmax)")
+    p.add_argument("--n-calibrate", type=_positive, default=200, metavar="N",
+                   help="static: the most calibration items used (default 200)")
+    p.add_argument("--keep-float", nargs="+", metavar="NODE", default=[],
+                   help="static: nodes left in float (for detectors, the head's last nodes are suggested)")
+    p.add_argument("--out", help="the variant's file (default MODEL's folder, <stem>.<method>.onnx)")
+    p.add_argument("--profile", help="a profile JSON file to use instead of the model's own")
+    p.add_argument("--json", action="store_true", help="print the variant and its note as JSON")
+
+    p = sub.add_parser("compare", help="compare two models on the same inputs: agreement, output differences, "
+                                       "latency and a verdict")
+    p.add_argument("model_a", metavar="MODEL_A", help="the original")
+    p.add_argument("model_b", metavar="MODEL_B", help="the candidate (a variant)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="images, folders or CSV files")
+    p.add_argument("--bound", type=float, default=0.99,
+                   help="the least top-1 (or box) agreement for a recommendation (default 0.99)")
+    p.add_argument("--rounds", type=_positive, default=3, help="timed rounds over the inputs (default 3)")
+    p.add_argument("--limit", type=_positive, default=None, metavar="N", help="compare on the first N items only")
+    p.add_argument("--profile", help="a profile JSON file for both models instead of their own")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    session_args(p)
 
     p = sub.add_parser("gui", help="open the window (the default with no command)")
     p.add_argument("model", nargs="?")
@@ -1447,6 +1478,89 @@ def cmd_providers(args, out) -> int:
     return 0
 
 
+def cmd_optimise(args, out, err) -> int:
+    """``optimise MODEL --method static|dynamic|fp16|graph``: write a variant beside the model. Exit 0 made, 2 bad input."""
+    from .engine import Engine
+    from .engine.optimise import suggest_keep_float
+    from .runs.optimise import make_variant_steps, run_steps
+
+    if args.method == "static" and not args.calibrate:
+        err.write("inferdesk: static quantization needs calibration inputs (--calibrate FOLDER|CSV)\n")
+        return 2
+    if args.method != "static" and (args.calibrate or args.keep_float):
+        err.write(f"inferdesk: --calibrate and --keep-float are for --method static, not {args.method}\n")
+        return 2
+    engine = Engine(args.model, profile=args.profile)
+    if args.method == "static" and not args.keep_float and engine.profile.task == "detection":
+        suggested = suggest_keep_float(engine.model_path)
+        if suggested:
+            err.write(f"note: for a detector, keeping the head's last nodes in float usually keeps the boxes: "
+                      f"--keep-float {' '.join(_safe(n) for n in suggested[:12])}\n")
+    variant = run_steps(make_variant_steps(engine, args.method, calibrate=args.calibrate,
+                                           n_calibrate=args.n_calibrate, calibration=args.calibration,
+                                           keep_float=args.keep_float, out=args.out))
+    if args.json:
+        out.write(json.dumps(variant.to_dict(), indent=2) + "\n")
+    else:
+        out.write(f"{_safe(variant.path)} written ({os.path.getsize(variant.path):,} bytes), profile "
+                  f"{_safe(os.path.basename(variant.profile_path))}\n")
+        n = variant.note
+        if args.method == "static":
+            out.write(f"calibrated on {n['n_calibration']:,} items ({n['calibration']}, per-channel "
+                      f"{'on' if n['per_channel'] else 'off'}), set SHA-256 {n['calibration_set_sha256'][:12]}…\n")
+    err.write("".join(f"warning: {_safe(w)}\n" for w in variant.warnings))
+    return 0
+
+
+def comparison_text(d: dict) -> str:
+    """The comparison as a table of the two models and the verdict (``compare`` without --json)."""
+    a, b = d["a"], d["b"]
+    rows = [("model", a["name"], b["name"]), ("size", f"{a['size_bytes'] / 1e6:.2f} MB", f"{b['size_bytes'] / 1e6:.2f} MB"),
+            ("load", f"{a['load_s'] * 1e3:.1f} ms", f"{b['load_s'] * 1e3:.1f} ms"),
+            ("p50 per item", f"{a['p50_ms']:.3f} ms", f"{b['p50_ms']:.3f} ms"),
+            ("p95 per item", f"{a['p95_ms']:.3f} ms", f"{b['p95_ms']:.3f} ms"),
+            ("throughput", f"{a['items_per_s']:,.1f}/s", f"{b['items_per_s']:,.1f}/s")]
+    width = [max(len(str(r[i])) for r in rows) for i in range(3)]
+    lines = ["  ".join(str(c).ljust(width[i]) for i, c in enumerate(r)).rstrip() for r in rows]
+    lines.append(f"items compared: {d['n']:,} · speed-up (a p50 / b p50): {d['speedup']:.2f}×")
+    if d["top1_agreement"] is not None:
+        lines.append(f"top-1 agreement: {d['top1_agreement'] * 100:.1f}%")
+    if d["boxes"]:
+        bx = d["boxes"]
+        iou = f"{bx['mean_iou']:.3f}" if bx["mean_iou"] is not None else "-"
+        lines.append(f"boxes: {bx['agreement'] * 100:.1f}% matched (IoU ≥ 0.5), mean IoU {iou}, "
+                     f"{bx['count_a']:,} against {bx['count_b']:,} boxes, {bx['items_with_count_diff']:,} items "
+                     "with another count")
+    if d["accuracy"]:
+        acc = d["accuracy"]
+        lines.append(f"accuracy: {acc['a'] * 100:.1f}% against {acc['b'] * 100:.1f}% "
+                     f"(relative loss {acc['relative_loss'] * 100:.2f}%)")
+    for o in d["outputs"]:
+        lines.append(f"output {o['name']}: largest difference {o['max_abs_diff']:.4g}, mean {o['mean_abs_diff']:.4g}")
+    lines.append(d["verdict"]["text"])
+    return "".join(_safe(line) + "\n" for line in lines)
+
+
+def cmd_compare(args, out, err) -> int:
+    """``compare MODEL_A MODEL_B INPUT...``: the two models side by side, with a verdict. Exit 0 compared, 2 bad input."""
+    from .engine import Engine, SessionSettings
+    from .runs.optimise import compare_steps, run_steps
+
+    if not 0 < args.bound <= 1:
+        err.write("inferdesk: --bound is a fraction between 0 and 1, e.g. 0.99\n")
+        return 2
+    settings = SessionSettings(args.provider, args.threads, args.opt_level)
+    a = Engine(args.model_a, profile=args.profile, settings=settings)
+    b = Engine(args.model_b, profile=args.profile or a.profile, settings=settings)
+    comparison = run_steps(compare_steps(a, b, args.inputs, rounds=args.rounds, bound=args.bound, limit=args.limit))
+    d = comparison.to_dict()
+    if args.json:
+        out.write(json.dumps(d, indent=2, allow_nan=False) + "\n")
+    else:
+        out.write(comparison_text(d))
+    return 0
+
+
 def main(argv=None) -> int:
     """Run the command line; return the exit code (0 all scored, 1 some failed, 2 nothing could run).
 
@@ -1516,6 +1630,10 @@ def _main(argv) -> int:
             return cmd_report(args, sys.stdout, sys.stderr)
         if args.command == "audit":
             return cmd_audit(args, sys.stdout, sys.stderr)
+        if args.command == "optimise":
+            return cmd_optimise(args, sys.stdout, sys.stderr)
+        if args.command == "compare":
+            return cmd_compare(args, sys.stdout, sys.stderr)
         if args.command == "gui":  # the window is opened by desktop.__main__, which knows Qt; this module does not
             sys.stderr.write("inferdesk: open the window with 'inferdesk gui' (python -m desktop gui)\n")
             return 2
