@@ -72,3 +72,21 @@ def run_steps(steps):
             next(steps)
         except StopIteration as done:
             return done.value
+
+
+def compare_with(engine_a, model_b, inputs, *, should_stop: Callable[[], bool] | None = None, **options):
+    """Compare the loaded model with another model file (a variant, with its own profile beside it), opened
+    here with the loaded model's session settings: yields progress, returns the Comparison."""
+    from desktop.engine import Engine
+
+    engine_b = model_b if isinstance(model_b, Engine) else Engine(str(model_b), settings=engine_a.settings)
+    return (yield from compare_steps(engine_a, engine_b, inputs, should_stop=should_stop, **options))
+
+
+def variants_of(model_path) -> list[str]:
+    """The variants the lab made of a model that sit beside it (``<stem>.<method>.onnx``)."""
+    from pathlib import Path
+
+    p = Path(model_path)
+    return [str(q) for q in (p.with_name(f"{p.stem}.{m}.onnx") for m in ("static", "dynamic", "fp16", "graph"))
+            if q.is_file()]

@@ -71,7 +71,7 @@ def build_actions(w) -> None:
                           "Time the model alone with the Benchmark tab's settings", m)
 
     m = mb.addMenu("&View")
-    for n, name in enumerate(("Results", "Latency", "Benchmark", "History", "Validation", "Drift")):
+    for n, name in enumerate(("Results", "Latency", "Benchmark", "History", "Validation", "Drift", "Lab")):
         _action(w, f"&{name}", lambda _=False, n=n: w.tabs.setCurrentIndex(n), f"Ctrl+{n + 1}",
                 f"Show the {name} tab", m)
 

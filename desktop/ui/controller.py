@@ -375,6 +375,21 @@ class WindowController(QObject):
                                on_yielded=lambda event: on_progress(*event[1:]), on_returned=on_done,
                                on_errored=on_failed)
 
+    # ================================================================== the optimisation lab
+    def make_variant(self, method: str, options: dict, on_progress, on_done, on_failed):
+        """Make an optimised variant of the loaded model on a worker (``desktop.runs.optimise``)."""
+        from desktop.runs.optimise import make_variant_steps
+
+        return self.jobs.start("lab", make_variant_steps, self.engine, method, on_yielded=lambda e: on_progress(*e[1:]),
+                               on_returned=on_done, on_errored=on_failed, **options)
+
+    def compare_models(self, model_b: str, inputs, bound: float, on_progress, on_done, on_failed):
+        """Compare the loaded model with ``model_b`` on ``inputs`` (interleaved) on a worker."""
+        from desktop.runs.optimise import compare_with
+
+        return self.jobs.start("lab", compare_with, self.engine, model_b, list(inputs), bound=bound,
+                               on_yielded=lambda e: on_progress(*e[1:]), on_returned=on_done, on_errored=on_failed)
+
     # ================================================================== drift
     def start_drift(self, reference: str, on_checked, on_failed):
         """Check the shown (recorded) run's drift against ``reference`` on a worker (see runs.drift.check_run)."""

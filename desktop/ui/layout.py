@@ -12,6 +12,7 @@ from .widgets.latency import BenchmarkView, LatencyView
 from .widgets.panels import InlineMessage, ModelPanel, QueuePanel
 from .widgets.progress import ProgressStrip
 from .widgets.drift import DriftView
+from .widgets.lab import LabView
 from .widgets.validation import ValidationView
 
 
@@ -95,6 +96,13 @@ def build_layout(w) -> None:
                             "subgroups (Ctrl+5)")
     w.tabs.addTab(w.drift, "Drift")
     w.tabs.setTabToolTip(5, "Does the data scored look like the reference the model was checked on? (Ctrl+6)")
+    w.lab = LabView()
+    w.lab.make_requested.connect(w.make_variant)
+    w.lab.compare_requested.connect(w.compare_models)
+    w.lab.cancel_requested.connect(lambda: w.controller.jobs.stop("lab"))
+    w.tabs.addTab(w.lab, "Lab")
+    w.tabs.setTabToolTip(6, "Faster variants of the model (INT8, float16, an optimised graph), checked on your "
+                            "inputs against the original (Ctrl+7)")
 
     w.detail = DetailPane(jobs=w.controller.jobs)
     w.detail.conf_changed.connect(w._on_conf_changed)

@@ -78,6 +78,8 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
     report_written = Signal(str)  # the report's path ("" when it failed)
     drift_done = Signal(object)  # the drift report's dict, or None when the check failed
     explained = Signal(object)  # the Explanation (or TableExplanation), or None when it failed
+    variant_made = Signal(object)  # the lab's Variant, or None when making it failed
+    models_compared = Signal(object)  # the lab's comparison dict, or None
     explanation_checked = Signal(object)  # the sanity check's dict, or None
 
     def __init__(self, settings: Settings | None = None, settings_file: str | os.PathLike | None = None):
@@ -251,6 +253,9 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
 
     def _on_engine_changed(self, engine, how: str) -> None:
         self.model_panel.set_engine(engine)
+        from desktop.runs.optimise import variants_of
+
+        self.lab.set_model(engine.model_path, variants_of(engine.model_path))
         if not self.drift.reference_path:  # the model's own reference, when it has one beside it
             from desktop.engine.drift.reference import default_reference_path
 
@@ -691,6 +696,67 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
             self.explanation_checked.emit(None)
 
         return self.controller.check_explanation(panel.explanation, panel.set_progress, done, failed)
+
+    # ================================================================== the optimisation lab
+    def _lab_inputs(self) -> list:
+        return [i.path for i in self.queue.model.items if i.kind.value != "invalid"]
+
+    def make_variant(self, method: str, options: dict | None = None):
+        """Make a variant of the loaded model (the Lab tab): calibrated on the chosen inputs, else the queue's."""
+        options = dict(options or {})
+        lab = self.lab
+        if self.engine is None:
+            refuse("Load a model first: the lab makes variants of it.", lab.message.show_error)
+            return None
+        calibrate = options.pop("calibrate", None) or self._lab_inputs()
+        if method == "static":
+            if not calibrate:
+                refuse("Static INT8 is calibrated on inputs like those the model will score: queue some, or choose "
+                       "Calibration inputs…", lab.message.show_error)
+                return None
+            options["calibrate"] = calibrate
+        else:
+            options.pop("calibration", None)
+        lab.set_busy(True, "make")
+
+        def done(variant):
+            lab.set_busy(False)
+            lab.add_variant(variant.path)
+            notes = "; ".join(variant.warnings)
+            lab.message.show_info(f"Saved {variant.path}" + (f" · {notes}" if notes else "") +
+                                  " · Compare it with the original before using it")
+            self.variant_made.emit(variant)
+
+        def failed(exc):
+            lab.set_busy(False)
+            report_error(exc, inline=lab.message.show_error)
+            self.variant_made.emit(None)
+
+        return self.controller.make_variant(method, options, lab.set_progress, done, failed)
+
+    def compare_models(self, model_a: str, model_b: str, bound: float = 0.99):
+        """Compare the loaded model with another on the queued inputs (the Lab tab)."""
+        lab = self.lab
+        inputs = self._lab_inputs()
+        if self.engine is None or not inputs:
+            refuse("Load a model and queue the inputs to compare the two models on.", lab.message.show_error)
+            return None
+        if os.path.abspath(model_a) != os.path.abspath(self.engine.model_path):
+            refuse("Model A is the loaded model: load the model to compare against first.", lab.message.show_error)
+            return None
+        lab.set_busy(True, "compare")
+
+        def done(comparison):
+            lab.set_busy(False)
+            lab.set_comparison(comparison.to_dict())
+            self.models_compared.emit(comparison.to_dict())
+
+        def failed(exc):
+            lab.set_busy(False)
+            report_error(exc, inline=lab.message.show_error)
+            self.models_compared.emit(None)
+
+        return self.controller.compare_models(model_b, inputs, bound, lab.set_progress, done, failed)
 
     # ================================================================== drift
     def start_drift(self, reference: str):
