@@ -297,6 +297,50 @@ def _subgroups(ctx: dict) -> str:
     return "".join(parts)
 
 
+def _comparison(ctx: dict) -> str:
+    """The optimisation lab's comparison of two models (context key ``comparison``: ``Comparison.to_dict()``)."""
+    c = ctx.get("comparison")
+    if not isinstance(c, dict) or not isinstance(c.get("a"), dict) or not isinstance(c.get("b"), dict):
+        return ""
+    a, b = c["a"], c["b"]
+    parts = [f"<h2{_BREAK}>Model comparison</h2>"]
+    verdict = (c.get("verdict") or {}).get("text")
+    if verdict:
+        parts.append(f"<p><b>{_t(verdict)}</b></p>")
+
+    def both(key, unit=""):
+        return [_num(_t(format_value(a.get(key)) + unit)), _num(_t(format_value(b.get(key)) + unit))]
+
+    rows = [[f"<td>Model</td><td>{_t(a.get('name'))}</td><td>{_t(b.get('name'))}</td>"],
+            [f"<td>SHA-256</td><td>{_t(str(a.get('sha256') or '')[:16])}</td>"
+             f"<td>{_t(str(b.get('sha256') or '')[:16])}</td>"],
+            ["<td>File size (bytes)</td>", *both("size_bytes")], ["<td>Load time</td>", *both("load_s", " s")],
+            ["<td>Latency p50</td>", *both("p50_ms", " ms")], ["<td>Latency p95</td>", *both("p95_ms", " ms")],
+            ["<td>Items per second</td>", *both("items_per_s")]]
+    parts.append(_table(["", "A", "B"], rows))
+    facts = [("Items compared", _t(format_value(c.get("n")))),
+             ("Speed-up of B (A's p50 / B's p50)", _t(format_value(c.get("speedup")) + "×")),
+             ("Top-1 agreement", _t(f"{100 * float(c['top1_agreement']):.1f}%")
+              if c.get("top1_agreement") is not None else ""),
+             ("Agreement needed", _t(f"{100 * float(c['bound']):.1f}%") if c.get("bound") is not None else "")]
+    boxes = c.get("boxes") or {}
+    if boxes:
+        facts.append(("Boxes matched", _t(f"{100 * float(boxes.get('agreement') or 0):.1f}%, mean IoU "
+                                          f"{format_value(boxes.get('mean_iou'))}")))
+    accuracy = c.get("accuracy") or {}
+    if accuracy:
+        facts.append(("Accuracy against the truth", _t(f"A {format_value(accuracy.get('a'))}, B "
+                                                       f"{format_value(accuracy.get('b'))}, relative loss "
+                                                       f"{format_value(accuracy.get('relative_loss'))}")))
+    parts.append(_rows(facts))
+    outputs = [o for o in c.get("outputs") or () if isinstance(o, dict)]
+    if outputs:
+        parts.append(_table(["Output", "Largest |difference|", "Mean |difference|"],
+                            [[f"<td>{_t(o.get('name'))}</td>", _num(_t(format_value(o.get('max_abs_diff')))),
+                              _num(_t(format_value(o.get('mean_abs_diff'))))] for o in outputs]))
+    return "".join(parts)
+
+
 def case_image_png(case: dict) -> tuple[bytes | None, str | None]:
     """A case's image (with its overlay on top) as PNG bytes of at most MAX_IMAGE_SIDE, or (None, why not)."""
     from PIL import Image
@@ -412,7 +456,7 @@ def build(ctx: dict) -> Built:
     ensure_gui_application()  # the charts are painted with Qt
     ctx = ctx or {}
     built = Built(html="")
-    sections = [_front(ctx, built), _evaluation(ctx, built), _subgroups(ctx)]
+    sections = [_front(ctx, built), _evaluation(ctx, built), _subgroups(ctx), _comparison(ctx)]
     cases = [c for c in ctx.get("cases") or () if isinstance(c, dict)]
     for n, case in enumerate(cases, 1):
         sections.append(_case(case, n, len(cases), built))

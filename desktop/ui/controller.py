@@ -343,8 +343,9 @@ class WindowController(QObject):
                                on_returned=lambda ev: self.validated.emit(ev.to_dict()),
                                on_errored=self.validation_failed.emit)
 
-    def write_report(self, path, evaluation: dict | None, results, on_written, on_failed):
-        """Write the shown run's report (with ``evaluation`` and ``results`` as its case pages) on a worker."""
+    def write_report(self, path, evaluation: dict | None, results, on_written, on_failed, comparison=None):
+        """Write the shown run's report (with ``evaluation``, ``results`` as its case pages and the lab's
+        ``comparison`` of the model with a variant) on a worker."""
         from desktop.runs.report_context import build_context, shown_cases
 
         run_id, engine, store = self.shown.run_id, self.shown_engine(), self.store_path
@@ -354,6 +355,8 @@ class WindowController(QObject):
 
             context = build_context(engine=engine, run_id=run_id, store_path=store, evaluation=evaluation,
                                     cases=shown_cases(results, run_id, store_path=store))
+            if comparison:
+                context["comparison"] = comparison
             return write_report(path, context)
 
         return self.jobs.start("report", write, on_returned=on_written, on_errored=on_failed)

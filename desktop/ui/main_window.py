@@ -820,8 +820,12 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
             report_error(exc, inline=self.show_status_error)
             self.report_written.emit("")
 
+        comparison = self.lab.comparison  # the lab's, when it compared the model these results are of
+        engine = self.controller.shown_engine()
+        if comparison and (engine is None or comparison.get("a", {}).get("sha256") != engine.info.sha256):
+            comparison = None
         self.statusBar().showMessage("Writing the report…")
-        return self.controller.write_report(str(path), evaluation, visible, written, failed)
+        return self.controller.write_report(str(path), evaluation, visible, written, failed, comparison)
 
     # ================================================================== results
     def focus_filter(self):

@@ -227,3 +227,19 @@ def test_the_report_context_imports_no_qt():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_comparison_of_two_models_gets_its_own_section():
+    side = lambda name, p50: {"name": name, "path": f"/m/{name}", "sha256": "cd" * 32, "size_bytes": 1000,  # noqa: E731
+                              "load_s": 0.01, "p50_ms": p50, "p95_ms": p50 * 1.5, "items_per_s": 1000 / p50}
+    ctx = {"title": "Validation of scene.onnx",
+           "comparison": {"a": side("scene.onnx", 16.2), "b": side("scene.static.onnx", 9.2), "n": 40,
+                          "top1_agreement": 1.0, "boxes": None, "speedup": 1.76, "bound": 0.99,
+                          "outputs": [{"name": "logits", "max_abs_diff": 0.031, "mean_abs_diff": 0.004}],
+                          "accuracy": None,
+                          "verdict": {"recommended": True, "text": "Static INT8: 1.76× faster, 100.0% top-1 agreement "
+                                                                   "on 40 of your images — recommended"}}}
+    html = build(ctx).html
+    assert "Model comparison" in html and "scene.static.onnx" in html and "1.76×" in html
+    assert "— recommended" in html and "logits" in html and "100.0%" in html
+    assert "Model comparison" not in build({"title": "x"}).html

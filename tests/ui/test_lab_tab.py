@@ -38,6 +38,21 @@ def test_a_static_variant_is_made_on_the_queue_and_compared_with_a_verdict(qtbot
     assert comparison["verdict"]["text"] and lab.verdict.text()
     rows = [lab.table.item(r, 0).text() for r in range(lab.table.rowCount())]
     assert "Top-1 agreement" in rows and "Latency p50" in rows and "File size" in rows
+    # exportable, and in the report of a run of the model
+    import json
+
+    out = digits_copy.parent / "comparison.json"
+    lab.export_to(out)
+    assert json.loads(out.read_text())["verdict"] == comparison["verdict"] and "saved" in lab.message.text()
+    from uihelpers import run
+
+    window.tabs.setCurrentIndex(0)
+    run(qtbot, window)
+    report = digits_copy.parent / "report.html"
+    with qtbot.waitSignal(window.report_written, timeout=60000):
+        window.save_report(report)
+    text = report.read_text()
+    assert "Model comparison" in text and "digits.static.onnx" in text
 
 
 def test_the_lab_refuses_with_nothing_loaded_or_queued(qtbot, window, digits_copy):

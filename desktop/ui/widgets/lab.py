@@ -118,6 +118,12 @@ class LabView(QWidget):
         self.compare_button.setToolTip("Score both models on the queued inputs, interleaved, and compare them")
         self.compare_button.clicked.connect(self._on_compare)
         compare.addWidget(self.compare_button)
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("Save the comparison as JSON (what 'inferdesk compare --json' prints); "
+                                      "File ▸ Save Report… puts it in the run's report")
+        self.export_button.clicked.connect(self.export_dialog)
+        self.export_button.setEnabled(False)
+        compare.addWidget(self.export_button)
         self.progress = ProgressStrip()
         lay.addWidget(self.progress)
         self.message, self.verdict, self.stack, body = analysis_area(
@@ -210,8 +216,27 @@ class LabView(QWidget):
         self.progress.setValue(int(done))
 
     # ------------------------------------------------------------------ a comparison
+    def export_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the comparison", "comparison.json", "JSON (*.json)")
+        if path:
+            self.export_to(path)
+
+    def export_to(self, path) -> None:
+        """Write the comparison shown as JSON (atomically); the message says where, or why not."""
+        import json
+
+        from desktop.engine.profile import atomic_write_text
+
+        try:
+            atomic_write_text(path, json.dumps(self.comparison, indent=2, allow_nan=False) + "\n")
+        except (OSError, ValueError) as exc:
+            self.message.show_error(f"The comparison was not saved to {path}: {exc}")
+            return
+        self.message.show_info(f"Comparison saved to {path}")
+
     def set_comparison(self, comparison: dict) -> None:
         self.comparison = comparison
+        self.export_button.setEnabled(True)
         self.stack.setCurrentIndex(1)
         verdict = comparison.get("verdict") or {}
         colour = "#2e7d32" if verdict.get("recommended") else "#c62828"
