@@ -82,3 +82,14 @@ def test_history_keeps_ok_and_failed_in_view_at_1024(qtbot, small):
     qtbot.wait(50)
     assert _columns_in_view(small.history.table, [COL_OK, COL_FAILED])
     assert _cut(small.history) == []
+
+
+def test_the_detail_pane_never_scrolls_sideways_at_1024(qtbot, small):
+    load(qtbot, small, DIGITS_MODEL, [DIGITS_DIR])
+    run(qtbot, small)
+    small.select_result(0)
+    qtbot.wait(100)
+    pane = small.detail
+    for name in ("explain", "review_bar"):
+        widget = getattr(pane, name)
+        assert widget.minimumSizeHint().width() <= pane.width(), name

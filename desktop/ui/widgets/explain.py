@@ -49,13 +49,14 @@ class ExplainPanel(QWidget):
         self.method.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.method.setMinimumContentsLength(10)
         row.addWidget(self.method, 1)
+        lay.addLayout(row)
+        row = QHBoxLayout()  # rows of their own: side by side they made the detail pane scroll sideways at 1024 px
         self.target = QComboBox()
         self.target.setToolTip("The class whose score is explained")
         self.target.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.target.setMinimumContentsLength(6)
-        row.addWidget(self.target)
-        lay.addLayout(row)
-        buttons = QHBoxLayout()
+        row.addWidget(self.target, 1)
+        buttons = row
         self.explain_button = QPushButton("Explain")
         self.explain_button.setToolTip("Compute the explanation of this result in the background (seeded: the same "
                                        "settings give the same map)")
@@ -73,10 +74,14 @@ class ExplainPanel(QWidget):
         self.settings_button.setCheckable(True)
         self.settings_button.setToolTip("The method's settings: masks, grid, keep probability and seed (RISE); patch, "
                                         "stride and baseline (occlusion); samples and seed (KernelSHAP)")
-        for b in (self.explain_button, self.cancel_button, self.check_button, self.settings_button):
+        for b in (self.explain_button, self.cancel_button):
             buttons.addWidget(b)
-        buttons.addStretch(1)
         lay.addLayout(buttons)
+        checks = QHBoxLayout()
+        for b in (self.check_button, self.settings_button):
+            checks.addWidget(b)
+        checks.addStretch(1)
+        lay.addLayout(checks)
         self._build_settings(lay)
         self.settings_button.toggled.connect(self._show_settings)
         self.method.currentIndexChanged.connect(lambda *_: self._show_settings(self.settings_button.isChecked()))
