@@ -193,6 +193,7 @@ class ReviewBar(QWidget):
                 ("flag", "Flag…", "Mark the result for someone to look at, with a reason (F)")):
             b = QPushButton(text)
             b.setToolTip(tip)
+            b.setMinimumWidth(48)  # may share a narrow pane's width, never push it into scrolling sideways
             b.clicked.connect(lambda _=False, d=decision: self.review_requested.emit(d))
             row.addWidget(b)
             self.buttons[decision] = b
@@ -291,7 +292,7 @@ class DetailPane(QScrollArea):
         self.conf.valueChanged.connect(self._on_conf_moved)
         bar.addStretch(1)
         self.heat_choice.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-        self.heat_choice.setMinimumContentsLength(12)
+        self.heat_choice.setMinimumContentsLength(8)
         second.addWidget(self.heat_choice, 1)
         self.opacity_label = QLabel("Opacity")
         second.addWidget(self.opacity_label)
