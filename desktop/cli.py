@@ -254,6 +254,31 @@ def build_parser() -> argparse.ArgumentParser:
     no_conf_arg(p)
     include_phi_arg(p)
 
+    p = sub.add_parser("watch", help="score each new file in a folder once it is completely written, until "
+                                     "Ctrl+C (one run in the history)")
+    p.add_argument("model")
+    p.add_argument("folder")
+    p.add_argument("--profile", help="a profile JSON file to use instead of the model's own")
+    p.add_argument("--done", metavar="DIR", help="move each file that scored here, after its result is recorded")
+    p.add_argument("--failed", metavar="DIR", help="move each file that failed to score here, after its result is "
+                                                   "recorded")
+    p.add_argument("--copy", action="store_true", help="copy to --done and --failed instead of moving")
+    p.add_argument("--settle", type=float, default=1.0, metavar="SECONDS",
+                   help="a file is scored once its size and modification time have not changed for this long "
+                        "(default 1)")
+    p.add_argument("--poll", action="store_true", help="list the folder regularly instead of waiting for the "
+                                                      "system's change events: for network shares")
+    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="how each result is written")
+    p.add_argument("--out", help="append results to this file as they come instead of standard output")
+    p.add_argument("--max-items", type=_positive, metavar="N", help="end after N files were scored")
+    p.add_argument("--top-k", type=_positive, default=5)
+    session_args(p)
+    p.add_argument("--quiet", "-q", action="store_true", help="no header, per-file lines or summary on standard "
+                                                              "error")
+    p.add_argument("--no-history", action="store_true",
+                   help="do not keep these results in the history database (a restart then scores every file "
+                        "again)")
+
     p = sub.add_parser("evaluate", help="check a model on your own labelled cases: metrics with 95%% intervals")
     p.add_argument("model")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
@@ -951,6 +976,89 @@ def _start_and_score(args, out, err, started_at, early) -> int:
             store.close()
 
 
+def cmd_watch(args, out, err) -> int:
+    """``watch MODEL FOLDER``: each new file scored once it is complete, written as it comes, until Ctrl+C.
+
+    The run is one run in the history, recorded as finished when Ctrl+C or SIGTERM (or
+    ``--max-items``) ends it: exit 0. Files an earlier watch of this model on this folder scored
+    (the same path and SHA-256) are not scored again.
+    """
+    from .engine import writers
+    from .engine.errors import EngineError
+    from .runs.watch import Scored, WatchStarted, watch
+
+    folder = os.path.abspath(args.folder)
+    if args.out and (os.path.abspath(args.out) + os.sep).startswith(folder + os.sep):
+        raise EngineError(f"--out {args.out} is inside the watched folder, where it would be scored; "
+                          "write it somewhere else")
+    if args.settle < 0:
+        raise EngineError(f"--settle must be 0 or more seconds, not {args.settle:g}")
+    engine = _open_engine(args, err)
+    err.write("".join(f"warning: {_safe(w)}\n" for w in engine.warnings))
+    started_at = writers.utc_now()
+    fh = writer = None
+    summary: dict = {}
+    stopped = False
+    # Ctrl+C and SIGTERM are held for the whole watch: the watch sees them between files and ends
+    # the run as finished, with the file in progress committed and written
+    try:
+        with _signals.held():
+            steps = watch(engine, folder, done_dir=args.done, failed_dir=args.failed, move=not args.copy,
+                          settle_s=args.settle, poll=args.poll, record=not args.no_history, top_k=args.top_k,
+                          max_items=args.max_items, should_stop=lambda: _signals.received is not None)
+            try:
+                while True:
+                    try:
+                        step = next(steps)
+                    except StopIteration as end:
+                        summary = end.value or {}
+                        break
+                    if isinstance(step, WatchStarted):
+                        if step.run_id is not None:
+                            from .engine.store import ResultStore
+
+                            with ResultStore() as store:
+                                prov = writers.run_provenance(store.run_metadata(step.run_id), "inferdesk watch")
+                        else:
+                            prov = writers.engine_provenance(engine, started_at, "inferdesk watch")
+                        fh = open(args.out, "a", encoding="utf-8", newline="") if args.out else _for_terminal(out)
+                        header = not (args.out and os.path.getsize(args.out) > 0)  # a CSV appended to keeps one header
+                        writer = writers.open_writer(args.format, fh, prov, header=header)
+                        if not args.quiet:
+                            err.write(f"inferdesk {__version__} · {_safe(engine.info.file_name)} · {engine.provider} "
+                                      f"· watching {_safe(folder)} (settle {args.settle:g} s"
+                                      f"{', polling' if args.poll else ''})"
+                                      f"{'' if step.run_id is None else ' · run ' + step.run_id}; Ctrl+C ends\n")
+                            err.flush()
+                    elif isinstance(step, Scored):
+                        writer.write(step.batch)
+                        fh.flush()
+                        if not args.quiet:
+                            name = _safe(os.path.basename(step.path))
+                            if step.batch.n_ok == len(step.batch):
+                                err.write(f"scored: {name}" + (f" -> {_safe(step.placed)}" if step.placed else "")
+                                          + "\n")
+                            else:
+                                err.write("".join(f"failed: {_safe(m)}\n" for m in step.batch.errors.values())
+                                          or f"failed: {name}\n")
+                        err.write("".join(f"warning: {_safe(m)}\n" for m in step.problems))
+                        err.flush()
+            finally:
+                steps.close()
+                if writer is not None:
+                    writer.close()
+                if fh is not None and args.out:
+                    fh.close()
+    except KeyboardInterrupt:
+        stopped = True  # held until the watch had ended and was recorded: a normal end
+    if not args.quiet:
+        err.write(f"{'stopped; ' if stopped else ''}{summary.get('scored', 0):,} file"
+                  f"{'s' if summary.get('scored', 0) != 1 else ''} scored ({summary.get('ok', 0):,} ok, "
+                  f"{summary.get('failed', 0):,} failed), {summary.get('skipped', 0):,} skipped as scored before"
+                  + (f" · run {summary['run_id']}" if summary.get("run_id") else "") + "\n")
+    return 0
+
+
 def _ci_text(m: dict) -> str:
     ci = m.get("ci")
     if not ci or ci[0] is None or ci[1] is None:
@@ -1608,6 +1716,8 @@ def _main(argv) -> int:
             return cmd_info(args, sys.stdout)
         if args.command == "score":
             return cmd_score(args, sys.stdout, sys.stderr)
+        if args.command == "watch":
+            return cmd_watch(args, sys.stdout, sys.stderr)
         if args.command == "check-preprocessing":
             return cmd_check_preprocessing(args, sys.stdout)
         if args.command == "bench":

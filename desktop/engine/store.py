@@ -1343,6 +1343,29 @@ class ResultStore:
                             keys.update((sources[s], None if r < 0 else r) for r in rows)
         return keys
 
+    def scored_inputs(self, model_sha256: str, inputs: list | None = None) -> set:
+        """(input, SHA-256) of every input that a run of this model has a result for, with its hash.
+
+        ``inputs``: only the runs started on exactly these inputs (absolute paths), such as the
+        runs of ``inferdesk watch`` on one folder. Deleted runs do not count. A watch run uses
+        this so that a restart scores no file it already scored, known by its path and content.
+        """
+        want = None if inputs is None else [os.path.abspath(p) for p in inputs]
+        with self._lock, self._errors():
+            rows = self._db.execute("SELECT id, inputs FROM runs WHERE model_sha256=? AND deleted=0",
+                                    (model_sha256,)).fetchall()
+        keys: set = set()
+        for rid, recorded in rows:
+            if want is not None:
+                try:
+                    if json.loads(recorded or "null") != want:
+                        continue
+                except ValueError:
+                    continue
+            for path, shas in self.input_hashes(rid).items():
+                keys.update((path, sha) for sha in shas)
+        return keys
+
     # ------------------------------------------------------------------ audit
     def verify(self, update_anchor: bool = True) -> VerifyReport:
         """Check the whole store against its audit trail, inside one read snapshot.
