@@ -595,8 +595,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise RequestError(411, "a POST needs a Content-Length")
         if n > self.app.max_body:
-            self.close_connection = True  # not read: the connection cannot be reused
-            raise RequestError(413, f"the body is {n:,} bytes; this server takes at most {self.app.max_body:,}")
+            self._refuse_oversized(n)
         body = self.rfile.read(n)
         if len(body) != n:
             self.close_connection = True
@@ -607,9 +606,22 @@ class _Handler(BaseHTTPRequestHandler):
         n = self._length()
         if n:
             if n > self.app.max_body:
-                self.close_connection = True
-                raise RequestError(413, f"the body is {n:,} bytes; this server takes at most {self.app.max_body:,}")
+                self._refuse_oversized(n)
             self.rfile.read(n)
+
+    def _refuse_oversized(self, n: int):
+        """413, the connection closed after it. A body up to twice the limit is read and dropped first, in
+        pieces, so that a client still sending it reads the answer instead of a broken connection; a
+        larger one is not read at all."""
+        self.close_connection = True
+        if n <= 2 * self.app.max_body:
+            left = n
+            while left > 0:
+                got = self.rfile.read(min(left, MiB))
+                if not got:
+                    break
+                left -= len(got)
+        raise RequestError(413, f"the body is {n:,} bytes; this server takes at most {self.app.max_body:,}")
 
     def _error(self, status: int, message: str):
         extra = {"WWW-Authenticate": "Bearer"} if status == 401 else None
