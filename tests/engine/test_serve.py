@@ -245,3 +245,24 @@ def test_token_is_required_when_set(engines):
 def test_network_host_without_token_is_refused(engines):
     with pytest.raises(ServeError, match="needs a bearer token"):
         InferenceServer(engines, host="0.0.0.0")
+
+
+def test_a_bug_is_a_500_and_the_server_goes_on(server, monkeypatch):
+    def broken(self):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(type(server.models["digits"]), "metadata", broken)
+    got, doc = _request(server, "GET", "/v2/models/digits")
+    assert got == 500 and "KeyError" in doc["error"]
+    monkeypatch.undo()
+    assert _request(server, "GET", "/v2/health/ready") == (200, None)
+
+
+def test_bytes_tensors_round_trip_in_binary():
+    from desktop.engine.serve import _decode_bytes, _encode_bytes
+    from desktop.engine.serve import RequestError
+
+    arr = np.array(["a", "", "héllo"], dtype=object)
+    assert _decode_bytes(_encode_bytes(arr), 3, "x").tolist() == ["a", "", "héllo"]
+    with pytest.raises(RequestError, match="runs past the data"):
+        _decode_bytes(_encode_bytes(arr)[:-1], 3, "x")
