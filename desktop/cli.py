@@ -458,6 +458,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     session_args(p)
 
+    p = sub.add_parser("serve", help="serve models over HTTP with the Open Inference Protocol (KServe v2, as "
+                                     "Triton), plus /v2/models/NAME/score for an image or a CSV row")
+    p.add_argument("models", nargs="+", metavar="MODEL")
+    p.add_argument("--port", type=_non_negative, default=8000, help="the port (0: a free one; default 8000)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="the address to listen on (default 127.0.0.1, this machine only); any other needs "
+                        "--token-file")
+    p.add_argument("--token-file", metavar="F",
+                   help="a file holding the bearer token every request must send (Authorization: Bearer ...)")
+    p.add_argument("--name", action="append", metavar="NAME",
+                   help="the name a model is served under (default: its file name without .onnx); once per "
+                        "MODEL, in order")
+    p.add_argument("--max-body", type=_positive, default=64, metavar="MB",
+                   help="the largest request body in MiB (default 64); a larger one gets 413")
+    session_args(p)
+    p.add_argument("--quiet", "-q", action="store_true", help="do not log each request on standard error")
+
     p = sub.add_parser("gui", help="open the window (the default with no command)")
     p.add_argument("model", nargs="?")
     p.add_argument("inputs", nargs="*", metavar="INPUT")
@@ -1550,6 +1567,53 @@ def _open_engine(args, err):
     return engine
 
 
+def cmd_serve(args, out, err) -> int:
+    """``serve``: a KServe v2 server for the models until Ctrl+C (exit 0); 2 when it cannot start."""
+    from .engine import Engine, SessionSettings
+    from .engine.errors import EngineError
+    from .engine.serve import MiB, InferenceServer
+
+    names = args.name or []
+    if len(names) > len(args.models):
+        raise EngineError(f"{len(names)} --name for {len(args.models)} model(s): give one per MODEL, in order")
+    token = None
+    if args.token_file:
+        with open(args.token_file, encoding="utf-8") as fh:
+            token = fh.read().strip()
+        if not token:
+            raise EngineError(f"the token file is empty: {args.token_file}")
+    settings = SessionSettings(args.provider, args.threads, args.opt_level, no_fallback=args.no_fallback)
+    engines = {}
+    for i, path in enumerate(args.models):
+        name = names[i] if i < len(names) else os.path.splitext(os.path.basename(path))[0]
+        if not name or "/" in name:
+            raise EngineError(f"a model's name cannot be empty or hold '/': {name!r}")
+        if name in engines:
+            raise EngineError(f"two models would be served as '{name}'; give each a --name")
+        engine = Engine(path, settings=settings)
+        if engine.fallback is not None:
+            err.write(f"note: {_safe(engine.fallback)} (--no-fallback refuses instead)\n")
+        engines[name] = engine
+    log = None if args.quiet else (lambda line: (err.write(_safe(line) + "\n"), err.flush()))
+    server = InferenceServer(engines, host=args.host, port=args.port, token=token, max_body=args.max_body * MiB,
+                             log=log).start()
+    try:
+        first = next(iter(engines))
+        auth = " -H 'Authorization: Bearer <token>'" if token else ""
+        out.write(f"serving {', '.join(_safe(n) for n in engines)} at {server.url} (KServe v2); Ctrl+C stops\n"
+                  f"  curl{auth} {server.url}/v2/models/{_safe(first)}\n"
+                  f"  curl{auth} --data-binary @image.png {server.url}/v2/models/{_safe(first)}/score\n")
+        out.flush()
+        stop = threading.Event()
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        err.write("inferdesk: server stopped\n")
+    finally:
+        server.stop()
+    return 0
+
+
 def cmd_providers(args, out) -> int:
     """``providers``: what this onnxruntime build offers and, with ``--model``, where a session of it runs.
 
@@ -1724,6 +1788,8 @@ def _main(argv) -> int:
             return cmd_bench(args, sys.stdout, sys.stderr)
         if args.command == "providers":
             return cmd_providers(args, sys.stdout)
+        if args.command == "serve":
+            return cmd_serve(args, sys.stdout, sys.stderr)
         if args.command == "resume":
             return cmd_resume(args, sys.stdout, sys.stderr)
         if args.command == "evaluate":
