@@ -1695,6 +1695,8 @@ def comparison_text(d: dict) -> str:
     width = [max(len(str(r[i])) for r in rows) for i in range(3)]
     lines = ["  ".join(str(c).ljust(width[i]) for i, c in enumerate(r)).rstrip() for r in rows]
     lines.append(f"items compared: {d['n']:,} · speed-up (a p50 / b p50): {d['speedup']:.2f}×")
+    for why in d.get("skipped") or []:
+        lines.append(f"left out: {_safe(why)}")
     if d["top1_agreement"] is not None:
         lines.append(f"top-1 agreement: {d['top1_agreement'] * 100:.1f}%")
     if d["boxes"]:

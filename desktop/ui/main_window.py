@@ -749,6 +749,9 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         def done(comparison):
             lab.set_busy(False)
             lab.set_comparison(comparison.to_dict())
+            if comparison.skipped:
+                lab.message.show_error(f"Left out {len(comparison.skipped):,} input(s) that could not be read: "
+                                       + "; ".join(comparison.skipped[:3]))
             self.models_compared.emit(comparison.to_dict())
 
         def failed(exc):

@@ -252,3 +252,20 @@ def test_cli_optimise_and_compare(lab, tmp_path, capsys):
     assert "top-1 agreement" in text and "INT8 dynamic: " in text
     assert main(["compare", str(lab["digits"]), made["path"], str(tmp_path / "missing")]) == 2
     assert main(["compare", str(lab["digits"]), made["path"], str(lab["digit_images"]), "--bound", "5"]) == 2
+
+
+def test_an_unreadable_input_is_named_and_too_few_items_are_no_speed_claim(tmp_path):
+    import shutil
+
+    from desktop.engine import Engine
+    from desktop.engine.optimise import compare
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    shutil.copy(sorted((ROOT / "resources" / "samples" / "digits").glob("*.png"))[0], folder / "a.png")
+    (folder / "bad.png").write_bytes(b"x")
+    engine = Engine(ROOT / "models" / "digits.onnx")
+    c = compare(engine, Engine(ROOT / "models" / "digits.onnx"), [folder])
+    assert c.n == 1 and len(c.skipped) == 1 and "bad.png: not a readable image" in c.skipped[0]
+    assert not c.verdict.recommended and "too few to tell whether it is faster" in c.verdict.text
+    assert c.to_dict()["skipped"] == c.skipped

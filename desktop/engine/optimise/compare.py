@@ -57,12 +57,13 @@ class Comparison:
     accuracy: dict | None = None  # {"a": x, "b": y, "relative_loss": z} when ground truth was given
     bound: float = 0.99
     verdict: Verdict = field(default_factory=lambda: Verdict(False, ""))
+    skipped: list = field(default_factory=list)  # the inputs that could not be read, each with its reason
 
     def to_dict(self) -> dict:
         return {"a": self.a.to_dict(), "b": self.b.to_dict(), "n": self.n, "top1_agreement": self.top1_agreement,
                 "boxes": self.boxes, "outputs": list(self.outputs), "speedup": self.speedup,
                 "method": self.method, "accuracy": self.accuracy, "bound": self.bound,
-                "verdict": self.verdict.to_dict()}
+                "verdict": self.verdict.to_dict(), "skipped": list(self.skipped)}
 
 
 def _load_seconds(engine, repeats: int = 3) -> float:
@@ -168,8 +169,8 @@ def compare(engine_a, engine_b, inputs, *, top_k: int = 5, rounds: int = 3, boun
         The least agreement (or 1 - the largest relative accuracy loss) for a recommendation.
     """
     del top_k  # the agreement is of the top-1 class; kept for the window's call
-    feeds, names, paths = [], [], []
-    for name, path, feed in iter_feeds(engine_a, inputs, limit=limit, should_stop=should_stop):
+    feeds, names, paths, skipped = [], [], [], []
+    for name, path, feed in iter_feeds(engine_a, inputs, limit=limit, should_stop=should_stop, skipped=skipped):
         feeds.append(feed)
         names.append(name)
         paths.append(path)
@@ -226,7 +227,8 @@ def compare(engine_a, engine_b, inputs, *, top_k: int = 5, rounds: int = 3, boun
     method = note.get("method")
     c = Comparison(a=a, b=b, n=len(feeds), top1_agreement=agreement, boxes=boxes, outputs=diffs,
                    speedup=a.p50_ms / b.p50_ms if b.p50_ms > 0 else float("inf"), words=item_count_word(engine_a),
-                   method=method, reason=_slow_reason(engine_b, method), accuracy=accuracy, bound=bound)
+                   method=method, reason=_slow_reason(engine_b, method), accuracy=accuracy, bound=bound,
+                   skipped=skipped)
     c.verdict = verdict(c, bound=bound, method=method)
     return c
 
@@ -302,6 +304,9 @@ def _ratio(x: float) -> str:
 
 #: the least speed-up (a p50 / b p50) a recommendation needs: two runs of one model differ by a few per cent
 MIN_SPEEDUP = 1.05
+#: fewer items than this are too few to time: a speed-up measured on them is noise (the same model
+#: timed twice on one image came out "2× faster")
+MIN_TIMED_ITEMS = 10
 
 
 def verdict(comparison: Comparison, bound: float = 0.99, method: str | None = None,
@@ -333,6 +338,9 @@ def verdict(comparison: Comparison, bound: float = 0.99, method: str | None = No
         bound_text = f"the {bound * 100:g}% bound"
     else:
         agree_ok, agree_text, bound_text = False, "", ""
+    if c.n < MIN_TIMED_ITEMS:
+        return Verdict(False, f"{who}: {c.n:,} {c.words} are too few to tell whether it is faster (compare on at "
+                              f"least {MIN_TIMED_ITEMS}); not recommended")
     if not faster and c.speedup > 1.0:
         return Verdict(False, f"{who}: only {_ratio(c.speedup)} faster on this CPU, under the "
                               f"{(min_speedup - 1) * 100:.0f}% a speed-up must clear to stand out from timing noise; "

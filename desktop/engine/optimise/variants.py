@@ -153,12 +153,13 @@ def calibration_set_sha256(paths: Iterable[str]) -> str:
 
 # ----------------------------------------------------------------------------------------- feeding
 
-def iter_feeds(engine, inputs, *, limit: int | None = None, should_stop=None):
+def iter_feeds(engine, inputs, *, limit: int | None = None, should_stop=None, skipped: list | None = None):
     """``(name, path, feeds)`` for each image or CSV row of ``inputs``, preprocessed by ``engine``.
 
     The feeds are what the engine itself gives its session (one item, with the batch axis), so a
     variant is calibrated and compared on exactly the tensors InferDesk would score. Items that
-    cannot be read are skipped; stops after ``limit`` items.
+    cannot be read are skipped, each with its reason added to ``skipped`` when given; stops after
+    ``limit`` items.
     """
     items = expand_inputs(inputs, folder_tables=engine.profile.image is None)
     n = 0
@@ -168,12 +169,16 @@ def iter_feeds(engine, inputs, *, limit: int | None = None, should_stop=None):
         if should_stop and should_stop():
             raise Cancelled("stopped")
         if item.kind == InputKind.INVALID:
+            if skipped is not None:
+                skipped.append(item.problem or f"{os.path.basename(item.path)}: not a supported input")
             continue
         if item.kind == InputKind.TABLE:
             reader = engine.table_reader(item.path)
             for chunk in reader.chunks(1024):
                 for j, row in enumerate(chunk.rows):
                     if chunk.errors[j] is not None:
+                        if skipped is not None:
+                            skipped.append(f"{os.path.basename(item.path)} · row {row}: {chunk.errors[j]}")
                         continue
                     texts = {k: v[j:j + 1] for k, v in chunk.texts.items()}
                     yield f"{os.path.basename(item.path)} · row {row}", item.path, \
@@ -185,7 +190,9 @@ def iter_feeds(engine, inputs, *, limit: int | None = None, should_stop=None):
         try:
             img, _ = engine.load_image(item.path, item.kind)
             tensor, _ = engine.preprocess(img)
-        except InputError:
+        except InputError as exc:
+            if skipped is not None:
+                skipped.append(str(exc))
             continue
         yield os.path.basename(item.path), item.path, engine.image_feeds([tensor])
         n += 1
