@@ -11,20 +11,11 @@ from desktop.runs.explain import check_explanation, explain_result, run_to_end
 from tests.explain_models import conv_model, linear_table_model, quadrant_model, tiny_detector, write_image
 
 
-def _drain(gen):
-    events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            return events, stop.value
-
-
-def test_explain_result_yields_progress_and_returns_the_map(tmp_path):
+def test_explain_result_yields_progress_and_returns_the_map(tmp_path, drive):
     image = write_image(tmp_path / "img.png")
     engine = Engine(str(quadrant_model(tmp_path / "q.onnx")))
     result = next(iter(run_batch(engine, [image])))
-    events, ex = _drain(explain_result(engine, result, "rise", {"n": 128, "batch": 32, "target": 1}))
+    events, ex = drive(explain_result(engine, result, "rise", {"n": 128, "batch": 32, "target": 1}))
     assert events == [("progress", d, 128) for d in (32, 64, 96, 128)]
     assert ex.method == "rise" and ex.map.shape == (40, 48) and not ex.cancelled
 
@@ -57,11 +48,11 @@ def test_a_detector_result_explains_its_box_and_checks_it(tmp_path):
         run_to_end(explain_result(engine, result, "drise", {"box": 9}))
 
 
-def test_check_explanation_reports_the_cascade(tmp_path):
+def test_check_explanation_reports_the_cascade(tmp_path, drive):
     image = write_image(tmp_path / "img.png")
     engine = Engine(str(conv_model(tmp_path / "c.onnx")))
     ex = run_to_end(explain_result(engine, image, "occlusion", {"patch": 8, "stride": 8, "target": 1}))
-    events, report = _drain(check_explanation(engine, ex, {"steps": [1, "all"]}))
+    events, report = drive(check_explanation(engine, ex, {"steps": [1, "all"]}))
     assert events[-1] == ("progress", 2 * ex.total + 42, 2 * ex.total + 42)  # two re-runs, then 2 × 21 AUC copies
     assert report["cancelled"] is False
     assert [s["layers"] for s in report["rank_correlation"]] == [1, 3]
