@@ -472,6 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "MODEL, in order")
     p.add_argument("--max-body", type=_positive, default=64, metavar="MB",
                    help="the largest request body in MiB (default 64); a larger one gets 413")
+    p.add_argument("--no-history", action="store_true",
+                   help="do not record the requests' results in the history (by default each model's answers "
+                        "are one run, 'served NAME', in the history and the audit trail)")
     session_args(p)
     p.add_argument("--quiet", "-q", action="store_true", help="do not log each request on standard error")
 
@@ -1571,7 +1574,8 @@ def cmd_serve(args, out, err) -> int:
     """``serve``: a KServe v2 server for the models until Ctrl+C (exit 0); 2 when it cannot start."""
     from .engine import Engine, SessionSettings
     from .engine.errors import EngineError
-    from .engine.serve import MiB, InferenceServer
+    from .engine.serve import MiB
+    from .runs.serve import start_serving, stop_serving
 
     names = args.name or []
     if len(names) > len(args.models):
@@ -1595,8 +1599,8 @@ def cmd_serve(args, out, err) -> int:
             err.write(f"note: {_safe(engine.fallback)} (--no-fallback refuses instead)\n")
         engines[name] = engine
     log = None if args.quiet else (lambda line: (err.write(_safe(line) + "\n"), err.flush()))
-    server = InferenceServer(engines, host=args.host, port=args.port, token=token, max_body=args.max_body * MiB,
-                             log=log).start()
+    server, history = start_serving(engines, host=args.host, port=args.port, token=token,
+                                    max_body=args.max_body * MiB, log=log, record=not args.no_history)
     try:
         first = next(iter(engines))
         auth = " -H 'Authorization: Bearer <token>'" if token else ""
@@ -1610,7 +1614,14 @@ def cmd_serve(args, out, err) -> int:
     except KeyboardInterrupt:
         err.write("inferdesk: server stopped\n")
     finally:
-        server.stop()
+        stop_serving(server, history)
+    if history is not None:
+        snap = server.stats.snapshot()
+        runs = ", ".join(f"{_safe(name)}: run {run_id}" for name, run_id in history.run_ids.items())
+        err.write(f"{snap['requests']:,} request(s) answered, {snap['failed']:,} refused; "
+                  f"{history.recorded:,} result(s) recorded" + (f" ({runs})" if runs else "") + "\n")
+        if history.error:
+            err.write(f"warning: {_safe(history.error)}\n")
     return 0
 
 

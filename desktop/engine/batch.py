@@ -25,7 +25,7 @@ import numpy as np
 from .errors import InputError
 from .files import sha256_regular
 from .geometry import placement
-from .inputs import InputItem, expand_inputs
+from .inputs import InputItem, InputKind, expand_inputs
 from .inputs.images import PIXEL_SPACING
 from .inputs.tabular import TableChunk, TableReader
 from .postprocess import OutputBlock, stack_items
@@ -409,6 +409,36 @@ def run_tensors(engine, tensors: Iterable[np.ndarray], *, top_k: int = 5, batch_
     entries = (_Prepared(InputItem(names[i] if names else f"tensor {i}", "tensor"), t, None, 0.0, 0.0, None)
                for i, t in enumerate(tensors))
     yield from _batched(run, entries, batch_size)
+
+
+def outputs_batch(engine, raw: list, *, source: str, sha256: str | None = None, infer_ms: float = 0.0,
+                  top_k: int = 5) -> ResultBatch:
+    """The ResultBatch of outputs the model gave outside a run (the server's infer endpoint).
+
+    ``raw`` is :meth:`Engine.run`'s list for one call; with a batch axis each of its rows is one
+    item (``source`` with rows 0, 1, ...), without one the call is one item. The answer is
+    decoded as the profile says, as a scored image's is; outputs that cannot be read so make
+    one failed item that says why.
+    """
+    run = _Run(engine, top_k, None, None, None, None)
+    try:  # rows of the first output (a ZipMap's too); a scalar or a sequence is one item
+        n = max(1, len(raw[0])) if raw and engine.has_batch_axis else 1
+    except TypeError:
+        n = 1
+    try:
+        block = run.post.block(raw, n)
+    except Exception as exc:  # outputs the decoder cannot read: recorded as that, not lost
+        return run.emit(run.failure(source, InputKind.TENSOR, f"{source}: the outputs could not be read: {exc}",
+                                    timings=(0.0, 0.0, infer_ms, 0.0), sha=sha256))
+    timings = np.zeros((n, 4), dtype=np.float64)
+    timings[:, 2] = infer_ms / n
+    ok = np.ones(n, dtype=bool)
+    ok[list(block.errors)] = False
+    errors = {i: f"{source}: {message}" for i, message in block.errors.items()}
+    return run.emit(run.scored(block, sources=[source], kinds=[InputKind.TENSOR], shas=[sha256],
+                               source=np.zeros(n, dtype=np.int64),
+                               row=np.arange(n, dtype=np.int64) if n > 1 else np.full(n, NO_ROW),
+                               timings=timings, ok=ok, errors=errors))
 
 
 @dataclass(kw_only=True)

@@ -239,13 +239,34 @@ class Engine:
             out = self.session.run(self._run_names, feeds)
         except Exception as exc:  # onnxruntime raises its own private exception types
             raise InputError(_explain_run_error(exc)) from exc
+        return self._wrapped(out), (time.perf_counter() - t0) * 1e3
+
+    def run_named(self, feeds: dict, names: list[str]) -> tuple[list, list, float]:
+        """One session call for :meth:`run`'s outputs and the session outputs ``names`` as they are.
+
+        Returns (``run``'s outputs, the named values in order, milliseconds): the server answers
+        a request with the named tensors and records the same call's outputs as a result.
+        """
+        own = list(self._run_names or self.output_names)
+        extra = [n for n in names if n not in own]
+        t0 = time.perf_counter()
+        try:
+            out = self.session.run(own + extra, feeds)
+        except Exception as exc:
+            raise InputError(_explain_run_error(exc)) from exc
+        ms = (time.perf_counter() - t0) * 1e3
+        by_name = dict(zip(own + extra, out))
+        return self._wrapped(out[:len(own)]), [by_name[n] for n in names], ms
+
+    def _wrapped(self, out: list) -> list:
+        """Session outputs in the model's order as the postprocessor reads them (ZipMaps, sequences)."""
         if self._zipmaps:
             out = [ZipMapScores(self._zipmaps[o.name][1], value) if o.name in self._zipmaps else value
                    for o, value in zip(self.info.outputs, out)]
         if self._sequences:
             out = [TensorSequence(value, self._sequences[i]) if i in self._sequences and isinstance(value, list)
                    else value for i, value in enumerate(out)]
-        return out, (time.perf_counter() - t0) * 1e3
+        return out
 
     def run_stacked(self, feeds: dict, n: int, first: Callable[[], dict]) -> tuple[list, float] | None:
         """session.run on ``n`` items stacked on the batch axis, when its outputs split per item.

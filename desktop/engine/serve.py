@@ -28,6 +28,8 @@ import shutil
 import struct
 import tempfile
 import threading
+import time
+from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
@@ -113,6 +115,13 @@ class ServedModel:
             return self.session.run(names, feeds)
         with self._lock:
             return self.session.run(names, feeds)
+
+    def run_recorded(self, names: list[str], feeds: dict) -> tuple[list, list, float]:
+        """:meth:`Engine.run_named`: the engine's outputs to record, the named ones to answer with, ms."""
+        if self._lock is None:
+            return self.engine.run_named(feeds, names)
+        with self._lock:
+            return self.engine.run_named(feeds, names)
 
 
 # ---------------------------------------------------------------------------------- request parsing
@@ -352,8 +361,11 @@ def _image_suffix(body: bytes) -> str | None:
     return None
 
 
-def score_body(model: ServedModel, body: bytes, workdir: str, top_k: int = 5) -> dict:
-    """One image or one CSV row (under its header) scored with the model's profile: its jsonl record."""
+def score_body(model: ServedModel, body: bytes, workdir: str, top_k: int = 5) -> tuple[dict, object]:
+    """One image or one CSV row (under its header) scored with the model's profile.
+
+    Returns its jsonl record and its ResultBatch (the input named ``request.<suffix>``).
+    """
     from . import writers
     from .batch import run_batches
 
@@ -374,17 +386,68 @@ def score_body(model: ServedModel, body: bytes, workdir: str, top_k: int = 5) ->
         with open(path, "wb") as fh:
             fh.write(body)
         with model.score_lock:
-            recs = [rec for batch in run_batches(engine, [path], top_k=top_k, workers=0, hash_inputs=True)
-                    for rec in writers.records(batch)]
+            batches = list(run_batches(engine, [path], top_k=top_k, workers=0, hash_inputs=True))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    from .resultbatch import ResultBatch
+
+    batch = ResultBatch.concat(batches) if len(batches) != 1 else batches[0]
+    batch = batch.replace(sources=["request" + suffix for _ in batch.sources])
+    recs = list(writers.records(batch))
     if len(recs) != 1:
         raise RequestError(400, f"send one CSV row under its header; the body has {len(recs)} rows")
     rec = recs[0]
-    rec["input"] = "request" + suffix
     if not rec.get("ok"):
         raise RequestError(400, rec.get("error") or "the input could not be scored")
-    return rec
+    return rec, batch
+
+
+# -------------------------------------------------------------------------------------------- stats
+class RequestStats:
+    """The latency and outcome of each model request the server answered (thread-safe).
+
+    What the window's Server panel and Latency tab show while serving: requests per second,
+    latency percentiles and the failures, from the time a request's headers were read to the
+    time its answer was written. Health and metadata requests are not counted.
+    """
+
+    def __init__(self, keep: int = 20_000):
+        self._lock = threading.Lock()
+        self._recent: deque = deque(maxlen=keep)  # (monotonic end, ms, model, status)
+        self.total = 0
+        self.failed = 0
+        self.started = time.monotonic()
+
+    def add(self, model: str, ms: float, status: int) -> None:
+        with self._lock:
+            self._recent.append((time.monotonic(), ms, model, status))
+            self.total += 1
+            if status >= 400:
+                self.failed += 1
+
+    def latencies(self) -> np.ndarray:
+        """The kept requests' latencies in ms, oldest first."""
+        with self._lock:
+            return np.fromiter((r[1] for r in self._recent), dtype=np.float64, count=len(self._recent))
+
+    def snapshot(self, window_s: float = 10.0) -> dict:
+        """``{"requests", "failed", "per_s", "p50", "p95", "p99", "mean", "last"}``; ms, None before a request.
+
+        ``per_s`` counts the requests of the last ``window_s`` seconds (fewer since the start).
+        """
+        with self._lock:
+            recent = list(self._recent)
+            total, failed = self.total, self.failed
+        now = time.monotonic()
+        span = max(1e-3, min(window_s, now - self.started))
+        doc = {"requests": total, "failed": failed,
+               "per_s": sum(1 for r in recent if now - r[0] <= span) / span,
+               "p50": None, "p95": None, "p99": None, "mean": None, "last": None}
+        if recent:
+            ms = np.array([r[1] for r in recent])
+            p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+            doc.update(p50=float(p50), p95=float(p95), p99=float(p99), mean=float(ms.mean()), last=float(ms[-1]))
+        return doc
 
 
 # ------------------------------------------------------------------------------------------- server
@@ -413,10 +476,15 @@ class InferenceServer:
         The largest request body in bytes (else 413).
     log
         Called with one line per request (None: quiet).
+    on_result
+        Called as ``on_result(model_name, make_batch)`` for each answered infer or score
+        request; ``make_batch()`` gives its ResultBatch. It is called on the request's thread
+        and must return at once (the history's :class:`~desktop.runs.serve.ServedHistory` queues
+        it and makes the batch on its own thread). None: nothing is recorded.
     """
 
     def __init__(self, models: dict, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
-                 max_body: int = DEFAULT_MAX_BODY, log=None):
+                 max_body: int = DEFAULT_MAX_BODY, log=None, on_result=None):
         if not models:
             raise ServeError("no model to serve")
         if token is not None and not token.strip():
@@ -426,6 +494,10 @@ class InferenceServer:
                              f"(--token-file); without one, serve on 127.0.0.1")
         self.models = {name: ServedModel(name, engine) for name, engine in models.items()}
         self.host, self._port, self.token, self.max_body, self.log = host, port, token, max_body, log
+        self.on_result = on_result
+        self.stats = RequestStats()
+        self._count = 0
+        self._count_lock = threading.Lock()
         self._httpd = None
         self._thread = None
         self._workdir = None
@@ -503,18 +575,53 @@ class InferenceServer:
             if rest == ["infer"]:
                 model = self.model(parts[2])
                 feeds, chosen, request_id = parse_infer(model, body, headers.get("Inference-Header-Content-Length"))
+                names = [spec.name for spec, _ in chosen]
                 try:
-                    values = model.run([spec.name for spec, _ in chosen], feeds)
+                    if self.on_result is None:
+                        values = model.run(names, feeds)
+                    else:
+                        outputs, values, ms = model.run_recorded(names, feeds)
+                        self._record_outputs(model, outputs, ms, body, request_id)
                 except Exception as exc:  # onnxruntime's own exception types: a value the model refuses
                     from .core import _explain_run_error
+                    from .errors import InputError
 
-                    raise RequestError(400, _explain_run_error(exc)) from exc
+                    raise RequestError(400, str(exc) if isinstance(exc, InputError) else _explain_run_error(exc)) from exc
                 raw, header_length = infer_response(model, values, chosen, request_id)
                 return 200, None, raw, header_length
             if rest == ["score"]:
                 model = self.model(parts[2])
-                return 200, score_body(model, body, self._workdir), None, None
+                rec, batch = score_body(model, body, self._workdir)
+                if self.on_result is not None:
+                    name = self._request_name(model, "score")
+                    self.on_result(model.name, lambda: batch.replace(sources=[name for _ in batch.sources]))
+                return 200, rec, None, None
         raise RequestError(404, f"no such path: POST /{'/'.join(parts)[:200]}")
+
+
+    def _request_name(self, model: ServedModel, endpoint: str, request_id: str | None = None) -> str:
+        """How a recorded request is named: its URL, numbered, with the client's id when it gave one."""
+        from urllib.parse import quote
+
+        with self._count_lock:
+            self._count += 1
+            n = self._count
+        tail = f"&id={quote(request_id[:100], safe='')}" if request_id else ""
+        return f"{self.url}/v2/models/{quote(model.name, safe='')}/{endpoint}#request={n}{tail}"
+
+    def _record_outputs(self, model: ServedModel, outputs: list, ms: float, body: bytes, request_id) -> None:
+        """Hand an infer request's outputs to ``on_result``, as ``infer request N [id]`` with the body's SHA-256."""
+        from .batch import outputs_batch
+
+        source = self._request_name(model, "infer", request_id)
+
+        def make():
+            import hashlib
+
+            return outputs_batch(model.engine, outputs, source=source, sha256=hashlib.sha256(body).hexdigest(),
+                                 infer_ms=ms)
+
+        self.on_result(model.name, make)
 
 
 def _strip_version(rest: list[str]) -> list[str] | None:
@@ -541,6 +648,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle(True)
 
     def _handle(self, post: bool):
+        t0 = time.perf_counter()
+        status = 500
+        try:
+            status = self._answer(post)
+        finally:
+            parts = self.path.split("?", 1)[0].split("/")
+            if post and len(parts) >= 4 and parts[1:3] == ["v2", "models"]:  # a model's request, answered
+                self.app.stats.add(unquote(parts[3]), (time.perf_counter() - t0) * 1e3, status)
+
+    def _answer(self, post: bool) -> int:
+        """Read, route and answer one request; its HTTP status."""
         try:
             self._authorise()
             parts = [unquote(p) for p in urlsplit(self.path).path.split("/") if p]
@@ -555,12 +673,16 @@ class _Handler(BaseHTTPRequestHandler):
                            {"Inference-Header-Content-Length": str(header_length)} if header_length is not None else None)
             else:
                 self._send(status, b"" if doc is None else json.dumps(doc).encode("utf-8"), "application/json")
+            return status
         except RequestError as exc:
             self._error(exc.status, str(exc))
+            return exc.status
         except (ConnectionError, TimeoutError):
             self.close_connection = True
+            return 499  # the client went away
         except Exception as exc:  # a bug: answered, and the server goes on
             self._error(500, f"internal error: {type(exc).__name__}: {str(exc)[:300]}")
+            return 500
 
     def _authorise(self):
         token = self.app.token

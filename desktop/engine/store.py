@@ -305,6 +305,12 @@ def _pid_alive_windows(pid: int) -> bool:  # pragma: no cover - Windows only
         kernel32.CloseHandle(handle)
 
 
+def open_ended(meta: dict) -> str | None:
+    """``"watch"`` or ``"served"`` for a run that scored what came (a watched folder, a server's requests), else None."""
+    output = meta.get("output") or {}
+    return "watch" if output.get("watch") else "served" if output.get("served") else None
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunSummary:
     """One run as the History view and ``inferdesk history`` list it."""
@@ -866,8 +872,9 @@ class ResultStore:
 
         Inputs are kept by absolute path (from the folder this process runs in), as the run's
         inputs are: a run started with relative paths resumes, and its results read, from anywhere.
+        A URL (a served request's, ``http://host:port/v2/models/NAME/score#request=3``) is kept as it is.
         """
-        sources = tuple(os.path.abspath(p) if p else p for p in batch.sources)
+        sources = tuple(os.path.abspath(p) if p and "://" not in p else p for p in batch.sources)
         if sources != tuple(batch.sources):
             batch = batch.replace(sources=sources)
         files = None
@@ -1188,8 +1195,12 @@ class ResultStore:
         return last[0] if last else GENESIS
 
     def unfinished(self) -> list[RunSummary]:
-        """Runs whose process ended without finishing them: they can be resumed."""
-        return [r for r in self.runs(1000) if r.status == "interrupted"]
+        """Runs whose process ended without finishing them: they can be resumed.
+
+        A watch (``inferdesk watch``) or a server's run of served requests that was killed is
+        interrupted too, but has no inputs left to score: it is not among them.
+        """
+        return [r for r in self.runs(1000) if r.status == "interrupted" and not open_ended(self.run_metadata(r.id))]
 
     @contextmanager
     def _snapshot(self):

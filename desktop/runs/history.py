@@ -231,6 +231,7 @@ def prepare_resume(run_ref: str, *, store_path=None) -> ResumePlan:
     from desktop.engine import Engine, SessionSettings, expand_inputs
     from desktop.engine.model import model_warnings, sha256_file
     from desktop.engine.profile import profile_from_dict
+    from desktop.engine.store import open_ended
 
     with _store(store_path) as store:
         run = store.run(run_ref)
@@ -240,6 +241,15 @@ def prepare_resume(run_ref: str, *, store_path=None) -> ResumePlan:
         if run.status == "running":  # its process still runs (store.resume_run checks again as it takes the run)
             raise RunRefused(f"The run {run_title(run)} is still being scored, by another process; wait until it "
                              "has finished, or stop it, before resuming it.")
+        kind = open_ended(meta)
+        if kind == "watch":
+            watched = (meta.get("output") or {}).get("watch")
+            raise RunRefused(f"The run {run_title(run)} watched {watched}; a watch has no end to resume. Watch the "
+                             "folder again (inferdesk watch MODEL FOLDER): the files this run scored are not "
+                             "scored again.")
+        if kind == "served":
+            raise RunRefused(f"The run {run_title(run)} recorded the requests a server answered; there is nothing "
+                             "left to score. Serve the model again (inferdesk serve MODEL) for new requests.")
         inputs = [os.path.abspath(p) for p in meta.get("inputs") or []]
         _check_inputs_present(meta.get("inputs") or [])
         model = meta["model"]

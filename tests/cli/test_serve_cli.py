@@ -25,9 +25,15 @@ def test_serve_answers_and_ctrl_c_stops_it_with_exit_0():
         assert "curl" in proc.stdout.readline()
         with urllib.request.urlopen(f"{url}/v2/models/d", timeout=10) as resp:
             assert json.loads(resp.read())["inputs"][0]["shape"] == [-1, 1, 16, 16]
+        digit = (ROOT / "resources" / "samples" / "digits" / "digit_7_1496.png").read_bytes()
+        with urllib.request.urlopen(urllib.request.Request(f"{url}/v2/models/d/score", data=digit), timeout=10) as resp:
+            assert json.loads(resp.read())["ok"]
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=15) == 0
-        assert "server stopped" in proc.stderr.read()
+        said = proc.stderr.read()
+        assert "server stopped" in said
+        run_id = re.search(r"1 request\(s\) answered, 0 refused; 1 result\(s\) recorded \(d: run (\w+)\)", said).group(1)
+        assert main(["history", "show", run_id]) == 0  # the served run is in this user's history
     finally:
         if proc.poll() is None:
             proc.kill()
