@@ -40,6 +40,17 @@ class Settings:
     last_input_dir: str = ""
     last_export_dir: str = ""
     formula_guard: bool = True  # a ' before CSV cells a spreadsheet would run as formulas (=, +, -, @)
+    # Run ▸ Watch Folder…: the last folders and choices
+    watch_folder: str = ""
+    watch_done: str = ""
+    watch_failed: str = ""
+    watch_move: bool = True  # move scored files to the done / failed folders (False: copy them)
+    watch_settle_s: float = 1.0
+    watch_poll: bool = False
+    # the Server tab
+    serve_port: int = 8000
+    serve_network: bool = False  # listen on every address, with a bearer token (else this machine only)
+    serve_record: bool = True  # each answered request kept in History
 
     def add_recent(self, model_path) -> None:
         """Put a model first in the recent list (absolute path, no duplicates, at most MAX_RECENT)."""
@@ -115,6 +126,10 @@ def _clean(raw: dict) -> Settings:
     out.threads = max(0, min(out.threads, 256))
     out.top_k = max(1, min(out.top_k, 100))
     out.recent_models = out.recent_models[:MAX_RECENT]
+    if not 0 <= out.serve_port <= 65535:
+        out.serve_port = default.serve_port
+    if not 0 <= out.watch_settle_s <= 3600:
+        out.watch_settle_s = default.watch_settle_s
     return out
 
 

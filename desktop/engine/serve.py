@@ -764,3 +764,41 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self._headers_buffer.append(b"\r\n" + raw)  # the headers and the body in one write
         self.flush_headers()
+
+
+def client_examples(url: str, name: str, metadata: dict, *, token: bool = False, takes: str = "image") -> dict:
+    """Ready-to-run calls of a served model: ``{"curl": text, "python": text}`` (the Server panel's examples).
+
+    ``metadata`` is :meth:`ServedModel.metadata`; ``takes`` is "image" or "table" (what the
+    score endpoint is sent); with ``token`` the calls send ``Authorization: Bearer $INFERDESK_TOKEN``.
+    A dynamic dimension is given as 1.
+    """
+    auth = ' -H "Authorization: Bearer $INFERDESK_TOKEN"' if token else ""
+    sample = "image.png" if takes == "image" else "row.csv"
+    what = "an image file" if takes == "image" else "a CSV header line and one row"
+    curl = (f"# what the model takes and gives\ncurl{auth} {url}/v2/models/{name}\n"
+            f"# score {what} with the model's own preprocessing: the record inferdesk score writes\n"
+            f"curl{auth} --data-binary @{sample} {url}/v2/models/{name}/score\n")
+    inputs = [t for t in metadata.get("inputs", []) if t["datatype"] in DATATYPES]
+    outputs = metadata.get("outputs", [])
+    np_types = {"FP32": "float32", "FP64": "float64", "FP16": "float16", "INT64": "int64", "INT32": "int32",
+                "INT16": "int16", "INT8": "int8", "UINT8": "uint8", "UINT16": "uint16", "BOOL": "bool_",
+                "BYTES": "object_"}
+    host = url.split("://", 1)[-1]
+    lines = ["import numpy as np", "import tritonclient.http as httpclient", "",
+             f'client = httpclient.InferenceServerClient("{host}")']
+    names = []
+    for k, t in enumerate(inputs):
+        shape = [d if d >= 0 else 1 for d in t["shape"]]
+        var = f"x{k}" if len(inputs) > 1 else "x"
+        names.append(var)
+        lines += [f'{var} = httpclient.InferInput("{t["name"]}", {shape}, "{t["datatype"]}")',
+                  f"{var}.set_data_from_numpy(np.zeros({tuple(shape)}, dtype=np.{np_types.get(t['datatype'], 'float32')}))"]
+    headers = ', headers={"Authorization": "Bearer " + token}' if token else ""
+    if token:
+        lines[:0] = ["import os"]
+        lines.insert(4, 'token = os.environ["INFERDESK_TOKEN"]  # the token the server was given')
+    lines.append(f'result = client.infer("{name}", [{", ".join(names)}]{headers})')
+    if outputs:
+        lines.append(f'print(result.as_numpy("{outputs[0]["name"]}"))')
+    return {"curl": curl, "python": "\n".join(lines) + "\n"}

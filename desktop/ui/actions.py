@@ -67,11 +67,16 @@ def build_actions(w) -> None:
     w.act_run = _action(w, "&Run", w.start_run, "Ctrl+R", "Score the queue", m)
     w.act_cancel = _action(w, "&Cancel", w.cancel, "Esc", "Stop after the current item", m)
     m.addSeparator()
+    w.act_watch = _action(w, "&Watch Folder…", w.watch_folder_dialog, "Ctrl+Shift+W",
+                          "Score each new file in a folder as soon as it is completely written, until you stop it", m)
+    _action(w, "&Serve the Model…", lambda: w.tabs.setCurrentWidget(w.server_view), None,
+            "Let other programs call the loaded model over HTTP: the Server tab", m)
+    m.addSeparator()
     w.act_bench = _action(w, "&Benchmark", w.bench_from_menu, "Ctrl+B",
                           "Time the model alone with the Benchmark tab's settings", m)
 
     m = mb.addMenu("&View")
-    for n, name in enumerate(("Results", "Latency", "Benchmark", "History", "Validation", "Drift", "Lab")):
+    for n, name in enumerate(("Results", "Latency", "Benchmark", "History", "Validation", "Drift", "Lab", "Server")):
         _action(w, f"&{name}", lambda _=False, n=n: w.tabs.setCurrentIndex(n), f"Ctrl+{n + 1}",
                 f"Show the {name} tab", m)
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import copy
 import gc
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from desktop.engine import Engine
@@ -45,6 +47,7 @@ class Shown:
     summary: dict | None = None  # the run's summary once it ended
     offset: int = 0  # a resumed run continues the numbering of the results already shown
     total: int = 0
+    watching: str | None = None  # the folder, while the run is a watch (Run ▸ Watch Folder…): no total
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,13 @@ class Origin:
     text: str
     detail: str
     foreign: bool = False
+
+
+def _host_name() -> str:
+    """This machine's name, as other machines would call it."""
+    import socket
+
+    return socket.getfqdn() or socket.gethostname()
 
 
 def shown_origin(shown: Shown, engine, running: bool = False) -> Origin | None:
@@ -113,6 +123,8 @@ class WindowController(QObject):
     bench_points = Signal(object)  # [(config index, run index, ms), ...]
     bench_ended = Signal(object)  # [(label, BenchReport)], or None when it failed
     bench_failed = Signal(object)
+    watch_progress = Signal(object)  # {"scored", "ok", "failed", "last", "problems"} after each watched file
+    serving_changed = Signal(object)  # {"url", "network", "token", "name"} when serving began, None when it ended
     validated = Signal(object)  # the Evaluation's dict
     validation_failed = Signal(object)  # the exception (a TruthError says what is wrong with the truth)
     busy_changed = Signal()  # a job started or ended
@@ -130,6 +142,9 @@ class WindowController(QObject):
         self.shown = Shown()
         self.table_columns: dict = {}  # CSV path -> columns that are not model features (the queue check)
         self.t_start: float | None = None
+        self.server = None  # the InferenceServer while the Server tab serves
+        self.served_history = None  # its ServedHistory (None: not recording)
+        self._watched = {"scored": 0, "ok": 0, "failed": 0}
 
     # ================================================================== state
     def is_running(self) -> bool:
@@ -166,6 +181,7 @@ class WindowController(QObject):
         """
         if self.is_running():
             self.scoring.interrupt()
+        self.stop_serving(wait=True)
         ok = self.jobs.shutdown(timeout_ms)
         self.scoring.close()
         return ok
@@ -259,6 +275,98 @@ class WindowController(QObject):
                                          "seconds": 0.0, "failed": True}
         summary = dict(summary, resumed=bool(self.shown.offset))
         self.run_ended.emit(summary)
+
+    # ================================================================== watching a folder
+    def start_watch(self, folder: str, top_k: int, *, done_dir=None, failed_dir=None, move: bool = True,
+                    settle_s: float = 1.0, poll: bool = False):
+        """Watch ``folder`` as the window's run: each new file scored once, its results appended as they come.
+
+        It runs in the run slot, in this process (one file at a time); Cancel ends the watch
+        and the run is recorded as finished. ``watch_progress`` follows each file.
+        """
+        from desktop.runs.watch import watch
+
+        gc.freeze()
+        self.jobs.cancel(RUN)
+        self.jobs.cancel(OPEN)
+        self.t_start = time.perf_counter()
+        self._watched = {"scored": 0, "ok": 0, "failed": 0}
+        self._watch_moves = move
+        self.shown = Shown("live", model_sha256=self.engine.info.sha256, model_name=self.engine.info.file_name,
+                           profile_sha256=self.engine.profile.sha256(), profile_source=self.engine.profile_source,
+                           metadata=dict(self.engine.info.metadata), watching=folder)
+        self.shown_changed.emit(self.shown)
+        return self.jobs.start(RUN, watch, self.engine, folder, done_dir=done_dir, failed_dir=failed_dir, move=move,
+                               settle_s=settle_s, poll=poll, store_path=self.store_path, top_k=top_k,
+                               on_yielded=self._on_watch_step, on_returned=self._on_watch_returned,
+                               on_errored=self._on_run_failed, on_finished=self._on_run_finished)
+
+    def _on_watch_step(self, step) -> None:
+        from desktop.runs.watch import WatchStarted
+
+        if isinstance(step, WatchStarted):
+            self.shown.run_id = step.run_id
+            return
+        n = len(step.batch)
+        changes = {"position": np.arange(self.shown.total, self.shown.total + n, dtype=np.int64)}
+        if step.placed and self._watch_moves:  # moved: the table and the preview follow the file to where it is now
+            changes["sources"] = tuple(step.placed if os.path.abspath(s) == os.path.abspath(step.path) else s
+                                       for s in step.batch.sources)
+        batch = step.batch.replace(**changes)
+        self.shown.total += n
+        w = self._watched
+        w["scored"] += 1
+        w["ok" if step.batch.n_ok == n else "failed"] += 1
+        self.results_arrived.emit(batch, np.full(n, time.perf_counter()))
+        self.watch_progress.emit(dict(w, last=os.path.basename(step.path), problems=list(step.problems)))
+
+    def _on_watch_returned(self, summary) -> None:
+        summary = summary or {}
+        self.shown.summary = {"cancelled": False, "done": self.shown.total, "total": self.shown.total,
+                              "seconds": time.perf_counter() - (self.t_start or time.perf_counter()),
+                              "run_id": summary.get("run_id") or self.shown.run_id, "watch": self.shown.watching,
+                              "files": summary.get("scored", 0), "skipped": summary.get("skipped", 0)}
+        if self.shown.summary["run_id"]:
+            self.shown.run_id = self.shown.summary["run_id"]
+
+    def is_watching(self) -> bool:
+        return self.is_running() and self.shown.watching is not None
+
+    # ================================================================== serving
+    def start_serving(self, *, port: int, network: bool, record: bool):
+        """Serve the loaded model (KServe v2) under its file name; ``serving_changed`` says where.
+
+        On the network a bearer token is made (``secrets.token_urlsafe``) and must be sent.
+        Raises ServeError (a port in use) or StoreError (History cannot be written).
+        """
+        import secrets
+
+        from desktop.runs.serve import start_serving
+
+        self.stop_serving(wait=True)
+        name = Path(self.engine.info.file_name).stem or "model"
+        token = secrets.token_urlsafe(24) if network else None
+        self.server, self.served_history = start_serving({name: self.engine}, host="0.0.0.0" if network else "127.0.0.1",
+                                                         port=port, token=token, record=record,
+                                                         store_path=self.store_path)
+        url = self.server.url if not network else f"http://{_host_name()}:{self.server.port}"
+        self.serving_changed.emit({"url": url, "network": network, "token": token, "name": name,
+                                   "local_url": self.server.url})
+        return self.server
+
+    def stop_serving(self, wait: bool = False) -> None:
+        """Stop the server (on a worker unless ``wait``); its runs are finished in History."""
+        from desktop.runs.serve import stop_serving
+
+        server, history = self.server, self.served_history
+        if server is None:
+            return
+        self.server = self.served_history = None
+        if wait:
+            stop_serving(server, history)
+        else:
+            self.jobs.start("serve", stop_serving, server, history)
+        self.serving_changed.emit(None)
 
     def cancel(self) -> None:
         """Stop the run, the opening of a past run and a benchmark, between items (their summaries still come)."""

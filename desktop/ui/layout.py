@@ -10,6 +10,7 @@ from .widgets.detail import DetailPane
 from .widgets.history import HistoryView, ResumeBanner
 from .widgets.latency import BenchmarkView, LatencyView
 from .widgets.panels import InlineMessage, ModelPanel, QueuePanel
+from .widgets.server import ServerView
 from .widgets.progress import ProgressStrip
 from .widgets.drift import DriftView
 from .widgets.lab import LabView
@@ -103,6 +104,10 @@ def build_layout(w) -> None:
     w.tabs.addTab(w.lab, "Lab")
     w.tabs.setTabToolTip(6, "Faster variants of the model (INT8, float16, an optimised graph), checked on your "
                             "inputs against the original (Ctrl+7)")
+    w.server_view = ServerView()
+    w.tabs.addTab(w.server_view, "Server")
+    w.tabs.setTabToolTip(7, "Serve the loaded model to other programs over HTTP (KServe v2), with live request "
+                            "latency (Ctrl+8)")
 
     w.detail = DetailPane(jobs=w.controller.jobs)
     w.detail.conf_changed.connect(w._on_conf_changed)

@@ -22,6 +22,7 @@ from desktop.runs.history import export_results, run_title, when_text
 from desktop.settings import Settings, save_settings, settings_path
 
 from . import actions
+from .continuous import ContinuousMixin
 from .about import AboutMixin, versions  # noqa: F401 - versions is part of this module's interface
 from .controller import WindowController
 from .errors import attach_window, refuse, report_error
@@ -57,7 +58,7 @@ def _is_detections(batch) -> bool:
     return batch is not None and str(batch.task) == Task.DETECTION.value and "det_offsets" in batch.answer
 
 
-class MainWindow(InputsMixin, AboutMixin, QMainWindow):
+class MainWindow(ContinuousMixin, InputsMixin, AboutMixin, QMainWindow):
     """The InferDesk window.
 
     Parameters
@@ -117,6 +118,7 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         self.tabs.currentChanged.connect(lambda _i: self.tabs.currentWidget() is self.validation
                                          and self.update_validation_choices())
         self.review = ReviewFlow(self)  # A / O / F and the detail's review bar (desktop/ui/review.py)
+        self._init_continuous()  # Run ▸ Watch Folder… and the Server tab (desktop/ui/continuous.py)
         # the charts' first paint sets up fonts and pictures: done once while idle, not when the
         # user first opens the Latency tab in the middle of a run
         QTimer.singleShot(400, self._warm_up_charts)
@@ -166,6 +168,9 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         return box.clickedButton() is yes
 
     def _run_progress_text(self) -> str:
+        if self.controller.is_watching():
+            return (f"{self.controller.shown.watching} is being watched, "
+                    f"{fmt.plural(self.results.total, 'result')} so far")
         done, total = self.progress.value(), self.progress.maximum()
         return f"{fmt.count(done)} of {fmt.plural(total, 'item')} are scored"
 
@@ -264,6 +269,7 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
                 self.drift.set_reference(str(saved))
         self.setWindowTitle(f"{engine.info.file_name} — InferDesk")
         self.bench_view.set_model_loaded(True)
+        self._update_server_model(engine)
         self._update_status_info()
         self.controller.check_queue(self.queue.model.items)
         self._update_actions()
@@ -409,7 +415,11 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
         self.detail.show_result(None)
         self.run_label.setText("")
         self.run_label.setToolTip("Which run the Results tab shows")
-        if shown.source == "live":
+        if shown.source == "live" and shown.watching:
+            self.progress.setRange(0, 0)  # no total: the bar moves while the watch waits for files
+            self.progress_label.setText(self._watch_text())
+            self.run_label.setText(f"Watching {shown.watching}")
+        elif shown.source == "live":
             self.results.reserve(shown.total)
             self.latency.reserve(shown.total)
             self._set_progress(0, shown.total, f"0 / {fmt.count(shown.total)} · starting…")
@@ -451,7 +461,14 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
 
     def _on_run_ended(self, summary) -> None:
         ok, failed = self.results.n_ok, self.results.n_failed
-        if not summary.get("failed"):
+        if summary.get("watch") and not summary.get("failed"):
+            done = self.results.total
+            self._set_progress(done, done, f"Watch stopped · {fmt.plural(summary.get('files', 0), 'file')} scored")
+            self.progress_label.setToolTip("")
+            self.statusBar().showMessage(self._watch_ended_message(summary), 15000)
+        elif summary.get("failed") and self.controller.shown.watching:
+            self._set_progress(0, 1, "Watch stopped")
+        elif not summary.get("failed"):
             state = "cancelled" if summary["cancelled"] else "done"
             offset = self.controller.shown.offset
             done = self.results.total - offset  # rows shown: the same count as the queue's and the summary's
@@ -932,7 +949,11 @@ class MainWindow(InputsMixin, AboutMixin, QMainWindow):
                                    if running else tip)
         job = c.jobs.current("run")
         stopping = running and job is not None and job.should_stop()
-        self.run_button.setText("Cancelling…" if stopping else "Cancel  ■" if running else "Run  ▶")
+        watching = c.is_watching()
+        self.run_button.setText("Stopping…" if stopping and watching else "Cancelling…" if stopping else
+                                "Stop Watching  ■" if watching else "Cancel  ■" if running else "Run  ▶")
+        if watching:
+            self.run_button.setToolTip("Stop the watch (Esc): the files scored so far stay in History")
         if stopping:
             self.run_button.setEnabled(False)
         self.cancel_button.setVisible(not running)

@@ -211,6 +211,14 @@ class LatencyView(QWidget):
         f.setPointSizeF(f.pointSizeF() * 1.15)
         self.readout.setFont(f)
         lay.addWidget(self.readout)
+        self.server_readout = QLabel()  # the server's request latency while the Server tab serves
+        self.server_readout.setObjectName("serverLatency")
+        self.server_readout.setWordWrap(True)
+        self.server_readout.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.server_readout.setToolTip("Latency of each request the server answered, from the request read to "
+                                       "the answer written (the Server tab has its chart)")
+        self.server_readout.setVisible(False)
+        lay.addWidget(self.server_readout)
         pg.setConfigOptions(antialias=False)
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setToolTip("Click a point to select that item in the results")
@@ -284,6 +292,11 @@ class LatencyView(QWidget):
             self._stage_sum += stages.sum(axis=0)
             self._ok_arrivals.extend(arrivals[ok])
         self._dirty = True
+
+    def set_server_line(self, text: str) -> None:
+        """The server's request latency (HTML), under the run's readout; empty hides it."""
+        self.server_readout.setText(text)
+        self.server_readout.setVisible(bool(text))
 
     def reserve(self, items: int) -> None:
         """Make room for a run of ``items`` (see ResultsModel.reserve)."""
