@@ -182,6 +182,12 @@ def test_one_object_per_source_and_the_uids_agree_across_objects(tmp_path, capsy
         assert ref.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == b.SourceImageSequence[0].ReferencedSOPInstanceUID
         assert again[f"sr-{name}.dcm"].SOPInstanceUID == a.SOPInstanceUID  # the same object, not a new copy
     assert sr["sr-ct1.dcm"].StudyInstanceUID == sr["sr-ct2.dcm"].StudyInstanceUID
+    assert main(["history", "export", run, "--format", "jsonl", "--out", str(tmp_path / "r.jsonl")]) == 0
+    records = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    for record, name in zip(records, ("ct1", "ct2", "mr")):  # the jsonl export names the objects' UIDs
+        replaced = record["dicom"]["replaced_uids"]
+        assert replaced["StudyInstanceUID"] == sc[f"sc-{name}.dcm"].StudyInstanceUID
+        assert replaced["SOPInstanceUID"] == sc[f"sc-{name}.dcm"].SourceImageSequence[0].ReferencedSOPInstanceUID
 
 
 def test_retain_uids_keeps_the_study_and_include_phi_the_patient(tmp_path, capsys, dicoms):
