@@ -234,3 +234,18 @@ def summary(done: DicomExported) -> list[str]:
                  "not for diagnostic use")
     return lines
 
+
+
+def status_text(done: DicomExported) -> str:
+    """One line for the window's status bar and the History tab: what was written, then what was skipped and warned."""
+    n = len(done.written)
+    how = f"de-identified: {done.deidentified}" if done.deidentified else "with patient details"
+    text = f"Wrote {n:,} DICOM {done.what} object{'s' if n != 1 else ''} to {done.folder} ({how}; not for diagnostic use)"
+    if done.skipped:
+        path, why = done.skipped[0]
+        more = f" and {len(done.skipped) - 1:,} more" if len(done.skipped) > 1 else ""
+        text += f" · skipped {os.path.basename(path)}: {why}{more}"
+    if done.warnings:
+        text += (f" · {len(done.warnings):,} may show text burnt into the pixels "
+                 f"({os.path.basename(done.warnings[0][0])}: check before sharing)")
+    return text
