@@ -228,7 +228,7 @@ def overlay_rgb(image, result, conf: float | None = None) -> np.ndarray:
             base[where] = base[where] * 0.55 + rgb * 0.45
     out = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8), mode="RGB")
     draw = ImageDraw.Draw(out)
-    answer = (f"{result.top[0].label} {result.top[0].score:.2f}" if result.top else
+    answer = (f"{result.top[0].label}: {result.top[0].score:.2f}" if result.top else
               ", ".join(f"{v:.4g}" for v in result.values) if result.values else
               f"{len(result.detections)} detections" if result.conf is not None else "")
     lines = [t for t in (answer, NOT_FOR_DIAGNOSIS) if t]
@@ -242,7 +242,9 @@ def overlay_rgb(image, result, conf: float | None = None) -> np.ndarray:
         colour = "#" + PALETTE[det.index % len(PALETTE)]
         x1, y1, x2, y2 = (float(v) for v in det.box)
         draw.rectangle([x1, y1, x2, y2], outline=colour, width=line)
-        draw.text((x1 + line, max(0.0, y1 - size - line)), f"{det.label} {det.score:.2f}", fill=colour, font=font)
+        tag = f"{det.label} {det.score:.2f}"
+        x = max(0.0, min(x1 + line, out.width - draw.textlength(tag, font=font) - line))  # kept inside the image
+        draw.text((x, max(0.0, y1 - size - line)), tag, fill=colour, font=font)
     text = "\n".join(lines)
     box = draw.multiline_textbbox((line, line), text, font=font)
     draw.rectangle([0, 0, min(out.width - 1, box[2] + line), box[3] + line], fill="black")
