@@ -86,9 +86,9 @@ def test_seg_references_the_deidentified_sources_and_holds_their_masks(tmp_path,
         assert refs.SeriesInstanceUID == replace_uid(originals[0].SeriesInstanceUID, salt)
         want = {replace_uid(o.SOPInstanceUID, salt) for o in originals}
         assert {r.ReferencedSOPInstanceUID for r in refs.ReferencedInstanceSequence} == want
-        assert {s.ReferencedSOPInstanceUID for s in seg.SharedFunctionalGroupsSequence[0].DerivationImageSequence[0]
-                .SourceImageSequence} <= want if "DerivationImageSequence" in seg.SharedFunctionalGroupsSequence[0] \
-            else True
+        frames = {f.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+                  for f in seg.PerFrameFunctionalGroupsSequence}
+        assert frames == want  # each frame names its (replaced) source image
         algo = seg.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0]
         assert algo.AlgorithmName == os.path.basename(_yolo(tmp_path)) and algo.AlgorithmFamilyCodeSequence[0] \
             .CodeMeaning == "Artificial Intelligence"
@@ -125,6 +125,20 @@ def test_sr_has_the_classification_and_references_the_source(tmp_path, capsys, d
     text = (tmp_path / "sr" / "sr-mr.dcm").read_bytes()  # the algorithm's parameters
     assert b"sha256=" + _results(run)[dicoms[2]].input_sha256.encode() not in text  # the input's hash is not the model's
     assert b"sha256=" in text and b"NOT FOR DIAGNOSTIC USE" in text
+
+
+def test_sr_of_a_segmenter_has_the_areas_in_mm2(tmp_path, capsys, dicoms):
+    run = _score(capsys, _yolo(tmp_path), dicoms[2:])
+    code, err = _export(capsys, run, "dicom-sr", tmp_path / "sr")
+    assert code == 0, err
+    sr = hd.sr.srread(tmp_path / "sr" / "sr-mr.dcm")
+    areas = {g.finding_type.meaning: g.get_measurements()[0] for g in sr.content.get_image_measurement_groups()
+             if g.finding_type is not None and g.get_measurements()[0].name.meaning == "Area"}
+    want = _results(run)[dicoms[2]].areas()
+    assert set(areas) == set(want) - {"background"} and areas
+    for label, measurement in areas.items():
+        assert measurement.unit.value == "mm2" and measurement.value == pytest.approx(want[label]["mm2"], rel=1e-6)
+    assert len(sr.content.get_planar_roi_measurement_groups()) == len(_results(run)[dicoms[2]].detections)
 
 
 def test_sr_of_detections_has_image_regions_on_the_source(tmp_path, capsys, dicoms):
