@@ -89,17 +89,9 @@ def _algorithm(meta: dict):
 
 def _write(folder: str, stem: str, obj) -> str:
     """Save ``obj`` as ``folder/<stem>.dcm`` (``<stem>-2.dcm``... when the name is taken by another object)."""
-    from desktop.engine.maskwriters import safe_stem
+    from desktop.engine.maskwriters import open_new, safe_stem
 
-    stem = safe_stem(stem)
-    k = 1
-    while True:
-        target = os.path.join(folder, (stem if k == 1 else f"{stem}-{k}") + ".dcm")
-        try:
-            fh = open(target, "xb")
-            break
-        except FileExistsError:
-            k += 1
+    fh, target = open_new(folder, safe_stem(stem), ".dcm")
     with fh:
         obj.save_as(fh, enforce_file_format=True)
     return os.path.abspath(target)

@@ -29,6 +29,7 @@ from .inputs import InputsMixin
 from .layout import build_layout
 from .review import ReviewFlow
 from .widgets.detail import set_detail_origin
+from .widgets.dicom_export import FILTERS as DICOM_EXPORTS
 from .widgets.panels import use_notice
 from .window_state import restore_window_state, save_window_state
 
@@ -41,9 +42,8 @@ SEGMENTATION_FILTERS = {"COCO segmentation (*.json)": "coco", "Segmentation mask
 
 
 #: a recorded run of DICOM inputs adds these (a folder of objects; desktop.runs.dicom_export); a segmenter's adds SEG
-DICOM_FILTERS = {"DICOM Structured Report (folder)": "dicom-sr",
-                 "DICOM Secondary Capture, the results drawn in (folder)": "dicom-sc"}
-DICOM_SEG_FILTER = {"DICOM SEG segmentation (folder)": "dicom-seg"}
+DICOM_FILTERS = {k: v for k, v in DICOM_EXPORTS.items() if v != "dicom-seg"}
+DICOM_SEG_FILTER = {k: v for k, v in DICOM_EXPORTS.items() if v == "dicom-seg"}
 
 
 def dicom_filters(batch, run_id) -> dict:

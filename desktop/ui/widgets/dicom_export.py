@@ -6,6 +6,10 @@ from PySide6.QtWidgets import QCheckBox, QDialog, QDialogButtonBox, QLabel, QVBo
 
 from desktop.engine.dicom_deid import DeidOptions
 
+#: the Export dialogs' DICOM choices (the window's and the History tab's): a folder of objects each
+FILTERS = {"DICOM SEG segmentation (folder)": "dicom-seg", "DICOM Structured Report (folder)": "dicom-sr",
+           "DICOM Secondary Capture, the results drawn in (folder)": "dicom-sc"}
+
 #: (DeidOptions field, the check box's text, its tooltip)
 CHOICES = (
     ("retain_uids", "Keep the study's UIDs, so the objects join the study in the PACS",

@@ -23,6 +23,7 @@ from desktop.runs.history import default_store_path, inputs_text, local_time, pr
 from ..errors import report_error
 from ..jobs import Jobs
 from ..models import TitledColumns, error_color
+from .dicom_export import FILTERS as DICOM_EXPORTS
 from .panels import InlineMessage, _esc
 from .tables import empty_state, setup_table
 
@@ -71,9 +72,7 @@ def strip_style(widget, error: bool = False, margin: str = "0px") -> str:
 
 # ====================================================================== the table of runs
 #: the DICOM objects the Export dialog offers (a folder each; a run that cannot give them says why)
-DICOM_CHOICES = {"DICOM Structured Report (folder)": "dicom-sr",
-                 "DICOM Secondary Capture, the results drawn in (folder)": "dicom-sc",
-                 "DICOM SEG, a segmenter's masks (folder)": "dicom-seg"}
+DICOM_CHOICES = DICOM_EXPORTS
 
 
 class RunsModel(TitledColumns, QAbstractTableModel):
