@@ -167,6 +167,8 @@ def export_dicom(run_ref: str, folder, fmt: str, *, options: DeidOptions = DeidO
                     try:
                         if fmt == "dicom-seg":
                             got = result.label_map()
+                            if got is None:
+                                raise ValueError("it has no masks")
                             label_map, names = got
                             background = _background(result, names)
                             where = (str(ds.get("SeriesInstanceUID", "")), int(ds.Rows), int(ds.Columns))

@@ -259,3 +259,9 @@ def test_ultrasound_gets_the_burned_in_warning(tmp_path, capsys, dicoms):
     code, err = _export(capsys, run, "dicom-sc", tmp_path / "sc")
     assert code == 0
     assert f"warning: {us}: it is ultrasound (US)" in err and "burnt into the pixels" in err
+
+
+def test_a_dicom_export_needs_a_folder(tmp_path, capsys, dicoms):
+    run = _score(capsys, DIGITS, dicoms[2:])
+    assert main(["history", "export", run, "--format", "dicom-sr"]) == 2
+    assert "--format dicom-sr writes a folder: give --out" in capsys.readouterr().err
