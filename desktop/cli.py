@@ -217,6 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "date, accession number, institution, UIDs...) and the study date in its 'dicom' "
                             "record; by default they are left out, and the summary names them")
 
+    def deid_args(p):
+        """dicom-seg, dicom-sr, dicom-sc: the PS3.15 options on top of the Basic Profile (desktop.engine.dicom_deid)."""
+        for flag, field, what in DEID_FLAGS:
+            p.add_argument(flag, dest=field, action="store_true",
+                           help=f"dicom-*: keep {what} (PS3.15 option; the objects are de-identified by the Basic "
+                                "Profile unless --include-phi)")
+
     def no_conf_arg(p):
         p.add_argument("--no-conf", action="store_true",
                        help="yolo: write 'class cx cy w h' without the score column (training labels); by default "
@@ -367,16 +374,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", nargs="?", choices=("list", "show", "export", "rename", "delete"), default="list")
     p.add_argument("run", nargs="?", help="a run id, or its first characters")
     p.add_argument("name", nargs="?", help="the new name, for rename")
-    p.add_argument("--format", choices=FORMAT_CHOICES + ("masks",), default="jsonl",
+    p.add_argument("--format", choices=FORMAT_CHOICES + ("masks",) + DICOM_FORMATS, default="jsonl",
                    help=FORMAT_HELP + "; a segmenter's: masks (--out FOLDER, new: one <stem>.png label map each, "
-                                      "with legend.json)")
+                                      "with legend.json); " + DICOM_FORMAT_HELP)
     p.add_argument("--out", help="export to this file (with a <file>.provenance.json beside it for csv, jsonl and "
-                                 "coco; yolo and masks: a folder)")
+                                 "coco; yolo, masks and dicom-*: a folder)")
     p.add_argument("--limit", type=_positive, default=50)
     p.add_argument("--json", action="store_true")
     formula_guard_arg(p)
     no_conf_arg(p)
     include_phi_arg(p)
+    deid_args(p)
 
     p = sub.add_parser("review", help="accept, override or flag one result of a past run (kept in the audit trail)")
     p.add_argument("run", help="a run id, or its first characters")
@@ -646,6 +654,22 @@ FORMAT_CHOICES = ("jsonl", "csv", "json") + DETECTION_FORMATS
 FORMAT_HELP = ("jsonl (default), csv, json; a detector's: coco (--out FILE.json, with FILE.images.json, the "
                "images and categories pycocotools' COCO() reads) or yolo (--out FOLDER: one <image stem>.txt each, "
                "'class cx cy w h conf' normalised, with classes.txt and data.yaml)")
+
+#: history export's DICOM objects (desktop.runs.dicom_export), and the PS3.15 options' flags: (flag, DeidOptions field, what)
+DICOM_FORMATS = ("dicom-seg", "dicom-sr", "dicom-sc")
+DICOM_FORMAT_HELP = ("dicom-seg (a segmenter's masks as DICOM SEG, one per source series), dicom-sr (a TID 1500 "
+                     "Structured Report per image: labels, values, areas, boxes), dicom-sc (a Secondary Capture per "
+                     "image with the results drawn on it): --out FOLDER; de-identified by the PS3.15 Basic Profile "
+                     "unless --include-phi")
+DEID_FLAGS = (("--retain-dates", "retain_dates", "the dates and times (Retain Longitudinal Full Dates)"),
+              ("--retain-device", "retain_device", "the device's identity: station, serial number (Retain Device "
+                                                   "Identity)"),
+              ("--retain-uids", "retain_uids", "the source's UIDs, so the objects join the study in the PACS (Retain "
+                                               "UIDs)"),
+              ("--retain-patient-characteristics", "retain_patient_characteristics",
+               "the patient's sex, age, size and weight (Retain Patient Characteristics)"),
+              ("--retain-institution", "retain_institution", "the institution's name and address (Retain Institution "
+                                                             "Identity)"))
 
 #: CSV inputs of at least this many bytes written to a file get a writing process (ProcessWriter),
 #: started before the model loads; below it, a thread writes (the process would not pay for itself)
@@ -1457,6 +1481,8 @@ def cmd_history(args, out, err) -> int:
 
         out.write(dumps(history.show_run(args.run), indent=2) + "\n")  # every control character escaped
         return 0
+    if args.action == "export" and args.format in DICOM_FORMATS:
+        return _history_export_dicom(args, err)
     if args.action == "export":
         if args.format == "masks" and not args.out:
             err.write("inferdesk: --format masks writes a folder: give --out\n")
@@ -1475,6 +1501,23 @@ def cmd_history(args, out, err) -> int:
         err.write(f"deleted run {_safe(run.id)} ({run.ok + run.failed:,} results); the audit trail records it\n")
         return 0
     return 2
+
+
+def _history_export_dicom(args, err) -> int:
+    """``history export RUN --format dicom-*``: one line per item skipped or warned of, then what was written;
+    exit 0 when an object was written, 2 when none could be."""
+    from .engine.dicom_deid import DeidOptions
+    from .runs.dicom_export import export_dicom, summary
+
+    if not args.out:
+        err.write(f"inferdesk: --format {args.format} writes a folder: give --out\n")
+        return 2
+    options = DeidOptions(**{field: getattr(args, field) for _, field, _ in DEID_FLAGS})
+    done = export_dicom(args.run, args.out, args.format, options=options, include_phi=args.include_phi,
+                        exported_by="inferdesk history export")
+    for line in summary(done):
+        err.write(_safe(line) + "\n")
+    return 0 if done.written else 2
 
 
 def cmd_review(args, out, err) -> int:

@@ -88,16 +88,21 @@ def label_image(label_map: np.ndarray):
     raise NotMasks(f"a label map with value {top} does not fit a 16-bit PNG")
 
 
-def _write_new(folder: str, stem: str, image) -> str:
-    """Save ``image`` as ``folder/<stem>.png`` (``<stem>-2.png``... when taken; never over a file)."""
+def open_new(folder: str, stem: str, suffix: str):
+    """``(file, path)``: ``folder/<stem><suffix>`` made new and open for writing bytes (``<stem>-2<suffix>``...
+    when the name is taken; a file is never written over)."""
     k = 1
     while True:
-        target = os.path.join(folder, (stem if k == 1 else f"{stem}-{k}") + ".png")
+        target = os.path.join(folder, (stem if k == 1 else f"{stem}-{k}") + suffix)
         try:
-            fh = open(target, "xb")
-            break
+            return open(target, "xb"), target
         except FileExistsError:
             k += 1
+
+
+def _write_new(folder: str, stem: str, image) -> str:
+    """Save ``image`` as ``folder/<stem>.png`` (``<stem>-2.png``... when taken; never over a file)."""
+    fh, target = open_new(folder, stem, ".png")
     try:
         with fh:
             image.save(fh, format="PNG")

@@ -375,12 +375,15 @@ def dicom_fields(batch, options: RecordOptions):
     from .inputs.dicomfacts import dicom_facts
 
     by_source = {}
+    salt = None
     for k in dicom:
         facts = dicom_facts(batch.sources[k])
         if facts is None:
             continue
         kept, left_out = facts.record(options.include_phi)
         options.left_out.update(dict.fromkeys(left_out))
+        if not options.include_phi:
+            salt = _replaced_uids(kept, facts.identifying, salt)
         by_source[k] = {"dicom": kept}
     if not by_source:
         return None
@@ -388,6 +391,24 @@ def dicom_fields(batch, options: RecordOptions):
 
 
 RECORD_FIELDS.append(dicom_fields)
+
+
+def _replaced_uids(kept: dict, identifying: dict, salt):
+    """``kept["replaced_uids"]``: the study, series and instance UIDs as the DICOM objects' de-identification
+    replaces them (:func:`desktop.engine.dicom_deid.replace_uid`), so a record can be matched with its SEG, SR
+    or Secondary Capture; left out when the salt cannot be read or made. Returns the salt (False: none)."""
+    from .dicom_deid import installation_salt, replace_uid
+
+    if salt is None:
+        try:
+            salt = installation_salt()
+        except OSError:
+            salt = False
+    uids = {key: identifying[key] for key in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+            if key in identifying}
+    if salt and uids:
+        kept["replaced_uids"] = {key: replace_uid(uid, salt) for key, uid in uids.items()}
+    return salt
 
 
 def decision_fields(batch, options: RecordOptions):

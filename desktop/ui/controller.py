@@ -469,6 +469,17 @@ class WindowController(QObject):
 
         return self.jobs.start("report", write, on_returned=on_written, on_errored=on_failed)
 
+    def export_dicom(self, folder, export_format: str, on_done, on_failed, *, include_phi: bool = False,
+                     options=None):
+        """Write the shown run's results as DICOM objects (``dicom-seg``, ``dicom-sr``, ``dicom-sc``) into
+        ``folder`` on a worker (:func:`desktop.runs.dicom_export.export_dicom`); ``on_done`` gets what it did."""
+        from desktop.engine.dicom_deid import DeidOptions
+        from desktop.runs.dicom_export import export_dicom
+
+        return self.jobs.start("dicom-export", export_dicom, self.shown.run_id, str(folder), export_format,
+                               options=options or DeidOptions(), include_phi=include_phi,
+                               store_path=self.store_path, on_returned=on_done, on_errored=on_failed)
+
     # ================================================================== explanations
     def start_explain(self, result, method: str, params: dict, on_progress, on_done, on_failed):
         """Explain ``result`` with the model that scored it, on a worker (``desktop.runs.explain``)."""

@@ -30,6 +30,7 @@ from .inputs import InputsMixin
 from .layout import build_layout
 from .review import ReviewFlow
 from .widgets.detail import set_detail_origin
+from .widgets.dicom_export import FILTERS as DICOM_EXPORTS
 from .widgets.panels import use_notice
 from .window_state import restore_window_state, save_window_state
 
@@ -39,6 +40,18 @@ EXPORT_FILTERS = ("CSV (*.csv)", "JSON (*.json)", "JSON lines, like the command 
 DETECTION_FILTERS = {"COCO detections (*.json)": "coco", "YOLO labels (folder)": "yolo"}
 #: a segmenter's results add these (YOLO labels stay a detector's)
 SEGMENTATION_FILTERS = {"COCO segmentation (*.json)": "coco", "Segmentation masks (PNG label maps, folder)": "masks"}
+
+
+#: a recorded run of DICOM inputs adds these (a folder of objects; desktop.runs.dicom_export); a segmenter's adds SEG
+DICOM_FILTERS = {k: v for k, v in DICOM_EXPORTS.items() if v != "dicom-seg"}
+DICOM_SEG_FILTER = {k: v for k, v in DICOM_EXPORTS.items() if v == "dicom-seg"}
+
+
+def dicom_filters(batch, run_id) -> dict:
+    """The DICOM exports the Export dialog offers for ``batch``: none unless its run is recorded and has DICOM inputs."""
+    if batch is None or not run_id or not any(str(k) == "dicom" for k in batch.source_kinds):
+        return {}
+    return {**(DICOM_SEG_FILTER if _is_masks(batch) else {}), **DICOM_FILTERS}
 
 
 def phi_note(left_out) -> str:
@@ -77,6 +90,7 @@ class MainWindow(ContinuousMixin, InputsMixin, AboutMixin, QMainWindow):
     run_opened = Signal(object)  # {"run": RunSummary, "done", "total", "cancelled"}: a past run is shown
     validation_done = Signal(object)  # the evaluation dict, or None when it failed
     report_written = Signal(str)  # the report's path ("" when it failed)
+    dicom_exported = Signal(object)  # the DicomExported of a DICOM export, or the exception it failed with
     drift_done = Signal(object)  # the drift report's dict, or None when the check failed
     explained = Signal(object)  # the Explanation (or TableExplanation), or None when it failed
     variant_made = Signal(object)  # the lab's Variant, or None when making it failed
@@ -889,6 +903,7 @@ class MainWindow(ContinuousMixin, InputsMixin, AboutMixin, QMainWindow):
             return
         batch = self.results.visible_batch()
         extra = DETECTION_FILTERS if _is_detections(batch) else SEGMENTATION_FILTERS if _is_masks(batch) else {}
+        extra = {**extra, **dicom_filters(batch, self.controller.shown.run_id)}
         filters = EXPORT_FILTERS + tuple(extra)
         start = os.path.join(self.settings.last_export_dir or str(Path.home()), "inferdesk-results.csv")
         title = f"Export {fmt.plural(shown, 'result')} shown in the table" + (
@@ -896,7 +911,47 @@ class MainWindow(ContinuousMixin, InputsMixin, AboutMixin, QMainWindow):
         path, chosen = QFileDialog.getSaveFileName(self, title, start, ";;".join(filters))
         if path:
             self.settings.last_export_dir = os.path.dirname(path)
+            if str(extra.get(chosen)).startswith("dicom-"):
+                self.ask_and_export_dicom(path, extra[chosen], include_phi=include_phi)
+                return
             self.export_to(path, extra.get(chosen), batch=batch, include_phi=include_phi)
+
+    def ask_and_export_dicom(self, folder, export_format: str, include_phi: bool = False):
+        """Ask which PS3.15 options the objects keep (nothing to ask with patient details), then export."""
+        from desktop.runs.dicom_export import FORMATS
+
+        from .widgets.dicom_export import ask_dicom_options
+
+        options = None
+        if not include_phi:
+            options = ask_dicom_options(FORMATS[export_format][0], self)
+            if options is None:
+                return None
+        return self.export_dicom_to(folder, export_format, include_phi=include_phi, options=options)
+
+    def export_dicom_to(self, folder, export_format: str, *, include_phi: bool = False, options=None):
+        """Write the shown run's results as DICOM objects into ``folder`` on a worker; the status bar says what
+        was written and skipped, and :attr:`dicom_exported` carries it."""
+        from desktop.runs.dicom_export import FORMATS, status_text
+
+        if not self.controller.shown.run_id or self.is_running():
+            refuse("DICOM objects are made from a recorded run: score DICOM files (or open a run from History) "
+                   "and let the run finish.", self.show_status_error)
+            return None
+
+        def done(value):
+            self.statusBar().showMessage(status_text(value), 30000)
+            if not value.written:
+                self.show_status_error(status_text(value))
+            self.dicom_exported.emit(value)
+
+        def failed(exc):
+            report_error(exc, inline=self.show_status_error)
+            self.dicom_exported.emit(exc)
+
+        self.statusBar().showMessage(f"Writing DICOM {FORMATS[export_format][0]} objects to {folder}…")
+        return self.controller.export_dicom(folder, export_format, done, failed, include_phi=include_phi,
+                                            options=options)
 
     def export_to(self, path, export_format: str | None = None, *, batch=None, include_phi: bool = False) -> int:
         """Write the results the table shows (in its order) to ``path``: CSV, JSON or JSON lines by its extension.

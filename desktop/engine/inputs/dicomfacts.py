@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ..dicom_deid import withheld
+
 #: the fields that describe the image, in the order shown: DICOM keyword -> label. Free-text descriptions
 #: (StudyDescription) are not among them: they may name the patient
 FACT_LABELS = {
@@ -41,6 +43,11 @@ IDENTIFYING_LABELS = {
     "PatientSex": "Sex",
     "PatientAge": "Age",
     "PatientAddress": "Address",
+    "PatientTelephoneNumbers": "Telephone",
+    "OtherPatientNames": "Other names",
+    "PatientBirthName": "Birth name",
+    "PatientMotherBirthName": "Mother's birth name",
+    "MedicalRecordLocator": "Medical record locator",
     "AccessionNumber": "Accession number",
     "StudyID": "Study ID",
     "StudyInstanceUID": "Study UID",
@@ -48,18 +55,28 @@ IDENTIFYING_LABELS = {
     "SOPInstanceUID": "Instance UID",
     "InstitutionName": "Institution",
     "InstitutionAddress": "Institution address",
+    "InstitutionalDepartmentName": "Department",
     "ReferringPhysicianName": "Referring physician",
+    "ReferringPhysicianAddress": "Referring physician's address",
     "PerformingPhysicianName": "Performing physician",
+    "PhysiciansOfRecord": "Physician of record",
+    "NameOfPhysiciansReadingStudy": "Reading physician",
+    "RequestingPhysician": "Requesting physician",
     "OperatorsName": "Operator",
+    "StationName": "Station",
     "DeviceSerialNumber": "Device serial number",
 }
 
-#: fields shown on screen with the image's facts that an export still treats as identifying (dates are, in HIPAA)
+#: fields shown on screen with the image's facts that an export still treats as identifying (dates are, in HIPAA,
+#: and in PS3.15's Basic Profile). Exports leave out whatever :func:`desktop.engine.dicom_deid.withheld` says the
+#: profile changes or removes, which covers these and every identifying field above (tests/engine/test_dicom_deid.py)
 EXPORT_IDENTIFYING = ("StudyDate",)
 
 _DATES = {"StudyDate", "PatientBirthDate"}
 _NUMBERS = {"Rows", "Columns", "NumberOfFrames", "BitsStored"}
-_PEOPLE = {"PatientName", "ReferringPhysicianName", "PerformingPhysicianName", "OperatorsName"}
+_PEOPLE = {"PatientName", "ReferringPhysicianName", "PerformingPhysicianName", "OperatorsName", "OtherPatientNames",
+           "PatientBirthName", "PatientMotherBirthName", "PhysiciansOfRecord", "NameOfPhysiciansReadingStudy",
+           "RequestingPhysician"}
 
 
 @dataclass(frozen=True)
@@ -92,11 +109,13 @@ class DicomFacts:
 
     def record(self, include_phi: bool = False) -> tuple[dict, list]:
         """(the fields an export writes, the keywords it left out): without ``include_phi`` the
-        identifying fields and :data:`EXPORT_IDENTIFYING` (the study date) are left out."""
+        identifying fields and :data:`EXPORT_IDENTIFYING` (the study date) are left out: every field the
+        PS3.15 Basic Profile changes or removes (:func:`desktop.engine.dicom_deid.withheld`)."""
         if include_phi:
             return {**self.facts, **self.identifying}, []
-        kept = {k: v for k, v in self.facts.items() if k not in EXPORT_IDENTIFYING}
-        left_out = [k for k in self.facts if k in EXPORT_IDENTIFYING] + list(self.identifying)
+        every = {**self.facts, **self.identifying}
+        kept = {k: v for k, v in every.items() if not withheld(k)}
+        left_out = [k for k in every if withheld(k)]
         return kept, left_out
 
 

@@ -23,6 +23,7 @@ from desktop.runs.history import default_store_path, inputs_text, local_time, pr
 from ..errors import report_error
 from ..jobs import Jobs
 from ..models import TitledColumns, error_color
+from .dicom_export import FILTERS as DICOM_EXPORTS
 from .panels import InlineMessage, _esc
 from .tables import empty_state, setup_table
 
@@ -70,6 +71,10 @@ def strip_style(widget, error: bool = False, margin: str = "0px") -> str:
 
 
 # ====================================================================== the table of runs
+#: the DICOM objects the Export dialog offers (a folder each; a run that cannot give them says why)
+DICOM_CHOICES = DICOM_EXPORTS
+
+
 class RunsModel(TitledColumns, QAbstractTableModel):
     """One row per RunSummary, newest first."""
 
@@ -402,6 +407,10 @@ class HistoryView(QWidget):
                 withheld = (f" · left out patient-identifying DICOM fields ({names}); the command line's "
                             "--include-phi keeps them")
             self.message.show_info(f"Exported {fmt.plural(value.n, 'result')} to {value.path}{withheld}")
+        elif what == "dicom-export":
+            from desktop.runs.dicom_export import status_text
+
+            (self.message.show_info if value.written else self.message.show_error)(status_text(value))
         elif what == "delete":
             self.message.show_info("Run deleted; the audit trail keeps a record that it existed.")
             self.refresh()
@@ -478,12 +487,34 @@ class HistoryView(QWidget):
         stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in (run.name or run.model_name.rsplit(".", 1)[0]))
         start = os.path.join(getattr(self, "last_export_dir", "") or str(Path.home()),
                              f"inferdesk-{stem}-{run.id[:6]}.csv")
-        path, _ = QFileDialog.getSaveFileName(
+        path, chosen = QFileDialog.getSaveFileName(
             self, f"Export the {fmt.plural(run.ok + run.failed, 'result')} of this run", start,
-            "CSV (*.csv);;JSON (*.json);;JSON lines, like the command line (*.jsonl)")
+            ";;".join(("CSV (*.csv);;JSON (*.json);;JSON lines, like the command line (*.jsonl)",) + tuple(DICOM_CHOICES)))
         if path:
             self.last_export_dir = os.path.dirname(path)
+            if chosen in DICOM_CHOICES:
+                self.ask_and_export_dicom(run.id, path, DICOM_CHOICES[chosen])
+                return
             self.export_run(run.id, path)
+
+    def ask_and_export_dicom(self, run_id: str, folder, export_format: str):
+        """Ask which PS3.15 options the objects keep, then write them (:meth:`export_dicom`)."""
+        from desktop.runs.dicom_export import FORMATS
+
+        from .dicom_export import ask_dicom_options
+
+        options = ask_dicom_options(FORMATS[export_format][0], self)
+        if options is not None:
+            self.export_dicom(run_id, folder, export_format, options)
+
+    def export_dicom(self, run_id: str, folder, export_format: str, options=None):
+        """Write a run's results as DICOM objects (``dicom-seg``, ``dicom-sr``, ``dicom-sc``) into ``folder``,
+        de-identified with ``options`` (desktop.runs.dicom_export); the verdict is shown above the list."""
+        from desktop.engine.dicom_deid import DeidOptions
+        from desktop.runs.dicom_export import export_dicom
+
+        return self._task("dicom-export", export_dicom, run_id, str(folder), export_format,
+                          options=options or DeidOptions(), busy="Writing DICOM objects…")
 
     def export_run(self, run_id: str, path):
         """Write a run's results (all, in run order) as the table's export does, and note it in the trail."""
