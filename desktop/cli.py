@@ -1629,7 +1629,10 @@ def cmd_serve(args, out, err) -> int:
             token = fh.read().strip()
         if not token:
             raise EngineError(f"the token file is empty: {args.token_file}")
-    settings = SessionSettings(args.provider, args.threads, args.opt_level, no_fallback=args.no_fallback)
+    # a server decodes nothing ahead of inference: left automatic, onnxruntime gets every core (a scoring run's
+    # automatic count leaves cores to its decode threads; benchmarks/serve.py, the CNN, one client)
+    threads = args.threads or (os.cpu_count() or 1)
+    settings = SessionSettings(args.provider, threads, args.opt_level, no_fallback=args.no_fallback)
     engines = {}
     for i, path in enumerate(args.models):
         name = names[i] if i < len(names) else os.path.splitext(os.path.basename(path))[0]

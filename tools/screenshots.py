@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -283,6 +284,37 @@ def main(argv=None) -> int:
     wait_for(window.models_compared, timeout_ms=180000, start=window.lab.compare_button.click)
     shoot("lab-tab.png")
     window.tabs.setCurrentIndex(0)
+
+    # 10c. the Server tab serving the digit classifier, after a few requests from a client on this machine;
+    #      then a watched folder with two files scored and a third arriving
+    import urllib.request
+
+    window.start_serving({"port": 0, "network": False, "record": True})
+    window.tabs.setCurrentWidget(window.server_view)
+    url = window.controller.server.url
+    for png in sorted(Path(resource_path("resources/samples/digits")).glob("*.png"))[:40]:
+        with urllib.request.urlopen(urllib.request.Request(f"{url}/v2/models/digits/score", data=png.read_bytes()),
+                                    timeout=20) as resp:
+            resp.read()
+    settle(1200)
+    shoot("server-tab.png")
+    window.stop_serving()
+    settle(800)
+    inbox = tmp / "inbox"
+    inbox.mkdir()
+    digits = sorted(Path(resource_path("resources/samples/digits")).glob("*.png"))
+    for png in digits[:2]:
+        shutil.copyfile(png, inbox / png.name)
+    window.start_watch(str(inbox), done_dir=str(tmp / "scored"), settle_s=0.3)
+    deadline = time.monotonic() + 20
+    while window.results.total < 2 and time.monotonic() < deadline:
+        settle(100)
+    shutil.copyfile(digits[2], inbox / digits[2].name)
+    while window.results.total < 3 and time.monotonic() < deadline:
+        settle(100)
+    settle(600)
+    shoot("watch-folder.png")
+    wait_for(window.run_finished, start=window.cancel)
 
     # 11. the smallest window the layout is made for
     window.resize(1024, 700)
