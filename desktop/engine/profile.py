@@ -479,6 +479,31 @@ def describe_image(spec: ImageSpec) -> str:
 
 # --------------------------------------------------------------------------- parsing
 
+def describe_dicom(spec: DicomSpec) -> str:
+    """The ``dicom`` section in words: 'series Modality CT, ImageType ORIGINAL · frames 1-10 · window lung
+    (level -600, width 1500)'."""
+    from .inputs.windowing import WINDOW_PRESETS
+
+    parts = []
+    if spec.series:
+        parts.append("series " + ", ".join(f"{k} {' or '.join(v)}" for k, v in spec.series))
+    else:
+        parts.append("every series")
+    parts.append(f"frames {spec.frames}" if spec.frames else "every frame")
+    window = spec.window
+    if window is None:
+        parts.append("the file's own window")
+    elif window == "none":
+        parts.append("no window (each frame's full range)")
+    elif isinstance(window, str):
+        center, width = WINDOW_PRESETS[window]
+        parts.append(f"window {window} (level {center:g}, width {width:g})")
+    else:
+        parts.append(f"window level {window.center:g}, width {window.width:g}"
+                     + (f" ({window.function})" if window.function != "LINEAR" else ""))
+    return " · ".join(parts)
+
+
 def _unknown(keys, allowed, where: str):
     for key in keys:
         if key not in allowed and not str(key).startswith("x-"):

@@ -529,6 +529,21 @@ def apply_selection(items: list, rule: dict | None = None, frames=None) -> tuple
     return out, left
 
 
+def choose_for_profile(items: list, dicom) -> tuple[list, list]:
+    """:func:`apply_selection` with a profile's ``dicom`` section (a ``profile.DicomSpec``, or None: all)."""
+    if dicom is None:
+        return list(items), []
+    return apply_selection(items, dicom.rule, dicom.frames)
+
+
+def series_notes(items, left=()) -> list:
+    """Lines for a terminal: each series' irregular spacing or order, and each series left out and why."""
+    lines = [f"{s.short_name()}: {s.problem}" for s in series_of(items) if s.problem]
+    lines += [f"{s.short_name()} ({s.frames:,} frame{'s' if s.frames != 1 else ''}) left out: it {reason}"
+              for s, reason in left]
+    return lines
+
+
 def series_of(items) -> list:
     """The distinct series of the items, in the order they first appear."""
     seen: dict = {}
