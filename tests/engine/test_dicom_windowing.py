@@ -225,3 +225,12 @@ def test_undecodable_syntax_is_named(tmp_path):
     with pytest.raises(InputError, match=r"^video\.dcm: MPEG2 Main Profile / Main Level \(1\.2\.840\.10008\.1\.2\.4"
                                          r"\.100\) cannot be decoded: "):
         decode_dicom(tmp_path / "video.dcm")
+
+
+def test_the_compressed_syntaxes_have_a_plugin():
+    """pydicom finds pylibjpeg's decoders (a runtime dependency, collected by build.spec) for each syntax."""
+    from pydicom.pixels import decoders
+
+    for decoder in (decoders.JPEGExtended12BitDecoder, decoders.JPEGLosslessSV1Decoder, decoders.JPEGLSLosslessDecoder,
+                    decoders.JPEG2000LosslessDecoder, decoders.JPEG2000Decoder, decoders.RLELosslessDecoder):
+        assert "pylibjpeg" in decoder.available_plugins, (decoder.UID.name, decoder.available_plugins)
