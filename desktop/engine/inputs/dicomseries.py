@@ -247,6 +247,15 @@ class Series:
     def size(self) -> tuple | None:
         return self.slices[0].size if self.slices else None
 
+    def slice_text(self, path: str) -> str:
+        """Where an item sits in the series: 'slice 4 of 120' (or 'frame 4 of 30' for one multi-frame file)."""
+        index = self.__dict__.get("_index")
+        if index is None or len(index) != len(self.slices):
+            index = self.__dict__["_index"] = {s.path: n for n, s in enumerate(self.slices, 1)}
+        n = index.get(path)
+        what = "frame" if self.files == 1 and len(self.slices) > 1 else "slice"
+        return f"{what} {n:,} of {len(self.slices):,}" if n else "left out of the series"
+
     def short_name(self) -> str:
         """'CT series 3', 'CT CHEST', or the series UID: how a message names the series."""
         what = self.modality or "DICOM"
