@@ -31,7 +31,7 @@ def test_study_folder_shows_its_series_and_scores_the_ticked_ones(qtbot, window,
     assert panel.isVisible()
     rows = _rows(window)
     texts = [r.text() for r in rows]
-    assert texts[0].startswith("CT · #1 · ") and "5 instances, 5 frames · 128×128 · ⚠ irregular slice spacing" in texts[0]
+    assert texts[0].startswith("CT · #1 · ") and "5 instances, 5 frames · 128×128\n⚠ irregular slice spacing" in texts[0]
     assert texts[1] == "MR · #9 · CINE\n1 instance, 3 frames · 128×128"
     assert all(r.checkState() == Qt.Checked for r in rows)
     assert panel.title.text() == "DICOM SERIES (2 of 2 to score)"

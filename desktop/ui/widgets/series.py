@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from desktop.runs import fmt
@@ -21,11 +21,12 @@ def series_text(series) -> str:
     head.append(series.description or "(no description)")
     size = f"{series.size[1]:,}×{series.size[0]:,}" if series.size else "?"
     second = [f"{fmt.plural(series.files, 'instance')}, {fmt.plural(series.frames, 'frame')}", size]
+    text = " · ".join(head) + "\n" + " · ".join(second)
     if series.problem:
-        second.append("⚠ " + series.problem)
+        text += "\n⚠ " + series.problem
     elif series.refused:
-        second.append(f"⚠ {fmt.plural(len(series.refused), 'slice')} of another size left out")
-    return " · ".join(head) + "\n" + " · ".join(second)
+        text += f"\n⚠ {fmt.plural(len(series.refused), 'slice')} of another size left out"
+    return text
 
 
 def series_tooltip(series) -> str:
@@ -58,6 +59,7 @@ class SeriesPanel(QWidget):
         self.view.setSelectionMode(QAbstractItemView.NoSelection)
         self.view.setWordWrap(False)
         self.view.setTextElideMode(Qt.ElideRight)
+        self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.view.setToolTip("The DICOM series in the queue: tick the ones to score")
         lay.addWidget(self.view)
         self.series: list = []
@@ -78,6 +80,7 @@ class SeriesPanel(QWidget):
             row.setCheckState(Qt.Checked if id(s) in ticked else Qt.Unchecked)
             row.setData(SERIES_ROLE, s)
             row.setToolTip(series_tooltip(s))
+            row.setSizeHint(QSize(0, self._line() * row.text().count("\n") + self._line() + 8))
             if s.problem or s.refused:
                 row.setForeground(warn)
             self.view.addItem(row)
@@ -108,11 +111,14 @@ class SeriesPanel(QWidget):
         self.toggled.emit(row.data(SERIES_ROLE), row.checkState() == Qt.Checked)
         self._update()
 
+    def _line(self) -> int:
+        return self.view.fontMetrics().lineSpacing()
+
     def _update(self) -> None:
         n = len(self.series)
         self.setVisible(n > 0)
         ticked = len(self.ticked())
         self.title.setText(f"DICOM SERIES ({ticked} of {n} to score)")
-        rows = min(max(n, 1), 4)
-        height = self.view.sizeHintForRow(0) if n else 36
-        self.view.setFixedHeight(rows * max(height, 30) + 2 * self.view.frameWidth() + 2)
+        # up to three series in view, the rest a scroll away
+        shown = sum(self.view.item(i).sizeHint().height() for i in range(min(n, 3))) if n else 36
+        self.view.setFixedHeight(shown + 2 * self.view.frameWidth() + 2)
