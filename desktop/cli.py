@@ -486,6 +486,13 @@ def build_parser() -> argparse.ArgumentParser:
     session_args(p)
     p.add_argument("--quiet", "-q", action="store_true", help="do not log each request on standard error")
 
+    p = sub.add_parser("series", help="list the DICOM series in folders: modality, description, instances, frames, "
+                                      "slice spacing, and which a profile's series rule chooses")
+    p.add_argument("inputs", nargs="+", metavar="FOLDER")
+    p.add_argument("--profile", help="a profile JSON file whose 'dicom' section chooses series and frames")
+    p.add_argument("--model", help="a model whose own profile (embedded or beside it) chooses series and frames")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
     p = sub.add_parser("gui", help="open the window (the default with no command)")
     p.add_argument("model", nargs="?")
     p.add_argument("inputs", nargs="*", metavar="INPUT")
@@ -507,6 +514,7 @@ def versions() -> dict:
 
 def cmd_info(args, out) -> int:
     from .engine import inspect_model, resolve_profile, writers
+    from .engine.profile import describe_dicom
     from .engine.errors import ProfileError
     from .engine.model import human_size, model_warnings
     from .engine.session import available_providers
@@ -556,6 +564,8 @@ def cmd_info(args, out) -> int:
         if profile.table and profile.table.columns:
             cols = list(profile.table.columns)
             w(f"Columns     {', '.join(cols[:6])}{', …' if len(cols) > 6 else ''} ({len(cols)})\n")
+        if profile.dicom is not None:
+            w(f"DICOM       {describe_dicom(profile.dicom)}\n")
     if problem:
         w(f"Profile     PROBLEM: {problem}\n")
     other = {k: v for k, v in info.metadata.items() if k not in ("inferdesk.profile", info.labels_source, "description")}
@@ -570,6 +580,51 @@ def cmd_info(args, out) -> int:
     if runnable:
         w(f"Runs        NO: {runnable}\n")
     return 2 if problem or runnable else 0
+
+
+def cmd_series(args, out) -> int:
+    """List the DICOM series of the inputs, and which the profile's ``dicom`` section chooses."""
+    from .engine import expand_inputs, inspect_model, load_profile, resolve_profile, writers
+    from .engine.inputs.dicomseries import choose_for_profile, series_of
+
+    profile = None
+    if args.profile:
+        profile = load_profile(args.profile)
+    elif args.model:
+        profile, _ = resolve_profile(args.model, inspect_model(args.model))
+    items = expand_inputs(args.inputs)
+    series = series_of(items)
+    chosen_items, left = choose_for_profile(items, profile.dicom if profile else None)
+    chosen = {id(s) for s in series_of(chosen_items)}
+    frames = {}
+    for item in chosen_items:
+        if item.series is not None and item.kind != "invalid":
+            frames[id(item.series)] = frames.get(id(item.series), 0) + 1
+    others = [i for i in items if i.series is None]
+    if args.json:
+        rows = [{**s.to_dict(), "chosen": id(s) in chosen, "chosen_frames": frames.get(id(s), 0)} for s in series]
+        other = [{"input": i.path, "kind": i.kind, "problem": i.problem} for i in others]
+        out.write(writers.dumps({"series": rows, "other": other}, indent=2) + "\n")
+        return 0 if series else 2
+    if not series:
+        out.write("No DICOM series found.\n")
+    for n, s in enumerate(series, 1):
+        mark = ("✓" if id(s) in chosen else "·") if profile is not None and profile.dicom is not None else " "
+        size = f"{s.size[1]}×{s.size[0]}" if s.size else "?"
+        scored = (f" · {frames.get(id(s), 0):,} scored" if profile is not None and profile.dicom is not None
+                  and id(s) in chosen else "")
+        out.write(_safe(f"{mark} {n:>3}  {s.label()} · {size} · ordered by {s.ordered_by}{scored}") + "\n")
+        if s.problem:
+            out.write(_safe(f"       warning: {s.problem}") + "\n")
+        for bad in s.refused:
+            out.write(_safe(f"       left out: {bad.problem}") + "\n")
+    for s, reason in left:
+        out.write(_safe(f"note: {s.short_name()} left out: it {reason}") + "\n")
+    if others:
+        problems = [i for i in others if i.problem]
+        out.write(f"{len(others) - len(problems):,} other input(s); {len(problems):,} that cannot be scored"
+                  + (f" (e.g. {_safe(problems[0].problem)})" if problems else "") + "\n")
+    return 0 if series else 2
 
 
 def _cannot_run(info) -> str | None:
@@ -992,11 +1047,22 @@ def cmd_score(args, out, err) -> int:
             early.close()  # already closed after a run; this ends a child a failed start left waiting
 
 
+def _dicom_chosen(engine, items, args, err):
+    """The items with the DICOM series and frames the profile's ``dicom`` section leaves out taken away; each
+    series' irregular spacing, and what was left out, said on standard error (unless --quiet)."""
+    from .engine.inputs.dicomseries import choose_for_profile, series_notes
+
+    chosen, left = choose_for_profile(items, engine.profile.dicom)
+    if not getattr(args, "quiet", False):
+        err.write("".join(f"note: {_safe(line)}\n" for line in series_notes(chosen, left)))
+    return chosen
+
+
 def _start_and_score(args, out, err, started_at, early) -> int:
     from .engine import expand_inputs, writers
 
     engine = _open_engine(args, err)
-    items = expand_inputs(args.inputs)
+    items = _dicom_chosen(engine, expand_inputs(args.inputs), args, err)
     store = _open_store(args)
     try:
         _check_out(args, engine, items, store)  # before the run is recorded and anything is written
@@ -1869,6 +1935,8 @@ def _main(argv) -> int:
             return cmd_optimise(args, sys.stdout, sys.stderr)
         if args.command == "compare":
             return cmd_compare(args, sys.stdout, sys.stderr)
+        if args.command == "series":
+            return cmd_series(args, sys.stdout)
         if args.command == "gui":  # the window is opened by desktop.__main__, which knows Qt; this module does not
             sys.stderr.write("inferdesk: open the window with 'inferdesk gui' (python -m desktop gui)\n")
             return 2

@@ -250,7 +250,27 @@ def main(argv=None) -> int:
     settle(1500)
     shoot("dicom-detail.png")
 
-    # 10a. the same run as DICOM objects: the PS3.15 options asked before a DICOM export, then the status bar
+    # 10a. a study folder as its DICOM series: a shuffled CT series with one uneven gap, an MR series and a
+    # CR (MONOCHROME1) image, some files named without .dcm; the CT series scored, a slice selected
+    from PySide6.QtCore import Qt
+
+    study = _dicom_study(tmp / "study")
+    window.queue.clear()
+    window.add_inputs([str(study)])
+    settle()
+    rows = window.queue.series_panel.view
+    for i in range(rows.count()):  # score the CT series only: the others unticked, as a reader would
+        item = rows.item(i)
+        if not item.text().startswith("CT"):
+            item.setCheckState(Qt.Unchecked)
+    settle()
+    wait_for(window.run_finished, start=window.start_run)
+    window.tabs.setCurrentIndex(0)
+    window.select_result(3)
+    settle(1500)
+    shoot("dicom-series.png")
+
+    # 10a2. the series run as DICOM objects: the PS3.15 options asked before a DICOM export, then the status bar
     #      after a Secondary Capture export, and one of the objects' pixels (the results drawn in)
     from desktop.ui.widgets.dicom_export import DicomExportOptions
 
@@ -325,6 +345,47 @@ def main(argv=None) -> int:
     window.close()
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def _dicom_study(folder: Path) -> Path:
+    """A study folder built from pydicom's test files: CT_small.dcm as an 8-slice series written in a
+    shuffled order (positions along the slice normal, InstanceNumber shuffled, one gap twice the others,
+    every other file without an extension), MR_small.dcm as a 4-slice series and a MONOCHROME1 CR."""
+    import copy
+    import random
+
+    import numpy as np
+    import pydicom
+    from pydicom.data import get_testdata_files
+    from pydicom.uid import generate_uid
+
+    def shipped(name):
+        return next(p for p in get_testdata_files() if p.replace("\\", "/").rsplit("/", 1)[-1] == name)
+
+    rng = random.Random(20)
+    for name, n, description, gaps in (("CT_small.dcm", 8, "CHEST 5mm", [5.0] * 4 + [10.0] + [5.0] * 2),
+                                       ("MR_small.dcm", 4, "T1 SAG", [4.0] * 3)):
+        base = pydicom.dcmread(shipped(name))
+        iop = [float(v) for v in base.ImageOrientationPatient]
+        normal = np.cross(iop[:3], iop[3:])
+        origin = np.asarray([float(v) for v in base.ImagePositionPatient])
+        offsets = np.cumsum([0.0] + gaps)
+        numbers = list(range(1, n + 1))
+        rng.shuffle(numbers)
+        uid = generate_uid()
+        out = folder / description.split()[0].lower()
+        out.mkdir(parents=True, exist_ok=True)
+        for k in range(n):
+            ds = copy.deepcopy(base)
+            ds.SeriesInstanceUID, ds.SOPInstanceUID = uid, generate_uid()
+            ds.SeriesDescription, ds.InstanceNumber = description, numbers[k]
+            ds.ImagePositionPatient = [float(v) for v in origin + offsets[k] * normal]
+            ds.save_as(out / (f"IM{numbers[k]:04d}" + (".dcm" if k % 2 else "")), enforce_file_format=True)
+    (folder / "cr").mkdir(exist_ok=True)
+    import shutil
+
+    shutil.copyfile(shipped("6278"), folder / "cr" / "6278")
+    return folder
 
 
 if __name__ == "__main__":

@@ -207,8 +207,10 @@ def _hash_in_background(path: str):
 
 def _file_sha256(path: str) -> str | None:
     """The input's SHA-256; None when it cannot be read or is not a regular file (its reader then says why)."""
+    from .inputs.dicomseries import file_of
+
     try:
-        return sha256_regular(path)
+        return sha256_regular(file_of(path))  # a frame's item (file.dcm#frame=3): its file's
     except (OSError, InputError):
         return None
 

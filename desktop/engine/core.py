@@ -166,7 +166,11 @@ class Engine:
         t0 = time.perf_counter()
         image = self.profile.image
         exif = image is None or image.exif == "apply"
-        img = decode_dicom(path) if kind == InputKind.DICOM else decode_image(path, exif=exif)
+        if kind == InputKind.DICOM:
+            dicom = self.profile.dicom
+            img = decode_dicom(path, window=dicom.window if dicom is not None else None)
+        else:
+            img = decode_image(path, exif=exif)
         return img, (time.perf_counter() - t0) * 1e3
 
     def preprocess(self, img) -> tuple[np.ndarray, float]:

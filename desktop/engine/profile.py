@@ -303,6 +303,36 @@ class SegmentationSpec:
 
 
 @dataclass(frozen=True)
+class DicomSpec:
+    """What of a DICOM folder is scored, and how its pixels are windowed: the profile's optional ``dicom`` object.
+
+    ``series`` is a rule on each series' header, keyword -> a text or a list of texts
+    (``{"Modality": "CT", "ImageType": "ORIGINAL"}``; see ``inputs.dicomseries.series_matches``);
+    ``frames`` a range of each chosen series' ordered slices ("1-10", "5-", "3"); ``window``
+    the VOI: "file" (the file's own window, the default), "none", a preset name
+    (``inputs.windowing.WINDOW_PRESETS``) or ``{"center": c, "width": w, "function": "LINEAR"}``.
+    """
+
+    series: tuple = ()  # (keyword, (texts...)) pairs, in the order given
+    frames: str | None = None
+    window: object = None  # None ("file"), "none", a preset name, or a windowing.Window
+
+    @property
+    def rule(self) -> dict:
+        return {key: list(values) for key, values in self.series}
+
+    def to_dict(self) -> dict:
+        d: dict = {}
+        if self.series:
+            d["series"] = {key: values[0] if len(values) == 1 else list(values) for key, values in self.series}
+        if self.frames is not None:
+            d["frames"] = self.frames
+        if self.window is not None:
+            d["window"] = self.window if isinstance(self.window, str) else self.window.to_dict()
+        return d
+
+
+@dataclass(frozen=True)
 class Profile:
     """Everything needed to feed a model and read its answer; saved as JSON beside the model."""
 
@@ -318,6 +348,7 @@ class Profile:
     keep_outputs: bool | None = None
     #: a classifier's top score under this (in [0, 1]) marks the result for review; None: nothing is marked
     review_below: float | None = None
+    dicom: DicomSpec | None = None  # which DICOM series and frames are scored, and their window; None: all, file's
     extra: dict = field(default_factory=dict, compare=False)  # unknown top-level keys starting with "x-"
     #: what may mislead though the profile loads (an old interpolation name), never saved: `info` shows them
     notes: tuple = field(default=(), compare=False)
@@ -338,6 +369,8 @@ class Profile:
             d["keep_outputs"] = self.keep_outputs
         if self.review_below is not None:  # likewise: profiles without it keep their hash
             d["review_below"] = self.review_below
+        if self.dicom is not None:  # likewise
+            d["dicom"] = self.dicom.to_dict()
         d.update(self.extra)
         return d
 
@@ -445,6 +478,31 @@ def describe_image(spec: ImageSpec) -> str:
 
 
 # --------------------------------------------------------------------------- parsing
+
+def describe_dicom(spec: DicomSpec) -> str:
+    """The ``dicom`` section in words: 'series Modality CT, ImageType ORIGINAL · frames 1-10 · window lung
+    (level -600, width 1500)'."""
+    from .inputs.windowing import WINDOW_PRESETS
+
+    parts = []
+    if spec.series:
+        parts.append("series " + ", ".join(f"{k} {' or '.join(v)}" for k, v in spec.series))
+    else:
+        parts.append("every series")
+    parts.append(f"frames {spec.frames}" if spec.frames else "every frame")
+    window = spec.window
+    if window is None:
+        parts.append("the file's own window")
+    elif window == "none":
+        parts.append("no window (each frame's full range)")
+    elif isinstance(window, str):
+        center, width = WINDOW_PRESETS[window]
+        parts.append(f"window {window} (level {center:g}, width {width:g})")
+    else:
+        parts.append(f"window level {window.center:g}, width {window.width:g}"
+                     + (f" ({window.function})" if window.function != "LINEAR" else ""))
+    return " · ".join(parts)
+
 
 def _unknown(keys, allowed, where: str):
     for key in keys:
@@ -712,12 +770,67 @@ def _parse_segmentation(raw) -> SegmentationSpec:
     return SegmentationSpec(threshold=None if threshold is None else _fraction(threshold, "segmentation.threshold"))
 
 
+_DICOM_EXAMPLE = '{"series": {"Modality": "CT", "ImageType": "ORIGINAL"}, "frames": "1-10", "window": "lung"}'
+
+
+def _parse_dicom(raw) -> DicomSpec:
+    from .inputs.dicomseries import RULE_FIELDS, parse_frames
+    from .inputs.windowing import FILE_WINDOW, NO_WINDOW, VOI_FUNCTIONS, WINDOW_PRESETS, Window
+
+    if not isinstance(raw, dict):
+        raise ProfileError(f"Profile: dicom must be an object like {_DICOM_EXAMPLE}")
+    _unknown(raw, ("series", "frames", "window"), "dicom.")
+    series: list = []
+    rule = raw.get("series")
+    if rule is not None:
+        if not isinstance(rule, dict):
+            raise ProfileError(f'Profile: dicom.series must be an object of DICOM keywords, like '
+                               f'{{"Modality": "CT", "ImageType": "ORIGINAL"}} (got {rule!r})')
+        _unknown(rule, tuple(RULE_FIELDS), "dicom.series.")
+        for key, value in rule.items():
+            values = value if isinstance(value, list) else [value]
+            if not values or not all(isinstance(v, (str, int)) and not isinstance(v, bool) and str(v).strip()
+                                     for v in values):
+                raise ProfileError(f"Profile: dicom.series.{key} must be a text or a list of texts "
+                                   f"(got {value!r})")
+            series.append((key, tuple(str(v).strip() for v in values)))
+    frames = raw.get("frames")
+    if frames is not None:
+        if isinstance(frames, bool) or not isinstance(frames, (str, int)):
+            raise ProfileError(f'Profile: dicom.frames must be a range such as "1-10" (got {frames!r})')
+        try:
+            parse_frames(frames)
+        except ValueError as exc:
+            raise ProfileError(f"Profile: dicom.frames {exc}") from None
+        frames = str(frames).strip()
+    window = raw.get("window")
+    names = (FILE_WINDOW, NO_WINDOW) + tuple(WINDOW_PRESETS)
+    if isinstance(window, str):
+        window = _choice(window, names, "dicom.window", {"soft_tissue": "soft-tissue", "softtissue": "soft-tissue",
+                                                        "soft tissue": "soft-tissue", "lungs": "lung"})
+        window = None if window == FILE_WINDOW else window
+    elif isinstance(window, dict):
+        _unknown(window, ("center", "width", "function"), "dicom.window.")
+        if "center" not in window or "width" not in window:
+            raise ProfileError('Profile: dicom.window needs both "center" and "width" (e.g. {"center": 40, '
+                               '"width": 400})')
+        function = _choice(window.get("function", "LINEAR"), VOI_FUNCTIONS, "dicom.window.function")
+        width = _number(window["width"], "dicom.window.width", positive=True)
+        if function == "LINEAR" and width < 1:
+            raise ProfileError(f"Profile: dicom.window.width must be at least 1 for a LINEAR window (got {width:g})")
+        window = Window(_number(window["center"], "dicom.window.center"), width, function)
+    elif window is not None:
+        raise ProfileError(f"Profile: dicom.window must be one of {', '.join(names)}, or "
+                           f'{{"center": 40, "width": 400}} (got {window!r})')
+    return DicomSpec(series=tuple(series), frames=frames, window=window)
+
+
 def profile_from_dict(raw) -> Profile:
     """Validate a profile read from JSON; raise ProfileError naming the offending key."""
     if not isinstance(raw, dict):
         raise ProfileError("Profile: the top level must be a JSON object")
     _unknown(raw, ("input", "task", "labels", "image", "table", "detection", "segmentation", "keep_outputs",
-                   "review_below", "schema_version"), "")
+                   "review_below", "dicom", "schema_version"), "")
     inp = raw.get("input")
     if inp is not None and not isinstance(inp, str):
         raise ProfileError(f"Profile: input must be the name of a model input (got {inp!r})")
@@ -761,8 +874,9 @@ def profile_from_dict(raw) -> Profile:
             raise ProfileError(f"Profile: review_below must be a score between 0 and 1, under which a result is "
                                f"marked for review (got {review_below!r})")
         review_below = _fraction(review_below, "review_below")
+    dicom = _parse_dicom(raw["dicom"]) if raw.get("dicom") is not None else None
     extra = {k: v for k, v in raw.items() if str(k).startswith("x-")}
-    return Profile(input=inp, task=task, labels=tuple(str(x) for x in labels), image=image, table=table,
+    return Profile(dicom=dicom, input=inp, task=task, labels=tuple(str(x) for x in labels), image=image, table=table,
                    detection=detection, segmentation=segmentation, keep_outputs=keep_outputs,
                    review_below=review_below, extra=extra, notes=tuple(notes))
 

@@ -229,6 +229,7 @@ def prepare_resume(run_ref: str, *, store_path=None) -> ResumePlan:
         The run is not in the history (StoreError), or its model cannot be loaded (ModelError).
     """
     from desktop.engine import Engine, SessionSettings, expand_inputs
+    from desktop.engine.inputs.dicomseries import choose_for_profile
     from desktop.engine.model import model_warnings, sha256_file
     from desktop.engine.profile import profile_from_dict
     from desktop.engine.store import open_ended
@@ -275,7 +276,7 @@ def prepare_resume(run_ref: str, *, store_path=None) -> ResumePlan:
             raise _changed(name, recorded, engine.info.weights_sha256,
                            f" with its weights (external data: {files})")
         engine.profile_source = f"as recorded with run {run.id}"
-        items = expand_inputs(inputs)
+        items, _ = choose_for_profile(expand_inputs(inputs), engine.profile.dicom)  # the series the run scored
         paths = {item.path for item in items}
         # keys of the results recorded relative to the folder the run started in (before paths were absolute)
         # are made absolute from this one, where the relative inputs were found

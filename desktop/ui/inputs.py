@@ -8,6 +8,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 
 from desktop.engine import expand_inputs
+from desktop.runs import fmt
 
 MODEL_EXTENSIONS = (".onnx", ".ort")
 
@@ -42,12 +43,31 @@ class InputsMixin:
         engine = self.engine
         takes_tables = engine is not None and engine.profile.table is not None
         left_out: list = []
-        self.queue.add_items(expand_inputs(paths, folder_tables=True if takes_tables else "auto", left_out=left_out))
+        items = expand_inputs(paths, folder_tables=True if takes_tables else "auto", left_out=left_out)
+        items = self._queue_dicom_series(items)
+        self.queue.add_items(items)
         if left_out:
             names = ", ".join(os.path.basename(p) for p in left_out[:3]) + (" …" if len(left_out) > 3 else "")
             self.statusBar().showMessage(
                 f"Left out {len(left_out):,} CSV file{'s' if len(left_out) != 1 else ''} in the folder ({names}): "
                 "the folder's images are queued; add a CSV file itself to score its rows", 12000)
+
+    def _queue_dicom_series(self, items) -> list:
+        """The items to queue: the DICOM series the profile's ``dicom`` section chooses (all without one),
+        with every series found shown in the queue's series list, ticked when chosen."""
+        from desktop.engine.inputs.dicomseries import choose_for_profile, series_of
+
+        series = series_of(items)
+        if not series:
+            return items
+        dicom = self.engine.profile.dicom if self.engine is not None else None
+        chosen, left = choose_for_profile(items, dicom)
+        self.queue.add_series(series, chosen, dicom.frames if dicom is not None else None)
+        if left:
+            self.statusBar().showMessage(
+                f"Queued {fmt.plural(len(series) - len(left), 'DICOM series', 'DICOM series')} of {len(series):,}: "
+                f"the profile's series rule leaves out {len(left):,}; tick one under DICOM SERIES to score it", 12000)
+        return chosen
 
     def open_paths(self, paths) -> None:
         """What a drop or a paste does: a model is loaded, everything else is queued."""

@@ -942,6 +942,8 @@ class QueueModel(QAbstractListModel):
             detail = f"CSV · {fmt.plural(item.rows, 'row')}" if item.kind == InputKind.TABLE else {
                 InputKind.IMAGE: "image", InputKind.DICOM: "DICOM", InputKind.INVALID: "cannot be used"}.get(
                 item.kind, str(item.kind))
+            if item.series is not None and item.kind == InputKind.DICOM:
+                detail = f"DICOM · {item.series.short_name()} · {item.series.slice_text(item.path)}"
             if problem:
                 detail = "⚠ " + problem
             return f"{name}\n{detail}"

@@ -270,7 +270,10 @@ def test_dicom_window_applied(tmp_path):
     out = tmp_path / "windowed.dcm"
     ds.save_as(out)
     a = arr(decode_dicom(out)).astype(np.float64)
-    expected = (np.clip(hu, center - 50, center + 50) - (center - 50)) / 100 * 255.0
+    # PS3.3 C.11.2.1.2.1 LINEAR: center - 0.5 and width - 1, as pydicom's apply_voi_lut (until issue 20 the
+    # window was clipped to center ± width / 2, up to 1% of the range off the standard's)
+    c, w = center - 0.5, 99.0
+    expected = np.clip(((hu - c) / w + 0.5) * 255.0, 0, 255)
     np.testing.assert_allclose(a, expected, atol=1e-3)
 
 

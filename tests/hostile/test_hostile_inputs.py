@@ -203,11 +203,12 @@ IMAGE_CASES = {
                                "89,478,485-pixel safety limit)"),
     "huge_20000.png": (None, "huge_20000.png: image is too large (20,000×20,000 pixels, over the 89,478,485-pixel "
                              "safety limit)"),
-    "multiframe.dcm": ("*", None),  # a grey gradient: any label; the first frame is checked below
+    # a multi-frame file gives one item per frame (issue 20); frame 1 a grey gradient: any label (checked below)
+    **{f"multiframe.dcm#frame={n}": ("*", None) for n in (1, 2, 3)},
     "claims_65535.dcm": (None, "claims_65535.dcm: image is too large (65,535×65,535 pixels, over the "
                                "89,478,485-pixel safety limit)"),
-    "truncated.dcm": (None, "truncated.dcm: cannot decode the DICOM pixel data (transfer syntax Explicit VR Little "
-                            "Endian: "),  # then pydicom's own words (92 bytes of pixel data, 192 expected)
+    **{f"truncated.dcm#frame={n}": (None, f"truncated.dcm#frame={n}: the DICOM pixel data is truncated (92 of 192 "
+                                          "bytes; incomplete download or copy?)") for n in (1, 2, 3)},
 }
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..files import regular_file_problem
+from .dicomseries import group_series, has_dicom_preamble, may_be_dicom, read_header, series_items, split_frame
 from .tabular import count_rows as _count_rows
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".gif")
@@ -46,6 +47,7 @@ class InputItem(NamedTuple):
     kind: InputKind
     rows: int = 1  # results this item will give (CSV data rows; 1 otherwise)
     problem: str | None = None  # why it cannot be scored, known before scoring
+    series: object = None  # the dicomseries.Series a DICOM slice or frame belongs to; None otherwise
 
 
 def kind_of(path: str | os.PathLike) -> InputKind | None:
@@ -122,6 +124,8 @@ def _folder_scan(folder: Path, tables: list | None = None) -> tuple[list[Path], 
                                 "not followed (add that folder itself to score it)"))
                 continue
             kind = kind_of(name)
+            if kind is None and may_be_dicom(name) and has_dicom_preamble(entry.path):
+                kind = InputKind.DICOM  # a DICOM file named by its UID or without an extension
             if kind not in (InputKind.IMAGE, InputKind.DICOM):
                 if kind == InputKind.TABLE and tables is not None:
                     tables.append(Path(entry.path))
@@ -154,25 +158,57 @@ def _folder_items(folder: Path, folder_tables="auto", left_out: list | None = No
     its CSV files too as ``folder_tables`` says (see :func:`expand_inputs`), else into ``left_out``."""
     tables: list = []
     files, refused = _folder_scan(folder, tables)
-    items = [InputItem(path=str(f), kind=kind_of(f)) for f in files] + refused
+    images = [f for f in files if kind_of(f) == InputKind.IMAGE]
+    dicom = [f for f in files if kind_of(f) != InputKind.IMAGE]  # named .dcm, or found by their preamble
+    items = [InputItem(path=str(f), kind=InputKind.IMAGE) for f in images] + refused
     take = folder_tables is True or (folder_tables == "auto" and not files)
     if take:
         items += [InputItem(path=str(t), kind=InputKind.TABLE, rows=max(_count_rows(t), 1)) for t in tables
                   if t.is_file()]
     elif left_out is not None:
         left_out.extend(str(t) for t in tables)
-    return sorted(items, key=lambda i: natural_key(str(Path(i.path).relative_to(folder))))
+    items = sorted(items, key=lambda i: natural_key(str(Path(i.path).relative_to(folder))))
+    return items + _dicom_items(dicom)
+
+
+def _dicom_items(files) -> list[InputItem]:
+    """A folder's DICOM files as series (see :mod:`.dicomseries`): each series' slices and frames in
+    order, then the files that are not usable images, each with its reason."""
+    if not files:
+        return []
+    series, bad = group_series(files)
+    out: list[InputItem] = []
+    for s in series:
+        out += series_items(s)
+    return out + bad
+
+
+def _named_dicom(path: Path) -> list[InputItem]:
+    """A DICOM file named directly: itself, or one item per frame when it holds several."""
+    ds = read_header(str(path))
+    try:
+        frames = int(ds.get("NumberOfFrames", 1) or 1) if ds is not None else 1
+    except (TypeError, ValueError):
+        frames = 1
+    if frames <= 1:
+        return [InputItem(path=str(path), kind=InputKind.DICOM)]
+    series, bad = group_series([str(path)], {str(path): ds})
+    return [i for s in series for i in series_items(s)] + bad
 
 
 def expand_inputs(paths, folder_tables="auto", left_out: list | None = None) -> list[InputItem]:
     """Turn what the user gave (files, folders) into items, in order.
 
     Folders expand to the images and DICOM files inside them (recursively, natural sort),
-    with an ``invalid`` item in place of each symbolic link that leads out of the folder and
+    the DICOM files (named .dcm, or any name holding the DICM preamble) grouped into series,
+    each in slice order with a multi-frame file's frames as items ``file.dcm#frame=N`` (see
+    :mod:`.dicomseries`; each such item's ``series`` is its Series), after the images; with an ``invalid`` item in place of each symbolic link that leads out of the folder and
     of each entry that is not a regular file. A folder's CSV files are taken as
     ``folder_tables`` says: True (for a model that takes tables), False (only when named
     directly), or "auto": when the folder holds no image or DICOM file. Those not taken are
     added to ``left_out``, for the caller to say so.
+    A multi-frame DICOM file named directly gives its frames too, and a frame's own path
+    (``file.dcm#frame=3``) is taken as it is.
     Paths that cannot be read, paths that are not regular files (a FIFO, a device such as
     ``/dev/zero``, a socket: reading one would block or never end), and files of unsupported
     types named directly, become ``invalid`` items carrying the reason.
@@ -197,6 +233,10 @@ def expand_inputs(paths, folder_tables="auto", left_out: list | None = None) -> 
             items.extend(found)
             continue
         if st is None:
+            file, frame = split_frame(str(raw))
+            if frame is not None and os.path.isfile(file):  # one frame of a multi-frame file, as items name it
+                items.append(InputItem(path=str(raw), kind=InputKind.DICOM))
+                continue
             items.append(InputItem(path=str(p), kind=InputKind.INVALID, problem=f"File not found: {p}"))
             continue
         problem = regular_file_problem(p, st)
@@ -204,6 +244,8 @@ def expand_inputs(paths, folder_tables="auto", left_out: list | None = None) -> 
             items.append(InputItem(path=str(p), kind=InputKind.INVALID, problem=problem))
             continue
         kind = kind_of(p)
+        if kind is None and may_be_dicom(p.name) and has_dicom_preamble(p):
+            kind = InputKind.DICOM
         if kind is None:
             items.append(InputItem(
                 path=str(p), kind=InputKind.INVALID,
@@ -214,6 +256,8 @@ def expand_inputs(paths, folder_tables="auto", left_out: list | None = None) -> 
             continue
         if kind == InputKind.TABLE:
             items.append(InputItem(path=str(p), kind=kind, rows=max(_count_rows(p), 1)))
+        elif kind == InputKind.DICOM:
+            items.extend(_named_dicom(p))
         else:
             items.append(InputItem(path=str(p), kind=kind))
     return items

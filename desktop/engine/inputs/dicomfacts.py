@@ -10,7 +10,6 @@ leaves out the identifying fields, and the dates, unless asked.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -165,15 +164,9 @@ def dicom_facts(source) -> DicomFacts | None:
 
 
 def _read_header(path):
-    from pydicom import dcmread
+    from .dicomseries import read_header
 
-    from ..files import open_regular
-
-    try:
-        with open_regular(os.fspath(path)) as fh:
-            return dcmread(fh, stop_before_pixels=True)
-    except Exception:  # noqa: BLE001 - not DICOM, unreadable, or broken: no facts
-        return None
+    return read_header(path)
 
 
 def _value(ds, key: str):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 
 import numpy as np
@@ -202,9 +203,19 @@ def _int_tag(ds, keyword: str, default: int) -> int:
         return default  # a malformed value (an element pydicom cannot parse at all raises, see decode_dicom)
 
 
-def decode_dicom(path: str | os.PathLike) -> Image.Image:
-    """Read a DICOM file's first frame, apply its rescale and window, and return an L/F/RGB image."""
+def decode_dicom(path: str | os.PathLike, window=None) -> Image.Image:
+    """Read a DICOM frame, apply its modality LUT, window and MONOCHROME1 inversion; an F (grey) or RGB image.
+
+    ``path`` is a file (its first frame) or one frame of it, ``file.dcm#frame=3`` (counting
+    from 1; see :mod:`.dicomseries`). ``window`` is the profile's ``dicom.window``: None or
+    "file" (the file's own window), "none", a preset name or a :class:`~.windowing.Window`
+    (see :func:`~.windowing.grey_frame`).
+    """
+    from .dicomseries import split_frame
+
+    file, frame = split_frame(os.fspath(path))
     name = _name(path)
+    path = file
     try:  # imported with the first DICOM file: the many runs and commands that read none never pay for it
         import pydicom
         from pydicom.errors import InvalidDicomError
@@ -220,18 +231,20 @@ def decode_dicom(path: str | os.PathLike) -> Image.Image:
             raise InputError(f"{name}: not a DICOM file (no DICM header)") from exc
         except Exception as exc:  # noqa: BLE001 - pydicom raises many types for broken files
             raise InputError(f"{name}: the DICOM file is corrupt ({exc})") from exc
-        return _decoded_dicom(ds, name)
+        return _decoded_dicom(ds, name, (frame or 1) - 1, window)
 
 
-def _decoded_dicom(ds, name: str) -> Image.Image:
+def _decoded_dicom(ds, name: str, index: int = 0, window=None) -> Image.Image:
     """:func:`_dicom_image`, with what a broken dataset raises turned into InputError.
 
     A dataset with a valid PixelSpacing (two positive numbers, mm) gives it to the image as
     ``info[PIXEL_SPACING]``, so that areas can be given in mm².
     """
     try:
-        img = _dicom_image(ds, name)
-        spacing = _pixel_spacing(ds)
+        img = _dicom_image(ds, name, index, window)
+        from .dicomseries import frame_dataset
+
+        spacing = _pixel_spacing(frame_dataset(ds, index))
         if spacing is not None:
             img.info[PIXEL_SPACING] = spacing
         return img
@@ -264,8 +277,17 @@ def _colour_to_8bit(pixels: np.ndarray, ds) -> np.ndarray:
     return np.ascontiguousarray(np.rint(scaled).astype(np.uint8))
 
 
-def _dicom_image(ds, name: str) -> Image.Image:
-    """The first frame of a read DICOM dataset as an L/F/RGB image."""
+def _syntax_text(ds) -> str:
+    """The transfer syntax in words with its UID, e.g. 'JPEG-LS Lossless Image Compression (1.2.840.10008.1.2.4.80)'."""
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if not syntax:
+        return "an unknown transfer syntax (none in the file's meta header)"
+    name = getattr(syntax, "name", "") or ""
+    return f"{name} ({syntax})" if name and name != str(syntax) else f"transfer syntax {syntax}"
+
+
+def _dicom_image(ds, name: str, index: int = 0, window=None) -> Image.Image:
+    """Frame ``index`` (from 0) of a read DICOM dataset as an F (grey, 0-255) or RGB image."""
     if "PixelData" not in ds:
         raise InputError(f"{name}: the DICOM file holds no image (no Pixel Data)")
     rows, cols = _int_tag(ds, "Rows", 0), _int_tag(ds, "Columns", 0)
@@ -274,39 +296,30 @@ def _dicom_image(ds, name: str) -> Image.Image:
             f"{name}: image is too large ({cols:,}×{rows:,} pixels, over the {Image.MAX_IMAGE_PIXELS:,}-pixel "
             "safety limit)"
         )
+    frames = _int_tag(ds, "NumberOfFrames", 1)
+    if index >= max(frames, 1):
+        raise InputError(f"{name}: the file has {frames:,} frame{'s' if frames != 1 else ''}, no frame {index + 1}")
     from pydicom.pixels import pixel_array  # lazily, as pydicom itself (decode_dicom)
 
     try:
-        # frame 0 alone (a multi-frame file's other frames are never decoded), and in RGB: pydicom
+        # this frame alone (a multi-frame file's other frames are never decoded), and in RGB: pydicom
         # converts YBR_FULL and YBR_FULL_422 itself, and a JPEG's decoder may have already
-        pixels = pixel_array(ds, index=0, as_rgb=True)
+        pixels = pixel_array(ds, index=index, as_rgb=True)
     except Exception as exc:  # noqa: BLE001
-        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-        what = getattr(syntax, "name", str(syntax)) if syntax else "unknown"
-        raise InputError(f"{name}: cannot decode the DICOM pixel data (transfer syntax {what}: {exc})") from exc
-    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2"))
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        if any(word in reason.lower() for word in ("truncat", "less than expected", "too short")):
+            counts = re.search(r"\((\d+) vs (\d+) bytes\)", reason)  # pydicom's "(92 vs 192 bytes)"
+            detail = f"{int(counts[1]):,} of {int(counts[2]):,} bytes; " if counts else ""
+            raise InputError(f"{name}: the DICOM pixel data is truncated ({detail}incomplete download or "
+                             "copy?)") from exc
+        raise InputError(f"{name}: {_syntax_text(ds)} cannot be decoded: {reason}") from exc
     while pixels.ndim > 3 or (pixels.ndim == 3 and pixels.shape[-1] not in (3, 4)):
         pixels = pixels[0]  # more frames than the header declares: the first
     if pixels.ndim < 2 or pixels.size == 0:
         raise InputError(f"{name}: the DICOM pixel data has no usable image (shape {pixels.shape})")
     if pixels.ndim == 3:
         return Image.fromarray(_colour_to_8bit(pixels[..., :3], ds), mode="RGB")
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut  # lazily, as pydicom itself (decode_dicom)
+    from .dicomseries import frame_dataset
+    from .windowing import grey_frame
 
-    values = apply_modality_lut(pixels, ds).astype(np.float64)
-    lo, hi = float(np.min(values)), float(np.max(values))
-    try:
-        if "WindowCenter" in ds and "WindowWidth" in ds:
-            # the stored display window (the first one when several are given)
-            center = float(np.ravel([ds.WindowCenter])[0])
-            width = max(float(np.ravel([ds.WindowWidth])[0]), 1.0)
-            lo, hi = center - width / 2, center + width / 2
-        elif "VOILUTSequence" in ds:
-            values = apply_voi_lut(pixels, ds).astype(np.float64)
-            lo, hi = float(np.min(values)), float(np.max(values))
-    except (TypeError, ValueError, IndexError):
-        pass  # a malformed window falls back to the full range
-    scaled = (np.clip(values, lo, hi) - lo) / max(hi - lo, 1e-12) * 255.0
-    if photometric == "MONOCHROME1":
-        scaled = 255.0 - scaled
-    return Image.fromarray(scaled.astype(np.float32), mode="F")
+    return Image.fromarray(grey_frame(pixels, frame_dataset(ds, index), window), mode="F")

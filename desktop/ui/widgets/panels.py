@@ -362,6 +362,12 @@ class QueuePanel(QWidget):
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         lay.addWidget(self.summary)
+        from .series import SeriesPanel
+
+        self.series_panel = SeriesPanel()  # hidden until a DICOM series is queued
+        self.series_panel.toggled.connect(self._on_series_toggled)
+        self.series_frames = None  # the profile's dicom.frames when the series were queued
+        lay.addWidget(self.series_panel)
         self.stack = QStackedWidget()
         lay.addWidget(self.stack, 1)
         self.hint = QLabel("Drop images, folders or CSV files here,\nor use Add… (Ctrl+I),\n"
@@ -400,11 +406,28 @@ class QueuePanel(QWidget):
 
     def clear(self) -> None:
         self.model.clear()
+        self.series_panel.clear()
+
+    def add_series(self, series_list, chosen_items, frames=None) -> None:
+        """Show DICOM series in the series list, ticked where ``chosen_items`` (already queued, or about to
+        be) hold their slices; ``frames`` (the profile's range) is what ticking one again queues."""
+        self.series_frames = frames
+        self.series_panel.add_series(series_list, {id(i.series) for i in chosen_items if i.series is not None})
+
+    def _on_series_toggled(self, series, ticked: bool) -> None:
+        if ticked:
+            from desktop.engine.inputs.dicomseries import select_series
+
+            items, _ = select_series([series], None, self.series_frames)
+            self.model.add(items)
+        else:
+            self.model.remove_rows([n for n, item in enumerate(self.model.items) if item.series is series])
 
     def _on_model_changed(self, *_):
         self.stack.setCurrentIndex(1 if self.model.items else 0)
         self.remove_button.setEnabled(bool(self.model.items))
         self.clear_button.setEnabled(bool(self.model.items))
+        self.series_panel.sync({id(i.series) for i in self.model.items if i.series is not None})
         self._update_summary()
         self.changed.emit()
 
