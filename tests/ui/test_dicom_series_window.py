@@ -69,7 +69,8 @@ def test_the_profiles_rule_ticks_the_series_it_chooses(qtbot, window, tmp_path):
     model.with_suffix(".profile.json").write_text(json.dumps(raw))
     load(qtbot, window, model)
     window.add_inputs([str(tmp_path / "study")])
-    rows = _rows(window)
+    rows = sorted(_rows(window), key=lambda r: not r.text().startswith("CT"))  # the CT series, then the MR one
+    assert [r.text()[:2] for r in rows] == ["CT", "MR"]
     assert [r.checkState() for r in rows] == [Qt.Unchecked, Qt.Checked]
     assert [i.path.rsplit("/", 1)[-1] for i in window.queue.model.items] == ["enhanced.dcm#frame=3",
                                                                              "enhanced.dcm#frame=2"]
