@@ -77,6 +77,8 @@ class ContinuousMixin:
                 f"{fmt.count(w['failed'])} failed) · last: {w['last']}")
 
     def _on_watch_progress(self, w: dict) -> None:
+        if w["scored"] == 1:
+            self._update_origin()  # the run is known now: the strip names it
         self.progress_label.setText(self._watch_text(w))
         self.progress_label.setToolTip(f"Watching {self.controller.shown.watching}: each new file is scored once "
                                        "it is completely written. Cancel (Esc) stops the watch.")
@@ -101,6 +103,10 @@ class ContinuousMixin:
             return None
         s = self.settings
         s.serve_port, s.serve_network, s.serve_record = options["port"], options["network"], options["record"]
+        view = self.server_view
+        view.port.setValue(options["port"])
+        view.network.setChecked(options["network"])
+        view.record.setChecked(options["record"])
         self._save_settings()
         try:
             return self.controller.start_serving(**options)

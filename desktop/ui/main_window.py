@@ -1006,7 +1006,7 @@ class MainWindow(ContinuousMixin, InputsMixin, AboutMixin, QMainWindow):
         stopping = running and job is not None and job.should_stop()
         watching = c.is_watching()
         self.run_button.setText("Stopping…" if stopping and watching else "Cancelling…" if stopping else
-                                "Stop Watching  ■" if watching else "Cancel  ■" if running else "Run  ▶")
+                                "Stop  ■" if watching else "Cancel  ■" if running else "Run  ▶")
         if watching:
             self.run_button.setToolTip("Stop the watch (Esc): the files scored so far stay in History")
         if stopping:

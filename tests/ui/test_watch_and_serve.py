@@ -31,7 +31,7 @@ def test_a_watched_folder_is_one_live_run_whose_results_arrive_file_by_file(qtbo
     window.start_watch(str(inbox), done_dir=str(done), settle_s=0.2)
     qtbot.waitUntil(lambda: window.results.total == 1, timeout=20000)
     assert window.controller.is_watching()
-    assert window.run_button.text() == "Stop Watching  ■"
+    assert window.run_button.text() == "Stop  ■"  # its tooltip: stop the watch
     assert window.progress.maximum() == 0  # no total: the bar shows it is waiting, not how far it is
     assert "Watching inbox" in window.progress_label.text()
     # a file arriving while the window watches: scored once written, shown, moved to done/
