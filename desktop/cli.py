@@ -254,6 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a segmenter's: write each image's label map as <stem>.png (original size, the values "
                         "legend.json names) into DIR/<run id>; the record's mask_file names it")
     p.add_argument("--workers", type=_non_negative, help="decode threads ahead of inference (0: none)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="score on a Dask distributed cluster: a scheduler's address (tcp://host:8786), or local:N "
+                        "to start N worker processes on this machine; the inputs must be at the same paths on "
+                        "every worker (README, 'Scoring an archive')")
     p.add_argument("--quiet", "-q", action="store_true", help="no header or summary on standard error")
 
     p.add_argument("--no-history", action="store_true", help="do not keep these results in the history database")
@@ -366,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="append results to this file instead of standard output")
     p.add_argument("--top-k", type=_positive, default=None,
                    help="default: the run's own (another value is refused: one run, one shape of results)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="default: the cluster the run was scored on (local:N starts its workers again); 'none' "
+                        "scores the rest on this machine")
     p.add_argument("--quiet", "-q", action="store_true")
     formula_guard_arg(p)
     include_phi_arg(p)
@@ -838,7 +845,7 @@ def _inputs_folder(save_dir: str, recorder) -> str:
 
 
 def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, label="", early=None,
-           checked: bool = False) -> int:
+           checked: bool = False, cluster=None) -> int:
     """Score items into the output (and the history); the summary and exit code of score and resume.
 
     Each delivery group is committed to the history and then handed to the output, with
@@ -850,7 +857,8 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
     The run is recorded as finished; as cancelled after Ctrl+C (exit 130), SIGTERM (143), a
     closed pipe, an output that could not be written (2) or an error; or not at all when the
     history itself could not be written (2): it is then read as interrupted, and resumable.
-    ``checked``: the caller has refused a bad ``--out`` already (:func:`_check_out`).
+    ``checked``: the caller has refused a bad ``--out`` already (:func:`_check_out`). ``cluster``: a
+    :class:`~desktop.engine.cluster.Cluster` that scores the items instead of this process.
     """
     import numpy as np
 
@@ -864,7 +872,8 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
         _check_out(args, engine, items, recorder.store if recorder is not None else None)
     total = sum(i.rows for i in items) - len(skip or ())
     if not args.quiet:
-        err.write(f"inferdesk {__version__} · {_safe(engine.info.file_name)} · {engine.provider} · "
+        where = f" · cluster {_safe(cluster.describe())}" if cluster is not None else ""
+        err.write(f"inferdesk {__version__} · {_safe(engine.info.file_name)} · {engine.provider}{where} · "
                   f"profile {_safe(engine.profile_source)} · {total:,} item{'s' if total != 1 else ''}{_safe(label)}"
                   f"{_table_columns(engine, items)}\n")
         err.flush()
@@ -915,10 +924,15 @@ def _score(engine, items, args, out, err, prov: dict, recorder=None, skip=None, 
         if whole:
             with closing(recorder.store.batches(recorder.run_id)) as stored:
                 deliver(stored)  # what the run stored before, in run order, as 'history export' gives it
-        groups = group_batches(run_batches(engine, items, top_k=args.top_k, save_inputs=save, save_masks=masks,
-                                           workers=getattr(args, "workers", None), skip=skip,
-                                           hash_inputs=recorder is not None),
-                               DELIVERY_INTERVAL_S, DELIVERY_ITEMS)
+        if cluster is not None:
+            from .engine.cluster import run_cluster_batches
+
+            scored = run_cluster_batches(cluster, engine, items, top_k=args.top_k, skip=skip,
+                                         hash_inputs=recorder is not None)
+        else:
+            scored = run_batches(engine, items, top_k=args.top_k, save_inputs=save, save_masks=masks,
+                                 workers=getattr(args, "workers", None), skip=skip, hash_inputs=recorder is not None)
+        groups = group_batches(scored, DELIVERY_INTERVAL_S, DELIVERY_ITEMS)
         # on Ctrl+C the group in progress still comes, committed and written, before the interrupt
         for group in groups:
             with _signals.held():
@@ -1058,32 +1072,71 @@ def _dicom_chosen(engine, items, args, err):
     return chosen
 
 
+def _open_cluster(args, err):
+    """The Dask cluster ``--cluster`` names, connected (its local workers started), or None without it.
+
+    Refuses the options whose files a worker would write on its own machine (exit 2, via main).
+    """
+    from .engine.cluster import Cluster, parse_address
+    from .engine.errors import EngineError
+
+    text = getattr(args, "cluster", None)
+    if not text or text.lower() == "none":
+        return None
+    spec = parse_address(text)
+    for flag, given in (("--save-inputs", getattr(args, "save_inputs", None)),
+                        ("--save-masks", getattr(args, "save_masks", None))):
+        if given:
+            raise EngineError(f"{flag} is not for a cluster run: each worker would write its files on its own "
+                              "machine; score without --cluster, or export the run afterwards")
+    if getattr(args, "workers", None) is not None and args.command == "score":
+        raise EngineError("--workers sets this machine's decode threads; a cluster's workers each use their own "
+                          "threads (dask worker --nthreads)")
+    if not args.quiet:
+        err.write(f"inferdesk: starting {spec.workers} local worker process{'es' if spec.workers != 1 else ''}\n"
+                  if spec.local else f"inferdesk: connecting to the Dask scheduler at {_safe(spec.address)}\n")
+        err.flush()
+    return Cluster(spec)
+
+
 def _start_and_score(args, out, err, started_at, early) -> int:
-    from .engine import expand_inputs, writers
+    from .engine import expand_inputs
 
     engine = _open_engine(args, err)
     items = _dicom_chosen(engine, expand_inputs(args.inputs), args, err)
     store = _open_store(args)
+    cluster = None
     try:
         _check_out(args, engine, items, store)  # before the run is recorded and anything is written
-        # what may be wrong with the model (labels that are not its classes) is said even with --quiet
-        err.write("".join(f"warning: {_safe(w)}\n" for w in engine.warnings))
-        if store and not args.quiet:
-            for run in store.unfinished()[:3]:
-                err.write(f"note: run {run.id} ({_safe(run.model_name)}, {run.ok + run.failed:,} of {run.total:,} "
-                          f"scored) was interrupted; 'inferdesk resume {run.id}' scores the rest\n")
-        recorder = store.start_run(engine, args.inputs, total=sum(i.rows for i in items),
-                                   output={"format": args.format, "top_k": args.top_k, "out": args.out,
-                                           "workers": args.workers, "save_inputs": args.save_inputs,
-                                           **({"save_masks": args.save_masks} if args.save_masks else {})}) if store else None
-        if recorder is not None:
-            prov = writers.run_provenance(store.run_metadata(recorder.run_id), "inferdesk score")
-        else:
-            prov = writers.engine_provenance(engine, started_at, "inferdesk score")
-        return _score(engine, items, args, out, err, prov, recorder, early=early, checked=True)
+        cluster = _open_cluster(args, err)
+        return _record_and_score(args, out, err, started_at, early, engine, items, store, cluster)
     finally:
         if store:
             store.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _record_and_score(args, out, err, started_at, early, engine, items, store, cluster) -> int:
+    from .engine import writers
+
+    # what may be wrong with the model (labels that are not its classes) is said even with --quiet
+    err.write("".join(f"warning: {_safe(w)}\n" for w in engine.warnings))
+    if store and not args.quiet:
+        for run in store.unfinished()[:3]:
+            err.write(f"note: run {run.id} ({_safe(run.model_name)}, {run.ok + run.failed:,} of {run.total:,} "
+                      f"scored) was interrupted; 'inferdesk resume {run.id}' scores the rest\n")
+    recorder = store.start_run(engine, args.inputs, total=sum(i.rows for i in items),
+                               output={"format": args.format, "top_k": args.top_k, "out": args.out,
+                                       "workers": args.workers, "save_inputs": args.save_inputs,
+                                       **({"save_masks": args.save_masks} if args.save_masks else {}),
+                                       **({"cluster": cluster.spec.text} if cluster is not None else {})}
+                               ) if store else None
+    if recorder is not None:
+        prov = writers.run_provenance(store.run_metadata(recorder.run_id), "inferdesk score")
+    else:
+        prov = writers.engine_provenance(engine, started_at, "inferdesk score")
+    return _score(engine, items, args, out, err, prov, recorder, early=early, checked=True, cluster=cluster)
 
 
 def cmd_watch(args, out, err) -> int:
@@ -1512,15 +1565,21 @@ def cmd_resume(args, out, err) -> int:
     err.write("".join(f"warning: {_safe(w)}\n" for w in plan.warnings))  # with --quiet too, as score does
     if not args.quiet:
         err.write("".join(f"note: {_safe(n)}\n" for n in output.notes))
+    if args.cluster is None:
+        args.cluster = output.cluster  # the cluster it was scored on: local:N starts its workers again
     store = ResultStore()
+    cluster = None
     try:
         _check_out(args, plan.engine, plan.items, store)  # before the run is taken up: a refusal leaves it as it was
+        cluster = _open_cluster(args, err)
         recorder = store.resume_run(plan.run.id)
         prov = writers.run_provenance(plan.meta, "inferdesk resume")
         return _score(plan.engine, plan.items, args, out, err, prov, recorder, skip=plan.done, checked=True,
-                      label=f" left of run {plan.run.id} ({len(plan.done):,} already scored)")
+                      label=f" left of run {plan.run.id} ({len(plan.done):,} already scored)", cluster=cluster)
     finally:
         store.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def cmd_history(args, out, err) -> int:

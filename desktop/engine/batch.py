@@ -64,6 +64,7 @@ class _Run:
         self.infer_calls = 0  # inference calls made on this thread so far
         self.batch_target = 1
         self.skip_rows: dict = {}
+        self.table_options: dict = {}
         self.hash_inputs = False
         self.pool_workers = 0  # decode threads of the current image group
         self.infer_in_pool = False  # those threads also run inference (models slow enough for one item a call)
@@ -496,8 +497,9 @@ def _score_table(run: _Run, item: InputItem, chunk_rows: int) -> Iterator[Result
                                    f"{name}: this model takes images, not a table; drop image files instead"),
                        item.rows)
         return
+    piece = run.table_options.get(item.path)  # a cluster partition's piece of a larger file
     try:
-        reader = engine.table_reader(item.path)
+        reader = engine.table_reader(item.path, **(piece or {}))
     except InputError as exc:
         yield run.emit(run.failure(item.path, "table", str(exc)), item.rows)
         return
@@ -538,7 +540,7 @@ def _score_table(run: _Run, item: InputItem, chunk_rows: int) -> Iterator[Result
             yield run.emit(batch)
     if run.stopped():
         return
-    if produced == 0:
+    if produced == 0 and piece is None:
         yield run.emit(run.failure(item.path, "table", f"{name}: the file has a header but no data rows"),
                        item.rows)
     elif produced < item.rows:
@@ -636,7 +638,7 @@ def run_batches(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callab
                 progress: ProgressFn | None = None, save_inputs: str | None = None, save_masks: str | None = None,
                 workers: int | None = None, chunk_rows: int = 65536,
                 batch_size: int | None = None, skip: set | None = None,
-                hash_inputs: bool = False) -> Iterator[ResultBatch]:
+                hash_inputs: bool = False, table_options: dict | None = None) -> Iterator[ResultBatch]:
     """Score inputs with an engine, yielding ResultBatch columns in input order.
 
     A batch is one inference call of images, one chunk of CSV rows, or one item that failed;
@@ -675,6 +677,9 @@ def run_batches(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callab
         not scored again. Used to resume an interrupted run.
     hash_inputs
         Fill each result's ``input_sha256`` (hashed in the decode threads) for the audit trail.
+    table_options
+        CSV path -> TableReader options (``first_row``, ``parser``, ``encoding``) for a file that
+        is a piece of a larger one (a cluster's partition, :mod:`~desktop.engine.cluster`).
     """
     items = [i if isinstance(i, InputItem) else None for i in inputs]
     if any(i is None for i in items):
@@ -685,6 +690,7 @@ def run_batches(engine, inputs: Iterable, *, top_k: int = 5, should_stop: Callab
     total = sum(i.rows for i in items) - sum(1 for path, row in skip if row is not None)
     run = _Run(engine, top_k, should_stop, progress, save_inputs, max(total, 0))
     run.hash_inputs = hash_inputs
+    run.table_options = table_options or {}
     if save_masks:
         from .maskwriters import MaskSaver
 

@@ -186,11 +186,14 @@ class Engine:
         x = preprocess_image(img, self.profile.image, expected)
         return x, (time.perf_counter() - t0) * 1e3
 
-    def table_reader(self, path) -> TableReader:
-        """A CSV file opened for this model: its feature columns and pass-through columns from the profile."""
+    def table_reader(self, path, **options) -> TableReader:
+        """A CSV file opened for this model: its feature columns and pass-through columns from the profile.
+
+        ``options``: TableReader's ``first_row``, ``parser`` and ``encoding``, for a piece of a file.
+        """
         table = self.profile.table
         return TableReader(path, table.columns if table else None, self.n_features,
-                           passthrough=table.passthrough if table else True, types=self.table_types)
+                           passthrough=table.passthrough if table else True, types=self.table_types, **options)
 
     @property
     def table_types(self):

@@ -54,16 +54,20 @@ class ResultBatch:
     ``source_sha256``. Per batch: ``task``, ``meta`` (the decoder's facts, such as class
     names), ``shared`` (outputs without a batch axis: kept for runs stored before every output got a row
     per item; the engine no longer makes them), ``output_names`` (the model's order).
+
+    A cluster run's batches also have ``host`` (int32, n: an index into ``hosts``, the names of
+    the workers' machines): which worker scored each item. Batches scored here have neither
+    (``host`` None), so their records, payloads and digests are what they always were.
     """
 
     __slots__ = ("task", "position", "source", "row", "ok", "timings", "errors", "sources", "source_kinds",
                  "source_sha256", "saved_input", "mask_file", "features", "feature_names", "cells", "passthrough",
-                 "answer", "meta", "outputs", "shared", "maps", "output_names", "_where")
+                 "answer", "meta", "outputs", "shared", "maps", "output_names", "host", "hosts", "_where")
 
     def __init__(self, *, task: str, position, source, row, ok, timings, sources, source_kinds,
                  source_sha256=None, errors=None, saved_input=None, features=None, feature_names=(),
                  cells=None, passthrough=None, answer=None, meta=None, outputs=None, shared=None, maps=None,
-                 output_names=(), mask_file=None):
+                 output_names=(), mask_file=None, host=None, hosts=()):
         self.task = task
         self.position = np.asarray(position, dtype=np.int64)
         n = len(self.position)
@@ -87,6 +91,8 @@ class ResultBatch:
         self.shared = dict(shared or {})
         self.maps = dict(maps or {})
         self.output_names = tuple(output_names)
+        self.host = None if host is None else np.asarray(host, dtype=np.int32).reshape(n)
+        self.hosts = tuple(hosts)
         self._where = None  # feature name -> column, made once for the row views
 
     # ------------------------------------------------------------------ basics
@@ -118,6 +124,14 @@ class ResultBatch:
 
     def sha256_of(self, i: int) -> str | None:
         return self.source_sha256[int(self.source[i])]
+
+    def worker_of(self, i: int) -> str | None:
+        """The host of the cluster worker that scored item ``i``; None when it was scored here."""
+        return None if self.host is None else self.hosts[int(self.host[i])]
+
+    def with_worker(self, hostname: str) -> "ResultBatch":
+        """The same batch with every item marked as scored by the worker on ``hostname``."""
+        return self.replace(host=np.zeros(len(self), dtype=np.int32), hosts=(hostname,))
 
     def row_of(self, i: int) -> int | None:
         r = int(self.row[i])
@@ -172,6 +186,8 @@ class ResultBatch:
             d["mask_file"] = self.mask_file[i]
         if self.passthrough and self.row[i] != NO_ROW:  # a CSV row's (an image has none)
             d["passthrough"] = {name: col[i] for name, col in self.passthrough.items()}
+        if self.host is not None:  # a cluster run's: the machine that scored it
+            d["worker"] = self.hosts[int(self.host[i])]
         return d
 
     def records(self):
@@ -216,7 +232,7 @@ class ResultBatch:
                       saved_input=self.saved_input.get(i), mask_file=self.mask_file.get(i), features=features, input_sha256=self.sha256_of(i),
                       passthrough=extra, candidates=candidates, conf=conf, masks=masks,
                       review_below=self.meta.get("review_below") if top else None,
-                      score_kind=self.meta.get("scores") if top else None)
+                      score_kind=self.meta.get("scores") if top else None, worker=self.worker_of(i))
 
     def _candidates(self, i: int) -> tuple:
         """Item ``i``'s stored detection candidates as Detection tuples, best first."""
@@ -376,7 +392,8 @@ class ResultBatch:
             cells=sparse(self.cells), passthrough={k: _take(v, idx) for k, v in self.passthrough.items()},
             answer=take_answer(self.answer, idx), meta=self.meta,
             outputs={k: v[idx] for k, v in self.outputs.items()}, shared=self.shared,
-            maps={k: (labels, s[idx]) for k, (labels, s) in self.maps.items()}, output_names=self.output_names)
+            maps={k: (labels, s[idx]) for k, (labels, s) in self.maps.items()}, output_names=self.output_names,
+            host=None if self.host is None else self.host[idx], hosts=self.hosts)
 
     @classmethod
     def concat(cls, batches: list["ResultBatch"]) -> "ResultBatch":
@@ -464,7 +481,7 @@ class ResultBatch:
             answer={**{name: stacked(lambda b, name=name: _answer_in(b, name, meta)) for name in answer_names},
                     **_concat_ragged(batches)},
             meta=meta, outputs=outputs, shared=shared, maps=maps,
-            output_names=next((b.output_names for b in batches if b.output_names), ()))
+            output_names=next((b.output_names for b in batches if b.output_names), ()), **_concat_hosts(batches))
 
     # ------------------------------------------------------------------ serialising (store, files)
     def to_payload(self) -> tuple[dict, dict]:
@@ -487,6 +504,8 @@ class ResultBatch:
             arrays[f"map/{name}"] = s
         if self.features is not None:
             arrays["features"] = self.features
+        if self.host is not None:
+            arrays["host"] = self.host
         header = {
             "task": self.task, "sources": list(self.sources), "source_kinds": list(self.source_kinds),
             "source_sha256": list(self.source_sha256), "errors": {str(k): v for k, v in self.errors.items()},
@@ -497,6 +516,7 @@ class ResultBatch:
             "meta": self.meta,
             "maps": {name: list(labels) for name, (labels, _) in self.maps.items()},
             "output_names": list(self.output_names), "ragged": ragged,
+            **({"hosts": list(self.hosts)} if self.host is not None else {}),
         }
         return header, arrays
 
@@ -524,7 +544,7 @@ class ResultBatch:
             passthrough=dict(header["passthrough"]) if isinstance(header["passthrough"], list) else header["passthrough"],
             answer=group("answer/"), meta=header["meta"], outputs=outputs, shared=group("shared/"),
             maps={name: (labels, arrays[f"map/{name}"]) for name, labels in header["maps"].items()},
-            output_names=header["output_names"])
+            output_names=header["output_names"], host=arrays.get("host"), hosts=header.get("hosts", ()))
 
     def to_bytes(self) -> bytes:
         """The batch as one ``.npz`` blob (its header as JSON inside): what the store keeps per chunk."""
@@ -552,6 +572,8 @@ class ResultBatch:
                           + str(v.shape) for k, v in self.shared.items()}
         keep["columns"] = {k: [str(a.dtype), list(a.shape[1:])] for k, a in self._item_columns()}
         keep["ragged"] = sorted(k for k, a in self.outputs.items() if a.dtype == object)
+        if self.host is not None:  # only then, as below
+            keep["hosts"] = list(self.hosts)
         groups = ragged_groups(self.answer)
         if groups:  # only then, so batches without one keep the digests they always had
             keep["ragged_answer"] = {k: [str(self.answer[k].dtype), list(self.answer[k].shape[1:])]
@@ -569,6 +591,8 @@ class ResultBatch:
         cols += [(f"map/{k}", self.maps[k][1]) for k in sorted(self.maps)]
         if self.features is not None:
             cols.append(("features", self.features))
+        if self.host is not None:
+            cols.append(("host", self.host))
         return cols
 
     def _parts(self) -> list[np.ndarray]:
@@ -781,6 +805,27 @@ def _answer_in(batch, name: str, meta: dict):
     where = {index: j for j, index in enumerate(meta["indices"])}
     remap = np.array([where[int(i)] for i in batch.meta["indices"]], dtype=np.int32)
     return remap[column]
+
+
+def _concat_hosts(batches) -> dict:
+    """``host``/``hosts`` of batches concatenated: none when none has them, else one list of names (an item
+    scored here, in a batch without them, gets the name ``""``)."""
+    if all(b.host is None for b in batches):
+        return {}
+    names: list = []
+    lookup: dict = {}
+    cols = []
+    for b in batches:
+        own = b.hosts if b.host is not None else ("",)
+        remap = []
+        for name in own:
+            if name not in lookup:
+                lookup[name] = len(names)
+                names.append(name)
+            remap.append(lookup[name])
+        where = b.host if b.host is not None else np.zeros(len(b), dtype=np.int32)
+        cols.append(np.asarray(remap, dtype=np.int32)[where])
+    return {"host": np.concatenate(cols), "hosts": tuple(names)}
 
 
 def _union(dicts) -> list:

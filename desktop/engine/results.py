@@ -134,6 +134,8 @@ class Result:
     review_below: float | None = None
     #: what a classifier's scores are (decoders.classification.SCORE_KINDS' key), when its batch says
     score_kind: str | None = None
+    #: the host of the cluster worker that scored it (a cluster run's); None when scored here
+    worker: str | None = None
 
     @property
     def needs_review(self) -> bool:

@@ -17,7 +17,8 @@ the same columns and values. A writer is opened on a text file, given batches as
   ``value_1 ...``); each model output flattened (``name``, ``name[i,j]``, ``name[label]`` for a
   probability map, ``<float32 84x8400>`` for an output of more than 32 values); the CSV's
   pass-through columns; ``decode_ms, preprocess_ms, infer_ms, postprocess_ms, total_ms,
-  saved_input, input_sha256``; then what the :data:`CSV_COLUMNS` hooks add (a run with review
+  saved_input, input_sha256`` (and ``worker``, the host that scored the item, for a cluster run's);
+  then what the :data:`CSV_COLUMNS` hooks add (a run with review
   decisions: ``decision, decision_label, decision_reason, reviewer, reviewed_at``, empty for a
   result not reviewed). An output column whose name is taken by one of those gets
   ``output.`` in front (``output.label``), a pass-through column whose name is taken
@@ -1041,6 +1042,10 @@ class _Layout:
         tail = list(TAIL_COLUMNS)
         if self.mask_file:
             tail.insert(tail.index("saved_input") + 1, "mask_file")
+        # a cluster run's: the host of the worker that scored each item, last of the tail
+        self.worker = batch is not None and batch.host is not None
+        if self.worker:
+            tail.append(_free("worker", "extra.", set(names)))
         names += tail
         # what the CSV_COLUMNS hooks add, after everything else (a name taken gets "extra." in front)
         self.extra = []
@@ -1397,6 +1402,9 @@ class _BatchCells:
         if self.layout.mask_file:
             cols.append(self.sparse(b.mask_file))
         cols.append(self.by_source(["" if s is None else s for s in b.source_sha256]))
+        if self.layout.worker:
+            hosts = np.asarray(list(b.hosts) + [""], dtype=object)
+            cols.append(self.texts(hosts[b.host].tolist() if b.host is not None else [""] * self.n))
         return cols
 
     def text(self, line_end: str) -> str:

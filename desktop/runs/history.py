@@ -303,6 +303,7 @@ class ResumeOutput:
     save_inputs: str | None
     notes: tuple = ()  # where the resume writes otherwise than the run did
     save_masks: str | None = None  # --save-masks' DIR
+    cluster: str | None = None  # the Dask cluster the run was scored on (--cluster), None: this machine
 
 
 def resume_output(meta: dict, *, top_k: int | None = None, fmt: str | None = None,
@@ -334,7 +335,7 @@ def resume_output(meta: dict, *, top_k: int | None = None, fmt: str | None = Non
     if out is None and own_out:
         notes.append(f"the run wrote its results to {own_out}; add --out {own_out} to write the whole run there")
     return ResumeOutput(fmt, top_k, out, recorded.get("workers"), recorded.get("save_inputs"), tuple(notes),
-                        recorded.get("save_masks"))
+                        recorded.get("save_masks"), recorded.get("cluster"))
 
 
 def _check_input_hashes(recorded: dict) -> None:

@@ -62,6 +62,21 @@ def count_rows(path: str | os.PathLike, block: int = 4 << 20) -> int:
     lines' lengths; quotes are followed one by one only in a block where some quote is not
     where a cell begins.
     """
+    try:
+        n = sum(int(np.count_nonzero(held)) for _, _, held in _records(path, block))
+    except OSError:
+        return 1
+    return max(n - 1, 0)
+
+
+def _records(path, block: int = 4 << 20):
+    """The file's records, a block at a time: ``(ends, lines, held)`` arrays per block read.
+
+    ``ends``: the absolute byte offset of each record's last byte (its line break, or the file's
+    last byte for a last record without one); ``lines``: the line breaks (``\\n``, inside quotes
+    too) in the file up to and including that byte; ``held``: whether the record holds
+    something (not white space only). See :func:`count_rows` for what a record is.
+    """
     starts_cell = np.zeros(256, dtype=bool)  # bytes after which a quote opens a cell
     starts_cell[list(b"\n\r,;\t|")] = True
 
@@ -94,38 +109,114 @@ def count_rows(path: str | os.PathLike, block: int = 4 << 20) -> int:
         inside = (last >= 0) & (closes_after[np.maximum(last, 0)] > breaks)
         return inside, quoted, bool(closes) and closes[-1] == len(raw) - 1
 
-    n = 0
     held = False  # the record read so far (it began in an earlier block) holds something
     quoted = False  # inside a quoted cell where the last block ended
     before, closed_before = 10, False  # the last byte read, and whether it closed a quoted cell
-    try:
-        with open(path, "rb") as fh:
-            if fh.read(3) != b"\xef\xbb\xbf":  # a UTF-8 byte order mark is not part of the first cell
-                fh.seek(0)
-            while chunk := fh.read(block):
-                raw = np.frombuffer(chunk, dtype=np.uint8)
-                ends = np.flatnonzero(raw == 10)
-                if quoted or b'"' in chunk:
-                    inside, quoted, closed_before = quoted_breaks(raw, ends, quoted, before, closed_before)
-                    ends = ends[~inside]
-                else:
-                    closed_before = False
-                before = int(raw[-1])
-                solid = ~_WHITE[raw]
-                if not len(ends):
-                    held = held or bool(solid.any())
-                    continue
+    lines = 0  # line breaks in the blocks read before
+    none = np.zeros(0, dtype=np.int64)
+    with open(path, "rb") as fh:
+        offset = 3 if fh.read(3) == b"\xef\xbb\xbf" else 0  # a UTF-8 byte order mark is not part of the first cell
+        fh.seek(offset)
+        while chunk := fh.read(block):
+            raw = np.frombuffer(chunk, dtype=np.uint8)
+            breaks = ends = np.flatnonzero(raw == 10)
+            if quoted or b'"' in chunk:
+                inside, quoted, closed_before = quoted_breaks(raw, ends, quoted, before, closed_before)
+                ends = ends[~inside]
+            else:
+                closed_before = False
+            before = int(raw[-1])
+            solid = ~_WHITE[raw]
+            if not len(ends):
+                held = held or bool(solid.any())
+            else:
                 # whether each record holds something: the records start at 0 and after each end (a record's
                 # own line break is white, so each piece up to the next start says it)
                 starts = np.concatenate(([0], ends + 1))
                 tail = starts[-1] < len(raw)
                 full = np.logical_or.reduceat(solid, starts if tail else starts[:-1])
-                n += int(held or full[0]) + int(full[1:len(ends)].sum())
+                flags = full[:len(ends)].copy()
+                flags[0] = flags[0] or held
                 held = bool(tail and full[-1])
-            n += held
-    except OSError:
-        return 1
-    return max(n - 1, 0)
+                through = lines + np.searchsorted(breaks, ends) + 1  # ends are some of the breaks
+                yield ends + offset, through, flags
+            lines += len(breaks)
+            offset += len(raw)
+    if held:
+        yield np.array([offset - 1], dtype=np.int64), np.array([lines]), np.ones(1, dtype=bool)
+    else:
+        yield none, none, none.astype(bool)
+
+
+@dataclass(frozen=True)
+class Span:
+    """Consecutive data rows of a CSV file, as byte offsets: one partition of a cluster run.
+
+    ``start``/``stop``: the rows' bytes, ``[start, stop)``, whole records; ``first_row``: how many
+    data rows come before them (their numbers continue from it); ``lines_before``: the line breaks
+    before ``start``; ``rows``: the records it holds that are not blank; ``header_end``: where the
+    header record ends (0 for a file without one); ``header_lines``: the line breaks up to there.
+    """
+
+    start: int
+    stop: int
+    first_row: int
+    lines_before: int
+    rows: int
+    header_end: int
+    header_lines: int
+
+
+def table_spans(path, rows_per_span: int, header: bool = True, block: int = 4 << 20) -> list[Span]:
+    """The file cut into spans of ``rows_per_span`` records each (the last holds the rest), in one
+    pass over its bytes (:func:`_records`: a quoted line break stays inside its record).
+
+    Records are counted as :func:`count_rows` counts them. Raises OSError when the file cannot be read.
+    """
+    spans: list[Span] = []
+    size = os.path.getsize(path)
+    header_end = header_lines = None if header else 0
+    start = lines_before = header_end or 0
+    rows = total = 0  # records in the span being filled; data records before it
+    for ends, through, held in _records(path, block):
+        for end, line, solid in zip(ends.tolist(), through.tolist(), held.tolist()):
+            if not solid:
+                continue
+            if header_end is None:  # the first record that holds something is the header
+                header_end, header_lines = end + 1, line
+                start, lines_before = end + 1, line
+                continue
+            rows += 1
+            if rows == rows_per_span:
+                spans.append(Span(start, end + 1, total, lines_before, rows, header_end, header_lines))
+                total += rows
+                start, lines_before, rows = end + 1, line, 0
+    if rows or not spans:
+        spans.append(Span(start, size, total, lines_before, rows, header_end or 0, header_lines or 0))
+    elif spans[-1].stop < size:  # white space after the last record
+        spans[-1] = Span(**{**spans[-1].__dict__, "stop": size})
+    return spans
+
+
+def span_piece(path, span: Span, target) -> None:
+    """Write ``span`` of the CSV ``path`` as a CSV file of its own at ``target``: the header, then a line
+    break for every line before the span (blank lines, which no reader counts as rows, so every line
+    keeps its number in messages), then the span's bytes."""
+    with open(path, "rb") as src, open(target, "wb") as out:
+        out.write(src.read(span.header_end))
+        pad = span.lines_before - span.header_lines
+        while pad > 0:
+            n = min(pad, 1 << 20)
+            out.write(b"\n" * n)
+            pad -= n
+        src.seek(span.start)
+        left = span.stop - span.start
+        while left > 0:
+            data = src.read(min(left, 4 << 20))
+            if not data:
+                break
+            out.write(data)
+            left -= len(data)
 
 
 def _has_long_line(path, limit: int = LINE_LIMIT, block: int = 1 << 20) -> bool:
@@ -268,6 +359,10 @@ class TableReader:
         fraction or an out-of-range number for an integer type) is refused, naming the value.
         None: any finite number. ``object`` (a string input): the column is read as text
         (``TableChunk.texts``), its cells stripped; an empty one refuses its row.
+    first_row, parser, encoding
+        For a piece of a larger file (:func:`span_piece`, a cluster's partition): the data rows
+        before it (its rows are numbered on from there), and the reader (``"pandas"`` or ``"csv"``)
+        and text encoding the whole file is read with, so its rows parse exactly as they would there.
 
     Attributes
     ----------
@@ -281,8 +376,10 @@ class TableReader:
         Every named non-feature column: the two lists above together.
     """
 
-    def __init__(self, path, columns=None, n_features: int | None = None, passthrough=True, types=None):
+    def __init__(self, path, columns=None, n_features: int | None = None, passthrough=True, types=None, *,
+                 first_row: int = 0, parser: str | None = None, encoding: str | None = None):
         self.path = str(path)
+        self.first_row = first_row
         self.name = _name(path)
         try:
             with open_regular(path, InputError, self.name) as fh:  # a FIFO swapped in after listing is refused
@@ -297,7 +394,7 @@ class TableReader:
                              "\"CSV UTF-8\" instead")
         if b"\x00" in head:
             raise InputError(f"{self.name}: this is a binary file, not a CSV text file")
-        self.encoding = _encoding(head)
+        self.encoding = encoding or _encoding(head)
         lines = head.decode(self.encoding, errors="replace").lstrip("\ufeff").splitlines()
         first_line = next((line for line in lines if line.strip()), lines[0] if lines else "")
         self.delimiter = self._delimiter(first_line)
@@ -327,7 +424,10 @@ class TableReader:
         self._resolve(columns, n_features)
         self._choose_passthrough(passthrough)
         self._set_types(types)
-        self._use_pandas = size > SMALL_FILE_BYTES and _pandas() is not None  # imported now, not in the first chunk
+        if parser is None:
+            parser = "pandas" if size > SMALL_FILE_BYTES else "csv"
+        self.parser = parser  # what reads the rows; a cluster's partitions are read as their whole file would be
+        self._use_pandas = parser == "pandas" and _pandas() is not None  # imported now, not in the first chunk
 
     def _open(self, errors: str) -> None:
         """(Re)open the file for the csv module, from its start, with over-long lines guarded."""
@@ -542,7 +642,7 @@ class TableReader:
         the header, or text that is not in the file's encoding) hands the rest of the file to the
         csv module, which gives each such row its own message.
         """
-        done = 0
+        done = self.first_row
         if self._long_lines():
             self._reopen(skip=0)  # the csv module reads such a file, skipping the long lines unread
         elif self._use_pandas:
@@ -575,7 +675,7 @@ class TableReader:
         """The csv module reads on after ``done`` rows, undecodable bytes replaced."""
         if isinstance(exc.__cause__, UnicodeDecodeError) and self.encoding == "utf-8-sig":
             self.encoding = "cp1252"  # UTF-8 at the start, something else later: Excel's ANSI
-        self._reopen(skip=done)
+        self._reopen(skip=done - self.first_row)
 
     def _long_lines(self) -> bool:
         try:
@@ -641,7 +741,7 @@ class TableReader:
             table = reader
             frames = (table.iloc[i:i + size] for i in range(0, len(table), size))
             reader = contextlib.nullcontext()
-        row = seen = 0  # data rows given out; rows pandas has read (including bare-delimiter lines)
+        row, seen = self.first_row, 0  # the last data row given out; rows pandas has read (with bare-delimiter lines)
         with reader:
             while True:
                 try:
