@@ -47,6 +47,10 @@ class Settings:
     watch_move: bool = True  # move scored files to the done / failed folders (False: copy them)
     watch_settle_s: float = 1.0
     watch_poll: bool = False
+    # Run ▸ Run on Cluster…: worker processes on this computer, or a Dask scheduler's address
+    cluster_local: bool = True
+    cluster_workers: int = 2
+    cluster_address: str = ""
     # the Server tab
     serve_port: int = 8000
     serve_network: bool = False  # listen on every address, with a bearer token (else this machine only)
@@ -130,6 +134,7 @@ def _clean(raw: dict) -> Settings:
         out.serve_port = default.serve_port
     if not 0 <= out.watch_settle_s <= 3600:
         out.watch_settle_s = default.watch_settle_s
+    out.cluster_workers = max(1, min(out.cluster_workers, 256))
     return out
 
 

@@ -106,8 +106,9 @@ class Cluster:
     Raises ClusterError when the scheduler cannot be reached or the local workers do not start.
     """
 
-    def __init__(self, where: str | ClusterAddress, *, timeout_s: float = CONNECT_TIMEOUT_S):
+    def __init__(self, where: str | ClusterAddress, *, timeout_s: float | None = None):
         spec = where if isinstance(where, ClusterAddress) else parse_address(where)
+        timeout_s = CONNECT_TIMEOUT_S if timeout_s is None else timeout_s
         self.spec = spec
         self._local = None
         import distributed
@@ -120,7 +121,7 @@ class Cluster:
                 with dask.config.set({"distributed.worker.daemon": True,
                                       "distributed.scheduler.work-stealing": False}):
                     self._local = distributed.LocalCluster(
-                        n_workers=spec.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                        n_workers=spec.workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                         silence_logs=logging.ERROR, host="127.0.0.1", memory_limit=0,
                         death_timeout=timeout_s)
                 self.client = distributed.Client(self._local, timeout=timeout_s)
@@ -446,12 +447,14 @@ def _one_encoding(path, encoding: str) -> bool:
 def run_cluster_batches(cluster: Cluster, engine, items: list, *, top_k: int = 5,
                         should_stop: Callable[[], bool] | None = None, progress=None, skip: set | None = None,
                         hash_inputs: bool = False, span_rows: int = SPAN_ROWS,
-                        files_per_partition: int = FILES_PER_PARTITION) -> Iterator:
+                        files_per_partition: int = FILES_PER_PARTITION, features: bool = False) -> Iterator:
     """Score ``items`` on ``cluster``, yielding ResultBatch objects in input order, as ``run_batches`` does.
 
     Each batch is numbered from the run's next position, counted in ``progress(done, total)``
     and marked with the host of the worker that scored it. ``should_stop`` is checked while a
     partition is awaited; the partitions in flight are then cancelled and nothing more is yielded.
+    ``features``: send each CSV row's values back too (the window's detail pane shows them; the
+    history and the exports do not keep them).
 
     Raises
     ------
@@ -487,6 +490,8 @@ def run_cluster_batches(cluster: Cluster, engine, items: list, *, top_k: int = 5
     n_workers = max(1, len(cluster.workers()))
     parts = plan_partitions(engine, items, plugin=plugin.name, skip=skip, workers=n_workers,
                             hash_inputs=hash_inputs, span_rows=span_rows, files_per_partition=files_per_partition)
+    for p in parts:
+        p.features = features
     # a CSV's SHA-256, for the audit trail, taken here once while the workers score its spans
     hashing = {p.table: _hash_in_background(p.table) for p in parts if p.table and hash_inputs}
     token = uuid.uuid4().hex[:12]

@@ -44,6 +44,10 @@ class Job:
     resume_run: str | None = None  # take up this interrupted run (skipping what it already has)
     store_path: str | None = None  # the database; default ResultStore()'s
     extra: dict = field(default_factory=dict)
+    #: score on this Dask scheduler (its address) instead of in the scoring process; ``cluster_label``
+    #: is what the run records (``local:2`` for the window's own local cluster)
+    cluster: str | None = None
+    cluster_label: str | None = None
 
 
 class ScoringProcess:
@@ -248,8 +252,11 @@ def _run_job(conn, stop, job: Job, engines: dict, closing=None) -> None:
             skip = store.done_keys(job.resume_run)
             recorder = store.resume_run(job.resume_run)
         else:
+            output = {"top_k": job.top_k, "workers": job.workers}
+            if job.cluster:
+                output["cluster"] = job.cluster_label or job.cluster
             recorder = store.start_run(engine, [i.path for i in items], total=sum(i.rows for i in items),
-                                       output={"top_k": job.top_k, "workers": job.workers})
+                                       output=output)
     state = {"done": 0, "total": sum(i.rows for i in items) - len(skip or ())}
 
     def progress(done, total):
@@ -259,10 +266,24 @@ def _run_job(conn, stop, job: Job, engines: dict, closing=None) -> None:
     t0 = time.perf_counter()
     status = "cancelled"
 
+    cluster = None
+    if job.cluster:
+        from .cluster import Cluster
+
+        cluster = Cluster(job.cluster)
+
     def produced():
         """(batch, when it came) as the engine makes them, each added to the history (committed with its group)."""
-        for batch in run_batches(engine, items, top_k=job.top_k, should_stop=stop.is_set, progress=progress,
-                                 workers=job.workers, skip=skip, hash_inputs=recorder is not None):
+        if cluster is not None:
+            from .cluster import run_cluster_batches
+
+            scored = run_cluster_batches(cluster, engine, items, top_k=job.top_k, should_stop=stop.is_set,
+                                         progress=progress, skip=skip, hash_inputs=recorder is not None,
+                                         features=True)
+        else:
+            scored = run_batches(engine, items, top_k=job.top_k, should_stop=stop.is_set, progress=progress,
+                                 workers=job.workers, skip=skip, hash_inputs=recorder is not None)
+        for batch in scored:
             if recorder is not None:
                 recorder.add_batch(batch)
             yield batch, time.perf_counter()
@@ -294,6 +315,8 @@ def _run_job(conn, stop, job: Job, engines: dict, closing=None) -> None:
                 recorder.finish(status)
         if store is not None:
             store.close()
+        if cluster is not None:
+            cluster.close()
     _send(conn, ("finished", {"cancelled": status != "finished", "interrupted": status == "interrupted", "done": state["done"], "total": state["total"],
                               "seconds": time.perf_counter() - t0,
                               "run_id": recorder.run_id if recorder else None}))

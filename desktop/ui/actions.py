@@ -66,6 +66,8 @@ def build_actions(w) -> None:
     m = mb.addMenu("&Run")
     w.act_run = _action(w, "&Run", w.start_run, "Ctrl+R", "Score the queue", m)
     w.act_cancel = _action(w, "&Cancel", w.cancel, "Esc", "Stop after the current item", m)
+    w.act_cluster = _action(w, "Run on C&luster…", w.run_on_cluster_dialog, "Ctrl+Shift+R",
+                            "Score the queue on Dask workers: processes on this computer, or a cluster's machines", m)
     m.addSeparator()
     w.act_watch = _action(w, "&Watch Folder…", w.watch_folder_dialog, "Ctrl+Shift+W",
                           "Score each new file in a folder as soon as it is completely written, until you stop it", m)

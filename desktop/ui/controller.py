@@ -24,7 +24,7 @@ from desktop.engine.service import ScoringProcess
 from desktop.runs import history as runs
 from desktop.runs.bench import bench_settings
 from desktop.runs.queue_check import check_items
-from desktop.runs.scoring import RunStarted, score_in_child
+from desktop.runs.scoring import LocalClusters, RunStarted, score_in_child
 
 #: the slots of the window's jobs: a job started in a slot cancels and disconnects the one there
 LOAD, CHECK, RUN, OPEN, RESUME, BENCH, UNFINISHED = "load", "check", "run", "open", "resume", "bench", "unfinished"
@@ -138,6 +138,7 @@ class WindowController(QObject):
         self.jobs = Jobs(self)
         self.jobs.changed.connect(self.busy_changed)
         self.scoring = ScoringProcess()  # runs the batches, so this process keeps its interpreter lock
+        self.clusters = LocalClusters()  # Run on Cluster's local workers, kept between runs
         self.engine: Engine | None = None
         self.shown = Shown()
         self.table_columns: dict = {}  # CSV path -> columns that are not model features (the queue check)
@@ -184,6 +185,7 @@ class WindowController(QObject):
         self.stop_serving(wait=True)
         ok = self.jobs.shutdown(timeout_ms)
         self.scoring.close()
+        self.clusters.close()
         return ok
 
     # ================================================================== the model
@@ -219,11 +221,13 @@ class WindowController(QObject):
         self.queue_checked.emit(problems)
 
     # ================================================================== scoring
-    def start_run(self, items, top_k: int, resume=None, offset: int = 0, expected: int | None = None):
+    def start_run(self, items, top_k: int, resume=None, offset: int = 0, expected: int | None = None,
+                  cluster: str | None = None):
         """Score ``items`` in the scoring process; a run already going is cancelled first.
 
         ``expected``: the rows the run will show (an input the queue check refused is one failed
         row, not its CSV rows); the progress counts those. Default: every item's rows.
+        ``cluster``: score on a Dask cluster (``local:N`` or a scheduler's address; Run ▸ Run on Cluster…).
         """
         # Objects alive now (Qt wrappers, modules, earlier results) need no more scanning by the
         # cycle collector: frozen, its full collections while results stream in stay short
@@ -246,6 +250,7 @@ class WindowController(QObject):
         job = self.jobs.start(RUN, score_in_child, self.scoring, self.engine, items, top_k=top_k, record=True,
                               resume_run=resume.run.id if resume is not None else None,
                               store_path=str(self.store_path), paced=True, pace_timeout_s=0.25,
+                              cluster=cluster, clusters=self.clusters,
                               on_cancel=self.scoring.cancel, on_yielded=self._on_run_step,
                               on_returned=self._on_run_returned, on_errored=self._on_run_failed,
                               on_finished=self._on_run_finished)

@@ -368,8 +368,11 @@ class MainWindow(ContinuousMixin, InputsMixin, AboutMixin, QMainWindow):
             return None
         return self.start_run()
 
-    def start_run(self):
-        """Score the queue in the background; a run already going is cancelled first, once the user agrees."""
+    def start_run(self, cluster: str | None = None):
+        """Score the queue in the background; a run already going is cancelled first, once the user agrees.
+
+        ``cluster``: on a Dask cluster (``local:N`` or a scheduler's address) instead of this computer.
+        """
         if self.engine is None or not self.queue.model.items:
             self._update_actions()
             return None
@@ -377,8 +380,24 @@ class MainWindow(ContinuousMixin, InputsMixin, AboutMixin, QMainWindow):
             return None
         self.status_error.clear_message()
         self.latency.reset(time.perf_counter())
+        if cluster:
+            self.statusBar().showMessage(f"Scoring on {cluster}: starting the workers or connecting…", 8000)
         return self.controller.start_run(self.queue.model.items, self.settings.top_k,
-                                         expected=self.queue.model.expected_results)
+                                         expected=self.queue.model.expected_results, cluster=cluster)
+
+    def run_on_cluster_dialog(self):
+        """Run ▸ Run on Cluster…: ask where, then score the queue there (a run like any other, in History)."""
+        from .widgets.cluster_dialog import ClusterDialog
+
+        if self.engine is None or not self.queue.model.items:
+            refuse("Load a model and queue its inputs first: the cluster scores the queue.", self.show_status_error)
+            return None
+        dialog = ClusterDialog(self.settings, self.engine.info.file_name, self.queue.model.expected_results, self)
+        if dialog.exec() != dialog.DialogCode.Accepted:
+            return None
+        dialog.remember(self.settings)
+        self._save_settings()
+        return self.start_run(cluster=dialog.address())
 
     def cancel(self):
         """Stop the run (and a benchmark, and the opening of a past run) between items."""
@@ -998,6 +1017,9 @@ class MainWindow(ContinuousMixin, InputsMixin, AboutMixin, QMainWindow):
                          ("; asks first, as the current run is stopped" if running else ""))
         self.act_run.setEnabled(reason is None)
         self.act_run.setToolTip(tip)
+        self.act_cluster.setEnabled(reason is None)
+        self.act_cluster.setToolTip(reason or f"Score the {fmt.plural(n, 'queued item')} on Dask workers: processes "
+                                              "on this computer, or a cluster's machines (Ctrl+Shift+R)")
         # while a run goes, the primary action is to stop it: one Cancel, in the prominent place
         self.run_button.setEnabled(running or reason is None)
         self.run_button.setToolTip("Stop scoring after the current item (Esc); the results so far are kept"
