@@ -200,7 +200,9 @@ class EnginePlugin(WorkerPlugin):
     the profile and the session settings; the worker's engine runs with the worker's threads.
     """
 
-    idempotent = False
+    #: registered once per model, profile and settings: a long-lived cluster's workers keep the engine for the
+    #: next run of the same model (its name says which), rather than building it again
+    idempotent = True
 
     def __init__(self, engine, *, top_k: int):
         from desktop import __version__
@@ -225,7 +227,7 @@ class EnginePlugin(WorkerPlugin):
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        for worker_only in ("engine", "lock"):
+        for worker_only in ("engine", "lock", "error"):
             state.pop(worker_only, None)
         return state
 
@@ -243,10 +245,10 @@ class EnginePlugin(WorkerPlugin):
                                "version on every worker")
         try:
             self.engine = _build_engine(self, worker)
-        except EngineError as exc:
-            raise ClusterError(f"{where} cannot load {self.file_name}: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - said with the worker's name, whatever it is
-            raise ClusterError(f"{where} cannot load {self.file_name}: {type(exc).__name__}: {exc}") from None
+            why = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
+            self.error = f"{where} cannot load {self.file_name}: {why}"  # said again by each of its tasks
+            raise ClusterError(self.error) from None
 
     def teardown(self, worker):
         self.engine = None
@@ -309,7 +311,8 @@ def score_partition(part: Partition) -> PartitionResult:
     worker = get_worker()
     plugin = worker.plugins.get(part.plugin)
     if plugin is None or plugin.engine is None:
-        raise ClusterError(f"worker {socket.gethostname()} ({worker.address}) has no model loaded for this run")
+        raise ClusterError(getattr(plugin, "error", None) or
+                           f"worker {socket.gethostname()} ({worker.address}) has no model loaded for this run")
     t0 = time.perf_counter()
     with plugin.lock:
         engine = plugin.engine
@@ -540,10 +543,6 @@ def run_cluster_batches(cluster: Cluster, engine, items: list, *, top_k: int = 5
     finally:
         for f in futures.values():
             f.cancel()
-        try:
-            client.unregister_worker_plugin(plugin.name)
-        except Exception:  # noqa: BLE001 - the cluster may be gone
-            pass
 
 
 def _lost(exc: Exception, part: Partition) -> ClusterError:
