@@ -408,8 +408,9 @@ class WindowController(QObject):
         self.run_opened.emit({"run": run, "done": opened.done, "total": opened.total,
                               "cancelled": opened.cancelled})
         if resume is not None and not opened.cancelled:
-            top_k = runs.resume_output(resume.meta).top_k  # the run's own: one run, one shape of results
-            self.start_run(resume.items, top_k, resume=resume, offset=opened.done)
+            output = runs.resume_output(resume.meta)
+            # the run's own top-k (one run, one shape of results), and its cluster: a local:N one starts again
+            self.start_run(resume.items, output.top_k, resume=resume, offset=opened.done, cluster=output.cluster)
 
     def resume_run(self, run_id: str):
         """Take up an interrupted run: its model as recorded, its results so far, then only what is left."""

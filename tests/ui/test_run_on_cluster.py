@@ -41,3 +41,34 @@ def test_a_queue_scored_on_local_workers(window, qtbot):
     assert meta["output"]["cluster"] == "local:2"
     assert batch.hosts and batch.n_ok == 10 and batch.record(0)["worker"]
     assert window.controller.clusters._cluster is not None  # kept for the next run, closed with the window
+
+
+def test_an_interrupted_cluster_run_resumes_on_its_cluster(qtbot, settings_file):
+    import sqlite3
+
+    from desktop.engine import Engine, run_batch
+    from tests.ui.test_history import DEAD_PID, _new_window
+
+    engine = Engine(DIGITS_MODEL)
+    with ResultStore() as store:
+        rec = store.start_run(engine, [str(DIGITS_DIR)], total=10, output={"top_k": 5, "cluster": "local:2"})
+        for i, r in enumerate(run_batch(engine, [str(DIGITS_DIR)])):
+            if i == 3:
+                break
+            rec.add(r)
+        rec.commit()
+    with sqlite3.connect(str(store.path)) as db:
+        db.execute("UPDATE runs SET pid=? WHERE id=?", (DEAD_PID, rec.run_id))
+    window = _new_window(qtbot, settings_file)
+    try:
+        with qtbot.waitSignal(window.run_finished, timeout=150000) as ended:
+            window.banner.resume_button.click()
+        assert ended.args[0]["done"] == 7 and not ended.args[0]["cancelled"]
+        with ResultStore() as store:
+            stored = ResultBatch.concat(list(store.batches(rec.run_id)))
+            assert store.run(rec.run_id).status == "finished"
+        assert len(stored) == 10 and len(set(stored.source.tolist())) == 10
+        workers = [stored.worker_of(i) for i in range(10)]
+        assert workers[3:] == [workers[3]] * 7 and workers[3]  # the rest was scored on the cluster's workers
+    finally:
+        window.close()
