@@ -266,11 +266,12 @@ def _run_job(conn, stop, job: Job, engines: dict, closing=None) -> None:
     t0 = time.perf_counter()
     status = "cancelled"
 
-    cluster = None
+    cluster = where = None
     if job.cluster:
         from .cluster import Cluster
 
         cluster = Cluster(job.cluster)
+        where = cluster.describe().replace(cluster.address, job.cluster_label or cluster.address)
 
     def produced():
         """(batch, when it came) as the engine makes them, each added to the history (committed with its group)."""
@@ -319,4 +320,5 @@ def _run_job(conn, stop, job: Job, engines: dict, closing=None) -> None:
             cluster.close()
     _send(conn, ("finished", {"cancelled": status != "finished", "interrupted": status == "interrupted", "done": state["done"], "total": state["total"],
                               "seconds": time.perf_counter() - t0,
-                              "run_id": recorder.run_id if recorder else None}))
+                              "run_id": recorder.run_id if recorder else None,
+                              **({"cluster": where} if where else {})}))

@@ -515,6 +515,8 @@ class MainWindow(ContinuousMixin, InputsMixin, AboutMixin, QMainWindow):
                 msg = (f"Resumed run {'cancelled' if summary['cancelled'] else 'finished'}: "
                        f"{fmt.plural(done, 'more item')} scored; {fmt.count(ok)} OK, "
                        f"{fmt.count(failed)} failed in all")
+            if summary.get("cluster"):  # Run on Cluster: where it ran (the detail pane names each item's worker)
+                msg += f" · on the cluster {summary['cluster']}"
             self.statusBar().showMessage(msg, 15000)
         if summary.get("run_id"):
             self.run_label.setText(f"Saved in History · run {summary['run_id']}")

@@ -30,9 +30,11 @@ def test_the_dialog_gives_local_or_a_scheduler(qtbot):
 def test_a_queue_scored_on_local_workers(window, qtbot):
     load(qtbot, window, DIGITS_MODEL, [DIGITS_DIR])
     assert window.act_cluster.isEnabled()
-    with qtbot.waitSignal(window.run_finished, timeout=150000):
+    with qtbot.waitSignal(window.run_finished, timeout=150000) as ended:
         window.start_run(cluster="local:2")
     assert window.results.total == 10
+    assert ended.args[0]["cluster"] == "local:2: 2 workers on 1 host, 2 threads"
+    assert window.statusBar().currentMessage().endswith("· on the cluster local:2: 2 workers on 1 host, 2 threads")
     run_id = window.controller.shown.run_id
     with ResultStore(window.controller.store_path) as store:
         meta = store.run_metadata(run_id)
