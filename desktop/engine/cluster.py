@@ -440,7 +440,8 @@ def _one_encoding(path, encoding: str) -> bool:
     try:
         with open(path, "rb") as fh:
             while block := fh.read(4 << 20):
-                decoder.decode(block)
+                if decoder.getstate()[0] or np.frombuffer(block, dtype=np.uint8).max() >= 0x80:
+                    decoder.decode(block)  # only where there is more than ASCII (numbers never are)
             decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return False

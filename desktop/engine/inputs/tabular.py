@@ -63,10 +63,50 @@ def count_rows(path: str | os.PathLike, block: int = 4 << 20) -> int:
     where a cell begins.
     """
     try:
-        n = sum(int(np.count_nonzero(held)) for _, _, held in _records(path, block))
+        n = _scan(path, SPAN_GRAIN, block).records
     except OSError:
         return 1
     return max(n - 1, 0)
+
+
+#: the records whose ends a scan keeps (every SPAN_GRAIN-th): a cluster run's spans are multiples of it, so the
+#: scan that counted a CSV's rows also says where to cut it
+SPAN_GRAIN = 65536
+_SCANS: dict = {}  # (path, size, mtime, grain) -> _Scan, the last few
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """A pass over a CSV's records: how many hold something, and where every ``grain``-th of them ends.
+
+    ``marks``: {index among the records that hold something (0 is a header, if any): (the offset
+    just after it, the line breaks up to there)}, for the indices ``i`` with ``i % grain`` 0 or grain-1.
+    """
+
+    records: int
+    marks: dict
+    grain: int
+
+
+def _scan(path, grain: int, block: int = 4 << 20) -> _Scan:
+    st = os.stat(path)
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns, grain)
+    found = _SCANS.get(key)
+    if found is not None:
+        return found
+    n = 0
+    marks: dict = {}
+    for ends, through, held in _records(path, block):
+        e, t = ends[held], through[held]
+        i = n + np.arange(len(e))
+        keep = np.flatnonzero((i % grain == 0) | (i % grain == grain - 1))
+        marks.update(zip(i[keep].tolist(), zip((e[keep] + 1).tolist(), t[keep].tolist())))
+        n += len(e)
+    scan = _Scan(n, marks, grain)
+    if len(_SCANS) >= 8:
+        _SCANS.pop(next(iter(_SCANS)))
+    _SCANS[key] = scan
+    return scan
 
 
 def _records(path, block: int = 4 << 20):
@@ -168,33 +208,28 @@ class Span:
 
 
 def table_spans(path, rows_per_span: int, header: bool = True, block: int = 4 << 20) -> list[Span]:
-    """The file cut into spans of ``rows_per_span`` records each (the last holds the rest), in one
-    pass over its bytes (:func:`_records`: a quoted line break stays inside its record).
+    """The file cut into spans of ``rows_per_span`` records each (the last holds the rest), from one pass
+    over its bytes (:func:`_records`: a quoted line break stays inside its record), which is the one that
+    counted its rows (:func:`count_rows`) when ``rows_per_span`` is a multiple of SPAN_GRAIN.
 
     Records are counted as :func:`count_rows` counts them. Raises OSError when the file cannot be read.
     """
-    spans: list[Span] = []
     size = os.path.getsize(path)
-    header_end = header_lines = None if header else 0
-    start = lines_before = header_end or 0
-    rows = total = 0  # records in the span being filled; data records before it
-    for ends, through, held in _records(path, block):
-        for end, line, solid in zip(ends.tolist(), through.tolist(), held.tolist()):
-            if not solid:
-                continue
-            if header_end is None:  # the first record that holds something is the header
-                header_end, header_lines = end + 1, line
-                start, lines_before = end + 1, line
-                continue
-            rows += 1
-            if rows == rows_per_span:
-                spans.append(Span(start, end + 1, total, lines_before, rows, header_end, header_lines))
-                total += rows
-                start, lines_before, rows = end + 1, line, 0
-    if rows or not spans:
-        spans.append(Span(start, size, total, lines_before, rows, header_end or 0, header_lines or 0))
-    elif spans[-1].stop < size:  # white space after the last record
-        spans[-1] = Span(**{**spans[-1].__dict__, "stop": size})
+    scan = _scan(path, SPAN_GRAIN if rows_per_span % SPAN_GRAIN == 0 else rows_per_span, block)
+    first = 1 if header else 0  # the index of the first data record among those that hold something
+    if header and scan.records:
+        header_end, header_lines = scan.marks[0]
+    else:
+        header_end = header_lines = 0
+    data = max(scan.records - first, 0)
+    cuts = [(header_end, header_lines)]  # where each span starts
+    for k in range(1, -(-data // rows_per_span)):
+        cuts.append(scan.marks[first + k * rows_per_span - 1])
+    spans = []
+    for k, (start, lines) in enumerate(cuts):
+        stop = cuts[k + 1][0] if k + 1 < len(cuts) else size
+        rows = min(rows_per_span, data - k * rows_per_span)
+        spans.append(Span(start, stop, k * rows_per_span, lines, max(rows, 0), header_end, header_lines))
     return spans
 
 
