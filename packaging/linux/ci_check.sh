@@ -114,6 +114,16 @@ written=$(find "$WORK/empty-home" -mindepth 1 | sed "s|$WORK/empty-home|~|")
 [ -z "$written" ] || fail "--self-test wrote into the user's home: $written"
 env -i PATH=/usr/bin:/bin LANG=C.UTF-8 inferdesk --version | tee "$ART/version.txt"
 grep -q 'qt 6' "$ART/version.txt" || fail "--version does not name Qt"
+# score --cluster local:1 from the bundle: Dask's worker process is the frozen app started again
+log "score --cluster local:1 with the installed app"
+CSV_SAMPLE=$(find /opt/inferdesk -name breast_cancer.csv | head -1)
+MODEL_SAMPLE=$(find /opt/inferdesk -name breast_cancer.onnx | head -1)
+out=$(cd "$WORK" && env -i PATH=/usr/bin:/bin LANG=C.UTF-8 HOME="$WORK" timeout 300 inferdesk score "$MODEL_SAMPLE" \
+      "$CSV_SAMPLE" --cluster local:1 --no-history --quiet 2>"$WORK/cluster.err") \
+  || fail "installed score --cluster local:1: $(tail -5 "$WORK/cluster.err")"
+rows=$(printf '%s\n' "$out" | grep -c '"worker": ')
+[ "$rows" -ge 20 ] || fail "installed score --cluster local:1 gave $rows results with a worker: $(tail -5 "$WORK/cluster.err")"
+log "the cluster scored $rows rows"
 
 # ----------------------------------------------------------------------------------------------- 4
 log "starting the installed window under Xvfb"
