@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QRadioButton, QSpinBox,
-                               QVBoxLayout)
+from PySide6.QtWidgets import QLineEdit, QRadioButton, QSpinBox
+
+from .option_dialog import OptionDialog
 
 
-class ClusterDialog(QDialog):
+class ClusterDialog(OptionDialog):
     """Asks where to score the queue; :meth:`address` gives ``local:N`` or the scheduler's address."""
 
     def __init__(self, settings, model_name: str, items: int, parent=None):
-        super().__init__(parent)
-        self.setWindowTitle("Run on Cluster")
-        lay = QVBoxLayout(self)
-        intro = QLabel(f"<b>{model_name}</b> scores the queue ({items:,} items) with the same profile and settings, "
-                       "on Dask workers: each loads the model once and scores its share, and the results come back "
-                       "in order into Results and History, each with the name of the machine that scored it.")
-        intro.setWordWrap(True)
-        lay.addWidget(intro)
-        form = QFormLayout()
-        lay.addLayout(form)
+        super().__init__("Run on Cluster", f"<b>{model_name}</b> scores the queue ({items:,} items) with the same "
+                         "profile and settings, on Dask workers: each loads the model once and scores its share, and "
+                         "the results come back in order into Results and History, each with the name of the "
+                         "machine that scored it.", parent)
+        form = self.form
         self.local = QRadioButton("Worker processes on this computer")
         self.local.setToolTip("A Dask LocalCluster, started with the first run and kept until InferDesk closes")
         self.workers = QSpinBox()
@@ -41,20 +37,9 @@ class ClusterDialog(QDialog):
         (self.local if settings.cluster_local or not settings.cluster_address else self.remote).setChecked(True)
         self.local.toggled.connect(self._sync)
         self.scheduler.textEdited.connect(lambda _: self.remote.setChecked(True))
-        self.error = QLabel()
-        self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #c0392b;")
-        self.error.setVisible(False)
-        lay.addWidget(self.error)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.Cancel)
-        self.run_button = self.buttons.addButton("Run on Cluster", QDialogButtonBox.AcceptRole)
-        self.run_button.setToolTip("Score the queue there; Cancel (Esc) stops it, and History keeps what was scored")
-        self.buttons.button(QDialogButtonBox.Cancel).setToolTip("Close without scoring")
-        self.buttons.accepted.connect(self._accept)
-        self.buttons.rejected.connect(self.reject)
-        lay.addWidget(self.buttons)
+        self.run_button = self.finish("Run on Cluster", "Score the queue there; Cancel (Esc) stops it, and History "
+                                      "keeps what was scored", width=560)
         self._sync()
-        self.resize(560, self.sizeHint().height())
 
     def _sync(self) -> None:
         self.workers.setEnabled(self.local.isChecked())
@@ -73,14 +58,6 @@ class ClusterDialog(QDialog):
         except ClusterError as exc:
             return str(exc).replace("--cluster ", "", 1)
         return None
-
-    def _accept(self) -> None:
-        problem = self.problem()
-        if problem:
-            self.error.setText(problem)
-            self.error.setVisible(True)
-            return
-        self.accept()
 
     def remember(self, settings) -> None:
         settings.cluster_local = self.local.isChecked()

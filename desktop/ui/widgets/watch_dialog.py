@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit,
+                               QPushButton, QRadioButton, QWidget)
+
+from .option_dialog import OptionDialog
 
 
-class WatchDialog(QDialog):
+class WatchDialog(OptionDialog):
     """Asks for a watch's folder and options; :meth:`options` gives them (see ``desktop.runs.watch.watch``)."""
 
     def __init__(self, settings, model_name: str, parent=None):
-        super().__init__(parent)
-        self.setWindowTitle("Watch a Folder")
-        lay = QVBoxLayout(self)
-        intro = QLabel(f"<b>{model_name}</b> scores each new file in the folder once it is completely written, "
-                       "until you stop the watch. The files already there are scored first, except those an "
-                       "earlier watch of this model scored. The results are one run in History.")
-        intro.setWordWrap(True)
-        lay.addWidget(intro)
-        form = QFormLayout()
-        lay.addLayout(form)
+        super().__init__("Watch a Folder", f"<b>{model_name}</b> scores each new file in the folder once it is "
+                         "completely written, until you stop the watch. The files already there are scored first, "
+                         "except those an earlier watch of this model scored. The results are one run in History.",
+                         parent)
+        form = self.form
         self.folder = self._path_row(form, "Folder to watch", settings.watch_folder,
                                      "The folder an instrument, a scanner or an export job writes into")
         self.done = self._path_row(form, "Scored files go to", settings.watch_done,
@@ -50,17 +47,7 @@ class WatchDialog(QDialog):
         self.poll = QCheckBox("List the folder regularly instead of waiting for the system's notices (for a network share)")
         self.poll.setChecked(settings.watch_poll)
         form.addRow("", self.poll)
-        self.error = QLabel()
-        self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #c0392b;")
-        self.error.setVisible(False)
-        lay.addWidget(self.error)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.Cancel)
-        self.start_button = self.buttons.addButton("Start Watching", QDialogButtonBox.AcceptRole)
-        self.buttons.accepted.connect(self._accept)
-        self.buttons.rejected.connect(self.reject)
-        lay.addWidget(self.buttons)
-        self.resize(620, self.sizeHint().height())
+        self.start_button = self.finish("Start Watching", width=620)
 
     def _path_row(self, form: QFormLayout, label: str, value: str, tip: str) -> QLineEdit:
         row = QWidget()
@@ -93,14 +80,6 @@ class WatchDialog(QDialog):
             if target and os.path.abspath(target) == os.path.abspath(folder):
                 return f"The folder for {what} cannot be the watched folder itself: they would be scored again."
         return None
-
-    def _accept(self) -> None:
-        problem = self.problem()
-        if problem:
-            self.error.setText(problem)
-            self.error.setVisible(True)
-            return
-        self.accept()
 
     def options(self) -> dict:
         """``{"folder", "done_dir", "failed_dir", "move", "settle_s", "poll"}``; empty folders are None."""
