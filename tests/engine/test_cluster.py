@@ -240,3 +240,24 @@ def test_a_stop_cancels_what_is_in_flight(tmp_path, sum_model, cluster):
         got.append(batch)
     assert len(got) == 2
     assert ResultBatch.concat(got).row.tolist() == list(range(1, 201))
+
+
+def test_a_csv_gone_before_the_workers_read_it_fails_each_span_with_its_reason(tmp_path, sum_model, cluster,
+                                                                              monkeypatch):
+    import desktop.engine.cluster as cl
+
+    engine = Engine(sum_model)
+    path = _csv(tmp_path / "gone.csv", rows=300, bad=False)
+    planned = cl.plan_partitions
+
+    def plan_then_delete(*args, **kwargs):
+        parts = planned(*args, **kwargs)
+        path.unlink()  # the share went away after the run was planned
+        return parts
+
+    monkeypatch.setattr(cl, "plan_partitions", plan_then_delete)
+    got = ResultBatch.concat(list(run_cluster_batches(cluster, engine, expand_inputs([str(path)]), span_rows=100)))
+    assert got.n_ok == 0 and len(got) == 3
+    assert [got.errors[i] for i in range(3)] == [
+        f"gone.csv: rows {a:,}-{b:,} cannot be read on worker {got.worker_of(i)} (No such file or directory)"
+        for i, (a, b) in enumerate(((1, 100), (101, 200), (201, 300)))]
