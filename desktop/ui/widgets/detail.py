@@ -528,15 +528,20 @@ class DetailPane(QScrollArea):
                                      "of exports unless asked for")
         self.show_patient.toggled.connect(self._on_show_patient_changed)
         lay.addWidget(self.show_patient)
-        self.dicom_table = _table(["Field", "Value"], "What the DICOM file's header says about the image")
+        self.dicom_table = _table(["Field", "Value"], "What the DICOM file's header says about the image: for one "
+                                  "frame of a multi-frame file, that frame's number, position and spacing (its "
+                                  "functional groups); and the window used (the loaded profile's dicom.window, "
+                                  "else the file's own)")
         lay.addWidget(self.dicom_table)
         self._show_dicom(None, None)
 
     def _show_dicom(self, facts, path) -> None:
         """Show the DicomFacts of the file ``path`` (None: hide the section); the patient's fields only when asked."""
+        from desktop.engine.inputs.dicomseries import file_of
+
         self._dicom = facts
-        if path != self._dicom_path:
-            self._dicom_path = path
+        if (file_of(path) if path else path) != self._dicom_path:  # a multi-frame file's frames are one file
+            self._dicom_path = file_of(path) if path else path
             self.show_patient.blockSignals(True)
             self.show_patient.setChecked(False)  # another file: its patient's details stay hidden until asked
             self.show_patient.blockSignals(False)
@@ -550,7 +555,7 @@ class DetailPane(QScrollArea):
 
     def _on_show_patient_changed(self, *_) -> None:
         if self._dicom is not None:
-            self._show_dicom(self._dicom, self._dicom_path)
+            self._show_dicom(self._dicom, self._dicom_path)  # the same file: the box keeps its state
 
     # ------------------------------------------------------------------ overlays
     def _show_overlay_controls(self, result) -> None:
