@@ -273,6 +273,12 @@ def overlay_rgb(image, result, conf: float | None = None) -> np.ndarray:
     answer = (f"{result.top[0].label}: {result.top[0].score:.2f}" if result.top else
               ", ".join(f"{v:.4g}" for v in result.values) if result.values else
               f"{len(result.detections)} detections" if result.conf is not None else "")
+    if not answer and got is not None:  # a semantic segmenter's: its largest classes' shares of the image
+        from .maskwriters import BACKGROUND_NAMES
+
+        shares = sorted(((a["pixels"], label) for label, a in result.areas(conf).items()
+                         if str(label).lower() not in BACKGROUND_NAMES), key=lambda t: -t[0])
+        answer = ", ".join(f"{label} {100.0 * px / max(label_map.size, 1):.0f}%" for px, label in shares[:3])
     lines = [t for t in (answer, NOT_FOR_DIAGNOSIS) if t]
     size = max(10, min(out.width, out.height) // 16)
     font = _font(size)

@@ -119,6 +119,22 @@ def _frames(ds) -> int:
         return 1
 
 
+def _scored_window(meta: dict):
+    """The window the run's profile decoded DICOM through (``dicom.window``; None, the file's own, without one
+    or when the recorded profile cannot be read)."""
+    from desktop.engine.errors import ProfileError
+    from desktop.engine.profile import profile_from_dict
+
+    raw = meta.get("profile")
+    if not isinstance(raw, dict) or not raw.get("dicom"):
+        return None
+    try:
+        dicom = profile_from_dict(raw).dicom
+    except ProfileError:
+        return None
+    return dicom.window if dicom is not None else None
+
+
 def _algorithm(meta: dict):
     from desktop import __version__
     from desktop.engine.dicom_results import Algorithm
@@ -184,6 +200,7 @@ def export_dicom(run_ref: str, folder, fmt: str, *, options: DeidOptions = DeidO
         run = store.run(run_ref)
         meta = store.run_metadata(run.id)
         algorithm = _algorithm(meta)
+        window = _scored_window(meta)
         series: dict = {}  # SEG: (series UID, rows, columns) or a multi-frame file's SOP UID -> its items
         sources = _Sources(options, include_phi, salt)
         os.makedirs(folder, exist_ok=True)
@@ -235,7 +252,8 @@ def export_dicom(run_ref: str, folder, fmt: str, *, options: DeidOptions = DeidO
                                     salt, "observer", algorithm.sha256), frame=frame,
                                 tracking_uids=lambda name, ids=ids: derived_uid(salt, run.id, "sr", *ids, name))
                         else:
-                            image = decode_dicom(path)  # the frame's pixels alone for a frame's item
+                            # the frame's pixels alone for a frame's item, through the window it was scored with
+                            image = decode_dicom(path, window=window)
                             obj = dicom_results.secondary_capture(
                                 ds, dicom_results.overlay_rgb(image, result), algorithm,
                                 series_uid=derived_uid(salt, run.id, "sc", ds.SeriesInstanceUID),
@@ -293,8 +311,12 @@ def summary(done: DicomExported) -> list[str]:
 def status_text(done: DicomExported) -> str:
     """One line for the window's status bar and the History tab: what was written, then what was skipped and warned."""
     n = len(done.written)
-    how = f"de-identified: {done.deidentified}" if done.deidentified else "with patient details"
-    text = f"Wrote {n:,} DICOM {done.what} object{'s' if n != 1 else ''} to {done.folder} ({how}; not for diagnostic use)"
+    # what was written and where first, then how, shortly: the status bar has half the window's width
+    how = "with patient details" if not done.deidentified else "de-identified" + (
+        done.deidentified.removeprefix("PS3.15 Basic Profile").replace(" + Retain ", ", keeping ", 1)
+        if done.deidentified.startswith("PS3.15 Basic Profile") else f" ({done.deidentified})")
+    text = f"Wrote {n:,} DICOM {done.what} object{'s' if n != 1 else ''} to {done.folder} · {how} · " \
+           "not for diagnostic use"
     if done.skipped:
         path, why = done.skipped[0]
         more = f" and {len(done.skipped) - 1:,} more" if len(done.skipped) > 1 else ""
