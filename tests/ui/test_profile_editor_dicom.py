@@ -153,3 +153,16 @@ def test_every_dicom_control_has_a_tooltip(qtbot, window, digits):
                for w in editor.dicom_box.findChildren(kind)
                if not isinstance(w.parent(), (QComboBox, QAbstractSpinBox, QLineEdit)) and not w.toolTip()]
     assert not missing and editor.dicom_box.findChildren(QComboBox)
+
+
+def test_the_preview_of_a_dicom_file_named_without_dcm(qtbot, window, digits, tmp_path):
+    """A scanner's IM0001 (no extension, the DICM preamble) is previewed as DICOM, not refused as an image."""
+    scan = tmp_path / "IM0001"
+    shutil.copyfile(get_testdata_file("CT_small.dcm"), scan)
+    editor = _open(qtbot, window, digits, [scan])
+    assert editor.preview_pick.currentData() == str(scan)
+    assert editor.preview.has_image() and "not a readable image" not in editor.preview_info.text()
+    _choose(editor.dicom_window, "lung")
+    engine = Engine(digits, profile=editor.build_profile())
+    np.testing.assert_array_equal(editor.preview_tensor(),
+                                  engine.preprocess(engine.load_image(str(scan), "dicom")[0])[0])

@@ -629,9 +629,7 @@ class ProfileEditor(QDialog):
         try:
             profile = self.build_profile()
             reference = load_reference(path)
-            from desktop.engine.inputs.dicomseries import file_of
-
-            dicom = file_of(image_path).lower().endswith((".dcm", ".dicom"))
+            dicom = _is_dicom(image_path)
             source = self._pil(image_path, profile) if dicom else image_path  # a path: decoded as scoring does
             report = check_preprocessing(source, profile.image, reference)
             arr = image_to_array(self._pil(image_path, profile), profile.image)
@@ -950,9 +948,7 @@ class ProfileEditor(QDialog):
 
     def _pil(self, path, profile=None):
         """The decoded image; a DICOM file's through ``profile``'s window (the form's), else the engine's."""
-        from desktop.engine.inputs.dicomseries import file_of
-
-        dicom = file_of(path).lower().endswith((".dcm", ".dicom"))
+        dicom = _is_dicom(path)
         engine = self.engine.with_profile(profile) if dicom and profile is not None else self.engine
         key = (path, repr(engine.profile.dicom.window) if dicom and engine.profile.dicom else None)
         if key not in self._image_cache:
@@ -1019,6 +1015,15 @@ class ProfileEditor(QDialog):
             return
         self.applied.emit(profile)
         self.accept()
+
+
+def _is_dicom(path: str) -> bool:
+    """Whether a queued path is DICOM: a .dcm file, a frame of one (``file.dcm#frame=3``), or a file named
+    without the extension (a scanner's IM0001, a UID) that holds the DICM preamble, as the queue decides."""
+    from desktop.engine.inputs.dicomseries import file_of, has_dicom_preamble
+
+    file = file_of(path)
+    return file.lower().endswith((".dcm", ".dicom")) or has_dicom_preamble(file)
 
 
 def _same(a, b, tol=1e-4) -> bool:
