@@ -163,7 +163,8 @@ def _table(headers, tip: str) -> QTableWidget:
     return t
 
 
-def _fill(table: QTableWidget, rows) -> None:
+def _fill(table: QTableWidget, rows, max_rows: int = 12) -> None:
+    """Fill ``table`` with ``rows`` and make it as tall as its first ``max_rows`` rows (it scrolls past them)."""
     table.setRowCount(len(rows))
     for r, cells in enumerate(rows):
         for c, value in enumerate(cells):
@@ -171,7 +172,7 @@ def _fill(table: QTableWidget, rows) -> None:
             if c > 0 and not isinstance(value, str):
                 item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
             table.setItem(r, c, item)
-    height = table.horizontalHeader().height() + sum(table.rowHeight(i) for i in range(min(len(rows), 12))) + 6
+    height = table.horizontalHeader().height() + sum(table.rowHeight(i) for i in range(min(len(rows), max_rows))) + 6
     table.setFixedHeight(max(height, 40))
 
 
@@ -551,7 +552,8 @@ class DetailPane(QScrollArea):
         self.show_patient.setVisible(shown and bool(facts.identifying))
         if shown:
             rows = facts.rows(include_identifying=self.show_patient.isChecked())
-            _fill(self.dicom_table, rows or [("—", "The header gives none of the usual fields")])
+            # every row at once, as a clinician reads them down (the pane itself scrolls)
+            _fill(self.dicom_table, rows or [("—", "The header gives none of the usual fields")], max_rows=40)
 
     def _on_show_patient_changed(self, *_) -> None:
         if self._dicom is not None:
