@@ -6,6 +6,7 @@ CSV view, the preprocessing editor, the benchmark tab and the History tab (with 
 into docs/screenshots/. The runs go to a temporary results database, never the user's.
 
     xvfb-run -s "-screen 0 1600x1000x24" env QT_QPA_PLATFORM=xcb python tools/screenshots.py
+    ... tools/screenshots.py --only dicom  # the DICOM ones only: series, a segmenter's run, its SEG, SR, SC
     python tools/screenshots.py            # offscreen, when no display is available
 """
 
@@ -28,6 +29,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     ap.add_argument("--size", default="1440x900")
+    ap.add_argument("--only", choices=("all", "dicom"), default="all",
+                    help="dicom: only the DICOM screenshots (the detail pane's facts, a study's series scored by "
+                         "a segmenter, and its SEG, SR and Secondary Capture exports), about a minute")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -75,6 +79,24 @@ def main(argv=None) -> int:
         (widget or window).grab().save(str(path))
         print(path)
 
+    import shutil
+
+    from desktop.resources import resource_path
+
+    def score(model, inputs):
+        """Open ``model`` with ``inputs`` queued (repository paths), score them, show the Results tab."""
+        window.queue.clear()
+        wait_for(window.model_loaded, start=lambda: window.open_paths([resource_path(model), resource_path(inputs)]))
+        settle()
+        wait_for(window.run_finished, start=window.start_run)
+        window.tabs.setCurrentIndex(0)
+
+    if args.only == "dicom":
+        _dicom_shots(window, tmp, out, score, shoot, settle, wait_for)
+        window.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        return 0
+
     # 1. the sample: digits, scored, one result selected
     wait_for(window.model_loaded, start=window.open_sample)
     settle()
@@ -89,12 +111,9 @@ def main(argv=None) -> int:
     shoot("explanation.png")
 
     # 2. the latency tab, on a bigger batch so the charts have something to show
-    from desktop.resources import resource_path
-
     photos = resource_path("resources/samples/digits")
     batch = tmp / "batch"
     batch.mkdir()
-    import shutil
 
     files = sorted(photos.glob("*.png"))
     for n in range(400):
@@ -107,14 +126,6 @@ def main(argv=None) -> int:
     window.latency.refresh()
     window.select_result(120)
     shoot("latency-tab.png")
-
-    def score(model, inputs):
-        """Open ``model`` with ``inputs`` queued (repository paths), score them, show the Results tab."""
-        window.queue.clear()
-        wait_for(window.model_loaded, start=lambda: window.open_paths([resource_path(model), resource_path(inputs)]))
-        settle()
-        wait_for(window.run_finished, start=window.start_run)
-        window.tabs.setCurrentIndex(0)
 
     # 3. a table model: breast-cancer CSV rows, with a row's features in the detail pane
     score("models/breast_cancer.onnx", "resources/samples/breast_cancer.csv")
@@ -237,58 +248,8 @@ def main(argv=None) -> int:
     wait_for(window.model_loaded, start=lambda: window.load_model(alone / "text_detector.onnx"))
     shoot("model-card.png")
 
-    # 10. DICOM files from pydicom's own test data: the detail pane's DICOM facts, the patient hidden
-    from pydicom.data import get_testdata_file
-
-    scans = tmp / "dicom"
-    scans.mkdir()
-    for name in ("CT_small.dcm", "MR_small.dcm", "examples_ybr_color.dcm"):
-        shutil.copyfile(get_testdata_file(name), scans / name)
-    score("models/digits.onnx", str(scans))
-    ct = [r.index for r in window.results.results if r.input.endswith("CT_small.dcm")]
-    window.select_result(ct[0] if ct else 0)  # the first row, selected already: nothing is emitted
-    settle(1500)
-    shoot("dicom-detail.png")
-
-    # 10a. a study folder as its DICOM series: a shuffled CT series with one uneven gap, an MR series and a
-    # CR (MONOCHROME1) image, some files named without .dcm; the CT series scored, a slice selected
-    from PySide6.QtCore import Qt
-
-    study = _dicom_study(tmp / "study")
-    window.queue.clear()
-    window.add_inputs([str(study)])
-    settle()
-    rows = window.queue.series_panel.view
-    for i in range(rows.count()):  # score the CT series only: the others unticked, as a reader would
-        item = rows.item(i)
-        if not item.text().startswith("CT"):
-            item.setCheckState(Qt.Unchecked)
-    settle()
-    wait_for(window.run_finished, start=window.start_run)
-    window.tabs.setCurrentIndex(0)
-    window.select_result(3)
-    settle(1500)
-    shoot("dicom-series.png")
-
-    # 10a2. the series run as DICOM objects: the PS3.15 options asked before a DICOM export, then the status bar
-    #      after a Secondary Capture export, and one of the objects' pixels (the results drawn in)
-    from desktop.ui.widgets.dicom_export import DicomExportOptions
-
-    options = DicomExportOptions("Secondary Capture", window)
-    options.show()
-    shoot("dicom-export-options.png", options)
-    options.close()
-    got = wait_for(window.dicom_exported, start=lambda: window.export_dicom_to(tmp / "sc", "dicom-sc"))
-    shoot("dicom-export-done.png")
-    written = getattr(got[0], "written", None)
-    if written:
-        import pydicom
-        from PIL import Image
-
-        pixels = pydicom.dcmread(written[0]).pixel_array
-        Image.fromarray(pixels).resize((pixels.shape[1] * 3, pixels.shape[0] * 3), Image.NEAREST).save(
-            out / "dicom-secondary-capture.png")
-        print(out / "dicom-secondary-capture.png")
+    # 10. DICOM: the detail pane's facts, a study folder as series, one scored, its SEG, SR and SC exports
+    _dicom_shots(window, tmp, out, score, shoot, settle, wait_for)
 
     # 10b. the Lab: a static INT8 variant of the digit model, calibrated on the digits, compared with the original
     lab_dir = tmp / "lab"
@@ -347,6 +308,176 @@ def main(argv=None) -> int:
     return 0
 
 
+def _dicom_shots(window, tmp: Path, out: Path, score, shoot, settle, wait_for) -> None:
+    """The DICOM screenshots: pydicom's test files in the detail pane; a study folder as its series, the CT
+    series scored by a small tissue segmenter, and that run exported as DICOM SEG, SR and Secondary Capture."""
+    import shutil
+
+    from pydicom.data import get_testdata_file
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QScrollArea
+
+    # DICOM files from pydicom's own test data: the detail pane's DICOM facts, the patient hidden
+    scans = tmp / "dicom"
+    scans.mkdir()
+    for name in ("CT_small.dcm", "MR_small.dcm", "examples_ybr_color.dcm"):
+        shutil.copyfile(get_testdata_file(name), scans / name)
+    score("models/digits.onnx", str(scans))
+    ct = [r.index for r in window.results.results if r.input.endswith("CT_small.dcm")]
+    window.select_result(ct[0] if ct else 0)  # the first row, selected already: nothing is emitted
+    settle(1500)
+    window.detail.ensureWidgetVisible(window.detail.dicom_table, 0, 0)  # the pane scrolled to its DICOM facts
+    settle()
+    shoot("dicom-detail.png")
+
+    # a study folder as its DICOM series: a shuffled CT series with one uneven gap, an MR series and a
+    # CR (MONOCHROME1) image, some files named without .dcm; the segmenter's profile chooses the CT series
+    # (dicom.series Modality CT) and its soft-tissue window; scored, a slice selected
+    study = _dicom_study(tmp / "study")
+    model = _tissue_segmenter(tmp / "tissue")
+    window.queue.clear()
+    wait_for(window.model_loaded, start=lambda: window.load_model(model))
+    settle()
+    window.add_inputs([str(study)])
+    settle()
+    rows = window.queue.series_panel.view
+    for i in range(rows.count()):  # the profile's rule has chosen the CT series; make sure, as a reader would
+        item = rows.item(i)
+        if not item.text().startswith("CT"):
+            item.setCheckState(Qt.Unchecked)
+    settle()
+    wait_for(window.run_finished, start=window.start_run)
+    window.tabs.setCurrentIndex(0)
+    window.select_result(3)
+    settle(1500)
+    shoot("dicom-series.png")
+    editor = window.edit_profile()  # the profile's dicom section as the Preprocessing editor shows it
+    editor.resize(980, 820)
+    editor.show()
+    settle(600)
+    editor.findChild(QScrollArea).ensureWidgetVisible(editor.dicom_box, 0, 0)
+    shoot("dicom-profile-editor.png", editor)
+    editor.reject()
+
+    # the run as DICOM objects: the PS3.15 options asked before a DICOM export; then SEG, SR and Secondary
+    # Capture written, the status bar after each (stacked in one picture), the window after the last, a
+    # Secondary Capture's pixels and the SEG read back by highdicom over its source slice
+    from desktop.ui.widgets.dicom_export import DicomExportOptions
+
+    options = DicomExportOptions("SEG", window)
+    options.show()
+    shoot("dicom-export-options.png", options)
+    options.close()
+    lines, done = [], {}
+    for fmt in ("dicom-seg", "dicom-sr", "dicom-sc"):
+        got = wait_for(window.dicom_exported, start=lambda fmt=fmt: window.export_dicom_to(tmp / fmt, fmt))
+        done[fmt] = got[0]
+        settle()
+        lines.append(window.statusBar().grab().toImage())
+    shoot("dicom-export-done.png")
+    _stack(lines, out / "dicom-exports.png")
+    print(out / "dicom-exports.png")
+    import pydicom
+    from PIL import Image
+
+    written = getattr(done["dicom-sc"], "written", None)
+    if written:
+        pixels = pydicom.dcmread(sorted(written)[0]).pixel_array
+        Image.fromarray(pixels).resize((pixels.shape[1] * 3, pixels.shape[0] * 3), Image.NEAREST).save(
+            out / "dicom-secondary-capture.png")
+        print(out / "dicom-secondary-capture.png")
+    seg_written = getattr(done["dicom-seg"], "written", None)
+    if seg_written:
+        _seg_readback(seg_written[0], study, out / "dicom-seg-readback.png")
+        print(out / "dicom-seg-readback.png")
+
+
+def _stack(images, path: Path) -> None:
+    """QImages one above the other, a grey rule between them, saved as ``path``."""
+    from PySide6.QtGui import QColor, QImage, QPainter
+
+    width = max(i.width() for i in images)
+    height = sum(i.height() for i in images) + 2 * (len(images) - 1)
+    canvas = QImage(width, height, QImage.Format_RGB32)
+    canvas.fill(QColor("#bdbdbd"))
+    painter = QPainter(canvas)
+    y = 0
+    for image in images:
+        painter.drawImage(0, y, image)
+        y += image.height() + 2
+    painter.end()
+    canvas.save(str(path))
+
+
+def _seg_readback(seg_path, study: Path, path: Path) -> None:
+    """The SEG as highdicom reads it back: its segments' masks on the slice they reference (the source file
+    whose de-identified SOP Instance UID it names), side by side with the bare slice, ×3."""
+    import highdicom as hd
+    import numpy as np
+    import pydicom
+    from PIL import Image
+
+    from desktop.engine.dicom_deid import installation_salt, replace_uid
+    from desktop.engine.inputs.images import decode_dicom
+    from desktop.engine.palette import PALETTE
+
+    seg = hd.seg.segread(seg_path)
+    salt = installation_salt()
+    by_uid = {}
+    for f in sorted((study / "chest").iterdir()):
+        by_uid[replace_uid(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID, salt)] = f
+    refs = [r.ReferencedSOPInstanceUID for r in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence]
+    uid = sorted(refs, key=lambda u: by_uid[u].name)[len(refs) // 2] if refs else None
+    if uid is None or uid not in by_uid:
+        return
+    grey = np.clip(np.asarray(decode_dicom(str(by_uid[uid]), window="soft-tissue")), 0, 255).astype(np.uint8)
+    base = np.stack([grey] * 3, axis=-1).astype(np.float32)
+    tinted = base.copy()
+    numbers = [s.SegmentNumber for s in seg.SegmentSequence]
+    masks = seg.get_pixels_by_source_instance([uid], segment_numbers=numbers)[0]
+    for k, number in enumerate(numbers):  # each in its class's colour, as the window and the SC draw it
+        value = int(seg.SegmentSequence[k].SegmentedPropertyTypeCodeSequence[0].CodeValue)
+        rgb = np.array([int(PALETTE[value % len(PALETTE)][i:i + 2], 16) for i in (0, 2, 4)], np.float32)
+        where = masks[..., k] > 0
+        tinted[where] = tinted[where] * 0.5 + rgb * 0.5
+    both = np.concatenate([base, np.full((grey.shape[0], 4, 3), 255, np.float32), tinted], axis=1)
+    img = Image.fromarray(both.astype(np.uint8), "RGB")
+    img.resize((img.width * 3, img.height * 3), Image.NEAREST).save(path)
+
+
+def _tissue_segmenter(folder: Path) -> Path:
+    """A small semantic segmenter for the screenshots, built here: each pixel of a 128×128 grey image (on 0-1,
+    through the soft-tissue window its profile names) is given the nearest of three levels, air and fat 0
+    (background), soft tissue 0.5, bone 1 (the scores are minus the squared distance). Its profile chooses
+    the CT series of a study (dicom.series Modality CT)."""
+    import json
+
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    folder.mkdir(parents=True, exist_ok=True)
+    levels = numpy_helper.from_array(np.array([0.0, 0.5, 1.0], np.float32).reshape(1, 3, 1, 1), "levels")
+    nodes = [helper.make_node("Sub", ["x", "levels"], ["d"]), helper.make_node("Mul", ["d", "d"], ["d2"]),
+             helper.make_node("Neg", ["d2"], ["scores"])]
+    graph = helper.make_graph(nodes, "tissue", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                             ["N", 1, 128, 128])],
+                              [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 3, 128, 128])],
+                              [levels])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    model.metadata_props.add(key="description", value="Tissue by level (a screenshot's toy segmenter): "
+                                                       "background, soft tissue, bone")
+    path = folder / "tissue_levels.onnx"
+    onnx.save(model, str(path))
+    profile = {"input": "x", "task": "segmentation", "labels": ["background", "soft tissue", "bone"],
+               "image": {"color": "L", "layout": "NCHW", "dtype": "float32",
+                         "resize": {"mode": "stretch", "size": [128, 128]}, "scale": 1 / 255, "mean": [0.0],
+                         "std": [1.0]},
+               "dicom": {"series": {"Modality": "CT"}, "window": "soft-tissue"}}
+    (folder / "tissue_levels.profile.json").write_text(json.dumps(profile, indent=2), encoding="utf-8")
+    return path
+
+
 def _dicom_study(folder: Path) -> Path:
     """A study folder built from pydicom's test files: CT_small.dcm as an 8-slice series written in a
     shuffled order (positions along the slice normal, InstanceNumber shuffled, one gap twice the others,
@@ -380,6 +511,8 @@ def _dicom_study(folder: Path) -> Path:
             ds.SeriesInstanceUID, ds.SOPInstanceUID = uid, generate_uid()
             ds.SeriesDescription, ds.InstanceNumber = description, numbers[k]
             ds.ImagePositionPatient = [float(v) for v in origin + offsets[k] * normal]
+            if "SliceLocation" in base:  # moves with the slice, as a scanner writes it
+                ds.SliceLocation = float(base.SliceLocation) + float(offsets[k])
             ds.save_as(out / (f"IM{numbers[k]:04d}" + (".dcm" if k % 2 else "")), enforce_file_format=True)
     (folder / "cr").mkdir(exist_ok=True)
     import shutil

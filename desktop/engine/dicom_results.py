@@ -82,12 +82,18 @@ def _describe(obj, kind: str, sources) -> None:
 
 # ---------------------------------------------------------------------------------------- SEG
 def segmentation(sources: list, label_maps: list, names: list, algorithm: Algorithm, *, background: int | None,
-                 series_uid: str, sop_uid: str, series_number: int = 901):
+                 series_uid: str, sop_uid: str, series_number: int = 901, frames: list | None = None):
     """A BINARY DICOM SEG of one series: ``label_maps[k]`` (int, the source's rows × columns) over ``sources[k]``.
 
     ``names[v]`` labels the pixels of value ``v``; ``background`` (or None) is left out. Each
     class present in some map becomes a segment, numbered from 1 in class order; a source
     without any is still referenced. Returns the highdicom Segmentation (a pydicom Dataset).
+
+    With ``frames`` (frame numbers from 1), ``sources`` is one multi-frame image and
+    ``label_maps[k]`` is over its frame ``frames[k]``: the SEG holds those frames only, each
+    placed at its frame's plane position, so highdicom references the source with that
+    ReferencedFrameNumber. highdicom derives a SEG from a multi-frame source only when its SOP
+    class is a multi-frame one (Enhanced CT, Enhanced MR...) with a frame of reference.
     """
     hd = _hd()
     from pydicom.sr.codedict import codes
@@ -99,6 +105,23 @@ def segmentation(sources: list, label_maps: list, names: list, algorithm: Algori
     for number, value in enumerate(present, 1):
         lut[value] = number
     pixels = np.stack([lut[np.asarray(m, dtype=np.int64)] for m in label_maps]).astype(np.uint16)
+    positions = None
+    if frames is not None:
+        from highdicom.utils import get_plane_positions_of_image, is_multiframe_image
+
+        if len(sources) != 1 or len(frames) != len(label_maps):
+            raise ValueError("a SEG of frames is of one multi-frame source, one label map per frame")
+        if not is_multiframe_image(sources[0]):
+            name = getattr(sources[0].SOPClassUID, "name", sources[0].SOPClassUID)
+            raise ValueError(f"its SOP class ({name}) is a single-frame one though the file holds frames, and a "
+                             "SEG is made of a multi-frame file only when its class is a multi-frame one "
+                             "(Enhanced CT, Enhanced MR...)")
+        try:
+            every = get_plane_positions_of_image(sources[0])
+        except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
+            raise ValueError("a SEG of a multi-frame file places each frame by its position in a frame of reference "
+                             f"(the per-frame functional groups), and this file has none ({exc})") from None
+        positions = [every[f - 1] for f in frames]
     family = codes.cid7162.ArtificialIntelligence
     algo = hd.AlgorithmIdentificationSequence(name=algorithm.name[:64], family=family, version=algorithm.version[:64],
                                               parameters={"sha256": algorithm.sha256})
@@ -116,15 +139,34 @@ def segmentation(sources: list, label_maps: list, names: list, algorithm: Algori
         sop_instance_uid=sop_uid, instance_number=1, manufacturer=MANUFACTURER,
         manufacturer_model_name=algorithm.name[:64], software_versions=algorithm.software or "InferDesk",
         device_serial_number=algorithm.sha256[:16], content_label="NOT_FOR_DX",
-        content_description=f"{NOT_FOR_DIAGNOSIS}: {algorithm.line()}"[:64], omit_empty_frames=False)
+        content_description=f"{NOT_FOR_DIAGNOSIS}: {algorithm.line()}"[:64], omit_empty_frames=False,
+        plane_positions=positions)
     _describe(seg, "SEG", sources)
     return seg
 
 
 # ---------------------------------------------------------------------------------------- SR
+def _image_ref(cls, source, frame: int | None):
+    """``cls`` (an SR image content item: SourceImageForMeasurementGroup, SourceImageForRegion) naming
+    ``source``, and its frame ``frame`` (from 1) when given. Built from the UIDs rather than with
+    ``from_source_image``, which refuses frame numbers for a file whose SOP class is a single-frame
+    one though it holds several frames (a CT Image with NumberOfFrames)."""
+    return cls(referenced_sop_class_uid=source.SOPClassUID, referenced_sop_instance_uid=source.SOPInstanceUID,
+               referenced_frame_numbers=[int(frame)] if frame is not None else None)
+
+
+def _frame_view(source, frame: int | None):
+    """The source as its frame ``frame`` (from 1) sees it (spacing, position and orientation from the functional
+    groups at the top level, where the SR's image library reads them); the source itself for None."""
+    from .inputs.dicomseries import frame_dataset
+
+    return source if frame is None else frame_dataset(source, frame - 1)
+
+
 def report(source, result, algorithm: Algorithm, *, series_uid: str, sop_uid: str, observer_uid: str,
-           tracking_uids, series_number: int = 902):
-    """A Comprehensive 3D SR (TID 1500) of one result over its source image (a Dataset).
+           tracking_uids, series_number: int = 902, frame: int | None = None):
+    """A Comprehensive 3D SR (TID 1500) of one result over its source image (a Dataset), or over its frame
+    ``frame`` (from 1) for a multi-frame source: each group's source image names that ReferencedFrameNumber.
 
     ``tracking_uids(name)`` gives each measurement group's TrackingIdentifier UID (derived, so a
     second export gives the same). Raises ValueError when the result has nothing to report.
@@ -140,7 +182,7 @@ def report(source, result, algorithm: Algorithm, *, series_uid: str, sop_uid: st
             uid=observer_uid, name=algorithm.name[:64], manufacturer_name=MANUFACTURER,
             model_name=f"{algorithm.name} {algorithm.version}"[:64], serial_number=algorithm.sha256[:16]))
     context = hd.sr.ObservationContext(observer_device_context=observer)
-    where = [hd.sr.SourceImageForMeasurementGroup.from_source_image(source)]
+    where = [_image_ref(hd.sr.SourceImageForMeasurementGroup, source, frame)]
     no_units = _ucum("1", "no units")
     groups = []
 
@@ -176,7 +218,7 @@ def report(source, result, algorithm: Algorithm, *, series_uid: str, sop_uid: st
         y1, y2 = (min(max(v, 0.0), rows) for v in (y1, y2))
         polyline = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2], [x1, y1]], dtype=np.float32)
         region = hd.sr.ImageRegion(graphic_type=hd.sr.GraphicTypeValues.POLYLINE, graphic_data=polyline,
-                                   source_image=hd.sr.SourceImageForRegion.from_source_image(source))
+                                   source_image=_image_ref(hd.sr.SourceImageForRegion, source, frame))
         name = f"detection {k + 1}"
         groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
             tracking_identifier=hd.sr.TrackingIdentifier(uid=tracking_uids(name), identifier=name),
@@ -187,7 +229,7 @@ def report(source, result, algorithm: Algorithm, *, series_uid: str, sop_uid: st
         raise ValueError("nothing to report: the result has no label, value, area or detection")
     content = hd.sr.MeasurementReport(observation_context=context, procedure_reported=codes.SCT.ImagingProcedure,
                                       imaging_measurements=groups, title=codes.cid7021.ImagingMeasurementReport,
-                                      referenced_images=[source])
+                                      referenced_images=[_frame_view(source, frame)])
     sr = hd.sr.Comprehensive3DSR(evidence=[source], content=content, series_instance_uid=series_uid,
                                  series_number=series_number, sop_instance_uid=sop_uid, instance_number=1,
                                  manufacturer=MANUFACTURER, is_complete=True)
@@ -231,6 +273,12 @@ def overlay_rgb(image, result, conf: float | None = None) -> np.ndarray:
     answer = (f"{result.top[0].label}: {result.top[0].score:.2f}" if result.top else
               ", ".join(f"{v:.4g}" for v in result.values) if result.values else
               f"{len(result.detections)} detections" if result.conf is not None else "")
+    if not answer and got is not None:  # a semantic segmenter's: its largest classes' shares of the image
+        from .maskwriters import BACKGROUND_NAMES
+
+        shares = sorted(((a["pixels"], label) for label, a in result.areas(conf).items()
+                         if str(label).lower() not in BACKGROUND_NAMES), key=lambda t: -t[0])
+        answer = ", ".join(f"{label} {100.0 * px / max(label_map.size, 1):.0f}%" for px, label in shares[:3])
     lines = [t for t in (answer, NOT_FOR_DIAGNOSIS) if t]
     size = max(10, min(out.width, out.height) // 16)
     font = _font(size)
@@ -273,15 +321,20 @@ def patient_orientation(ds) -> tuple | None:
 
 
 def secondary_capture(source, pixels: np.ndarray, algorithm: Algorithm, *, series_uid: str, sop_uid: str,
-                      series_number: int = 903):
+                      series_number: int = 903, frame: int | None = None):
     """A Secondary Capture (RGB, 8 bits) of ``pixels`` (rows × columns × 3, uint8) in the source's study,
-    referencing the source in its SourceImageSequence; BurnedInAnnotation YES (the answer is in the pixels)."""
+    referencing the source in its SourceImageSequence; BurnedInAnnotation YES (the answer is in the pixels).
+
+    For a frame ``frame`` (from 1) of a multi-frame source, the reference names it
+    (ReferencedFrameNumber) and the spacing and orientation are that frame's (its functional groups).
+    """
     hd = _hd()
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
 
-    spacing = source.get("PixelSpacing")
-    orientation = patient_orientation(source)
+    view = _frame_view(source, frame)
+    spacing = view.get("PixelSpacing")
+    orientation = patient_orientation(view)
     sc = hd.sc.SCImage.from_ref_dataset(
         ref_dataset=source, pixel_array=np.ascontiguousarray(pixels), photometric_interpretation="RGB",
         bits_allocated=8, coordinate_system="PATIENT", series_instance_uid=series_uid, series_number=series_number,
@@ -297,5 +350,7 @@ def secondary_capture(source, pixels: np.ndarray, algorithm: Algorithm, *, serie
     ref = Dataset()
     ref.ReferencedSOPClassUID = source.SOPClassUID
     ref.ReferencedSOPInstanceUID = source.SOPInstanceUID
+    if frame is not None:
+        ref.ReferencedFrameNumber = int(frame)
     sc.SourceImageSequence = Sequence([ref])
     return sc

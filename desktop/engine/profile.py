@@ -482,11 +482,12 @@ def describe_image(spec: ImageSpec) -> str:
 def describe_dicom(spec: DicomSpec) -> str:
     """The ``dicom`` section in words: 'series Modality CT, ImageType ORIGINAL · frames 1-10 · window lung
     (level -600, width 1500)'."""
+    from .inputs.dicomseries import rule_text
     from .inputs.windowing import WINDOW_PRESETS
 
     parts = []
     if spec.series:
-        parts.append("series " + ", ".join(f"{k} {' or '.join(v)}" for k, v in spec.series))
+        parts.append("series " + rule_text(spec.rule))
     else:
         parts.append("every series")
     parts.append(f"frames {spec.frames}" if spec.frames else "every frame")

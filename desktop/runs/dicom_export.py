@@ -5,6 +5,10 @@ and unchanged: its SHA-256 is checked against the one recorded when it was score
 first by the PS3.15 Basic Profile with the options chosen (:mod:`desktop.engine.dicom_deid`),
 unless ``include_phi``. An item that cannot give an object (gone, changed, not DICOM, failed,
 nothing to report) is named with the reason and the others are written.
+
+A multi-frame file's frames are items of their own (``file.dcm#frame=3``): each gets its SR and
+Secondary Capture, naming the frame it is of (ReferencedFrameNumber), and the file one SEG of
+the frames scored.
 """
 
 from __future__ import annotations
@@ -75,6 +79,62 @@ def _read_source(path: str, recorded_sha: str | None):
         raise ValueError(f"the DICOM file is corrupt ({exc})") from None
 
 
+class _Sources:
+    """Each source file read (SHA-256 checked) and de-identified once, though a multi-frame file's frames are
+    items of their own: the last file is kept, as a file's frames come one after another."""
+
+    def __init__(self, options: DeidOptions, include_phi: bool, salt: bytes):
+        self.options, self.include_phi, self.salt = options, include_phi, salt
+        self._file = None
+        self._got = None  # (source, dataset to build from) or the ValueError
+
+    def get(self, file: str, recorded_sha: str | None, frame: int | None):
+        """(the source, the dataset an object is built from, its burnt-in text warning the first time it is read);
+        raise ValueError why the file, or its frame ``frame`` (from 1), cannot be used."""
+        warning = None
+        if file != self._file:
+            self._file = file
+            try:
+                source = _read_source(file, recorded_sha)
+            except ValueError as exc:
+                self._got = exc
+            else:
+                warning = None if self.include_phi else burned_in_warning(source)
+                self._got = (source, source if self.include_phi else
+                             deidentify(source, self.options, self.salt).dataset)
+        if isinstance(self._got, ValueError):
+            raise ValueError(str(self._got))
+        source, ds = self._got
+        if frame is not None:
+            count = _frames(source)
+            if frame > count:
+                raise ValueError(f"the file has {count:,} frame{'s' if count != 1 else ''}, no frame {frame}")
+        return source, ds, warning
+
+
+def _frames(ds) -> int:
+    try:
+        return max(int(ds.get("NumberOfFrames", 1) or 1), 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def _scored_window(meta: dict):
+    """The window the run's profile decoded DICOM through (``dicom.window``; None, the file's own, without one
+    or when the recorded profile cannot be read)."""
+    from desktop.engine.errors import ProfileError
+    from desktop.engine.profile import profile_from_dict
+
+    raw = meta.get("profile")
+    if not isinstance(raw, dict) or not raw.get("dicom"):
+        return None
+    try:
+        dicom = profile_from_dict(raw).dicom
+    except ProfileError:
+        return None
+    return dicom.window if dicom is not None else None
+
+
 def _algorithm(meta: dict):
     from desktop import __version__
     from desktop.engine.dicom_results import Algorithm
@@ -123,7 +183,9 @@ def export_dicom(run_ref: str, folder, fmt: str, *, options: DeidOptions = DeidO
     """
     from desktop.engine import dicom_results
     from desktop.engine.inputs import InputKind
+    from desktop.engine.inputs.dicomseries import split_frame
     from desktop.engine.inputs.images import decode_dicom
+    from desktop.engine.maskwriters import safe_stem
 
     from .history import _store
 
@@ -138,7 +200,9 @@ def export_dicom(run_ref: str, folder, fmt: str, *, options: DeidOptions = DeidO
         run = store.run(run_ref)
         meta = store.run_metadata(run.id)
         algorithm = _algorithm(meta)
-        series: dict = {}  # SEG: (series UID, rows, columns) -> [(input, dataset, label map, names, background)]
+        window = _scored_window(meta)
+        series: dict = {}  # SEG: (series UID, rows, columns) or a multi-frame file's SOP UID -> its items
+        sources = _Sources(options, include_phi, salt)
         os.makedirs(folder, exist_ok=True)
         with closing(store.batches(run.id)) as batches:
             for batch in batches:
@@ -154,16 +218,18 @@ def export_dicom(run_ref: str, folder, fmt: str, *, options: DeidOptions = DeidO
                     if result.kind != InputKind.DICOM:
                         done.skipped.append((path, "not a DICOM input"))
                         continue
+                    file, frame = split_frame(path)
                     try:
-                        source = _read_source(path, result.input_sha256)
+                        source, ds, warning = sources.get(file, result.input_sha256, frame)
                     except ValueError as exc:
                         done.skipped.append((path, str(exc)))
                         continue
-                    warning = None if include_phi else burned_in_warning(source)
                     if warning:
-                        done.warnings.append((path, warning))
-                    ds = source if include_phi else deidentify(source, options, salt).dataset
-                    key = str(source.get("SOPInstanceUID", path))
+                        done.warnings.append((file, warning))
+                    key = str(source.get("SOPInstanceUID", file))
+                    ids = (key,) if frame is None else (key, f"frame={frame}")
+                    stem = f"{FORMATS[fmt][1]}-{os.path.basename(file)}" if frame is None else \
+                        f"{FORMATS[fmt][1]}-{safe_stem(file)}-frame{frame}.dcm"
                     try:
                         if fmt == "dicom-seg":
                             got = result.label_map()
@@ -171,43 +237,55 @@ def export_dicom(run_ref: str, folder, fmt: str, *, options: DeidOptions = DeidO
                                 raise ValueError("it has no masks")
                             label_map, names = got
                             background = _background(result, names)
-                            where = (str(ds.get("SeriesInstanceUID", "")), int(ds.Rows), int(ds.Columns))
-                            if label_map.shape != where[1:]:
+                            rows, cols = int(ds.Rows), int(ds.Columns)
+                            if label_map.shape != (rows, cols):
                                 raise ValueError(f"its mask is {label_map.shape[1]}×{label_map.shape[0]} and the "
-                                                 f"image {where[2]}×{where[1]}")
-                            series.setdefault(where, []).append((path, ds, label_map, names, background))
+                                                 f"image {cols}×{rows}")
+                            where = (str(ds.get("SeriesInstanceUID", "")), rows, cols) if frame is None else \
+                                ("frames", key)  # a multi-frame file: a SEG of its own, of the frames scored
+                            series.setdefault(where, []).append((path, ds, label_map, names, background, frame))
                             continue
                         if fmt == "dicom-sr":
                             obj = dicom_results.report(
                                 ds, result, algorithm, series_uid=derived_uid(salt, run.id, "sr", ds.SeriesInstanceUID),
-                                sop_uid=derived_uid(salt, run.id, "sr", key), observer_uid=derived_uid(
-                                    salt, "observer", algorithm.sha256),
-                                tracking_uids=lambda name, key=key: derived_uid(salt, run.id, "sr", key, name))
+                                sop_uid=derived_uid(salt, run.id, "sr", *ids), observer_uid=derived_uid(
+                                    salt, "observer", algorithm.sha256), frame=frame,
+                                tracking_uids=lambda name, ids=ids: derived_uid(salt, run.id, "sr", *ids, name))
                         else:
-                            image = decode_dicom(path)
+                            # the frame's pixels alone for a frame's item, through the window it was scored with
+                            image = decode_dicom(path, window=window)
                             obj = dicom_results.secondary_capture(
                                 ds, dicom_results.overlay_rgb(image, result), algorithm,
                                 series_uid=derived_uid(salt, run.id, "sc", ds.SeriesInstanceUID),
-                                sop_uid=derived_uid(salt, run.id, "sc", key))
+                                sop_uid=derived_uid(salt, run.id, "sc", *ids), frame=frame)
                     except (ValueError, EngineError) as exc:
                         done.skipped.append((path, str(exc)))
                         continue
-                    done.written.append(_write(folder, f"{FORMATS[fmt][1]}-{os.path.basename(path)}", obj))
-        for (series_uid, _, _), items in series.items():
+                    done.written.append(_write(folder, stem, obj))
+        for where, items in series.items():
             paths = [p for p, *_ in items]
+            frames = None
+            if where[0] == "frames":
+                items = sorted(items, key=lambda item: item[-1])
+                paths = [p for p, *_ in items]
+                frames = [f for *_, f in items]
+            datasets = [d for _, d, *_ in items] if frames is None else [items[0][1]]
             try:
                 obj = dicom_results.segmentation(
-                    [d for _, d, *_ in items], [m for *_, m, _, _ in items], items[0][3], algorithm,
-                    background=items[0][4], series_uid=derived_uid(salt, run.id, "seg", series_uid),
-                    sop_uid=derived_uid(salt, run.id, "seg", series_uid, *sorted(str(d.SOPInstanceUID)
-                                                                                for _, d, *_ in items)))
+                    datasets, [m for _, _, m, *_ in items], items[0][3], algorithm,
+                    background=items[0][4], series_uid=derived_uid(salt, run.id, "seg", str(datasets[0].get(
+                        "SeriesInstanceUID", ""))),
+                    sop_uid=derived_uid(salt, run.id, "seg", *(
+                        (where[0], *sorted(str(d.SOPInstanceUID) for d in datasets)) if frames is None else
+                        ("frames", where[1], *map(str, frames)))), frames=frames)
             except ValueError as exc:
                 done.skipped.extend((p, str(exc)) for p in paths)
                 continue
             except Exception as exc:  # noqa: BLE001 - highdicom refuses sources it cannot derive from, with its reason
                 done.skipped.extend((p, f"highdicom cannot make a SEG of it ({exc})") for p in paths)
                 continue
-            done.written.append(_write(folder, f"seg-{os.path.basename(paths[0])}", obj))
+            first = split_frame(paths[0])[0]
+            done.written.append(_write(folder, f"seg-{os.path.basename(first)}", obj))
         store.note_export(run.id, folder, fmt)
     return done
 
@@ -233,8 +311,12 @@ def summary(done: DicomExported) -> list[str]:
 def status_text(done: DicomExported) -> str:
     """One line for the window's status bar and the History tab: what was written, then what was skipped and warned."""
     n = len(done.written)
-    how = f"de-identified: {done.deidentified}" if done.deidentified else "with patient details"
-    text = f"Wrote {n:,} DICOM {done.what} object{'s' if n != 1 else ''} to {done.folder} ({how}; not for diagnostic use)"
+    # what was written and where first, then how, shortly: the status bar has half the window's width
+    how = "with patient details" if not done.deidentified else "de-identified" + (
+        done.deidentified.removeprefix("PS3.15 Basic Profile").replace(" + Retain ", ", keeping ", 1)
+        if done.deidentified.startswith("PS3.15 Basic Profile") else f" ({done.deidentified})")
+    text = f"Wrote {n:,} DICOM {done.what} object{'s' if n != 1 else ''} to {done.folder} · {how} · " \
+           "not for diagnostic use"
     if done.skipped:
         path, why = done.skipped[0]
         more = f" and {len(done.skipped) - 1:,} more" if len(done.skipped) > 1 else ""

@@ -37,7 +37,8 @@ def load_preview(path: str, kind=InputKind.IMAGE, engine=None, max_side: int = P
     to at most ``max_side`` pixels; 8-bit grey or RGB. Raises the engine's InputError when unreadable.
 
     A DICOM file's header facts come with it (:func:`~desktop.engine.inputs.dicomfacts.dicom_facts`), so
-    that the window reads no file on its own thread."""
+    that the window reads no file on its own thread: a frame's item's as that frame sees them, and the
+    window the image was decoded through (the engine's profile's ``dicom.window``, else the file's own)."""
     from PIL import Image
 
     from desktop.engine.inputs.images import decode_dicom, decode_image
@@ -59,5 +60,8 @@ def load_preview(path: str, kind=InputKind.IMAGE, engine=None, max_side: int = P
     if max(size) > max_side:
         img = img.copy()
         img.thumbnail((max_side, max_side))
-    facts = dicom_facts(path) if kind == InputKind.DICOM else None
+    facts = None
+    if kind == InputKind.DICOM:  # with the window the image above was decoded through
+        dicom = engine.profile.dicom if engine is not None else None
+        facts = dicom_facts(path, window=dicom.window if dicom is not None else None)
     return Preview(path, np.ascontiguousarray(np.asarray(img, dtype=np.uint8)), size, facts)

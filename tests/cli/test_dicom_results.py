@@ -265,3 +265,23 @@ def test_a_dicom_export_needs_a_folder(tmp_path, capsys, dicoms):
     run = _score(capsys, DIGITS, dicoms[2:])
     assert main(["history", "export", run, "--format", "dicom-sr"]) == 2
     assert "--format dicom-sr writes a folder: give --out" in capsys.readouterr().err
+
+
+def test_sc_draws_the_image_through_the_window_it_was_scored_with(tmp_path, capsys, dicoms):
+    """A profile's dicom.window (bone) is how the model saw the slice, and how the Secondary Capture shows it."""
+    from desktop.engine.inputs.images import decode_dicom
+    from tests.conftest import MODELS as models
+
+    raw = json.loads((models / "digits.profile.json").read_text(encoding="utf-8"))
+    profile = tmp_path / "bone.profile.json"
+    profile.write_text(json.dumps({**raw, "dicom": {"window": "bone"}}), encoding="utf-8")
+    assert main(["score", DIGITS, dicoms[0], "--profile", str(profile), "-q"]) in (0, 1)
+    capsys.readouterr()
+    assert main(["history", "--json"]) == 0
+    run = json.loads(capsys.readouterr().out)[0]["id"]
+    code, err = _export(capsys, run, "dicom-sc", tmp_path / "sc")
+    assert code == 0, err
+    pixels = pydicom.dcmread(tmp_path / "sc" / "sc-ct1.dcm").pixel_array[40:, :, 0]
+    bone = np.clip(np.asarray(decode_dicom(dicoms[0], window="bone")), 0, 255).astype(np.uint8)[40:]
+    np.testing.assert_array_equal(pixels, bone)
+    assert not np.array_equal(pixels, np.clip(np.asarray(decode_dicom(dicoms[0])), 0, 255).astype(np.uint8)[40:])

@@ -136,6 +136,47 @@ def test_facts_read_the_header_only(tmp_path):
     assert dicom_facts(path).facts["Modality"] == "CT"
 
 
+def test_a_frames_facts_are_that_frames(tmp_path):
+    """A frame's item of an Enhanced CT: its number, its position and spacing from the functional groups, the
+    window used; none of it in an export's record."""
+    from tests.cli.test_dicom_multiframe_results import enhanced_ct
+
+    path = enhanced_ct(tmp_path / "enhanced.dcm")
+    facts = dicom_facts(f"{path}#frame=3", window="lung")
+    assert facts.item["Frame"] == "3 of 4"
+    assert facts.item["ImagePositionPatient"] == [0.0, 0.0, 20.0]  # the third frame's PlanePositionSequence
+    assert facts.facts["PixelSpacing"] == pytest.approx([0.661468, 0.661468])  # the shared PixelMeasuresSequence
+    assert facts.item["Window"] == "lung: level -600, width 1500"
+    assert "SliceLocation" not in facts.item  # the file's, not the frame's
+    rows = dict(facts.rows())
+    assert rows["Frame"] == "3 of 4" and rows["Position (patient)"] == "x 0, y 0, z 20 mm"
+    assert rows["Slice thickness"] == "5 mm" and rows["Instance"] == "1" and "Frames" not in rows
+    labels = [label for label, _ in facts.rows()]
+    assert labels[:3] == ["Modality", "Series number", "Instance"]  # what a clinician checks first
+    kept, _ = facts.record(include_phi=True)
+    assert not {"Frame", "ImagePositionPatient", "Window", "SeriesDescription"} & set(kept)
+
+
+def test_the_window_used_in_words():
+    ct = get_testdata_file("CT_small.dcm")  # no stored window
+    mr = get_testdata_file("MR_small.dcm")  # 600/1600
+    from desktop.engine.inputs.windowing import Window
+
+    assert dicom_facts(ct, window=None).item["Window"] == "none: the frame's full range"
+    assert dicom_facts(mr, window=None).item["Window"] == "the file's: level 600, width 1600"
+    assert dicom_facts(mr, window="none").item["Window"] == "none: the frame's full range"
+    assert dicom_facts(mr, window=Window(50, 350, "SIGMOID")).item["Window"] == \
+        "the profile's: level 50, width 350 (SIGMOID)"
+    assert dicom_facts(get_testdata_file("examples_ybr_color.dcm"), window="bone").item["Window"] == \
+        "none: a colour image is shown as stored"
+    assert "Window" not in dicom_facts(mr).item  # not asked: the export's reading
+    rows = [label for label, _ in dicom_facts(mr, window=None).rows()]
+    assert rows.index("Window used") == rows.index("Window width") + 1
+    single = dicom_facts(ct).item
+    assert single["SliceLocation"] == pytest.approx(-77.2040634155) and "Frame" not in single
+    assert dict(dicom_facts(ct).rows())["Slice location"] == "-77.2041 mm"
+
+
 def test_facts_of_what_is_not_dicom_are_none(tmp_path):
     text = tmp_path / "notes.dcm"
     text.write_bytes(b"hello, not a DICOM file\n" * 8)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import random
 import warnings
 
@@ -357,3 +358,31 @@ def test_frame_range(tmp_path):
     assert [i.path for i in kept] == truth[4:]
     kept, left = apply_selection(items, None, "9-12")
     assert kept == [] and left[0][1] == "has 6 frame(s), none in the range 9-12"
+
+
+# --------------------------------------------------------------------------- a series rule in words (the editor's field)
+@pytest.mark.parametrize("text, rule", [
+    ("Modality CT, ImageType ORIGINAL", {"Modality": "CT", "ImageType": "ORIGINAL"}),
+    ("modality CT or MR", {"Modality": ["CT", "MR"]}),
+    ('SeriesDescription "CHEST, 1.25mm" or HEAD', {"SeriesDescription": ["CHEST, 1.25mm", "HEAD"]}),
+    ('ProtocolName "lungs or heart"', {"ProtocolName": "lungs or heart"}),
+    ("  ", {}),
+])
+def test_a_rule_in_words_reads_back_as_written(text, rule):
+    from desktop.engine.inputs.dicomseries import parse_rule_text, rule_text
+
+    assert parse_rule_text(text) == rule
+    assert parse_rule_text(rule_text(rule)) == rule
+
+
+@pytest.mark.parametrize("text, message", [
+    ("Modalty CT", "'Modalty' is not a keyword a series rule tests; use Modality, ImageType"),
+    ("Modality", "Modality needs a value"),
+    ("Modality CT, Modality MR", 'Modality is given twice; write its values as "Modality A or B"'),
+    ('SeriesDescription "CHEST', "a double quote is not closed"),
+])
+def test_a_rule_in_words_refused(text, message):
+    from desktop.engine.inputs.dicomseries import parse_rule_text
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_rule_text(text)

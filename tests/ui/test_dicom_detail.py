@@ -37,7 +37,7 @@ def test_dicom_section_shows_facts_and_hides_the_patient(qtbot, pane, monkeypatc
     read_on = []
     real = preview_module.dicom_facts
     monkeypatch.setattr(preview_module, "dicom_facts",
-                        lambda path: read_on.append(threading.current_thread()) or real(path))
+                        lambda path, **kw: read_on.append(threading.current_thread()) or real(path, **kw))
     ct = get_testdata_file("CT_small.dcm")
     pane.show_result(Result(index=0, input=ct, row=None, ok=True, kind=InputKind.DICOM))
     qtbot.waitUntil(lambda: pane.dicom_table.isVisible(), timeout=10000)
@@ -75,3 +75,39 @@ def test_no_dicom_section_for_an_image(qtbot, pane, tmp_path):
     qtbot.waitUntil(pane.image.has_image, timeout=10000)
     assert not pane.dicom_table.isVisible() and not pane.show_patient.isVisible()
     assert not pane.dicom_title.isVisible()
+
+
+def test_a_frame_shows_its_own_number_position_and_the_window_used(qtbot, pane, tmp_path):
+    """Frames of an Enhanced CT: each its number and position (per-frame functional groups), the window the
+    loaded profile decodes through; the patient's details stay shown from frame to frame of one file."""
+    from tests.cli.test_dicom_multiframe_results import enhanced_ct
+    from uihelpers import DIGITS_MODEL
+
+    from desktop.engine import Engine
+    from desktop.engine.profile import load_profile, profile_from_dict
+
+    path = enhanced_ct(tmp_path / "enhanced.dcm")
+    raw = load_profile(DIGITS_MODEL.with_name("digits.profile.json")).to_dict()
+    engine = Engine(DIGITS_MODEL, profile=profile_from_dict({**raw, "dicom": {"window": "lung"}}))
+    pane.show_result(Result(index=0, input=f"{path}#frame=2", row=None, ok=True, kind=InputKind.DICOM), engine)
+    qtbot.waitUntil(lambda: _texts(pane.dicom_table).get("Frame") == "2 of 4", timeout=10000)
+    shown = _texts(pane.dicom_table)
+    assert shown["Modality"] == "CT" and shown["Instance"] == "1"
+    assert shown["Position (patient)"] == "x 0, y 0, z 10 mm"
+    assert shown["Pixel spacing"] == "0.661468 × 0.661468 mm" and shown["Slice thickness"] == "5 mm"
+    assert shown["Window used"] == "lung: level -600, width 1500"
+    assert "Frames" not in shown and "Slice location" not in shown
+    pane.show_patient.setChecked(True)
+    pane.show_result(Result(index=1, input=f"{path}#frame=4", row=None, ok=True, kind=InputKind.DICOM), engine)
+    qtbot.waitUntil(lambda: _texts(pane.dicom_table).get("Frame") == "4 of 4", timeout=10000)
+    assert _texts(pane.dicom_table)["Position (patient)"] == "x 0, y 0, z 30 mm"
+    assert pane.show_patient.isChecked() and "Patient name" in _texts(pane.dicom_table)  # the same file
+
+
+def test_a_single_file_shows_its_slice_location_and_the_files_window(qtbot, pane):
+    mr = get_testdata_file("MR_small.dcm")
+    pane.show_result(Result(index=0, input=mr, row=None, ok=True, kind=InputKind.DICOM))
+    qtbot.waitUntil(lambda: "Window used" in _texts(pane.dicom_table), timeout=10000)
+    shown = _texts(pane.dicom_table)
+    assert shown["Window used"] == "the file's: level 600, width 1600"
+    assert "Slice location" in shown and "Frame" not in shown

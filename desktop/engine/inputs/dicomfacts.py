@@ -33,6 +33,20 @@ FACT_LABELS = {
     "ManufacturerModelName": "Model",
 }
 
+#: what a clinician checks of the item's own image, shown (not exported) before the file's facts: the series,
+#: the instance and the frame, where it lies, and the window used. SeriesDescription is free text that the
+#: PS3.15 Basic Profile removes, so it stays out of every export; the series list shows it too
+ITEM_LABELS = {
+    "SeriesDescription": "Series",
+    "SeriesNumber": "Series number",
+    "InstanceNumber": "Instance",
+    "Frame": "Frame",
+    "SliceLocation": "Slice location",
+    "ImagePositionPatient": "Position (patient)",
+    "SliceThickness": "Slice thickness",
+    "Window": "Window used",
+}
+
 #: the fields that identify the patient (HIPAA's identifiers that a header carries), in the order shown
 IDENTIFYING_LABELS = {
     "PatientName": "Patient name",
@@ -73,6 +87,8 @@ EXPORT_IDENTIFYING = ("StudyDate",)
 
 _DATES = {"StudyDate", "PatientBirthDate"}
 _NUMBERS = {"Rows", "Columns", "NumberOfFrames", "BitsStored"}
+_ORDINALS = {"InstanceNumber", "SeriesNumber"}  # may be 0
+_FLOATS = {"SliceLocation", "SliceThickness"}
 _PEOPLE = {"PatientName", "ReferringPhysicianName", "PerformingPhysicianName", "OperatorsName", "OtherPatientNames",
            "PatientBirthName", "PatientMotherBirthName", "PhysiciansOfRecord", "NameOfPhysiciansReadingStudy",
            "RequestingPhysician"}
@@ -89,18 +105,31 @@ class DicomFacts:
 
     facts: dict = field(default_factory=dict)
     identifying: dict = field(default_factory=dict)
+    #: the item's own (:data:`ITEM_LABELS`), shown, never exported: for a frame of a multi-frame file its
+    #: number and position from the per-frame functional groups; "Window" only when the window was known
+    item: dict = field(default_factory=dict)
 
     def rows(self, include_identifying: bool = False) -> list:
-        """(label, text) pairs to show, the image's facts first; Rows and Columns as one row."""
-        out = []
-        f = self.facts
+        """(label, text) pairs to show: modality and body part, then the item's series, instance, frame and
+        position, then the file's other facts (the window used after the stored one); Rows and Columns as one
+        row; the number of frames only when the item is not one of them."""
+        f, item = self.facts, self.item
+        head = [k for k in ("Modality", "BodyPartExamined") if k in f]
+        out = [(FACT_LABELS[k], display_text(k, f[k])) for k in head]
+        out += [(label, display_text(k, item[k])) for k, label in ITEM_LABELS.items() if k in item and k != "Window"]
+        window_at = None
         for key, label in FACT_LABELS.items():
-            if key not in f or (key == "Columns" and "Rows" in f):
+            if key in head or key not in f or (key == "Columns" and "Rows" in f) or \
+                    (key == "NumberOfFrames" and "Frame" in item):
                 continue
             if key == "Rows" and "Columns" in f:
                 out.append(("Rows × columns", f"{f['Rows']:,} × {f['Columns']:,}"))
             else:
                 out.append((label, display_text(key, f[key])))
+            if key in ("WindowCenter", "WindowWidth"):
+                window_at = len(out)
+        if "Window" in item:
+            out.insert(len(out) if window_at is None else window_at, (ITEM_LABELS["Window"], item["Window"]))
         if include_identifying:
             out += [(label, display_text(key, self.identifying[key]))
                     for key, label in IDENTIFYING_LABELS.items() if key in self.identifying]
@@ -122,6 +151,12 @@ def display_text(key: str, value) -> str:
     """A field's value as the detail pane writes it."""
     if key == "PixelSpacing":
         return f"{_g(value[0])} × {_g(value[1])} mm"
+    if key in _ORDINALS:
+        return str(value)  # a number that names, not a count: no thousands separator
+    if key == "ImagePositionPatient":
+        return ", ".join(f"{axis} {_g(v)}" for axis, v in zip("xyz", value)) + " mm"
+    if key in ("SliceLocation", "SliceThickness"):
+        return f"{_g(value)} mm"
     if isinstance(value, list):
         return ", ".join(_g(v) if isinstance(v, float) else str(v) for v in value)
     if isinstance(value, float):
@@ -135,32 +170,61 @@ def _g(x: float) -> str:
     return f"{x:g}"
 
 
-def dicom_facts(source) -> DicomFacts | None:
+_NOT_GIVEN = object()
+
+
+def dicom_facts(source, frame: int | None = None, window=_NOT_GIVEN) -> DicomFacts | None:
     """The header fields of a DICOM file (a path) or a read dataset; None when it is not DICOM or cannot be read.
 
-    A path is read up to its pixel data and no further. Never raises for a broken file: a
-    field that cannot be parsed is left out.
+    A path is read up to its pixel data and no further; a frame's item (``file.dcm#frame=3``)
+    is its file's header as that frame sees it: the pixel spacing, window and position its
+    per-frame (else shared) functional groups give, and the frame's number in
+    :attr:`DicomFacts.item` ("3 of 30"). ``frame`` (from 1) does the same for a dataset.
+    ``window``, the profile's ``dicom.window`` setting (None: the file's own), adds the window
+    used ("Window"). Never raises for a broken file: a field that cannot be parsed is left out.
     """
     try:
         from pydicom.dataset import Dataset
     except ImportError:  # pragma: no cover - pydicom is a dependency
         return None
+    from .dicomseries import frame_dataset, split_frame
+
     if isinstance(source, Dataset):
         ds = source
     else:
-        ds = _read_header(source)
+        path, frame = split_frame(str(source))
+        ds = _read_header(path)
         if ds is None:
             return None
+    try:
+        frames = max(int(ds.get("NumberOfFrames", 1) or 1), 1)
+    except (TypeError, ValueError):
+        frames = 1
+    try:
+        view = frame_dataset(ds, (frame or 1) - 1)
+    except Exception:  # noqa: BLE001 - malformed functional groups: the file's top level
+        view = ds
     facts, identifying = {}, {}
-    for keys, into in ((FACT_LABELS, facts), (IDENTIFYING_LABELS, identifying)):
+    item: dict = {}
+    for keys, into in ((FACT_LABELS, facts), (IDENTIFYING_LABELS, identifying), (ITEM_LABELS, item)):
         for key in keys:
             try:
-                value = _value(ds, key)
+                value = _value(view, key)
             except Exception:  # noqa: BLE001 - pydicom parses a field when it is read: a malformed one raises
                 continue
             if value is not None:
                 into[key] = value
-    return DicomFacts(facts, identifying)
+    if frame is not None or frames > 1:
+        item["Frame"] = f"{frame or 1:,} of {frames:,}"
+        item.pop("SliceLocation", None)  # the file's, not the frame's: the frame's place is its position
+    if window is not _NOT_GIVEN:
+        from .windowing import window_used
+
+        try:
+            item["Window"] = window_used(window, view)
+        except Exception:  # noqa: BLE001 - a malformed stored window: said as unknown rather than raised
+            item["Window"] = "unknown (the file's window cannot be read)"
+    return DicomFacts(facts, identifying, item)
 
 
 def _read_header(path):
@@ -182,6 +246,14 @@ def _value(ds, key: str):
     if key in _NUMBERS:
         n = int(value)
         return n if n > 0 else None
+    if key in _ORDINALS:
+        return int(value)
+    if key in _FLOATS:
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if key == "ImagePositionPatient":
+        position = [float(v) for v in value]
+        return position if len(position) == 3 and all(math.isfinite(v) for v in position) else None
     if key == "PixelSpacing":
         spacing = [float(v) for v in value]
         if len(spacing) != 2 or not all(math.isfinite(v) and v > 0 for v in spacing):

@@ -476,6 +476,72 @@ def series_matches(series: Series, rule: dict | None) -> bool:
     return True
 
 
+def rule_text(rule: dict | None) -> str:
+    """A series rule in words, as the profile editor shows it and :func:`parse_rule_text` reads it back:
+    ``{"Modality": "CT", "ImageType": ["ORIGINAL", "PRIMARY"]}`` -> 'Modality CT, ImageType ORIGINAL or PRIMARY'.
+    A value holding a comma or the word "or" (or starting or ending in a space) is written in double quotes."""
+    def quoted(value) -> str:
+        v = str(value)
+        return f'"{v}"' if ("," in v or re.search(r"\s+or\s+", v, re.I) or v != v.strip() or not v) else v
+
+    parts = []
+    for key, wanted in (rule or {}).items():
+        values = wanted if isinstance(wanted, (list, tuple)) else [wanted]
+        parts.append(f"{key} " + " or ".join(quoted(v) for v in values))
+    return ", ".join(parts)
+
+
+def _split_outside_quotes(text: str, separator: str) -> list:
+    """``text`` split on ``separator`` (a regular expression) where it is not inside double quotes."""
+    out, start, inside, i = [], 0, False, 0
+    pattern = re.compile(separator, re.I)
+    while i < len(text):
+        if text[i] == '"':
+            inside = not inside
+            i += 1
+            continue
+        m = None if inside else pattern.match(text, i)
+        if m and m.end() > i:
+            out.append(text[start:i])
+            start = i = m.end()
+            continue
+        i += 1
+    if inside:
+        raise ValueError("a double quote is not closed")
+    out.append(text[start:])
+    return out
+
+
+def parse_rule_text(text: str) -> dict:
+    """A series rule from its words (see :func:`rule_text`): clauses separated by commas, each a DICOM keyword
+    of :data:`RULE_FIELDS` (any case) then its value, alternatives separated by "or", a value in double quotes
+    when it holds a comma. '' gives {} (every series). Raises ValueError saying what is wrong."""
+    rule: dict = {}
+    if not str(text or "").strip():
+        return rule
+    known = {k.lower(): k for k in RULE_FIELDS}
+    for clause in _split_outside_quotes(str(text), r","):
+        clause = clause.strip()
+        if not clause:
+            continue
+        keyword, _, rest = clause.partition(" ")
+        key = known.get(keyword.strip().lower())
+        if key is None:
+            raise ValueError(f"'{keyword}' is not a keyword a series rule tests; use {', '.join(RULE_FIELDS)}")
+        values = [v.strip() for v in _split_outside_quotes(rest.strip(), r"\s+or\s+")]
+        values = [v[1:-1] if len(v) >= 2 and v[0] == v[-1] == '"' else v for v in values]
+        if not values or not all(v.strip() for v in values):
+            raise ValueError(f"{key} needs a value, e.g. \"{key} {_RULE_EXAMPLES.get(key, 'CT')}\"")
+        if key in rule:
+            raise ValueError(f"{key} is given twice; write its values as \"{key} A or B\"")
+        rule[key] = values[0] if len(values) == 1 else values
+    return rule
+
+
+_RULE_EXAMPLES = {"Modality": "CT", "ImageType": "ORIGINAL", "SeriesDescription": "CHEST", "ProtocolName": "CHEST",
+                  "BodyPartExamined": "CHEST", "SeriesNumber": "3", "Manufacturer": "SIEMENS"}
+
+
 def parse_frames(text) -> tuple[int, int | None]:
     """A frame range as (first, last) counting from 1, last None for 'to the end': "3" -> (3, 3), "1-10",
     "5-". Raises ValueError with a message for anything else."""

@@ -106,6 +106,23 @@ def chosen_window(setting, ds) -> Window | None:
     return Window(center, width)
 
 
+def window_used(setting, ds) -> str:
+    """In words, the VOI :func:`grey_frame` applies to ``ds`` (a frame's view) for the profile's ``dicom.window``
+    ``setting``: 'lung: level -600, width 1500', "the file's: level 40, width 400", "the file's VOI LUT",
+    "none: the frame's full range", or none for a colour image (windowing is for grey images)."""
+    if not str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper().startswith("MONOCHROME"):
+        return "none: a colour image is shown as stored"
+    chosen = chosen_window(setting, ds)
+    if chosen is not None and (chosen.width >= 1 or chosen.function != "LINEAR"):
+        whose = ("the profile's" if isinstance(setting, Window) else "the file's" if setting in (None, FILE_WINDOW)
+                 else setting)
+        return (f"{whose}: level {chosen.center:g}, width {chosen.width:g}"
+                + (f" ({chosen.function})" if chosen.function != "LINEAR" else ""))
+    if setting != NO_WINDOW and ds.get("VOILUTSequence"):
+        return "the file's VOI LUT"
+    return "none: the frame's full range"
+
+
 def grey_frame(pixels: np.ndarray, ds, window=None) -> np.ndarray:
     """One grey frame's stored values as float32 on 0-255: modality LUT, VOI, MONOCHROME1 inverted.
 

@@ -163,7 +163,8 @@ def _table(headers, tip: str) -> QTableWidget:
     return t
 
 
-def _fill(table: QTableWidget, rows) -> None:
+def _fill(table: QTableWidget, rows, max_rows: int = 12) -> None:
+    """Fill ``table`` with ``rows`` and make it as tall as its first ``max_rows`` rows (it scrolls past them)."""
     table.setRowCount(len(rows))
     for r, cells in enumerate(rows):
         for c, value in enumerate(cells):
@@ -171,7 +172,7 @@ def _fill(table: QTableWidget, rows) -> None:
             if c > 0 and not isinstance(value, str):
                 item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
             table.setItem(r, c, item)
-    height = table.horizontalHeader().height() + sum(table.rowHeight(i) for i in range(min(len(rows), 12))) + 6
+    height = table.horizontalHeader().height() + sum(table.rowHeight(i) for i in range(min(len(rows), max_rows))) + 6
     table.setFixedHeight(max(height, 40))
 
 
@@ -528,15 +529,20 @@ class DetailPane(QScrollArea):
                                      "of exports unless asked for")
         self.show_patient.toggled.connect(self._on_show_patient_changed)
         lay.addWidget(self.show_patient)
-        self.dicom_table = _table(["Field", "Value"], "What the DICOM file's header says about the image")
+        self.dicom_table = _table(["Field", "Value"], "What the DICOM file's header says about the image: for one "
+                                  "frame of a multi-frame file, that frame's number, position and spacing (its "
+                                  "functional groups); and the window used (the loaded profile's dicom.window, "
+                                  "else the file's own)")
         lay.addWidget(self.dicom_table)
         self._show_dicom(None, None)
 
     def _show_dicom(self, facts, path) -> None:
         """Show the DicomFacts of the file ``path`` (None: hide the section); the patient's fields only when asked."""
+        from desktop.engine.inputs.dicomseries import file_of
+
         self._dicom = facts
-        if path != self._dicom_path:
-            self._dicom_path = path
+        if (file_of(path) if path else path) != self._dicom_path:  # a multi-frame file's frames are one file
+            self._dicom_path = file_of(path) if path else path
             self.show_patient.blockSignals(True)
             self.show_patient.setChecked(False)  # another file: its patient's details stay hidden until asked
             self.show_patient.blockSignals(False)
@@ -546,11 +552,12 @@ class DetailPane(QScrollArea):
         self.show_patient.setVisible(shown and bool(facts.identifying))
         if shown:
             rows = facts.rows(include_identifying=self.show_patient.isChecked())
-            _fill(self.dicom_table, rows or [("—", "The header gives none of the usual fields")])
+            # every row at once, as a clinician reads them down (the pane itself scrolls)
+            _fill(self.dicom_table, rows or [("—", "The header gives none of the usual fields")], max_rows=40)
 
     def _on_show_patient_changed(self, *_) -> None:
         if self._dicom is not None:
-            self._show_dicom(self._dicom, self._dicom_path)
+            self._show_dicom(self._dicom, self._dicom_path)  # the same file: the box keeps its state
 
     # ------------------------------------------------------------------ overlays
     def _show_overlay_controls(self, result) -> None:

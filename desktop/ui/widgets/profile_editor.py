@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 from dataclasses import replace
 
@@ -48,6 +49,7 @@ PRESETS = {
     "Raw 0–255 pixels": (1.0, (0.0,), (1.0,)),
 }
 CUSTOM = "Custom values"
+CUSTOM_WINDOW = "custom"  # the DICOM window combo's entry for a level and width of one's own
 NO_PRESET = "None (as below)"
 
 
@@ -104,6 +106,7 @@ class ProfileEditor(QDialog):
         self._build_detection()
         self._build_image()
         self._build_resize_advanced()
+        self._build_dicom()
         self._build_table()
         self.form_layout.addStretch(1)
         body.addWidget(self._build_preview(), 2)
@@ -434,6 +437,106 @@ class ProfileEditor(QDialog):
             r.update(auto=self.auto.isChecked(), stride=self.stride.value(), scaleup=self.scaleup.isChecked())
         return r
 
+    def _build_dicom(self):
+        """The profile's ``dicom`` section: which series and frames of a DICOM folder are scored, and the window."""
+        from desktop.engine.inputs.dicomseries import RULE_FIELDS
+        from desktop.engine.inputs.windowing import FILE_WINDOW, NO_WINDOW, VOI_FUNCTIONS, WINDOW_PRESETS
+
+        self.dicom_box = QGroupBox("DICOM")
+        self.dicom_box.setToolTip("For DICOM inputs only: which series and frames are scored, and how their pixel "
+                                  "values are windowed (profile key dicom)")
+        form = QFormLayout(self.dicom_box)
+        self.dicom_window = QComboBox()
+        self.dicom_window.addItem("The file's own window", FILE_WINDOW)
+        for name, (center, width) in WINDOW_PRESETS.items():
+            self.dicom_window.addItem(f"{name.replace('-', ' ').capitalize()} (level {center:g}, width {width:g})",
+                                      name)
+        self.dicom_window.addItem("None: each frame's full range", NO_WINDOW)
+        self.dicom_window.addItem("Custom level and width", CUSTOM_WINDOW)
+        self.dicom_window.setToolTip("The VOI window applied after the modality LUT (HU for CT): the file's own "
+                                     "first WindowCenter/WindowWidth, a CT preset (the README cites its values), "
+                                     "none (the frame's full range), or a level and width of your own")
+        self.dicom_window.currentIndexChanged.connect(self._on_changed)
+        form.addRow("Window", self.dicom_window)
+        self.window_custom = QWidget()
+        custom = QHBoxLayout(self.window_custom)
+        custom.setContentsMargins(0, 0, 0, 0)
+        self.window_center = QDoubleSpinBox()
+        self.window_center.setRange(-100000, 100000)
+        self.window_center.setDecimals(1)
+        self.window_center.setToolTip("Window level (centre), in the modality LUT's units (HU for CT)")
+        self.window_width = QDoubleSpinBox()
+        self.window_width.setRange(0.1, 200000)
+        self.window_width.setDecimals(1)
+        self.window_width.setToolTip("Window width, in the modality LUT's units (at least 1 for a LINEAR window)")
+        self.window_function = self._combo(VOI_FUNCTIONS, "The VOI function (DICOM PS3.3 C.11.2.1.2)")
+        for w in (self.window_center, self.window_width):
+            w.valueChanged.connect(self._on_changed)
+        custom.addWidget(self.window_center)
+        custom.addWidget(QLabel("width"))
+        custom.addWidget(self.window_width)
+        custom.addWidget(self.window_function)
+        form.addRow("Level", self.window_custom)
+        self.dicom_form = form
+        self.dicom_series = self._line("Only the series whose header passes this rule are scored, e.g. "
+                                       "\"Modality CT, ImageType ORIGINAL\": clauses separated by commas, each a "
+                                       f"DICOM keyword ({', '.join(RULE_FIELDS)}) and its value, alternatives "
+                                       "separated by \"or\" (\"Modality CT or MR\"), a value with a comma in "
+                                       "double quotes. ImageType passes when any of its values matches, "
+                                       "SeriesDescription, ProtocolName and Manufacturer when they contain the "
+                                       "text; case is ignored. Empty: every series")
+        self.dicom_series.setPlaceholderText("every series, e.g. Modality CT, ImageType ORIGINAL")
+        form.addRow("Series", self.dicom_series)
+        self.dicom_frames = self._line("Which of each chosen series' slices (in position order) or a multi-frame "
+                                       "file's frames are scored, counting from 1: \"1-10\", \"5-\" (5 to the "
+                                       "end) or \"3\". Empty: every frame")
+        self.dicom_frames.setPlaceholderText("every frame, e.g. 1-10")
+        form.addRow("Frames", self.dicom_frames)
+        self.form_layout.addWidget(self.dicom_box)
+
+    def _load_dicom(self, spec) -> None:
+        from desktop.engine.inputs.dicomseries import rule_text
+        from desktop.engine.inputs.windowing import FILE_WINDOW
+
+        window = spec.window if spec is not None else None
+        if window is None or isinstance(window, str):
+            self._set_combo(self.dicom_window, window or FILE_WINDOW)
+            self.window_center.setValue(40)
+            self.window_width.setValue(400)
+            self._set_combo(self.window_function, "LINEAR")
+        else:
+            self._set_combo(self.dicom_window, CUSTOM_WINDOW)
+            self.window_center.setValue(window.center)
+            self.window_width.setValue(window.width)
+            self._set_combo(self.window_function, window.function)
+        self.dicom_series.setText(rule_text(spec.rule) if spec is not None else "")
+        self.dicom_frames.setText(spec.frames or "" if spec is not None else "")
+
+    def _dicom_dict(self) -> dict | None:
+        """The ``dicom`` section the form gives; None when it says nothing (and the profile had none)."""
+        from desktop.engine.inputs.dicomseries import parse_rule_text
+        from desktop.engine.inputs.windowing import FILE_WINDOW
+
+        d: dict = {}
+        try:
+            rule = parse_rule_text(self.dicom_series.text())
+        except ValueError as exc:
+            raise ProfileError(f"DICOM series: {exc}") from None
+        if rule:
+            d["series"] = rule
+        if self.dicom_frames.text().strip():
+            d["frames"] = self.dicom_frames.text().strip()
+        window = self.dicom_window.currentData()
+        if window == CUSTOM_WINDOW:
+            d["window"] = {"center": round(self.window_center.value(), 4), "width": round(self.window_width.value(), 4)}
+            if self.window_function.currentData() != "LINEAR":
+                d["window"]["function"] = self.window_function.currentData()
+        elif window != FILE_WINDOW:
+            d["window"] = window
+        if not d and self.profile.dicom is None:
+            return None  # a profile without the section is saved without it (its hash stays)
+        return d
+
     def _build_table(self):
         self.table_box = QGroupBox("CSV column mapping")
         lay = QVBoxLayout(self.table_box)
@@ -526,10 +629,10 @@ class ProfileEditor(QDialog):
         try:
             profile = self.build_profile()
             reference = load_reference(path)
-            dicom = image_path.lower().endswith((".dcm", ".dicom"))
-            source = self._pil(image_path) if dicom else image_path  # a path: decoded as scoring does
+            dicom = _is_dicom(image_path)
+            source = self._pil(image_path, profile) if dicom else image_path  # a path: decoded as scoring does
             report = check_preprocessing(source, profile.image, reference)
-            arr = image_to_array(self._pil(image_path), profile.image)
+            arr = image_to_array(self._pil(image_path, profile), profile.image)
         except EngineError as exc:
             self.check_info.setText(str(exc))
             self.check_heat.setVisible(False)
@@ -611,6 +714,7 @@ class ProfileEditor(QDialog):
             spec = guess or ImageSpec(resize=Resize("stretch", (224, 224)))
         self._load_image(spec)
         self._set_library_preset(profile.image.preset if profile.image else None)
+        self._load_dicom(profile.dicom)
         self._load_table(profile)
 
     def _load_image(self, spec) -> None:
@@ -714,8 +818,13 @@ class ProfileEditor(QDialog):
         # sections this form does not edit travel as they were
         for k, v in self.profile.to_dict().items():
             if k not in d and k not in ("input", "task", "labels", "review_below", "image", "table", "detection"):
+                if k == "dicom" and self.kind.currentData() == "image":
+                    continue  # the form's DICOM group edits it (a table model's travels as it was)
                 d[k] = v
         if self.kind.currentData() == "image":
+            dicom = self._dicom_dict()
+            if dicom is not None:
+                d["dicom"] = dicom
             img: dict = {"color": self.color.currentData(), "layout": self.layout_combo.currentData(),
                          "dtype": self.dtype.currentData()}
             mode = self.resize_mode.currentData()
@@ -769,6 +878,8 @@ class ProfileEditor(QDialog):
         image = self.kind.currentData() == "image"
         self.detection_box.setVisible(self.task.currentData() == "detection")
         self.image_box.setVisible(image)
+        self.dicom_box.setVisible(image)
+        self.dicom_form.setRowVisible(self.window_custom, self.dicom_window.currentData() == CUSTOM_WINDOW)
         self.table_box.setVisible(not image)
         self.preview_box.setVisible(image)
         mode = self.resize_mode.currentData()
@@ -798,7 +909,12 @@ class ProfileEditor(QDialog):
         self.message.clear_message()
         self.save_button.setEnabled(True)
         self.apply_button.setEnabled(True)
-        self.words.setText(f"<b>In words:</b> {profile.describe()}")
+        words = profile.describe()
+        if profile.dicom is not None and profile.image is not None:
+            from desktop.engine.profile import describe_dicom
+
+            words += f"; DICOM: {describe_dicom(profile.dicom)}"
+        self.words.setText(f"<b>In words:</b> {html.escape(words, quote=False)}")
         self._update_preview()
 
     def _show_resize_details(self, mode: str) -> None:
@@ -825,20 +941,23 @@ class ProfileEditor(QDialog):
 
         path = self.preview_pick.currentData()
         try:
-            img = self._pil(path) if path else Image.new("RGB", (64, 48), (128, 128, 128))
+            img = self._pil(path, profile) if path else Image.new("RGB", (64, 48), (128, 128, 128))
         except EngineError:
             img = Image.new("RGB", (64, 48), (128, 128, 128))
         self.engine.with_profile(profile).preprocess(img)
 
-    def _pil(self, path):
-        if path not in self._image_cache:
-            kind = "dicom" if path.lower().endswith((".dcm", ".dicom")) else "image"
-            img, _ = self.engine.load_image(path, kind)
+    def _pil(self, path, profile=None):
+        """The decoded image; a DICOM file's through ``profile``'s window (the form's), else the engine's."""
+        dicom = _is_dicom(path)
+        engine = self.engine.with_profile(profile) if dicom and profile is not None else self.engine
+        key = (path, repr(engine.profile.dicom.window) if dicom and engine.profile.dicom else None)
+        if key not in self._image_cache:
+            img, _ = engine.load_image(path, "dicom" if dicom else "image")
             if max(img.size) > 1600:
                 img = img.copy()
                 img.thumbnail((1600, 1600))
-            self._image_cache[path] = img
-        return self._image_cache[path]
+            self._image_cache[key] = img
+        return self._image_cache[key]
 
     def _update_preview(self, *_):
         if self.kind.currentData() != "image":
@@ -850,7 +969,7 @@ class ProfileEditor(QDialog):
             return
         try:
             profile = self.build_profile()
-            img = self._pil(path)
+            img = self._pil(path, profile)
             arr = image_to_array(img, profile.image)
             tensor, _ms = self.engine.with_profile(profile).preprocess(img)
         except EngineError as exc:
@@ -870,7 +989,8 @@ class ProfileEditor(QDialog):
     def preview_tensor(self):
         """The tensor the preview shows (for tests): the engine's preprocessing of the selected image."""
         path = self.preview_pick.currentData()
-        return self.engine.with_profile(self.build_profile()).preprocess(self._pil(path))[0]
+        profile = self.build_profile()
+        return self.engine.with_profile(profile).preprocess(self._pil(path, profile))[0]
 
     def _on_save_clicked(self):
         try:
@@ -895,6 +1015,15 @@ class ProfileEditor(QDialog):
             return
         self.applied.emit(profile)
         self.accept()
+
+
+def _is_dicom(path: str) -> bool:
+    """Whether a queued path is DICOM: a .dcm file, a frame of one (``file.dcm#frame=3``), or a file named
+    without the extension (a scanner's IM0001, a UID) that holds the DICM preamble, as the queue decides."""
+    from desktop.engine.inputs.dicomseries import file_of, has_dicom_preamble
+
+    file = file_of(path)
+    return file.lower().endswith((".dcm", ".dicom")) or has_dicom_preamble(file)
 
 
 def _same(a, b, tol=1e-4) -> bool:
