@@ -402,14 +402,17 @@ def _table_partitions(engine, item, plugin: str, done: set, span_rows: int, firs
                        units=item.rows - len(done))]
     if item.rows <= span_rows:
         return whole
-    try:
-        reader = engine.table_reader(item.path)
+    from .inputs.tabular import SMALL_FILE_BYTES
+
+    try:  # its header and encoding, read as a local run reads them (parser "csv": pandas is not needed here)
+        reader = engine.table_reader(item.path, parser="csv")
     except EngineError:
         return whole  # its message comes from the worker that reads it, as from a local run
     try:
         header = not reader._no_header
-        options = {"parser": reader.parser, "encoding": reader.encoding}
-        if reader.parser == "csv" or _has_long_line(item.path) or not _one_encoding(item.path, reader.encoding):
+        parser = "pandas" if os.path.getsize(item.path) > SMALL_FILE_BYTES else "csv"  # as TableReader chooses
+        options = {"parser": parser, "encoding": reader.encoding}
+        if parser == "csv" or _has_long_line(item.path) or not _one_encoding(item.path, reader.encoding):
             options["parser"] = "csv"
         spans = table_spans(item.path, span_rows, header=header)
     except OSError:

@@ -844,7 +844,7 @@ class TableReader:
             return np.zeros(0, dtype=np.int64)
         if self._offsets is None:
             self._offsets = _data_line_offsets(self.path, skip_header=not self._no_header)
-        numbers = np.array([number for number, _ in self._offsets], dtype=np.int64)
+        numbers = np.array([number for number, _, _ in self._offsets], dtype=np.int64)
         lines = np.asarray(lines, dtype=np.int64)
         found = np.searchsorted(numbers, lines)
         inside = found < len(numbers)
@@ -897,10 +897,10 @@ class TableReader:
             self._offsets = _data_line_offsets(self.path, skip_header=not self._no_header)
         if index >= len(self._offsets):
             return None
-        line_no, offset = self._offsets[index]
+        line_no, offset, end = self._offsets[index]
         with open(self.path, "rb") as fh:
             fh.seek(offset)
-            raw = fh.readline()
+            raw = fh.read(min(end - offset, LINE_LIMIT + 2))  # the whole record, a quoted cell's line breaks too
         return line_no, raw.decode(self.encoding, errors="replace").lstrip("\ufeff")
 
     def _blank_line(self, index: int) -> bool:
@@ -1162,19 +1162,25 @@ def _blank(record: list) -> bool:
     return not any(c.strip() for c in record)
 
 
-def _data_line_offsets(path, skip_header: bool) -> list[tuple[int, int]]:
-    """(line number, byte offset) of each non-blank line after the header line."""
+def _data_line_offsets(path, skip_header: bool) -> list[tuple[int, int, int]]:
+    """(line number, byte offset, end offset) of each record after the header that holds something: the
+    records pandas numbers its rows by (a quoted cell's line breaks stay inside its record, which starts
+    on the line given)."""
     out = []
     header_seen = not skip_header
-    offset = 0
-    with open(path, "rb") as fh:
-        for number, line in enumerate(fh, start=1):
-            if line.strip(b" \t\r\n\xef\xbb\xbf"):
+    start = None
+    line = 1
+    for ends, through, held in _records(path):
+        for end, lines, solid in zip(ends.tolist(), through.tolist(), held.tolist()):
+            if start is None:
+                with open(path, "rb") as fh:
+                    start = 3 if fh.read(3) == b"\xef\xbb\xbf" else 0
+            if solid:
                 if header_seen:
-                    out.append((number, offset))
+                    out.append((line, start, end + 1))
                 else:
                     header_seen = True
-            offset += len(line)
+            start, line = end + 1, lines + 1
     return out
 
 
