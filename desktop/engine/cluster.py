@@ -500,7 +500,8 @@ def run_cluster_batches(cluster: Cluster, engine, items: list, *, top_k: int = 5
     for p in parts:
         p.features = features
     # a CSV's SHA-256, for the audit trail, taken here once while the workers score its spans
-    hashing = {p.table: _hash_in_background(p.table) for p in parts if p.table and hash_inputs}
+    hashing = {path: _hash_in_background(path) for path in dict.fromkeys(p.table for p in parts if p.table)
+               if hash_inputs}
     token = uuid.uuid4().hex[:12]
     futures: dict = {}
     ahead = AHEAD_PER_WORKER * n_workers
