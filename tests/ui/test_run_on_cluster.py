@@ -43,6 +43,7 @@ def test_a_queue_scored_on_local_workers(window, qtbot):
     assert meta["output"]["cluster"] == "local:2"
     assert batch.hosts and batch.n_ok == 10 and batch.record(0)["worker"]
     assert window.controller.clusters._cluster is not None  # kept for the next run, closed with the window
+    qtbot.waitUntil(lambda: "Scored by the cluster worker on" in window.detail.timings.text(), timeout=5000)
 
 
 def test_an_interrupted_cluster_run_resumes_on_its_cluster(qtbot, settings_file):

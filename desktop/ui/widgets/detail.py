@@ -431,6 +431,8 @@ class DetailPane(QScrollArea):
         else:
             self.timings.setText(f"<b>{t.total:.4f} ms</b> = decode {t.decode:.4f} + preprocess {t.preprocess:.4f}"
                                  f" + inference {t.infer:.4f} + postprocess {t.postprocess:.4f}")
+        if getattr(result, "worker", None):  # a cluster run's: the machine that scored it
+            self.timings.setText(self.timings.text() + f"<br>Scored by the cluster worker on <b>{_esc(result.worker)}</b>")
 
     def _show_score_note(self, result, engine) -> None:
         """Below a classifier's scores: the review mark and why, what the score is, and a hint when the classes
