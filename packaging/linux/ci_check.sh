@@ -116,8 +116,9 @@ env -i PATH=/usr/bin:/bin LANG=C.UTF-8 inferdesk --version | tee "$ART/version.t
 grep -q 'qt 6' "$ART/version.txt" || fail "--version does not name Qt"
 # score --cluster local:1 from the bundle: Dask's worker process is the frozen app started again
 log "score --cluster local:1 with the installed app"
-CSV_SAMPLE=$(find /opt/inferdesk -name breast_cancer.csv | head -1)
-MODEL_SAMPLE=$(find /opt/inferdesk -name breast_cancer.onnx | head -1)
+CSV_SAMPLE=$(find /opt/inferdesk -path '*/resources/samples/breast_cancer.csv' | head -1)
+MODEL_SAMPLE=$(find /opt/inferdesk -path '*/models/breast_cancer.onnx' | head -1)
+[ -n "$CSV_SAMPLE" ] && [ -n "$MODEL_SAMPLE" ] || fail "the installed app has no breast_cancer sample to score"
 out=$(cd "$WORK" && env -i PATH=/usr/bin:/bin LANG=C.UTF-8 HOME="$WORK" timeout 300 inferdesk score "$MODEL_SAMPLE" \
       "$CSV_SAMPLE" --cluster local:1 --no-history --quiet 2>"$WORK/cluster.err") \
   || fail "installed score --cluster local:1: $(tail -5 "$WORK/cluster.err")"
