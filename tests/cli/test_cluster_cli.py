@@ -41,3 +41,27 @@ def test_a_scheduler_that_is_not_there_is_said(capsys, monkeypatch):
                      "--cluster", "tcp://127.0.0.1:9"])
     assert code == 2
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in capsys.readouterr().err
+
+
+def test_resume_with_cluster_none_scores_the_rest_here(tmp_path, capsys):
+    import sqlite3
+
+    from desktop.engine import Engine, run_batch
+
+    engine = Engine(MODELS / "breast_cancer.onnx")
+    rows = str(SAMPLES / "breast_cancer.csv")
+    with ResultStore() as store:
+        rec = store.start_run(engine, [rows], total=20, output={"format": "jsonl", "top_k": 5, "cluster": "local:2"})
+        for i, r in enumerate(run_batch(engine, [rows])):
+            if i == 5:
+                break
+            rec.add(r)
+        rec.commit()
+    with sqlite3.connect(str(store.path)) as db:
+        db.execute("UPDATE runs SET pid=? WHERE id=?", (2 ** 22 + 12345, rec.run_id))  # a process long gone
+    out = tmp_path / "rest.jsonl"
+    assert cli.main(["resume", rec.run_id, "--cluster", "none", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "local worker" not in err and "cluster" not in err.split("\n")[-3]
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 20 and not any("worker" in r for r in records)  # the whole run, all scored here
