@@ -37,7 +37,6 @@ import re
 import socket
 import tempfile
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -173,11 +172,13 @@ class Cluster:
             raise ClusterError(f"no worker joined the Dask scheduler at {self.address} within {timeout_s:g} s "
                                f"({type(exc).__name__})") from exc
 
-    def describe(self) -> str:
+    def describe(self, name: str | None = None) -> str:
+        """``local:2: 2 workers on 1 host, 2 threads``; ``name`` in front instead of the address (the window's
+        own local cluster, which its scoring process reaches by address)."""
         ws = self.workers()
         hosts = sorted({w["host"] for w in ws})
         threads = sum(w["threads"] for w in ws)
-        where = self.spec.text if self.spec.local else self.address
+        where = name or (self.spec.text if self.spec.local else self.address)
         return (f"{where}: {len(ws)} worker{'s' if len(ws) != 1 else ''} on {len(hosts)} "
                 f"host{'s' if len(hosts) != 1 else ''}, {threads} thread{'s' if threads != 1 else ''}")
 
@@ -311,10 +312,8 @@ class Partition:
 
 @dataclass
 class PartitionResult:
-    index: int
-    host: str
+    host: str  # the worker's machine
     batches: list  # ResultBatch, positions from 0
-    seconds: float
 
 
 def score_partition(part: Partition) -> PartitionResult:
@@ -329,7 +328,6 @@ def score_partition(part: Partition) -> PartitionResult:
     if plugin is None or plugin.engine is None:
         raise ClusterError(getattr(plugin, "error", None) or
                            f"worker {socket.gethostname()} ({worker.address}) has no model loaded for this run")
-    t0 = time.perf_counter()
     with plugin.lock:
         engine = plugin.engine
         if part.table is None:
@@ -349,9 +347,8 @@ def score_partition(part: Partition) -> PartitionResult:
                     message = (f"{os.path.basename(part.table)}: rows {part.span.first_row + 1:,}-"
                                f"{part.span.first_row + part.span.rows:,} cannot be read on worker "
                                f"{plugin.host} ({exc.strerror or exc})")
-                    return PartitionResult(part.index, plugin.host, [ResultBatch.failed(
-                        engine.postprocessor(plugin.top_k).task, 0, part.table, "table", message)],
-                        time.perf_counter() - t0)
+                    return PartitionResult(plugin.host, [ResultBatch.failed(
+                        engine.postprocessor(plugin.top_k).task, 0, part.table, "table", message)])
                 item = InputItem(piece, InputKind.TABLE, rows=part.span.rows)
                 skip = {(piece, row) for _, row in part.skip}
                 options = {piece: {"first_row": part.span.first_row, **part.reader}}
@@ -363,7 +360,7 @@ def score_partition(part: Partition) -> PartitionResult:
                 shutil.rmtree(folder, ignore_errors=True)
     if not part.features:
         batches = [b.without_features() if b.features is not None else b for b in batches]
-    return PartitionResult(part.index, plugin.host, batches, time.perf_counter() - t0)
+    return PartitionResult(plugin.host, batches)
 
 
 # ------------------------------------------------------------------------------------------ this side
@@ -391,8 +388,8 @@ def plan_partitions(engine, items: list, *, plugin: str, skip: set | None = None
     def flush():
         nonlocal group
         if group:
-            parts.append(Partition(len(parts), plugin, items=group, skip={k for k in skip if k[1] is None},
-                                   hash_inputs=hash_inputs, units=sum(i.rows for i in group)))
+            # the files a resume has results for are not in ``todo``: a partition carries none of ``skip``
+            parts.append(Partition(len(parts), plugin, items=group, units=sum(i.rows for i in group)))
             group = []
 
     for item in todo:

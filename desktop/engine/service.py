@@ -271,7 +271,7 @@ def _run_job(conn, stop, job: Job, engines: dict, closing=None) -> None:
         from .cluster import Cluster
 
         cluster = Cluster(job.cluster)
-        where = cluster.describe().replace(cluster.address, job.cluster_label or cluster.address)
+        where = cluster.describe(job.cluster_label)
 
     def produced():
         """(batch, when it came) as the engine makes them, each added to the history (committed with its group)."""

@@ -1168,13 +1168,11 @@ def _data_line_offsets(path, skip_header: bool) -> list[tuple[int, int, int]]:
     on the line given)."""
     out = []
     header_seen = not skip_header
-    start = None
+    with open(path, "rb") as fh:
+        start = 3 if fh.read(3) == b"\xef\xbb\xbf" else 0  # where the first record begins, as _records reads it
     line = 1
     for ends, through, held in _records(path):
         for end, lines, solid in zip(ends.tolist(), through.tolist(), held.tolist()):
-            if start is None:
-                with open(path, "rb") as fh:
-                    start = 3 if fh.read(3) == b"\xef\xbb\xbf" else 0
             if solid:
                 if header_seen:
                     out.append((line, start, end + 1))
