@@ -53,7 +53,8 @@ SPAN_ROWS = 65536
 FILES_PER_PARTITION = 64
 #: partitions submitted ahead of the one awaited, per worker
 AHEAD_PER_WORKER = 2
-#: how long to wait for a scheduler, and for a local cluster's workers to start (s)
+#: how long to wait for a local cluster's workers to start, and for a worker to join (s); a scheduler is waited
+#: for as long as Dask's ``distributed.comm.timeouts.connect`` says (30 s unless configured)
 CONNECT_TIMEOUT_S = 30
 #: a model up to this size goes to the workers as bytes; a larger one (or one with external weights) by path
 MODEL_BYTES_LIMIT = 1 << 30
@@ -125,7 +126,12 @@ class Cluster:
 
     def __init__(self, where: str | ClusterAddress, *, timeout_s: float | None = None):
         spec = where if isinstance(where, ClusterAddress) else parse_address(where)
-        timeout_s = CONNECT_TIMEOUT_S if timeout_s is None else timeout_s
+        if timeout_s is None:  # a scheduler's: Dask's own connect timeout (DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT)
+            import dask
+            from dask.utils import parse_timedelta
+
+            timeout_s = CONNECT_TIMEOUT_S if spec.local else parse_timedelta(
+                dask.config.get("distributed.comm.timeouts.connect"), "s")
         self.spec = spec
         self._local = None
         import distributed

@@ -232,16 +232,32 @@ def _engine_for(job: Job, engines: dict):
 
 
 def _run_job(conn, stop, job: Job, engines: dict, closing=None) -> None:
-    import numpy as np
 
-    from .batch import group_batches, run_batches
     from .inputs import InputItem, expand_inputs
-    from .resultbatch import ResultBatch
 
     engine = _engine_for(job, engines)
     items = [i if isinstance(i, InputItem) else None for i in job.items]
     if any(i is None for i in items):
         items = expand_inputs([str(p) for p in job.items])
+    cluster = where = None
+    if job.cluster:  # connected before the run is recorded: a scheduler that is not there records nothing
+        from .cluster import Cluster
+
+        cluster = Cluster(job.cluster)
+        where = cluster.describe(job.cluster_label)
+    try:
+        _score_job(conn, stop, job, engine, items, closing, cluster, where)
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _score_job(conn, stop, job: Job, engine, items, closing, cluster, where) -> None:
+    import numpy as np
+
+    from .batch import group_batches, run_batches
+    from .resultbatch import ResultBatch
+
     store = recorder = None
     skip = None
     if job.record or job.resume_run:
@@ -265,13 +281,6 @@ def _run_job(conn, stop, job: Job, engines: dict, closing=None) -> None:
     _send(conn, ("started", recorder.run_id if recorder else None, state["total"]))
     t0 = time.perf_counter()
     status = "cancelled"
-
-    cluster = where = None
-    if job.cluster:
-        from .cluster import Cluster
-
-        cluster = Cluster(job.cluster)
-        where = cluster.describe(job.cluster_label)
 
     def produced():
         """(batch, when it came) as the engine makes them, each added to the history (committed with its group)."""
@@ -316,8 +325,6 @@ def _run_job(conn, stop, job: Job, engines: dict, closing=None) -> None:
                 recorder.finish(status)
         if store is not None:
             store.close()
-        if cluster is not None:
-            cluster.close()
     _send(conn, ("finished", {"cancelled": status != "finished", "interrupted": status == "interrupted", "done": state["done"], "total": state["total"],
                               "seconds": time.perf_counter() - t0,
                               "run_id": recorder.run_id if recorder else None,

@@ -82,7 +82,7 @@ def score_in_child(service, engine, items, *, top_k: int = 5, workers: int | Non
     a chunk while the window appends the previous one makes both wait for the interpreter lock.
 
     ``cluster`` (``local:N`` or a scheduler's address): the items are scored there (Run on Cluster);
-    ``clusters`` starts and keeps a local one.
+    ``clusters`` (needed with it) starts and keeps a local one, which its owner closes.
 
     Raises
     ------
@@ -94,7 +94,9 @@ def score_in_child(service, engine, items, *, top_k: int = 5, workers: int | Non
 
     address = label = None
     if cluster:
-        address, label = (clusters or LocalClusters()).address(cluster)
+        if clusters is None:
+            raise ValueError("score_in_child scores on a cluster with a LocalClusters to keep its local workers")
+        address, label = clusters.address(cluster)
     job = Job(model=engine.model_path, profile=engine.profile.to_dict(), settings=engine.settings.to_dict(),
               items=list(items), top_k=top_k, workers=workers, record=record, resume_run=resume_run,
               store_path=store_path, cluster=address, cluster_label=label)

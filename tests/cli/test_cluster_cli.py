@@ -36,7 +36,9 @@ def test_a_bad_cluster_address_and_the_options_a_worker_cannot_honour_are_refuse
 
 
 def test_a_scheduler_that_is_not_there_is_said(capsys, monkeypatch):
-    monkeypatch.setattr("desktop.engine.cluster.CONNECT_TIMEOUT_S", 2)
+    import dask
+
+    monkeypatch.setitem(dask.config.config["distributed"]["comm"]["timeouts"], "connect", "2s")
     code = cli.main(["score", str(MODELS / "breast_cancer.onnx"), str(SAMPLES / "breast_cancer.csv"),
                      "--cluster", "tcp://127.0.0.1:9"])
     assert code == 2

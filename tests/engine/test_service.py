@@ -130,3 +130,14 @@ def test_an_unexpected_error_is_one_line_with_the_childs_traceback_as_a_note(ser
     assert "_engine_for" in details
     again = pickle.loads(pickle.dumps(exc))
     assert again.__notes__ == exc.__notes__ and again.child_traceback == exc.child_traceback
+
+
+def test_a_scheduler_that_is_not_there_records_no_run(service, monkeypatch, tmp_path):
+    monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "2s")  # the child reads it as it connects
+    engine = Engine(MODELS / "digits.onnx")
+    db = tmp_path / "h.db"
+    msgs = list(service.run(_job(engine, [SAMPLES / "digits"], store_path=str(db), cluster="tcp://127.0.0.1:9")))
+    assert msgs[-1][0] == "error" and isinstance(msgs[-1][1], EngineError)
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in str(msgs[-1][1])
+    with ResultStore(db) as store:
+        assert store.runs() == []  # refused before the run was recorded: nothing to resume or explain
